@@ -1,0 +1,150 @@
+"""The command line: find stacks, run the engine on each, show or write the result.
+
+Exit codes: 0 nothing to fix, 1 fixes pending (dry-run, check) or files rewritten (apply),
+2 an error (after every other stack was still processed).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from e2i_fix import __version__
+
+if TYPE_CHECKING:
+    from e2i_fix.config import Settings
+    from e2i_fix.engine import Result
+
+
+def _ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> set[str] | None:
+    if not value:
+        return None
+    return {i.strip() for v in value for i in v.split(",") if i.strip()}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", "mode", flag_value="dry-run", default=True, help="Print a unified diff of the fixes; write nothing (default).")
+@click.option("--apply", "mode", flag_value="apply", help="Rewrite the files in place.")
+@click.option("--check", "mode", flag_value="check", help="Print findings; write nothing; exit 1 if any.")
+@click.option("--select", multiple=True, callback=_ids, metavar="ID[,ID...]", help="Run only these passes.")
+@click.option("--ignore", multiple=True, callback=_ids, metavar="ID[,ID...]", help="Skip these passes.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes marked unsafe.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--list-passes", is_flag=True, help="List the passes and exit.")
+@click.option("--explain", metavar="ID", help="Print a pass's documentation and exit.")
+@click.option("--no-config", is_flag=True, help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
+@click.version_option(__version__, "--version", prog_name="e2i-fix", message="%(prog)s %(version)s")
+def cli(paths: tuple[Path, ...], mode: str, select: set[str] | None, ignore: set[str] | None,
+        unsafe_fixes: bool, fmt: str, list_passes: bool, explain: str | None, no_config: bool) -> int:
+    """Harden Docker Compose stacks: find the stacks under PATH (default: .) and fix them."""
+    from e2i_fix.passes import registry
+
+    passes = registry()
+    if list_passes:
+        for pid, p in passes.items():
+            click.echo(f"{pid:<22} {p.SAFETY.name.lower():<8} {p.SUMMARY}")
+        return 0
+    if explain is not None:
+        if explain not in passes:
+            click.echo(f"e2i-fix: unknown pass {explain!r} (see --list-passes)", err=True)
+            return 2
+        click.echo(f"# {explain}\n\n{(passes[explain].__doc__ or '').split(chr(10), 1)[-1].strip()}")
+        return 0
+    from e2i_fix.config import Settings
+
+    settings = Settings(passes, select, ignore or set(), unsafe_fixes)
+    for ids, flag in ((select, "--select"), (ignore, "--ignore")):
+        unknown = sorted((ids or set()) - set(passes))
+        if unknown:
+            click.echo(f"e2i-fix: {flag}: unknown pass id {', '.join(unknown)} (see --list-passes)", err=True)
+            return 2
+    return _run(list(paths) or [Path(".")], mode, settings, fmt, use_config=not no_config)
+
+
+def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool) -> int:
+    from e2i_fix import config, engine, output, project, source, verify
+    from e2i_fix.errors import InputError, Problem
+
+    out = output.Reporter(fmt, mode)
+    status = 0
+    cached: dict[Path, Settings | Problem] = {}
+    for item in project.discover(paths):
+        if isinstance(item, tuple):
+            out.problem(item[1].problem(str(item[0])))
+            status = 2
+            continue
+        stack = item
+        stack_settings: Settings | Problem = settings
+        if use_config:
+            if stack.folder not in cached:
+                try:
+                    found = config.find_config(stack.folder)
+                    cached[stack.folder] = config.apply_file(settings, *found) if found else settings
+                except InputError as e:
+                    cached[stack.folder] = e.problem(str(stack.folder))
+            stack_settings = cached[stack.folder]
+        if isinstance(stack_settings, Problem):
+            out.problem(stack_settings)
+            status = 2
+            continue
+        result = engine.run(stack, [settings.passes[i] for i in settings.passes], stack_settings, verify.verify)
+        status = max(status, _finish(result, mode, out))
+    out.close()
+    return status
+
+
+def _finish(result: Result, mode: str, out: object) -> int:
+    from e2i_fix import source
+    from e2i_fix.errors import InputError
+
+    status = 2 if result.problems else 0
+    for p in result.problems:
+        out.problem(p)  # type: ignore[attr-defined]
+    changed = result.changed()
+    if mode == "check":
+        for fix in result.applied:
+            out.finding(fix, fixable=True)  # type: ignore[attr-defined]
+        for fix in result.findings:
+            out.finding(fix, fixable=False)  # type: ignore[attr-defined]
+        if result.applied or result.findings:
+            status = max(status, 1)
+        return status
+    for fix in result.findings:
+        out.finding(fix, fixable=False, quiet=True)  # type: ignore[attr-defined]
+    for path in changed:
+        orig = result.originals[path]
+        new = result.texts[path]
+        if mode == "dry-run":
+            out.diff(path, orig, new)  # type: ignore[attr-defined]
+        else:
+            try:
+                source.write(orig, orig.encode(new))
+                out.wrote(path)  # type: ignore[attr-defined]
+            except InputError as e:
+                out.problem(e.problem(str(path)))  # type: ignore[attr-defined]
+                status = 2
+    if changed:
+        status = max(status, 1)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        rv = cli.main(args=list(argv) if argv is not None else None, prog_name="e2i-fix", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except click.ClickException as e:
+        e.show()
+        return 2
+    except click.Abort:
+        return 2
+    return rv if isinstance(rv, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())

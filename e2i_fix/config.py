@@ -1,0 +1,116 @@
+"""Settings: command-line flags over `.e2i-fix.toml` / `[tool.e2i-fix]` in `pyproject.toml`.
+
+The file is found by walking up from the stack's folder. Unknown keys are an error, and each
+pass's table is checked against the options the pass declares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from e2i_fix.errors import InputError
+from e2i_fix.fix import Fix, Safety
+
+if TYPE_CHECKING:
+    from e2i_fix.passes import Pass
+    from e2i_fix.project import Project
+
+_TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore"}
+
+
+@dataclass
+class Settings:
+    passes: dict[str, Pass]
+    select: set[str] | None = None  # None: all
+    ignore: set[str] = field(default_factory=set)
+    unsafe: bool = False
+    pass_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    per_service_ignore: dict[str, set[str]] = field(default_factory=dict)
+
+    def selected(self, pass_id: str) -> bool:
+        return (self.select is None or pass_id in self.select) and pass_id not in self.ignore
+
+    def allows(self, fix: Fix) -> bool:
+        return fix.safety >= (Safety.UNSAFE if self.unsafe else Safety.SAFE)
+
+    def options(self, pass_id: str, project: Project | None = None) -> dict[str, Any]:
+        p = self.passes[pass_id]
+        out = dict(p.DEFAULTS)
+        out.update(self.pass_options.get(pass_id, {}))
+        out["_ignored_services"] = {s for s, ids in self.per_service_ignore.items() if pass_id in ids or "all" in ids}
+        return out
+
+    def check_ids(self, ids: set[str], where: str) -> None:
+        unknown = sorted(ids - set(self.passes) - {"all"})
+        if unknown:
+            raise InputError(f"{where}: unknown pass id {', '.join(unknown)} (see --list-passes)")
+
+
+def find_config(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest `.e2i-fix.toml`, or `pyproject.toml` with a `[tool.e2i-fix]` table."""
+    folder = start.resolve()
+    for d in (folder, *folder.parents):
+        own = d / ".e2i-fix.toml"
+        if own.is_file():
+            return own, _load(own)
+        py = d / "pyproject.toml"
+        if py.is_file():
+            data = _load(py).get("tool", {}).get("e2i-fix")
+            if data is not None:
+                return py, data
+    return None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"cannot read config: {e}") from None
+
+
+def apply_file(settings: Settings, path: Path, data: dict[str, Any]) -> Settings:
+    """Settings with a config file's values under the command line's (flags win)."""
+    s = Settings(settings.passes, settings.select, set(settings.ignore), settings.unsafe)
+    for key, value in data.items():
+        if key in settings.passes:
+            if not isinstance(value, dict):
+                raise InputError(f"{path}: [{key}] must be a table")
+            allowed = set(settings.passes[key].DEFAULTS)
+            bad = sorted(set(value) - allowed)
+            if bad:
+                raise InputError(f"{path}: unknown option {', '.join(bad)} for {key} (allowed: {', '.join(sorted(allowed)) or 'none'})")
+            s.pass_options[key] = value
+        elif key == "select":
+            ids = set(_ids(value, path, key))
+            s.check_ids(ids, str(path))
+            if settings.select is None:
+                s.select = ids
+        elif key == "ignore":
+            ids = set(_ids(value, path, key))
+            s.check_ids(ids, str(path))
+            s.ignore |= ids
+        elif key == "unsafe-fixes":
+            s.unsafe = settings.unsafe or bool(value)
+        elif key == "per-service-ignore":
+            if not isinstance(value, dict):
+                raise InputError(f"{path}: per-service-ignore must be a table of service = [pass ids]")
+            for svc, ids in value.items():
+                idset = set(_ids(ids, path, f"per-service-ignore.{svc}"))
+                s.check_ids(idset, str(path))
+                s.per_service_ignore[svc] = idset
+        else:
+            raise InputError(f"{path}: unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS | set(settings.passes)))})")
+    return s
+
+
+def _ids(value: Any, path: Path, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{path}: {key} must be a list of pass ids")
+    return value

@@ -1,0 +1,237 @@
+"""The engine: build the Project, ask every pass for fixes, keep the allowed and compatible
+ones, splice them into the text, re-parse, and loop to a fixed point.
+
+Passes propose; only this module changes text, and only in memory. A pass whose fixes break
+parsing is named and its fixes are dropped; a chain that never settles is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2i_fix import dockerfile, project as proj, source as src
+from e2i_fix.config import Settings
+from e2i_fix.errors import InputError, Problem
+from e2i_fix.fix import Edit, Fix
+from e2i_fix.passes import Pass
+
+MAX_ROUNDS = 10
+
+
+@dataclass
+class Result:
+    """What one stack came to. Nothing here has been written."""
+
+    stack: proj.Stack
+    originals: dict[Path, src.Source] = field(default_factory=dict)
+    texts: dict[Path, str] = field(default_factory=dict)
+    applied: list[Fix] = field(default_factory=list)
+    findings: list[Fix] = field(default_factory=list)  # reported, not applied
+    problems: list[Problem] = field(default_factory=list)
+    before: proj.Project | None = None
+    after: proj.Project | None = None
+
+    def changed(self) -> list[Path]:
+        return [p for p, t in self.texts.items() if t != self.originals[p].text]
+
+
+class Workspace:
+    """The files of one stack: their original sources and current texts, parsed on demand."""
+
+    def __init__(self, stack: proj.Stack) -> None:
+        self.stack = stack
+        self.originals: dict[Path, src.Source] = {}
+        self.texts: dict[Path, str] = {}
+        self._compose_cache: dict[tuple[Path, str], proj.ComposeDoc] = {}
+        self._docker_cache: dict[tuple[Path, str], dockerfile.DockerfileDoc] = {}
+        self.env: dict[str, str] = {}
+
+    def load(self) -> None:
+        """Read the compose files (any failure stops the stack), `.env` and the Dockerfiles."""
+        for path in self.stack.compose:
+            try:
+                s = src.read(path)
+            except InputError as e:
+                raise _Failed(e.problem(str(path))) from None
+            self.originals[path] = s
+            self.texts[path] = s.text
+        env_path = self.stack.folder / ".env"
+        if env_path.is_file():
+            try:
+                self.env = proj.parse_env(src.read(env_path).text)
+            except InputError:
+                pass  # interpolation values are a nicety; a broken .env is Compose's to report
+
+    def source(self, path: Path) -> src.Source:
+        if path not in self.originals:
+            self.originals[path] = src.new_file(path)
+            self.texts[path] = ""
+        return self.originals[path]
+
+    def current(self, path: Path) -> src.Source:
+        s = self.source(path)
+        text = self.texts[path]
+        return s if text == s.text else src.Source(s.path, s.raw, text, s.bom, s.newline, s.mode)
+
+    def compose_doc(self, path: Path) -> proj.ComposeDoc:
+        key = (path, self.texts[path])
+        doc = self._compose_cache.get(key)
+        if doc is None:
+            doc = proj.parse_compose(self.current(path), readonly=path in self.stack.context)
+            self._compose_cache[key] = doc
+        return doc
+
+    def project(self, problems: list[Problem]) -> proj.Project:
+        docs = []
+        for p in self.stack.compose:
+            try:
+                docs.append(self.compose_doc(p))
+            except InputError as e:
+                raise _Failed(e.problem(str(p))) from None
+        dfs: dict[Path, dockerfile.DockerfileDoc | None] = {}
+        for path in sorted(proj.dockerfile_paths(docs, self.stack.folder)):
+            dfs[path] = self._dockerfile(path, problems)
+        return proj.Project(self.stack, docs, dfs, self.env)
+
+    def _dockerfile(self, path: Path, problems: list[Problem]) -> dockerfile.DockerfileDoc | None:
+        if path not in self.originals:
+            if not path.is_file():
+                return None
+            try:
+                s = src.read(path)
+            except InputError as e:
+                problems.append(e.problem(str(path)))
+                return None
+            self.originals[path] = s
+            self.texts[path] = s.text
+        key = (path, self.texts[path])
+        doc = self._docker_cache.get(key)
+        if doc is None:
+            doc = dockerfile.parse(self.current(path))
+            self._docker_cache[key] = doc
+        return doc
+
+
+class _Failed(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
+        verify: Callable[[Result], list[Problem]] | None = None) -> Result:
+    """Fix one stack in memory. Never raises for bad input: problems are in the result."""
+    result = Result(stack)
+    ws = Workspace(stack)
+    try:
+        ws.load()
+        project = ws.project(result.problems)
+    except _Failed as f:
+        result.problems.append(f.problem)
+        return result
+    result.before = project
+    disabled: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        proposed = [f for p in passes if p.ID not in disabled for f in _propose(p, project, settings, result)]
+        wanted = [f for f in proposed if f.applicable and settings.allows(f)]
+        accepted = _compatible(wanted, ws)
+        if not accepted:
+            result.findings = [f for f in proposed if f not in wanted or not f.applicable]
+            break
+        bad = _apply(ws, accepted)
+        if bad:
+            for pass_id, err in bad.items():
+                disabled.add(pass_id)
+                result.problems.append(Problem(err.path, f"[{pass_id}] produced invalid YAML, its fixes were dropped: {err.message}", err.line, err.col))
+            accepted = [] if "engine" in bad else [f for f in accepted if f.pass_id not in bad]
+            if _apply(ws, accepted):  # pragma: no cover - each pass alone parsed
+                accepted = []
+        result.applied.extend(accepted)
+        project = ws.project(result.problems)
+    else:
+        ids = sorted({f.pass_id for f in wanted})
+        result.problems.append(Problem(str(stack), f"fixes did not settle after {MAX_ROUNDS} rounds: {', '.join(ids)}"))
+        ws.texts = {p: s.text for p, s in ws.originals.items()}
+        result.applied = []
+    result.originals = ws.originals
+    result.texts = ws.texts
+    result.after = project
+    if verify and result.changed():
+        problems = verify(result)
+        if problems:
+            result.problems.extend(problems)
+            result.texts = {p: s.text for p, s in ws.originals.items()}
+            result.applied = []
+    return result
+
+
+def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result) -> Iterable[Fix]:
+    if not settings.selected(p.ID):
+        return []
+    return list(p.run(project, settings.options(p.ID, project)))
+
+
+def _overlaps(a: Edit, b: Edit) -> bool:
+    if a.path != b.path:
+        return False
+    if a.start == a.end and b.start == b.end:
+        return False  # two insertions at one point: both go, in order
+    return a.start < b.end and b.start < a.end or (a.start == a.end and b.start < a.start < b.end) \
+        or (b.start == b.end and a.start < b.start < a.end)
+
+
+def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
+    taken: dict[Edit, None] = {}
+    out = []
+    for fix in fixes:
+        if any(e.path in ws.stack.context for e in fix.edits):
+            continue
+        # Fixes may share an edit (one anchor block for many services): it is applied once.
+        if any(_overlaps(e, t) for e in fix.edits if e not in taken for t in taken):
+            continue  # the next round sees the result and may propose it again
+        taken.update(dict.fromkeys(fix.edits))
+        out.append(fix)
+    return out
+
+
+def splice(text: str, edits: list[tuple[int, Edit]], newline: str) -> str:
+    """Apply edits back to front; insertions at one point keep the order they were accepted in."""
+    for _, e in sorted(edits, key=lambda t: (t[1].start, t[1].end, t[0]), reverse=True):
+        new = e.text if newline == "\n" else e.text.replace("\r\n", "\n").replace("\n", newline)
+        text = text[: e.start] + new + text[e.end :]
+    return text
+
+
+def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
+    """Splice `fixes` into the workspace; return the passes whose edits broke a compose file."""
+    by_path: dict[Path, list[tuple[int, Edit]]] = {}
+    for order, e in enumerate(dict.fromkeys(e for f in fixes for e in f.edits)):
+        by_path.setdefault(e.path, []).append((order, e))
+    before = dict(ws.texts)
+    for path, edits in by_path.items():
+        s = ws.source(path)
+        ws.texts[path] = splice(before[path] if path in before else ws.texts[path], edits, s.newline)
+    bad: dict[str, Problem] = {}
+    for path in by_path:
+        if path not in ws.stack.compose:
+            continue
+        try:
+            ws.compose_doc(path)
+        except InputError as err:
+            # Find the pass to blame: apply each pass's edits alone.
+            for pass_id in dict.fromkeys(f.pass_id for f in fixes):
+                mine = list(enumerate(dict.fromkeys(
+                    e for f in fixes if f.pass_id == pass_id for e in f.edits if e.path == path)))
+                if not mine:
+                    continue
+                trial = splice(before[path], mine, ws.source(path).newline)
+                try:
+                    proj.parse_compose(src.Source(path, b"", trial, False, "\n"))
+                except InputError as e2:
+                    bad[pass_id] = e2.problem(str(path))
+            if not bad:
+                bad["engine"] = err.problem(str(path))
+    if bad:
+        ws.texts = before
+    return bad

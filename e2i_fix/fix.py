@@ -1,0 +1,51 @@
+"""What passes propose: text edits grouped into fixes, each with a safety level."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# A place in the normalised Compose model, e.g. ("services", "api", "logging").
+ModelPath = tuple[str, ...]
+
+
+class Safety(enum.IntEnum):
+    """How much a fix may be trusted; the default run applies only `SAFE` ones."""
+
+    DISPLAY_ONLY = 0  # reported, never applied
+    UNSAFE = 1  # applied with --unsafe-fixes
+    SAFE = 2
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    """Replace `text[start:end]` of the document at `path` (insertion: start == end)."""
+
+    path: Path
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One logical change (possibly over several files), or a finding with no edits."""
+
+    pass_id: str
+    message: str
+    path: Path  # where to report it
+    line: int = 0
+    col: int = 0
+    edits: tuple[Edit, ...] = ()
+    safety: Safety = Safety.SAFE
+    # Where the normalised model may change; verification rejects any other difference.
+    changes: tuple[ModelPath, ...] = field(default=())
+    error: bool = False  # a finding that makes --check fail even with nothing to apply
+
+    @property
+    def applicable(self) -> bool:
+        return bool(self.edits) and self.safety > Safety.DISPLAY_ONLY
+
+    def location(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}" if self.line else str(self.path)

@@ -1,0 +1,121 @@
+"""The normalised meaning of a stack: what `docker compose config` would agree two files mean.
+
+Merge keys are resolved (by the loader), `extends` is followed within the stack, override files
+are merged onto the base, and the forms Compose treats as equal are made equal: list
+environments and labels become mappings, short `depends_on` becomes long form. Verification
+compares these models before and after a run; the Project uses them to answer questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+# Keys whose sequences Compose replaces instead of appending when an override sets them.
+_REPLACE = {"command", "entrypoint", "test"}
+_SERVICE_KEYS_AS_MAP = ("environment", "labels", "annotations", "sysctls", "extra_hosts")
+
+
+def normalise_service(svc: Any) -> Any:
+    if not isinstance(svc, dict):
+        return svc
+    out = dict(svc)
+    for key in _SERVICE_KEYS_AS_MAP:
+        if isinstance(out.get(key), list):
+            out[key] = _list_to_map(out[key], ":" if key == "extra_hosts" else "=")
+    dep = out.get("depends_on")
+    if isinstance(dep, list):
+        out["depends_on"] = {
+            str(d): {"condition": "service_started", "required": True} for d in dep
+        }
+    elif isinstance(dep, dict):
+        out["depends_on"] = {
+            k: {"condition": "service_started", "required": True, **(v if isinstance(v, dict) else {})}
+            for k, v in dep.items()
+        }
+    return out
+
+
+def _list_to_map(items: list[Any], sep: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        s = str(item) if not isinstance(item, str) else item
+        if sep == ":" and "=" in s and ":" not in s.split("=", 1)[0]:
+            k, _, v = s.partition("=")
+        elif sep in s:
+            k, _, v = s.partition(sep)
+        else:
+            k, v = s, None  # type: ignore[assignment]
+        out[k] = v
+    return out
+
+
+def merge(base: Any, over: Any, key: str = "") -> Any:
+    """Compose's override merge, close enough to compare two versions of one stack."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merge(out[k], v, k) if k in out else v
+        return out
+    if isinstance(base, list) and isinstance(over, list) and key not in _REPLACE:
+        out_l = list(base)
+        for item in over:
+            if item not in out_l:
+                out_l.append(item)
+        return out_l
+    return over
+
+
+def resolve_extends(services: Mapping[str, Any], external: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Follow `extends` among `services` (and an already-loaded `external` map for `file:`)."""
+    done: dict[str, Any] = {}
+
+    def get(name: str, trail: tuple[str, ...]) -> Any:
+        if name in done:
+            return done[name]
+        svc = services.get(name)
+        if not isinstance(svc, dict) or "extends" not in svc or name in trail:
+            done[name] = svc
+            return svc
+        ext = svc["extends"]
+        base_name = ext if isinstance(ext, str) else ext.get("service") if isinstance(ext, dict) else None
+        if isinstance(ext, dict) and ext.get("file"):
+            base = (external or {}).get(f"{ext['file']}#{base_name}")
+        else:
+            base = get(str(base_name), (*trail, name)) if base_name is not None else None
+        own = {k: v for k, v in svc.items() if k != "extends"}
+        result = merge(normalise_service(base), normalise_service(own)) if isinstance(base, dict) else svc
+        done[name] = result
+        return result
+
+    return {name: get(name, ()) for name in services}
+
+
+def normalise_stack(docs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge the files of one variant (base first) into one normalised model."""
+    model: dict[str, Any] = {}
+    for doc in docs:
+        doc = dict(doc)
+        services = doc.get("services")
+        if isinstance(services, dict):
+            doc["services"] = {k: normalise_service(v) for k, v in resolve_extends(services).items()}
+        model = merge(model, doc)
+    return model
+
+
+def differences(a: Any, b: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Paths where `a` and `b` differ, as deep as both sides are mappings."""
+    if a is b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in a.keys() | b.keys():
+            if k not in a or k not in b:
+                yield (*path, k)
+            else:
+                yield from differences(a[k], b[k], (*path, k))
+    elif a != b or type(a) is not type(b):
+        yield path
+
+
+def covered(path: tuple[str, ...], allowed: Iterable[tuple[str, ...]]) -> bool:
+    return any(path[: len(p)] == p for p in allowed)

@@ -1,0 +1,27 @@
+"""The fix passes, in the order they run. Each module's docstring is its documentation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from e2i_fix.fix import Fix
+    from e2i_fix.project import Project
+
+
+class Pass(Protocol):
+    ID: str
+    SUMMARY: str
+    DEFAULTS: dict[str, Any]
+    __doc__: str | None
+
+    def run(self, project: Project, options: dict[str, Any]) -> Iterator[Fix]: ...
+
+
+def registry() -> dict[str, Pass]:
+    """Every pass by id, in run order. Imported on first use: `--version` needs none of this."""
+    from e2i_fix.passes import logging
+
+    modules: list[Any] = [logging]
+    return {m.ID: m for m in modules}

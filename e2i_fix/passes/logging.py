@@ -1,0 +1,223 @@
+"""logging: log rotation for every service.
+
+## What it does
+Adds one shared block to each compose file that needs it,
+
+    x-logging: &default-logging
+      driver: json-file
+      options:
+        max-size: "10m"
+        max-file: "3"
+
+and `logging: *default-logging` to every service without `logging`. High-volume services (the
+`api` role by default: gunicorn, uvicorn, node servers, or a name like `api`/`backend`) get a
+second block, `&high-volume-logging`, with 50m x 5. A `json-file` logging without `max-size`
+gets the missing options added, in place (in its anchor, if it is one). A file that already
+anchors a json-file logging block has it reused instead of a second one. Services with another
+driver (`local` rotates by itself; `syslog`, `gelf`, `none`...) are left alone.
+
+## Why
+Docker's default json-file driver never rotates: a chatty service fills the disk.
+
+## Fix safety
+Safe: rotation only drops old log lines; the defaults keep 30 MB per container.
+
+## Options
+- `max-size`, `max-file`: the default rotation.
+- `high-volume-max-size`, `high-volume-max-file`: for high-volume services.
+- `high-volume-services`: service names; default: every service of the `api` role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from e2i_fix import yamledit
+from e2i_fix.fix import Fix, Safety
+from e2i_fix.project import Project, Service, role, targets
+from e2i_fix.render import Alias, Anchored
+from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, position
+
+ID = "logging"
+SUMMARY = "log rotation (json-file max-size/max-file) through one shared anchor"
+SAFETY = Safety.SAFE
+DEFAULTS: dict[str, Any] = {
+    "max-size": "10m",
+    "max-file": "3",
+    "high-volume-max-size": "50m",
+    "high-volume-max-file": "5",
+    "high-volume-services": None,
+}
+
+_ROTATING = ("json-file",)
+
+
+def _config(size: str, files: str) -> dict[str, Any]:
+    return {"driver": "json-file", "options": {"max-size": str(size), "max-file": str(files)}}
+
+
+def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    high = options["high-volume-services"]
+    plans: dict[int, _DocPlan] = {}
+    wanted: list[tuple[_DocPlan, Service, str]] = []
+    for svc in targets(project, ID, options):
+        logging = svc.config.get("logging")
+        if logging is None:
+            home = svc.home
+            if home is None:
+                continue
+            volume = svc.name in high if high is not None else role(svc) == "api"
+            plan = plans.setdefault(id(home.doc), _DocPlan(home.doc, options))
+            wanted.append((plan, svc, "high" if volume else "default"))
+        elif isinstance(logging, dict):
+            yield from _complete(svc, logging, options)
+    # Anchors first, in a fixed order, so the blocks read the same whichever service needs them.
+    for kind in ("default", "high"):
+        for plan, _, k in wanted:
+            if k == kind:
+                plan.anchor(kind)
+    for plan, svc, kind in wanted:
+        yield plan.reference(svc, kind)
+
+
+class _DocPlan:
+    """The shared anchor blocks one file needs, found or added once and shared by its fixes."""
+
+    def __init__(self, doc: ComposeDoc, options: dict[str, Any]) -> None:
+        self.doc = doc
+        self.options = options
+        self.anchors: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        self.existing = _existing_anchor(doc)
+        self.taken = {name for name, _ in doc.anchors()}
+        self.keys = {k for k in doc.value}
+
+    def anchor(self, kind: str) -> tuple[str, tuple[Any, ...]]:
+        if kind not in self.anchors:
+            if kind == "default" and self.existing:
+                self.anchors[kind] = (self.existing, ())
+            else:
+                size, files = (
+                    (self.options["max-size"], self.options["max-file"]) if kind == "default"
+                    else (self.options["high-volume-max-size"], self.options["high-volume-max-file"])
+                )
+                name = _unique(f"{kind}-logging" if kind == "default" else "high-volume-logging", self.taken)
+                key = _unique("x-logging" if kind == "default" else "x-logging-high-volume", self.keys)
+                self.taken.add(name)
+                self.keys.add(key)
+                edit = yamledit.top_level_block(self.doc, key, Anchored(name, _config(size, files)))
+                self.anchors[kind] = (name, (edit, (key,)))
+        return self.anchors[kind]
+
+    def reference(self, svc: Service, kind: str) -> Fix:
+        home = svc.home
+        assert home is not None
+        name, extra = self.anchor(kind)
+        edit = yamledit.append_entry(self.doc, home.node, "logging", Alias(name), home.key.end_mark.index)
+        line, col = position(home.key)
+        if edit is None:
+            return Fix(ID, f"service {svc.name!r} has no log rotation (its mapping cannot be edited here)",
+                       self.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+        edits = (edit, extra[0]) if extra else (edit,)
+        changes = (("services", svc.name, "logging"), *((extra[1],) if extra else ()))
+        return Fix(ID, f"service {svc.name!r} has no log rotation: add `logging: *{name}`",
+                   self.doc.path, line, col, edits, SAFETY, changes)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    i = 2
+    while f"{name}-{i}" in taken:
+        i += 1
+    return f"{name}-{i}"
+
+
+def _existing_anchor(doc: ComposeDoc) -> str | None:
+    """An anchored json-file logging block with max-size, already in the file, to reuse."""
+    for name, node in doc.anchors():
+        if not isinstance(node, MappingNode):
+            continue
+        used_as_logging = any(k.value == "logging" for k, v in _pairs(doc) if v is node)
+        keys = {k.value for k, _ in node.value}
+        if not (used_as_logging or "log" in name.lower()) or "driver" not in keys and "options" not in keys:
+            continue
+        from e2i_fix.yamldoc import to_value
+
+        cfg = to_value(node)
+        if isinstance(cfg, dict) and cfg.get("driver", "json-file") in _ROTATING:
+            opts = cfg.get("options")
+            if isinstance(opts, dict) and "max-size" in opts:
+                return name
+    return None
+
+
+def _pairs(doc: ComposeDoc) -> Iterator[tuple[Any, Node]]:
+    svcs = doc.node("services")
+    if isinstance(svcs, MappingNode):
+        for _, svc in svcs.value:
+            if isinstance(svc, MappingNode):
+                yield from svc.value
+
+
+def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any]) -> Iterator[Fix]:
+    """A json-file logging without max-size: add the missing options where it is written."""
+    if logging.get("driver", "json-file") not in _ROTATING:
+        return
+    opts = logging.get("options")
+    opts = opts if isinstance(opts, dict) else {}
+    if "max-size" in opts:
+        return
+    for d in reversed(svc.defs):
+        kv = d.get("logging")
+        if kv is None:
+            continue
+        key, node = kv
+        doc = d.doc
+        line, col = position(key)
+        anchored = doc.is_alias(node, doc.key_end(key))
+        target_after = node.start_mark.index if anchored else doc.key_end(key)
+        missing: dict[str, Any] = {"max-size": str(options["max-size"])}
+        if "max-file" not in opts:
+            missing["max-file"] = str(options["max-file"])
+        edits: list[Any] | None = None
+        if isinstance(node, MappingNode) and not doc.readonly:
+            opts_kv = doc.get(node, "options")
+            if opts_kv is None or not isinstance(opts_kv[1], MappingNode):
+                edits = yamledit.ensure(doc, node, ("options",), missing, target_after)
+            else:
+                edits = []
+                for k, v in missing.items():
+                    got = yamledit.ensure(doc, node, ("options", k), v, target_after)
+                    if got is None:
+                        edits = None
+                        break
+                    edits.extend(got)
+        where = "its anchor" if anchored else "it"
+        if not edits:
+            yield Fix(ID, f"service {svc.name!r}: json-file logging without max-size (cannot edit {where} here)",
+                      doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+            return
+        changes: tuple[tuple[str, ...], ...] = (("services", svc.name, "logging"),)
+        if anchored:
+            changes = tuple(("services", s, "logging") for s in _users(doc, node)) + _top_path(doc, node)
+        yield Fix(ID, f"service {svc.name!r}: json-file logging never rotates; add {', '.join(missing)}"
+                  + (" to its anchor" if anchored else ""), doc.path, line, col, tuple(edits), SAFETY, changes)
+        return
+
+
+def _users(doc: ComposeDoc, node: Node) -> list[str]:
+    svcs = doc.node("services")
+    out = []
+    if isinstance(svcs, MappingNode):
+        for k, v in svcs.value:
+            if isinstance(v, MappingNode) and any(lv is node for lk, lv in v.value if lk.value == "logging"):
+                out.append(k.value)
+    return out
+
+
+def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
+    for k, v in doc.root.value:
+        if v is node or isinstance(v, MappingNode) and any(vv is node for _, vv in v.value):
+            return ((k.value,),)
+    return ()

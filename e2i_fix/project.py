@@ -1,0 +1,320 @@
+"""Stacks on disk, and the read-only Project index the passes query.
+
+A *stack* is the files Compose would read together: a base file, its override files, the
+Dockerfiles their `build:` sections name, and `.env`. The *Project* is built from the current
+text of each file, so the engine rebuilds it after every round of fixes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from e2i_fix import dockerfile, model, yamldoc
+from e2i_fix.errors import InputError
+from e2i_fix.source import Source
+from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode
+
+BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+_OVERRIDE = re.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
+_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
+
+
+@dataclass
+class Stack:
+    """The files of one stack. `context` files are read for decisions, never edited."""
+
+    folder: Path
+    compose: list[Path]
+    context: set[Path] = field(default_factory=set)
+
+    def __str__(self) -> str:
+        return str(self.compose[0]) if len(self.compose) == 1 else str(self.folder)
+
+
+def is_compose_name(name: str) -> bool:
+    return name in BASE_NAMES or bool(_OVERRIDE.fullmatch(name))
+
+
+def discover(paths: list[Path]) -> Iterator[Stack | tuple[Path, InputError]]:
+    """Stacks under the given paths. Folders are searched; files form stacks by folder."""
+    explicit: dict[Path, list[Path]] = {}
+    for p in paths:
+        if p.is_dir():
+            yield from _walk(p)
+        elif p.exists() or p.is_symlink():
+            explicit.setdefault(p.parent, []).append(p)
+        else:
+            yield p, InputError("no such file or folder")
+    for folder, files in explicit.items():
+        yield from _group(folder, sorted(set(files), key=_order), explicit=True)
+
+
+def _order(p: Path) -> tuple[int, str]:
+    name = p.name
+    if name in BASE_NAMES:
+        return (BASE_NAMES.index(name), name)
+    if ".override." in name:
+        return (10, name)
+    return (20, name)
+
+
+def _walk(root: Path) -> Iterator[Stack]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        found = sorted((Path(dirpath) / f for f in filenames if is_compose_name(f)), key=_order)
+        if found:
+            yield from _group(Path(dirpath), found, explicit=False)
+
+
+def _group(folder: Path, files: list[Path], explicit: bool) -> Iterator[Stack]:
+    bases = [f for f in files if f.name in BASE_NAMES]
+    overrides = [f for f in files if _OVERRIDE.fullmatch(f.name)]
+    others = [f for f in files if f not in bases and f not in overrides]
+    context: set[Path] = set()
+    if not bases and overrides and explicit:
+        # An override named alone still needs its base to be understood.
+        for name in BASE_NAMES:
+            if (folder / name).is_file():
+                bases = [folder / name]
+                context.add(bases[0])
+                break
+    if bases:
+        yield Stack(folder, [bases[0], *overrides], context)
+        # Compose reads only one base file; any other is a stack of its own.
+        for extra in bases[1:]:
+            yield Stack(folder, [extra])
+    else:
+        for f in overrides:
+            yield Stack(folder, [f])
+    for f in others:
+        yield Stack(folder, [f])
+
+
+# --- the index ------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceDef:
+    """One definition of a service in one compose file."""
+
+    doc: ComposeDoc
+    key: ScalarNode
+    node: Node
+
+    @property
+    def editable(self) -> bool:
+        return (
+            not self.doc.readonly
+            and isinstance(self.node, MappingNode)
+            and not self.node.flow_style
+            and self.node.start_mark.index > self.key.start_mark.index  # not an alias
+        )
+
+    def get(self, key: str) -> tuple[ScalarNode, Node] | None:
+        return self.doc.get(self.node, key)
+
+
+@dataclass
+class Build:
+    context: Path | None  # None: a remote (git, URL) context
+    dockerfile: Path | None  # None: dockerfile_inline or remote
+    target: str | None
+    doc: dockerfile.DockerfileDoc | None = None  # None when missing or unreadable
+
+    @property
+    def stage(self) -> dockerfile.Stage | None:
+        return self.doc.stage(self.target) if self.doc else None
+
+
+@dataclass
+class Service:
+    name: str
+    defs: list[ServiceDef]
+    config: dict[str, Any]  # merged across files, extends followed, normalised
+    build: Build | None = None
+
+    @property
+    def home(self) -> ServiceDef | None:
+        """Where new keys go: the first editable definition (the base file's)."""
+        return next((d for d in self.defs if d.editable), None)
+
+    def defining(self, key: str) -> list[ServiceDef]:
+        """The definitions whose own mapping (or merge keys) set `key`."""
+        return [d for d in self.defs if isinstance(d.doc.value.get("services"), dict)
+                and isinstance(d.doc.value["services"].get(self.name), dict)
+                and key in d.doc.value["services"][self.name]]
+
+    @property
+    def image(self) -> str | None:
+        img = self.config.get("image")
+        return img if isinstance(img, str) else None
+
+    @property
+    def has_healthcheck(self) -> bool:
+        hc = self.config.get("healthcheck")
+        if isinstance(hc, dict):
+            if hc.get("disable") is True:
+                return False
+            test = hc.get("test")
+            if test is not None:
+                return not (test == ["NONE"] or test == "NONE")
+        return bool(self.build and self.build.stage and self.build.stage.healthcheck)
+
+
+@dataclass
+class Project:
+    """Read-only index of one stack at one moment. Passes query it; nothing mutates it."""
+
+    stack: Stack
+    docs: list[ComposeDoc]  # base first
+    dockerfiles: dict[Path, dockerfile.DockerfileDoc | None]
+    env: dict[str, str]
+
+    @cached_property
+    def services(self) -> dict[str, Service]:
+        out: dict[str, Service] = {}
+        raw_docs = []
+        for doc in self.docs:
+            raw_docs.append(doc.value)
+            svcs = doc.node("services")
+            if not isinstance(svcs, MappingNode):
+                continue
+            for k, v in svcs.value:
+                if isinstance(k, ScalarNode) and k.value != "<<":
+                    out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
+        merged = model.normalise_stack(raw_docs).get("services") or {}
+        for name, svc in out.items():
+            cfg = merged.get(name)
+            svc.config = cfg if isinstance(cfg, dict) else {}
+            svc.build = self._build(svc.config.get("build"))
+        return out
+
+    @property
+    def folder(self) -> Path:
+        return self.stack.folder
+
+    def _build(self, spec: Any) -> Build | None:
+        if spec is None:
+            return None
+        if isinstance(spec, str):
+            spec = {"context": spec}
+        if not isinstance(spec, dict):
+            return None
+        ctx = str(spec.get("context") or ".")
+        target = spec.get("target") if isinstance(spec.get("target"), str) else None
+        if "://" in ctx or ctx.startswith(("git@", "github.com/")) or "$" in ctx:
+            return Build(None, None, target)
+        context = self.folder / ctx
+        if spec.get("dockerfile_inline") is not None:
+            return Build(context, None, target)
+        name = str(spec.get("dockerfile") or "Dockerfile")
+        if "$" in name:
+            return Build(context, None, target)
+        path = context / name
+        return Build(context, path, target, self.dockerfiles.get(path))
+
+
+def dockerfile_paths(docs: list[ComposeDoc], folder: Path) -> set[Path]:
+    """The Dockerfiles the compose files build from (before services are merged)."""
+    out: set[Path] = set()
+    for doc in docs:
+        svcs = doc.value.get("services")
+        if not isinstance(svcs, dict):
+            continue
+        for svc in svcs.values():
+            spec = svc.get("build") if isinstance(svc, dict) else None
+            if isinstance(spec, str):
+                spec = {"context": spec}
+            if not isinstance(spec, dict) or spec.get("dockerfile_inline") is not None:
+                continue
+            ctx = str(spec.get("context") or ".")
+            name = str(spec.get("dockerfile") or "Dockerfile")
+            if "://" in ctx or "$" in ctx or "$" in name or ctx.startswith("git@"):
+                continue
+            out.add(folder / ctx / name)
+    return out
+
+
+def parse_env(text: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        k, _, v = line.removeprefix("export ").partition("=")
+        v = v.strip()
+        if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+            v = v[1:-1]
+        env[k.strip()] = v
+    return env
+
+
+def parse_compose(source: Source, readonly: bool = False) -> ComposeDoc:
+    return ComposeDoc(source, yamldoc.parse(source), readonly)
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+_WORKER_CMD = re.compile(r"\b(?:celery\b.*\bworker|rq\s+worker|dramatiq|sidekiq|arq|huey_consumer|worker)\b")
+_API_CMD = re.compile(r"\b(?:gunicorn|uvicorn|hypercorn|daphne|waitress-serve|node\s+\S*server\S*|manage\.py\s+runserver|flask\s+run|rails\s+s(?:erver)?|puma|fastapi\s+run)\b")
+_API_NAME = re.compile(r"(?:^|[-_])(?:api|backend|server|web|app)(?:$|[-_])")
+
+
+def command_text(config: dict[str, Any]) -> str:
+    parts = []
+    for key in ("entrypoint", "command"):
+        v = config.get(key)
+        if isinstance(v, list):
+            parts.append(" ".join(str(x) for x in v))
+        elif isinstance(v, str):
+            parts.append(v)
+    return " ".join(parts)
+
+
+def role(service: Service) -> str | None:
+    """`worker`, `api` or None, from the command first and the service name second."""
+    cmd = command_text(service.config)
+    if _WORKER_CMD.search(cmd):
+        return "worker"
+    if _API_CMD.search(cmd):
+        return "api"
+    if "worker" in service.name.lower():
+        return "worker"
+    if _API_NAME.search(service.name.lower()):
+        return "api"
+    return None
+
+
+_IGNORE_COMMENT = re.compile(r"#\s*e2i-fix:\s*ignore(?:\[([^\]]*)\])?")
+
+
+def opted_out(service: Service, pass_id: str) -> bool:
+    """`# e2i-fix: ignore[pass-id, ...]` (or bare `ignore`) on the service's key line."""
+    for d in service.defs:
+        text = d.doc.text
+        end = text.find("\n", d.key.start_mark.index)
+        m = _IGNORE_COMMENT.search(text, d.key.start_mark.index, len(text) if end < 0 else end)
+        if m and (m.group(1) is None or pass_id in {x.strip() for x in m.group(1).split(",")}):
+            return True
+    return False
+
+
+def targets(project: Project, pass_id: str, options: dict[str, Any]) -> list[Service]:
+    """The services a pass may touch: not opted out in config or inline."""
+    ignored = options.get("_ignored_services", set())
+    return [s for s in project.services.values() if s.name not in ignored and not opted_out(s, pass_id)]
+
+
+def image_family(image: str | None) -> str | None:
+    """`docker.io/library/postgres:16-alpine@sha...` -> `postgres`; `bitnami/redis` -> `redis`."""
+    if not image:
+        return None
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0].lower() or None

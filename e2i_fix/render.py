@@ -1,0 +1,106 @@
+"""Render small YAML fragments in a file's own style.
+
+Passes describe new YAML as plain Python values; `Alias`, `Anchored` and `Merge` stand for
+`*name`, `&name value` and `<<: *name`. The output is a block with the measured mapping indent,
+sequence dash offset and quote character, ending in a newline (the engine turns newlines
+into the file's own style when it splices).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from e2i_fix.yamldoc import Style
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+
+
+@dataclass(frozen=True)
+class Anchored:
+    name: str
+    value: object
+
+
+MERGE = "<<"
+
+# Plain scalars that YAML 1.1 (PyYAML and older tools) and 1.2 (Compose) both read as the same
+# string: no indicator at the start, no `: ` or ` #`, nothing that resolves to another type.
+_PLAIN_OK = re.compile(r"[A-Za-z_./$][A-Za-z0-9_./:@${}=+-]*")
+_OTHER_TYPE = re.compile(
+    r"(?i:y|n|yes|no|on|off|true|false|null|~)|[-+]?[0-9][0-9_:.eE+-]*|[-+]?\.(?i:inf|nan)|0[box].*"
+)
+
+
+def scalar(value: object, style: Style) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Alias):
+        return f"*{value.name}"
+    s = str(value)
+    if _PLAIN_OK.fullmatch(s) and not _OTHER_TYPE.fullmatch(s) and not s.endswith(":"):
+        return s
+    return quote(s, style.quote)
+
+
+def quote(s: str, q: str = '"') -> str:
+    if q == "'" and "\n" not in s and s.isprintable():
+        return "'" + s.replace("'", "''") + "'"
+    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{out}"'
+
+
+def block(value: Mapping[str, object], column: int, style: Style) -> str:
+    """A block mapping whose keys start at `column`, one entry per line, ending in a newline."""
+    lines: list[str] = []
+    _mapping(value, column, style, lines)
+    return "".join(line + "\n" for line in lines)
+
+
+def entry(key: str, value: object, column: int, style: Style) -> str:
+    return block({key: value}, column, style)
+
+
+def _mapping(value: Mapping[str, object], column: int, style: Style, lines: list[str]) -> None:
+    pad = " " * column
+    for k, v in value.items():
+        head = f"{pad}{scalar(k, style) if k != MERGE else MERGE}:"
+        _value(head, v, column, style, lines)
+
+
+def _value(head: str, v: object, column: int, style: Style, lines: list[str]) -> None:
+    if isinstance(v, Anchored):
+        head = f"{head} &{v.name}"
+        v = v.value
+    if isinstance(v, Mapping):
+        if not v:
+            lines.append(f"{head} {{}}")
+            return
+        lines.append(head)
+        _mapping(v, column + style.indent, style, lines)
+    elif isinstance(v, Sequence) and not isinstance(v, str):
+        if not v:
+            lines.append(f"{head} []")
+            return
+        lines.append(head)
+        dash = " " * (column + style.seq_offset)
+        for item in v:
+            if isinstance(item, Mapping) and item:
+                sub: list[str] = []
+                _mapping(item, column + style.seq_offset + 2, style, sub)
+                sub[0] = f"{dash}- {sub[0].lstrip()}"
+                lines.extend(sub)
+            else:
+                lines.append(f"{dash}- {scalar(item, style)}")
+    else:
+        lines.append(f"{head} {scalar(v, style)}")

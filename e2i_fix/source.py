@@ -1,0 +1,119 @@
+"""Reading and writing files byte-faithfully.
+
+A file is read once as bytes. The BOM is split off and remembered, the newline style is
+measured, and the text keeps its own line endings so parser offsets index it directly.
+Writing is atomic: a temporary file in the same folder, the original mode, `os.replace`, and
+only if the file on disk is still the one that was read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from e2i_fix.errors import InputError
+
+BOM = "\ufeff"
+MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    raw: bytes
+    text: str  # decoded, without the BOM, with the file's own line endings
+    bom: bool
+    newline: str  # "\r\n" or "\n": what inserted lines use
+    mode: int | None = None  # None: the file does not exist yet
+
+    @property
+    def exists(self) -> bool:
+        return self.mode is not None
+
+    def encode(self, text: str) -> bytes:
+        return ((BOM if self.bom else "") + text).encode("utf-8")
+
+
+def decode(path: Path, raw: bytes, mode: int | None = None) -> Source:
+    if b"\x00" in raw:
+        raise InputError("binary file (NUL byte), not text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError(f"not UTF-8 (byte 0x{raw[e.start]:02x})", line, col) from None
+    bom = text.startswith(BOM)
+    if bom:
+        text = text[1:]
+    first = text.find("\n")
+    newline = "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+    return Source(path, raw, text, bom, newline, mode)
+
+
+def read(path: Path) -> Source:
+    """Read a regular file; anything else (folder, FIFO, device) is refused without blocking."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file") from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "folder" if stat.S_ISDIR(st.st_mode) else "special file"
+            raise InputError(f"is a {kind}, not a regular file")
+        if st.st_size > MAX_BYTES:
+            raise InputError(f"too large ({st.st_size} bytes)")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    return decode(path, b"".join(chunks), stat.S_IMODE(st.st_mode))
+
+
+def new_file(path: Path, like: Source | None = None) -> Source:
+    """A document for a file that a fix creates (e.g. `.dockerignore`)."""
+    newline = like.newline if like else "\n"
+    return Source(path, b"", "", False, newline, None)
+
+
+def write(source: Source, data: bytes) -> None:
+    """Atomically replace `source.path` with `data`.
+
+    Symlinks are written through: the link stays and its target gets the new content.
+    The file must still hold the bytes that were read; otherwise nothing is written.
+    """
+    target = Path(os.path.realpath(source.path))
+    current: bytes | None
+    try:
+        current = target.read_bytes()
+    except FileNotFoundError:
+        current = None
+    if (current is None) != (not source.exists) or (current is not None and current != source.raw):
+        raise InputError("changed on disk since it was read; not written")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".e2i-fix")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, source.mode if source.mode is not None else 0o644)
+        os.replace(tmp, target)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise InputError(f"cannot write: {e.strerror or e}") from None
+        raise

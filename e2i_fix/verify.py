@@ -1,0 +1,52 @@
+"""Self-verification before anything is written.
+
+The result must parse (the engine already re-parsed every changed file), must still be valid
+Compose wherever the input was (the compose-spec schema), and its normalised meaning may
+differ from the original only at the paths the applied fixes declared. Each variant of the
+stack is compared: the base alone, and the base with each override file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from e2i_fix import model
+from e2i_fix.errors import Problem
+
+if TYPE_CHECKING:
+    from e2i_fix.engine import Result
+    from e2i_fix.project import Project
+
+
+def variants(project: Project) -> list[list[dict[str, Any]]]:
+    docs = [d.value for d in project.docs]
+    return [docs[:1]] + [[docs[0], d] for d in docs[1:]]
+
+
+def verify(result: Result) -> list[Problem]:
+    assert result.before is not None and result.after is not None
+    allowed = [p for f in result.applied for p in f.changes]
+    passes = ", ".join(sorted({f.pass_id for f in result.applied}))
+    problems: list[Problem] = []
+    for old, new in zip(variants(result.before), variants(result.after)):
+        before = model.normalise_stack(old)
+        after = model.normalise_stack(new)
+        for path in sorted(model.differences(before, after)):
+            if not model.covered(path, allowed):
+                where = ".".join(path)
+                problems.append(Problem(str(result.stack), f"verification failed: {where} changed, which no fix declared ({passes}); nothing written"))
+                return problems
+    try:
+        from e2i_fix import schema
+    except ImportError:  # pragma: no cover - the schema module ships with the package
+        return problems
+    for doc_before, doc_after in zip(result.before.docs, result.after.docs):
+        if doc_after.text == doc_before.text:
+            continue
+        old_errors = {(e.path, e.message) for e in schema.validate(doc_before.value)}
+        for e in schema.validate(doc_after.value):
+            if (e.path, e.message) not in old_errors:
+                where = ".".join(str(p) for p in e.path)
+                problems.append(Problem(str(doc_after.path), f"verification failed: the result is not valid Compose at {where}: {e.message} ({passes}); nothing written"))
+                return problems
+    return problems

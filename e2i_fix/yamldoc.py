@@ -1,0 +1,379 @@
+"""Compose documents: libyaml's composer for positions, the text for edits.
+
+The node tree comes from PyYAML's C composer (`CSafeLoader`): it is fast and its marks are
+exact character offsets into the text we keep (BOM split off, CRLF kept). Nothing here ever
+re-dumps a document; the tree only tells where things are.
+
+An alias *is* its anchor's node: the composer hands back the same object, whose marks point
+at the anchor. `span()` tells an alias use from the definition by position, because an
+anchor always comes before its aliases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Union
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from e2i_fix.errors import InputError
+from e2i_fix.source import Source
+
+__all__ = ["ComposeDoc", "MappingNode", "Node", "ScalarNode", "SequenceNode", "Style", "parse"]
+
+MAX_EXPANDED = 1_000_000  # nodes after alias expansion: beyond this it is an alias bomb
+MAX_DEPTH = 500
+
+_MERGE = "<<"
+_ALIAS_RE = re.compile(r"\*([^\s,\[\]{}]+)")
+_ANCHOR_RE = re.compile(r"&([^\s,\[\]{}]+)")
+
+Value = Union[None, bool, int, float, str, list["Value"], dict[str, "Value"]]
+
+
+def parse(source: Source) -> MappingNode:
+    """Compose `source.text` into a node tree and check what YAML alone does not."""
+    text = source.text
+    if not text.strip():
+        raise InputError("empty file: a Compose file needs at least `services`")
+    try:
+        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        msg = " ".join(str(p) for p in (e.context, e.problem) if p)
+        if mark is None:
+            raise InputError(f"invalid YAML: {msg}") from None
+        raise InputError(f"invalid YAML: {msg}", mark.line + 1, mark.column + 1) from None
+    except yaml.YAMLError as e:
+        raise InputError(f"invalid YAML: {e}") from None
+    except RecursionError:
+        raise InputError("invalid YAML: nesting too deep") from None
+    if root is None:
+        raise InputError("empty file: a Compose file needs at least `services`")
+    if not isinstance(root, MappingNode):
+        raise _at(root, f"the top level is a {_kind(root)}, not a mapping")
+    _check(root)
+    return root
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "mapping"
+    if isinstance(node, SequenceNode):
+        return "sequence"
+    return "scalar"
+
+
+def _at(node: Node, message: str) -> InputError:
+    return InputError(message, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _check(root: Node) -> None:
+    """Duplicate keys, recursive aliases, alias bombs and runaway depth, in one linear walk."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    active: set[int] = set()
+    # Iterative post-order walk: deep or self-referencing input must not blow the C stack.
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        nid = id(node)
+        if done:
+            active.discard(nid)
+            children = _children(node)
+            size[nid] = 1 + sum(size[id(c)] for c in children)
+            depth[nid] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[nid] > MAX_EXPANDED:
+                raise _at(node, f"aliases expand to more than {MAX_EXPANDED:,} nodes (alias bomb)")
+            if depth[nid] > MAX_DEPTH:
+                raise _at(node, f"nesting deeper than {MAX_DEPTH} levels")
+            continue
+        if nid in size:
+            continue
+        if nid in active:
+            raise _at(node, "recursive alias: an anchor refers to itself")
+        active.add(nid)
+        if isinstance(node, MappingNode):
+            seen: dict[str, ScalarNode] = {}
+            for k, _ in node.value:
+                if isinstance(k, ScalarNode) and k.value != _MERGE:
+                    if k.value in seen:
+                        first = seen[k.value].start_mark.line + 1
+                        raise _at(k, f"duplicate key {k.value!r} (first defined on line {first})")
+                    seen[k.value] = k
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+# --- plain values ---------------------------------------------------------------------------
+
+_NULL = {"", "~", "null", "Null", "NULL"}
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_STD = "tag:yaml.org,2002:"
+
+
+def scalar_value(node: ScalarNode) -> Value:
+    """Resolve a scalar the way Compose (YAML 1.2 core schema) does, not PyYAML's YAML 1.1."""
+    v: str = node.value
+    if node.style or not node.tag.startswith(_STD) or node.tag == _STD + "str" and _explicit_str(node):
+        return v
+    if v in _NULL:
+        return None
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    if _INT.fullmatch(v):
+        if v.startswith("0o"):
+            return int(v[2:], 8)
+        return int(v, 0) if v.startswith("0x") else int(v)
+    if _FLOAT.fullmatch(v):
+        return float(v.replace("inf", "Inf").replace("INF", "Inf").lower())
+    return v
+
+
+def _explicit_str(node: ScalarNode) -> bool:
+    # PyYAML resolves plain scalars to str only when nothing else matched; an explicit `!!str`
+    # on something that looks like a number keeps it a string.
+    return bool(_INT.fullmatch(node.value) or _FLOAT.fullmatch(node.value) or node.value in _NULL)
+
+
+def to_value(node: Node) -> Value:
+    """The plain value of a node, merge keys resolved. Shared nodes stay shared (no blow-up)."""
+    memo: dict[int, Value] = {}
+
+    def conv(n: Node) -> Value:
+        nid = id(n)
+        if nid in memo:
+            return memo[nid]
+        out: Value
+        if isinstance(n, ScalarNode):
+            out = scalar_value(n)
+        elif isinstance(n, SequenceNode):
+            out = [conv(c) for c in n.value]
+        else:
+            out = {}
+            merged: dict[str, Value] = {}
+            for k, v in n.value:
+                if isinstance(k, ScalarNode) and k.value == _MERGE and k.style is None:
+                    for src in v.value if isinstance(v, SequenceNode) else [v]:
+                        sv = conv(src)
+                        if isinstance(sv, dict):
+                            for mk, mv in sv.items():
+                                merged.setdefault(mk, mv)
+                    continue
+                out[_key(k)] = conv(v)
+            for mk, mv in merged.items():
+                out.setdefault(mk, mv)
+        memo[nid] = out
+        return out
+
+    return conv(node)
+
+
+def _key(k: Node) -> str:
+    if isinstance(k, ScalarNode):
+        return k.value
+    return repr(to_value(k))  # complex keys are legal YAML; Compose never uses them
+
+
+# --- the document ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Style:
+    """How the file is written, measured so inserted YAML looks like the user wrote it."""
+
+    indent: int = 2  # mapping indent
+    seq_offset: int = 2  # dash column minus parent key column (0: `key:\n- a`)
+    quote: str = '"'
+    newline: str = "\n"
+
+
+@dataclass
+class ComposeDoc:
+    source: Source
+    root: MappingNode
+    readonly: bool = False
+    _value: Any = field(default=None, repr=False)
+
+    @property
+    def path(self) -> Any:
+        return self.source.path
+
+    @property
+    def text(self) -> str:
+        return self.source.text
+
+    @cached_property
+    def value(self) -> dict[str, Value]:
+        v = to_value(self.root)
+        assert isinstance(v, dict)
+        return v
+
+    def get(self, mapping: Node | None, key: str) -> tuple[ScalarNode, Node] | None:
+        """The own (not merged) entry `key` of a mapping node."""
+        if not isinstance(mapping, MappingNode):
+            return None
+        for k, v in mapping.value:
+            if isinstance(k, ScalarNode) and k.value == key:
+                return k, v
+        return None
+
+    def node(self, *path: str) -> Node | None:
+        n: Node | None = self.root
+        for key in path:
+            kv = self.get(n, key)
+            if kv is None:
+                return None
+            n = kv[1]
+        return n
+
+    def is_alias(self, node: Node, after: int) -> bool:
+        """Whether `node`, found in the tree at a place that starts at `after`, is an alias use."""
+        return node.start_mark.index < after
+
+    def alias_span(self, after: int) -> tuple[int, int, str]:
+        """Span and name of the first `*alias` token at or after `after`."""
+        m = _ALIAS_RE.search(self.text, after)
+        if m is None:  # pragma: no cover - the tree said there is one
+            raise ValueError("no alias token")
+        return m.start(), m.end(), m.group(1)
+
+    def anchor(self, node: Node) -> str | None:
+        """The anchor name defined on `node`, if any (marks include `&name`)."""
+        m = _ANCHOR_RE.match(self.text, node.start_mark.index)
+        return m.group(1) if m else None
+
+    def anchors(self) -> Iterator[tuple[str, Node]]:
+        """Every anchored node with its name, in document order (definitions only)."""
+        seen: set[int] = set()
+        stack: list[Node] = [self.root]
+        found: list[tuple[int, str, Node]] = []
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            name = self.anchor(n)
+            if name:
+                found.append((n.start_mark.index, name, n))
+            stack.extend(_children(n))
+        for _, name, n in sorted(found, key=lambda t: t[0]):
+            yield name, n
+
+    @cached_property
+    def style(self) -> Style:
+        return measure_style(self)
+
+    # --- where things end -----------------------------------------------------------------
+
+    def content_end(self, node: Node, after: int) -> int:
+        """Offset just past the last character that belongs to `node` (no trailing comments).
+
+        `after` is where the node's place in the tree starts (the end of its key, or of the
+        previous item); it tells an alias use from its anchor.
+        """
+        text = self.text
+        if self.is_alias(node, after):
+            return self.alias_span(after)[1]
+        if isinstance(node, ScalarNode):
+            if node.style in ("|", ">"):
+                header = text[node.start_mark.index : text.find("\n", node.start_mark.index)]
+                if "+" in header:
+                    return node.end_mark.index  # keep-chomping: trailing blank lines are content
+                return len(text[: node.end_mark.index].rstrip())
+            if node.value == "" and not node.style:
+                return after  # `key:` with no value: the tree puts the empty scalar later
+            return node.end_mark.index
+        if isinstance(node, (MappingNode, SequenceNode)) and node.flow_style:
+            return node.end_mark.index
+        if isinstance(node, MappingNode):
+            if not node.value:
+                return node.start_mark.index
+            k, v = node.value[-1]
+            return self.content_end(v, self.key_end(k))
+        assert isinstance(node, SequenceNode)
+        if not node.value:
+            return node.start_mark.index
+        prev = node.value[-2].end_mark.index if len(node.value) > 1 else node.start_mark.index
+        last = node.value[-1]
+        return self.content_end(last, prev if last.start_mark.index >= prev else self.dash_after(prev))
+
+    def dash_after(self, pos: int) -> int:
+        return self.text.find("-", pos)
+
+    def key_end(self, key: Node) -> int:
+        """Offset just past the `:` that follows a mapping key."""
+        i = key.end_mark.index
+        text = self.text
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] == ":":
+            return i + 1
+        return key.end_mark.index
+
+    def line_after(self, pos: int) -> int:
+        """Start of the line after the one holding `pos - 1`; `len(text)` at the end."""
+        if pos > 0 and self.text[pos - 1] == "\n":
+            return pos
+        nl = self.text.find("\n", pos)
+        return len(self.text) if nl < 0 else nl + 1
+
+    def line_start(self, pos: int) -> int:
+        return self.text.rfind("\n", 0, pos) + 1
+
+
+def measure_style(doc: ComposeDoc) -> Style:
+    indents: Counter[int] = Counter()
+    offsets: Counter[int] = Counter()
+    quotes: Counter[str] = Counter()
+    seen: set[int] = set()
+    stack: list[Node] = [doc.root]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, ScalarNode):
+            if n.style in ("'", '"'):
+                quotes[n.style] += 1
+            continue
+        if isinstance(n, MappingNode) and not n.flow_style:
+            for k, v in n.value:
+                if v.start_mark.index < k.end_mark.index:
+                    continue  # alias
+                if isinstance(v, MappingNode) and not v.flow_style and v.value:
+                    ck = v.value[0][0]
+                    if ck.start_mark.line > k.start_mark.line:
+                        indents[ck.start_mark.column - k.start_mark.column] += 1
+                elif isinstance(v, SequenceNode) and not v.flow_style and v.value:
+                    first = v.value[0]
+                    if first.start_mark.line > k.start_mark.line:
+                        dash = doc.text.rfind("-", 0, first.start_mark.index)
+                        offsets[dash - doc.line_start(dash) - k.start_mark.column] += 1
+        stack.extend(_children(n))
+    indent = next((i for i, _ in indents.most_common() if i > 0), 2)
+    offset = next((o for o, _ in offsets.most_common() if o >= 0), indent)
+    quote = quotes.most_common(1)[0][0] if quotes else '"'
+    return Style(indent, offset, quote, doc.source.newline)
+
+
+def position(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1

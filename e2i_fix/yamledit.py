@@ -1,0 +1,98 @@
+"""Edits to YAML text located with the node tree: add a key, fill a path, add a top-level block.
+
+Each helper returns `Edit`s or None when the place cannot be edited without rewriting what the
+user wrote (a flow collection, an alias, a scalar where a mapping is needed); the pass then
+reports instead of fixing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from e2i_fix import render
+from e2i_fix.fix import Edit
+from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode
+
+
+def append_entry(doc: ComposeDoc, mapping: MappingNode, key: str, value: Any, after: int) -> Edit | None:
+    """Add `key: value` as the last entry of a block mapping (after its last content line).
+
+    `after` is where the mapping's place starts (the end of its key); it tells an alias use.
+    """
+    if mapping.flow_style or not mapping.value or doc.is_alias(mapping, after):
+        return None
+    column = mapping.value[0][0].start_mark.column
+    end = doc.content_end(mapping, after)
+    pos = doc.line_after(end)
+    text = render.entry(key, value, column, doc.style)
+    if pos == len(doc.text) and not doc.text.endswith("\n"):
+        # No final newline: keep it that way, the new entry becomes the last line.
+        return Edit(doc.path, pos, pos, "\n" + text.removesuffix("\n"))
+    return Edit(doc.path, pos, pos, text)
+
+
+def ensure(doc: ComposeDoc, mapping: MappingNode, path: tuple[str, ...], value: Any, after: int) -> list[Edit] | None:
+    """Make `mapping[path[0]]...[path[-1]]` exist with `value`, adding only what is missing.
+
+    A missing key is added with the rest of the path nested under it; an existing empty
+    value (`deploy:`) is filled in. Returns None where the text cannot be edited safely, and
+    [] when the path already exists.
+    """
+    node: Node = mapping
+    at = after
+    for i, key in enumerate(path):
+        if not isinstance(node, MappingNode) or node.flow_style or doc.is_alias(node, at):
+            return None
+        kv = doc.get(node, key)
+        rest: Any = value
+        for k in reversed(path[i + 1 :]):
+            rest = {k: rest}
+        if kv is None:
+            edit = append_entry(doc, node, key, rest, at)
+            return None if edit is None else [edit]
+        k_node, v_node = kv
+        key_end = doc.key_end(k_node)
+        if isinstance(v_node, ScalarNode) and v_node.value in ("", "~", "null", "Null", "NULL") and not v_node.style:
+            if doc.is_alias(v_node, key_end):
+                return None
+            return _fill_empty(doc, k_node, v_node, key_end, rest)
+        node, at = v_node, key_end
+    return []
+
+
+def _fill_empty(doc: ComposeDoc, key: ScalarNode, empty: ScalarNode, key_end: int, value: Any) -> list[Edit] | None:
+    column = key.start_mark.column + doc.style.indent
+    edits = []
+    if empty.value:  # an explicit `null` or `~` goes; the block below takes its place
+        edits.append(Edit(doc.path, empty.start_mark.index, empty.end_mark.index, ""))
+    if not isinstance(value, Mapping):
+        return None
+    body = render.block(value, column, doc.style)
+    pos = doc.line_after(key_end)
+    if pos == len(doc.text) and not doc.text.endswith("\n"):
+        body = "\n" + body.removesuffix("\n")
+    edits.append(Edit(doc.path, pos, pos, body))
+    return edits
+
+
+def top_level_block(doc: ComposeDoc, key: str, value: Any, before: str = "services") -> Edit:
+    """Add a top-level entry (an `x-` anchor block) before `before`, its comments kept with it."""
+    kv = doc.get(doc.root, before)
+    column = doc.root.value[0][0].start_mark.column
+    text = render.entry(key, value, column, doc.style)
+    if kv is None:
+        edit = append_entry(doc, doc.root, key, value, 0)
+        assert edit is not None
+        return edit
+    pos = doc.line_start(kv[0].start_mark.index)
+    # Comment lines directly above `services:` describe it: insert above them.
+    while pos > 0:
+        prev = doc.line_start(pos - 1)
+        if doc.text[prev:pos].lstrip().startswith("#"):
+            pos = prev
+        else:
+            break
+    if pos > 0 and doc.text[doc.line_start(pos - 1) : pos].strip():
+        text = "\n" + text  # keep the new block visually apart from what precedes it
+    return Edit(doc.path, pos, pos, text + "\n")

@@ -1,0 +1,3 @@
+"""E2I Causal Analytics."""
+
+__version__ = "0.7.0"
