@@ -195,6 +195,17 @@ class Project:
             svc.build = self._build(svc.config.get("build"))
         return out
 
+    def sharers(self, node: Node) -> list[str]:
+        """Services whose definition is `node` or merges it (`<<: *anchor`): an edit inside
+        `node` changes every one of them that does not set the key itself."""
+        out = []
+        for svc in self.services.values():
+            for d in svc.defs:
+                if d.node is node or any(src is node for src in yamldoc.merge_sources(d.node)):
+                    out.append(svc.name)
+                    break
+        return out
+
     @property
     def folder(self) -> Path:
         return self.stack.folder

@@ -108,7 +108,7 @@ def _root() -> _Check | None:
 
 _Path = tuple[Any, Any] | None
 _Err = tuple[_Path, str]
-_Check = Callable[[Any, _Path, list[_Err], "set[Any] | None"], None]
+_Check = Callable[[Any, _Path, list[_Err], set[Any] | None], None]
 
 
 def _flatten(path: _Path) -> tuple[str | int, ...]:
@@ -133,6 +133,8 @@ _SUPPORTED = frozenset(
         "uniqueItems", "$ref", "allOf", "anyOf", "oneOf",
     }
 )  # fmt: skip
+_PLAN_CACHE_SIZE = 4096  # distinct keys remembered per mapping schema
+
 _TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 
 _EXACT_TYPE = {
@@ -346,31 +348,41 @@ class _Compiler:
         extra_check = None if isinstance(extra, bool) else self._sub(extra, f"{where}/additional")
         forbid = extra is False
 
+        # What to do with a key depends only on the key: work it out once per distinct key.
+        plans: dict[object, tuple[bool, tuple[_Check, ...]]] = {}
+
+        def plan(key: object) -> tuple[bool, tuple[_Check, ...]]:
+            subs: list[_Check | None] = []
+            seen = key in props
+            if seen:
+                subs.append(props[key])  # type: ignore[index]
+            if isinstance(key, str):
+                for matches, sub in patterns:
+                    if matches(key):
+                        seen = True
+                        subs.append(sub)
+            if not seen and not forbid:
+                seen = True
+                subs.append(extra_check)
+            found = (seen, tuple(s for s in subs if s is not None))
+            if len(plans) < _PLAN_CACHE_SIZE:
+                plans[key] = found
+            return found
+
         def check(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
             if not isinstance(inst, dict):
                 return
             for key, value in inst.items():
-                seen = key in props
-                if seen:
-                    sub = props[key]
-                    if sub is not None:
-                        sub(value, (path, key if type(key) is str else str(key)), errs, None)
-                if patterns and isinstance(key, str):
-                    for matches, sub in patterns:
-                        if matches(key):
-                            seen = True
-                            if sub is not None:
-                                sub(value, (path, key), errs, None)
-                if seen:
-                    if ev is not None:
-                        ev.add(key)
-                elif forbid:
+                allowed, subs = plans.get(key) or plan(key)
+                if not allowed:
                     errs.append((path, f"additional property {_short(key)} is not allowed"))
-                else:
-                    if extra_check is not None:
-                        extra_check(value, (path, key if type(key) is str else str(key)), errs, None)
-                    if ev is not None:
-                        ev.add(key)
+                    continue
+                if ev is not None:
+                    ev.add(key)
+                if subs:
+                    at = (path, key if type(key) is str else str(key))
+                    for sub in subs:
+                        sub(value, at, errs, None)
 
         return check
 
@@ -537,7 +549,7 @@ def _unique(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> No
         if key in keys and v not in dups:
             dups.append(v)
         keys.add(key)
-    errs.append((path, f"has non-unique elements: {_short(dups)}"))
+    errs.append((path, "has non-unique elements: " + ", ".join(_short(d) for d in dups)))
 
 
 def _choice(branches: list[_Node], one: bool) -> _Check:
@@ -559,9 +571,7 @@ def _choice(branches: list[_Node], one: bool) -> _Check:
             if b.types is not None and name not in b.types:
                 continue  # fails on its type: nothing worth reporting
             if b.check is None:
-                passed.append(i)
-                if ev is not None:
-                    ev.update(inst.keys()) if isinstance(inst, dict) else None
+                passed.append(i)  # no keyword there, so no annotation either
             else:
                 sub_errs: list[_Err] = []
                 sub_ev: set[Any] | None = set() if ev is not None else None

@@ -171,7 +171,7 @@ def to_value(node: Node) -> Value:
             out = {}
             merged: dict[str, Value] = {}
             for k, v in n.value:
-                if isinstance(k, ScalarNode) and k.value == _MERGE and k.style is None:
+                if is_merge_key(k):
                     for src in v.value if isinstance(v, SequenceNode) else [v]:
                         sv = conv(src)
                         if isinstance(sv, dict):
@@ -185,6 +185,21 @@ def to_value(node: Node) -> Value:
         return out
 
     return conv(node)
+
+
+def is_merge_key(k: Node) -> bool:
+    return isinstance(k, ScalarNode) and k.value == _MERGE and not k.style
+
+
+def merge_sources(node: Node) -> Iterator[Node]:
+    """The mappings `node` pulls in through `<<` merge keys, transitively."""
+    if not isinstance(node, MappingNode):
+        return
+    for k, v in node.value:
+        if is_merge_key(k):
+            for src in v.value if isinstance(v, SequenceNode) else [v]:
+                yield src
+                yield from merge_sources(src)
 
 
 def _key(k: Node) -> str:

@@ -37,7 +37,7 @@ from e2i_fix import yamledit
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.project import Project, Service, role, targets
 from e2i_fix.render import Alias, Anchored
-from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, position
+from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, merge_sources, position
 
 ID = "logging"
 SUMMARY = "log rotation (json-file max-size/max-file) through one shared anchor"
@@ -72,13 +72,17 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             wanted.append((plan, svc, "high" if volume else "default"))
         elif isinstance(logging, dict):
             yield from _complete(svc, logging, options)
+    # A service that merges (`<<: *x`) a mapping that gets logging here inherits it.
+    receiving = {id(svc.home.node) for _, svc, _ in wanted if svc.home}
+    wanted = [w for w in wanted if w[1].home is None
+              or not any(id(src) in receiving for src in merge_sources(w[1].home.node))]
     # Anchors first, in a fixed order, so the blocks read the same whichever service needs them.
     for kind in ("default", "high"):
         for plan, _, k in wanted:
             if k == kind:
                 plan.anchor(kind)
     for plan, svc, kind in wanted:
-        yield plan.reference(svc, kind)
+        yield plan.reference(svc, kind, project)
 
 
 class _DocPlan:
@@ -109,7 +113,7 @@ class _DocPlan:
                 self.anchors[kind] = (name, (edit, (key,)))
         return self.anchors[kind]
 
-    def reference(self, svc: Service, kind: str) -> Fix:
+    def reference(self, svc: Service, kind: str, project: Project) -> Fix:
         home = svc.home
         assert home is not None
         name, extra = self.anchor(kind)
@@ -118,8 +122,11 @@ class _DocPlan:
         if edit is None:
             return Fix(ID, f"service {svc.name!r} has no log rotation (its mapping cannot be edited here)",
                        self.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
-        edits = (edit, extra[0]) if extra else (edit,)
-        changes = (("services", svc.name, "logging"), *((extra[1],) if extra else ()))
+        # Every new anchor block of the file rides along (shared edits apply once), so the
+        # blocks land in a fixed order whichever fixes are taken first.
+        blocks = [a[1] for a in self.anchors.values() if a[1]]
+        edits = (edit, *(b[0] for b in blocks))
+        changes = (*(("services", s, "logging") for s in project.sharers(home.node)), *(b[1] for b in blocks))
         return Fix(ID, f"service {svc.name!r} has no log rotation: add `logging: *{name}`",
                    self.doc.path, line, col, edits, SAFETY, changes)
 
