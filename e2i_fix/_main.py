@@ -57,12 +57,17 @@ def cli(paths: tuple[Path, ...], mode: str, select: set[str] | None, ignore: set
         return 0
     from e2i_fix.config import Settings
 
-    settings = Settings(passes, select, ignore or set(), unsafe_fixes)
     for ids, flag in ((select, "--select"), (ignore, "--ignore")):
-        unknown = sorted((ids or set()) - set(passes))
+        unknown = sorted((ids or set()) - set(passes) - {"all"})
         if unknown:
             click.echo(f"e2i-fix: {flag}: unknown pass id {', '.join(unknown)} (see --list-passes)", err=True)
             return 2
+    # `all` names every pass: `--ignore all` runs the pipeline with no pass at all.
+    if select and "all" in select:
+        select = set(passes)
+    if ignore and "all" in ignore:
+        ignore = set(passes)
+    settings = Settings(passes, select, ignore or set(), unsafe_fixes)
     return _run(list(paths) or [Path(".")], mode, settings, fmt, use_config=not no_config)
 
 

@@ -7,6 +7,8 @@ parsing is named and its fixes are dropped; a chain that never settles is report
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +135,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     result.before = project
     disabled: set[str] = set()
     for _ in range(MAX_ROUNDS):
-        proposed = [f for p in passes if p.ID not in disabled for f in _propose(p, project, settings, result)]
+        proposed = [f for p in passes if p.ID not in disabled for f in _propose(p, project, settings, result, disabled)]
         wanted = [f for f in proposed if f.applicable and settings.allows(f)]
         accepted = _compatible(wanted, ws)
         if not accepted:
@@ -158,7 +160,12 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     result.texts = ws.texts
     result.after = project
     if verify and result.changed():
-        problems = verify(result)
+        try:
+            problems = verify(result)
+        except Exception as e:
+            if os.environ.get("E2I_FIX_DEBUG"):
+                raise
+            problems = [Problem(str(stack), f"internal error in verification: {type(e).__name__}: {e}; nothing written")]
         if problems:
             result.problems.extend(problems)
             result.texts = {p: s.text for p, s in ws.originals.items()}
@@ -166,10 +173,17 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     return result
 
 
-def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result) -> Iterable[Fix]:
+def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result, disabled: set[str]) -> Iterable[Fix]:
     if not settings.selected(p.ID):
         return []
-    return list(p.run(project, settings.options(p.ID, project)))
+    try:
+        return list(p.run(project, settings.options(p.ID, project)))
+    except Exception as e:  # a bug in one pass must not cost the user the other passes
+        if os.environ.get("E2I_FIX_DEBUG"):
+            raise
+        disabled.add(p.ID)
+        result.problems.append(Problem(str(result.stack), f"internal error in pass {p.ID}: {type(e).__name__}: {e} (set E2I_FIX_DEBUG=1 for a traceback)"))
+        return []
 
 
 def _overlaps(a: Edit, b: Edit) -> bool:

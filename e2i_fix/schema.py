@@ -72,14 +72,33 @@ def validate(instance: object) -> list[SchemaError]:
     errs: list[_Err] = []
     if check is not None:
         check(instance, None, errs, None)
-    out: list[SchemaError] = []
-    seen: set[SchemaError] = set()
-    for lazy_path, message in errs:
-        err = SchemaError(_flatten(lazy_path), message)
-        if err not in seen:
-            seen.add(err)
-            out.append(err)
+    if not errs:
+        return []
+    out = list(dict.fromkeys(SchemaError(_flatten(p), message) for p, message in errs))
+    if len(out) > 1:
+        out.sort(key=lambda err: _document_order(instance, err.path))
     return out
+
+
+def _document_order(instance: object, path: tuple[str | int, ...]) -> list[int]:
+    """Where `path` leads in `instance`, as positions: sorts errors the way the file reads."""
+    order: list[int] = []
+    node = instance
+    for part in path:
+        if isinstance(node, dict):
+            for i, (key, value) in enumerate(node.items()):
+                if key == part or (type(key) is not str and str(key) == part):
+                    order.append(i)
+                    node = value
+                    break
+            else:
+                break
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            order.append(part)
+            node = node[part]
+        else:
+            break
+    return order
 
 
 @cache
@@ -135,6 +154,8 @@ _SUPPORTED = frozenset(
 )  # fmt: skip
 _PLAN_CACHE_SIZE = 4096  # distinct keys remembered per mapping schema
 
+_MAPPING_KEYWORDS = frozenset({"properties", "patternProperties", "additionalProperties"})
+_OBJECT = frozenset({"object"})
 _TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 
 _EXACT_TYPE = {
@@ -194,13 +215,23 @@ def _canon(value: object) -> object:
 
 
 class _Node:
-    """A compiled subschema: its check, and the JSON types it can accept (None: any)."""
+    """A compiled subschema.
 
-    __slots__ = ("check", "types", "done")
+    `check` is None if nothing can fail; `types` the JSON types it can accept (None: any);
+    `leaf` means the type is all there is to check, so callers may test it inline.
+    """
+
+    __slots__ = ("check", "types", "type_names", "type_message", "leaf", "sources", "done")
 
     def __init__(self) -> None:
         self.check: _Check | None = None
         self.types: frozenset[str] | None = None
+        self.type_names: tuple[str, ...] = ()
+        self.type_message = ""
+        self.leaf = False
+        # set if the schema is nothing but `type: object` + properties/patternProperties/
+        # additionalProperties: an allOf can then fold it into its own pass over the keys
+        self.sources: tuple[tuple[dict[str, Any], str], ...] = ()
         self.done = False
 
 
@@ -248,17 +279,19 @@ class _Compiler:
                 raise NotImplementedError(f"{where}: $ref {ref!r} does not resolve")
         return target, ref
 
-    def _sub(self, schema: object, where: str) -> _Check | None:
-        """The check of a subschema, callable even if it is still being compiled (a cycle)."""
+    def _sub(self, schema: object, where: str) -> _Node:
+        """A subschema's node, usable even if it is still being compiled (a cycle)."""
         node = self.node(schema, where)
         if node.done:
-            return node.check
+            return node
 
         def late(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
             if node.check is not None:
                 node.check(inst, path, errs, ev)
 
-        return late
+        proxy = _Node()
+        proxy.check, proxy.done = late, True
+        return proxy
 
     # -- keywords -----------------------------------------------------------------------------
 
@@ -268,10 +301,12 @@ class _Compiler:
             raise NotImplementedError(f"{where}: unsupported JSON Schema keyword(s) {unknown}")
         checks: list[_Check] = []
         types: frozenset[str] | None = None
+        ref_node = _Node()
+        names: list[str] = []  # as the schema lists them, for messages
 
         if "type" in schema:
-            names = schema["type"]
-            names = [names] if isinstance(names, str) else list(names)
+            declared = schema["type"]
+            names = [declared] if isinstance(declared, str) else list(declared)
             if not names or not set(names) <= _TYPES:
                 raise NotImplementedError(f"{where}/type: unsupported {schema['type']!r}")
             accepted = set(names)
@@ -280,12 +315,11 @@ class _Compiler:
             types = frozenset(accepted)
         if "$ref" in schema:
             target, ref = self._resolve(schema["$ref"], where)
-            ref_node = self.node(target, ref)
-            if types is None and ref_node.done:
-                types = ref_node.types
-            check = self._sub(target, ref)
-            if check is not None:
-                checks.append(check)
+            ref_node = self._sub(target, ref)
+            if types is None:
+                types, names = ref_node.types, ref_node.type_names
+            if ref_node.check is not None and not (ref_node.leaf and types == ref_node.types):
+                checks.append(ref_node.check)
         if "enum" in schema:
             checks.append(_enum(schema["enum"], where))
         if "pattern" in schema:
@@ -295,23 +329,30 @@ class _Compiler:
                 checks.append(_bound(schema[key], key == "minimum", fail, where))
         if "required" in schema:
             checks.append(_required(schema["required"], where))
-        if schema.keys() & {"properties", "patternProperties", "additionalProperties"}:
-            checks.append(self._object(schema, where))
+        # mapping keywords of this schema, and of pure-mapping allOf branches merged into it
+        sources = [(schema, where)] if schema.keys() & _MAPPING_KEYWORDS else []
+        if "allOf" in schema:
+            branches = self._branches(schema, "allOf", where)
+            if types is None:
+                for b in branches:
+                    if b.types is not None:
+                        types = b.types if types is None else types & b.types
+                names = [t for b in branches for t in b.type_names if types and t in types]
+            for b in branches:
+                if b.sources and types == _OBJECT:
+                    sources.extend(b.sources)  # its own type check is implied by ours
+                elif b.check is not None:
+                    checks.append(b.check)
+        if sources:
+            checks.append(self._object(sources))
         if "items" in schema:
             item = self._sub(schema["items"], f"{where}/items")
-            if item is not None:
+            if item.check is not None:
                 checks.append(_items(item))
         if schema.get("uniqueItems") is True:
             checks.append(_unique)
         elif schema.get("uniqueItems", False) is not False:
             raise NotImplementedError(f"{where}/uniqueItems: must be a boolean")
-        if "allOf" in schema:
-            branches = self._branches(schema, "allOf", where)
-            checks.extend(b.check for b in branches if b.check is not None)
-            if types is None:
-                for b in branches:
-                    if b.types is not None:
-                        types = b.types if types is None else types & b.types
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 checks.append(_choice(self._branches(schema, key, where), key == "oneOf"))
@@ -319,52 +360,76 @@ class _Compiler:
             checks = [self._unevaluated(schema["unevaluatedProperties"], checks, where)]
 
         node.types = types
-        node.check = _combine(types, checks)
+        node.type_names = tuple(dict.fromkeys(names))
+        node.type_message = _type_message(node.type_names)
+        node.leaf = types is not None and not checks
+        node.check = _combine(types, node.type_message, checks)
+        rest = schema.keys() - _IGNORED
+        if types == _OBJECT and rest <= _MAPPING_KEYWORDS | {"type"}:
+            node.sources = ((schema, where),)
+        elif rest == {"$ref"} and ref_node.sources:
+            node.sources = ref_node.sources
 
     def _branches(self, schema: dict[str, Any], key: str, where: str) -> list[_Node]:
         subs = schema[key]
         if not isinstance(subs, list) or not subs:
             raise NotImplementedError(f"{where}/{key}: must be a non-empty array")
-        out = []
-        for i, sub in enumerate(subs):
-            node = self.node(sub, f"{where}/{key}/{i}")
-            if not node.done:  # a cycle through a combinator: call it late
-                late = _Node()
-                late.check, late.done = self._sub(sub, f"{where}/{key}/{i}"), True
-                node = late
-            out.append(node)
+        out = [self._sub(sub, f"{where}/{key}/{i}") for i, sub in enumerate(subs)]
         return out
 
-    def _object(self, schema: dict[str, Any], where: str) -> _Check:
-        """properties + patternProperties + additionalProperties, in one pass over the keys."""
-        props: dict[str, _Check | None] = {
-            name: self._sub(sub, f"{where}/properties/{name}")
-            for name, sub in schema.get("properties", {}).items()
-        }
-        patterns: list[tuple[Callable[[str], object], _Check | None]] = []
-        for pat, sub in schema.get("patternProperties", {}).items():
-            patterns.append((_matcher(pat, where), self._sub(sub, f"{where}/patternProperties")))
-        extra = schema.get("additionalProperties", True)
-        extra_check = None if isinstance(extra, bool) else self._sub(extra, f"{where}/additional")
-        forbid = extra is False
+    def _object(self, sources: list[tuple[dict[str, Any], str]]) -> _Check:
+        """properties + patternProperties + additionalProperties, in one pass over the keys.
+
+        `sources` are the schemas whose mapping keywords apply to the same instance: one
+        schema and the pure-mapping branches of its allOf.
+        """
+        compiled = []
+        for schema, where in sources:
+            props: dict[str, _Node] = {
+                name: self._sub(sub, f"{where}/properties/{name}")
+                for name, sub in schema.get("properties", {}).items()
+            }
+            patterns: list[tuple[Callable[[str], object], _Node]] = [
+                (_matcher(pat, where), self._sub(sub, f"{where}/patternProperties/{pat}"))
+                for pat, sub in schema.get("patternProperties", {}).items()
+            ]
+            extra = schema.get("additionalProperties")  # None: absent, which evaluates nothing
+            extra_node = None
+            if extra is not None and not isinstance(extra, bool):
+                extra_node = self._sub(extra, f"{where}/additionalProperties")
+            compiled.append((props, patterns, extra, extra_node))
 
         # What to do with a key depends only on the key: work it out once per distinct key.
-        plans: dict[object, tuple[bool, tuple[_Check, ...]]] = {}
+        # A plan: (forbidden, evaluated, types to test inline or None, their message, checks).
+        _Plan = tuple[bool, bool, frozenset[str] | None, str, tuple[_Check, ...]]
+        plans: dict[object, _Plan] = {}
 
-        def plan(key: object) -> tuple[bool, tuple[_Check, ...]]:
-            subs: list[_Check | None] = []
-            seen = key in props
-            if seen:
-                subs.append(props[key])  # type: ignore[index]
-            if isinstance(key, str):
-                for matches, sub in patterns:
-                    if matches(key):
-                        seen = True
-                        subs.append(sub)
-            if not seen and not forbid:
-                seen = True
-                subs.append(extra_check)
-            found = (seen, tuple(s for s in subs if s is not None))
+        def plan(key: object) -> _Plan:
+            nodes: list[_Node | None] = []
+            forbidden = evaluated = False
+            for props, patterns, extra, extra_node in compiled:
+                seen = key in props
+                if seen:
+                    nodes.append(props[key])  # type: ignore[index]
+                if isinstance(key, str):
+                    for matches, sub in patterns:
+                        if matches(key):
+                            seen = True
+                            nodes.append(sub)
+                if seen:
+                    evaluated = True
+                elif extra is False:
+                    forbidden = True
+                elif extra is not None:
+                    evaluated = True
+                    nodes.append(extra_node)
+            live = [n for n in nodes if n is not None and n.check is not None]
+            found: _Plan
+            if len(live) == 1 and live[0].leaf:
+                found = (forbidden, evaluated, live[0].types, live[0].type_message, ())
+            else:
+                subs = tuple(n.check for n in live if n.check is not None)
+                found = (forbidden, evaluated, None, "", subs)
             if len(plans) < _PLAN_CACHE_SIZE:
                 plans[key] = found
             return found
@@ -372,14 +437,18 @@ class _Compiler:
         def check(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
             if not isinstance(inst, dict):
                 return
+            lookup, exact = plans.get, _EXACT_TYPE.get
             for key, value in inst.items():
-                allowed, subs = plans.get(key) or plan(key)
-                if not allowed:
+                forbidden, evaluated, types, message, subs = lookup(key) or plan(key)
+                if forbidden:
                     errs.append((path, f"additional property {_short(key)} is not allowed"))
-                    continue
-                if ev is not None:
+                if evaluated and ev is not None:
                     ev.add(key)
-                if subs:
+                if types is not None:
+                    if exact(type(value)) not in types and _type_of(value) not in types:
+                        at = (path, key if type(key) is str else str(key))
+                        errs.append((at, _short(value) + message))
+                elif subs:
                     at = (path, key if type(key) is str else str(key))
                     for sub in subs:
                         sub(value, at, errs, None)
@@ -387,7 +456,7 @@ class _Compiler:
         return check
 
     def _unevaluated(self, spec: object, checks: list[_Check], where: str) -> _Check:
-        rest = None if isinstance(spec, bool) else self._sub(spec, f"{where}/unevaluatedProperties")
+        rest = None if isinstance(spec, bool) else self._sub(spec, f"{where}/unevaluated").check
         forbid = spec is False
 
         def check(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
@@ -418,7 +487,14 @@ def _never(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> Non
     errs.append((path, f"{_short(inst)} is not allowed here"))
 
 
-def _combine(types: frozenset[str] | None, checks: list[_Check]) -> _Check | None:
+def _type_message(names: tuple[str, ...]) -> str:
+    if not names:
+        return " is not allowed here"  # a schema that accepts no type at all
+    shown = [t for t in names if not (t == "integer" and "number" in names)]
+    return " is not of type " + ", ".join(repr(t) for t in shown)
+
+
+def _combine(types: frozenset[str] | None, message: str, checks: list[_Check]) -> _Check | None:
     if types is None:
         if not checks:
             return None
@@ -430,10 +506,6 @@ def _combine(types: frozenset[str] | None, checks: list[_Check]) -> _Check | Non
                 c(inst, path, errs, ev)
 
         return all_of
-
-    order = ["object", "array", "string", "integer", "number", "boolean", "null"]
-    shown = [t for t in order if t in types and not (t == "integer" and "number" in types)]
-    message = " is not of type " + ", ".join(repr(t) for t in shown)
 
     def typed(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
         name = _EXACT_TYPE.get(type(inst))
@@ -518,11 +590,24 @@ def _required(names: object, where: str) -> _Check:
     return check
 
 
-def _items(item: _Check) -> _Check:
+def _items(item: _Node) -> _Check:
+    sub = item.check
+    assert sub is not None
+    types, message = item.types, item.type_message
+    if item.leaf and types is not None:
+
+        def typed_items(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
+            if isinstance(inst, list):
+                for i, value in enumerate(inst):
+                    if _EXACT_TYPE.get(type(value)) not in types and _type_of(value) not in types:
+                        errs.append(((path, i), _short(value) + message))
+
+        return typed_items
+
     def check(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
         if isinstance(inst, list):
             for i, value in enumerate(inst):
-                item(value, (path, i), errs, None)
+                sub(value, (path, i), errs, None)
 
     return check
 
@@ -553,25 +638,41 @@ def _unique(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> No
 
 
 def _choice(branches: list[_Node], one: bool) -> _Check:
-    """anyOf (one=False) / oneOf (one=True)."""
-    order = ["object", "array", "string", "integer", "number", "boolean", "null"]
-    union: set[str] = set()
-    for b in branches:
-        union |= b.types if b.types is not None else set(order)
-    shown = [t for t in order if t in union and not (t == "integer" and "number" in union)]
-    type_message = " is not of type " + ", ".join(repr(t) for t in shown)
+    """anyOf (one=False) / oneOf (one=True).
+
+    A branch whose `type` rejects the value fails without being run, and without a report.
+    """
+    indexed = list(enumerate(branches))
+    untyped = [(i, b) for i, b in indexed if b.types is None]
+    by_type = {t: [(i, b) for i, b in indexed if b.types is None or t in b.types] for t in _TYPES}
+    # reported when every branch rejects the value's type, so every branch has a type
+    type_message = _type_message(tuple(dict.fromkeys(t for b in branches for t in b.type_names)))
 
     def check(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
         name = _EXACT_TYPE.get(type(inst))
         if name is None:
             name = _type_of(inst)
+        candidates = by_type.get(name, untyped)
+        if len(candidates) == 1:  # the usual case: the type picks the branch
+            b = candidates[0][1]
+            if b.check is None or b.leaf:
+                return
+            if ev is None:
+                b.check(inst, path, errs, None)
+            else:
+                before, local = len(errs), set()
+                b.check(inst, path, errs, local)
+                if len(errs) == before:
+                    ev.update(local)
+            return
+        if not candidates:
+            errs.append((path, _short(inst) + type_message))
+            return
         passed: list[int] = []
         failed: list[list[_Err]] = []
-        for i, b in enumerate(branches):
-            if b.types is not None and name not in b.types:
-                continue  # fails on its type: nothing worth reporting
-            if b.check is None:
-                passed.append(i)  # no keyword there, so no annotation either
+        for i, b in candidates:
+            if b.check is None or b.leaf:
+                passed.append(i)  # the type was all there was to it: no annotation either
             else:
                 sub_errs: list[_Err] = []
                 sub_ev: set[Any] | None = set() if ev is not None else None
@@ -582,18 +683,13 @@ def _choice(branches: list[_Node], one: bool) -> _Check:
                 passed.append(i)
                 if ev is not None and sub_ev:
                     ev.update(sub_ev)
+            if one and len(passed) > 1:
+                which = ", ".join(str(i) for i in passed)
+                errs.append((path, f"{_short(inst)} is valid under more than one of oneOf {which}"))
+                return
             if passed and ev is None and not one:
                 return  # anyOf: one success is enough when nobody needs the annotations
-            if one and len(passed) > 1:
-                break
-        if one and len(passed) > 1:
-            shown = ", ".join(str(i) for i in passed)
-            errs.append((path, f"{_short(inst)} is valid under more than one of the oneOf branches ({shown})"))
-            return
         if passed:
-            return
-        if not failed:
-            errs.append((path, _short(inst) + type_message))
             return
         fewest = min(len(e) for e in failed)
         best = [e for e in failed if len(e) == fewest]

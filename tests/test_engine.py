@@ -1,0 +1,168 @@
+"""The engine: splicing, overlaps, shared edits, the fixed point, and passes that misbehave."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from e2i_fix import engine, render, yamledit
+from e2i_fix.config import Settings
+from e2i_fix.fix import Edit, Fix, Safety
+from e2i_fix.project import Project, Stack
+from e2i_fix.verify import verify
+
+
+def make_pass(pass_id: str, fn: Callable[[Project], Iterator[Fix]]) -> Any:
+    return SimpleNamespace(ID=pass_id, SUMMARY="test", DEFAULTS={}, SAFETY=Safety.SAFE,
+                           run=lambda project, options: fn(project))
+
+
+def run(tmp_path: Path, text: str, *passes: Any, unsafe: bool = False) -> engine.Result:
+    f = tmp_path / "compose.yaml"
+    f.write_bytes(text.encode())
+    settings = Settings({p.ID: p for p in passes}, unsafe=unsafe)
+    return engine.run(Stack(tmp_path, [f]), list(passes), settings, verify)
+
+
+BASE = "services:\n  a:\n    image: x\n  b:\n    image: y\n"
+
+
+def add_key(key: str, value: object, services: tuple[str, ...] = ("a", "b"), pass_id: str = "p",
+            safety: Safety = Safety.SAFE) -> Any:
+    def fn(project: Project) -> Iterator[Fix]:
+        for name in services:
+            svc = project.services[name]
+            if key in svc.config or svc.home is None:
+                continue
+            edit = yamledit.append_entry(svc.home.doc, svc.home.node, key, value, svc.home.key.end_mark.index)
+            assert edit is not None
+            yield Fix(pass_id, f"add {key}", svc.home.doc.path, 1, 1, (edit,), safety, (("services", name, key),))
+    return make_pass(pass_id, fn)
+
+
+@pytest.mark.parametrize(
+    ("text", "edits", "expected"),
+    [
+        pytest.param("abcdef", [(1, 3, "X")], "aXdef", id="replace"),
+        pytest.param("abcdef", [(2, 2, "X"), (2, 2, "Y")], "abXYcdef", id="insertions at one point keep order"),
+        pytest.param("abcdef", [(0, 1, ""), (5, 6, "Z")], "bcdeZ", id="back to front"),
+        pytest.param("a\r\nb\r\n", [(3, 3, "x\ny\n")], "a\r\nx\r\ny\r\nb\r\n", id="newline style of the file"),
+    ],
+)
+def test_splice(text: str, edits: list[tuple[int, int, str]], expected: str) -> None:
+    nl = "\r\n" if "\r\n" in text else "\n"
+    got = engine.splice(text, [(i, Edit(Path("f"), s, e, t)) for i, (s, e, t) in enumerate(edits)], nl)
+    assert got == expected
+
+
+def test_applies_a_pass_and_reaches_a_fixed_point(tmp_path: Path) -> None:
+    result = run(tmp_path, BASE, add_key("restart", "always"))
+    assert not result.problems
+    assert result.texts[tmp_path / "compose.yaml"] == (
+        "services:\n  a:\n    image: x\n    restart: always\n  b:\n    image: y\n    restart: always\n"
+    )
+    assert [f.message for f in result.applied] == ["add restart", "add restart"]
+
+
+def test_overlapping_fix_waits_for_the_next_round(tmp_path: Path) -> None:
+    # Both passes insert at the end of service a; the second replaces a span the first touches.
+    def replace_image(project: Project) -> Iterator[Fix]:
+        svc = project.services["a"]
+        _, node = svc.home.get("image")  # type: ignore[union-attr, misc]
+        if node.value == "x":
+            e = Edit(svc.home.doc.path, node.start_mark.index, node.end_mark.index, "x2")  # type: ignore[union-attr]
+            yield Fix("q", "rename", svc.home.doc.path, edits=(e,), changes=(("services", "a", "image"),))  # type: ignore[union-attr]
+
+    def wide(project: Project) -> Iterator[Fix]:
+        doc = project.docs[0]
+        if "image: x\n" in doc.text:  # replaces the whole line holding the image
+            start = doc.text.index("    image: x")
+            yield Fix("w", "wide", doc.path, edits=(Edit(doc.path, start, start + 12, "    image: x"),),
+                      changes=(("services", "a", "image"),))
+
+    result = run(tmp_path, BASE, make_pass("q", replace_image), make_pass("w", wide))
+    assert not result.problems
+    assert result.texts[tmp_path / "compose.yaml"].startswith("services:\n  a:\n    image: x2\n")
+    assert [f.pass_id for f in result.applied] == ["q"]  # w's edit overlapped; next round it had nothing to do
+
+
+def test_shared_edit_is_applied_once(tmp_path: Path) -> None:
+    def fn(project: Project) -> Iterator[Fix]:
+        doc = project.docs[0]
+        if "x-shared" in doc.value:
+            return
+        block = yamledit.top_level_block(doc, "x-shared", render.Anchored("s", {"k": "v"}))
+        for name in ("a", "b"):
+            home = project.services[name].home
+            ref = yamledit.append_entry(doc, home.node, "labels", render.Alias("s"), home.key.end_mark.index)  # type: ignore[union-attr]
+            yield Fix("s", "share", doc.path, edits=(ref, block),  # type: ignore[arg-type]
+                      changes=(("services", name, "labels"), ("x-shared",)))
+
+    result = run(tmp_path, BASE, make_pass("s", fn))
+    assert not result.problems, result.problems
+    out = result.texts[tmp_path / "compose.yaml"]
+    assert out.count("x-shared: &s") == 1
+    assert out.count("labels: *s") == 2
+
+
+def test_a_pass_that_breaks_parsing_is_named_and_dropped(tmp_path: Path) -> None:
+    def broken(project: Project) -> Iterator[Fix]:
+        doc = project.docs[0]
+        yield Fix("broken", "oops", doc.path, edits=(Edit(doc.path, 0, 0, "{{{\n"),))
+
+    result = run(tmp_path, BASE, add_key("restart", "always"), make_pass("broken", broken))
+    assert any("[broken] produced invalid YAML" in p.message for p in result.problems)
+    # The well-behaved pass still did its work.
+    assert "restart: always" in result.texts[tmp_path / "compose.yaml"]
+    assert "{{{" not in result.texts[tmp_path / "compose.yaml"]
+
+
+def test_a_pass_that_never_settles_is_reported_and_nothing_changes(tmp_path: Path) -> None:
+    def forever(project: Project) -> Iterator[Fix]:
+        doc = project.docs[0]
+        end = len(doc.text)
+        yield Fix("loop", "again", doc.path, edits=(Edit(doc.path, end, end, "# more\n"),))
+
+    result = run(tmp_path, BASE, make_pass("loop", forever))
+    assert any("did not settle" in p.message and "loop" in p.message for p in result.problems)
+    assert not result.changed()
+
+
+def test_undeclared_change_fails_verification(tmp_path: Path) -> None:
+    def liar(project: Project) -> Iterator[Fix]:
+        svc = project.services["a"]
+        _, node = svc.home.get("image")  # type: ignore[union-attr, misc]
+        if node.value == "x":
+            e = Edit(svc.home.doc.path, node.start_mark.index, node.end_mark.index, "evil")  # type: ignore[union-attr]
+            yield Fix("liar", "harmless, honest", svc.home.doc.path, edits=(e,), changes=(("services", "a", "logging"),))  # type: ignore[union-attr]
+
+    result = run(tmp_path, BASE, make_pass("liar", liar))
+    assert any("verification failed: services.a.image" in p.message and "liar" in p.message for p in result.problems)
+    assert not result.changed()
+
+
+def test_unsafe_and_display_only_fixes(tmp_path: Path) -> None:
+    unsafe = add_key("restart", "always", pass_id="u", safety=Safety.UNSAFE)
+    result = run(tmp_path, BASE, unsafe)
+    assert not result.changed() and len(result.findings) == 2
+    result = run(tmp_path, BASE, unsafe, unsafe=True)
+    assert result.changed()
+    shown = add_key("restart", "always", pass_id="d", safety=Safety.DISPLAY_ONLY)
+    result = run(tmp_path, BASE, shown, unsafe=True)
+    assert not result.changed() and len(result.findings) == 2
+
+
+def test_edits_to_context_files_are_dropped(tmp_path: Path) -> None:
+    base = tmp_path / "compose.yaml"
+    base.write_text(BASE)
+    over = tmp_path / "compose.override.yaml"
+    over.write_text("services:\n  c:\n    image: z\n")
+    p = add_key("restart", "always", services=("a", "c"))
+    result = engine.run(Stack(tmp_path, [base, over], {base}), [p], Settings({"p": p}), verify)
+    assert not result.problems
+    assert result.texts[base] == BASE
+    assert result.texts[over] == "services:\n  c:\n    image: z\n    restart: always\n"
