@@ -14,12 +14,13 @@ from e2i_fix.source import Source
 
 
 def unified_diff(path: Path, before: Source, after: str) -> str:
-    """A git-style diff; lines keep their own endings, a missing final newline is marked."""
+    """A unified diff (`patch -p0` applies it); lines keep their own endings, and a missing
+    final newline is marked as git and diff(1) do."""
     a = before.text.splitlines(keepends=True) if before.exists else []
     b = after.splitlines(keepends=True)
     name = path.as_posix()
     lines = []
-    for line in difflib.unified_diff(a, b, f"a/{name}" if before.exists else "/dev/null", f"b/{name}", lineterm="\n"):
+    for line in difflib.unified_diff(a, b, name if before.exists else "/dev/null", name, lineterm="\n"):
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
         lines.append(line)

@@ -274,7 +274,7 @@ def parse_compose(source: Source, readonly: bool = False) -> ComposeDoc:
 
 _WORKER_CMD = re.compile(r"\b(?:celery\b.*\bworker|rq\s+worker|dramatiq|sidekiq|arq|huey_consumer|worker)\b")
 _API_CMD = re.compile(r"\b(?:gunicorn|uvicorn|hypercorn|daphne|waitress-serve|node\s+\S*server\S*|manage\.py\s+runserver|flask\s+run|rails\s+s(?:erver)?|puma|fastapi\s+run)\b")
-_API_NAME = re.compile(r"(?:^|[-_])(?:api|backend|server|web|app)(?:$|[-_])")
+_API_NAME = re.compile(r"(?:^|[-_])(?:api|backend|server)(?:$|[-_])")
 
 
 def command_text(config: dict[str, Any]) -> str:
