@@ -198,12 +198,17 @@ class Project:
     def sharers(self, node: Node) -> list[str]:
         """Services whose definition is `node` or merges it (`<<: *anchor`): an edit inside
         `node` changes every one of them that does not set the key itself."""
-        out = []
+        return self._sharers.get(id(node), [])
+
+    @cached_property
+    def _sharers(self) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
         for svc in self.services.values():
+            nodes = {id(d.node) for d in svc.defs}
             for d in svc.defs:
-                if d.node is node or any(src is node for src in yamldoc.merge_sources(d.node)):
-                    out.append(svc.name)
-                    break
+                nodes.update(id(src) for src in yamldoc.merge_sources(d.node))
+            for nid in nodes:
+                out.setdefault(nid, []).append(svc.name)
         return out
 
     @property

@@ -42,7 +42,11 @@ def parse(source: Source) -> MappingNode:
     if not text.strip():
         raise InputError("empty file: a Compose file needs at least `services`")
     try:
-        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         msg = " ".join(str(p) for p in (e.context, e.problem) if p)
@@ -57,8 +61,22 @@ def parse(source: Source) -> MappingNode:
         raise InputError("empty file: a Compose file needs at least `services`")
     if not isinstance(root, MappingNode):
         raise _at(root, f"the top level is a {_kind(root)}, not a mapping")
-    _check(root)
+    _check(root, aliases="*" in text)
     return root
+
+
+_PLAIN = "?"  # the tag of a plain scalar with no tag: resolved later, by `scalar_value`
+_TAGS = {ScalarNode: _PLAIN, SequenceNode: "tag:yaml.org,2002:seq", MappingNode: "tag:yaml.org,2002:map"}
+
+
+class _Loader(yaml.CSafeLoader):  # type: ignore[misc, name-defined]
+    """libyaml's composer without PyYAML's YAML 1.1 resolver: Compose reads YAML 1.2, and the
+    resolver's regexes were a third of the parse time. Quoted scalars get the tag `!`."""
+
+    def resolve(self, kind: type, value: object, implicit: object) -> str:
+        if kind is ScalarNode and implicit is not None and not implicit[0]:  # type: ignore[index]
+            return "!"
+        return _TAGS[kind]
 
 
 def _kind(node: Node) -> str:
@@ -73,24 +91,67 @@ def _at(node: Node, message: str) -> InputError:
     return InputError(message, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _check(root: Node) -> None:
-    """Duplicate keys, recursive aliases, alias bombs and runaway depth, in one linear walk."""
+def _check(root: Node, aliases: bool = True) -> None:
+    """Duplicate keys and runaway depth in one linear walk; with aliases in the text, also
+    recursive aliases and alias bombs (sizes counted once per node, never expanded)."""
+    seen: set[int] = set()
+    shared = False
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is ScalarNode:
+            continue
+        if depth > MAX_DEPTH:
+            raise _at(node, f"nesting deeper than {MAX_DEPTH} levels")
+        nid = id(node)
+        if nid in seen:
+            shared = True  # a collection reached twice: an alias, so count the expansion
+            continue
+        seen.add(nid)
+        depth += 1
+        if kind is MappingNode:
+            keys: dict[str, ScalarNode] = {}
+            for k, v in node.value:
+                if type(k) is ScalarNode:
+                    kv = k.value
+                    if kv in keys and kv != _MERGE:
+                        first = keys[kv].start_mark.line + 1
+                        raise _at(k, f"duplicate key {kv!r} (first defined on line {first})")
+                    keys[kv] = k
+                else:
+                    stack.append((k, depth))
+                stack.append((v, depth))
+        else:
+            stack.extend((c, depth) for c in node.value)
+    if aliases and shared:
+        _check_expansion(root)
+
+
+def _check_expansion(root: Node) -> None:
+    """Expanded size and depth of every collection, each counted once (post-order, iterative:
+    self-referencing or deep input must not blow the stack)."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     active: set[int] = set()
-    # Iterative post-order walk: deep or self-referencing input must not blow the C stack.
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         nid = id(node)
         if done:
             active.discard(nid)
-            children = _children(node)
-            size[nid] = 1 + sum(size[id(c)] for c in children)
-            depth[nid] = 1 + max((depth[id(c)] for c in children), default=0)
-            if size[nid] > MAX_EXPANDED:
+            total, deepest = 1, 0
+            for c in _children(node):
+                if type(c) is ScalarNode:
+                    total += 1
+                else:
+                    total += size[id(c)]
+                    deepest = max(deepest, depth[id(c)])
+            size[nid] = total
+            depth[nid] = deepest + 1
+            if total > MAX_EXPANDED:
                 raise _at(node, f"aliases expand to more than {MAX_EXPANDED:,} nodes (alias bomb)")
-            if depth[nid] > MAX_DEPTH:
+            if deepest >= MAX_DEPTH:
                 raise _at(node, f"nesting deeper than {MAX_DEPTH} levels")
             continue
         if nid in size:
@@ -98,16 +159,8 @@ def _check(root: Node) -> None:
         if nid in active:
             raise _at(node, "recursive alias: an anchor refers to itself")
         active.add(nid)
-        if isinstance(node, MappingNode):
-            seen: dict[str, ScalarNode] = {}
-            for k, _ in node.value:
-                if isinstance(k, ScalarNode) and k.value != _MERGE:
-                    if k.value in seen:
-                        first = seen[k.value].start_mark.line + 1
-                        raise _at(k, f"duplicate key {k.value!r} (first defined on line {first})")
-                    seen[k.value] = k
         stack.append((node, True))
-        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+        stack.extend((c, False) for c in _children(node) if type(c) is not ScalarNode and id(c) not in size)
 
 
 def _children(node: Node) -> list[Node]:
@@ -131,8 +184,9 @@ _STD = "tag:yaml.org,2002:"
 def scalar_value(node: ScalarNode) -> Value:
     """Resolve a scalar the way Compose (YAML 1.2 core schema) does, not PyYAML's YAML 1.1."""
     v: str = node.value
-    if node.style or not node.tag.startswith(_STD) or node.tag == _STD + "str" and _explicit_str(node):
-        return v
+    if node.tag != _PLAIN or node.style:
+        return v  # quoted, or an explicit tag such as `!!str` or Compose's `!reset`
+
     if v in _NULL:
         return None
     if v in _TRUE:
@@ -146,12 +200,6 @@ def scalar_value(node: ScalarNode) -> Value:
     if _FLOAT.fullmatch(v):
         return float(v.replace("inf", "Inf").replace("INF", "Inf").lower())
     return v
-
-
-def _explicit_str(node: ScalarNode) -> bool:
-    # PyYAML resolves plain scalars to str only when nothing else matched; an explicit `!!str`
-    # on something that looks like a number keeps it a string.
-    return bool(_INT.fullmatch(node.value) or _FLOAT.fullmatch(node.value) or node.value in _NULL)
 
 
 def to_value(node: Node) -> Value:
@@ -276,8 +324,15 @@ class ComposeDoc:
         m = _ANCHOR_RE.match(self.text, node.start_mark.index)
         return m.group(1) if m else None
 
-    def anchors(self) -> Iterator[tuple[str, Node]]:
+    def anchors(self) -> list[tuple[str, Node]]:
         """Every anchored node with its name, in document order (definitions only)."""
+        return self._anchors
+
+    @cached_property
+    def _anchors(self) -> list[tuple[str, Node]]:
+        if "&" not in self.text:
+            return []
+        text = self.text
         seen: set[int] = set()
         stack: list[Node] = [self.root]
         found: list[tuple[int, str, Node]] = []
@@ -286,12 +341,13 @@ class ComposeDoc:
             if id(n) in seen:
                 continue
             seen.add(id(n))
-            name = self.anchor(n)
-            if name:
-                found.append((n.start_mark.index, name, n))
-            stack.extend(_children(n))
-        for _, name, n in sorted(found, key=lambda t: t[0]):
-            yield name, n
+            if text.startswith("&", n.start_mark.index):
+                name = self.anchor(n)
+                if name:
+                    found.append((n.start_mark.index, name, n))
+            if type(n) is not ScalarNode:
+                stack.extend(_children(n))
+        return [(name, n) for _, name, n in sorted(found, key=lambda t: t[0])]
 
     @cached_property
     def style(self) -> Style:

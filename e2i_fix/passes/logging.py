@@ -68,7 +68,9 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             if home is None:
                 continue
             volume = svc.name in high if high is not None else role(svc) == "api"
-            plan = plans.setdefault(id(home.doc), _DocPlan(home.doc, options))
+            plan = plans.get(id(home.doc))
+            if plan is None:
+                plan = plans[id(home.doc)] = _DocPlan(home.doc, options)
             wanted.append((plan, svc, "high" if volume else "default"))
         elif isinstance(logging, dict):
             yield from _complete(svc, logging, options)
