@@ -3,8 +3,10 @@
 The schema is the one check-jsonschema vendors (`data/compose-spec.json`, Apache-2.0, see
 `data/LICENSE.compose-spec`). Importing `jsonschema` costs tens of milliseconds, too much for a
 pre-commit hook, so this module carries a small validator for exactly the JSON Schema (2020-12)
-keywords that file uses. The schema is compiled once, lazily, into nested closures: one per
-subschema, with regexes compiled and `$ref`s resolved ahead of time.
+keywords that file uses. The schema is compiled into nested closures, one per subschema, with
+regexes compiled and `$ref`s resolved ahead of time; the subschema of a property is compiled
+the first time a document uses that property (most of the schema never is), and what a
+mapping schema does with a given key is worked out once and remembered.
 
 Any keyword the compiler does not know raises `NotImplementedError` when the schema is loaded,
 so a schema update cannot silently drop a rule. `format` and the pure annotations
@@ -74,13 +76,21 @@ def validate(instance: object) -> list[SchemaError]:
         check(instance, None, errs, None)
     if not errs:
         return []
-    out = list(dict.fromkeys(SchemaError(_flatten(p), message) for p, message in errs))
+    found: dict[SchemaError, tuple[str | int, ...]] = {}  # error -> where it sorts
+    for lazy_path, message in errs:
+        key = None
+        if lazy_path is not None and type(lazy_path[1]) is _Key:
+            lazy_path, key = lazy_path[0], lazy_path[1].key
+        err = SchemaError(_flatten(lazy_path), message)
+        if err not in found:
+            found[err] = err.path if key is None else (*err.path, key)
+    out = list(found)
     if len(out) > 1:
-        out.sort(key=lambda err: _document_order(instance, err.path))
+        out.sort(key=lambda err: _document_order(instance, found[err]))
     return out
 
 
-def _document_order(instance: object, path: tuple[str | int, ...]) -> list[int]:
+def _document_order(instance: object, path: tuple[Any, ...]) -> list[int]:
     """Where `path` leads in `instance`, as positions: sorts errors the way the file reads."""
     order: list[int] = []
     node = instance
@@ -103,7 +113,7 @@ def _document_order(instance: object, path: tuple[str | int, ...]) -> list[int]:
 
 @cache
 def load_schema() -> dict[str, Any]:
-    """The compose-spec schema as parsed JSON (read once)."""
+    """The compose-spec schema as parsed JSON (read once; shared, so do not modify it)."""
     import json  # only needed here: keeps `import e2i_fix.schema` cheap
 
     schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_bytes())
@@ -128,6 +138,19 @@ def _root() -> _Check | None:
 _Path = tuple[Any, Any] | None
 _Err = tuple[_Path, str]
 _Check = Callable[[Any, _Path, list[_Err], set[Any] | None], None]
+
+
+class _Key:
+    """Last element of an error's lazy path that names an offending key: sorts, not shown."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+
+
+def _extra_key(path: _Path, key: object) -> _Err:
+    return ((path, _Key(key)), f"additional property {_short(key)} is not allowed")
 
 
 def _flatten(path: _Path) -> tuple[str | int, ...]:
@@ -199,8 +222,10 @@ def _short(value: object, limit: int = 60) -> str:
 
 def _canon(value: object) -> object:
     """A hashable key under which two values are equal iff JSON Schema says they are."""
+    if isinstance(value, str):
+        return ("string", str(value))
     if isinstance(value, bool):
-        return ("bool", value)
+        return ("bool", bool(value))
     if isinstance(value, dict):
         return ("object", frozenset((k, _canon(v)) for k, v in value.items()))
     if isinstance(value, list):
@@ -221,7 +246,7 @@ class _Node:
     `leaf` means the type is all there is to check, so callers may test it inline.
     """
 
-    __slots__ = ("check", "types", "type_names", "type_message", "leaf", "sources", "done")
+    __slots__ = ("check", "done", "leaf", "sources", "type_message", "type_names", "types")
 
     def __init__(self) -> None:
         self.check: _Check | None = None
@@ -237,6 +262,7 @@ class _Node:
 
 class _Compiler:
     def __init__(self, root: dict[str, Any]) -> None:
+        _scan(root, "#")  # subschemas compile lazily, but unknown keywords must fail now
         self._root = root
         self._nodes: dict[int, _Node] = {}
         self._keep: list[object] = []  # schemas whose id() keys _nodes stay alive
@@ -317,16 +343,16 @@ class _Compiler:
             target, ref = self._resolve(schema["$ref"], where)
             ref_node = self._sub(target, ref)
             if types is None:
-                types, names = ref_node.types, ref_node.type_names
+                types, names = ref_node.types, list(ref_node.type_names)
             if ref_node.check is not None and not (ref_node.leaf and types == ref_node.types):
                 checks.append(ref_node.check)
         if "enum" in schema:
             checks.append(_enum(schema["enum"], where))
         if "pattern" in schema:
             checks.append(_pattern(schema["pattern"], where))
-        for key, fail in (("minimum", "less than the minimum"), ("maximum", "more than the maximum")):
+        for key in ("minimum", "maximum"):
             if key in schema:
-                checks.append(_bound(schema[key], key == "minimum", fail, where))
+                checks.append(_bound(schema[key], key == "minimum", where))
         if "required" in schema:
             checks.append(_required(schema["required"], where))
         # mapping keywords of this schema, and of pure-mapping allOf branches merged into it
@@ -385,10 +411,8 @@ class _Compiler:
         """
         compiled = []
         for schema, where in sources:
-            props: dict[str, _Node] = {
-                name: self._sub(sub, f"{where}/properties/{name}")
-                for name, sub in schema.get("properties", {}).items()
-            }
+            # compiled when a document first uses the property: most of the schema never is
+            props: dict[str, object] = schema.get("properties", {})
             patterns: list[tuple[Callable[[str], object], _Node]] = [
                 (_matcher(pat, where), self._sub(sub, f"{where}/patternProperties/{pat}"))
                 for pat, sub in schema.get("patternProperties", {}).items()
@@ -397,7 +421,7 @@ class _Compiler:
             extra_node = None
             if extra is not None and not isinstance(extra, bool):
                 extra_node = self._sub(extra, f"{where}/additionalProperties")
-            compiled.append((props, patterns, extra, extra_node))
+            compiled.append((props, patterns, extra, extra_node, where))
 
         # What to do with a key depends only on the key: work it out once per distinct key.
         # A plan: (forbidden, evaluated, types to test inline or None, their message, checks).
@@ -407,10 +431,11 @@ class _Compiler:
         def plan(key: object) -> _Plan:
             nodes: list[_Node | None] = []
             forbidden = evaluated = False
-            for props, patterns, extra, extra_node in compiled:
+            for props, patterns, extra, extra_node, where in compiled:
                 seen = key in props
                 if seen:
-                    nodes.append(props[key])  # type: ignore[index]
+                    sub_schema = props[key]  # type: ignore[index]
+                    nodes.append(self._sub(sub_schema, f"{where}/properties/{key}"))
                 if isinstance(key, str):
                     for matches, sub in patterns:
                         if matches(key):
@@ -441,7 +466,7 @@ class _Compiler:
             for key, value in inst.items():
                 forbidden, evaluated, types, message, subs = lookup(key) or plan(key)
                 if forbidden:
-                    errs.append((path, f"additional property {_short(key)} is not allowed"))
+                    errs.append(_extra_key(path, key))
                 if evaluated and ev is not None:
                     ev.add(key)
                 if types is not None:
@@ -471,13 +496,33 @@ class _Compiler:
                 if key in local:
                     continue
                 if forbid:
-                    errs.append((path, f"additional property {_short(key)} is not allowed"))
+                    errs.append(_extra_key(path, key))
                 elif rest is not None:
                     rest(value, (path, key if type(key) is str else str(key)), errs, None)
             if ev is not None:
                 ev.update(local if forbid else inst.keys())
 
         return check
+
+
+def _scan(schema: object, where: str) -> None:
+    """Raise NotImplementedError for a keyword anywhere in `schema` that is not supported."""
+    if isinstance(schema, bool):
+        return
+    if not isinstance(schema, dict):
+        raise NotImplementedError(f"{where}: a schema must be an object or a boolean")
+    unknown = sorted(set(schema) - _SUPPORTED - _IGNORED)
+    if unknown:
+        raise NotImplementedError(f"{where}: unsupported JSON Schema keyword(s) {unknown}")
+    for key in ("properties", "patternProperties", "$defs", "definitions"):
+        for name, sub in schema.get(key, {}).items():
+            _scan(sub, f"{where}/{key}/{name}")
+    for key in ("items", "additionalProperties", "unevaluatedProperties"):
+        if key in schema:
+            _scan(schema[key], f"{where}/{key}")
+    for key in ("allOf", "anyOf", "oneOf"):
+        for i, sub in enumerate(schema.get(key, ())):
+            _scan(sub, f"{where}/{key}/{i}")
 
 
 # --- keyword checks --------------------------------------------------------------------------
@@ -564,13 +609,13 @@ def _matcher(pattern: str, where: str) -> Callable[[str], object]:
     return compiled.search
 
 
-def _bound(limit: object, lower: bool, fail: str, where: str) -> _Check:
+def _bound(limit: Any, lower: bool, where: str) -> _Check:
     if not _is_number(limit):
         raise NotImplementedError(f"{where}: minimum/maximum must be a number")
-    message = f" is {fail} of {limit!r}"
+    message = f" is {'less than the minimum' if lower else 'more than the maximum'} of {limit!r}"
 
     def check(inst: Any, path: _Path, errs: list[_Err], ev: set[Any] | None) -> None:
-        if _is_number(inst) and (inst < limit if lower else inst > limit):  # type: ignore[operator]
+        if _is_number(inst) and (inst < limit if lower else inst > limit):
             errs.append((path, _short(inst) + message))
 
     return check
@@ -660,7 +705,7 @@ def _choice(branches: list[_Node], one: bool) -> _Check:
             if ev is None:
                 b.check(inst, path, errs, None)
             else:
-                before, local = len(errs), set()
+                before, local = len(errs), set[Any]()
                 b.check(inst, path, errs, local)
                 if len(errs) == before:
                     ev.update(local)
@@ -685,7 +730,7 @@ def _choice(branches: list[_Node], one: bool) -> _Check:
                     ev.update(sub_ev)
             if one and len(passed) > 1:
                 which = ", ".join(str(i) for i in passed)
-                errs.append((path, f"{_short(inst)} is valid under more than one of oneOf {which}"))
+                errs.append((path, f"{_short(inst)} is valid under oneOf branches {which}"))
                 return
             if passed and ev is None and not one:
                 return  # anyOf: one success is enough when nobody needs the annotations
