@@ -21,7 +21,7 @@ class Pass(Protocol):
 
 def registry() -> dict[str, Pass]:
     """Every pass by id, in run order. Imported on first use: `--version` needs none of this."""
-    from e2i_fix.passes import logging
+    from e2i_fix.passes import deploy_limits, logging, tmpfs_size
 
-    modules: list[Any] = [logging]
+    modules: list[Any] = [deploy_limits, logging, tmpfs_size]
     return {m.ID: m for m in modules}

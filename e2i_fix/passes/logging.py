@@ -13,8 +13,11 @@ and `logging: *default-logging` to every service without `logging`. High-volume 
 `api` role by default: gunicorn, uvicorn, node servers, or a name like `api`/`backend`) get a
 second block, `&high-volume-logging`, with 50m x 5. A `json-file` logging without `max-size`
 gets the missing options added, in place (in its anchor, if it is one). A file that already
-anchors a json-file logging block has it reused instead of a second one. Services with another
-driver (`local` rotates by itself; `syslog`, `gelf`, `none`...) are left alone.
+anchors a json-file logging block with `max-size` before `services:` has it reused instead of a
+second one. Services with another driver (`local` rotates by itself; `syslog`, `gelf`, `none`...)
+are left alone. A service written as a flow mapping (`web: {image: x}`) is reported, not
+rewritten. A block that several services share (an anchor, a merged service, an `extends` base)
+is edited once, for all of them.
 
 ## Why
 Docker's default json-file driver never rotates: a chatty service fills the disk.
@@ -37,7 +40,9 @@ from e2i_fix import yamledit
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.project import Project, Service, role, targets
 from e2i_fix.render import Alias, Anchored
-from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, merge_sources, position
+from e2i_fix.yamldoc import (
+    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, merge_sources, position,
+)
 
 ID = "logging"
 SUMMARY = "log rotation (json-file max-size/max-file) through one shared anchor"
@@ -61,11 +66,16 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     high = options["high-volume-services"]
     plans: dict[int, _DocPlan] = {}
     wanted: list[tuple[_DocPlan, Service, str]] = []
-    for svc in targets(project, ID, options):
+    unreachable: list[Service] = []
+    allowed = targets(project, ID, options)
+    names = {s.name for s in allowed}
+    written = _written(project)
+    for svc in allowed:
         logging = svc.config.get("logging")
         if logging is None:
             home = svc.home
             if home is None:
+                unreachable.append(svc)
                 continue
             volume = svc.name in high if high is not None else role(svc) == "api"
             plan = plans.get(id(home.doc))
@@ -73,11 +83,25 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                 plan = plans[id(home.doc)] = _DocPlan(home.doc, options)
             wanted.append((plan, svc, "high" if volume else "default"))
         elif isinstance(logging, dict):
-            yield from _complete(svc, logging, options)
-    # A service that merges (`<<: *x`) a mapping that gets logging here inherits it.
+            yield from _complete(svc, logging, options, written, names)
+    # A service that merges (`<<: *x`) a mapping that gets logging here inherits it, and so does
+    # one that is an alias of it (`web2: *web`).
     receiving = {id(svc.home.node) for _, svc, _ in wanted if svc.home}
-    wanted = [w for w in wanted if w[1].home is None
-              or not any(id(src) in receiving for src in merge_sources(w[1].home.node))]
+
+    def inherits(svc: Service) -> bool:
+        own = svc.home.node if svc.home else None
+        return any(d.node is not own and id(d.node) in receiving
+                   or any(id(src) in receiving for src in merge_sources(d.node)) for d in svc.defs)
+
+    wanted = [w for w in wanted if not inherits(w[1])]
+    for svc in unreachable:
+        # A flow mapping (`web: {image: x}`) or an alias cannot take a new key without being
+        # rewritten: say so. A service only in a file read for context is not this run's to fix.
+        where = next((d for d in svc.defs if not d.doc.readonly), None)
+        if where is not None and not inherits(svc):
+            line, col = position(where.key)
+            yield Fix(ID, f"service {svc.name!r} has no log rotation (its mapping cannot be edited here)",
+                      where.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
     # Anchors first, in a fixed order, so the blocks read the same whichever service needs them.
     for kind in ("default", "high"):
         for plan, _, k in wanted:
@@ -117,7 +141,7 @@ class _DocPlan:
 
     def reference(self, svc: Service, kind: str, project: Project) -> Fix:
         home = svc.home
-        assert home is not None
+        assert home is not None and isinstance(home.node, MappingNode)  # editable: a block mapping
         name, extra = self.anchor(kind)
         edit = yamledit.append_entry(self.doc, home.node, "logging", Alias(name), home.key.end_mark.index)
         line, col = position(home.key)
@@ -128,7 +152,8 @@ class _DocPlan:
         # blocks land in a fixed order whichever fixes are taken first.
         blocks = [a[1] for a in self.anchors.values() if a[1]]
         edits = (edit, *(b[0] for b in blocks))
-        changes = (*(("services", s, "logging") for s in project.sharers(home.node)), *(b[1] for b in blocks))
+        users = _with_extenders(project, project.sharers(home.node))
+        changes = (*(("services", s, "logging") for s in users), *(b[1] for b in blocks))
         return Fix(ID, f"service {svc.name!r} has no log rotation: add `logging: *{name}`",
                    self.doc.path, line, col, edits, SAFETY, changes)
 
@@ -143,9 +168,15 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _existing_anchor(doc: ComposeDoc) -> str | None:
-    """An anchored json-file logging block with max-size, already in the file, to reuse."""
+    """An anchored json-file logging block with max-size, already in the file, to reuse.
+
+    Only one written before `services:`: an alias must come after its anchor, and the new
+    `logging: *name` lines may land in any service."""
+    services = doc.get(doc.root, "services")
     for name, node in doc.anchors():
         if not isinstance(node, MappingNode):
+            continue
+        if services is None or node.start_mark.index > services[0].start_mark.index:
             continue
         used_as_logging = any(k.value == "logging" for k, v in _pairs(doc) if v is node)
         keys = {k.value for k, _ in node.value}
@@ -169,7 +200,8 @@ def _pairs(doc: ComposeDoc) -> Iterator[tuple[Any, Node]]:
                 yield from svc.value
 
 
-def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any]) -> Iterator[Fix]:
+def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any],
+              written: dict[int, list[str]], names: set[str]) -> Iterator[Fix]:
     """A json-file logging without max-size: add the missing options where it is written."""
     if logging.get("driver", "json-file") not in _ROTATING:
         return
@@ -177,56 +209,110 @@ def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any]) ->
     opts = opts if isinstance(opts, dict) else {}
     if "max-size" in opts:
         return
+    # The last file that sets it wins; in that file, the service's own key or a merged one.
     for d in reversed(svc.defs):
-        kv = d.get("logging")
-        if kv is None:
+        got = _effective(d.node, "logging")
+        if got is None:
             continue
-        key, node = kv
+        holder, key, node = got
         doc = d.doc
-        line, col = position(key)
-        anchored = doc.is_alias(node, doc.key_end(key))
-        target_after = node.start_mark.index if anchored else doc.key_end(key)
+        users = written[id(node)]
+        line, col = position(key if holder is d.node else d.key)
+        anchored = holder is not d.node or doc.is_alias(node, doc.key_end(key))
+        where = "its anchor" if anchored else "it"
         missing: dict[str, Any] = {"max-size": str(options["max-size"])}
         if "max-file" not in opts:
             missing["max-file"] = str(options["max-file"])
+        held = sorted(set(users) - names)
         edits: list[Any] | None = None
-        if isinstance(node, MappingNode) and not doc.readonly:
+        why = f"cannot edit {where} here"
+        if held:
+            why = f"shared with {', '.join(map(repr, held))}, which opts out of {ID}"
+        elif isinstance(node, MappingNode) and not doc.readonly:
+            # `after` is the node's own start: an anchor is edited deliberately, for every user.
+            after = node.start_mark.index
             opts_kv = doc.get(node, "options")
             if opts_kv is None or not isinstance(opts_kv[1], MappingNode):
-                edits = yamledit.ensure(doc, node, ("options",), missing, target_after)
+                edits = yamledit.ensure(doc, node, ("options",), missing, after)
             else:
                 edits = []
                 for k, v in missing.items():
-                    got = yamledit.ensure(doc, node, ("options", k), v, target_after)
-                    if got is None:
+                    got_edits = yamledit.ensure(doc, node, ("options", k), v, after)
+                    if got_edits is None:
                         edits = None
                         break
-                    edits.extend(got)
-        where = "its anchor" if anchored else "it"
+                    edits.extend(got_edits)
         if not edits:
-            yield Fix(ID, f"service {svc.name!r}: json-file logging without max-size (cannot edit {where} here)",
+            yield Fix(ID, f"service {svc.name!r}: json-file logging without max-size ({why})",
                       doc.path, line, col, safety=Safety.DISPLAY_ONLY)
             return
-        changes: tuple[tuple[str, ...], ...] = (("services", svc.name, "logging"),)
-        if anchored:
-            changes = tuple(("services", s, "logging") for s in _users(doc, node)) + _top_path(doc, node)
+        changes = tuple(("services", s, "logging") for s in users) + _top_path(doc, node)
         yield Fix(ID, f"service {svc.name!r}: json-file logging never rotates; add {', '.join(missing)}"
                   + (" to its anchor" if anchored else ""), doc.path, line, col, tuple(edits), SAFETY, changes)
         return
 
 
-def _users(doc: ComposeDoc, node: Node) -> list[str]:
-    svcs = doc.node("services")
-    out = []
-    if isinstance(svcs, MappingNode):
-        for k, v in svcs.value:
-            if isinstance(v, MappingNode) and any(lv is node for lk, lv in v.value if lk.value == "logging"):
-                out.append(k.value)
+def _effective(mapping: Node, key: str) -> tuple[MappingNode, ScalarNode, Node] | None:
+    """Where a mapping gets `key` from: its own entry, else the first merge source with one."""
+    if not isinstance(mapping, MappingNode):
+        return None
+    for k, v in mapping.value:
+        if isinstance(k, ScalarNode) and k.value == key and not is_merge_key(k):
+            return mapping, k, v
+    for k, v in mapping.value:
+        if is_merge_key(k):
+            for src in v.value if isinstance(v, SequenceNode) else [v]:
+                got = _effective(src, key)
+                if got is not None:
+                    return got
+    return None
+
+
+def _written(project: Project) -> dict[int, list[str]]:
+    """Each logging value of the stack by node identity, with the services it applies to:
+    through an alias, a merge key (of an `x-` block or of another service) or `extends`."""
+    out: dict[int, list[str]] = {}
+    for doc in project.docs:
+        svcs = doc.node("services")
+        if not isinstance(svcs, MappingNode):
+            continue
+        for k, node in svcs.value:
+            got = _effective(node, "logging") if isinstance(k, ScalarNode) and not is_merge_key(k) else None
+            if got is not None:
+                users = out.setdefault(id(got[2]), [])
+                if k.value not in users:
+                    users.append(k.value)
+    return {nid: _with_extenders(project, users) for nid, users in out.items()}
+
+
+def _with_extenders(project: Project, names: list[str]) -> list[str]:
+    """`names` and the services that extend one of them (in the stack, transitively): a change
+    to a service's own keys reaches them too."""
+    parent: dict[str, str] = {}
+    for svc in project.services.values():
+        for d in svc.defs:
+            svcs = d.doc.value.get("services")
+            raw = svcs.get(svc.name) if isinstance(svcs, dict) else None
+            ext = raw.get("extends") if isinstance(raw, dict) else None
+            if isinstance(ext, dict) and not ext.get("file"):
+                ext = ext.get("service")
+            if isinstance(ext, str):
+                parent[svc.name] = ext
+    out = list(names)
+    grown = True
+    while grown:
+        grown = False
+        for child, p in parent.items():
+            if p in out and child not in out:
+                out.append(child)
+                grown = True
     return out
 
 
 def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
+    """The top-level key (other than `services`) that holds `node`, if any: an `x-` block."""
+    start = node.start_mark.index
     for k, v in doc.root.value:
-        if v is node or isinstance(v, MappingNode) and any(vv is node for _, vv in v.value):
+        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
             return ((k.value,),)
     return ()

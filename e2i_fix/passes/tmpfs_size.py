@@ -1,0 +1,457 @@
+"""tmpfs-size: every tmpfs mount gets a size bound.
+
+## What it does
+Adds a `size` to each tmpfs mount that has none, where the mount is written:
+
+- `tmpfs:` entries, a single string or a list: `/tmp/celery` becomes `/tmp/celery:size=64m`,
+  `/run:rw,noexec` becomes `/run:rw,noexec,size=64m`;
+- long-syntax `volumes` entries of `type: tmpfs` get `tmpfs: {size: 64m}` (or a `size` in their
+  existing `tmpfs:` mapping).
+
+Each string keeps its quotes; a plain entry inside a flow list (`tmpfs: [/a, /b]`) is quoted,
+because the `,` of its options would split the item in two. An entry shared through an anchor,
+a merge key or `extends` is edited once, where it is written, for every service that uses it.
+Entries that already have a `size=`, that come from a variable (`${TMP_DIR}`), or that a service
+opted out of are left alone. A Docker-in-Docker image store (`/var/lib/docker`) is reported, not
+bounded, unless `sizes` names it; so is a mount path that another file of the same service keeps
+unbounded (Compose refuses two different mounts of one path).
+
+## Why
+A tmpfs lives in memory, and without `size` it may grow to half of the host's RAM: a runaway
+scratch directory takes the host down instead of failing with "No space left on device".
+
+## Example
+Before:
+
+    services:
+      worker:
+        tmpfs:
+          - /tmp/celery
+        volumes:
+          - type: tmpfs
+            target: /cache
+
+After:
+
+    services:
+      worker:
+        tmpfs:
+          - /tmp/celery:size=64m
+        volumes:
+          - type: tmpfs
+            target: /cache
+            tmpfs:
+              size: "64m"
+
+## Fix safety
+Safe: a service that outgrows the bound gets ENOSPC in its scratch space rather than starving the
+host. Raise the bound per path with `sizes` where a service needs more.
+
+## Options
+- `size`: the bound for every tmpfs mount, like `64m`, `1g` or a number of bytes (default `64m`).
+- `sizes`: per mount path, e.g. `sizes = {"/var/lib/docker" = "1g"}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from e2i_fix import render, yamledit
+from e2i_fix.fix import Edit, Fix, Safety
+from e2i_fix.project import Project, targets
+from e2i_fix.yamldoc import (
+    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, position, scalar_value, to_value,
+)
+
+ID = "tmpfs-size"
+SUMMARY = "a size bound on every tmpfs mount"
+SAFETY = Safety.SAFE
+DEFAULTS: dict[str, Any] = {
+    "size": "64m",
+    "sizes": {},
+}
+
+# What both readers of a size accept: the kernel's tmpfs `size=` (short syntax) and Compose's
+# byte-size parser (long syntax, which rejects the kernel's `%`).
+_SIZE = re.compile(r"[0-9]+[kKmMgGtT]?")
+_PROPERTY = re.compile(r"[&!]\S*\s+")  # an anchor or a tag before a scalar
+# Mounts that hold more than scratch files (a Docker-in-Docker image store): a scratch-sized
+# bound would break them, and only the user knows the right one.
+_BULKY = ("/var/lib/docker", "/var/lib/containerd")
+
+
+@dataclass
+class _Entry:
+    """One tmpfs mount as written: a `tmpfs:` string or a `type: tmpfs` volume mapping."""
+
+    doc: ComposeDoc
+    node: Node
+    flow: bool  # inside a flow collection: a plain scalar there cannot hold `,`
+    long: bool  # a `volumes` mapping, not a `tmpfs:` string
+    users: list[str] = field(default_factory=list)  # services whose mounts include it
+
+
+@dataclass
+class _Plan:
+    """A short-syntax entry to bound: its edit, or why it is left as it is."""
+
+    entry: _Entry
+    old: str
+    new: str
+    edit: Edit | None
+    why: str | None
+    bulky: bool = False
+
+
+def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    bad = _bad_options(options)
+    if bad:
+        yield Fix(ID, bad, project.docs[0].path, safety=Safety.DISPLAY_ONLY, error=True)
+        return
+    allowed = {s.name for s in targets(project, ID, options)}
+    entries = _entries(project)
+    plans: dict[int, _Plan] = {}
+    # Entries only opted-out services mount, and those of read-only files, are not ours.
+    ours = {k: e for k, e in entries.items() if not e.doc.readonly and set(e.users) & allowed}
+    for key, e in ours.items():
+        if e.long:
+            continue
+        old = scalar_value(e.node)  # type: ignore[arg-type]
+        if isinstance(old, str) and not _sized(old):
+            plans[key] = _plan(e, old, _bounded(old, _size_for(_mount_path(old), options)), allowed, options)
+    _drop_clashes(entries, plans)
+    for key, e in ours.items():
+        if e.long:
+            yield from _long(e, sorted(set(e.users) - allowed), options)
+        elif key in plans:
+            yield _short(plans[key])
+
+
+def _bad_options(options: dict[str, Any]) -> str | None:
+    sizes = options.get("sizes") or {}
+    if not isinstance(sizes, dict):
+        return "option sizes must be a table of mount path = size"
+    for where, v in [("size", options.get("size")), *((f"sizes.{k}", v) for k, v in sizes.items())]:
+        if isinstance(v, bool) or not (isinstance(v, int) and v > 0 or isinstance(v, str) and _SIZE.fullmatch(v)):
+            return f"option {where} = {v!r} is not a size (like 64m, 1g or a number of bytes)"
+    return None
+
+
+def _size_for(path: str, options: dict[str, Any]) -> str | int:
+    sizes = options.get("sizes") or {}
+    size: str | int = sizes.get(path, sizes.get(path.rstrip("/") or "/", options["size"]))
+    return size
+
+
+def _sized(entry: str) -> bool:
+    options = entry[len(_mount_path(entry)) + 1 :]
+    return any(o.strip().startswith("size=") for o in options.split(","))
+
+
+def _mount_path(entry: str) -> str:
+    """`/run:rw,size=1m` -> `/run`; a `:` inside `${VAR:-default}` is not the separator."""
+    depth = 0
+    for i, ch in enumerate(entry):
+        if entry.startswith("${", i):
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        elif ch == ":" and not depth:
+            return entry[:i]
+    return entry
+
+
+def _bulky(path: str, options: dict[str, Any]) -> str | None:
+    sizes = options.get("sizes") or {}
+    path = path.rstrip("/") or "/"
+    if path in _BULKY and path not in sizes:
+        return "it holds more than scratch files: choose its bound with the `sizes` option"
+    return None
+
+
+def _bounded(old: str, size: str | int) -> str:
+    _, sep, opts = old.partition(":")
+    if not sep:
+        return f"{old}:size={size}"
+    if not opts or opts.endswith(","):
+        return f"{old}size={size}"
+    return f"{old},size={size}"
+
+
+# --- where the mounts are written -----------------------------------------------------------
+
+
+def _effective(mapping: Node, key: str) -> tuple[MappingNode, Node] | None:
+    """The mapping that gives `key` its value, and that value: its own entry, else the first
+    merge source that has one (the order YAML merge keys resolve in)."""
+    if not isinstance(mapping, MappingNode):
+        return None
+    for k, v in mapping.value:
+        if isinstance(k, ScalarNode) and k.value == key and not is_merge_key(k):
+            return mapping, v
+    for k, v in mapping.value:
+        if is_merge_key(k):
+            for src in v.value if isinstance(v, SequenceNode) else [v]:
+                got = _effective(src, key)
+                if got is not None:
+                    return got
+    return None
+
+
+def _entries(project: Project) -> dict[int, _Entry]:
+    """Every tmpfs mount of the stack by node identity, with the services it reaches: a node
+    shared through an anchor or a merge key is one entry with several users."""
+    entries: dict[int, _Entry] = {}
+    own: dict[str, list[int]] = {}
+    for doc in project.docs:
+        svcs = doc.node("services")
+        if not isinstance(svcs, MappingNode):
+            continue
+        in_flow = _in_flow(doc)
+        for k, node in svcs.value:
+            if not isinstance(k, ScalarNode) or is_merge_key(k) or not isinstance(node, MappingNode):
+                continue
+            found = own.setdefault(k.value, [])
+            got = _effective(node, "tmpfs")
+            if got is not None:
+                value = got[1]
+                for item in value.value if isinstance(value, SequenceNode) else [value]:
+                    if isinstance(item, ScalarNode) and item.value:
+                        found.append(_add(entries, doc, item, id(item) in in_flow, long=False))
+            got = _effective(node, "volumes")
+            if got is not None and isinstance(got[1], SequenceNode):
+                for item in got[1].value:
+                    v = to_value(item) if isinstance(item, MappingNode) else None
+                    if isinstance(v, dict) and v.get("type") == "tmpfs":
+                        found.append(_add(entries, doc, item, bool(item.flow_style), long=True))
+    # A service that `extends` another mounts the other's entries too.
+    for name, keys in _with_extends(project, own).items():
+        for key in keys:
+            if name not in entries[key].users:
+                entries[key].users.append(name)
+    return entries
+
+
+def _in_flow(doc: ComposeDoc) -> set[int]:
+    """The scalars reached through a flow collection. An anchored scalar aliased from one counts
+    too, though it is written elsewhere: quoting it is harmless, `,` in a flow plain is not."""
+    out: set[int] = set()
+    seen: set[tuple[int, bool]] = set()
+    stack: list[tuple[Node, bool]] = [(doc.root, False)]
+    while stack:
+        node, flow = stack.pop()
+        if (id(node), flow) in seen:
+            continue
+        seen.add((id(node), flow))
+        if isinstance(node, ScalarNode):
+            if flow:
+                out.add(id(node))
+            continue
+        assert isinstance(node, (MappingNode, SequenceNode))
+        flow = flow or bool(node.flow_style)
+        items = [n for pair in node.value for n in pair] if isinstance(node, MappingNode) else node.value
+        stack.extend((n, flow) for n in items)
+    return out
+
+
+def _add(entries: dict[int, _Entry], doc: ComposeDoc, item: Node, flow: bool, long: bool) -> int:
+    entries.setdefault(id(item), _Entry(doc, item, flow, long))
+    return id(item)
+
+
+def _with_extends(project: Project, own: dict[str, list[int]]) -> dict[str, list[int]]:
+    parents: dict[str, str] = {}
+    for svc in project.services.values():
+        for d in svc.defs:
+            svcs = d.doc.value.get("services")
+            raw = svcs.get(svc.name) if isinstance(svcs, dict) else None
+            ext = raw.get("extends") if isinstance(raw, dict) else None
+            if isinstance(ext, dict) and not ext.get("file"):
+                ext = ext.get("service")  # `file:` names a file outside the stack
+            if isinstance(ext, str):
+                parents[svc.name] = ext
+    out: dict[str, list[int]] = {}
+    for name in own.keys() | parents.keys():
+        keys: list[int] = []
+        seen: set[str] = set()
+        cur: str | None = name
+        while cur is not None and cur not in seen:  # an `extends` loop is Compose's to report
+            seen.add(cur)
+            keys += own.get(cur, [])
+            cur = parents.get(cur)
+        out[name] = keys
+    return out
+
+
+def _drop_clashes(entries: dict[int, _Entry], plans: dict[int, _Plan]) -> None:
+    """Compose merges a service's `tmpfs` lists from every file as strings and refuses two
+    different strings for one mount path: bounding one `/tmp` while another `/tmp` of the same
+    service stays as written would break the stack. Such plans become findings."""
+    by_service: dict[str, list[int]] = {}
+    for key, e in entries.items():
+        if not e.long:
+            for u in e.users:
+                by_service.setdefault(u, []).append(key)
+    changed = True
+    while changed:  # a dropped plan may clash elsewhere: until nothing changes
+        changed = False
+        for name, keys in by_service.items():
+            paths: dict[str, tuple[set[str], set[str], list[int]]] = {}
+            for key in keys:
+                old = scalar_value(entries[key].node)  # type: ignore[arg-type]
+                if not isinstance(old, str):
+                    continue
+                plan = plans.get(key)
+                new = plan.new if plan and plan.edit else old
+                before, after, members = paths.setdefault(_mount_path(old), (set(), set(), []))
+                before.add(old)
+                after.add(new)
+                members.append(key)
+            for path, (before, after, members) in paths.items():
+                if len(after) <= len(before):
+                    continue
+                for key in members:
+                    plan = plans.get(key)
+                    if plan and plan.edit:
+                        plan.edit = None
+                        plan.why = f"service {name!r} mounts {path} in another place that stays as it is"
+                        changed = True
+
+
+# --- the fixes ------------------------------------------------------------------------------
+
+
+def _who(e: _Entry) -> str:
+    names = ", ".join(repr(u) for u in sorted(e.users))
+    return f"service {names}" if len(e.users) == 1 else f"services {names} (shared)"
+
+
+def _changes(e: _Entry, key: str) -> tuple[tuple[str, ...], ...]:
+    out: list[tuple[str, ...]] = [("services", u, key) for u in sorted(e.users)]
+    # An anchor kept under a top-level `x-` key changes there too.
+    start = e.node.start_mark.index
+    for k, v in e.doc.root.value:
+        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
+            out.append((k.value,))
+    return tuple(out)
+
+
+def _plan(e: _Entry, old: str, new: str, allowed: set[str], options: dict[str, Any]) -> _Plan:
+    held = sorted(set(e.users) - allowed)
+    bulky = _bulky(_mount_path(old), options)
+    if bulky:
+        return _Plan(e, old, new, None, bulky, bulky=True)
+    if held:
+        return _Plan(e, old, new, None, f"shared with {', '.join(map(repr, held))}, which opts out of {ID}")
+    if "$" in old:
+        return _Plan(e, old, new, None, "it comes from a variable")
+    edit = _append(e.doc, e.node, old, new, e.flow)  # type: ignore[arg-type]
+    return _Plan(e, old, new, edit, None if edit else "this scalar cannot be edited in place")
+
+
+def _short(plan: _Plan) -> Fix:
+    e = plan.entry
+    line, col = position(e.node)
+    path = _mount_path(plan.old)
+    msg = f"{_who(e)}: tmpfs {path} has no size bound"
+    if not plan.bulky:
+        msg += f": add {plan.new[len(plan.old):].lstrip(':,')}"
+    if plan.edit is None:
+        return Fix(ID, f"{msg} (not edited: {plan.why})", e.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+    return Fix(ID, msg, e.doc.path, line, col, (plan.edit,), SAFETY, _changes(e, "tmpfs"))
+
+
+def _append(doc: ComposeDoc, node: ScalarNode, old: str, new: str, flow: bool) -> Edit | None:
+    text = doc.text
+    end = node.end_mark.index
+    suffix = new[len(old):]
+    if node.style in ("'", '"'):
+        # Insert before the closing quote: escapes and line folds inside stay as written.
+        return Edit(doc.path, end - 1, end - 1, suffix) if text[end - 1] == node.style else None
+    if node.style:
+        return None  # a block scalar
+    if not flow:
+        return Edit(doc.path, end, end, suffix)  # `:` and `,` are plain-safe in block context
+    # In a flow collection `,` ends the item: quote it. Skip an anchor or tag written before it.
+    start = node.start_mark.index
+    while text[start] in "&!":
+        m = _PROPERTY.match(text, start)
+        if m is None:
+            return None
+        start = m.end()
+    if text[start:end] != old:
+        return None  # folded over several lines
+    return Edit(doc.path, start, end, render.quote(new, doc.style.quote))
+
+
+def _long(e: _Entry, held: list[str], options: dict[str, Any]) -> Iterator[Fix]:
+    node = e.node
+    assert isinstance(node, MappingNode)
+    v = to_value(node)
+    assert isinstance(v, dict)
+    tmpfs = v.get("tmpfs")
+    if isinstance(tmpfs, dict) and tmpfs.get("size") is not None:
+        return
+    target = v.get("target")
+    size = _size_for(str(target), options)
+    doc = e.doc
+    line, col = position(node)
+    msg = f"{_who(e)}: tmpfs volume {target} has no size bound"
+    edits: list[Edit] | None = None
+    why = _bulky(str(target), options)
+    if why is None:
+        msg += f": add tmpfs.size: {size}"
+        if held:
+            why = f"shared with {', '.join(map(repr, held))}, which opts out of {ID}"
+        elif "tmpfs" in v and doc.get(node, "tmpfs") is None:
+            why = "its tmpfs options come from a merge key"
+        else:
+            # The entry's own mapping is edited even when it is an anchor: every user is declared.
+            edits = _size_edits(doc, node, size)
+            why = None if edits else "this mapping cannot be edited in place"
+    if not edits:
+        yield Fix(ID, f"{msg} (not edited: {why})", doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+        return
+    yield Fix(ID, msg, doc.path, line, col, tuple(edits), SAFETY, _changes(e, "volumes"))
+
+
+def _size_edits(doc: ComposeDoc, node: MappingNode, size: str | int) -> list[Edit] | None:
+    """`tmpfs.size` added to a volume mapping, block or flow."""
+    kv = doc.get(node, "tmpfs")
+    flow_opts = kv is not None and isinstance(kv[1], MappingNode) and kv[1].flow_style
+    if kv is not None and doc.is_alias(kv[1], doc.key_end(kv[0])):
+        return None  # options shared through an alias: not this entry's to change
+    if not node.flow_style and not flow_opts:
+        return yamledit.ensure(doc, node, ("tmpfs", "size"), size, node.start_mark.index)
+    value = render.scalar(size, doc.style)
+    if kv is None:
+        edit = _flow_insert(doc, node, f"tmpfs: {{size: {value}}}")
+    elif flow_opts:
+        edit = _flow_insert(doc, kv[1], f"size: {value}")  # type: ignore[arg-type]
+    else:
+        edit = None
+    return None if edit is None else [edit]
+
+
+def _flow_insert(doc: ComposeDoc, mapping: MappingNode, entry: str) -> Edit | None:
+    """`entry` added as the last item of a flow mapping, after its last value, if nothing but
+    blanks (and a trailing comma) sits between that value and the closing brace."""
+    text = doc.text
+    close = mapping.end_mark.index - 1
+    if text[close] != "}":
+        return None
+    if not mapping.value:
+        opened = text.find("{", mapping.start_mark.index)
+        return Edit(doc.path, close, close, entry) if not text[opened + 1 : close].strip() else None
+    k, v = mapping.value[-1]
+    end = doc.content_end(v, doc.key_end(k))
+    gap = text[end:close]
+    if not gap.strip():
+        return Edit(doc.path, end, end, f", {entry}")
+    if gap.strip() == ",":
+        at = end + gap.index(",") + 1
+        return Edit(doc.path, at, at, f" {entry}")
+    return None  # a comment inside the braces

