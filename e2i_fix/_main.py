@@ -18,6 +18,8 @@ from e2i_fix import __version__
 if TYPE_CHECKING:
     from e2i_fix.config import Settings
     from e2i_fix.engine import Result
+    from e2i_fix.fix import Fix
+    from e2i_fix.output import Reporter
 
 
 def _ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> set[str] | None:
@@ -103,35 +105,50 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
     return status
 
 
-def _finish(result: Result, mode: str, out: object) -> int:
+def _finish(result: Result, mode: str, out: Reporter) -> int:
+    import dataclasses
+
     from e2i_fix import source
     from e2i_fix.errors import InputError
 
     status = 2 if result.problems else 0
     for p in result.problems:
-        out.problem(p)  # type: ignore[attr-defined]
+        out.problem(p)
+
+    def where(fix: Fix) -> Fix:
+        # Locations name the file as it is on disk when the run ends: the original unless applied.
+        if mode == "apply" and fix in result.findings:
+            return fix
+        line, col = result.original_location(fix)
+        return dataclasses.replace(fix, line=line, col=col)
+
+    for fix in result.findings:
+        if fix.error:  # a finding that means the run itself is wrong (a bad option value)
+            out.finding(where(fix), fixable=False, quiet=True)
+            status = 2
+    findings = [f for f in result.findings if not f.error]
     changed = result.changed()
     if mode == "check":
         for fix in result.applied:
-            out.finding(fix, fixable=True)  # type: ignore[attr-defined]
-        for fix in result.findings:
-            out.finding(fix, fixable=False)  # type: ignore[attr-defined]
-        if result.applied or result.findings:
+            out.finding(where(fix), fixable=True)
+        for fix in findings:
+            out.finding(where(fix), fixable=False)
+        if result.applied or findings:
             status = max(status, 1)
         return status
-    for fix in result.findings:
-        out.finding(fix, fixable=False, quiet=True)  # type: ignore[attr-defined]
+    for fix in findings:
+        out.finding(where(fix), fixable=False, quiet=True)
     for path in changed:
         orig = result.originals[path]
         new = result.texts[path]
         if mode == "dry-run":
-            out.diff(path, orig, new)  # type: ignore[attr-defined]
+            out.diff(path, orig, new)
         else:
             try:
                 source.write(orig, orig.encode(new))
-                out.wrote(path)  # type: ignore[attr-defined]
+                out.wrote(path)
             except InputError as e:
-                out.problem(e.problem(str(path)))  # type: ignore[attr-defined]
+                out.problem(e.problem(str(path)))
                 status = 2
     if changed:
         status = max(status, 1)

@@ -34,9 +34,54 @@ class Result:
     problems: list[Problem] = field(default_factory=list)
     before: proj.Project | None = None
     after: proj.Project | None = None
+    # The text of each file at the start of every round, and the spans each round replaced:
+    # a fix's line and column are in the text of the round that proposed it.
+    snapshots: list[dict[Path, str]] = field(default_factory=list)
+    spans: list[dict[Path, list[tuple[int, int, int]]]] = field(default_factory=list)
+    round_of: dict[int, int] = field(default_factory=dict)
 
     def changed(self) -> list[Path]:
         return [p for p, t in self.texts.items() if t != self.originals[p].text]
+
+    def original_location(self, fix: Fix) -> tuple[int, int]:
+        """`fix`'s line and column in the file as it was read (a later round proposed it in
+        text that earlier fixes had already changed)."""
+        r = self.round_of.get(id(fix), 0)
+        path = Path(fix.path)
+        if not fix.line or r == 0 or path not in self.snapshots[r]:
+            return fix.line, fix.col
+        offset = _offset(self.snapshots[r][path], fix.line, fix.col)
+        for k in reversed(range(r)):
+            offset = _back(offset, self.spans[k].get(path, []))
+        return _line_col(self.snapshots[0][path], offset)
+
+
+def _offset(text: str, line: int, col: int) -> int:
+    pos = 0
+    for _ in range(line - 1):
+        nl = text.find("\n", pos)
+        if nl < 0:
+            return len(text)
+        pos = nl + 1
+    return min(pos + col - 1, len(text))
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _back(offset: int, spans: list[tuple[int, int, int]]) -> int:
+    """Map an offset in spliced text back to the text before the splice."""
+    shift = 0
+    for start, end, new_len in spans:  # ascending, in the old text's coordinates
+        new_start = start + shift
+        if offset < new_start:
+            break
+        if offset < new_start + new_len:
+            return start  # inside inserted text: the place it was inserted at
+        shift += new_len - (end - start)
+    return offset - shift
 
 
 class Workspace:
@@ -49,6 +94,7 @@ class Workspace:
         self._compose_cache: dict[tuple[Path, str], proj.ComposeDoc] = {}
         self._docker_cache: dict[tuple[Path, str], dockerfile.DockerfileDoc] = {}
         self.env: dict[str, str] = {}
+        self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
 
     def load(self) -> None:
         """Read the compose files (any failure stops the stack), `.env` and the Dockerfiles."""
@@ -134,8 +180,10 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         return result
     result.before = project
     disabled: set[str] = set()
-    for _ in range(MAX_ROUNDS):
+    for round_no in range(MAX_ROUNDS):
+        result.snapshots.append(dict(ws.texts))
         proposed = [f for p in passes if p.ID not in disabled for f in _propose(p, project, settings, result, disabled)]
+        result.round_of.update((id(f), round_no) for f in proposed)
         wanted = [f for f in proposed if f.applicable and settings.allows(f)]
         accepted = _compatible(wanted, ws)
         if not accepted:
@@ -150,6 +198,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             if _apply(ws, accepted):  # pragma: no cover - each pass alone parsed
                 accepted = []
         result.applied.extend(accepted)
+        result.spans.append(ws.last_spans)
         project = ws.project(result.problems)
     else:
         ids = sorted({f.pass_id for f in wanted})
@@ -209,12 +258,24 @@ def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
     return out
 
 
-def splice(text: str, edits: list[tuple[int, Edit]], newline: str) -> str:
-    """Apply edits back to front; insertions at one point keep the order they were accepted in."""
-    for _, e in sorted(edits, key=lambda t: (t[1].start, t[1].end, t[0]), reverse=True):
+def splice(text: str, edits: list[tuple[int, Edit]], newline: str,
+           spans: list[tuple[int, int, int]] | None = None) -> str:
+    """Apply edits back to front. Insertions at one point go deepest-indented first (that point
+    ends every nested block, so a shallower entry placed first would capture the deeper one),
+    then in the order they were accepted in. `spans` collects (start, end, new length), ascending."""
+    for _, e in sorted(edits, key=lambda t: (t[1].start, t[1].end, -_depth(t[1]), t[0]), reverse=True):
         new = e.text if newline == "\n" else e.text.replace("\r\n", "\n").replace("\n", newline)
         text = text[: e.start] + new + text[e.end :]
+        if spans is not None:
+            spans.insert(0, (e.start, e.end, len(new)))
     return text
+
+
+def _depth(e: Edit) -> int:
+    if e.start != e.end:
+        return 0
+    line = e.text.lstrip("\r\n")
+    return len(line) - len(line.lstrip(" "))
 
 
 def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
@@ -223,9 +284,11 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
     for order, e in enumerate(dict.fromkeys(e for f in fixes for e in f.edits)):
         by_path.setdefault(e.path, []).append((order, e))
     before = dict(ws.texts)
+    ws.last_spans = {}
     for path, edits in by_path.items():
         s = ws.source(path)
-        ws.texts[path] = splice(before[path] if path in before else ws.texts[path], edits, s.newline)
+        spans = ws.last_spans.setdefault(path, [])
+        ws.texts[path] = splice(before[path] if path in before else ws.texts[path], edits, s.newline, spans)
     bad: dict[str, Problem] = {}
     for path in by_path:
         if path not in ws.stack.compose:

@@ -166,3 +166,20 @@ def test_edits_to_context_files_are_dropped(tmp_path: Path) -> None:
     assert not result.problems
     assert result.texts[base] == BASE
     assert result.texts[over] == "services:\n  c:\n    image: z\n    restart: always\n"
+
+
+def test_locations_of_later_rounds_map_back_to_the_original(tmp_path: Path) -> None:
+    # Round 1 adds two lines above service b; the finding, proposed on the fixed text, names b's
+    # key there (line 6) and must be reported where b is in the file as read (line 4).
+    def report_b(project: Project) -> Iterator[Fix]:
+        home = project.services["b"].home
+        assert home is not None
+        line, col = home.key.start_mark.line + 1, home.key.start_mark.column + 1
+        yield Fix("r", "about b", home.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+
+    result = run(tmp_path, BASE, add_key("healthcheck", {"test": "true"}, services=("a",)), make_pass("r", report_b))
+    (finding,) = result.findings
+    assert (finding.line, finding.col) == (6, 3)
+    assert result.original_location(finding) == (4, 3)
+    (applied,) = result.applied
+    assert result.original_location(applied) == (applied.line, applied.col)
