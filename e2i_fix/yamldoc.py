@@ -50,18 +50,25 @@ def parse(source: Source) -> MappingNode:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         msg = " ".join(str(p) for p in (e.context, e.problem) if p)
+        if e.problem and "another document" in e.problem and mark is not None:
+            # Valid YAML that Compose merges; edits here would have to pick a document.
+            raise InputError("a second YAML document (`---`): only single-document files are edited",
+                             mark.line + 1, mark.column + 1) from None
         if mark is None:
             raise InputError(f"invalid YAML: {msg}") from None
+        if text[mark.index : mark.index + 1] == "\t":
+            msg += " (a tab: YAML indents with spaces only)"
         raise InputError(f"invalid YAML: {msg}", mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as e:
         raise InputError(f"invalid YAML: {e}") from None
     except RecursionError:
         raise InputError("invalid YAML: nesting too deep") from None
-    if root is None:
+    if root is None or _is_null(root):  # `---` alone, or `~`: a document with nothing in it
         raise InputError("empty file: a Compose file needs at least `services`")
     if not isinstance(root, MappingNode):
         raise _at(root, f"the top level is a {_kind(root)}, not a mapping")
     _check(root, aliases="*" in text)
+    _check_services(root)
     return root
 
 
@@ -77,6 +84,30 @@ class _Loader(yaml.CSafeLoader):  # type: ignore[misc, name-defined]
         if kind is ScalarNode and implicit is not None and not implicit[0]:  # type: ignore[index]
             return "!"
         return _TAGS[kind]
+
+
+def _check_services(root: MappingNode) -> None:
+    """`services` must be a mapping of mappings, as Compose demands; a null service is left
+    to Compose (an override file may name a service without changing it)."""
+    for k, v in root.value:
+        if type(k) is not ScalarNode or k.value != "services":
+            continue
+        if not isinstance(v, MappingNode):
+            # A null `services:` has its empty scalar marked at the next token: point at the key.
+            where = k if _is_null(v) else v
+            raise _at(where, f"`services` is {_a(v)}, not a mapping")
+        for sk, sv in v.value:
+            if not isinstance(sv, MappingNode) and not _is_null(sv) and not is_merge_key(sk):
+                name = sk.value if isinstance(sk, ScalarNode) else "?"
+                raise _at(sv, f"service {name!r} is {_a(sv)}, not a mapping")
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and scalar_value(node) is None
+
+
+def _a(node: Node) -> str:
+    return "empty" if _is_null(node) else f"a {_kind(node)}"
 
 
 def _kind(node: Node) -> str:
@@ -202,25 +233,36 @@ def scalar_value(node: ScalarNode) -> Value:
     return v
 
 
+# Node trees never change after parsing (edits make new text and a new tree), so what is derived
+# from a node is kept on it: every pass asking for a value pays for it once.
+_VALUE = "_e2i_value"
+_MERGES = "_e2i_merges"
+
+
 def to_value(node: Node) -> Value:
-    """The plain value of a node, merge keys resolved. Shared nodes stay shared (no blow-up)."""
-    memo: dict[int, Value] = {}
+    """The plain value of a node, merge keys resolved. Shared nodes stay shared (no blow-up).
+
+    The result is shared and cached: callers must not mutate it."""
+    cached = node.__dict__.get(_VALUE, _VALUE)
+    if cached is not _VALUE:
+        return cached  # type: ignore[no-any-return]
 
     def conv(n: Node) -> Value:
-        nid = id(n)
-        if nid in memo:
-            return memo[nid]
+        d = n.__dict__
+        if _VALUE in d:
+            return d[_VALUE]  # type: ignore[no-any-return]
         out: Value
-        if isinstance(n, ScalarNode):
+        kind = type(n)
+        if kind is ScalarNode:
             out = scalar_value(n)
-        elif isinstance(n, SequenceNode):
+        elif kind is SequenceNode:
             out = [conv(c) for c in n.value]
         else:
             out = {}
             merged: dict[str, Value] = {}
             for k, v in n.value:
                 if is_merge_key(k):
-                    for src in v.value if isinstance(v, SequenceNode) else [v]:
+                    for src in v.value if type(v) is SequenceNode else [v]:
                         sv = conv(src)
                         if isinstance(sv, dict):
                             for mk, mv in sv.items():
@@ -229,25 +271,32 @@ def to_value(node: Node) -> Value:
                 out[_key(k)] = conv(v)
             for mk, mv in merged.items():
                 out.setdefault(mk, mv)
-        memo[nid] = out
+        d[_VALUE] = out
         return out
 
     return conv(node)
 
 
 def is_merge_key(k: Node) -> bool:
-    return isinstance(k, ScalarNode) and k.value == _MERGE and not k.style
+    return type(k) is ScalarNode and k.value == _MERGE and not k.style
 
 
-def merge_sources(node: Node) -> Iterator[Node]:
-    """The mappings `node` pulls in through `<<` merge keys, transitively."""
-    if not isinstance(node, MappingNode):
-        return
+def merge_sources(node: Node) -> tuple[Node, ...]:
+    """The mappings `node` pulls in through `<<` merge keys, transitively, in precedence order."""
+    if type(node) is not MappingNode:
+        return ()
+    d = node.__dict__
+    cached = d.get(_MERGES)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    out: list[Node] = []
     for k, v in node.value:
         if is_merge_key(k):
-            for src in v.value if isinstance(v, SequenceNode) else [v]:
-                yield src
-                yield from merge_sources(src)
+            for src in v.value if type(v) is SequenceNode else [v]:
+                out.append(src)
+                out.extend(merge_sources(src))
+    d[_MERGES] = result = tuple(out)
+    return result
 
 
 def _key(k: Node) -> str:

@@ -224,9 +224,10 @@ def test_a_bad_size_option_is_reported_and_nothing_changes(tmp_path: Path, value
     text = "services:\n  a:\n    image: x\n    tmpfs: /run\n"
     f = one(tmp_path, text)
     (tmp_path / ".e2i-fix.toml").write_text(f"[{ID}]\nsize = {value}\n")
-    assert main(["--check", "--select", ID, str(tmp_path)]) == 1
-    assert "is not a size" in capsys.readouterr().out
-    assert apply(tmp_path) == 0
+    # A bad option value is the run's error, like an unknown option: exit 2, said on stderr.
+    assert main(["--check", "--select", ID, str(tmp_path)]) == 2
+    assert "is not a size" in capsys.readouterr().err
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 2
     assert f.read_text() == text
 
 
