@@ -6,6 +6,7 @@ Exit codes: 0 nothing to fix, 1 fixes pending (dry-run, check) or files rewritte
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,7 +80,11 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
 
     out = output.Reporter(fmt, mode)
     status = 0
+    # Node trees are many small acyclic objects: the cyclic collector would rescan them over and
+    # over while they are built (a third of the run time). Collect between stacks instead.
+    gc.disable()
     cached: dict[Path, Settings | Problem] = {}
+    done = 0
     for item in project.discover(paths):
         if isinstance(item, tuple):
             out.problem(item[1].problem(str(item[0])))
@@ -101,7 +106,11 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
             continue
         result = engine.run(stack, [settings.passes[i] for i in settings.passes], stack_settings, verify.verify)
         status = max(status, _finish(result, mode, out))
+        done += 1
+        if done % 25 == 0:
+            gc.collect()
     out.close()
+    gc.enable()
     return status
 
 

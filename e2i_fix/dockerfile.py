@@ -7,7 +7,6 @@ instruction and leave every other byte alone.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -37,6 +36,8 @@ class Instruction:
         """Arguments after the flags, JSON form or shell words."""
         rest = _split_flags(self.args)[1].strip()
         if rest.startswith("["):
+            import json  # exec form only
+
             try:
                 parsed = json.loads(rest)
                 if isinstance(parsed, list):

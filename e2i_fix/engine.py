@@ -7,6 +7,7 @@ parsing is named and its fixes are dropped; a chain that never settles is report
 
 from __future__ import annotations
 
+import bisect
 import os
 
 from collections.abc import Callable, Iterable, Sequence
@@ -235,25 +236,49 @@ def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result,
         return []
 
 
-def _overlaps(a: Edit, b: Edit) -> bool:
-    if a.path != b.path:
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Two spans clash when they share a character, or one inserts strictly inside the other.
+    Two insertions at one point do not: both go, in order."""
+    (a0, a1), (b0, b1) = a, b
+    if a0 == a1 and b0 == b1:
         return False
-    if a.start == a.end and b.start == b.end:
-        return False  # two insertions at one point: both go, in order
-    return a.start < b.end and b.start < a.end or (a.start == a.end and b.start < a.start < b.end) \
-        or (b.start == b.end and a.start < b.start < a.end)
+    if a0 == a1:
+        return b0 < a0 < b1
+    if b0 == b1:
+        return a0 < b0 < a1
+    return a0 < b1 and b0 < a1
 
 
 def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
     taken: dict[Edit, None] = {}
+    spans: dict[Path, list[tuple[int, int]]] = {}  # sorted, per file
+    longest: dict[Path, int] = {}
     out = []
+
+    def clashes(e: Edit) -> bool:
+        lst = spans.get(e.path)
+        if not lst:
+            return False
+        # Only spans starting at or before e.end, and not ending before e.start, can clash.
+        i = bisect.bisect_right(lst, (e.end, e.end + 1)) - 1
+        floor = e.start - longest[e.path]
+        while i >= 0 and lst[i][0] >= floor:
+            if _overlaps((e.start, e.end), lst[i]):
+                return True
+            i -= 1
+        return False
+
     for fix in fixes:
         if any(e.path in ws.stack.context for e in fix.edits):
             continue
         # Fixes may share an edit (one anchor block for many services): it is applied once.
-        if any(_overlaps(e, t) for e in fix.edits if e not in taken for t in taken):
+        if any(clashes(e) for e in fix.edits if e not in taken):
             continue  # the next round sees the result and may propose it again
-        taken.update(dict.fromkeys(fix.edits))
+        for e in fix.edits:
+            if e not in taken:
+                taken[e] = None
+                bisect.insort(spans.setdefault(e.path, []), (e.start, e.end))
+                longest[e.path] = max(longest.get(e.path, 0), e.end - e.start)
         out.append(fix)
     return out
 

@@ -118,4 +118,6 @@ def differences(a: Any, b: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[st
 
 
 def covered(path: tuple[str, ...], allowed: Iterable[tuple[str, ...]]) -> bool:
-    return any(path[: len(p)] == p for p in allowed)
+    """Whether `path` lies under one of the `allowed` paths (pass a set when asking often)."""
+    allowed = allowed if isinstance(allowed, (set, frozenset)) else set(allowed)
+    return any(path[:i] in allowed for i in range(len(path) + 1))

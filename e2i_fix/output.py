@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from pathlib import Path
@@ -16,15 +15,106 @@ from e2i_fix.source import Source
 def unified_diff(path: Path, before: Source, after: str) -> str:
     """A unified diff (`patch -p0` applies it); lines keep their own endings, and a missing
     final newline is marked as git and diff(1) do."""
+    import difflib
+
     a = before.text.splitlines(keepends=True) if before.exists else []
     b = after.splitlines(keepends=True)
     name = path.as_posix()
-    lines = []
-    for line in difflib.unified_diff(a, b, name if before.exists else "/dev/null", name, lineterm="\n"):
-        if not line.endswith("\n"):
-            line += "\n\\ No newline at end of file\n"
-        lines.append(line)
-    return "".join(lines)
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    sm.matching_blocks = _matching_blocks(a, b)  # patience anchoring: linear on our diffs
+    out = [f"--- {name if before.exists else '/dev/null'}\n", f"+++ {name}\n"]
+    for group in sm.get_grouped_opcodes(3):
+        (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
+        out.append(f"@@ -{_range(i1, i2)} +{_range(j1, j2)} @@\n")
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                out.extend(" " + line for line in a[a1:a2])
+                continue
+            out.extend("-" + line for line in a[a1:a2])
+            out.extend("+" + line for line in b[b1:b2])
+    if len(out) == 2:
+        return ""
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in out)
+
+
+def _range(start: int, stop: int) -> str:
+    length = stop - start
+    first = start + 1 if length else start
+    return f"{first}" if length == 1 else f"{first},{length}"
+
+
+def _matching_blocks(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
+    """SequenceMatcher's matching blocks, found the patience way: common ends first, then
+    lines that occur once on each side as anchors, and difflib only for what lies between.
+    A fix inserts a few lines into a long file of repeated lines (`restart: always`...), where
+    difflib alone is quadratic."""
+    import difflib
+    from collections import Counter
+
+    pairs: list[tuple[int, int]] = []
+
+    def walk(alo: int, ahi: int, blo: int, bhi: int) -> None:
+        while alo < ahi and blo < bhi and a[alo] == b[blo]:
+            pairs.append((alo, blo))
+            alo, blo = alo + 1, blo + 1
+        tail = []
+        while alo < ahi and blo < bhi and a[ahi - 1] == b[bhi - 1]:
+            ahi, bhi = ahi - 1, bhi - 1
+            tail.append((ahi, bhi))
+        if alo < ahi and blo < bhi:
+            anchors = _unique_anchors(a, b, alo, ahi, blo, bhi, Counter)
+            if anchors:
+                pa, pb = alo, blo
+                for i, j in anchors:
+                    walk(pa, i, pb, j)
+                    pairs.append((i, j))
+                    pa, pb = i + 1, j + 1
+                walk(pa, ahi, pb, bhi)
+            else:
+                sm = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+                for i, j, n in sm.get_matching_blocks():
+                    pairs.extend((alo + i + k, blo + j + k) for k in range(n))
+        pairs.extend(reversed(tail))
+
+    walk(0, len(a), 0, len(b))
+    blocks: list[tuple[int, int, int]] = []
+    for i, j in pairs:
+        if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == j:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1], blocks[-1][2] + 1)
+        else:
+            blocks.append((i, j, 1))
+    blocks.append((len(a), len(b), 0))
+    return blocks
+
+
+def _unique_anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int,
+                    counter: type) -> list[tuple[int, int]]:
+    """Lines once in a[alo:ahi] and once in b[blo:bhi], in the longest order both agree on."""
+    ca = counter(a[alo:ahi])
+    cb = counter(b[blo:bhi])
+    where = {line: j for j, line in enumerate(b[blo:bhi], blo) if cb[line] == 1}
+    cand = [(i, where[line]) for i, line in enumerate(a[alo:ahi], alo) if ca[line] == 1 and line in where]
+    # Longest increasing subsequence on the b side (patience sorting).
+    import bisect
+
+    tops: list[int] = []
+    top_idx: list[int] = []
+    back: list[int] = []
+    for k, (_, j) in enumerate(cand):
+        pos = bisect.bisect_left(tops, j)
+        back.append(top_idx[pos - 1] if pos else -1)
+        if pos == len(tops):
+            tops.append(j)
+            top_idx.append(k)
+        else:
+            tops[pos] = j
+            top_idx[pos] = k
+    out = []
+    k = top_idx[-1] if top_idx else -1
+    while k >= 0:
+        out.append(cand[k])
+        k = back[k]
+    return out[::-1]
 
 
 class Reporter:

@@ -67,7 +67,9 @@ def _order(p: Path) -> tuple[int, str]:
 def _walk(root: Path) -> Iterator[Stack]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        found = sorted((Path(dirpath) / f for f in filenames if is_compose_name(f)), key=_order)
+        # A folder named like a compose file is what Compose would try to read there: report it
+        # (reading it says "is a folder") and still search it.
+        found = sorted((Path(dirpath) / f for f in (*filenames, *dirnames) if is_compose_name(f)), key=_order)
         if found:
             yield from _group(Path(dirpath), found, explicit=False)
 
@@ -193,6 +195,35 @@ class Project:
             cfg = merged.get(name)
             svc.config = cfg if isinstance(cfg, dict) else {}
             svc.build = self._build(svc.config.get("build"))
+        return out
+
+    @cached_property
+    def extends_parents(self) -> dict[str, str]:
+        """Service -> the service it `extends` within the stack (an `extends` with `file:`
+        names a file outside the stack and is left out)."""
+        parents: dict[str, str] = {}
+        for svc in self.services.values():
+            for d in svc.defs:
+                svcs = d.doc.value.get("services")
+                raw = svcs.get(svc.name) if isinstance(svcs, dict) else None
+                ext = raw.get("extends") if isinstance(raw, dict) else None
+                if isinstance(ext, dict) and not ext.get("file"):
+                    ext = ext.get("service")
+                if isinstance(ext, str):
+                    parents[svc.name] = ext
+        return parents
+
+    def with_extenders(self, names: list[str]) -> list[str]:
+        """`names` and the services that extend one of them, transitively: a change to a
+        service's own keys reaches them too."""
+        out = list(names)
+        grown = True
+        while grown:
+            grown = False
+            for child, parent in self.extends_parents.items():
+                if parent in out and child not in out:
+                    out.append(child)
+                    grown = True
         return out
 
     def sharers(self, node: Node) -> list[str]:

@@ -36,6 +36,16 @@ _OTHER_TYPE = re.compile(
 )
 
 
+_PLAIN_CACHE: dict[str, bool] = {}
+
+
+def _plain_ok(s: str) -> bool:
+    ok = _PLAIN_CACHE.get(s)
+    if ok is None:
+        ok = _PLAIN_CACHE[s] = bool(_PLAIN_OK.fullmatch(s)) and not _OTHER_TYPE.fullmatch(s) and not s.endswith(":")
+    return ok
+
+
 def scalar(value: object, style: Style) -> str:
     if value is None:
         return "null"
@@ -48,7 +58,7 @@ def scalar(value: object, style: Style) -> str:
     if isinstance(value, Alias):
         return f"*{value.name}"
     s = str(value)
-    if _PLAIN_OK.fullmatch(s) and not _OTHER_TYPE.fullmatch(s) and not s.endswith(":"):
+    if _plain_ok(s):
         return s
     return quote(s, style.quote)
 

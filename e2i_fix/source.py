@@ -9,8 +9,8 @@ only if the file on disk is still the one that was read.
 from __future__ import annotations
 
 import os
+import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from e2i_fix.errors import InputError
 
 BOM = "\ufeff"
 MAX_BYTES = 16 * 1024 * 1024
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ def decode(path: Path, raw: bytes, mode: int | None = None) -> Source:
     bom = text.startswith(BOM)
     if bom:
         text = text[1:]
+    if "\r" in text and (cr := _LONE_CR.search(text)):
+        # YAML takes a lone CR for a line break; the editors count lines by LF and would
+        # misplace their edits (and mix line endings), so such a file is left alone.
+        line = text.count("\n", 0, cr.start()) + 1
+        col = cr.start() - (text.rfind("\n", 0, cr.start()) + 1) + 1
+        raise InputError("a line break is a lone CR (\\r), not LF or CRLF: not edited", line, col)
     first = text.find("\n")
     newline = "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
     return Source(path, raw, text, bom, newline, mode)
@@ -59,6 +66,8 @@ def read(path: Path) -> Source:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise InputError(f"broken symlink (to {os.readlink(path)})") from None
         raise InputError("no such file") from None
     except IsADirectoryError:
         raise InputError("is a folder, not a file") from None
@@ -87,27 +96,64 @@ def new_file(path: Path, like: Source | None = None) -> Source:
     return Source(path, b"", "", False, newline, None)
 
 
+def _on_disk(path: Path, limit: int) -> tuple[bytes | None, tuple[int, int]] | None:
+    """Up to `limit` bytes of `path` (None: not a regular file any more) and its owner;
+    None when it is gone. Never blocks: the file may have been swapped for a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, (st.st_uid, st.st_gid)
+        chunks = []
+        size = 0
+        while size < limit and (chunk := os.read(fd, min(1 << 20, limit - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), (st.st_uid, st.st_gid)
+    finally:
+        os.close(fd)
+
+
 def write(source: Source, data: bytes) -> None:
     """Atomically replace `source.path` with `data`.
 
     Symlinks are written through: the link stays and its target gets the new content.
     The file must still hold the bytes that were read; otherwise nothing is written.
+    The owner is kept where the user may keep it (a run as root must not hand the file to root).
     """
     target = Path(os.path.realpath(source.path))
-    current: bytes | None
     try:
-        current = target.read_bytes()
-    except FileNotFoundError:
-        current = None
-    if (current is None) != (not source.exists) or (current is not None and current != source.raw):
+        on_disk = _on_disk(target, len(source.raw) + 1)
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}") from None
+    if on_disk is None:
+        if source.exists:
+            raise InputError("deleted since it was read; not written")
+    elif not source.exists:
+        raise InputError("created by someone else since the run started; not written")
+    elif on_disk[0] != source.raw:
         raise InputError("changed on disk since it was read; not written")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".e2i-fix")
+    owner = on_disk[1] if on_disk else None
+    import tempfile  # only a run that writes pays for it
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".e2i-fix")
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, source.mode if source.mode is not None else 0o644)
+        if owner is not None and hasattr(os, "chown"):
+            try:
+                os.chown(tmp, *owner)
+            except PermissionError:
+                pass  # not ours to give away: the file ends up owned by whoever ran the tool
         os.replace(tmp, target)
     except BaseException as e:
         try:

@@ -25,7 +25,7 @@ def variants(project: Project) -> list[list[dict[str, Any]]]:
 
 def verify(result: Result) -> list[Problem]:
     assert result.before is not None and result.after is not None
-    allowed = [p for f in result.applied for p in f.changes]
+    allowed = {p for f in result.applied for p in f.changes}
     passes = ", ".join(sorted({f.pass_id for f in result.applied}))
     problems: list[Problem] = []
     for old, new in zip(variants(result.before), variants(result.after)):

@@ -460,37 +460,43 @@ class ComposeDoc:
         return self.text.rfind("\n", 0, pos) + 1
 
 
+_QUOTED = re.compile(r"""(?m)^[ \t]*(?:- +|[^#\n'"]*?: +)(['"])""")
+_SAMPLES = 64  # enough mappings to out-vote a few odd ones, few enough to be quick on big files
+
+
 def measure_style(doc: ComposeDoc) -> Style:
+    """The most common mapping indent, sequence dash offset and quote character.
+
+    Indents are sampled breadth-first from the top (the services' own nesting first); quotes
+    are counted in the text, where a value or an item opens with one."""
     indents: Counter[int] = Counter()
     offsets: Counter[int] = Counter()
-    quotes: Counter[str] = Counter()
     seen: set[int] = set()
-    stack: list[Node] = [doc.root]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
+    queue: list[Node] = [doc.root]
+    text = doc.text
+    for n in queue:  # breadth-first: the list grows as it is read
+        if len(indents) + len(offsets) and sum(indents.values()) + sum(offsets.values()) >= _SAMPLES:
+            break
+        if id(n) in seen or type(n) is ScalarNode:
             continue
         seen.add(id(n))
-        if isinstance(n, ScalarNode):
-            if n.style in ("'", '"'):
-                quotes[n.style] += 1
-            continue
-        if isinstance(n, MappingNode) and not n.flow_style:
+        if type(n) is MappingNode and not n.flow_style:
             for k, v in n.value:
                 if v.start_mark.index < k.end_mark.index:
                     continue  # alias
-                if isinstance(v, MappingNode) and not v.flow_style and v.value:
+                if type(v) is MappingNode and not v.flow_style and v.value:
                     ck = v.value[0][0]
                     if ck.start_mark.line > k.start_mark.line:
                         indents[ck.start_mark.column - k.start_mark.column] += 1
-                elif isinstance(v, SequenceNode) and not v.flow_style and v.value:
+                elif type(v) is SequenceNode and not v.flow_style and v.value:
                     first = v.value[0]
                     if first.start_mark.line > k.start_mark.line:
-                        dash = doc.text.rfind("-", 0, first.start_mark.index)
+                        dash = text.rfind("-", 0, first.start_mark.index)
                         offsets[dash - doc.line_start(dash) - k.start_mark.column] += 1
-        stack.extend(_children(n))
+        queue.extend(_children(n))
     indent = next((i for i, _ in indents.most_common() if i > 0), 2)
     offset = next((o for o, _ in offsets.most_common() if o >= 0), indent)
+    quotes = Counter(m.group(1) for m in _QUOTED.finditer(text))
     quote = quotes.most_common(1)[0][0] if quotes else '"'
     return Style(indent, offset, quote, doc.source.newline)
 

@@ -803,13 +803,18 @@ def _receives(node: Node, t: _Target) -> bool:
     return False
 
 
-def _extenders(project: Project, names: set[str], doc: ComposeDoc) -> set[str]:
+def _extending(project: Project) -> list[Service]:
+    """The services with an `extends` in any of their definitions."""
+    return [s for s in project.services.values() if any(_extends_of(d, s.name)[0] for d in s.defs)]
+
+
+def _extenders(project: Project, names: set[str], doc: ComposeDoc, extending: list[Service]) -> set[str]:
     """Services that extend one of `names` as defined in `doc`, transitively."""
     out = set(names)
     changed = True
     while changed:
         changed = False
-        for s in project.services.values():
+        for s in extending:
             if s.name in out:
                 continue
             for d in s.defs:
@@ -868,9 +873,11 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             plans[svc.name] = got
     inherits = _inheritors(plans)
     names = {s.name for s in chosen}
+    reach = _reach_index(project) if plans else {}
+    extending = _extending(project) if plans else []
     for p in plans.values():
         if p.svc.name not in inherits:
-            yield _fix(project, p, plans, inherits, names, tables, wants)
+            yield _fix(project, p, plans, inherits, names, tables, wants, reach, extending)
 
 
 def _inheritors(plans: dict[str, _Plan]) -> dict[str, _Plan]:
@@ -907,12 +914,37 @@ def _inheritors(plans: dict[str, _Plan]) -> dict[str, _Plan]:
     return out
 
 
+def _reach_index(project: Project) -> dict[int, set[str]]:
+    """Every mapping a service's `deploy.resources.<block>` lookup passes through (its own
+    and merged ones, at each level), by node identity: only those services can receive an edit
+    made there. Built once, so a plan checks its few candidates, not every service."""
+    out: dict[int, set[str]] = {}
+    for svc in project.services.values():
+        for d in svc.defs:
+            level: list[Node] = [d.node]
+            for key in ("deploy", "resources", None):
+                for n in level:
+                    for m in (n, *merge_sources(n)):
+                        out.setdefault(id(m), set()).add(svc.name)
+                if key is None:
+                    nxt = [_lookup(n, b) for n in level for b in ("limits", "reservations")]
+                else:
+                    nxt = [_lookup(n, key) for n in level]
+                level = [n for n in nxt if n is not None]
+            for n in level:
+                for m in (n, *merge_sources(n)):
+                    out.setdefault(id(m), set()).add(svc.name)
+    return out
+
+
 def _fix(project: Project, p: _Plan, plans: dict[str, _Plan], inherits: dict[str, _Plan], chosen: set[str],
-         tables: _Tables, wants: dict[str, tuple[Any, ...]]) -> Fix:
+         tables: _Tables, wants: dict[str, tuple[Any, ...]], reach: dict[int, set[str]],
+         extending: list[Service]) -> Fix:
     """The fix for one plan, with the edits of the services its edit would otherwise reach."""
-    reached = {s.name for s in project.services.values() for d in s.defs
+    candidates = {name for t in p.targets for name in reach.get(id(t.node), ())}
+    reached = {name for name in candidates for d in project.services[name].defs
                if any(_receives(d.node, t) for t in p.targets)}
-    reached |= _extenders(project, reached | {p.svc.name}, p.home.doc)
+    reached |= _extenders(project, reached | {p.svc.name}, p.home.doc, extending)
     edits = list(p.edits)
     safety = p.safety
     line, col = position(p.home.key)

@@ -152,7 +152,7 @@ class _DocPlan:
         # blocks land in a fixed order whichever fixes are taken first.
         blocks = [a[1] for a in self.anchors.values() if a[1]]
         edits = (edit, *(b[0] for b in blocks))
-        users = _with_extenders(project, project.sharers(home.node))
+        users = project.with_extenders(project.sharers(home.node))
         changes = (*(("services", s, "logging") for s in users), *(b[1] for b in blocks))
         return Fix(ID, f"service {svc.name!r} has no log rotation: add `logging: *{name}`",
                    self.doc.path, line, col, edits, SAFETY, changes)
@@ -282,31 +282,7 @@ def _written(project: Project) -> dict[int, list[str]]:
                 users = out.setdefault(id(got[2]), [])
                 if k.value not in users:
                     users.append(k.value)
-    return {nid: _with_extenders(project, users) for nid, users in out.items()}
-
-
-def _with_extenders(project: Project, names: list[str]) -> list[str]:
-    """`names` and the services that extend one of them (in the stack, transitively): a change
-    to a service's own keys reaches them too."""
-    parent: dict[str, str] = {}
-    for svc in project.services.values():
-        for d in svc.defs:
-            svcs = d.doc.value.get("services")
-            raw = svcs.get(svc.name) if isinstance(svcs, dict) else None
-            ext = raw.get("extends") if isinstance(raw, dict) else None
-            if isinstance(ext, dict) and not ext.get("file"):
-                ext = ext.get("service")
-            if isinstance(ext, str):
-                parent[svc.name] = ext
-    out = list(names)
-    grown = True
-    while grown:
-        grown = False
-        for child, p in parent.items():
-            if p in out and child not in out:
-                out.append(child)
-                grown = True
-    return out
+    return {nid: project.with_extenders(users) for nid, users in out.items()}
 
 
 def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:

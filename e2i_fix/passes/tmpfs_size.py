@@ -210,7 +210,7 @@ def _entries(project: Project) -> dict[int, _Entry]:
         svcs = doc.node("services")
         if not isinstance(svcs, MappingNode):
             continue
-        in_flow = _in_flow(doc)
+        in_flow: set[int] | None = None  # walked only for a file that has tmpfs entries
         for k, node in svcs.value:
             if not isinstance(k, ScalarNode) or is_merge_key(k) or not isinstance(node, MappingNode):
                 continue
@@ -220,6 +220,8 @@ def _entries(project: Project) -> dict[int, _Entry]:
                 value = got[1]
                 for item in value.value if isinstance(value, SequenceNode) else [value]:
                     if isinstance(item, ScalarNode) and item.value:
+                        if in_flow is None:
+                            in_flow = _in_flow(doc)
                         found.append(_add(entries, doc, item, id(item) in in_flow, long=False))
             got = _effective(node, "volumes")
             if got is not None and isinstance(got[1], SequenceNode):
@@ -263,16 +265,7 @@ def _add(entries: dict[int, _Entry], doc: ComposeDoc, item: Node, flow: bool, lo
 
 
 def _with_extends(project: Project, own: dict[str, list[int]]) -> dict[str, list[int]]:
-    parents: dict[str, str] = {}
-    for svc in project.services.values():
-        for d in svc.defs:
-            svcs = d.doc.value.get("services")
-            raw = svcs.get(svc.name) if isinstance(svcs, dict) else None
-            ext = raw.get("extends") if isinstance(raw, dict) else None
-            if isinstance(ext, dict) and not ext.get("file"):
-                ext = ext.get("service")  # `file:` names a file outside the stack
-            if isinstance(ext, str):
-                parents[svc.name] = ext
+    parents = project.extends_parents
     out: dict[str, list[int]] = {}
     for name in own.keys() | parents.keys():
         keys: list[int] = []

@@ -1,0 +1,55 @@
+"""The unified diff: `patch` turns the original into the result, whatever the lines repeat."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from e2i_fix.output import unified_diff
+from e2i_fix.source import decode
+
+LINES = st.sampled_from(["x\n", "y\n", "  restart: always\n", "    logging: *default-logging\n", "u1\n", "u2\n"])
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="patch(1) is not installed")
+@settings(max_examples=150, deadline=None)
+@given(
+    a=st.lists(LINES, max_size=40),
+    ops=st.lists(st.tuples(st.booleans(), st.integers(0, 60), LINES), max_size=5),
+    cut_final_newline=st.booleans(),
+)
+def test_patch_reproduces_the_result(a: list[str], ops: list[tuple[bool, int, str]], cut_final_newline: bool) -> None:
+    b = list(a)
+    for insert, pos, line in ops:
+        if insert:
+            b.insert(min(pos, len(b)), line)
+        elif b:
+            del b[min(pos, len(b) - 1)]
+    new = "".join(b)
+    if cut_final_newline:
+        new = new.rstrip("\n")
+    old = "".join(a)
+    diff = unified_diff(Path("f"), decode(Path("f"), old.encode(), 0o644), new)
+    if old == new:
+        assert diff == ""
+        return
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "f"
+        f.write_text(old)
+        proc = subprocess.run(["patch", "-s", "-p0", str(f)], input=diff, text=True, capture_output=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f.read_text() == new
+
+
+def test_a_long_file_of_repeated_lines_diffs_in_linear_time() -> None:
+    # 3,000 services that all look alike, each gaining one line: difflib alone is quadratic here.
+    old = "".join(f"  s{i}:\n    image: x\n    restart: always\n" for i in range(3000))
+    new = "".join(f"  s{i}:\n    image: x\n    restart: always\n    logging: *l\n" for i in range(3000))
+    diff = unified_diff(Path("f"), decode(Path("f"), old.encode(), 0o644), new)
+    assert diff.count("\n+    logging: *l\n") == 3000
+    assert not any(line.startswith("-") and not line.startswith("---") for line in diff.splitlines())
