@@ -12,7 +12,7 @@ from typing import Any
 
 from e2i_fix import render
 from e2i_fix.fix import Edit
-from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode
+from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode
 
 
 def append_entry(doc: ComposeDoc, mapping: MappingNode, key: str, value: Any, after: int) -> Edit | None:
@@ -27,9 +27,31 @@ def append_entry(doc: ComposeDoc, mapping: MappingNode, key: str, value: Any, af
     pos = doc.line_after(end)
     text = render.entry(key, value, column, doc.style)
     if pos == len(doc.text) and not doc.text.endswith("\n"):
+        if _ends_in_clipped_block_scalar(doc, mapping):
+            # `key: |` ending the file keeps no line break; any line after it would give it
+            # one and change its value. The new entry goes before the last key instead.
+            start = doc.line_start(mapping.value[-1][0].start_mark.index)
+            return Edit(doc.path, start, start, text)
         # No final newline: keep it that way, the new entry becomes the last line.
         return Edit(doc.path, pos, pos, "\n" + text.removesuffix("\n"))
     return Edit(doc.path, pos, pos, text)
+
+
+def _ends_in_clipped_block_scalar(doc: ComposeDoc, node: Node) -> bool:
+    """Whether the last thing in `node` is a `|` or `>` scalar without the `-` indicator."""
+    while True:
+        if isinstance(node, MappingNode) and node.value and not node.flow_style:
+            node = node.value[-1][1]
+        elif isinstance(node, SequenceNode) and node.value and not node.flow_style:
+            node = node.value[-1]
+        else:
+            break
+    if not (isinstance(node, ScalarNode) and node.style in ("|", ">")):
+        return False
+    start = node.start_mark.index
+    header = doc.text[start : doc.text.find("\n", start) % (len(doc.text) + 1)].split("#", 1)[0]
+    return "-" not in header
+
 
 
 def ensure(doc: ComposeDoc, mapping: MappingNode, path: tuple[str, ...], value: Any, after: int) -> list[Edit] | None:
