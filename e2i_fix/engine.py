@@ -181,28 +181,38 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         return result
     result.before = project
     disabled: set[str] = set()
+    pending = [p for p in passes if settings.selected(p.ID)]
+    last: dict[str, list[Fix]] = {}  # what each pass proposed when it last ran
     for round_no in range(MAX_ROUNDS):
         result.snapshots.append(dict(ws.texts))
-        proposed = [f for p in passes if p.ID not in disabled for f in _propose(p, project, settings, result, disabled)]
-        result.round_of.update((id(f), round_no) for f in proposed)
+        for p in pending:
+            if p.ID not in disabled:
+                last[p.ID] = list(_propose(p, project, settings, result, disabled))
+                result.round_of.update((id(f), round_no) for f in last[p.ID])
+        ran = {p.ID for p in pending}
+        proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
         wanted = [f for f in proposed if f.applicable and settings.allows(f)]
         accepted = _compatible(wanted, ws)
-        if not accepted:
-            result.findings = [f for f in proposed if f not in wanted or not f.applicable]
+        if accepted:
+            bad = _apply(ws, accepted)
+            if bad:
+                for pass_id, err in bad.items():
+                    disabled.add(pass_id)
+                    result.problems.append(Problem(err.path, f"[{pass_id}] produced invalid YAML, its fixes were dropped: {err.message}", err.line, err.col))
+                accepted = [] if "engine" in bad else [f for f in accepted if f.pass_id not in bad]
+                if accepted and _apply(ws, accepted):  # pragma: no cover - each pass alone parsed
+                    accepted = []
+        if accepted:
+            result.applied.extend(accepted)
+            result.spans.append(ws.last_spans)
+            project = ws.project(result.problems)
+        pending = _next_round(passes, wanted, accepted, disabled)
+        if not pending:
+            result.findings = [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])
+                               if not (f.applicable and settings.allows(f))]
             break
-        bad = _apply(ws, accepted)
-        if bad:
-            for pass_id, err in bad.items():
-                disabled.add(pass_id)
-                result.problems.append(Problem(err.path, f"[{pass_id}] produced invalid YAML, its fixes were dropped: {err.message}", err.line, err.col))
-            accepted = [] if "engine" in bad else [f for f in accepted if f.pass_id not in bad]
-            if _apply(ws, accepted):  # pragma: no cover - each pass alone parsed
-                accepted = []
-        result.applied.extend(accepted)
-        result.spans.append(ws.last_spans)
-        project = ws.project(result.problems)
     else:
-        ids = sorted({f.pass_id for f in wanted})
+        ids = sorted({p.ID for p in pending})
         result.problems.append(Problem(str(stack), f"fixes did not settle after {MAX_ROUNDS} rounds: {', '.join(ids)}"))
         ws.texts = {p: s.text for p, s in ws.originals.items()}
         result.applied = []
@@ -221,6 +231,37 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             result.texts = {p: s.text for p, s in ws.originals.items()}
             result.applied = []
     return result
+
+
+def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], disabled: set[str]) -> list[Pass]:
+    """The passes whose answer may differ after this round's fixes.
+
+    A pass runs again when some of its fixes waited (they overlapped another's), or when another
+    pass changed a service key it reads. A pass that declares `READS` (the service keys its
+    decisions depend on) promises that its own fixes settle what they touch, and its idempotence
+    tests hold it to that; a pass without `READS` runs again after every round that changed
+    anything, so a pass that never settles is caught.
+    """
+    if not accepted:
+        return []
+    taken = {id(f) for f in accepted}
+    waiting = {f.pass_id for f in wanted if id(f) not in taken}
+    touched: dict[str, set[str]] = {}
+    for f in accepted:
+        keys = touched.setdefault(f.pass_id, set())
+        for path in f.changes:
+            keys.add(path[2] if len(path) > 2 and path[0] == "services" else path[0] if path else "")
+        if not f.changes:
+            keys.add("*")
+    out = []
+    for p in passes:
+        if p.ID in disabled:
+            continue
+        reads = getattr(p, "READS", None)
+        others = set().union(*(k for pid, k in touched.items() if pid != p.ID))
+        if p.ID in waiting or reads is None or "*" in others or others & reads:
+            out.append(p)
+    return out
 
 
 def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result, disabled: set[str]) -> Iterable[Fix]:

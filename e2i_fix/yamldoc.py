@@ -67,11 +67,12 @@ def parse(source: Source) -> MappingNode:
         raise InputError("empty file: a Compose file needs at least `services`")
     if not isinstance(root, MappingNode):
         raise _at(root, f"the top level is a {_kind(root)}, not a mapping")
-    _check(root, aliases="*" in text)
+    root.__dict__[_ANCHORS] = _check(root, text)
     _check_services(root)
     return root
 
 
+_ANCHORS = "_e2i_anchors"
 _PLAIN = "?"  # the tag of a plain scalar with no tag: resolved later, by `scalar_value`
 _TAGS = {ScalarNode: _PLAIN, SequenceNode: "tag:yaml.org,2002:seq", MappingNode: "tag:yaml.org,2002:map"}
 
@@ -122,76 +123,68 @@ def _at(node: Node, message: str) -> InputError:
     return InputError(message, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _check(root: Node, aliases: bool = True) -> None:
-    """Duplicate keys and runaway depth in one linear walk; with aliases in the text, also
-    recursive aliases and alias bombs (sizes counted once per node, never expanded)."""
-    seen: set[int] = set()
-    shared = False
-    stack: list[tuple[Node, int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        kind = type(node)
-        if kind is ScalarNode:
-            continue
-        if depth > MAX_DEPTH:
-            raise _at(node, f"nesting deeper than {MAX_DEPTH} levels")
-        nid = id(node)
-        if nid in seen:
-            shared = True  # a collection reached twice: an alias, so count the expansion
-            continue
-        seen.add(nid)
-        depth += 1
-        if kind is MappingNode:
+def _check(root: Node, text: str) -> list[tuple[int, Node]]:
+    """One walk for what YAML alone does not check: duplicate keys, runaway depth, recursive
+    aliases and alias bombs (each node's expanded size is counted once, never expanded).
+    Returns the anchored nodes with their offsets, which the same walk finds for free.
+
+    Recursion is bounded: libyaml refuses nesting past 1,000 levels and this walk stops at
+    MAX_DEPTH, counting depth through aliases too."""
+    memo: dict[int, tuple[int, int]] = {}  # id -> (expanded size, height)
+    active: set[int] = set()
+    anchors: list[tuple[int, Node]] = []
+    scan = "&" in text
+
+    def walk(n: Node, depth: int) -> tuple[int, int]:
+        if scan and text.startswith("&", n.start_mark.index):
+            anchors.append((n.start_mark.index, n))
+        if type(n) is ScalarNode:
+            return 1, 0
+        nid = id(n)
+        got = memo.get(nid)
+        if got is not None:
+            if depth + got[1] > MAX_DEPTH:
+                raise _at(n, f"nesting deeper than {MAX_DEPTH} levels")
+            return got
+        if depth >= MAX_DEPTH:
+            raise _at(n, f"nesting deeper than {MAX_DEPTH} levels")
+        if nid in active:
+            raise _at(n, "recursive alias: an anchor refers to itself")
+        active.add(nid)
+        total, height = 1, 0
+        if type(n) is MappingNode:
             keys: dict[str, ScalarNode] = {}
-            for k, v in node.value:
+            for k, v in n.value:
                 if type(k) is ScalarNode:
                     kv = k.value
                     if kv in keys and kv != _MERGE:
                         first = keys[kv].start_mark.line + 1
                         raise _at(k, f"duplicate key {kv!r} (first defined on line {first})")
                     keys[kv] = k
-                else:
-                    stack.append((k, depth))
-                stack.append((v, depth))
-        else:
-            stack.extend((c, depth) for c in node.value)
-    if aliases and shared:
-        _check_expansion(root)
-
-
-def _check_expansion(root: Node) -> None:
-    """Expanded size and depth of every collection, each counted once (post-order, iterative:
-    self-referencing or deep input must not blow the stack)."""
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
-    active: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        nid = id(node)
-        if done:
-            active.discard(nid)
-            total, deepest = 1, 0
-            for c in _children(node):
-                if type(c) is ScalarNode:
                     total += 1
                 else:
-                    total += size[id(c)]
-                    deepest = max(deepest, depth[id(c)])
-            size[nid] = total
-            depth[nid] = deepest + 1
-            if total > MAX_EXPANDED:
-                raise _at(node, f"aliases expand to more than {MAX_EXPANDED:,} nodes (alias bomb)")
-            if deepest >= MAX_DEPTH:
-                raise _at(node, f"nesting deeper than {MAX_DEPTH} levels")
-            continue
-        if nid in size:
-            continue
-        if nid in active:
-            raise _at(node, "recursive alias: an anchor refers to itself")
-        active.add(nid)
-        stack.append((node, True))
-        stack.extend((c, False) for c in _children(node) if type(c) is not ScalarNode and id(c) not in size)
+                    size, h = walk(k, depth + 1)
+                    total += size
+                    height = max(height, h)
+                size, h = walk(v, depth + 1)
+                total += size
+                height = max(height, h)
+        else:
+            for c in n.value:
+                size, h = walk(c, depth + 1)
+                total += size
+                height = max(height, h)
+        active.discard(nid)
+        if total > MAX_EXPANDED:
+            raise _at(n, f"aliases expand to more than {MAX_EXPANDED:,} nodes (alias bomb)")
+        memo[nid] = got = (total, height + 1)
+        return got
+
+    try:
+        walk(root, 0)
+    except RecursionError:  # only under a caller already deep in its own stack
+        raise _at(root, f"nesting deeper than {MAX_DEPTH} levels") from None
+    return anchors
 
 
 def _children(node: Node) -> list[Node]:
@@ -379,24 +372,15 @@ class ComposeDoc:
 
     @cached_property
     def _anchors(self) -> list[tuple[str, Node]]:
-        if "&" not in self.text:
-            return []
-        text = self.text
+        found = self.root.__dict__.get(_ANCHORS, [])
+        out = []
         seen: set[int] = set()
-        stack: list[Node] = [self.root]
-        found: list[tuple[int, str, Node]] = []
-        while stack:
-            n = stack.pop()
-            if id(n) in seen:
-                continue
-            seen.add(id(n))
-            if text.startswith("&", n.start_mark.index):
-                name = self.anchor(n)
-                if name:
-                    found.append((n.start_mark.index, name, n))
-            if type(n) is not ScalarNode:
-                stack.extend(_children(n))
-        return [(name, n) for _, name, n in sorted(found, key=lambda t: t[0])]
+        for _, n in sorted(found, key=lambda t: t[0]):
+            name = self.anchor(n)
+            if name and id(n) not in seen:  # an aliased node is visited once per use
+                seen.add(id(n))
+                out.append((name, n))
+        return out
 
     @cached_property
     def style(self) -> Style:
@@ -460,24 +444,27 @@ class ComposeDoc:
         return self.text.rfind("\n", 0, pos) + 1
 
 
-_QUOTED = re.compile(r"""(?m)^[ \t]*(?:- +|[^#\n'"]*?: +)(['"])""")
-_SAMPLES = 64  # enough mappings to out-vote a few odd ones, few enough to be quick on big files
+_SAMPLES = 64  # enough to out-vote a few odd places, few enough to be quick on big files
 
 
 def measure_style(doc: ComposeDoc) -> Style:
-    """The most common mapping indent, sequence dash offset and quote character.
-
-    Indents are sampled breadth-first from the top (the services' own nesting first); quotes
-    are counted in the text, where a value or an item opens with one."""
+    """The most common mapping indent, sequence dash offset and quote character, sampled
+    breadth-first from the top (the services' own nesting first)."""
     indents: Counter[int] = Counter()
     offsets: Counter[int] = Counter()
+    quotes: Counter[str] = Counter()
     seen: set[int] = set()
     queue: list[Node] = [doc.root]
     text = doc.text
+    shapes = 0
     for n in queue:  # breadth-first: the list grows as it is read
-        if len(indents) + len(offsets) and sum(indents.values()) + sum(offsets.values()) >= _SAMPLES:
+        if shapes >= _SAMPLES and sum(quotes.values()) >= _SAMPLES // 4:
             break
-        if id(n) in seen or type(n) is ScalarNode:
+        if type(n) is ScalarNode:
+            if n.style == "'" or n.style == '"':
+                quotes[n.style] += 1
+            continue
+        if id(n) in seen:
             continue
         seen.add(id(n))
         if type(n) is MappingNode and not n.flow_style:
@@ -488,15 +475,16 @@ def measure_style(doc: ComposeDoc) -> Style:
                     ck = v.value[0][0]
                     if ck.start_mark.line > k.start_mark.line:
                         indents[ck.start_mark.column - k.start_mark.column] += 1
+                        shapes += 1
                 elif type(v) is SequenceNode and not v.flow_style and v.value:
                     first = v.value[0]
                     if first.start_mark.line > k.start_mark.line:
                         dash = text.rfind("-", 0, first.start_mark.index)
                         offsets[dash - doc.line_start(dash) - k.start_mark.column] += 1
+                        shapes += 1
         queue.extend(_children(n))
     indent = next((i for i, _ in indents.most_common() if i > 0), 2)
     offset = next((o for o, _ in offsets.most_common() if o >= 0), indent)
-    quotes = Counter(m.group(1) for m in _QUOTED.finditer(text))
     quote = quotes.most_common(1)[0][0] if quotes else '"'
     return Style(indent, offset, quote, doc.source.newline)
 

@@ -183,3 +183,22 @@ def test_locations_of_later_rounds_map_back_to_the_original(tmp_path: Path) -> N
     assert result.original_location(finding) == (4, 3)
     (applied,) = result.applied
     assert result.original_location(applied) == (applied.line, applied.col)
+
+
+def test_a_pass_runs_again_only_when_a_key_it_reads_changed(tmp_path: Path) -> None:
+    calls: dict[str, int] = {"reads-restart": 0, "reads-image": 0}
+
+    def counting(pass_id: str, reads: set[str]) -> Any:
+        def fn(project: Project) -> Iterator[Fix]:
+            calls[pass_id] += 1
+            return iter(())
+        p = make_pass(pass_id, fn)
+        p.READS = frozenset(reads)
+        return p
+
+    writer = add_key("restart", "always", pass_id="writer")  # no READS: reads everything
+    result = run(tmp_path, BASE, writer, counting("reads-restart", {"restart"}), counting("reads-image", {"image"}))
+    assert not result.problems
+    # Round 1: all three run. Round 2: the writer (it reads everything) and the pass that reads
+    # `restart`, which the writer changed; the pass reading only `image` is not asked again.
+    assert calls == {"reads-restart": 2, "reads-image": 1}

@@ -143,6 +143,9 @@ from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, is_merge_
 ID = "deploy-limits"
 SUMMARY = "deploy.resources limits and reservations from a profile table, never below what a service asks for"
 SAFETY = Safety.SAFE
+# The service keys its decisions depend on: another pass changing one of them runs it again.
+READS = frozenset({"image", "build", "command", "entrypoint", "environment", "deploy", "mem_limit",
+                   "mem_reservation", "memswap_limit", "cpus", "pids_limit", "extends"})
 
 _BUILTIN_IMAGES: dict[str, dict[str, str]] = {
     "redis": {"cpus": "1", "memory": "512M"},

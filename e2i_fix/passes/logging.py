@@ -47,6 +47,8 @@ from e2i_fix.yamldoc import (
 ID = "logging"
 SUMMARY = "log rotation (json-file max-size/max-file) through one shared anchor"
 SAFETY = Safety.SAFE
+# The service keys its decisions depend on: another pass changing one of them runs it again.
+READS = frozenset({"logging", "command", "entrypoint", "extends"})
 DEFAULTS: dict[str, Any] = {
     "max-size": "10m",
     "max-file": "3",

@@ -69,6 +69,8 @@ from e2i_fix.yamldoc import (
 ID = "tmpfs-size"
 SUMMARY = "a size bound on every tmpfs mount"
 SAFETY = Safety.SAFE
+# The service keys its decisions depend on: another pass changing one of them runs it again.
+READS = frozenset({"tmpfs", "volumes", "extends"})
 DEFAULTS: dict[str, Any] = {
     "size": "64m",
     "sizes": {},
