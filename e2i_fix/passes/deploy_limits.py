@@ -128,6 +128,7 @@ Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -333,6 +334,19 @@ class _Entry:
     memory: int | None
 
 
+_TABLES: dict[str, _Tables] = {}
+
+
+def _tables(options: dict[str, Any]) -> _Tables:
+    """The tables for these options, built once per distinct configuration (every stack of a
+    run usually shares one)."""
+    key = repr([(k, options.get(k)) for k in ("services", "images", "roles", "default")])
+    got = _TABLES.get(key)
+    if got is None:
+        got = _TABLES[key] = _Tables(options)
+    return got
+
+
 class _Tables:
     """The options, checked and merged over the built-in tables."""
 
@@ -489,8 +503,8 @@ def _extends_of(d: ServiceDef, name: str) -> tuple[str | None, str | None]:
 
 
 def _doc_at(project: Project, path: Path) -> ComposeDoc | None:
-    want = path.resolve()
-    return next((d for d in project.docs if Path(d.path).resolve() == want), None)
+    want = os.path.normpath(os.path.abspath(path))  # no file-system calls: this runs per service
+    return next((d for d in project.docs if os.path.normpath(os.path.abspath(d.path)) == want), None)
 
 
 def _get(cfg: Any, *path: str) -> Any:
@@ -858,7 +872,7 @@ def _legacy_conflict(other: Service, p: _Plan) -> bool:
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
-    tables = _Tables(options)
+    tables = _tables(options)
     for err in tables.errors:
         yield Fix(ID, err, project.docs[0].path, safety=Safety.DISPLAY_ONLY, error=True)
     chosen = targets(project, ID, options)
