@@ -19,6 +19,7 @@ from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
 from e2i_fix.fix import Edit, Fix
 from e2i_fix.passes import Pass
+from e2i_fix.yamldoc import ComposeDoc
 
 MAX_ROUNDS = 10
 
@@ -92,7 +93,7 @@ class Workspace:
         self.stack = stack
         self.originals: dict[Path, src.Source] = {}
         self.texts: dict[Path, str] = {}
-        self._compose_cache: dict[tuple[Path, str], proj.ComposeDoc] = {}
+        self._compose_cache: dict[tuple[Path, str], ComposeDoc] = {}
         self._docker_cache: dict[tuple[Path, str], dockerfile.DockerfileDoc] = {}
         self.env: dict[str, str] = {}
         self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
@@ -124,7 +125,7 @@ class Workspace:
         text = self.texts[path]
         return s if text == s.text else src.Source(s.path, s.raw, text, s.bom, s.newline, s.mode)
 
-    def compose_doc(self, path: Path) -> proj.ComposeDoc:
+    def compose_doc(self, path: Path) -> ComposeDoc:
         key = (path, self.texts[path])
         doc = self._compose_cache.get(key)
         if doc is None:

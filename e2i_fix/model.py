@@ -45,7 +45,7 @@ def _list_to_map(items: list[Any], sep: str) -> dict[str, Any]:
         elif sep in s:
             k, _, v = s.partition(sep)
         else:
-            k, v = s, None  # type: ignore[assignment]
+            k, v = s, None
         out[k] = v
     return out
 

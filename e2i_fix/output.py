@@ -21,7 +21,7 @@ def unified_diff(path: Path, before: Source, after: str) -> str:
     b = after.splitlines(keepends=True)
     name = path.as_posix()
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    sm.matching_blocks = _matching_blocks(a, b)  # patience anchoring: linear on our diffs
+    sm.matching_blocks = _matching_blocks(a, b)  # type: ignore[attr-defined]  # patience anchoring
     out = [f"--- {name if before.exists else '/dev/null'}\n", f"+++ {name}\n"]
     for group in sm.get_grouped_opcodes(3):
         (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]

@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from e2i_fix import dockerfile, model, yamldoc
+from e2i_fix.dockerfile import DockerfileDoc, Stage
 from e2i_fix.errors import InputError
 from e2i_fix.source import Source
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode
+
+__all__ = ["Build", "ComposeDoc", "Project", "Service", "ServiceDef", "Stack", "discover"]
 
 BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _OVERRIDE = re.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
@@ -127,10 +130,10 @@ class Build:
     context: Path | None  # None: a remote (git, URL) context
     dockerfile: Path | None  # None: dockerfile_inline or remote
     target: str | None
-    doc: dockerfile.DockerfileDoc | None = None  # None when missing or unreadable
+    doc: DockerfileDoc | None = None  # None when missing or unreadable
 
     @property
-    def stage(self) -> dockerfile.Stage | None:
+    def stage(self) -> Stage | None:
         return self.doc.stage(self.target) if self.doc else None
 
 
@@ -145,12 +148,6 @@ class Service:
     def home(self) -> ServiceDef | None:
         """Where new keys go: the first editable definition (the base file's)."""
         return next((d for d in self.defs if d.editable), None)
-
-    def defining(self, key: str) -> list[ServiceDef]:
-        """The definitions whose own mapping (or merge keys) set `key`."""
-        return [d for d in self.defs if isinstance(d.doc.value.get("services"), dict)
-                and isinstance(d.doc.value["services"].get(self.name), dict)
-                and key in d.doc.value["services"][self.name]]
 
     @property
     def image(self) -> str | None:

@@ -77,7 +77,7 @@ _PLAIN = "?"  # the tag of a plain scalar with no tag: resolved later, by `scala
 _TAGS = {ScalarNode: _PLAIN, SequenceNode: "tag:yaml.org,2002:seq", MappingNode: "tag:yaml.org,2002:map"}
 
 
-class _Loader(yaml.CSafeLoader):  # type: ignore[misc, name-defined]
+class _Loader(yaml.CSafeLoader):
     """libyaml's composer without PyYAML's YAML 1.1 resolver: Compose reads YAML 1.2, and the
     resolver's regexes were a third of the parse time. Quoted scalars get the tag `!`."""
 
@@ -247,7 +247,7 @@ def to_value(node: Node) -> Value:
         out: Value
         kind = type(n)
         if kind is ScalarNode:
-            out = scalar_value(n)
+            out = scalar_value(n)  # type: ignore[arg-type]  # `type() is` does not narrow
         elif kind is SequenceNode:
             out = [conv(c) for c in n.value]
         else:
@@ -294,7 +294,7 @@ def merge_sources(node: Node) -> tuple[Node, ...]:
 
 def _key(k: Node) -> str:
     if isinstance(k, ScalarNode):
-        return k.value
+        return str(k.value)
     return repr(to_value(k))  # complex keys are legal YAML; Compose never uses them
 
 

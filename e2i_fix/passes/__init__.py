@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from e2i_fix.fix import Fix
+    from e2i_fix.fix import Fix, Safety
     from e2i_fix.project import Project
 
 
 class Pass(Protocol):
     ID: str
     SUMMARY: str
+    SAFETY: Safety
     DEFAULTS: dict[str, Any]
     __doc__: str | None
 
