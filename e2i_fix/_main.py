@@ -84,6 +84,7 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
     # over while they are built (a third of the run time). Collect between stacks instead.
     gc.disable()
     cached: dict[Path, Settings | Problem] = {}
+    looked: config.Found = {}
     done = 0
     for item in project.discover(paths):
         if isinstance(item, tuple):
@@ -95,7 +96,7 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
         if use_config:
             if stack.folder not in cached:
                 try:
-                    found = config.find_config(stack.folder)
+                    found = config.find_config(stack.folder, looked)
                     cached[stack.folder] = config.apply_file(settings, *found) if found else settings
                 except InputError as e:
                     cached[stack.folder] = e.problem(str(stack.folder))
@@ -107,7 +108,7 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
         result = engine.run(stack, [settings.passes[i] for i in settings.passes], stack_settings, verify.verify)
         status = max(status, _finish(result, mode, out))
         done += 1
-        if done % 25 == 0:
+        if done % 200 == 0:
             gc.collect()
     out.close()
     gc.enable()

@@ -48,19 +48,27 @@ class Settings:
             raise InputError(f"{where}: unknown pass id {', '.join(unknown)} (see --list-passes)")
 
 
-def find_config(start: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The nearest `.e2i-fix.toml`, or `pyproject.toml` with a `[tool.e2i-fix]` table."""
+Found = dict[Path, "tuple[Path, dict[str, Any]] | None"]
+
+
+def find_config(start: Path, seen: Found | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest `.e2i-fix.toml`, or `pyproject.toml` with a `[tool.e2i-fix]` table.
+    With `seen` (one per run), each folder is looked at once: sibling stacks share parents."""
+    seen = {} if seen is None else seen
     folder = start.resolve()
-    for d in (folder, *folder.parents):
-        own = d / ".e2i-fix.toml"
-        if own.is_file():
-            return own, _load(own)
-        py = d / "pyproject.toml"
-        if py.is_file():
-            data = _load(py).get("tool", {}).get("e2i-fix")
-            if data is not None:
-                return py, data
-    return None
+    if folder in seen:
+        return seen[folder]
+    found: tuple[Path, dict[str, Any]] | None = None
+    own = folder / ".e2i-fix.toml"
+    py = folder / "pyproject.toml"
+    if own.is_file():
+        found = own, _load(own)
+    elif py.is_file() and (data := _load(py).get("tool", {}).get("e2i-fix")) is not None:
+        found = py, data
+    elif folder.parent != folder:
+        found = find_config(folder.parent, seen)
+    seen[folder] = found
+    return found
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -81,6 +81,11 @@ class _Loader(yaml.CSafeLoader):
     """libyaml's composer without PyYAML's YAML 1.1 resolver: Compose reads YAML 1.2, and the
     resolver's regexes were a third of the parse time. Quoted scalars get the tag `!`."""
 
+    # The composer calls these around every node for path-based resolvers, which this loader
+    # has none of: C builtins that take the same arguments and do nothing cost least.
+    descend_resolver = staticmethod(slice)  # type: ignore[assignment]
+    ascend_resolver = staticmethod(tuple)  # type: ignore[assignment]
+
     def resolve(self, kind: type, value: object, implicit: object) -> str:
         if kind is ScalarNode and implicit is not None and not implicit[0]:  # type: ignore[index]
             return "!"
