@@ -88,7 +88,9 @@ def resolve_extends(services: Mapping[str, Any], external: Mapping[str, Any] | N
         done[name] = result
         return result
 
-    return {name: get(name, ()) for name in services}
+    out = {name: get(name, ()) for name in services}
+    del get  # a recursive closure is a reference cycle: break it, or the values wait for the GC
+    return out
 
 
 def normalise_stack(docs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

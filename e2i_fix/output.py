@@ -77,6 +77,7 @@ def _matching_blocks(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
         pairs.extend(reversed(tail))
 
     walk(0, len(a), 0, len(b))
+    del walk  # break the closure's cycle (see yamldoc._check)
     blocks: list[tuple[int, int, int]] = []
     for i, j in pairs:
         if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == j:

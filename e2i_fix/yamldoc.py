@@ -189,6 +189,10 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
         walk(root, 0)
     except RecursionError:  # only under a caller already deep in its own stack
         raise _at(root, f"nesting deeper than {MAX_DEPTH} levels") from None
+    finally:
+        # A recursive closure refers to itself: a reference cycle that would keep the whole
+        # tree alive until the cyclic GC, which the command line pauses. Break it.
+        del walk
     return anchors
 
 
@@ -272,7 +276,9 @@ def to_value(node: Node) -> Value:
         d[_VALUE] = out
         return out
 
-    return conv(node)
+    out = conv(node)
+    del conv  # break the closure's cycle (see _check)
+    return out
 
 
 def is_merge_key(k: Node) -> bool:

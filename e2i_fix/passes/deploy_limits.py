@@ -928,6 +928,7 @@ def _inheritors(plans: dict[str, _Plan]) -> dict[str, _Plan]:
         d = source(p)
         if d is not None:
             out[p.svc.name] = d
+    del source  # a recursive closure is a reference cycle holding every plan: break it
     return out
 
 
