@@ -7,6 +7,7 @@ Exit codes: 0 nothing to fix, 1 fixes pending (dry-run, check) or files rewritte
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -179,4 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `e2i-fix | head`: the reader left; that is no error of ours
+        code = 1
+    # Everything is written: skip the interpreter's teardown, which would free every object
+    # one by one only for the process to end (a measurable share of a pre-commit run).
+    os._exit(code)
