@@ -179,3 +179,22 @@ def test_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["--check", "--format", "json", "--select", "logging", str(tmp_path)]) == 1
     records = json.loads(capsys.readouterr().out)
     assert [r["pass"] for r in records] == ["logging"] and records[0]["fixable"] is True
+
+
+def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path) -> None:
+    """`e2i-fix | head -1`: the pipe closes under the tool; it stops quietly."""
+    import subprocess
+    import sys
+
+    for i in range(200):  # well past a pipe buffer of output
+        d = tmp_path / f"s{i}"
+        d.mkdir()
+        stack(d, PLAIN)
+    proc = subprocess.Popen([sys.executable, "-m", "e2i_fix", "--dry-run", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
