@@ -131,7 +131,8 @@ def _at(node: Node, message: str) -> InputError:
 def _check(root: Node, text: str) -> list[tuple[int, Node]]:
     """One walk for what YAML alone does not check: duplicate keys, runaway depth, recursive
     aliases and alias bombs (each node's expanded size is counted once, never expanded).
-    Returns the anchored nodes with their offsets, which the same walk finds for free.
+    The same walk leaves each node's plain value on it (see `to_value`) and returns the
+    anchored nodes with their offsets.
 
     Recursion is bounded: libyaml refuses nesting past 1,000 levels and this walk stops at
     MAX_DEPTH, counting depth through aliases too."""
@@ -141,9 +142,12 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
     scan = "&" in text
 
     def walk(n: Node, depth: int) -> tuple[int, int]:
+        d = n.__dict__
         if scan and text.startswith("&", n.start_mark.index):
             anchors.append((n.start_mark.index, n))
         if type(n) is ScalarNode:
+            if _VALUE not in d:
+                d[_VALUE] = scalar_value(n)  # type: ignore[arg-type]
             return 1, 0
         nid = id(n)
         got = memo.get(nid)
@@ -157,8 +161,11 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
             raise _at(n, "recursive alias: an anchor refers to itself")
         active.add(nid)
         total, height = 1, 0
+        # The plain value is built on the way back up, as `to_value` would (one walk, not two).
         if type(n) is MappingNode:
             keys: dict[str, ScalarNode] = {}
+            out: dict[str, Value] = {}
+            merged: dict[str, Value] | None = None
             for k, v in n.value:
                 if type(k) is ScalarNode:
                     kv = k.value
@@ -174,11 +181,27 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
                 size, h = walk(v, depth + 1)
                 total += size
                 height = max(height, h)
+                if type(k) is ScalarNode and kv == _MERGE and not k.style:
+                    merged = {} if merged is None else merged
+                    for src in v.value if type(v) is SequenceNode else [v]:
+                        sv = src.__dict__.get(_VALUE)
+                        if isinstance(sv, dict):
+                            for mk, mv in sv.items():
+                                merged.setdefault(mk, mv)
+                else:
+                    out[_key(k)] = v.__dict__[_VALUE]
+            if merged:
+                for mk, mv in merged.items():
+                    out.setdefault(mk, mv)
+            d[_VALUE] = out
         else:
+            items: list[Value] = []
             for c in n.value:
                 size, h = walk(c, depth + 1)
                 total += size
                 height = max(height, h)
+                items.append(c.__dict__[_VALUE])
+            d[_VALUE] = items
         active.discard(nid)
         if total > MAX_EXPANDED:
             raise _at(n, f"aliases expand to more than {MAX_EXPANDED:,} nodes (alias bomb)")
