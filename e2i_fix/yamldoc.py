@@ -147,7 +147,7 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
             anchors.append((n.start_mark.index, n))
         if type(n) is ScalarNode:
             if _VALUE not in d:
-                d[_VALUE] = scalar_value(n)  # type: ignore[arg-type]
+                d[_VALUE] = scalar_value(n)
             return 1, 0
         nid = id(n)
         got = memo.get(nid)
