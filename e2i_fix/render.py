@@ -70,11 +70,19 @@ def quote(s: str, q: str = '"') -> str:
     return f'"{out}"'
 
 
+_BLOCKS: dict[str, str] = {}
+
+
 def block(value: Mapping[str, object], column: int, style: Style) -> str:
     """A block mapping whose keys start at `column`, one entry per line, ending in a newline."""
-    lines: list[str] = []
-    _mapping(value, column, style, lines)
-    return "".join(line + "\n" for line in lines)
+    # Passes render the same small blocks for service after service: render each once.
+    key = f"{column}|{style.indent}|{style.seq_offset}|{style.quote}|{value!r}"
+    got = _BLOCKS.get(key)
+    if got is None:
+        lines: list[str] = []
+        _mapping(value, column, style, lines)
+        got = _BLOCKS[key] = "".join(line + "\n" for line in lines)
+    return got
 
 
 def entry(key: str, value: object, column: int, style: Style) -> str:
