@@ -326,6 +326,23 @@ def merge_sources(node: Node) -> tuple[Node, ...]:
     return result
 
 
+def effective_entry(mapping: Node, key: str) -> tuple[MappingNode, ScalarNode, Node] | None:
+    """Where a mapping gets `key` from, as a merge-resolving loader sees it: its own entry,
+    else the first merge source that has one. Returns (the mapping that holds it, key, value)."""
+    if not isinstance(mapping, MappingNode):
+        return None
+    for k, v in mapping.value:
+        if isinstance(k, ScalarNode) and k.value == key and not is_merge_key(k):
+            return mapping, k, v
+    for k, v in mapping.value:
+        if is_merge_key(k):
+            for src in v.value if isinstance(v, SequenceNode) else [v]:
+                got = effective_entry(src, key)
+                if got is not None:
+                    return got
+    return None
+
+
 def _key(k: Node) -> str:
     if isinstance(k, ScalarNode):
         return str(k.value)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from e2i_fix import project
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -79,3 +82,24 @@ def compose_config(folder: Path, files: list[str], *extra: str) -> subprocess.Co
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def corpus_stacks(root: Path) -> tuple[list[tuple[Path, list[str]]], list[Path]]:
+    """Every variant Compose would load (a base alone, a base with each override), and the
+    compose files that only a name finds (`fleet-compose.yml`)."""
+    stacks = [s for s in project.discover([root]) if isinstance(s, project.Stack)]
+    seen = {p for s in stacks for p in s.compose}
+    extra = [laid_out(root, c) for c in corpus_files("compose") if laid_out(root, c) not in seen]
+    for f in extra:
+        stacks += [s for s in project.discover([f]) if isinstance(s, project.Stack)]
+    variants = []
+    for s in stacks:
+        names = [p.name for p in s.compose]
+        variants += [(s.folder, [names[0]])] + [(s.folder, [names[0], n]) for n in names[1:]]
+    return variants, extra
+
+
+def verdict(folder: Path, files: list[str]) -> tuple[int, str]:
+    proc = compose_config(folder, files, "--no-interpolate", "-q")
+    # Warnings carry a timestamp and the folder: neither is part of the verdict.
+    return proc.returncode, re.sub(r'time="[^"]*" ', "", proc.stderr.replace(str(folder), "<folder>"))

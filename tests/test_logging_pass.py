@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from e2i_fix import project as proj
 from e2i_fix._main import main
 
-from conftest import compose_binary, compose_config, corpus_files, laid_out, layout, need_corpus, snapshot
+from conftest import compose_binary, compose_config, corpus_stacks, layout, need_corpus, snapshot, verdict
 
 ID = "logging"
 FIXTURES = Path(__file__).parent / "fixtures" / ID
@@ -205,27 +204,6 @@ def test_an_alias_of_a_service_inherits(tmp_path: Path) -> None:
 
 
 # --- the corpus -----------------------------------------------------------------------------
-
-
-def corpus_stacks(root: Path) -> tuple[list[tuple[Path, list[str]]], list[Path]]:
-    """Every variant Compose would load (a base alone, a base with each override), and the
-    compose files that only a name finds (`fleet-compose.yml`)."""
-    stacks = [s for s in proj.discover([root]) if isinstance(s, proj.Stack)]
-    seen = {p for s in stacks for p in s.compose}
-    extra = [laid_out(root, c) for c in corpus_files("compose") if laid_out(root, c) not in seen]
-    for f in extra:
-        stacks += [s for s in proj.discover([f]) if isinstance(s, proj.Stack)]
-    variants = []
-    for s in stacks:
-        names = [p.name for p in s.compose]
-        variants += [(s.folder, [names[0]])] + [(s.folder, [names[0], n]) for n in names[1:]]
-    return variants, extra
-
-
-def verdict(folder: Path, files: list[str]) -> tuple[int, str]:
-    proc = compose_config(folder, files, "--no-interpolate", "-q")
-    # Warnings carry a timestamp and the folder: neither is part of the verdict.
-    return proc.returncode, re.sub(r'time="[^"]*" ', "", proc.stderr.replace(str(folder), "<folder>"))
 
 
 def test_corpus(tmp_path: Path) -> None:

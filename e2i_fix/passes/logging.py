@@ -41,7 +41,8 @@ from e2i_fix.fix import Fix, Safety
 from e2i_fix.project import Project, Service, role, targets
 from e2i_fix.render import Alias, Anchored
 from e2i_fix.yamldoc import (
-    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, merge_sources, position,
+    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, is_merge_key, merge_sources,
+    position,
 )
 
 ID = "logging"
@@ -213,7 +214,7 @@ def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any],
         return
     # The last file that sets it wins; in that file, the service's own key or a merged one.
     for d in reversed(svc.defs):
-        got = _effective(d.node, "logging")
+        got = effective_entry(d.node, "logging")
         if got is None:
             continue
         holder, key, node = got
@@ -254,22 +255,6 @@ def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any],
         return
 
 
-def _effective(mapping: Node, key: str) -> tuple[MappingNode, ScalarNode, Node] | None:
-    """Where a mapping gets `key` from: its own entry, else the first merge source with one."""
-    if not isinstance(mapping, MappingNode):
-        return None
-    for k, v in mapping.value:
-        if isinstance(k, ScalarNode) and k.value == key and not is_merge_key(k):
-            return mapping, k, v
-    for k, v in mapping.value:
-        if is_merge_key(k):
-            for src in v.value if isinstance(v, SequenceNode) else [v]:
-                got = _effective(src, key)
-                if got is not None:
-                    return got
-    return None
-
-
 def _written(project: Project) -> dict[int, list[str]]:
     """Each logging value of the stack by node identity, with the services it applies to:
     through an alias, a merge key (of an `x-` block or of another service) or `extends`."""
@@ -279,7 +264,7 @@ def _written(project: Project) -> dict[int, list[str]]:
         if not isinstance(svcs, MappingNode):
             continue
         for k, node in svcs.value:
-            got = _effective(node, "logging") if isinstance(k, ScalarNode) and not is_merge_key(k) else None
+            got = effective_entry(node, "logging") if isinstance(k, ScalarNode) and not is_merge_key(k) else None
             if got is not None:
                 users = out.setdefault(id(got[2]), [])
                 if k.value not in users:

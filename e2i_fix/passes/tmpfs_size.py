@@ -63,7 +63,8 @@ from e2i_fix import render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
 from e2i_fix.yamldoc import (
-    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, position, scalar_value, to_value,
+    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, is_merge_key, position,
+    scalar_value, to_value,
 )
 
 ID = "tmpfs-size"
@@ -186,21 +187,9 @@ def _bounded(old: str, size: str | int) -> str:
 # --- where the mounts are written -----------------------------------------------------------
 
 
-def _effective(mapping: Node, key: str) -> tuple[MappingNode, Node] | None:
-    """The mapping that gives `key` its value, and that value: its own entry, else the first
-    merge source that has one (the order YAML merge keys resolve in)."""
-    if not isinstance(mapping, MappingNode):
-        return None
-    for k, v in mapping.value:
-        if isinstance(k, ScalarNode) and k.value == key and not is_merge_key(k):
-            return mapping, v
-    for k, v in mapping.value:
-        if is_merge_key(k):
-            for src in v.value if isinstance(v, SequenceNode) else [v]:
-                got = _effective(src, key)
-                if got is not None:
-                    return got
-    return None
+def _pair(got: tuple[MappingNode, ScalarNode, Node] | None) -> tuple[MappingNode, Node] | None:
+    """The mapping that gives a key its value, and that value."""
+    return None if got is None else (got[0], got[2])
 
 
 def _entries(project: Project) -> dict[int, _Entry]:
@@ -217,7 +206,7 @@ def _entries(project: Project) -> dict[int, _Entry]:
             if not isinstance(k, ScalarNode) or is_merge_key(k) or not isinstance(node, MappingNode):
                 continue
             found = own.setdefault(k.value, [])
-            got = _effective(node, "tmpfs")
+            got = _pair(effective_entry(node, "tmpfs"))
             if got is not None:
                 value = got[1]
                 for item in value.value if isinstance(value, SequenceNode) else [value]:
@@ -225,7 +214,7 @@ def _entries(project: Project) -> dict[int, _Entry]:
                         if in_flow is None:
                             in_flow = _in_flow(doc)
                         found.append(_add(entries, doc, item, id(item) in in_flow, long=False))
-            got = _effective(node, "volumes")
+            got = _pair(effective_entry(node, "volumes"))
             if got is not None and isinstance(got[1], SequenceNode):
                 for item in got[1].value:
                     v = to_value(item) if isinstance(item, MappingNode) else None
