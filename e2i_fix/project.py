@@ -244,24 +244,28 @@ class Project:
         return self.stack.folder
 
     def _build(self, spec: Any) -> Build | None:
-        if spec is None:
-            return None
-        if isinstance(spec, str):
-            spec = {"context": spec}
-        if not isinstance(spec, dict):
-            return None
-        ctx = str(spec.get("context") or ".")
-        target = spec.get("target") if isinstance(spec.get("target"), str) else None
-        if "://" in ctx or ctx.startswith(("git@", "github.com/")) or "$" in ctx:
-            return Build(None, None, target)
-        context = self.folder / ctx
-        if spec.get("dockerfile_inline") is not None:
-            return Build(context, None, target)
-        name = str(spec.get("dockerfile") or "Dockerfile")
-        if "$" in name:
-            return Build(context, None, target)
-        path = context / name
-        return Build(context, path, target, self.dockerfiles.get(path))
+        build = resolve_build(spec, self.folder)
+        if build is not None and build.dockerfile is not None:
+            build.doc = self.dockerfiles.get(build.dockerfile)
+        return build
+
+
+def resolve_build(spec: Any, folder: Path) -> Build | None:
+    """Where a `build:` section points: its context and Dockerfile on disk, where they can be
+    known (a remote context, `dockerfile_inline` or a `${VAR}` leaves them None)."""
+    if isinstance(spec, str):
+        spec = {"context": spec}
+    if not isinstance(spec, dict):
+        return None
+    ctx = str(spec.get("context") or ".")
+    target = spec.get("target") if isinstance(spec.get("target"), str) else None
+    if "://" in ctx or ctx.startswith(("git@", "github.com/")) or "$" in ctx:
+        return Build(None, None, target)
+    context = folder / ctx
+    name = str(spec.get("dockerfile") or "Dockerfile")
+    if spec.get("dockerfile_inline") is not None or "$" in name:
+        return Build(context, None, target)
+    return Build(context, context / name, target)
 
 
 def dockerfile_paths(docs: list[ComposeDoc], folder: Path) -> set[Path]:
@@ -269,19 +273,10 @@ def dockerfile_paths(docs: list[ComposeDoc], folder: Path) -> set[Path]:
     out: set[Path] = set()
     for doc in docs:
         svcs = doc.value.get("services")
-        if not isinstance(svcs, dict):
-            continue
-        for svc in svcs.values():
-            spec = svc.get("build") if isinstance(svc, dict) else None
-            if isinstance(spec, str):
-                spec = {"context": spec}
-            if not isinstance(spec, dict) or spec.get("dockerfile_inline") is not None:
-                continue
-            ctx = str(spec.get("context") or ".")
-            name = str(spec.get("dockerfile") or "Dockerfile")
-            if "://" in ctx or "$" in ctx or "$" in name or ctx.startswith("git@"):
-                continue
-            out.add(folder / ctx / name)
+        for svc in svcs.values() if isinstance(svcs, dict) else ():
+            build = resolve_build(svc.get("build") if isinstance(svc, dict) else None, folder)
+            if build is not None and build.dockerfile is not None:
+                out.add(build.dockerfile)
     return out
 
 

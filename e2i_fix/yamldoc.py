@@ -272,36 +272,9 @@ def to_value(node: Node) -> Value:
     if cached is not _VALUE:
         return cached  # type: ignore[no-any-return]
 
-    def conv(n: Node) -> Value:
-        d = n.__dict__
-        if _VALUE in d:
-            return d[_VALUE]  # type: ignore[no-any-return]
-        out: Value
-        kind = type(n)
-        if kind is ScalarNode:
-            out = scalar_value(n)  # type: ignore[arg-type]  # `type() is` does not narrow
-        elif kind is SequenceNode:
-            out = [conv(c) for c in n.value]
-        else:
-            out = {}
-            merged: dict[str, Value] = {}
-            for k, v in n.value:
-                if is_merge_key(k):
-                    for src in v.value if type(v) is SequenceNode else [v]:
-                        sv = conv(src)
-                        if isinstance(sv, dict):
-                            for mk, mv in sv.items():
-                                merged.setdefault(mk, mv)
-                    continue
-                out[_key(k)] = conv(v)
-            for mk, mv in merged.items():
-                out.setdefault(mk, mv)
-        d[_VALUE] = out
-        return out
-
-    out = conv(node)
-    del conv  # break the closure's cycle (see _check)
-    return out
+    # Parsing leaves a value on every node; a tree built some other way gets the same walk.
+    _check(node, "")
+    return node.__dict__[_VALUE]  # type: ignore[no-any-return]
 
 
 def is_merge_key(k: Node) -> bool:

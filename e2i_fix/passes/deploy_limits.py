@@ -139,7 +139,7 @@ from typing import Any
 from e2i_fix import model, yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef, command_text, image_family, role, targets
-from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, is_merge_key, merge_sources, position, to_value
+from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key, merge_sources, position, to_value
 
 ID = "deploy-limits"
 SUMMARY = "deploy.resources limits and reservations from a profile table, never below what a service asks for"
@@ -796,13 +796,8 @@ def _own_key(node: Node, key: str) -> Node | None:
 
 def _lookup(node: Node | None, key: str) -> Node | None:
     """The value a merge-resolving loader gives `key`: own first, then the merged mappings in order."""
-    if node is None:
-        return None
-    for n in (node, *merge_sources(node)):
-        v = _own_key(n, key)
-        if v is not None:
-            return v
-    return None
+    got = effective_entry(node, key) if node is not None else None
+    return got[2] if got else None
 
 
 def _receives(node: Node, t: _Target) -> bool:

@@ -42,7 +42,7 @@ from e2i_fix.project import Project, Service, role, targets
 from e2i_fix.render import Alias, Anchored
 from e2i_fix.yamldoc import (
     ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, is_merge_key, merge_sources,
-    position,
+    position, to_value,
 )
 
 ID = "logging"
@@ -185,8 +185,6 @@ def _existing_anchor(doc: ComposeDoc) -> str | None:
         keys = {k.value for k, _ in node.value}
         if not (used_as_logging or "log" in name.lower()) or "driver" not in keys and "options" not in keys:
             continue
-        from e2i_fix.yamldoc import to_value
-
         cfg = to_value(node)
         if isinstance(cfg, dict) and cfg.get("driver", "json-file") in _ROTATING:
             opts = cfg.get("options")
