@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import os
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,13 +182,14 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         return result
     result.before = project
     disabled: set[str] = set()
-    pending = [p for p in passes if settings.selected(p.ID)]
+    passes = [p for p in passes if settings.selected(p.ID)]
+    pending = passes
     last: dict[str, list[Fix]] = {}  # what each pass proposed when it last ran
     for round_no in range(MAX_ROUNDS):
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = list(_propose(p, project, settings, result, disabled))
+                last[p.ID] = _propose(p, project, settings, result, disabled)
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -259,15 +260,13 @@ def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], 
         if p.ID in disabled:
             continue
         reads = getattr(p, "READS", None)
-        others = set().union(*(k for pid, k in touched.items() if pid != p.ID))
+        others: set[str] = set().union(*(k for pid, k in touched.items() if pid != p.ID))
         if p.ID in waiting or reads is None or "*" in others or others & reads:
             out.append(p)
     return out
 
 
-def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result, disabled: set[str]) -> Iterable[Fix]:
-    if not settings.selected(p.ID):
-        return []
+def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result, disabled: set[str]) -> list[Fix]:
     try:
         return list(p.run(project, settings.options(p.ID, project)))
     except Exception as e:  # a bug in one pass must not cost the user the other passes
