@@ -76,13 +76,13 @@ def cli(paths: tuple[Path, ...], mode: str, select: set[str] | None, ignore: set
 
 
 def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool) -> int:
-    from e2i_fix import config, engine, output, project, source, verify
+    from e2i_fix import config, engine, output, project, verify
     from e2i_fix.errors import InputError, Problem
 
     out = output.Reporter(fmt, mode)
     status = 0
     # Node trees are many small acyclic objects: the cyclic collector would rescan them over and
-    # over while they are built (a third of the run time). Collect between stacks instead.
+    # over while they are built (a third of the run time). Collect now and then between stacks.
     gc.disable()
     cached: dict[Path, Settings | Problem] = {}
     looked: config.Found = {}
@@ -106,7 +106,7 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
             out.problem(stack_settings)
             status = 2
             continue
-        result = engine.run(stack, [settings.passes[i] for i in settings.passes], stack_settings, verify.verify)
+        result = engine.run(stack, list(settings.passes.values()), stack_settings, verify.verify)
         status = max(status, _finish(result, mode, out))
         done += 1
         if done % 200 == 0:
@@ -126,16 +126,17 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
     for p in result.problems:
         out.problem(p)
 
-    def where(fix: Fix) -> Fix:
-        # Locations name the file as it is on disk when the run ends: the original unless applied.
-        if mode == "apply" and fix in result.findings:
+    def where(fix: Fix, left: bool = False) -> Fix:
+        # Locations name the file as it is on disk when the run ends: the original, except for
+        # what is left to do after --apply, which is found in the rewritten text.
+        if left and mode == "apply":
             return fix
         line, col = result.original_location(fix)
         return dataclasses.replace(fix, line=line, col=col)
 
     for fix in result.findings:
         if fix.error:  # a finding that means the run itself is wrong (a bad option value)
-            out.finding(where(fix), fixable=False, quiet=True)
+            out.finding(where(fix, left=True), fixable=False, quiet=True)
             status = 2
     findings = [f for f in result.findings if not f.error]
     changed = result.changed()
@@ -143,12 +144,12 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
         for fix in result.applied:
             out.finding(where(fix), fixable=True)
         for fix in findings:
-            out.finding(where(fix), fixable=False)
+            out.finding(where(fix, left=True), fixable=False)
         if result.applied or findings:
             status = max(status, 1)
         return status
     for fix in findings:
-        out.finding(where(fix), fixable=False, quiet=True)
+        out.finding(where(fix, left=True), fixable=False, quiet=True)
     for path in changed:
         orig = result.originals[path]
         new = result.texts[path]
