@@ -66,8 +66,9 @@ def merge(base: Any, over: Any, key: str = "") -> Any:
     return over
 
 
-def resolve_extends(services: Mapping[str, Any], external: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Follow `extends` among `services` (and an already-loaded `external` map for `file:`)."""
+def resolve_extends(services: Mapping[str, Any]) -> dict[str, Any]:
+    """Follow `extends` among `services`. One with `file:` names a file outside the stack and
+    keeps its own keys only."""
     done: dict[str, Any] = {}
 
     def get(name: str, trail: tuple[str, ...]) -> Any:
@@ -79,10 +80,8 @@ def resolve_extends(services: Mapping[str, Any], external: Mapping[str, Any] | N
             return svc
         ext = svc["extends"]
         base_name = ext if isinstance(ext, str) else ext.get("service") if isinstance(ext, dict) else None
-        if isinstance(ext, dict) and ext.get("file"):
-            base = (external or {}).get(f"{ext['file']}#{base_name}")
-        else:
-            base = get(str(base_name), (*trail, name)) if base_name is not None else None
+        from_file = isinstance(ext, dict) and ext.get("file")
+        base = get(str(base_name), (*trail, name)) if base_name is not None and not from_file else None
         own = {k: v for k, v in svc.items() if k != "extends"}
         result = merge(normalise_service(base), normalise_service(own)) if isinstance(base, dict) else svc
         done[name] = result
