@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Union
 
@@ -161,7 +161,7 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
             raise _at(n, "recursive alias: an anchor refers to itself")
         active.add(nid)
         total, height = 1, 0
-        # The plain value is built on the way back up, as `to_value` would (one walk, not two).
+        # The plain value is built on the way back up; `to_value` reads it (one walk, not two).
         if type(n) is MappingNode:
             keys: dict[str, ScalarNode] = {}
             out: dict[str, Value] = {}
@@ -340,7 +340,6 @@ class ComposeDoc:
     source: Source
     root: MappingNode
     readonly: bool = False
-    _value: Any = field(default=None, repr=False)
 
     @property
     def path(self) -> Any:
