@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import bisect
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,6 @@ def _matching_blocks(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
     A fix inserts a few lines into a long file of repeated lines (`restart: always`...), where
     difflib alone is quadratic."""
     import difflib
-    from collections import Counter
 
     pairs: list[tuple[int, int]] = []
 
@@ -62,7 +62,7 @@ def _matching_blocks(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
             ahi, bhi = ahi - 1, bhi - 1
             tail.append((ahi, bhi))
         if alo < ahi and blo < bhi:
-            anchors = _unique_anchors(a, b, alo, ahi, blo, bhi, Counter)
+            anchors = _unique_anchors(a, b, alo, ahi, blo, bhi)
             if anchors:
                 pa, pb = alo, blo
                 for i, j in anchors:
@@ -88,16 +88,13 @@ def _matching_blocks(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
     return blocks
 
 
-def _unique_anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int,
-                    counter: type) -> list[tuple[int, int]]:
+def _unique_anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int) -> list[tuple[int, int]]:
     """Lines once in a[alo:ahi] and once in b[blo:bhi], in the longest order both agree on."""
-    ca = counter(a[alo:ahi])
-    cb = counter(b[blo:bhi])
+    ca = Counter(a[alo:ahi])
+    cb = Counter(b[blo:bhi])
     where = {line: j for j, line in enumerate(b[blo:bhi], blo) if cb[line] == 1}
     cand = [(i, where[line]) for i, line in enumerate(a[alo:ahi], alo) if ca[line] == 1 and line in where]
     # Longest increasing subsequence on the b side (patience sorting).
-    import bisect
-
     tops: list[int] = []
     top_idx: list[int] = []
     back: list[int] = []
@@ -159,4 +156,6 @@ class Reporter:
 
     def close(self) -> None:
         if self.fmt == "json":
+            import json
+
             self._emit(json.dumps(self.records, indent=2) + "\n")
