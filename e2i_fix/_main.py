@@ -60,12 +60,15 @@ def cli(paths: tuple[Path, ...], mode: str, select: set[str] | None, ignore: set
         click.echo(f"# {explain}\n\n{(passes[explain].__doc__ or '').split(chr(10), 1)[-1].strip()}")
         return 0
     from e2i_fix.config import Settings
+    from e2i_fix.errors import InputError
 
-    for ids, flag in ((select, "--select"), (ignore, "--ignore")):
-        unknown = sorted((ids or set()) - set(passes) - {"all"})
-        if unknown:
-            click.echo(f"e2i-fix: {flag}: unknown pass id {', '.join(unknown)} (see --list-passes)", err=True)
-            return 2
+    try:
+        checker = Settings(passes)
+        checker.check_ids(select or set(), "--select")
+        checker.check_ids(ignore or set(), "--ignore")
+    except InputError as e:
+        click.echo(f"e2i-fix: {e.message}", err=True)
+        return 2
     # `all` names every pass: `--ignore all` runs the pipeline with no pass at all.
     if select and "all" in select:
         select = set(passes)

@@ -15,7 +15,6 @@ from e2i_fix.fix import Fix, Safety
 
 if TYPE_CHECKING:
     from e2i_fix.passes import Pass
-    from e2i_fix.project import Project
 
 _TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore"}
 
@@ -35,7 +34,7 @@ class Settings:
     def allows(self, fix: Fix) -> bool:
         return fix.safety >= (Safety.UNSAFE if self.unsafe else Safety.SAFE)
 
-    def options(self, pass_id: str, project: Project | None = None) -> dict[str, Any]:
+    def options(self, pass_id: str) -> dict[str, Any]:
         p = self.passes[pass_id]
         out = dict(p.DEFAULTS)
         out.update(self.pass_options.get(pass_id, {}))

@@ -268,7 +268,7 @@ def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], 
 
 def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result, disabled: set[str]) -> list[Fix]:
     try:
-        return list(p.run(project, settings.options(p.ID, project)))
+        return list(p.run(project, settings.options(p.ID)))
     except Exception as e:  # a bug in one pass must not cost the user the other passes
         if os.environ.get("E2I_FIX_DEBUG"):
             raise
