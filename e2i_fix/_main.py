@@ -157,7 +157,7 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
         orig = result.originals[path]
         new = result.texts[path]
         if mode == "dry-run":
-            out.diff(path, orig, new)
+            out.diff(path, orig, new, result.regions(path))
         else:
             try:
                 source.write(orig, orig.encode(new))

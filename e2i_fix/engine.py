@@ -57,6 +57,14 @@ class Result:
             offset = _back(offset, self.spans[k].get(path, []))
         return _line_col(self.snapshots[0][path], offset)
 
+    def regions(self, path: Path) -> list[tuple[int, int, int, int]]:
+        """Where the file as read and its result may differ: (start, end) in the original and
+        (start, end) in the result, ascending. Outside them the two are equal piece for piece."""
+        regions: list[tuple[int, int, int, int]] = []
+        for spans in self.spans:
+            regions = _compose(regions, spans.get(path, []))
+        return regions
+
 
 def _offset(text: str, line: int, col: int) -> int:
     pos = 0
@@ -71,6 +79,31 @@ def _offset(text: str, line: int, col: int) -> int:
 def _line_col(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _compose(regions: list[tuple[int, int, int, int]], spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """The regions after one more round of splices. `spans` are (start, end, new length) in the
+    text the round started from, which is the `after` side of `regions`; where the two touch or
+    overlap they become one region."""
+    events = sorted([(b0, b1, a1 - a0) for a0, a1, b0, b1 in regions] + [(s, e, -1 - n) for s, e, n in spans])
+    out: list[tuple[int, int, int, int]] = []
+    grown = shift = 0  # what earlier regions added to the text, and what earlier splices added
+    i = 0
+    while i < len(events):
+        c0, c1 = events[i][0], events[i][1]
+        d_grown = d_shift = 0
+        while i < len(events) and events[i][0] <= c1:
+            start, end, k = events[i]
+            c1 = max(c1, end)
+            if k >= 0:  # a region: its old length is k
+                d_grown += (end - start) - k
+            else:  # a splice: its new length is -1 - k
+                d_shift += (-1 - k) - (end - start)
+            i += 1
+        out.append((c0 - grown, c1 - grown - d_grown, c0 + shift, c1 + shift + d_shift))
+        grown += d_grown
+        shift += d_shift
+    return out
 
 
 def _back(offset: int, spans: list[tuple[int, int, int]]) -> int:

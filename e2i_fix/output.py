@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import sys
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +14,22 @@ from e2i_fix.fix import Fix
 from e2i_fix.source import Source
 
 
-def unified_diff(path: Path, before: Source, after: str) -> str:
+def unified_diff(path: Path, before: Source, after: str,
+                 regions: Sequence[tuple[int, int, int, int]] | None = None) -> str:
     """A unified diff (`patch -p0` applies it); lines keep their own endings, and a missing
-    final newline is marked as git and diff(1) do."""
-    import difflib
+    final newline is marked as git and diff(1) do.
 
-    a = before.text.splitlines(keepends=True) if before.exists else []
+    `regions` are where the texts may differ, as (start, end) in `before` and (start, end) in
+    `after`, ascending; outside them the texts are equal piece for piece (the engine knows them
+    from its edits). Lines are compared only inside them; without them, everywhere."""
+    old = before.text if before.exists else ""
+    a = old.splitlines(keepends=True)
     b = after.splitlines(keepends=True)
+    if regions is None:
+        regions = [(0, len(old), 0, len(after))]
     name = path.as_posix()
-    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    sm.matching_blocks = _matching_blocks(a, b)  # type: ignore[attr-defined]  # patience anchoring
     out = [f"--- {name if before.exists else '/dev/null'}\n", f"+++ {name}\n"]
-    for group in sm.get_grouped_opcodes(3):
+    for group in _grouped(_opcodes(_matching_blocks(a, b, _line_ranges(old, after, a, b, regions)))):
         (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
         out.append(f"@@ -{_range(i1, i2)} +{_range(j1, j2)} @@\n")
         for tag, a1, a2, b1, b2 in group:
@@ -44,48 +49,115 @@ def _range(start: int, stop: int) -> str:
     return f"{first}" if length == 1 else f"{first},{length}"
 
 
-def _matching_blocks(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
-    """SequenceMatcher's matching blocks, found the patience way: common ends first, then
-    lines that occur once on each side as anchors, and difflib only for what lies between.
-    A fix inserts a few lines into a long file of repeated lines (`restart: always`...), where
-    difflib alone is quadratic."""
-    import difflib
+def _line_ranges(old: str, new: str, a: list[str], b: list[str],
+                 regions: Sequence[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """The lines that hold each region (its first line to its last), merged where they meet.
+    Between two ranges the text is unchanged, so it holds as many lines on both sides."""
+    out: list[tuple[int, int, int, int]] = []
+    pos = [0, 0, 0, 0]  # where the running newline counts of old and new stop
+    count = [0, 0, 0, 0]
 
-    pairs: list[tuple[int, int]] = []
+    def line_of(k: int, text: str, offset: int) -> int:
+        # Offsets only grow (regions ascend, ends follow starts): count newlines incrementally.
+        count[k] += text.count("\n", pos[k], offset)
+        pos[k] = offset
+        return count[k]
+
+    for a0, a1, b0, b1 in regions:
+        la0, lb0 = line_of(0, old, a0), line_of(2, new, b0)
+        la1 = min(line_of(1, old, a1) + 1, len(a))
+        lb1 = min(line_of(3, new, b1) + 1, len(b))
+        if out and la0 <= out[-1][1]:
+            p = out.pop()
+            la0, lb0 = p[0], p[2]
+        out.append((la0, max(la1, la0), lb0, max(lb1, lb0)))
+    return out
+
+
+def _matching_blocks(a: list[str], b: list[str], ranges: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int]]:
+    """SequenceMatcher's matching blocks: equal lines between the ranges, and inside each
+    range those found the patience way: common ends first, then lines that occur once on each
+    side as anchors, and difflib only for what lies between. A fix inserts a few lines into a
+    long file of repeated lines (`restart: always`...), where difflib alone is quadratic."""
+    blocks: list[tuple[int, int, int]] = []
+
+    def add(i: int, j: int, n: int) -> None:
+        if n <= 0:
+            return
+        if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == j:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1], blocks[-1][2] + n)
+        else:
+            blocks.append((i, j, n))
 
     def walk(alo: int, ahi: int, blo: int, bhi: int) -> None:
         while alo < ahi and blo < bhi and a[alo] == b[blo]:
-            pairs.append((alo, blo))
+            add(alo, blo, 1)
             alo, blo = alo + 1, blo + 1
-        tail = []
-        while alo < ahi and blo < bhi and a[ahi - 1] == b[bhi - 1]:
-            ahi, bhi = ahi - 1, bhi - 1
-            tail.append((ahi, bhi))
+        tail = 0
+        while alo < ahi - tail and blo < bhi - tail and a[ahi - tail - 1] == b[bhi - tail - 1]:
+            tail += 1
+        ahi, bhi = ahi - tail, bhi - tail
         if alo < ahi and blo < bhi:
             anchors = _unique_anchors(a, b, alo, ahi, blo, bhi)
             if anchors:
                 pa, pb = alo, blo
                 for i, j in anchors:
                     walk(pa, i, pb, j)
-                    pairs.append((i, j))
+                    add(i, j, 1)
                     pa, pb = i + 1, j + 1
                 walk(pa, ahi, pb, bhi)
             else:
+                import difflib
+
                 sm = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
                 for i, j, n in sm.get_matching_blocks():
-                    pairs.extend((alo + i + k, blo + j + k) for k in range(n))
-        pairs.extend(reversed(tail))
+                    add(alo + i, blo + j, n)
+        add(ahi, bhi, tail)
 
-    walk(0, len(a), 0, len(b))
-    del walk  # break the closure's cycle (see yamldoc._check)
-    blocks: list[tuple[int, int, int]] = []
-    for i, j in pairs:
-        if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == j:
-            blocks[-1] = (blocks[-1][0], blocks[-1][1], blocks[-1][2] + 1)
-        else:
-            blocks.append((i, j, 1))
+    i = j = 0
+    for alo, ahi, blo, bhi in ranges:
+        add(i, j, alo - i)
+        walk(alo, ahi, blo, bhi)
+        i, j = ahi, bhi
+    add(i, j, len(a) - i)
+    del walk, add  # break the closures' cycles (see yamldoc._check)
     blocks.append((len(a), len(b), 0))
     return blocks
+
+
+def _opcodes(blocks: list[tuple[int, int, int]]) -> list[tuple[str, int, int, int, int]]:
+    """SequenceMatcher.get_opcodes() for these matching blocks."""
+    codes = []
+    i = j = 0
+    for ai, bj, n in blocks:
+        if i < ai or j < bj:
+            codes.append(("replace" if i < ai and j < bj else "delete" if i < ai else "insert", i, ai, j, bj))
+        i, j = ai + n, bj + n
+        if n:
+            codes.append(("equal", ai, i, bj, j))
+    return codes
+
+
+def _grouped(codes: list[tuple[str, int, int, int, int]], n: int = 3) -> Iterator[list[tuple[str, int, int, int, int]]]:
+    """SequenceMatcher.get_grouped_opcodes(n): the changes with `n` lines of context, as hunks."""
+    if not codes:
+        return
+    if codes[0][0] == "equal":
+        tag, i1, i2, j1, j2 = codes[0]
+        codes[0] = tag, max(i1, i2 - n), i2, max(j1, j2 - n), j2
+    if codes[-1][0] == "equal":
+        tag, i1, i2, j1, j2 = codes[-1]
+        codes[-1] = tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n)
+    group: list[tuple[str, int, int, int, int]] = []
+    for tag, i1, i2, j1, j2 in codes:
+        if tag == "equal" and i2 - i1 > 2 * n:
+            group.append((tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n)))
+            yield group
+            group = []
+            i1, j1 = max(i1, i2 - n), max(j1, j2 - n)
+        group.append((tag, i1, i2, j1, j2))
+    if group and not (len(group) == 1 and group[0][0] == "equal"):
+        yield group
 
 
 def _unique_anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int) -> list[tuple[int, int]]:
@@ -141,8 +213,9 @@ class Reporter:
         mark = "" if fixable else " (no fix applied)"
         self._emit(f"{fix.location()}: [{fix.pass_id}] {fix.message}{mark}\n", err=quiet)
 
-    def diff(self, path: Path, before: Source, after: str) -> None:
-        text = unified_diff(path, before, after)
+    def diff(self, path: Path, before: Source, after: str,
+             regions: Sequence[tuple[int, int, int, int]] | None = None) -> None:
+        text = unified_diff(path, before, after, regions)
         if self.fmt == "json":
             self.records.append({"type": "diff", "path": str(path), "diff": text})
         else:

@@ -53,3 +53,55 @@ def test_a_long_file_of_repeated_lines_diffs_in_linear_time() -> None:
     diff = unified_diff(Path("f"), decode(Path("f"), old.encode(), 0o644), new)
     assert diff.count("\n+    logging: *l\n") == 3000
     assert not any(line.startswith("-") and not line.startswith("---") for line in diff.splitlines())
+
+
+EDIT_TEXT = st.sampled_from(["", "x\n", "  logging: *l\n", "y", "\n", "restart: always\n"])
+
+
+@st.composite
+def rounds_of_edits(draw: st.DrawFn) -> tuple[str, list[str], list[list[tuple[int, int, int]]]]:
+    """A text and a few rounds of non-overlapping splices, as the engine applies them."""
+    from e2i_fix.engine import splice
+    from e2i_fix.fix import Edit
+
+    text = "".join(draw(st.lists(LINES, max_size=30)))
+    texts, spans = [text], []
+    for _ in range(draw(st.integers(1, 3))):
+        cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=8)))
+        edits = []
+        for k in range(0, len(cuts) - 1, 2):
+            start, end = cuts[k], cuts[k + 1] if draw(st.booleans()) else cuts[k]
+            edits.append((k, Edit(Path("f"), start, end, draw(EDIT_TEXT))))
+        round_spans: list[tuple[int, int, int]] = []
+        text = splice(text, edits, "\n", round_spans)
+        texts.append(text)
+        spans.append(round_spans)
+    return texts[0], texts[1:], spans
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="patch(1) is not installed")
+@settings(max_examples=150, deadline=None)
+@given(case=rounds_of_edits())
+def test_the_regions_of_several_rounds_cover_every_change(case: tuple[str, list[str], list[list[tuple[int, int, int]]]]) -> None:
+    from e2i_fix.engine import Result
+
+    old, texts, spans = case
+    new = texts[-1]
+    result = Result(stack=None, spans=[{Path("f"): s} for s in spans])  # type: ignore[arg-type]
+    regions = result.regions(Path("f"))
+    # Outside the regions the texts are equal, piece for piece.
+    a = b = 0
+    for a0, a1, b0, b1 in regions:
+        assert a0 >= a and b0 >= b and a0 <= a1 and b0 <= b1
+        assert old[a:a0] == new[b:b0]
+        a, b = a1, b1
+    assert old[a:] == new[b:]
+    diff = unified_diff(Path("f"), decode(Path("f"), old.encode(), 0o644), new, regions)
+    assert (diff == "") == (old == new)
+    if diff:
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "f"
+            f.write_text(old)
+            proc = subprocess.run(["patch", "-s", "-p0", str(f)], input=diff, text=True, capture_output=True)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert f.read_text() == new
