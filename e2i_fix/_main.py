@@ -11,9 +11,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import click
+import argparse
 
 from e2i_fix import __version__
 
@@ -24,58 +24,74 @@ if TYPE_CHECKING:
     from e2i_fix.output import Reporter
 
 
-def _ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> set[str] | None:
-    if not value:
-        return None
-    return {i.strip() for v in value for i in v.split(",") if i.strip()}
+class _Ids(argparse.Action):
+    """`--select a,b --select c`: one set of ids."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        got = getattr(namespace, self.dest) or set()
+        got.update(i.strip() for i in str(values).split(",") if i.strip())
+        setattr(namespace, self.dest, got)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--dry-run", "mode", flag_value="dry-run", default=True, help="Print a unified diff of the fixes; write nothing (default).")
-@click.option("--apply", "mode", flag_value="apply", help="Rewrite the files in place.")
-@click.option("--check", "mode", flag_value="check", help="Print findings; write nothing; exit 1 if any.")
-@click.option("--select", multiple=True, callback=_ids, metavar="ID[,ID...]", help="Run only these passes.")
-@click.option("--ignore", multiple=True, callback=_ids, metavar="ID[,ID...]", help="Skip these passes.")
-@click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes marked unsafe.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
-@click.option("--list-passes", is_flag=True, help="List the passes and exit.")
-@click.option("--explain", metavar="ID", help="Print a pass's documentation and exit.")
-@click.option("--no-config", is_flag=True, help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
-@click.version_option(__version__, "--version", prog_name="e2i-fix", message="%(prog)s %(version)s")
-def cli(paths: tuple[Path, ...], mode: str, select: set[str] | None, ignore: set[str] | None,
-        unsafe_fixes: bool, fmt: str, list_passes: bool, explain: str | None, no_config: bool) -> int:
-    """Harden Docker Compose stacks: find the stacks under PATH (default: .) and fix them."""
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="e2i-fix", allow_abbrev=False,
+        description="Harden Docker Compose stacks: find the stacks under PATH (default: .) and fix them.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="a folder to search for stacks, or a compose file (default: .)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", dest="mode", action="store_const", const="dry-run",
+                      help="Print a unified diff of the fixes; write nothing (default).")
+    mode.add_argument("--apply", dest="mode", action="store_const", const="apply", help="Rewrite the files in place.")
+    mode.add_argument("--check", dest="mode", action="store_const", const="check",
+                      help="Print findings; write nothing; exit 1 if any.")
+    p.add_argument("--select", action=_Ids, metavar="ID[,ID...]", help="Run only these passes.")
+    p.add_argument("--ignore", action=_Ids, metavar="ID[,ID...]", help="Skip these passes.")
+    p.add_argument("--unsafe-fixes", action="store_true", help="Also apply fixes marked unsafe.")
+    p.add_argument("--format", dest="fmt", choices=["text", "json"], default="text", help="Output format.")
+    p.add_argument("--list-passes", action="store_true", help="List the passes and exit.")
+    p.add_argument("--explain", metavar="ID", help="Print a pass's documentation and exit.")
+    p.add_argument("--no-config", action="store_true", help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
+    p.add_argument("--version", action="version", version=f"e2i-fix {__version__}")
+    return p
+
+
+def _cli(args: argparse.Namespace) -> int:
     from e2i_fix.passes import registry
 
     passes = registry()
-    if list_passes:
+    if args.list_passes:
         for pid, p in passes.items():
-            click.echo(f"{pid:<22} {p.SAFETY.name.lower():<8} {p.SUMMARY}")
+            print(f"{pid:<22} {p.SAFETY.name.lower():<8} {p.SUMMARY}")
         return 0
+    explain: str | None = args.explain
     if explain is not None:
         if explain not in passes:
-            click.echo(f"e2i-fix: unknown pass {explain!r} (see --list-passes)", err=True)
+            print(f"e2i-fix: unknown pass {explain!r} (see --list-passes)", file=sys.stderr)
             return 2
-        click.echo(f"# {explain}\n\n{(passes[explain].__doc__ or '').split(chr(10), 1)[-1].strip()}")
+        print(f"# {explain}\n\n{(passes[explain].__doc__ or '').split(chr(10), 1)[-1].strip()}")
         return 0
     from e2i_fix.config import Settings
     from e2i_fix.errors import InputError
 
+    select: set[str] | None = args.select
+    ignore: set[str] | None = args.ignore
     try:
         checker = Settings(passes)
         checker.check_ids(select or set(), "--select")
         checker.check_ids(ignore or set(), "--ignore")
     except InputError as e:
-        click.echo(f"e2i-fix: {e.message}", err=True)
+        print(f"e2i-fix: {e.message}", file=sys.stderr)
         return 2
     # `all` names every pass: `--ignore all` runs the pipeline with no pass at all.
     if select and "all" in select:
         select = set(passes)
     if ignore and "all" in ignore:
         ignore = set(passes)
-    settings = Settings(passes, select, ignore or set(), unsafe_fixes)
-    return _run(list(paths) or [Path(".")], mode, settings, fmt, use_config=not no_config)
+    settings = Settings(passes, select, ignore or set(), args.unsafe_fixes)
+    return _run(list(args.paths) or [Path(".")], args.mode or "dry-run", settings, args.fmt,
+                use_config=not args.no_config)
 
 
 def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool) -> int:
@@ -172,15 +188,14 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        rv = cli.main(args=list(argv) if argv is not None else None, prog_name="e2i-fix", standalone_mode=False)
-    except click.exceptions.Exit as e:
-        return int(e.exit_code or 0)
-    except click.ClickException as e:
-        e.show()
+        args = _parser().parse_intermixed_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error (already printed)
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        return _cli(args)
+    except KeyboardInterrupt:  # nothing is half-written: every write is one atomic rename
+        print("e2i-fix: interrupted", file=sys.stderr)
         return 2
-    except click.Abort:
-        return 2
-    return rv if isinstance(rv, int) else 0
 
 
 def entry() -> None:
