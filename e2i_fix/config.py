@@ -53,8 +53,10 @@ Found = dict[Path, "tuple[Path, dict[str, Any]] | None"]
 def find_config(start: Path, seen: Found | None = None) -> tuple[Path, dict[str, Any]] | None:
     """The nearest `.e2i-fix.toml`, or `pyproject.toml` with a `[tool.e2i-fix]` table.
     With `seen` (one per run), each folder is looked at once: sibling stacks share parents."""
-    seen = {} if seen is None else seen
-    folder = start.resolve()
+    return _find(start.resolve(), {} if seen is None else seen)
+
+
+def _find(folder: Path, seen: Found) -> tuple[Path, dict[str, Any]] | None:
     if folder in seen:
         return seen[folder]
     found: tuple[Path, dict[str, Any]] | None = None
@@ -62,12 +64,23 @@ def find_config(start: Path, seen: Found | None = None) -> tuple[Path, dict[str,
     py = folder / "pyproject.toml"
     if own.is_file():
         found = own, _load(own)
-    elif py.is_file() and (data := _load(py).get("tool", {}).get("e2i-fix")) is not None:
+    elif py.is_file() and (data := _tool_table(py)) is not None:
         found = py, data
     elif folder.parent != folder:
-        found = find_config(folder.parent, seen)
+        found = _find(folder.parent, seen)
     seen[folder] = found
     return found
+
+
+def _tool_table(path: Path) -> dict[str, Any] | None:
+    """`[tool.e2i-fix]` of a pyproject.toml; most have none, and are not parsed to learn that."""
+    try:
+        if b"e2i-fix" not in path.read_bytes():
+            return None
+    except OSError as e:
+        raise InputError(f"cannot read config: {e}") from None
+    data: dict[str, Any] | None = _load(path).get("tool", {}).get("e2i-fix")
+    return data
 
 
 def _load(path: Path) -> dict[str, Any]:
