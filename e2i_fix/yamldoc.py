@@ -131,24 +131,38 @@ def _at(node: Node, message: str) -> InputError:
 def _check(root: Node, text: str) -> list[tuple[int, Node]]:
     """One walk for what YAML alone does not check: duplicate keys, runaway depth, recursive
     aliases and alias bombs (each node's expanded size is counted once, never expanded).
-    The same walk leaves each node's plain value on it (see `to_value`) and returns the
+    The same walk leaves each collection's plain value on it (see `to_value`) and returns the
     anchored nodes with their offsets.
 
     Recursion is bounded: libyaml refuses nesting past 1,000 levels and this walk stops at
-    MAX_DEPTH, counting depth through aliases too."""
+    MAX_DEPTH, counting depth through aliases too. It runs on every node of every file, twice
+    for a changed one: scalars are handled in the loops, not by a call each."""
     memo: dict[int, tuple[int, int]] = {}  # id -> (expanded size, height)
     active: set[int] = set()
     anchors: list[tuple[int, Node]] = []
-    scan = "&" in text
+    amps: set[int] = set()  # where an anchor may start: the composer does not say which nodes have one
+    i = text.find("&")
+    while i >= 0:
+        amps.add(i)
+        i = text.find("&", i + 1)
+    plain = _PLAIN
+    values = _SCALARS
+
+    def scalar(n: ScalarNode) -> Value:
+        v: str = n.value
+        if n.tag != plain or n.style:
+            return v
+        got = values.get(v, values)
+        if got is values:
+            got = _plain_value(v)
+            if len(values) < _SCALARS_MAX:
+                values[v] = got
+        return got
 
     def walk(n: Node, depth: int) -> tuple[int, int]:
-        d = n.__dict__
-        if scan and text.startswith("&", n.start_mark.index):
+        """A mapping or a sequence: (expanded size, height)."""
+        if amps and n.start_mark.index in amps:
             anchors.append((n.start_mark.index, n))
-        if type(n) is ScalarNode:
-            if _VALUE not in d:
-                d[_VALUE] = scalar_value(n)
-            return 1, 0
         nid = id(n)
         got = memo.get(nid)
         if got is not None:
@@ -161,6 +175,7 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
             raise _at(n, "recursive alias: an anchor refers to itself")
         active.add(nid)
         total, height = 1, 0
+        value: Value
         # The plain value is built on the way back up; `to_value` reads it (one walk, not two).
         if type(n) is MappingNode:
             keys: dict[str, ScalarNode] = {}
@@ -168,40 +183,64 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
             merged: dict[str, Value] | None = None
             for k, v in n.value:
                 if type(k) is ScalarNode:
-                    kv = k.value
-                    if kv in keys and kv != _MERGE:
-                        first = keys[kv].start_mark.line + 1
-                        raise _at(k, f"duplicate key {kv!r} (first defined on line {first})")
-                    keys[kv] = k
+                    key = k.value
+                    if key in keys and key != _MERGE:
+                        first = keys[key].start_mark.line + 1
+                        raise _at(k, f"duplicate key {key!r} (first defined on line {first})")
+                    keys[key] = k
+                    if amps and k.start_mark.index in amps:
+                        anchors.append((k.start_mark.index, k))
                     total += 1
+                    if key == _MERGE and not k.style:
+                        if type(v) is not ScalarNode:
+                            size, h = walk(v, depth + 1)
+                            total += size
+                            if h > height:
+                                height = h
+                        merged = {} if merged is None else merged
+                        for src in v.value if type(v) is SequenceNode else [v]:
+                            sv = src.__dict__.get(_VALUE)
+                            if isinstance(sv, dict):
+                                for mk, mv in sv.items():
+                                    merged.setdefault(mk, mv)
+                        continue
                 else:
                     size, h = walk(k, depth + 1)
                     total += size
-                    height = max(height, h)
-                size, h = walk(v, depth + 1)
-                total += size
-                height = max(height, h)
-                if type(k) is ScalarNode and kv == _MERGE and not k.style:
-                    merged = {} if merged is None else merged
-                    for src in v.value if type(v) is SequenceNode else [v]:
-                        sv = src.__dict__.get(_VALUE)
-                        if isinstance(sv, dict):
-                            for mk, mv in sv.items():
-                                merged.setdefault(mk, mv)
+                    if h > height:
+                        height = h
+                    key = repr(k.__dict__[_VALUE])  # complex keys are legal YAML; Compose never uses them
+                if type(v) is ScalarNode:
+                    if amps and v.start_mark.index in amps:
+                        anchors.append((v.start_mark.index, v))
+                    total += 1
+                    out[key] = scalar(v)
                 else:
-                    out[_key(k)] = v.__dict__[_VALUE]
+                    size, h = walk(v, depth + 1)
+                    total += size
+                    if h > height:
+                        height = h
+                    out[key] = v.__dict__[_VALUE]
             if merged:
                 for mk, mv in merged.items():
                     out.setdefault(mk, mv)
-            d[_VALUE] = out
+            value = out
         else:
             items: list[Value] = []
             for c in n.value:
-                size, h = walk(c, depth + 1)
-                total += size
-                height = max(height, h)
-                items.append(c.__dict__[_VALUE])
-            d[_VALUE] = items
+                if type(c) is ScalarNode:
+                    if amps and c.start_mark.index in amps:
+                        anchors.append((c.start_mark.index, c))
+                    total += 1
+                    items.append(scalar(c))
+                else:
+                    size, h = walk(c, depth + 1)
+                    total += size
+                    if h > height:
+                        height = h
+                    items.append(c.__dict__[_VALUE])
+            value = items
+        n.__dict__[_VALUE] = value
         active.discard(nid)
         if total > MAX_EXPANDED:
             raise _at(n, f"aliases expand to more than {MAX_EXPANDED:,} nodes (alias bomb)")
@@ -209,7 +248,11 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
         return got
 
     try:
-        walk(root, 0)
+        if type(root) is ScalarNode:
+            if amps and root.start_mark.index in amps:
+                anchors.append((root.start_mark.index, root))
+        else:
+            walk(root, 0)
     except RecursionError:  # only under a caller already deep in its own stack
         raise _at(root, f"nesting deeper than {MAX_DEPTH} levels") from None
     finally:
@@ -242,7 +285,17 @@ def scalar_value(node: ScalarNode) -> Value:
     v: str = node.value
     if node.tag != _PLAIN or node.style:
         return v  # quoted, or an explicit tag such as `!!str` or Compose's `!reset`
+    got = _SCALARS.get(v, _SCALARS)
+    return _plain_value(v) if got is _SCALARS else got
 
+
+# Plain scalar text -> value. Compose files say `unless-stopped`, `true` and `json-file` over and
+# over; resolving each text once saves the regexes. Values are immutable, so sharing is safe.
+_SCALARS: dict[str, Value] = {}
+_SCALARS_MAX = 100_000
+
+
+def _plain_value(v: str) -> Value:
     if v in _NULL:
         return None
     if v in _TRUE:
@@ -268,11 +321,13 @@ def to_value(node: Node) -> Value:
     """The plain value of a node, merge keys resolved. Shared nodes stay shared (no blow-up).
 
     The result is shared and cached: callers must not mutate it."""
+    if type(node) is ScalarNode:
+        return scalar_value(node)
     cached = node.__dict__.get(_VALUE, _VALUE)
     if cached is not _VALUE:
         return cached  # type: ignore[no-any-return]
 
-    # Parsing leaves a value on every node; a tree built some other way gets the same walk.
+    # Parsing leaves a value on every collection; a tree built some other way gets the same walk.
     _check(node, "")
     return node.__dict__[_VALUE]  # type: ignore[no-any-return]
 
@@ -314,12 +369,6 @@ def effective_entry(mapping: Node, key: str) -> tuple[MappingNode, ScalarNode, N
                 if got is not None:
                     return got
     return None
-
-
-def _key(k: Node) -> str:
-    if isinstance(k, ScalarNode):
-        return str(k.value)
-    return repr(to_value(k))  # complex keys are legal YAML; Compose never uses them
 
 
 # --- the document ---------------------------------------------------------------------------
