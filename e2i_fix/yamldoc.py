@@ -147,10 +147,14 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
         i = text.find("&", i + 1)
     plain = _PLAIN
     values = _SCALARS
+    quotes: dict[str, int] = {}  # quoted scalars by quote character, for `measure_style`
 
     def scalar(n: ScalarNode) -> Value:
         v: str = n.value
-        if n.tag != plain or n.style:
+        if n.style:
+            quotes[n.style] = quotes.get(n.style, 0) + 1
+            return v
+        if n.tag != plain:
             return v
         got = values.get(v, values)
         if got is values:
@@ -188,6 +192,8 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
                         first = keys[key].start_mark.line + 1
                         raise _at(k, f"duplicate key {key!r} (first defined on line {first})")
                     keys[key] = k
+                    if k.style:
+                        quotes[k.style] = quotes.get(k.style, 0) + 1
                     if amps and k.start_mark.index in amps:
                         anchors.append((k.start_mark.index, k))
                     total += 1
@@ -258,7 +264,8 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
     finally:
         # A recursive closure refers to itself: a reference cycle that would keep the whole
         # tree alive until the cyclic GC, which the command line pauses. Break it.
-        del walk
+        del walk, scalar
+    root.__dict__[_QUOTES] = quotes
     return anchors
 
 
@@ -314,6 +321,7 @@ def _plain_value(v: str) -> Value:
 # Node trees never change after parsing (edits make new text and a new tree), so what is derived
 # from a node is kept on it: every pass asking for a value pays for it once.
 _VALUE = "_e2i_value"
+_QUOTES = "_e2i_quotes"
 _MERGES = "_e2i_merges"
 
 
@@ -520,23 +528,19 @@ _SAMPLES = 64  # enough to out-vote a few odd places, few enough to be quick on 
 
 
 def measure_style(doc: ComposeDoc) -> Style:
-    """The most common mapping indent, sequence dash offset and quote character, sampled
-    breadth-first from the top (the services' own nesting first)."""
+    """The most common mapping indent and sequence dash offset, sampled breadth-first from the
+    top (the services' own nesting first), and the most common quote character (the parse
+    counted them)."""
     indents: Counter[int] = Counter()
     offsets: Counter[int] = Counter()
-    quotes: Counter[str] = Counter()
     seen: set[int] = set()
     queue: list[Node] = [doc.root]
     text = doc.text
     shapes = 0
     for n in queue:  # breadth-first: the list grows as it is read
-        if shapes >= _SAMPLES and sum(quotes.values()) >= _SAMPLES // 4:
+        if shapes >= _SAMPLES:
             break
-        if type(n) is ScalarNode:
-            if n.style == "'" or n.style == '"':
-                quotes[n.style] += 1
-            continue
-        if id(n) in seen:
+        if type(n) is ScalarNode or id(n) in seen:
             continue
         seen.add(id(n))
         if type(n) is MappingNode and not n.flow_style:
@@ -557,7 +561,9 @@ def measure_style(doc: ComposeDoc) -> Style:
         queue.extend(_children(n))
     indent = next((i for i, _ in indents.most_common() if i > 0), 2)
     offset = next((o for o, _ in offsets.most_common() if o >= 0), indent)
-    quote = quotes.most_common(1)[0][0] if quotes else '"'
+    quotes: dict[str, int] = doc.root.__dict__.get(_QUOTES) or {}
+    single, double = quotes.get("'", 0), quotes.get('"', 0)
+    quote = "'" if single > double else '"'
     return Style(indent, offset, quote, doc.source.newline)
 
 
