@@ -136,8 +136,6 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
 
 
 def _finish(result: Result, mode: str, out: Reporter) -> int:
-    import dataclasses
-
     from e2i_fix import source
     from e2i_fix.errors import InputError
 
@@ -151,7 +149,7 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
         if left and mode == "apply":
             return fix
         line, col = result.original_location(fix)
-        return dataclasses.replace(fix, line=line, col=col)
+        return fix._replace(line=line, col=col)
 
     for fix in result.findings:
         if fix.error:  # a finding that means the run itself is wrong (a bad option value)

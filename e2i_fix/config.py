@@ -6,7 +6,6 @@ pass's table is checked against the options the pass declares.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,14 +18,15 @@ if TYPE_CHECKING:
 _TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore"}
 
 
-@dataclass
 class Settings:
-    passes: dict[str, Pass]
-    select: set[str] | None = None  # None: all
-    ignore: set[str] = field(default_factory=set)
-    unsafe: bool = False
-    pass_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    per_service_ignore: dict[str, set[str]] = field(default_factory=dict)
+    def __init__(self, passes: dict[str, Pass], select: set[str] | None = None, ignore: set[str] | None = None,
+                 unsafe: bool = False) -> None:
+        self.passes = passes
+        self.select = select  # None: all
+        self.ignore: set[str] = set() if ignore is None else ignore
+        self.unsafe = unsafe
+        self.pass_options: dict[str, dict[str, Any]] = {}
+        self.per_service_ignore: dict[str, set[str]] = {}
 
     def selected(self, pass_id: str) -> bool:
         return (self.select is None or pass_id in self.select) and pass_id not in self.ignore

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from e2i_fix.source import Source
@@ -18,14 +17,17 @@ _DIRECTIVE = re.compile(r"#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
 _HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 
 
-@dataclass(frozen=True)
 class Instruction:
-    name: str  # upper case: RUN, COPY, ...
-    args: str  # continuations joined, flags included
-    start: int  # offset of the first character of the instruction
-    end: int  # offset just past its last character (before the newline)
-    line: int  # 1-based line of `start`
-    heredocs: tuple[str, ...] = ()
+    def __init__(self, name: str, args: str, start: int, end: int, line: int, heredocs: tuple[str, ...] = ()) -> None:
+        self.name = name  # upper case: RUN, COPY, ...
+        self.args = args  # continuations joined, flags included
+        self.start = start  # offset of the first character of the instruction
+        self.end = end  # offset just past its last character (before the newline)
+        self.line = line  # 1-based line of `start`
+        self.heredocs = heredocs
+
+    def __repr__(self) -> str:
+        return f"Instruction({self.name} {self.args!r} at line {self.line})"
 
     @cached_property
     def flags(self) -> dict[str, str]:
@@ -61,14 +63,18 @@ def _split_flags(args: str) -> tuple[list[tuple[str, str]], str]:
     return flags, rest
 
 
-@dataclass
 class Stage:
-    index: int
-    base: str  # the image (or stage name) after FROM
-    name: str | None  # `AS name`
-    from_instruction: Instruction
-    instructions: list[Instruction] = field(default_factory=list)
-    parent: Stage | None = None  # the earlier stage this one builds FROM
+    def __init__(self, index: int, base: str, name: str | None, from_instruction: Instruction,
+                 parent: Stage | None = None) -> None:
+        self.index = index
+        self.base = base  # the image (or stage name) after FROM
+        self.name = name  # `AS name`
+        self.from_instruction = from_instruction
+        self.instructions: list[Instruction] = []
+        self.parent = parent  # the earlier stage this one builds FROM
+
+    def __repr__(self) -> str:
+        return f"Stage({self.index}, {self.base!r}, {self.name!r})"
 
     def last(self, name: str) -> Instruction | None:
         for ins in reversed(self.instructions):
@@ -108,12 +114,13 @@ class Stage:
         return out
 
 
-@dataclass
 class DockerfileDoc:
-    source: Source
-    directives: dict[str, str]
-    instructions: list[Instruction]
-    stages: list[Stage]
+    def __init__(self, source: Source, directives: dict[str, str], instructions: list[Instruction],
+                 stages: list[Stage]) -> None:
+        self.source = source
+        self.directives = directives
+        self.instructions = instructions
+        self.stages = stages
 
     @property
     def path(self) -> object:

@@ -11,7 +11,6 @@ import bisect
 import os
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from e2i_fix import dockerfile, project as proj, source as src
@@ -24,23 +23,23 @@ from e2i_fix.yamldoc import ComposeDoc
 MAX_ROUNDS = 10
 
 
-@dataclass
 class Result:
     """What one stack came to. Nothing here has been written."""
 
-    stack: proj.Stack
-    originals: dict[Path, src.Source] = field(default_factory=dict)
-    texts: dict[Path, str] = field(default_factory=dict)
-    applied: list[Fix] = field(default_factory=list)
-    findings: list[Fix] = field(default_factory=list)  # reported, not applied
-    problems: list[Problem] = field(default_factory=list)
-    before: proj.Project | None = None
-    after: proj.Project | None = None
-    # The text of each file at the start of every round, and the spans each round replaced:
-    # a fix's line and column are in the text of the round that proposed it.
-    snapshots: list[dict[Path, str]] = field(default_factory=list)
-    spans: list[dict[Path, list[tuple[int, int, int]]]] = field(default_factory=list)
-    round_of: dict[int, int] = field(default_factory=dict)
+    def __init__(self, stack: proj.Stack) -> None:
+        self.stack = stack
+        self.originals: dict[Path, src.Source] = {}
+        self.texts: dict[Path, str] = {}
+        self.applied: list[Fix] = []
+        self.findings: list[Fix] = []  # reported, not applied
+        self.problems: list[Problem] = []
+        self.before: proj.Project | None = None
+        self.after: proj.Project | None = None
+        # The text of each file at the start of every round, and the spans each round replaced:
+        # a fix's line and column are in the text of the round that proposed it.
+        self.snapshots: list[dict[Path, str]] = []
+        self.spans: list[dict[Path, list[tuple[int, int, int]]]] = []
+        self.round_of: dict[int, int] = {}
 
     def changed(self) -> list[Path]:
         return [p for p, t in self.texts.items() if t != self.originals[p].text]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 # A place in the normalised Compose model, e.g. ("services", "api", "logging").
 ModelPath = tuple[str, ...]
@@ -18,8 +18,7 @@ class Safety(enum.IntEnum):
     SAFE = 2
 
 
-@dataclass(frozen=True, order=True)
-class Edit:
+class Edit(NamedTuple):
     """Replace `text[start:end]` of the document at `path` (insertion: start == end)."""
 
     path: Path
@@ -28,8 +27,7 @@ class Edit:
     text: str
 
 
-@dataclass(frozen=True)
-class Fix:
+class Fix(NamedTuple):
     """One logical change (possibly over several files), or a finding with no edits."""
 
     pass_id: str
@@ -40,7 +38,7 @@ class Fix:
     edits: tuple[Edit, ...] = ()
     safety: Safety = Safety.SAFE
     # Where the normalised model may change; verification rejects any other difference.
-    changes: tuple[ModelPath, ...] = field(default=())
+    changes: tuple[ModelPath, ...] = ()
     error: bool = False  # a finding that makes --check fail even with nothing to apply
 
     @property

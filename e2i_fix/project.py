@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,21 @@ _OVERRIDE = re.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
 
 
-@dataclass
 class Stack:
     """The files of one stack. `context` files are read for decisions, never edited."""
 
-    folder: Path
-    compose: list[Path]
-    context: set[Path] = field(default_factory=set)
+    def __init__(self, folder: Path, compose: list[Path], context: set[Path] | None = None) -> None:
+        self.folder = folder
+        self.compose = compose
+        self.context: set[Path] = set() if context is None else context
+
+    def __repr__(self) -> str:
+        return f"Stack({self.folder!r}, {self.compose!r}, {self.context!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stack) and (self.folder, self.compose, self.context) == (other.folder, other.compose, other.context)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __str__(self) -> str:
         return str(self.compose[0]) if len(self.compose) == 1 else str(self.folder)
@@ -104,13 +111,15 @@ def _group(folder: Path, files: list[Path], explicit: bool) -> Iterator[Stack]:
 # --- the index ------------------------------------------------------------------------------
 
 
-@dataclass
 class ServiceDef:
     """One definition of a service in one compose file."""
 
-    doc: ComposeDoc
-    key: ScalarNode
-    node: Node
+    __slots__ = ("doc", "key", "node")
+
+    def __init__(self, doc: ComposeDoc, key: ScalarNode, node: Node) -> None:
+        self.doc = doc
+        self.key = key
+        self.node = node
 
     @property
     def editable(self) -> bool:
@@ -125,24 +134,27 @@ class ServiceDef:
         return self.doc.get(self.node, key)
 
 
-@dataclass
 class Build:
-    context: Path | None  # None: a remote (git, URL) context
-    dockerfile: Path | None  # None: dockerfile_inline or remote
-    target: str | None
-    doc: DockerfileDoc | None = None  # None when missing or unreadable
+    def __init__(self, context: Path | None, dockerfile: Path | None, target: str | None) -> None:
+        self.context = context  # None: a remote (git, URL) context
+        self.dockerfile = dockerfile  # None: dockerfile_inline or remote
+        self.target = target
+        self.doc: DockerfileDoc | None = None  # None when missing or unreadable
 
     @property
     def stage(self) -> Stage | None:
         return self.doc.stage(self.target) if self.doc else None
 
 
-@dataclass
 class Service:
-    name: str
-    defs: list[ServiceDef]
-    config: dict[str, Any]  # merged across files, extends followed, normalised
-    build: Build | None = None
+    def __init__(self, name: str, defs: list[ServiceDef], config: dict[str, Any]) -> None:
+        self.name = name
+        self.defs = defs
+        self.config = config  # merged across files, extends followed, normalised
+        self.build: Build | None = None
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r})"
 
     @property
     def home(self) -> ServiceDef | None:
@@ -166,14 +178,15 @@ class Service:
         return bool(self.build and self.build.stage and self.build.stage.healthcheck)
 
 
-@dataclass
 class Project:
     """Read-only index of one stack at one moment. Passes query it; nothing mutates it."""
 
-    stack: Stack
-    docs: list[ComposeDoc]  # base first
-    dockerfiles: dict[Path, dockerfile.DockerfileDoc | None]
-    env: dict[str, str]
+    def __init__(self, stack: Stack, docs: list[ComposeDoc], dockerfiles: dict[Path, dockerfile.DockerfileDoc | None],
+                 env: dict[str, str]) -> None:
+        self.stack = stack
+        self.docs = docs  # base first
+        self.dockerfiles = dockerfiles
+        self.env = env
 
     @cached_property
     def services(self) -> dict[str, Service]:

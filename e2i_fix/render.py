@@ -10,20 +10,45 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from e2i_fix.yamldoc import Style
 
 
-@dataclass(frozen=True)
 class Alias:
-    name: str
+    """`*name` where a value goes."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Alias and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("*", self.name))
+
+    def __repr__(self) -> str:
+        return f"Alias({self.name!r})"
 
 
-@dataclass(frozen=True)
 class Anchored:
-    name: str
-    value: object
+    """`&name value`: a value that defines an anchor."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: object) -> None:
+        self.name = name
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Anchored and (other.name, other.value) == (self.name, self.value)
+
+    def __hash__(self) -> int:
+        return hash(("&", self.name, repr(self.value)))
+
+    def __repr__(self) -> str:
+        return f"Anchored({self.name!r}, {self.value!r})"
 
 
 MERGE = "<<"

@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["SCHEMA_FILE", "SchemaError", "format_path", "load_schema", "validate"]
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "compose-spec.json"
 
 
-@dataclass(frozen=True, slots=True)
-class SchemaError:
+class SchemaError(NamedTuple):
     """One schema violation: where (`services`, `api`, `ports`, 0) and what."""
 
     path: tuple[str | int, ...]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from e2i_fix.errors import InputError
 
@@ -21,8 +21,7 @@ MAX_BYTES = 16 * 1024 * 1024
 _LONE_CR = re.compile(r"\r(?!\n)")
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     path: Path
     raw: bytes
     text: str  # decoded, without the BOM, with the file's own line endings

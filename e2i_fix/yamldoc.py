@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -382,8 +381,7 @@ def effective_entry(mapping: Node, key: str) -> tuple[MappingNode, ScalarNode, N
 # --- the document ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Style:
+class Style(NamedTuple):
     """How the file is written, measured so inserted YAML looks like the user wrote it."""
 
     indent: int = 2  # mapping indent
@@ -392,11 +390,14 @@ class Style:
     newline: str = "\n"
 
 
-@dataclass
 class ComposeDoc:
-    source: Source
-    root: MappingNode
-    readonly: bool = False
+    def __init__(self, source: Source, root: MappingNode, readonly: bool = False) -> None:
+        self.source = source
+        self.root = root
+        self.readonly = readonly
+
+    def __repr__(self) -> str:
+        return f"ComposeDoc({self.source.path!r})"
 
     @property
     def path(self) -> Any:
@@ -537,28 +538,32 @@ def measure_style(doc: ComposeDoc) -> Style:
     queue: list[Node] = [doc.root]
     text = doc.text
     shapes = 0
-    for n in queue:  # breadth-first: the list grows as it is read
+    for n in queue:  # breadth-first over the collections: the list grows as it is read
         if shapes >= _SAMPLES:
             break
-        if type(n) is ScalarNode or id(n) in seen:
+        if id(n) in seen:
             continue
         seen.add(id(n))
-        if type(n) is MappingNode and not n.flow_style:
-            for k, v in n.value:
-                if v.start_mark.index < k.end_mark.index:
-                    continue  # alias
-                if type(v) is MappingNode and not v.flow_style and v.value:
-                    ck = v.value[0][0]
-                    if ck.start_mark.line > k.start_mark.line:
-                        indents[ck.start_mark.column - k.start_mark.column] += 1
-                        shapes += 1
-                elif type(v) is SequenceNode and not v.flow_style and v.value:
-                    first = v.value[0]
-                    if first.start_mark.line > k.start_mark.line:
-                        dash = text.rfind("-", 0, first.start_mark.index)
-                        offsets[dash - doc.line_start(dash) - k.start_mark.column] += 1
-                        shapes += 1
-        queue.extend(_children(n))
+        if not isinstance(n, MappingNode):
+            queue.extend(c for c in n.value if type(c) is not ScalarNode)
+            continue
+        for k, v in n.value:
+            if type(v) is ScalarNode:
+                continue
+            queue.append(v)
+            if n.flow_style or v.flow_style or not v.value or v.start_mark.index < k.end_mark.index:
+                continue  # flow style, empty, or an alias
+            if type(v) is MappingNode:
+                ck = v.value[0][0]
+                if ck.start_mark.line > k.start_mark.line:
+                    indents[ck.start_mark.column - k.start_mark.column] += 1
+                    shapes += 1
+            else:
+                first = v.value[0]
+                if first.start_mark.line > k.start_mark.line:
+                    dash = text.rfind("-", 0, first.start_mark.index)
+                    offsets[dash - doc.line_start(dash) - k.start_mark.column] += 1
+                    shapes += 1
     indent = next((i for i, _ in indents.most_common() if i > 0), 2)
     offset = next((o for o, _ in offsets.most_common() if o >= 0), indent)
     quotes: dict[str, int] = doc.root.__dict__.get(_QUOTES) or {}

@@ -87,7 +87,8 @@ def test_the_regions_of_several_rounds_cover_every_change(case: tuple[str, list[
 
     old, texts, spans = case
     new = texts[-1]
-    result = Result(stack=None, spans=[{Path("f"): s} for s in spans])  # type: ignore[arg-type]
+    result = Result(stack=None)  # type: ignore[arg-type]
+    result.spans = [{Path("f"): s} for s in spans]
     regions = result.regions(Path("f"))
     # Outside the regions the texts are equal, piece for piece.
     a = b = 0

@@ -131,10 +131,9 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from e2i_fix import model, yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
@@ -270,8 +269,7 @@ _JVM_ENV = re.compile(r"(?:^|_)(?:JAVA_OPTS|JAVA_OPTIONS|JAVA_TOOL_OPTIONS|HEAP_
 _INTERP = re.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
 
 
-@dataclass(frozen=True)
-class _Demand:
+class _Demand(NamedTuple):
     need: int  # bytes the limit must reach
     what: str  # for the message: "-Xmx512m in ES_JAVA_OPTS x 2"
 
@@ -328,8 +326,7 @@ def demands(config: dict[str, Any], family: str | None) -> tuple[list[_Demand], 
 # --- the profile table ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     cpus: Decimal | None
     memory: int | None
 
@@ -452,8 +449,7 @@ def _image_keys(image: str | None) -> tuple[str, ...]:
 # --- one service ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):
     """A mapping an edit adds `key` to (or fills `key:` in), `level` keys below the service."""
 
     node: Node
@@ -462,18 +458,19 @@ class _Target:
     block: str = ""  # limits or reservations, at level 3
 
 
-@dataclass
 class _Plan:
-    svc: Service
-    home: ServiceDef
-    add: dict[str, dict[str, Any]]  # {"limits": {...}, "reservations": {...}}, only what is missing
-    final: tuple[Any, ...]  # the resources the service ends up with, to compare two services
-    message: str
-    safety: Safety
-    whole: bool  # the service had no resources of its own: it can inherit a whole set
-    reason: str | None = None  # why the text cannot take the edits: reported instead
-    edits: list[Edit] = field(default_factory=list)
-    targets: list[_Target] = field(default_factory=list)
+    def __init__(self, svc: Service, home: ServiceDef, add: dict[str, dict[str, Any]], final: tuple[Any, ...],
+                 message: str, safety: Safety, whole: bool) -> None:
+        self.svc = svc
+        self.home = home
+        self.add = add  # {"limits": {...}, "reservations": {...}}, only what is missing
+        self.final = final  # the resources the service ends up with, to compare two services
+        self.message = message
+        self.safety = safety
+        self.whole = whole  # the service had no resources of its own: it can inherit a whole set
+        self.reason: str | None = None  # why the text cannot take the edits: reported instead
+        self.edits: list[Edit] = []
+        self.targets: list[_Target] = []
 
     @property
     def top(self) -> bool:

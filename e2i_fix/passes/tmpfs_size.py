@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from e2i_fix import render, yamledit
@@ -86,27 +85,28 @@ _PROPERTY = re.compile(r"[&!]\S*\s+")  # an anchor or a tag before a scalar
 _BULKY = ("/var/lib/docker", "/var/lib/containerd")
 
 
-@dataclass
 class _Entry:
     """One tmpfs mount as written: a `tmpfs:` string or a `type: tmpfs` volume mapping."""
 
-    doc: ComposeDoc
-    node: Node
-    flow: bool  # inside a flow collection: a plain scalar there cannot hold `,`
-    long: bool  # a `volumes` mapping, not a `tmpfs:` string
-    users: list[str] = field(default_factory=list)  # services whose mounts include it
+    def __init__(self, doc: ComposeDoc, node: Node, flow: bool, long: bool) -> None:
+        self.doc = doc
+        self.node = node
+        self.flow = flow  # inside a flow collection: a plain scalar there cannot hold `,`
+        self.long = long  # a `volumes` mapping, not a `tmpfs:` string
+        self.users: list[str] = []  # services whose mounts include it
 
 
-@dataclass
 class _Plan:
     """A short-syntax entry to bound: its edit, or why it is left as it is."""
 
-    entry: _Entry
-    old: str
-    new: str
-    edit: Edit | None
-    why: str | None
-    bulky: bool = False
+    def __init__(self, entry: _Entry, old: str, new: str, edit: Edit | None, why: str | None,
+                 bulky: bool = False) -> None:
+        self.entry = entry
+        self.old = old
+        self.new = new
+        self.edit = edit
+        self.why = why
+        self.bulky = bulky
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
