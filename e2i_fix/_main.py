@@ -34,9 +34,22 @@ class _Ids(argparse.Action):
         setattr(namespace, self.dest, got)
 
 
+class _Help(argparse.HelpFormatter):
+    """argparse's help, without its `shutil` import on every start (2 ms): the width comes
+    from `COLUMNS` or the terminal, as shutil would find it."""
+
+    def __init__(self, prog: str) -> None:
+        cols = os.environ.get("COLUMNS", "")
+        try:
+            width = int(cols) if cols.isdigit() else os.get_terminal_size(1).columns
+        except OSError:  # not a terminal
+            width = 80
+        super().__init__(prog, width=max(width, 40) - 2)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="e2i-fix", allow_abbrev=False,
+        prog="e2i-fix", allow_abbrev=False, formatter_class=_Help,
         description="Harden Docker Compose stacks: find the stacks under PATH (default: .) and fix them.")
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                    help="a folder to search for stacks, or a compose file (default: .)")

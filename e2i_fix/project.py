@@ -187,6 +187,15 @@ class Project:
         self.docs = docs  # base first
         self.dockerfiles = dockerfiles
         self.env = env
+        self._models: dict[tuple[int, ...], dict[str, Any]] = {}
+
+    def model(self, files: tuple[int, ...]) -> dict[str, Any]:
+        """The normalised model of some of the stack's files (indexes into `docs`, base first),
+        computed once: the index and verification both ask for it. Shared: do not modify it."""
+        got = self._models.get(files)
+        if got is None:
+            got = self._models[files] = model.normalise_stack([self.docs[i].value for i in files])
+        return got
 
     @cached_property
     def services(self) -> dict[str, Service]:
@@ -200,7 +209,7 @@ class Project:
             for k, v in svcs.value:
                 if isinstance(k, ScalarNode) and k.value != "<<":
                     out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
-        merged = model.normalise_stack(raw_docs).get("services") or {}
+        merged = self.model(tuple(range(len(self.docs)))).get("services") or {}
         for name, svc in out.items():
             cfg = merged.get(name)
             svc.config = cfg if isinstance(cfg, dict) else {}

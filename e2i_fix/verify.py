@@ -8,7 +8,7 @@ stack is compared: the base alone, and the base with each override file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from e2i_fix import model
 from e2i_fix.errors import Problem
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from e2i_fix.project import Project
 
 
-def variants(project: Project) -> list[list[dict[str, Any]]]:
-    docs = [d.value for d in project.docs]
-    return [docs[:1]] + [[docs[0], d] for d in docs[1:]]
+def variants(project: Project) -> list[tuple[int, ...]]:
+    """The files Compose can be run with: the base alone, and the base with each override."""
+    return [(0,)] + [(0, i) for i in range(1, len(project.docs))]
 
 
 def verify(result: Result) -> list[Problem]:
@@ -28,9 +28,9 @@ def verify(result: Result) -> list[Problem]:
     allowed = {p for f in result.applied for p in f.changes}
     passes = ", ".join(sorted({f.pass_id for f in result.applied}))
     problems: list[Problem] = []
-    for old, new in zip(variants(result.before), variants(result.after)):
-        before = model.normalise_stack(old)
-        after = model.normalise_stack(new)
+    for files in variants(result.before):
+        before = result.before.model(files)
+        after = result.after.model(files)
         for path in sorted(model.differences(before, after)):
             if not model.covered(path, allowed):
                 where = ".".join(path)

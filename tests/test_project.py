@@ -172,3 +172,21 @@ def test_role(config: dict[str, object], name: str, expected: str | None) -> Non
 )
 def test_image_family(image: str | None, family: str | None) -> None:
     assert project.image_family(image) == family
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ({"s": {"a": {"x": 1}}}, {"s": {"a": {"x": 1}}}, []),
+        ({"s": {"a": {"x": 1}}}, {"s": {"a": {"x": True}}}, [("s", "a", "x")]),  # equal under ==
+        ({"s": {"a": {"x": 1}}}, {"s": {"a": {"x": 1.0}}}, [("s", "a", "x")]),
+        ({"s": {"a": {"x": 1, "y": 2}}}, {"s": {"a": {"y": 2, "x": 1}}}, []),  # key order is no change
+        ({"s": {"a": {"x": [1]}}}, {"s": {"a": {"x": [1, 2]}}}, [("s", "a", "x")]),
+        ({"s": {"a": {}}}, {"s": {"a": {}, "b": {}}}, [("s", "b")]),
+    ],
+)
+def test_model_differences_are_strict_about_types(old: dict[str, object], new: dict[str, object],
+                                                  expected: list[tuple[str, ...]]) -> None:
+    from e2i_fix import model
+
+    assert sorted(model.differences(old, new)) == expected
