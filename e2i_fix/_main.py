@@ -19,6 +19,8 @@ from e2i_fix import __version__
 
 if TYPE_CHECKING:
     from e2i_fix.config import Settings
+    from e2i_fix.errors import Problem
+    from e2i_fix.output import Captured
     from e2i_fix.engine import Result
     from e2i_fix.fix import Fix
     from e2i_fix.output import Reporter
@@ -47,6 +49,12 @@ class _Help(argparse.HelpFormatter):
         super().__init__(prog, width=max(width, 40) - 2)
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {value!r}")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="e2i-fix", allow_abbrev=False, formatter_class=_Help,
@@ -66,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-passes", action="store_true", help="List the passes and exit.")
     p.add_argument("--explain", metavar="ID", help="Print a pass's documentation and exit.")
     p.add_argument("--no-config", action="store_true", help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
+    p.add_argument("--jobs", "-j", type=_positive, metavar="N",
+                   help="Processes for a run over many stacks (default: one per CPU; --apply always uses one).")
     p.add_argument("--version", action="version", version=f"e2i-fix {__version__}")
     return p
 
@@ -104,48 +114,88 @@ def _cli(args: argparse.Namespace) -> int:
         ignore = set(passes)
     settings = Settings(passes, select, ignore or set(), args.unsafe_fixes)
     return _run(list(args.paths) or [Path(".")], args.mode or "dry-run", settings, args.fmt,
-                use_config=not args.no_config)
+                use_config=not args.no_config, jobs=args.jobs)
 
 
-def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool) -> int:
-    from e2i_fix import config, engine, output, project, verify
-    from e2i_fix.errors import InputError, Problem
+def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool,
+         jobs: int | None = None) -> int:
+    from e2i_fix import output, project, workers
 
     out = output.Reporter(fmt, mode)
-    status = 0
     # Node trees are many small acyclic objects: the cyclic collector would rescan them over and
     # over while they are built (a third of the run time). Collect now and then between stacks.
     gc.disable()
-    cached: dict[Path, Settings | Problem] = {}
-    looked: config.Found = {}
-    done = 0
-    for item in project.discover(paths):
-        if isinstance(item, tuple):
-            out.problem(item[1].problem(str(item[0])))
-            status = 2
-            continue
-        stack = item
-        stack_settings: Settings | Problem = settings
-        if use_config:
-            if stack.folder not in cached:
-                try:
-                    found = config.find_config(stack.folder, looked)
-                    cached[stack.folder] = config.apply_file(settings, *found) if found else settings
-                except InputError as e:
-                    cached[stack.folder] = e.problem(str(stack.folder))
-            stack_settings = cached[stack.folder]
-        if isinstance(stack_settings, Problem):
-            out.problem(stack_settings)
-            status = 2
-            continue
-        result = engine.run(stack, list(settings.passes.values()), stack_settings, verify.verify)
-        status = max(status, _finish(result, mode, out))
-        done += 1
-        if done % 200 == 0:
-            gc.collect()
+    items = list(project.discover(paths))
+    one = _Stacks(items, mode, settings, fmt, use_config)
+    n = workers.count(jobs, mode, len(items))
+    status = 0
+    if n == 1:
+        for i in range(len(items)):  # printed as each stack is done
+            got, captured = one(i)
+            out.replay(captured)
+            status = max(status, got)
+    else:
+        costs = [sum(_size(p) for p in item.compose) if not isinstance(item, tuple) else 0 for item in items]
+        done = workers.run(one, workers.share(costs, n))
+        for i in range(len(items)):
+            got, captured = done[i]
+            out.replay(captured)
+            status = max(status, got)
     out.close()
     gc.enable()
     return status
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class _Stacks:
+    """Fix the i-th item of a run: its exit status and what it printed (captured)."""
+
+    def __init__(self, items: list[Any], mode: str, settings: Settings, fmt: str, use_config: bool) -> None:
+        from e2i_fix import config
+
+        self.items = items
+        self.mode = mode
+        self.settings = settings
+        self.fmt = fmt
+        self.use_config = use_config
+        self.cached: dict[Path, Settings | Problem] = {}  # config by folder
+        self.looked: config.Found = {}
+        self.done = 0
+
+    def __call__(self, i: int) -> tuple[int, Captured]:
+        from e2i_fix import config, engine, output, verify
+        from e2i_fix.errors import InputError, Problem
+
+        out = output.Reporter(self.fmt, self.mode, capture=True)
+        item = self.items[i]
+        if isinstance(item, tuple):
+            out.problem(item[1].problem(str(item[0])))
+            return 2, out.captured()
+        stack = item
+        stack_settings: Settings | Problem = self.settings
+        if self.use_config:
+            if stack.folder not in self.cached:
+                try:
+                    found = config.find_config(stack.folder, self.looked)
+                    self.cached[stack.folder] = config.apply_file(self.settings, *found) if found else self.settings
+                except InputError as e:
+                    self.cached[stack.folder] = e.problem(str(stack.folder))
+            stack_settings = self.cached[stack.folder]
+        if isinstance(stack_settings, Problem):
+            out.problem(stack_settings)
+            return 2, out.captured()
+        result = engine.run(stack, list(self.settings.passes.values()), stack_settings, verify.verify)
+        status = _finish(result, self.mode, out)
+        self.done += 1
+        if self.done % 200 == 0:
+            gc.collect()
+        return status, out.captured()
 
 
 def _finish(result: Result, mode: str, out: Reporter) -> int:

@@ -187,15 +187,33 @@ def _unique_anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bh
     return out[::-1]
 
 
+# What one stack printed, kept to be printed later: (to stderr?, text) in order, and its JSON records.
+Captured = tuple[list[tuple[bool, str]], list[dict[str, Any]]]
+
+
 class Reporter:
-    def __init__(self, fmt: str, mode: str) -> None:
+    def __init__(self, fmt: str, mode: str, capture: bool = False) -> None:
         self.fmt = fmt
         self.mode = mode
         self.records: list[dict[str, Any]] = []
+        self.printed: list[tuple[bool, str]] | None = [] if capture else None
 
     def _emit(self, text: str, err: bool = False) -> None:
+        if self.printed is not None:
+            self.printed.append((err, text))
+            return
         stream = sys.stderr if err else sys.stdout
         stream.write(text)
+
+    def captured(self) -> Captured:
+        return self.printed or [], self.records
+
+    def replay(self, captured: Captured) -> None:
+        """Print what another (capturing) reporter was told, as if told here."""
+        printed, records = captured
+        for err, text in printed:
+            self._emit(text, err)
+        self.records.extend(records)
 
     def problem(self, p: Problem) -> None:
         if self.fmt == "json":
