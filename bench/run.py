@@ -13,8 +13,9 @@ The result is markdown on stdout (progress goes to stderr), ending with PASS/FAI
 the exit code is 0 only when every target was measured and passed.
 
 Groups:
-- corpus: every stack of ../shared/corpus in its original layout; `e2i-fix --dry-run` (one
-  process over the root), `compose-lint fix` (one process, every compose file), `dclint
+- corpus: every stack of ../shared/corpus in its original layout; `e2i-fix --dry-run` over the
+  root (as a user runs it: the stacks shared out among one process per CPU) and the same with
+  `--jobs 1` (one process), `compose-lint fix` (one process, every compose file), `dclint
   --fix-dry-run` (if npm can install it), and a parse-only floor: one Python process that reads
   every compose file and composes it with libyaml. A pure-Python composer (ruamel.yaml) is shown
   for reference when it is installed.
@@ -429,7 +430,10 @@ def bench_corpus(tools: Tools, corpus: Path, reps: int, tmp: Path) -> tuple[list
     prep = copier(pristine)
     e2i = Command("e2i-fix --dry-run ROOT" + (f" + {len(extra)} files" if extra else ""),
                   [str(tools.e2i), "--dry-run", ".", *extra], prep)
-    cmds = [e2i]
+    # The default shares the stacks out among one process per CPU; one process alone is shown too.
+    e2i_one = Command("e2i-fix --dry-run --jobs 1 ROOT" + (f" + {len(extra)} files" if extra else ""),
+                      [str(tools.e2i), "--dry-run", "--jobs", "1", ".", *extra], prep)
+    cmds = [e2i, e2i_one]
     lint = None
     if tools.lint:
         lint = Command("compose-lint fix FILES", [str(tools.lint), "fix", *files], prep)
