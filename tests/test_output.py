@@ -38,12 +38,17 @@ def test_patch_reproduces_the_result(a: list[str], ops: list[tuple[bool, int, st
     if old == new:
         assert diff == ""
         return
+    assert patched(old, diff) == new
+
+
+def patched(old: str, diff: str) -> str:
+    """What patch(1) makes of `old` with `diff`."""
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "f"
         f.write_text(old)
         proc = subprocess.run(["patch", "-s", "-p0", str(f)], input=diff, text=True, capture_output=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert f.read_text() == new
+        return f.read_text()
 
 
 def test_a_long_file_of_repeated_lines_diffs_in_linear_time() -> None:
@@ -100,9 +105,4 @@ def test_the_regions_of_several_rounds_cover_every_change(case: tuple[str, list[
     diff = unified_diff(Path("f"), decode(Path("f"), old.encode(), 0o644), new, regions)
     assert (diff == "") == (old == new)
     if diff:
-        with tempfile.TemporaryDirectory() as d:
-            f = Path(d) / "f"
-            f.write_text(old)
-            proc = subprocess.run(["patch", "-s", "-p0", str(f)], input=diff, text=True, capture_output=True)
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-            assert f.read_text() == new
+        assert patched(old, diff) == new
