@@ -6,24 +6,23 @@ Exit codes: 0 nothing to fix, 1 fixes pending (dry-run, check) or files rewritte
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import argparse
 
 from e2i_fix import __version__
 
 if TYPE_CHECKING:
     from e2i_fix.config import Settings
-    from e2i_fix.errors import Problem
-    from e2i_fix.output import Captured
     from e2i_fix.engine import Result
+    from e2i_fix.errors import InputError, Problem
     from e2i_fix.fix import Fix
-    from e2i_fix.output import Reporter
+    from e2i_fix.output import Captured, Reporter
+    from e2i_fix.project import Stack
 
 
 class _Ids(argparse.Action):
@@ -128,19 +127,17 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
     items = list(project.discover(paths))
     one = _Stacks(items, mode, settings, fmt, use_config)
     n = workers.count(jobs, mode, len(items))
-    status = 0
+    outcomes: Iterator[tuple[int, Captured]]
     if n == 1:
-        for i in range(len(items)):  # printed as each stack is done
-            got, captured = one(i)
-            out.replay(captured)
-            status = max(status, got)
+        outcomes = (one(i) for i in range(len(items)))  # each printed as soon as it is done
     else:
-        costs = [sum(_size(p) for p in item.compose) if not isinstance(item, tuple) else 0 for item in items]
+        costs = [0 if isinstance(item, tuple) else sum(_size(p) for p in item.compose) for item in items]
         done = workers.run(one, workers.share(costs, n))
-        for i in range(len(items)):
-            got, captured = done[i]
-            out.replay(captured)
-            status = max(status, got)
+        outcomes = (done[i] for i in range(len(items)))
+    status = 0
+    for got, captured in outcomes:
+        out.replay(captured)
+        status = max(status, got)
     out.close()
     gc.enable()
     return status
@@ -148,7 +145,7 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
 
 def _size(path: Path) -> int:
     try:
-        return path.stat().st_size
+        return os.path.getsize(path)
     except OSError:
         return 0
 
@@ -156,7 +153,8 @@ def _size(path: Path) -> int:
 class _Stacks:
     """Fix the i-th item of a run: its exit status and what it printed (captured)."""
 
-    def __init__(self, items: list[Any], mode: str, settings: Settings, fmt: str, use_config: bool) -> None:
+    def __init__(self, items: list[Stack | tuple[Path, InputError]], mode: str, settings: Settings, fmt: str,
+                 use_config: bool) -> None:
         from e2i_fix import config
 
         self.items = items

@@ -38,11 +38,6 @@ class Stack:
     def __repr__(self) -> str:
         return f"Stack({self.folder!r}, {self.compose!r}, {self.context!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Stack) and (self.folder, self.compose, self.context) == (other.folder, other.compose, other.context)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
-
     def __str__(self) -> str:
         return str(self.compose[0]) if len(self.compose) == 1 else str(self.folder)
 
