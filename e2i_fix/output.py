@@ -54,19 +54,19 @@ def _line_ranges(old: str, new: str, a: list[str], b: list[str],
     """The lines that hold each region (its first line to its last), merged where they meet.
     Between two ranges the text is unchanged, so it holds as many lines on both sides."""
     out: list[tuple[int, int, int, int]] = []
-    pos = [0, 0, 0, 0]  # where the running newline counts of old and new stop
-    count = [0, 0, 0, 0]
+    # Offsets into each text only grow (regions ascend and do not overlap): newlines are
+    # counted once, from where the last count stopped.
+    pos = {0: 0, 1: 0}
+    lines = {0: 0, 1: 0}
 
-    def line_of(k: int, text: str, offset: int) -> int:
-        # Offsets only grow (regions ascend, ends follow starts): count newlines incrementally.
-        count[k] += text.count("\n", pos[k], offset)
-        pos[k] = offset
-        return count[k]
+    def line_of(side: int, offset: int) -> int:
+        lines[side] += (old if side == 0 else new).count("\n", pos[side], offset)
+        pos[side] = offset
+        return lines[side]
 
     for a0, a1, b0, b1 in regions:
-        la0, lb0 = line_of(0, old, a0), line_of(2, new, b0)
-        la1 = min(line_of(1, old, a1) + 1, len(a))
-        lb1 = min(line_of(3, new, b1) + 1, len(b))
+        la0, la1 = line_of(0, a0), min(line_of(0, a1) + 1, len(a))
+        lb0, lb1 = line_of(1, b0), min(line_of(1, b1) + 1, len(b))
         if out and la0 <= out[-1][1]:
             p = out.pop()
             la0, lb0 = p[0], p[2]
