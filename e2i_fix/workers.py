@@ -48,9 +48,20 @@ def run(work: Callable[[int], Any], shares: list[list[int]]) -> dict[int, Any]:
     children. Results must be plain data (`marshal` carries them back). A child that dies or
     sends something unreadable has its share done here instead."""
     children: list[tuple[int, int, list[int]]] = []
+    here = list(shares[0]) if shares else []
     for mine in shares[1:]:
-        r, w = os.pipe()
-        pid = os.fork()
+        try:
+            r, w = os.pipe()
+        except OSError:  # out of descriptors: do it here
+            here += mine
+            continue
+        try:
+            pid = os.fork()
+        except OSError:  # a sandbox that forbids it, or out of processes: do it here
+            os.close(r)
+            os.close(w)
+            here += mine
+            continue
         if pid == 0:  # pragma: no cover - the child's coverage is not collected
             code = 1
             try:
@@ -63,7 +74,7 @@ def run(work: Callable[[int], Any], shares: list[list[int]]) -> dict[int, Any]:
                 os._exit(code)  # never the parent's cleanup, nor its unflushed output
         os.close(w)
         children.append((pid, r, mine))
-    out = {i: work(i) for i in shares[0]} if shares else {}
+    out = {i: work(i) for i in here}
     for pid, r, mine in children:
         with os.fdopen(r, "rb") as f:
             data = f.read()

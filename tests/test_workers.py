@@ -77,3 +77,11 @@ def test_a_worker_that_dies_has_its_share_done_by_the_parent() -> None:
 
     got = workers.run(work, [[0, 1, 2], [3, 4, 5], [6, 7]])
     assert got == {i: [i, i * i] for i in range(8)}
+
+
+def test_a_platform_that_refuses_to_fork_gets_everything_done_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse() -> int:
+        raise OSError("fork: Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    assert workers.run(lambda i: i + 100, [[0, 2], [1], [3]]) == {0: 100, 1: 101, 2: 102, 3: 103}
