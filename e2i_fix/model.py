@@ -8,6 +8,7 @@ compares these models before and after a run; the Project uses them to answer qu
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -114,9 +115,9 @@ def differences(a: Any, b: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[st
                 yield (*path, k)
                 continue
             x, y = a[k], b[k]
-            # Most of a stack is untouched: two equal subtrees whose reprs also agree (1 == True
-            # and 1 == 1.0, but their reprs differ) hold no difference, found in C.
-            if x is y or (type(x) is dict and x == y and repr(x) == repr(y)):
+            # Most of a stack is untouched: two equal subtrees that also serialise alike (1 == True
+            # and 1 == 1.0, but marshal tells them apart) hold no difference, found in C.
+            if x is y or (type(x) is dict and x == y and marshal.dumps(x) == marshal.dumps(y)):
                 continue
             yield from differences(x, y, (*path, k))
     elif a != b or type(a) is not type(b):

@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["SCHEMA_FILE", "SchemaError", "format_path", "load_schema", "validate"]
+__all__ = ["SCHEMA_FILE", "SchemaError", "format_path", "keys_judged_alone", "load_schema", "validate"]
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "compose-spec.json"
 
@@ -123,6 +123,36 @@ def _root() -> _Check | None:
     return _Compiler(load_schema()).root()
 
 
+@cache
+def keys_judged_alone() -> bool:
+    """Whether the document, its `services` and each service are judged key by key: their
+    schemas say only which keys may appear and what each key's value must be (no `required`,
+    no `oneOf` over several keys). Then a key's verdict depends on that key and its value
+    alone, and a document with a few changed keys needs only those checked again."""
+    root = load_schema()
+
+    def resolve(ref: object) -> object:
+        target: object = root
+        for token in str(ref).lstrip("#").split("/")[1:]:
+            target = target.get(token) if isinstance(target, dict) else None
+        return target
+
+    def alone(schema: object) -> bool:
+        if isinstance(schema, bool):
+            return True
+        if not isinstance(schema, dict) or set(schema) - _IGNORED - _ONE_KEY:
+            return False
+        if schema.get("type", "object") != "object":
+            return False
+        if "$ref" in schema and not alone(resolve(schema["$ref"])):
+            return False
+        return all(alone(sub) for sub in schema.get("allOf", []))
+
+    services = root.get("properties", {}).get("services")
+    return (alone(root) and alone(services) and isinstance(services, dict)
+            and all(alone(sub) for sub in services.get("patternProperties", {}).values()))
+
+
 # --- compiled form ---------------------------------------------------------------------------
 #
 # A check is called as check(instance, path, errs, evaluated):
@@ -176,6 +206,7 @@ _SUPPORTED = frozenset(
 _PLAN_CACHE_SIZE = 4096  # distinct keys remembered per mapping schema
 
 _MAPPING_KEYWORDS = frozenset({"properties", "patternProperties", "additionalProperties"})
+_ONE_KEY = _MAPPING_KEYWORDS | {"type", "unevaluatedProperties", "allOf", "$ref"}  # see keys_judged_alone
 _OBJECT = frozenset({"object"})
 _TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 

@@ -8,7 +8,8 @@ stack is compared: the base alone, and the base with each override file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import marshal
+from typing import TYPE_CHECKING, Any
 
 from e2i_fix import model
 from e2i_fix.errors import Problem
@@ -37,17 +38,51 @@ def verify(result: Result) -> list[Problem]:
                 problems.append(Problem(str(result.stack), f"verification failed: {where} changed, which no fix declared ({passes}); nothing written"))
                 return problems
     from e2i_fix import schema  # only a run that changed something loads the schema
+    alone = schema.keys_judged_alone()
     for doc_before, doc_after in zip(result.before.docs, result.after.docs):
         if doc_after.text == doc_before.text:
             continue
-        new_errors = schema.validate(doc_after.value)
+        old, new = doc_before.value, doc_after.value
+        if alone:  # what did not change keeps its verdict: check only what did
+            old, new = pruned(old, new)
+        new_errors = schema.validate(new)
         if not new_errors:
             continue  # valid now: whatever the original was, nothing got worse
         # Compared by place: a message may quote a value that a fix was entitled to change.
-        old_errors = {e.path for e in schema.validate(doc_before.value)}
+        old_errors = {e.path for e in schema.validate(old)}
         for e in new_errors:
             if e.path not in old_errors:
                 where = ".".join(str(p) for p in e.path)
                 problems.append(Problem(str(doc_after.path), f"verification failed: the result is not valid Compose at {where}: {e.message} ({passes}); nothing written"))
                 return problems
     return problems
+
+
+_MISSING = object()
+
+
+def pruned(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both documents without what they have in common: equal top-level keys, equal services,
+    and a service's equal keys are left out of both. Equal means of equal types too (`1 == True`,
+    but `marshal` tells them apart, and faster than `repr`)."""
+
+    def same(a: Any, b: Any) -> bool:
+        return a is b or (a == b and marshal.dumps(a) == marshal.dumps(b))
+
+    def cut(a: dict[str, Any], b: dict[str, Any], levels: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        old: dict[str, Any] = {}
+        new: dict[str, Any] = {}
+        for key in {**a, **b}:
+            x, y = a.get(key, _MISSING), b.get(key, _MISSING)
+            if same(x, y):
+                continue
+            # Below the top level only `services` is cut further: its names, then each one's keys.
+            if levels > 1 and (levels < 3 or key == "services") and isinstance(x, dict) and isinstance(y, dict):
+                x, y = cut(x, y, levels - 1)
+            if x is not _MISSING:
+                old[key] = x
+            if y is not _MISSING:
+                new[key] = y
+        return old, new
+
+    return cut(before, after, 3)
