@@ -130,27 +130,25 @@ def keys_judged_alone() -> bool:
     no `oneOf` over several keys). Then a key's verdict depends on that key and its value
     alone, and a document with a few changed keys needs only those checked again."""
     root = load_schema()
-
-    def resolve(ref: object) -> object:
-        target: object = root
-        for token in str(ref).lstrip("#").split("/")[1:]:
-            target = target.get(token) if isinstance(target, dict) else None
-        return target
-
-    def alone(schema: object) -> bool:
-        if isinstance(schema, bool):
-            return True
-        if not isinstance(schema, dict) or set(schema) - _IGNORED - _ONE_KEY:
-            return False
-        if schema.get("type", "object") != "object":
-            return False
-        if "$ref" in schema and not alone(resolve(schema["$ref"])):
-            return False
-        return all(alone(sub) for sub in schema.get("allOf", []))
-
     services = root.get("properties", {}).get("services")
-    return (alone(root) and alone(services) and isinstance(services, dict)
-            and all(alone(sub) for sub in services.get("patternProperties", {}).values()))
+    return (_one_key_at_a_time(root, root) and isinstance(services, dict) and _one_key_at_a_time(services, root)
+            and all(_one_key_at_a_time(sub, root) for sub in services.get("patternProperties", {}).values()))
+
+
+def _one_key_at_a_time(schema: object, root: dict[str, Any]) -> bool:
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict) or set(schema) - _IGNORED - _ONE_KEY:
+        return False
+    if schema.get("type", "object") != "object":
+        return False
+    if "$ref" in schema:
+        target: object = root
+        for token in str(schema["$ref"]).lstrip("#").split("/")[1:]:
+            target = target.get(token) if isinstance(target, dict) else None
+        if not _one_key_at_a_time(target, root):
+            return False
+    return all(_one_key_at_a_time(sub, root) for sub in schema.get("allOf", []))
 
 
 # --- compiled form ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ stack is compared: the base alone, and the base with each override file.
 
 from __future__ import annotations
 
-import marshal
 from typing import TYPE_CHECKING, Any
 
 from e2i_fix import model
@@ -63,26 +62,22 @@ _MISSING = object()
 
 def pruned(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Both documents without what they have in common: equal top-level keys, equal services,
-    and a service's equal keys are left out of both. Equal means of equal types too (`1 == True`,
-    but `marshal` tells them apart, and faster than `repr`)."""
+    and a service's equal keys are left out of both (equal as `model.same` sees it)."""
+    return _cut(before, after, 3)
 
-    def same(a: Any, b: Any) -> bool:
-        return a is b or (a == b and marshal.dumps(a) == marshal.dumps(b))
 
-    def cut(a: dict[str, Any], b: dict[str, Any], levels: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        old: dict[str, Any] = {}
-        new: dict[str, Any] = {}
-        for key in {**a, **b}:
-            x, y = a.get(key, _MISSING), b.get(key, _MISSING)
-            if same(x, y):
-                continue
-            # Below the top level only `services` is cut further: its names, then each one's keys.
-            if levels > 1 and (levels < 3 or key == "services") and isinstance(x, dict) and isinstance(y, dict):
-                x, y = cut(x, y, levels - 1)
-            if x is not _MISSING:
-                old[key] = x
-            if y is not _MISSING:
-                new[key] = y
-        return old, new
-
-    return cut(before, after, 3)
+def _cut(a: dict[str, Any], b: dict[str, Any], levels: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for key in {**a, **b}:
+        x, y = a.get(key, _MISSING), b.get(key, _MISSING)
+        if model.same(x, y):
+            continue
+        # Below the top level only `services` is cut further: its names, then each one's keys.
+        if levels > 1 and (levels < 3 or key == "services") and isinstance(x, dict) and isinstance(y, dict):
+            x, y = _cut(x, y, levels - 1)
+        if x is not _MISSING:
+            old[key] = x
+        if y is not _MISSING:
+            new[key] = y
+    return old, new

@@ -604,6 +604,19 @@ def test_the_shipped_schema_judges_the_top_levels_key_by_key() -> None:
     assert schema.keys_judged_alone()
 
 
+@pytest.mark.parametrize("where", [(), ("$defs", "container_spec"), ("properties", "services")])
+def test_a_rule_over_several_keys_turns_the_key_by_key_check_off(monkeypatch: pytest.MonkeyPatch,
+                                                                 where: tuple[str, ...]) -> None:
+    spec = copy.deepcopy(load_schema())
+    functools.reduce(lambda d, k: d[k], where, spec)["required"] = ["image"]
+    monkeypatch.setattr(schema, "load_schema", lambda: spec)
+    schema.keys_judged_alone.cache_clear()
+    try:
+        assert not schema.keys_judged_alone()
+    finally:
+        schema.keys_judged_alone.cache_clear()
+
+
 @needs_corpus
 @settings(
     max_examples=200,
