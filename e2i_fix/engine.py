@@ -358,15 +358,20 @@ def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
 
 def splice(text: str, edits: list[tuple[int, Edit]], newline: str,
            spans: list[tuple[int, int, int]] | None = None) -> str:
-    """Apply edits back to front. Insertions at one point go deepest-indented first (that point
-    ends every nested block, so a shallower entry placed first would capture the deeper one),
-    then in the order they were accepted in. `spans` collects (start, end, new length), ascending."""
-    for _, e in sorted(edits, key=lambda t: (t[1].start, t[1].end, -_depth(t[1]), t[0]), reverse=True):
+    """Apply non-overlapping edits, in one pass over the text. Insertions at one point go
+    deepest-indented first (that point ends every nested block, so a shallower entry placed
+    first would capture the deeper one), then in the order they were accepted in. `spans`
+    collects (start, end, new length), ascending."""
+    pieces: list[str] = []
+    pos = 0
+    for _, e in sorted(edits, key=lambda t: (t[1].start, t[1].end, -_depth(t[1]), t[0])):
         new = e.text if newline == "\n" else e.text.replace("\r\n", "\n").replace("\n", newline)
-        text = text[: e.start] + new + text[e.end :]
+        pieces += (text[pos : e.start], new)
+        pos = e.end
         if spans is not None:
-            spans.insert(0, (e.start, e.end, len(new)))
-    return text
+            spans.append((e.start, e.end, len(new)))
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 def _depth(e: Edit) -> int:
