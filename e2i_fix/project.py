@@ -334,7 +334,16 @@ def command_text(config: dict[str, Any]) -> str:
 
 
 def role(service: Service) -> str | None:
-    """`worker`, `api` or None, from the command first and the service name second."""
+    """`worker`, `api` or None, from the command first and the service name second. Passes ask
+    it of every service, some more than once: it is worked out once per service."""
+    known = service.__dict__
+    if "_role" not in known:
+        known["_role"] = _role(service)
+    got: str | None = known["_role"]
+    return got
+
+
+def _role(service: Service) -> str | None:
     cmd = command_text(service.config)
     if _WORKER_CMD.search(cmd):
         return "worker"
