@@ -85,3 +85,9 @@ def test_a_platform_that_refuses_to_fork_gets_everything_done_in_one_process(mon
 
     monkeypatch.setattr(os, "fork", refuse)
     assert workers.run(lambda i: i + 100, [[0, 2], [1], [3]]) == {0: 100, 1: 101, 2: 102, 3: 103}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_jobs_must_be_a_positive_number(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--jobs", value, "."]) == 2
+    assert "--jobs" in capsys.readouterr().err
