@@ -142,13 +142,25 @@ def _one_key_at_a_time(schema: object, root: dict[str, Any]) -> bool:
         return False
     if schema.get("type", "object") != "object":
         return False
-    if "$ref" in schema:
-        target: object = root
-        for token in str(schema["$ref"]).lstrip("#").split("/")[1:]:
-            target = target.get(token) if isinstance(target, dict) else None
-        if not _one_key_at_a_time(target, root):
-            return False
+    if "$ref" in schema and not _one_key_at_a_time(_resolve(root, schema["$ref"], "#")[0], root):
+        return False
     return all(_one_key_at_a_time(sub, root) for sub in schema.get("allOf", []))
+
+
+def _resolve(root: dict[str, Any], ref: object, where: str) -> tuple[object, str]:
+    """The subschema a local `$ref` points at."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        raise NotImplementedError(f"{where}: only local $refs are supported, not {ref!r}")
+    target: object = root
+    for raw in ref[1:].split("/")[1:]:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and token in target:
+            target = target[token]
+        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+            target = target[int(token)]
+        else:
+            raise NotImplementedError(f"{where}: $ref {ref!r} does not resolve")
+    return target, ref
 
 
 # --- compiled form ---------------------------------------------------------------------------
@@ -318,19 +330,6 @@ class _Compiler:
         node.done = True
         return node
 
-    def _resolve(self, ref: object, where: str) -> tuple[object, str]:
-        if not isinstance(ref, str) or not ref.startswith("#"):
-            raise NotImplementedError(f"{where}: only local $refs are supported, not {ref!r}")
-        target: object = self._root
-        for raw in ref[1:].split("/")[1:]:
-            token = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(target, dict) and token in target:
-                target = target[token]
-            elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
-                target = target[int(token)]
-            else:
-                raise NotImplementedError(f"{where}: $ref {ref!r} does not resolve")
-        return target, ref
 
     def _sub(self, schema: object, where: str) -> _Node:
         """A subschema's node, usable even if it is still being compiled (a cycle)."""
@@ -367,7 +366,7 @@ class _Compiler:
                 accepted.add("integer")
             types = frozenset(accepted)
         if "$ref" in schema:
-            target, ref = self._resolve(schema["$ref"], where)
+            target, ref = _resolve(self._root, schema["$ref"], where)
             ref_node = self._sub(target, ref)
             if types is None:
                 types, names = ref_node.types, list(ref_node.type_names)
