@@ -155,12 +155,8 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
             return v
         if n.tag != plain:
             return v
-        got = values.get(v, values)
-        if got is values:
-            got = _plain_value(v)
-            if len(values) < _SCALARS_MAX:
-                values[v] = got
-        return got
+        got = values.get(v, values)  # `_cached_plain` with its hit inlined: this runs per scalar
+        return _cached_plain(v) if got is values else got
 
     def walk(n: Node, depth: int) -> tuple[int, int]:
         """A mapping or a sequence: (expanded size, height)."""
@@ -291,14 +287,22 @@ def scalar_value(node: ScalarNode) -> Value:
     v: str = node.value
     if node.tag != _PLAIN or node.style:
         return v  # quoted, or an explicit tag such as `!!str` or Compose's `!reset`
-    got = _SCALARS.get(v, _SCALARS)
-    return _plain_value(v) if got is _SCALARS else got
+    return _cached_plain(v)
 
 
 # Plain scalar text -> value. Compose files say `unless-stopped`, `true` and `json-file` over and
 # over; resolving each text once saves the regexes. Values are immutable, so sharing is safe.
 _SCALARS: dict[str, Value] = {}
 _SCALARS_MAX = 100_000
+
+
+def _cached_plain(v: str) -> Value:
+    got = _SCALARS.get(v, _SCALARS)
+    if got is _SCALARS:
+        got = _plain_value(v)
+        if len(_SCALARS) < _SCALARS_MAX:
+            _SCALARS[v] = got
+    return got
 
 
 def _plain_value(v: str) -> Value:
