@@ -74,22 +74,30 @@ def _find(folder: Path, seen: Found) -> tuple[Path, dict[str, Any]] | None:
 
 def _tool_table(path: Path) -> dict[str, Any] | None:
     """`[tool.e2i-fix]` of a pyproject.toml; most have none, and are not parsed to learn that."""
-    try:
-        if b"e2i-fix" not in path.read_bytes():
-            return None
-    except OSError as e:
-        raise InputError(f"cannot read config: {e}") from None
-    data: dict[str, Any] | None = _load(path).get("tool", {}).get("e2i-fix")
+    raw = _read(path)
+    if b"e2i-fix" not in raw:
+        return None
+    data: dict[str, Any] | None = _parse(raw).get("tool", {}).get("e2i-fix")
     return data
 
 
 def _load(path: Path) -> dict[str, Any]:
+    return _parse(_read(path))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read config: {e}") from None
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
     import tomllib
 
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise InputError(f"cannot read config: {e}") from None
 
 
