@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from e2i_fix import __version__
 
 if TYPE_CHECKING:
-    from e2i_fix.config import Settings
+    from e2i_fix.config import Found, Settings
     from e2i_fix.engine import Result
     from e2i_fix.errors import InputError, Problem
     from e2i_fix.fix import Fix
@@ -155,15 +155,13 @@ class _Stacks:
 
     def __init__(self, items: list[Stack | tuple[Path, InputError]], mode: str, settings: Settings, fmt: str,
                  use_config: bool) -> None:
-        from e2i_fix import config
-
         self.items = items
         self.mode = mode
         self.settings = settings
         self.fmt = fmt
         self.use_config = use_config
         self.cached: dict[Path, Settings | Problem] = {}  # config by folder
-        self.looked: config.Found = {}
+        self.looked: Found = {}
         self.done = 0
 
     def __call__(self, i: int) -> tuple[int, Captured]:
