@@ -40,6 +40,9 @@ class Fix(NamedTuple):
     # Where the normalised model may change; verification rejects any other difference.
     changes: tuple[ModelPath, ...] = ()
     error: bool = False  # a finding that makes --check fail even with nothing to apply
+    # Where the figures of a fix came from, for the finding and machine-readable output:
+    # (what, source) pairs such as ("memory 4G", "role api (built-in table)").
+    provenance: tuple[tuple[str, str], ...] = ()
 
     @property
     def applicable(self) -> bool:

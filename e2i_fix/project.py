@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from e2i_fix import dockerfile, model, yamldoc
 from e2i_fix.dockerfile import DockerfileDoc, Stage
@@ -192,6 +192,28 @@ class Project:
             got = self._models[files] = model.normalise_stack([self.docs[i].value for i in files])
         return got
 
+    def env_file(self, path: Path) -> list[EnvEntry] | None:
+        """The entries of an env file a service names (read once per index; None when it is
+        missing or unreadable). Env files are read for decisions, never edited."""
+        cache: dict[Path, list[EnvEntry] | None] = self.__dict__.setdefault("_env_files", {})
+        if path not in cache:
+            from e2i_fix import source
+
+            try:
+                cache[path] = env_entries(source.read(path).text)
+            except InputError:
+                cache[path] = None
+        return cache[path]
+
+    def service_env_files(self, svc: Service) -> list[tuple[Path, list[EnvEntry]]]:
+        """The env files `svc` reads, in order, with their entries (missing ones left out)."""
+        out = []
+        for path, _ in env_file_paths(svc.config, self.folder):
+            entries = self.env_file(path)
+            if entries is not None:
+                out.append((path, entries))
+        return out
+
     @cached_property
     def services(self) -> dict[str, Service]:
         out: dict[str, Service] = {}
@@ -297,18 +319,55 @@ def dockerfile_paths(docs: list[ComposeDoc], folder: Path) -> set[Path]:
     return out
 
 
-def parse_env(text: str) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
+class EnvEntry(NamedTuple):
+    """One `KEY=value` line of an env file; `value` None for a bare `KEY`."""
+
+    key: str
+    value: str | None
+    line: int  # 1-based
+    col: int  # 1-based, where the key starts
+
+
+def env_entries(text: str) -> list[EnvEntry]:
+    """The entries of an env file (`.env`, `env_file:`), in order, with their positions."""
+    out: list[EnvEntry] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
             continue
-        k, _, v = line.removeprefix("export ").partition("=")
-        v = v.strip()
-        if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
-            v = v[1:-1]
-        env[k.strip()] = v
-    return env
+        body = line.removeprefix("export ").lstrip()
+        k, eq, v = body.partition("=")
+        k = k.strip()
+        if not k:
+            continue
+        value: str | None = None
+        if eq:
+            v = v.strip()
+            if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+                v = v[1:-1]
+            value = v
+        out.append(EnvEntry(k, value, n, raw.find(k) + 1))
+    return out
+
+
+def parse_env(text: str) -> dict[str, str]:
+    return {e.key: e.value for e in env_entries(text) if e.value is not None}
+
+
+def env_file_paths(config: dict[str, Any], folder: Path) -> list[tuple[Path, bool]]:
+    """The files a service's `env_file:` names (string, list, or long form with `path` and
+    `required`), resolved against `folder`, each with whether Compose requires it."""
+    spec = config.get("env_file")
+    items = spec if isinstance(spec, list) else [] if spec is None else [spec]
+    out: list[tuple[Path, bool]] = []
+    for item in items:
+        if isinstance(item, dict):
+            path, required = item.get("path"), item.get("required", True)
+        else:
+            path, required = item, True
+        if isinstance(path, str) and path and "$" not in path:
+            out.append((folder / path, required is not False))
+    return out
 
 
 def parse_compose(source: Source, readonly: bool = False) -> ComposeDoc:
