@@ -115,6 +115,30 @@ def top_level_block(doc: ComposeDoc, key: str, value: Any, before: str = "servic
             pos = prev
         else:
             break
+    if _tight(doc, kv[0]):
+        # The file's top-level keys stand with no blank line between them: so does the new
+        # block (and two blocks inserted at one point get no blank lines between them either).
+        return Edit(doc.path, pos, pos, text)
     if pos > 0 and doc.text[doc.line_start(pos - 1) : pos].strip():
         text = "\n" + text  # keep the new block visually apart from what precedes it
     return Edit(doc.path, pos, pos, text + "\n")
+
+
+def _tight(doc: ComposeDoc, before: ScalarNode) -> bool:
+    """Whether the top-level keys up to `before` follow one another with no blank line, seen
+    at two places at least (one gap says too little about a file's habit)."""
+    gaps = 0
+    for k, _ in doc.root.value[1:]:
+        if k.start_mark.index > before.start_mark.index:
+            break
+        start = doc.line_start(k.start_mark.index)
+        while start > 0:  # the key's own comment lines belong to it
+            prev = doc.line_start(start - 1)
+            if doc.text[prev:start].lstrip().startswith("#"):
+                start = prev
+            else:
+                break
+        if start == 0 or not doc.text[doc.line_start(start - 1) : start].strip():
+            return False
+        gaps += 1
+    return gaps >= 2
