@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-passes", action="store_true", help="List the passes and exit.")
     p.add_argument("--explain", metavar="ID", help="Print a pass's documentation and exit.")
     p.add_argument("--no-config", action="store_true", help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
+    p.add_argument("--usage", type=Path, metavar="FILE",
+                   help="deploy-limits: size services from `docker stats --no-stream --format json` output.")
+    p.add_argument("--host-memory", metavar="SIZE", help="deploy-limits: the host's memory, e.g. 16G.")
+    p.add_argument("--host-cpus", metavar="N", help="deploy-limits: the host's CPUs.")
     p.add_argument("--jobs", "-j", type=_positive, metavar="N",
                    help="Processes for a run over many stacks (default: one per CPU; --apply always uses one).")
     p.add_argument("--version", action="version", version=f"e2i-fix {__version__}")
@@ -112,6 +116,16 @@ def _cli(args: argparse.Namespace) -> int:
     if ignore and "all" in ignore:
         ignore = set(passes)
     settings = Settings(passes, select, ignore or set(), args.unsafe_fixes)
+    flags = {k: v for k, v in (("usage", args.usage and str(args.usage)), ("host-memory", args.host_memory),
+                               ("host-cpus", args.host_cpus)) if v}
+    if flags:
+        settings.flag_options["deploy-limits"] = flags
+        if args.usage:  # read once, before any stack: a bad file is the run's error
+            try:
+                passes["deploy-limits"].read_usage(str(args.usage))  # type: ignore[attr-defined]
+            except InputError as e:
+                print(e.problem(str(args.usage)), file=sys.stderr)
+                return 2
     return _run(list(args.paths) or [Path(".")], args.mode or "dry-run", settings, args.fmt,
                 use_config=not args.no_config, jobs=args.jobs)
 
@@ -221,11 +235,12 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
             out.finding(where(fix), fixable=True)
         for fix in findings:
             out.finding(where(fix, left=True), fixable=False)
-        if result.applied or findings:
+        if result.applied or any(not f.info for f in findings):  # information is nothing to fix
             status = max(status, 1)
         return status
     for fix in findings:
-        out.finding(where(fix, left=True), fixable=False, quiet=True)
+        if not fix.info:  # information (totals...) is the summary of --check
+            out.finding(where(fix, left=True), fixable=False, quiet=True)
     for path in changed:
         orig = result.originals[path]
         new = result.texts[path]

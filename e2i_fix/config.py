@@ -26,6 +26,7 @@ class Settings:
         self.ignore: set[str] = set() if ignore is None else ignore
         self.unsafe = unsafe
         self.pass_options: dict[str, dict[str, Any]] = {}
+        self.flag_options: dict[str, dict[str, Any]] = {}  # pass options from the command line: they win
         self.per_service_ignore: dict[str, set[str]] = {}
 
     def selected(self, pass_id: str) -> bool:
@@ -38,6 +39,8 @@ class Settings:
         p = self.passes[pass_id]
         out = dict(p.DEFAULTS)
         out.update(self.pass_options.get(pass_id, {}))
+        out.update(self.flag_options.get(pass_id, {}))
+        out["_unsafe"] = self.unsafe
         out["_ignored_services"] = {s for s, ids in self.per_service_ignore.items() if pass_id in ids or "all" in ids}
         return out
 
@@ -104,6 +107,7 @@ def _parse(raw: bytes) -> dict[str, Any]:
 def apply_file(settings: Settings, path: Path, data: dict[str, Any]) -> Settings:
     """Settings with a config file's values under the command line's (flags win)."""
     s = Settings(settings.passes, settings.select, set(settings.ignore), settings.unsafe)
+    s.flag_options = settings.flag_options
     for key, value in data.items():
         if key in settings.passes:
             if not isinstance(value, dict):

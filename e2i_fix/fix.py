@@ -43,6 +43,8 @@ class Fix(NamedTuple):
     # Where the figures of a fix came from, for the finding and machine-readable output:
     # (what, source) pairs such as ("memory 4G", "role api (built-in table)").
     provenance: tuple[tuple[str, str], ...] = ()
+    # Information, not a finding: shown by --check, never counted for the exit code.
+    info: bool = False
 
     @property
     def applicable(self) -> bool:

@@ -226,9 +226,10 @@ class Reporter:
             self.records.append({
                 "type": "finding", "pass": fix.pass_id, "path": str(fix.path), "line": fix.line or None,
                 "col": fix.col or None, "message": fix.message, "fixable": fixable, "safety": fix.safety.name.lower(),
+                "provenance": [{"what": w, "source": src} for w, src in fix.provenance], "info": fix.info,
             })
             return
-        mark = "" if fixable else " (no fix applied)"
+        mark = "" if fixable or fix.info else " (no fix applied)"
         self._emit(f"{fix.location()}: [{fix.pass_id}] {fix.message}{mark}\n", err=quiet)
 
     def diff(self, path: Path, before: Source, after: str,

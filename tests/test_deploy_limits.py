@@ -27,8 +27,10 @@ M, G = 1024**2, 1024**3
 SELECT = ["--select", "deploy-limits"]
 
 
-def apply(*args: str) -> int:
-    return main(["--apply", *SELECT, *args])
+def apply(*args: str, unsafe: bool = True) -> int:
+    """Apply the pass; unsafe fixes too by default (most cases here are about the edits, and
+    their figures come from the generic table: see the safety tests for the default run)."""
+    return main(["--apply", *SELECT, *(["--unsafe-fixes"] if unsafe else []), *args])
 
 
 def compose_files(folder: Path) -> list[str]:
@@ -54,7 +56,7 @@ def findings(capsys: pytest.CaptureFixture[str]) -> list[str]:
     """The `[deploy-limits] ...` part of every reported line (line numbers move as fixes land)."""
     captured = capsys.readouterr()
     return sorted(line.split(": ", 1)[1] for line in (captured.out + captured.err).splitlines()
-                  if "[deploy-limits]" in line)
+                  if "[deploy-limits]" in line and "] resource totals" not in line)
 
 
 # --- sizes ----------------------------------------------------------------------------------
@@ -149,58 +151,39 @@ def test_fixture(case: str, tmp_path: Path) -> None:
     ("case", "expected"),
     [
         pytest.param("legacy-keys", [
-            "[deploy-limits] service 'db' has mem_limit but no CPU limit: add deploy.resources (1 CPU / 2g, "
-            "reservations 0.5 / 1G); mem_limit carried over (Compose refuses deploy.resources that differ from it)",
-            "[deploy-limits] service 'job' has cpus but no memory limit: add deploy.resources (1.5 CPUs / 1G, "
-            "reservations 0.75 / 512M); cpus carried over (Compose refuses deploy.resources that differ from it)",
-            "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add deploy.resources (0.5 CPU / 512m, "
-            "reservations 0.25 / 128m) with limits.pids 200; mem_limit, pids_limit, mem_reservation carried over "
-            "(Compose refuses deploy.resources that differ from them)",
+            "[deploy-limits] service 'db' has mem_limit but no CPU limit: add deploy.resources (1 CPU / 2g, reservations 0.5 / 1G); cpus from image postgres (documented needs); mem_limit carried over (Compose refuses deploy.resources that differ from it)",
+            "[deploy-limits] service 'job' has cpus but no memory limit: add deploy.resources (1.5 CPUs / 1G, reservations 0.75 / 512M); memory from the generic default; cpus carried over (Compose refuses deploy.resources that differ from it); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add deploy.resources (0.5 CPU / 512m, reservations 0.25 / 128m) with limits.pids 200; cpus from image nginx (generic profile); mem_limit, pids_limit, mem_reservation carried over (Compose refuses deploy.resources that differ from them)",
         ], id="legacy keys"),
         pytest.param("jvm-heap", [
-            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G, reservations "
-            "0.5 / 2560M); memory raised to cover -Xmx3g in the command x 1.5",
-            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations "
-            "0.5 / 1G)",
-            "[deploy-limits] service 'elasticsearch' has no resource limits: add deploy.resources (2 CPUs / 4G, "
-            "reservations 1 / 2G); memory raised to cover -Xmx2g in ES_JAVA_OPTS x 2",
-            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G, "
-            "reservations 1 / 1G)",
+            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx3g in the command x 1.5",
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs)",
+            "[deploy-limits] service 'elasticsearch' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); cpus from image elasticsearch (documented needs), memory from the service's own setting; memory raised to cover -Xmx2g in ES_JAVA_OPTS x 2",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G, reservations 1 / 1G); from image opensearch (documented needs)",
         ], id="jvm heap"),
         pytest.param("partial-resources", [
-            "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, "
-            "deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 150M",
-            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, "
-            "deploy.resources.limits.memory 3G, deploy.resources.reservations.cpus 0.5; memory raised to the "
-            "reservation 3G",
+            "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 150M; cpus from the generic default",
+            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 3G, deploy.resources.reservations.cpus 0.5; cpus from the generic default, memory from the service's memory reservation 3G; memory raised to the reservation 3G",
         ], id="partial resources"),
         pytest.param("anchors", [
-            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
-            "1 / 2G); 'cache', 'legacy', which would inherit it, get their own",
-            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 512M, "
-            "reservations 0.5 / 256M)",
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); 'cache', 'legacy', which would inherit it, get their own",
+            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 512M, reservations 0.5 / 256M); from image redis (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="anchors"),
         pytest.param("extends", [
-            "[deploy-limits] service 'external' extends a service in base-services.yml, which is not part of this "
-            "stack: resource limits not checked (no fix applied)",
-            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations "
-            "0.5 / 512M); 'tasks', which would inherit it, gets its own",
-            "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
-            "1 / 2G)",
+            "[deploy-limits] service 'external' extends a service in base-services.yml, which is not part of this stack: resource limits not checked (no fix applied)",
+            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); 'tasks', which would inherit it, gets its own",
+            "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="extends"),
         pytest.param("override", [
-            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
-            "1 / 1g); mem_reservation carried over (Compose refuses deploy.resources that differ from it)",
-            "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, "
-            "reservations 0.5 / 512M)",
-            "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, "
-            "reservations 0.5 / 256M)",
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 1g); from role api (generic profile); mem_reservation carried over (Compose refuses deploy.resources that differ from it); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, reservations 0.5 / 256M); from image redis (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="override"),
     ],
 )
 def test_fixture_messages(case: str, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(FIXTURES / case / "input", tmp_path, dirs_exist_ok=True)
-    assert main(["--check", *SELECT, str(tmp_path)]) == 1
+    assert main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)]) == 1
     assert findings(capsys) == expected
 
 
@@ -330,13 +313,14 @@ def test_interpolated_size_is_an_unsafe_fix(tmp_path: Path, capsys: pytest.Captu
     f = tmp_path / "compose.yaml"
     text = "services:\n  cache:\n    image: redis:7\n    command: redis-server --maxmemory ${REDIS_MAXMEMORY:-2gb}\n"
     f.write_text(text)
-    assert apply(str(tmp_path)) == 0  # safe fixes only: nothing applied
+    assert apply(str(tmp_path), unsafe=False) == 0  # safe fixes only: nothing applied
     assert f.read_text() == text
     assert findings(capsys) == [
         "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 512M, reservations "
-        "0.5 / 256M); --maxmemory ${REDIS_MAXMEMORY:-2gb} cannot be read, so the limit is not checked against it "
-        "(no fix applied)"]
-    assert apply("--unsafe-fixes", str(tmp_path)) == 1
+        "0.5 / 256M); from image redis (generic profile); --maxmemory ${REDIS_MAXMEMORY:-2gb} cannot be read, so the "
+        "limit is not checked against it; a generic figure, so an unsafe fix (set it in the configuration, or measure "
+        "with --usage) (no fix applied)"]
+    assert apply(str(tmp_path)) == 1
     assert 'memory: "512M"' in f.read_text()
 
 
@@ -396,7 +380,7 @@ def test_with_the_logging_pass_at_one_point(text: str, expected: str, tmp_path: 
     """Both passes insert where the service ends: the deeper block must come first."""
     f = tmp_path / "compose.yaml"
     f.write_text(text)
-    assert main(["--apply", "--select", "deploy-limits,logging", str(tmp_path)]) == 1
+    assert main(["--apply", "--unsafe-fixes", "--select", "deploy-limits,logging", str(tmp_path)]) == 1
     assert f.read_text().endswith(expected)
     assert compose_config(tmp_path, ["compose.yaml"], "-q").returncode == 0
 
@@ -476,9 +460,9 @@ def test_bad_options_are_reported(text: str, message: str, tmp_path: Path, capsy
 
 def test_unknown_option_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "compose.yaml").write_text(STACK)
-    (tmp_path / ".e2i-fix.toml").write_text('[deploy-limits]\nheadroom = 2\n')
+    (tmp_path / ".e2i-fix.toml").write_text('[deploy-limits]\nhead-room = 2\n')
     assert main(["--check", *SELECT, str(tmp_path)]) == 2
-    assert "unknown option headroom for deploy-limits" in capsys.readouterr().err
+    assert "unknown option head-room for deploy-limits" in capsys.readouterr().err
 
 
 # --- the example stack ----------------------------------------------------------------------
@@ -493,19 +477,24 @@ REVIEW = {  # the review's figures: limits, reservations half
 
 
 def test_the_example_stack_gets_the_review_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default run gives the review's figures (the example's .e2i-fix.toml has them; redis
+    sizes itself with --maxmemory) and leaves the generic ones to --unsafe-fixes."""
     shutil.copytree(ROOT / "examples" / "e2i", tmp_path / "e2i")
     folder = tmp_path / "e2i"
     assert main(["--dry-run", *SELECT, str(folder)]) == 1
     out = capsys.readouterr().out
-    assert out.count("+    deploy:\n") == 11  # every service of the stack
-    assert apply(str(folder)) == 1
+    assert out.count("+    deploy:\n") == len(REVIEW)
+    assert apply(str(folder), unsafe=False) == 1
     # redis runs with --maxmemory 256mb: 256mb x 1.5 = 384M is under 512M, so 512M stands.
-    assert findings(capsys) == []
+    left = findings(capsys)
+    assert len(left) == 6 and all("a generic figure, so an unsafe fix" in f for f in left), left
     for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.dev.yml"]):
         res = resources(folder, files)
         for name, want in REVIEW.items():
             assert figures(res[name]) == want, (files, name)
-    assert main(["--check", *SELECT, str(folder)]) == 0
+        assert {n for n, r in res.items() if r} == set(REVIEW)
+    assert apply(str(folder)) == 1  # the generic figures, with --unsafe-fixes
+    assert main(["--check", "--unsafe-fixes", *SELECT, str(folder)]) == 0
 
 
 def test_the_example_stack_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -513,9 +502,9 @@ def test_the_example_stack_messages(tmp_path: Path, capsys: pytest.CaptureFixtur
     main(["--check", *SELECT, str(tmp_path / "e2i")])
     got = findings(capsys)
     assert "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, " \
-           "reservations 0.5 / 256M)" in got
+           "reservations 0.5 / 256M); from image redis (generic profile)" in got
     assert "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, " \
-           "reservations 1 / 2G)" in got
+           "reservations 1 / 2G); from config services.api" in got
     assert len(got) == 11
 
 

@@ -399,6 +399,6 @@ def test_two_passes_inserting_at_one_point(tmp_path: Path) -> None:
     f.write_text("services:\n  b:\n    image: nginx:1.27\n    logging:\n      driver: json-file\n")
     if "deploy-limits" not in registry():
         pytest.skip("needs the deploy-limits pass")
-    assert main(["--apply", "--no-config", "--select", "logging,deploy-limits", str(tmp_path)]) == 1
+    assert main(["--apply", "--no-config", "--unsafe-fixes", "--select", "logging,deploy-limits", str(tmp_path)]) == 1
     new = meaning(f.read_bytes())["services"]["b"]
     assert new["logging"]["options"]["max-size"] and new["deploy"]["resources"]["limits"]

@@ -1,4 +1,4 @@
-"""deploy-limits: CPU and memory limits, and reservations, for every service.
+"""deploy-limits: CPU and memory limits, and reservations, for every service, each figure with its source.
 
 ## What it does
 Adds `deploy.resources` to each service that has no CPU or no memory limit:
@@ -12,81 +12,136 @@ Adds `deploy.resources` to each service that has no CPU or no memory limit:
           cpus: "0.5"
           memory: "256M"
 
-Reservations are half the limits. Only what is missing is added: an existing `deploy:` keeps
-its `replicas`, `restart_policy`... and gets `resources` next to them; existing `resources`
-with only reservations (or only GPU `devices`) get `limits`; limits with only `memory` get
-`cpus`. Nothing that is there is ever changed or lowered. A service that already has both a
-CPU and a memory limit (in `deploy.resources.limits` or the legacy `cpus` / `mem_limit`) is
-left alone, reservations included.
+Only what is missing is added: an existing `deploy:` keeps its `replicas`, `restart_policy`...
+and gets `resources` next to them; existing `resources` with only reservations (or only GPU
+`devices`) get `limits`; limits with only `memory` get `cpus`. Nothing that is there is ever
+changed or lowered. A service that already has both a CPU and a memory limit (in
+`deploy.resources.limits` or the legacy `cpus` / `mem_limit`) is left alone, reservations included.
 
-The figures come from a profile table, first match wins:
-1. `services.<name>` from the configuration;
-2. the image: the family of `image:` (no registry, no tag: `docker.io/bitnami/redis:7` is
-   `redis`), else of the image the service's Dockerfile stage starts from. A known image says
-   more about what a container needs than the command does (a `redis-server` is a Redis
-   whatever its name), so it comes before the role;
-3. the role, from the command (`celery ... worker`, `rq worker`, `dramatiq`, `sidekiq`: worker;
-   `gunicorn`, `uvicorn`, `node server.js`: api) or else the service name (`worker`, `api`,
-   `backend`, `server`);
-4. `default`.
-An entry may give only `cpus` or only `memory`; the other comes from the next match.
+Every figure says where it came from, in the finding and as `provenance` in `--format json`.
+First match wins, figure by figure (an entry may give only `cpus` or only `memory`):
+1. the configuration: `services.<name>`;
+2. observed usage (`--usage FILE`, below): the memory limit is the service's peak x `headroom`
+   (1.5), never below its image's documented need (3); the CPU limit the peak CPU share x
+   `headroom`, in quarters of a CPU; reservations the typical (median) sample;
+3. the image: the family of `image:` (no registry, no tag: `docker.io/bitnami/redis:7` is
+   `redis`), else of the image the service's Dockerfile stage starts from; `images` of the
+   configuration first, then the built-in table (`e2i_fix/data/deploy-limits.json`, below);
+4. the role, from the command (`celery ... worker`, `rq worker`, `sidekiq`: worker; `gunicorn`,
+   `uvicorn`, `node server.js`: api) or else the service name: `roles`, then api 2 / 4G and
+   worker 2 / 4G, generic profiles;
+5. `default`, then the generic default 1 / 1G.
+Reservations are half the limits unless observed usage gives them.
 
-Built-in images (limits; reservations are half): redis, valkey, keydb 1 / 512M; falkordb 1 / 1G;
-mlflow 1 / 2G; postgres (postgis, timescaledb, pgvector...) 1 / 1G; mysql, mariadb 1 / 1G;
-mongo 1 / 1G; elasticsearch, opensearch 2 / 2G; kibana, logstash, opensearch-dashboards 1 / 1G;
-kafka (cp-kafka, cp-server, bitnami/kafka...) 1 / 2G; zookeeper 0.5 / 512M; rabbitmq 1 / 512M;
-clickhouse 2 / 4G; minio 1 / 1G; nginx, httpd, caddy, haproxy, traefik 0.5 / 256M; grafana
-0.5 / 512M; prometheus 1 / 1G; memcached 0.5 / 256M. Roles: api 2 / 4G, worker 2 / 4G.
-Default: 1 / 1G.
-
-Never below what the service asks for itself. The memory limit is raised, to the next clean
+Never below what the service sizes itself to. The memory limit is raised, to the next clean
 size (256M, 384M, 512M, 768M, 1G, 1536M, then whole gigabytes), above:
 - Redis `--maxmemory` (command or entrypoint, string or list form) x 1.5: fragmentation,
   client buffers and the copy-on-write fork of a save need room besides the data;
 - JVM `-Xmx` / `-XX:MaxHeapSize` in the command or in `JAVA_OPTS`, `ES_JAVA_OPTS`,
-  `OPENSEARCH_JAVA_OPTS`, `KAFKA_HEAP_OPTS`, `_JAVA_OPTIONS`, `JAVA_TOOL_OPTIONS`, `JVMFLAGS`...
+  `OPENSEARCH_JAVA_OPTS`, `*_HEAP_OPTS` (`KAFKA_HEAP_OPTS`...), `_JAVA_OPTIONS`,
+  `JAVA_TOOL_OPTIONS`, `JVMFLAGS`, `*_JAVAOPTS` (SonarQube), `INSTALL4J_ADD_VM_PARAMS` (Nexus)...
   x 2 for Elasticsearch and OpenSearch (their documented rule: heap at most half the memory,
   the rest is Lucene's file cache) and x 1.5 for any other JVM (metaspace, threads, direct
   buffers);
-- Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5.
-A value set through `${VAR}` cannot be read: the table's figure is used, the message says so,
-and the fix is marked unsafe (a heap larger than the limit gets the container killed).
+- Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
+- memcached `-m` / `--memory-limit` (MB) x 1.5.
+A value set through `${VAR}` cannot be read: the fix is marked unsafe and the message says so.
 The environment of `env_file:` files is not read.
 
-Legacy keys. Compose refuses a project whose legacy keys differ from `deploy.resources` (checked
-with the Compose v2.40 CLI, `docker compose config`; the check runs with interpolation on, so
-`config --no-interpolate` does not show it): as soon as a `limits` block exists, `mem_limit`
-must equal `limits.memory`, `cpus` must equal `limits.cpus` and `pids_limit` must equal
-`limits.pids`, an absent deploy key counting as different (`mem_limit: 1g` next to a `limits`
-with only `cpus` is refused); as soon as a `reservations` block exists, `mem_reservation` must
-equal `reservations.memory`. Values are compared after parsing: `1g`, `1G`, `1024m` and
-`1073741824` are equal, as are `cpus: 1.5` and `"1.5"`. `memswap_limit` is not compared.
-So the legacy values are carried over, written as they are (`${MEM_LIMIT}` included):
-`limits.memory` = `mem_limit`, `limits.cpus` = `cpus`, `limits.pids` = `pids_limit`,
-`reservations.memory` = `mem_reservation`, and the message names them. A legacy key set to
-different values in different compose files of the stack, or a `memswap_limit` without
-`mem_limit` (a memory limit above it stops the container from starting), leaves the service
-alone with a report.
+### The built-in table
+Image families whose vendor documents what the default configuration needs (limits;
+reservations are half), with the source named in the data file:
+postgres (postgis, timescaledb, pgvector...) 1 / 1G: shared_buffers 128MB and 100 connections
+by default (postgresql.org/docs/current/runtime-config-resource.html); mysql, mariadb 1 / 1G:
+a 128MB buffer pool (dev.mysql.com/doc/refman/8.0/en/innodb-parameters.html); mongo 1 / 1G:
+the WiredTiger cache follows the container's limit (mongodb.com/docs/manual/core/wiredtiger/);
+elasticsearch 2 / 2G and opensearch 2 / 2G: heap at most half the memory, OpenSearch's
+jvm.options default 1g (elastic.co/guide/en/elasticsearch/reference/current/advanced-configuration.html,
+opensearch.org/docs/latest/install-and-configure/install-opensearch/docker/); logstash 1 / 2G:
+-Xmx1g in its jvm.options (elastic.co/guide/en/logstash/current/jvm-settings.html); kafka
+(cp-kafka, cp-server...) 1 / 2G: kafka-server-start.sh's default -Xmx1G
+(kafka.apache.org/documentation/#java); zookeeper 1 / 1536M: zkEnv.sh's 1000 MB heap
+(zookeeper.apache.org/doc/current/zookeeperAdmin.html); redpanda 1 / 2G: 2 GB per core
+(docs.redpanda.com); rabbitmq 1 / 512M: its watermark follows the container's limit
+(rabbitmq.com/docs/memory); clickhouse 2 / 4G: it keeps under 0.9 of the memory it detects
+(clickhouse.com/docs/operations/tips); keycloak 2 / 2G: 1250 MB base, 70% of the limit as
+heap plus 300 MB (keycloak.org/high-availability/concepts-memory-and-cpu-sizing); sonarqube
+2 / 4G: three JVMs at -Xmx512m and its search engine's cache
+(docs.sonarsource.com/sonarqube-server/latest/setup-and-upgrade/installation-requirements/server-host/);
+jenkins 2 / 4G: 4 GB+ for a small team (jenkins.io/doc/book/installing/docker/); nexus3 2 / 8G:
+-Xmx2703m and 2703m of direct memory in the image (github.com/sonatype/docker-nexus3); gitlab-ce
+2 / 8G (docs.gitlab.com/install/requirements/); solr 1 / 1G: SOLR_HEAP 512m
+(solr.apache.org/guide/solr/latest/deployment-guide/jvm-settings.html); memcached 0.5 / 256M:
+64 MB of items by default; grafana 0.5 / 512M: its minimum hardware
+(grafana.com/docs/grafana/latest/setup-grafana/installation/).
+Generic profiles (no vendor figure: the software grows with its load): redis, valkey, keydb,
+falkordb 1 / 512M; kibana, opensearch-dashboards 1 / 1G; prometheus 1 / 1G; minio 1 / 1G;
+nginx, httpd, caddy, haproxy, traefik 0.5 / 256M.
 
-Where the text goes: in the service's first editable definition (the base file's; a service
-defined only in an override gets it there), as strings: `cpus: "2"` (the schema takes a number
-or a string, and Compose reads `"2"` and `2.0` alike) and `memory: "4G"` (a string is required).
-A service whose `deploy` (or `resources`...) comes from a merged mapping (`<<: *x`) is reported,
-not edited: an own key would replace the merged one. A service whose limits come from a merged
-mapping, or from its `extends` base (in the same file or in another file of the stack), is left
-alone: the base is where they belong; one that extends a service in a file outside the stack is
+### Observed usage
+`--usage FILE` (or the option `usage`) reads what `docker stats --no-stream --format json`
+prints (one JSON object a line; `docker compose stats --no-stream --format json` too; append as
+many runs as you like: every line is a sample). A container is a service's when it is named
+like Compose names it, `<project>-<service>-<n>` or `<project>_<service>_<n>` (the project:
+`COMPOSE_PROJECT_NAME` in `.env`, `name:`, else the folder's name), or by the service's
+`container_name`; if no container matches so, one whose name ends in `-<service>-<n>` does (a
+stack run under `-p`). Containers of no service are listed in one line of information; a
+service with no sample falls back to the table. A line that is not a sample is an error with
+its line number (exit 2). A CPU limit from usage only throttles: measure under real load.
+
+### The host budget
+Once the fixes are worked out, the pass totals the stack's limits and reservations (replicas and
+`scale` counted) for each variant (the base file, the base with each override) and each set of
+services Compose would start (the default, `--profile <name>` for each profile, and all of
+them): one line of information, printed by `--check` (never counted for the exit code). With
+`host-memory` / `host-cpus` (options, or `--host-memory` / `--host-cpus`), reservations above
+the host, or limits above `overcommit` (2) times the host, are a finding; CPU limits are capped
+at `host-cpus` (Docker refuses a container a CPU limit above the host's count).
+
+### Shared profiles
+Where `min-shared` (3) or more services of one file get the same new resources (with the same
+safety), one anchored block holds them and each service refers to it:
+
+    x-resources-default: &resources-default
+      limits:
+        cpus: "1"
+        memory: "1G"
+      reservations:
+        cpus: "0.5"
+        memory: "512M"
+
+and `deploy:` / `  resources: *resources-default` in each service (or `resources:` added to
+its own `deploy:`). Compose reads exactly what the written-out form says. `shared-profiles =
+false` writes every block out.
+
+### Legacy keys
+Compose refuses a project whose legacy keys differ from `deploy.resources` (checked with the
+Compose v2.40 CLI, `docker compose config`; the check runs with interpolation on): as soon as a
+`limits` block exists, `mem_limit` must equal `limits.memory`, `cpus` must equal `limits.cpus`
+and `pids_limit` must equal `limits.pids`, an absent deploy key counting as different; as soon
+as a `reservations` block exists, `mem_reservation` must equal `reservations.memory`. Values are
+compared after parsing (`1g`, `1G`, `1024m` are equal, as are `cpus: 1.5` and `"1.5"`). So the
+legacy values are carried over, written as they are (`${MEM_LIMIT}` included), and the message
+names them. A legacy key set to different values in different compose files, or a
+`memswap_limit` without `mem_limit`, leaves the service alone with a report.
+
+### Where the text goes
+In the service's first editable definition (the base file's; a service defined only in an
+override gets it there), as strings: `cpus: "2"` and `memory: "4G"`. A service whose `deploy`
+(or `resources`...) comes from a merged mapping (`<<: *x`) is reported, not edited: an own key
+would replace the merged one. A service whose limits come from a merged mapping, or from its
+`extends` base, is left alone; one that extends a service in a file outside the stack is
 reported. A mapping that other services merge (`api: &app` ... `<<: *app`), or a `deploy`
-anchor that others use (`deploy: *d`), passes the new keys on to them: those that need the same
-figures inherit them; those that need others get their own `deploy` in the same fix (a merge is
-shallow: an own `deploy` replaces the merged one); one with its limits in legacy keys gets its
-own `deploy` with exactly those values; if one cannot (it opts out, or cannot be edited and needs
-other figures) the fix is only reported. A service that `extends` one getting the same figures
-inherits them the same way.
+anchor that others use, passes the new keys on to them: those that need the same figures
+inherit them; those that need others get their own `deploy` in the same fix; if one cannot,
+the fix is only reported. A service that `extends` one getting the same figures inherits them.
 
 ## Why
 Without limits one container can take all the memory of the host, and the kernel's OOM killer
 then picks a victim among all of them; without reservations nothing tells the scheduler what a
-service needs.
+service needs. But a limit below what a service needs is an OOM kill too, long after the diff
+was merged: so each figure says where it came from, and only figures that rest on something
+known are applied by default.
 
 ## Example
 Before:
@@ -112,17 +167,23 @@ After:
               memory: "384M"
 
 ## Fix safety
-Safe: limits at these sizes only stop a runaway container, and never go below what the service
-configures for itself. Unsafe when a size the service asks for is set through `${VAR}` and
-cannot be checked.
+Safe when the memory limit rests on something known: the configuration, observed usage, what
+the service configures for itself (`--maxmemory`, `-Xmx`...: the limit covers it with
+headroom), legacy keys carried over, or an image family whose vendor documents its needs.
+Unsafe (`--unsafe-fixes`) when it comes from a generic figure (a generic profile, a role, the
+default): nothing says the service fits in it. Unsafe too when a size the service asks for is
+set through `${VAR}` and cannot be checked. A CPU limit only throttles, so it never makes a fix
+unsafe.
 
 ## Options
 Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (`"512M"`, `"4G"`).
 - `services`: per service name, e.g. `services = {api = {cpus = "4", memory = "8G"}}`.
-- `images`: per image family (`redis`) or repository (`bitnami/redis`); merged over the built-in
-  table, entry by entry.
-- `roles`: `api` and `worker`; merged over the built-in ones.
+- `images`: per image family (`redis`) or repository (`bitnami/redis`), over the built-in table.
+- `roles`: `api` and `worker`, over the built-in ones.
 - `default`: for everything else.
+- `usage`: a `docker stats --format json` file (also `--usage FILE`); `headroom`: 1.5.
+- `host-memory` (`"16G"`), `host-cpus` (also `--host-memory`, `--host-cpus`); `overcommit`: 2.
+- `shared-profiles`: true; `min-shared`: 3.
 """
 
 from __future__ import annotations
@@ -131,74 +192,64 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from e2i_fix import model, yamledit
+from e2i_fix.errors import InputError
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef, command_text, image_family, role, targets
+from e2i_fix.render import Alias, Anchored
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key, merge_sources, position, to_value
 
 ID = "deploy-limits"
-SUMMARY = "deploy.resources limits and reservations from a profile table, never below what a service asks for"
+SUMMARY = "deploy.resources limits and reservations, each figure with its source, never below what a service needs"
 SAFETY = Safety.SAFE
 # The service keys its decisions depend on: another pass changing one of them runs it again.
 READS = frozenset({"image", "build", "command", "entrypoint", "environment", "deploy", "mem_limit",
-                   "mem_reservation", "memswap_limit", "cpus", "pids_limit", "extends"})
-
-_BUILTIN_IMAGES: dict[str, dict[str, str]] = {
-    "redis": {"cpus": "1", "memory": "512M"},
-    "falkordb": {"cpus": "1", "memory": "1G"},
-    "mlflow": {"cpus": "1", "memory": "2G"},
-    "postgres": {"cpus": "1", "memory": "1G"},
-    "mysql": {"cpus": "1", "memory": "1G"},
-    "mariadb": {"cpus": "1", "memory": "1G"},
-    "mongo": {"cpus": "1", "memory": "1G"},
-    "elasticsearch": {"cpus": "2", "memory": "2G"},
-    "opensearch": {"cpus": "2", "memory": "2G"},
-    "kibana": {"cpus": "1", "memory": "1G"},
-    "logstash": {"cpus": "1", "memory": "1G"},
-    "kafka": {"cpus": "1", "memory": "2G"},
-    "zookeeper": {"cpus": "0.5", "memory": "512M"},
-    "rabbitmq": {"cpus": "1", "memory": "512M"},
-    "clickhouse": {"cpus": "2", "memory": "4G"},
-    "minio": {"cpus": "1", "memory": "1G"},
-    "nginx": {"cpus": "0.5", "memory": "256M"},
-    "traefik": {"cpus": "0.5", "memory": "256M"},
-    "grafana": {"cpus": "0.5", "memory": "512M"},
-    "prometheus": {"cpus": "1", "memory": "1G"},
-    "memcached": {"cpus": "0.5", "memory": "256M"},
-}
-# Image families that run the same software as a table entry.
-_ALIASES = {
-    "valkey": "redis", "keydb": "redis", "redis-stack-server": "redis", "redis-stack": "redis",
-    "postgresql": "postgres", "postgis": "postgres", "timescaledb": "postgres", "timescaledb-ha": "postgres",
-    "pgvector": "postgres", "percona": "mysql", "percona-server": "mysql", "mysql-server": "mysql",
-    "mongodb": "mongo", "mongodb-community-server": "mongo",
-    "opensearch-dashboards": "kibana",
-    "cp-kafka": "kafka", "cp-server": "kafka", "kafka-native": "kafka", "redpanda": "kafka",
-    "cp-zookeeper": "zookeeper",
-    "clickhouse-server": "clickhouse",
-    "nginx-unprivileged": "nginx", "openresty": "nginx", "httpd": "nginx", "caddy": "nginx", "haproxy": "nginx",
-}
-_BUILTIN_ROLES: dict[str, dict[str, str]] = {
-    "api": {"cpus": "2", "memory": "4G"},
-    "worker": {"cpus": "2", "memory": "4G"},
-}
-_BUILTIN_DEFAULT = {"cpus": "1", "memory": "1G"}
+                   "mem_reservation", "memswap_limit", "cpus", "pids_limit", "extends", "profiles", "scale",
+                   "container_name"})
 
 DEFAULTS: dict[str, Any] = {
     "services": {},
-    "images": {k: dict(v) for k, v in _BUILTIN_IMAGES.items()},
-    "roles": {k: dict(v) for k, v in _BUILTIN_ROLES.items()},
-    "default": dict(_BUILTIN_DEFAULT),
+    "images": {},  # merged over the built-in table (data/deploy-limits.json)
+    "roles": {},
+    "default": {},
+    "usage": None,  # a `docker stats --no-stream --format json` file
+    "headroom": 1.5,  # observed peak x headroom = the memory limit
+    "host-memory": None,
+    "host-cpus": None,
+    "overcommit": 2.0,  # limits may add up to this many times the host
+    "shared-profiles": True,
+    "min-shared": 3,
 }
+_OPTIONS = tuple(DEFAULTS)
 
 _KiB, _MiB, _GiB = 1024, 1024**2, 1024**3
 _LEGACY = {"mem_limit": ("limits", "memory"), "cpus": ("limits", "cpus"), "pids_limit": ("limits", "pids"),
            "mem_reservation": ("reservations", "memory")}
-_ES_LIKE = {"elasticsearch", "opensearch"}
+_DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "deploy-limits.json"
+_DATA: dict[str, Any] = {}
+
+
+def _data() -> dict[str, Any]:
+    """The built-in table, read on first use."""
+    if not _DATA:
+        import json
+
+        _DATA.update(json.loads(_DATA_FILE.read_text(encoding="utf-8")))
+    return _DATA
+
+
+def _canon(family: str) -> str:
+    aliases: dict[str, str] = _data()["aliases"]
+    return aliases.get(family, family)
+
+
+def _heap_factor(family: str | None) -> float:
+    entry = _data()["images"].get(_canon(family)) if family else None
+    return float(entry.get("heap-factor", 1.5)) if entry else 1.5
 
 
 # --- sizes ----------------------------------------------------------------------------------
@@ -265,7 +316,10 @@ _MAXMEMORY = re.compile(r"--maxmemory(?![\w-])(?:=|\s+)(\S+)")
 _XMX = re.compile(r"(-Xmx|-XX:MaxHeapSize=)(\S+)")
 _JVM_SIZE = re.compile(r"(\d+)([kKmMgGtT]?)")
 _OLD_SPACE = re.compile(r"--max-old-space-size(?:=|\s+)(\S+)")
-_JVM_ENV = re.compile(r"(?:^|_)(?:JAVA_OPTS|JAVA_OPTIONS|JAVA_TOOL_OPTIONS|HEAP_OPTS|JVM_OPTS|JVMFLAGS|JVM_ARGS)$")
+_JVM_ENV = re.compile(r"(?:^|_)(?:JAVA_OPTS|JAVA_OPTIONS|JAVA_TOOL_OPTIONS|HEAP_OPTS|JVM_OPTS|JVMFLAGS|JVM_ARGS|JAVAOPTS"
+                      r"|VM_PARAMS)$")
+# memcached's item memory in MB: `-m 64`, `-m64`, `--memory-limit=64` (newer ones take k/m/g).
+_MEMCACHED = re.compile(r"(?:^|\s)(?:-m\s*|--memory-limit(?:=|\s+))(\S+)")
 _INTERP = re.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
 
 
@@ -298,7 +352,7 @@ def demands(config: dict[str, Any], family: str | None) -> tuple[list[_Demand], 
 
     jvm = [("the command", cmd)] + [(k, str(v)) for k, v in env.items() if v is not None and _JVM_ENV.search(k)]
     for where, text in jvm:
-        factor = 2.0 if family in _ES_LIKE or where in ("ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS") else 1.5
+        factor = 2.0 if where in ("ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS") else _heap_factor(family)
         if where != "the command" and text.lstrip().startswith("$") and _INTERP.match(text.lstrip()):
             unread.append(f"{where}={text.strip()}")
             continue
@@ -320,6 +374,15 @@ def demands(config: dict[str, Any], family: str | None) -> tuple[list[_Demand], 
                 unread.append(f"--max-old-space-size {tok} in {where}")
             elif tok.isdigit() and int(tok):
                 out.append(_Demand(math.ceil(int(tok) * _MiB * 1.5), f"--max-old-space-size={tok} in {where} x 1.5"))
+    if family and _canon(family) == "memcached" or re.search(r"(?:^|[\s/])memcached(?:\s|$)", cmd):
+        for m in _MEMCACHED.finditer(cmd):
+            tok = m.group(1).strip("'\"")
+            sm = re.fullmatch(r"(\d+)([kKmMgG]?)", tok)
+            if _INTERP.search(tok):
+                unread.append(f"memcached -m {tok}")
+            elif sm and int(sm.group(1)):
+                b = int(sm.group(1)) * _UNIT[(sm.group(2) or "m").lower()]
+                out.append(_Demand(math.ceil(b * 1.5), f"memcached -m {tok} x 1.5"))
     return out, unread
 
 
@@ -329,6 +392,17 @@ def demands(config: dict[str, Any], family: str | None) -> tuple[list[_Demand], 
 class _Entry(NamedTuple):
     cpus: Decimal | None
     memory: int | None
+    label: str  # for the message: "role api (generic profile)"
+    source: str  # for the machine-readable provenance
+    safe: bool  # its memory figure may be applied by the default run
+    floor: bool = False  # a documented need: no other figure goes below it
+
+
+class _Figure(NamedTuple):
+    value: Any  # Decimal (cpus) or int (bytes)
+    label: str
+    source: str
+    safe: bool
 
 
 _TABLES: dict[str, _Tables] = {}
@@ -337,7 +411,7 @@ _TABLES: dict[str, _Tables] = {}
 def _tables(options: dict[str, Any]) -> _Tables:
     """The tables for these options, built once per distinct configuration (every stack of a
     run usually shares one)."""
-    key = repr([(k, options.get(k)) for k in ("services", "images", "roles", "default")])
+    key = repr([(k, options.get(k)) for k in _OPTIONS])
     got = _TABLES.get(key)
     if got is None:
         got = _TABLES[key] = _Tables(options)
@@ -345,33 +419,58 @@ def _tables(options: dict[str, Any]) -> _Tables:
 
 
 class _Tables:
-    """The options, checked and merged over the built-in tables."""
+    """The options, checked, with the built-in table under them."""
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.errors: list[str] = []
-        self.services = self._table(options.get("services"), "services")
-        self.images = self._table(self._over(_BUILTIN_IMAGES, options.get("images"), "images", str.lower), "images")
-        self.roles = self._table(self._over(_BUILTIN_ROLES, options.get("roles"), "roles", str), "roles")
-        default = self._entry(options.get("default") or {}, "default")
-        builtin = self._entry(_BUILTIN_DEFAULT, "default")
-        assert builtin is not None
-        self.default = _Entry(default.cpus if default and default.cpus is not None else builtin.cpus,
-                              default.memory if default and default.memory is not None else builtin.memory)
+        data = _data()
+        self.services = self._table(options.get("services"), "services", str)
+        self.images = self._table(options.get("images"), "images", str.lower)
+        self.roles = self._table(options.get("roles"), "roles", str)
+        self.default = self._entry(options.get("default") or {}, "default", "config default")
+        self.builtin_images = {k: self._builtin(v, f"image {k}", bool(v.get("documented")))
+                               for k, v in data["images"].items()}
+        self.builtin_roles = {k: self._builtin(v, f"role {k}", False) for k, v in data["roles"].items()}
+        self.builtin_default = self._builtin(data["default"], "", False)
+        self.headroom = self._number(options, "headroom", 1)
+        self.overcommit = self._number(options, "overcommit", 1)
+        self.host_cpus = parse_cpus(options.get("host-cpus")) if options.get("host-cpus") is not None else None
+        if options.get("host-cpus") is not None and not self.host_cpus:
+            self.errors.append(f"option host-cpus: {options['host-cpus']!r} is not a number of CPUs")
+        hm = options.get("host-memory")
+        self.host_memory = parse_size(hm) if isinstance(hm, str) else None
+        if hm is not None and not self.host_memory:
+            self.errors.append(f"option host-memory: {hm!r} is not a size like \"16G\"")
+        self.shared = options.get("shared-profiles", True)
+        if not isinstance(self.shared, bool):
+            self.errors.append("option shared-profiles must be true or false")
+            self.shared = False
+        n = options.get("min-shared", 3)
+        self.min_shared = n if isinstance(n, int) and not isinstance(n, bool) and n >= 2 else 3
+        if self.min_shared != n:
+            self.errors.append(f"option min-shared: {n!r} is not a whole number of 2 or more")
+        u = options.get("usage")
+        self.usage_path = u if isinstance(u, str) and u else None
+        if u is not None and self.usage_path is None:
+            self.errors.append("option usage must be the path of a `docker stats --format json` file")
 
-    def _over(self, builtin: dict[str, dict[str, str]], user: Any, name: str, key: Any) -> dict[str, Any]:
-        """The user's entries over the built-in ones, entry by entry (`memory` alone keeps `cpus`)."""
-        out: dict[str, Any] = {k: dict(v) for k, v in builtin.items()}
-        if user is None:
-            return out
-        if not isinstance(user, dict):
-            self.errors.append(f"option {name} must be a table of name = {{cpus = ..., memory = ...}}")
-            return out
-        for k, v in user.items():
-            k = key(str(k))
-            out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
-        return out
+    def _number(self, options: dict[str, Any], name: str, least: float) -> float:
+        v = options.get(name, DEFAULTS[name])
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= least:
+            return float(v)
+        self.errors.append(f"option {name}: {v!r} is not a number of {least:g} or more")
+        return float(DEFAULTS[name])
 
-    def _table(self, value: Any, name: str) -> dict[str, _Entry]:
+    @staticmethod
+    def _builtin(v: dict[str, Any], what: str, documented: bool) -> _Entry:
+        if not what:
+            label = "the generic default"
+        else:
+            label = f"{what} ({'documented needs' if documented else 'generic profile'})"
+        return _Entry(parse_cpus(v["cpus"]), parse_size(v["memory"]), label, f"{label}: {v['source']}",
+                      documented, documented)
+
+    def _table(self, value: Any, name: str, key: Any) -> dict[str, _Entry]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -379,12 +478,12 @@ class _Tables:
             return {}
         out = {}
         for k, v in value.items():
-            e = self._entry(v, f"{name}.{k}")
+            e = self._entry(v, f"{name}.{k}", f"config {name}.{k}")
             if e is not None:
-                out[str(k)] = e
+                out[key(str(k))] = e
         return out
 
-    def _entry(self, v: Any, where: str) -> _Entry | None:
+    def _entry(self, v: Any, where: str, label: str) -> _Entry | None:
         if not isinstance(v, dict):
             self.errors.append(f"option {where} must be a table with cpus and/or memory")
             return None
@@ -400,28 +499,35 @@ class _Tables:
         if "memory" in v and (not memory or isinstance(v["memory"], int)):
             self.errors.append(f"option {where}.memory: {v['memory']!r} is not a size like \"512M\"")
             return None
-        return _Entry(cpus, memory)
+        return _Entry(cpus, memory, label, label, True)
 
-    def profile(self, project: Project, svc: Service) -> tuple[Decimal, int]:
+    def profile(self, svc: Service) -> tuple[_Figure, _Figure, _Figure | None]:
+        """The CPU and memory figures for `svc`, first match wins, and the documented memory
+        need of its image (a floor for observed usage), if the table has one."""
         chain: list[_Entry] = []
         if svc.name in self.services:
             chain.append(self.services[svc.name])
+        floor: _Figure | None = None
         for image in (svc.image, svc.build.stage.root_image if svc.build and svc.build.stage else None):
             keys = _image_keys(image)
             if not keys:
                 continue
-            canon = _ALIASES.get(keys[-1], keys[-1])
-            found = [self.images[k] for k in (*keys, canon) if k in self.images]
+            names = (*keys, _canon(keys[-1]))
+            found = [self.images[k] for k in names if k in self.images]
+            found += [self.builtin_images[k] for k in names if k in self.builtin_images]
             if found:
                 chain.extend(found)
+                doc = next((e for e in found if e.floor and e.memory), None)
+                if doc is not None:
+                    floor = _Figure(doc.memory, doc.label, doc.source, True)
                 break
         r = role(svc)
-        if r and r in self.roles:
-            chain.append(self.roles[r])
-        chain.append(self.default)
-        cpus = next(e.cpus for e in chain if e.cpus is not None)
-        memory = next(e.memory for e in chain if e.memory is not None)
-        return cpus, memory
+        if r:
+            chain += [t[r] for t in (self.roles, self.builtin_roles) if r in t]
+        chain += [e for e in (self.default, self.builtin_default) if e is not None]
+        c = next(e for e in chain if e.cpus is not None)
+        m = next(e for e in chain if e.memory is not None)
+        return (_Figure(c.cpus, c.label, c.source, True), _Figure(m.memory, m.label, m.source, m.safe), floor)
 
 
 _VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
@@ -446,6 +552,134 @@ def _image_keys(image: str | None) -> tuple[str, ...]:
     return (repo, family) if repo != family else (family,)
 
 
+# --- observed usage -------------------------------------------------------------------------
+
+_STAT_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKMGTP]?)(i?)B")
+_STAT_POWER = {"": 0, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
+_USAGE: dict[str, tuple[float, dict[str, list[tuple[int, Decimal]]]]] = {}
+
+
+def _stat_size(text: str) -> int | None:
+    m = _STAT_SIZE.fullmatch(text.strip())
+    if not m:
+        return None
+    return int(Decimal(m.group(1)) * (1024 if m.group(3) else 1000) ** _STAT_POWER[m.group(2)])
+
+
+def read_usage(path: str) -> dict[str, list[tuple[int, Decimal]]]:
+    """The samples of a `docker stats --no-stream --format json` file (or `docker compose
+    stats`, or several runs of either appended), per container name: (memory in bytes, CPUs).
+    Read once per run. Raises InputError with the line of the first bad entry."""
+    try:
+        mtime = os.stat(path).st_mtime
+        if path in _USAGE and _USAGE[path][0] == mtime:
+            return _USAGE[path][1]
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the usage file: {e}") from None
+    import json
+
+    out: dict[str, list[tuple[int, Decimal]]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"not a JSON object ({e.msg}): expected `docker stats --no-stream --format json` "
+                             "output, one object a line", n, e.colno) from None
+        if not isinstance(rec, dict):
+            raise InputError("not a JSON object: expected one `docker stats --format json` object a line", n, 1)
+        name = rec.get("Name") or rec.get("Container")
+        if not isinstance(name, str) or not name:
+            raise InputError("no container Name in this sample", n, 1)
+        mem, cpu = rec.get("MemUsage"), rec.get("CPUPerc")
+        if mem in ("--", "0B / 0B") or cpu == "--":
+            continue  # a container that is not running: no sample
+        used = _stat_size(mem.split("/", 1)[0]) if isinstance(mem, str) else None
+        if used is None:
+            raise InputError(f"MemUsage {mem!r} of {name!r} is not a size like \"12.5MiB / 1GiB\"", n, 1)
+        try:
+            cores = Decimal(cpu.strip().removesuffix("%")) / 100 if isinstance(cpu, str) else None
+        except InvalidOperation:
+            cores = None
+        if cores is None or not cores.is_finite() or cores < 0:
+            raise InputError(f"CPUPerc {cpu!r} of {name!r} is not a percentage like \"12.5%\"", n, 1)
+        out.setdefault(name.lstrip("/"), []).append((used, cores))
+    _USAGE[path] = (mtime, out)
+    return out
+
+
+class _Observed(NamedTuple):
+    peak_memory: int
+    typical_memory: int  # the median sample
+    peak_cpus: Decimal
+    typical_cpus: Decimal
+    samples: int
+
+
+def _project_name(project: Project) -> str | None:
+    """The name Compose gives the project: COMPOSE_PROJECT_NAME, `name:`, else the folder's."""
+    raw = project.env.get("COMPOSE_PROJECT_NAME") or project.model(tuple(range(len(project.docs)))).get("name")
+    if raw is None:
+        raw = project.folder.resolve().name
+    if not isinstance(raw, str) or "$" in raw:
+        return None
+    return re.sub(r"[^a-z0-9_-]", "", raw.lower()) or None
+
+
+def _observed(project: Project, samples: dict[str, list[tuple[int, Decimal]]]) -> tuple[dict[str, _Observed], list[str]]:
+    """Each service's figures from the samples of its containers (`<project>-<service>-<n>`,
+    `<project>_<service>_<n>` or its `container_name`), and the containers that match no
+    service of the stack."""
+    services = project.services
+    by_name = {str(s.config["container_name"]): s.name for s in services.values()
+               if isinstance(s.config.get("container_name"), str)}
+    prefix = _project_name(project)
+    found: dict[str, list[tuple[int, Decimal]]] = {}
+    unknown: list[str] = []
+
+    def match(container: str, exact: bool) -> str | None:
+        if container in by_name:
+            return by_name[container]
+        m = re.fullmatch(r"(.+)[-_]\d+", container)
+        if not m:
+            return None
+        base = m.group(1)
+        if exact:
+            for sep in "-_":
+                if prefix and base.startswith(prefix + sep) and base[len(prefix) + 1 :] in services:
+                    return base[len(prefix) + 1 :]
+            return None
+        # Run under another project name (`-p`): the longest service name that ends it.
+        names = [s for s in services if base.endswith(("-" + s, "_" + s))]
+        return max(names, key=len) if names else None
+
+    for exact in (True, False):
+        for container, got in samples.items():
+            svc = match(container, exact)
+            if svc is None:
+                unknown.append(container)
+            else:
+                found.setdefault(svc, []).extend(got)
+        if found:
+            break
+        unknown = []
+    del match  # a closure over the locals: break the cycle
+    out = {}
+    for name, got in found.items():
+        mems = sorted(m for m, _ in got)
+        cpus = sorted(c for _, c in got)
+        out[name] = _Observed(mems[-1], mems[len(mems) // 2], cpus[-1], cpus[len(cpus) // 2], len(got))
+    return out, sorted(unknown) if found else []
+
+
+def _ceil_step(d: Decimal, step: str) -> Decimal:
+    q = Decimal(step)
+    return max(q, (d / q).to_integral_value(ROUND_CEILING) * q)
+
+
 # --- one service ----------------------------------------------------------------------------
 
 
@@ -460,8 +694,11 @@ class _Target(NamedTuple):
 
 class _Plan:
     def __init__(self, svc: Service, home: ServiceDef, add: dict[str, dict[str, Any]], final: tuple[Any, ...],
-                 message: str, safety: Safety, whole: bool) -> None:
+                 message: str, safety: Safety, whole: bool, provenance: tuple[tuple[str, str], ...] = (),
+                 profile: str = "default") -> None:
         self.svc = svc
+        self.provenance = provenance  # (figure, where it came from) for each added figure
+        self.profile = profile  # a name for the figures' source, for a shared anchored block
         self.home = home
         self.add = add  # {"limits": {...}, "reservations": {...}}, only what is missing
         self.final = final  # the resources the service ends up with, to compare two services
@@ -568,7 +805,8 @@ def _cpu_phrase(c: Any) -> str:
     return f"{c} CPU" if d is not None and d <= 1 else f"{c} CPUs"
 
 
-def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False) -> _Plan | Fix | None:
+def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
+          observed: _Observed | None = None) -> _Plan | Fix | None:
     """What `svc` lacks and where it goes. A `shadow` plan is for a service that has its limits
     in legacy keys but would inherit another's new `deploy`: it gets its own, with those values."""
     state, cfg = _extends(project, svc)
@@ -598,12 +836,15 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False)
             return None  # only in a file read for context: not ours to report
         return _finding(svc, "has no resource limits (its mapping cannot be edited here)")
 
-    cpus, memory = tables.profile(project, svc)
+    cpu_fig, mem_fig, floor = tables.profile(svc)
+    if observed is not None and svc.name not in tables.services:
+        cpu_fig, mem_fig = _from_usage(observed, tables, floor)
     notes: list[str] = []
     safety = SAFETY
     add_l: dict[str, Any] = {}
     add_r: dict[str, Any] = {}
     carried: list[str] = []
+    prov: list[tuple[str, str]] = []
 
     # Limits: what is there stays, legacy values are carried over, the rest comes from the table.
     final_cpus: Decimal | None
@@ -613,16 +854,25 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False)
         add_l["cpus"] = _carry(legacy["cpus"], "cpus")
         final_cpus = parse_cpus(legacy["cpus"])
         carried.append("cpus")
+        prov.append((f"limits.cpus {add_l['cpus']}", "the service's cpus, carried over"))
     else:
-        final_cpus = cpus
+        final_cpus = cpu_fig.value
+        source = cpu_fig.source
+        if tables.host_cpus is not None and final_cpus > tables.host_cpus:
+            # Docker refuses a CPU limit above the host's count: the container would not start.
+            final_cpus = tables.host_cpus
+            source += f", capped at host-cpus {format_cpus(tables.host_cpus)}"
+            notes.append(f"cpus capped at host-cpus {format_cpus(tables.host_cpus)}")
         if "cpus" in rsv:
-            floor = parse_cpus(rsv["cpus"])
-            if floor is None:
+            floor_c = parse_cpus(rsv["cpus"])
+            if floor_c is None:
                 notes.append(f"reservations.cpus {rsv['cpus']} cannot be read")
                 safety = Safety.UNSAFE
-            else:
-                final_cpus = max(final_cpus, floor)
+            elif floor_c > final_cpus:
+                final_cpus = floor_c
+                source = f"the service's CPU reservation {rsv['cpus']}"
         add_l["cpus"] = format_cpus(final_cpus)
+        prov.append((f"limits.cpus {add_l['cpus']}", source))
     final_mem: int | None
     if "memory" in lim:
         final_mem = parse_size(lim["memory"])
@@ -630,19 +880,29 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False)
         add_l["memory"] = _carry(legacy["mem_limit"], "mem_limit")
         final_mem = parse_size(legacy["mem_limit"])
         carried.append("mem_limit")
+        prov.append((f"limits.memory {add_l['memory']}", "the service's mem_limit, carried over"))
     else:
-        final_mem, safety = _memory(svc, cfg, memory, rsv, legacy, notes, safety)
+        final_mem, safety, source = _memory(svc, cfg, mem_fig, rsv, legacy, notes, safety)
         add_l["memory"] = format_size(final_mem)
+        prov.append((f"limits.memory {add_l['memory']}", source))
     if "pids_limit" in legacy and "pids" not in lim:
         add_l["pids"] = _carry(legacy["pids_limit"], "pids_limit")
         carried.append("pids_limit")
+        prov.append((f"limits.pids {add_l['pids']}", "the service's pids_limit, carried over"))
 
-    # Reservations: half the limits, or the legacy reservation.
+    # Reservations: the typical observed sample, or half the limits, or the legacy reservation.
+    typical = observed if observed is not None and svc.name not in tables.services else None
     if shadow:
         pass  # only what the legacy keys say
     elif "cpus" not in rsv:
         if final_cpus:
-            add_r["cpus"] = format_cpus(final_cpus / 2)
+            if typical is not None:
+                got = min(_ceil_step(typical.typical_cpus, "0.05"), final_cpus)
+                add_r["cpus"] = format_cpus(got)
+                prov.append((f"reservations.cpus {add_r['cpus']}", f"the typical (median) sample of {tables.usage_path}"))
+            else:
+                add_r["cpus"] = format_cpus(final_cpus / 2)
+                prov.append((f"reservations.cpus {add_r['cpus']}", "half the CPU limit"))
         elif final_cpus is None:
             notes.append("no CPU reservation: the CPU limit cannot be read")
     if "memory" not in rsv:
@@ -650,10 +910,17 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False)
         if "mem_reservation" in legacy:
             add_r["memory"] = _carry(legacy["mem_reservation"], "mem_reservation")
             carried.append("mem_reservation")
+            prov.append((f"reservations.memory {add_r['memory']}", "the service's mem_reservation, carried over"))
         elif shadow:
             pass
+        elif typical is not None and final_mem:
+            add_r["memory"] = format_size(min(clean_ceil(typical.typical_memory), final_mem))
+            prov.append((f"reservations.memory {add_r['memory']}",
+                         f"the typical (median) sample {format_size(clean_ceil(typical.typical_memory))} "
+                         f"of {tables.usage_path}"))
         elif half:
             add_r["memory"] = format_size(half)
+            prov.append((f"reservations.memory {add_r['memory']}", "half the memory limit"))
         elif final_mem is None:
             notes.append("no memory reservation: the memory limit cannot be read")
 
@@ -674,27 +941,68 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False)
     if carried:
         them = "it" if len(carried) == 1 else "them"
         notes.insert(0, f"{', '.join(carried)} carried over (Compose refuses deploy.resources that differ from {them})")
-    message = f"service {svc.name!r} has {what}: {body}" + "".join(f"; {n}" for n in notes)
+    notes.insert(0, _from_phrase(prov))
+    message = f"service {svc.name!r} has {what}: {body}" + "".join(f"; {n}" for n in notes if n)
     final = tuple(add.get(b, {}).get(k, have.get(k)) for b, have in (("limits", lim), ("reservations", rsv))
                   for k in ("cpus", "memory", "pids"))
-    plan = _Plan(svc, home, add, final, message, safety, whole=not res and not carried)
+    plan = _Plan(svc, home, add, final, message, safety, whole=not res and not carried, provenance=tuple(prov),
+                 profile=_profile_name(mem_fig, cpu_fig, svc))
     reason = _locate(plan)
     if reason:
         plan.reason = f"has {what}, but {reason}: set deploy.resources by hand"
     return plan
 
 
-def _memory(svc: Service, cfg: dict[str, Any], memory: int, rsv: dict[str, Any], legacy: dict[str, Any],
-            notes: list[str], safety: Safety) -> tuple[int, Safety]:
-    """The memory limit: the table's, raised above what the service asks for and its reservation."""
+def _from_usage(obs: _Observed, tables: _Tables, floor: _Figure | None) -> tuple[_Figure, _Figure]:
+    """The limits a service's observed peak asks for, never below its image's documented need."""
+    h = tables.headroom
+    where = f"{tables.usage_path} ({obs.samples} sample{'s' if obs.samples != 1 else ''})"
+    cpus = _ceil_step(obs.peak_cpus * Decimal(str(h)), "0.25")
+    peak_c = format_cpus(obs.peak_cpus.quantize(Decimal("0.01"), ROUND_CEILING))
+    cpu_fig = _Figure(cpus, "observed usage", f"observed usage: peak {peak_c} CPUs x {h:g} in {where}", True)
+    memory = clean_ceil(math.ceil(obs.peak_memory * h))
+    peak_m = format_size(clean_ceil(obs.peak_memory)) if obs.peak_memory >= _MiB else f"{obs.peak_memory}B"
+    mem_fig = _Figure(memory, "observed usage", f"observed usage: peak {peak_m} x {h:g} in {where}", True)
+    if floor is not None and floor.value > memory:
+        mem_fig = _Figure(floor.value, floor.label, f"{floor.source} (above the observed peak {peak_m} x {h:g})", True)
+    return cpu_fig, mem_fig
+
+
+def _from_phrase(prov: list[tuple[str, str]]) -> str:
+    """`from role api (generic profile)`, or per figure where the limits' sources differ."""
+    short = {what.split(" ", 1)[0]: src.split(": ", 1)[0] for what, src in prov if what.startswith("limits.")
+             and "carried over" not in src}
+    if not short:
+        return ""
+    if len(set(short.values())) == 1 and {"limits.cpus", "limits.memory"} <= set(short):
+        return f"from {next(iter(short.values()))}"
+    return ", ".join(f"{k.removeprefix('limits.')} from {v}" for k, v in short.items())
+
+
+def _profile_name(mem: _Figure, cpu: _Figure, svc: Service) -> str:
+    """A name for a shared block of these figures: the role, the image family, `default`..."""
+    label = mem.label if mem.label == cpu.label else mem.label
+    m = re.match(r"(?:role|image|config \w+\.)\s*([\w.-]+)", label)
+    if m:
+        return re.sub(r"[^a-z0-9-]+", "-", m.group(1).lower()).strip("-") or "default"
+    if label.startswith("observed"):
+        return "observed"
+    return "default"
+
+
+def _memory(svc: Service, cfg: dict[str, Any], fig: _Figure, rsv: dict[str, Any], legacy: dict[str, Any],
+            notes: list[str], safety: Safety) -> tuple[int, Safety, str]:
+    """The memory limit: the figure's, raised above what the service asks for and its reservation."""
     keys = _image_keys(svc.image) or _image_keys(svc.build.stage.root_image if svc.build and svc.build.stage else None)
-    family = _ALIASES.get(keys[-1], keys[-1]) if keys else None
+    family = _canon(keys[-1]) if keys else None
     asked, unread = demands(cfg, family)
-    final = memory
+    final = int(fig.value)
+    source = fig.source
     top = max(asked, key=lambda d: d.need, default=None)
     if top is not None and top.need > final:
         final = clean_ceil(top.need)
         notes.append(f"memory raised to cover {top.what}")
+        source = f"the service's own setting: {top.what}"
     for u in unread:
         notes.append(f"{u} cannot be read, so the limit is not checked against it")
         safety = Safety.UNSAFE
@@ -707,7 +1015,13 @@ def _memory(svc: Service, cfg: dict[str, Any], memory: int, rsv: dict[str, Any],
         elif b > final:
             final = clean_ceil(b)
             notes.append(f"memory raised to the reservation {floor}")
-    return final, safety
+            source = f"the service's memory reservation {floor}"
+    if not fig.safe and top is None and not source.startswith("the service's"):
+        # A generic figure, checked against nothing the service says about itself: a limit
+        # below what it needs is an OOM kill long after the diff was merged.
+        notes.append("a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)")
+        safety = Safety.UNSAFE
+    return final, safety, source
 
 
 def _is_empty(node: Node) -> bool:
@@ -867,11 +1181,25 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     tables = _tables(options)
     for err in tables.errors:
         yield Fix(ID, err, project.docs[0].path, safety=Safety.DISPLAY_ONLY, error=True)
+    observed: dict[str, _Observed] = {}
+    if tables.usage_path:
+        try:
+            samples = read_usage(tables.usage_path)
+        except InputError as e:
+            yield Fix(ID, e.message, Path(tables.usage_path), e.line or 0, e.col or 0, safety=Safety.DISPLAY_ONLY,
+                      error=True)
+            return
+        observed, unknown = _observed(project, samples)
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            yield Fix(ID, f"{len(unknown)} container{'s' if len(unknown) != 1 else ''} of {tables.usage_path} "
+                          f"match{'es' if len(unknown) == 1 else ''} no service of this stack: {shown}",
+                      project.docs[0].path, safety=Safety.DISPLAY_ONLY, info=True)
     chosen = targets(project, ID, options)
     plans: dict[str, _Plan] = {}
     wants: dict[str, tuple[Any, ...]] = {}  # what each service lacking limits should end up with
     for svc in chosen:
-        got = _plan(project, svc, tables)
+        got = _plan(project, svc, tables, observed=observed.get(svc.name))
         if isinstance(got, Fix):
             yield got
         elif got is not None and got.reason:
@@ -884,9 +1212,188 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     names = {s.name for s in chosen}
     reach = _reach_index(project) if plans else {}
     extending = _extending(project) if plans else []
-    for p in plans.values():
-        if p.svc.name not in inherits:
-            yield _fix(project, p, plans, inherits, names, tables, wants, reach, extending)
+    pairs = [(p, _fix(project, p, plans, inherits, names, tables, wants, reach, extending, observed))
+             for p in plans.values() if p.svc.name not in inherits]
+    if tables.shared:
+        pairs = _shared_profiles(project, pairs, tables.min_shared)
+    yield from (f for _, f in pairs)
+    unsafe = bool(options.get("_unsafe"))
+    applied = {p.svc.name for p, f in pairs if f.applicable and (unsafe or f.safety >= Safety.SAFE)}
+    yield from _budget(project, tables, {n: p.final for n, p in plans.items() if n in applied
+                                         or (n in inherits and inherits[n].svc.name in applied)})
+
+
+def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: int) -> list[tuple[_Plan, Fix]]:
+    """Where `least` or more services of one file get the same new resources, one anchored
+    block (`x-resources-<profile>: &resources-<profile>`) holds them and each service refers
+    to it: `deploy: {resources: *resources-<profile>}`, in block style, or `resources:` added
+    to the `deploy:` it has. Compose reads exactly what the written-out form says."""
+    groups: dict[tuple[int, tuple[Any, ...], Safety], list[int]] = {}
+    for i, (p, f) in enumerate(pairs):
+        if (f.applicable and f.edits == tuple(p.edits) and p.whole and len(p.targets) == 1
+                and p.targets[0].level in (0, 1) and set(p.add) == {"limits", "reservations"}
+                and all(set(v) == {"cpus", "memory"} for v in p.add.values())):
+            # One safety per group: a block that only some of its users' fixes would bring in
+            # (the safe ones, in the default run) would be shared by fewer than it says.
+            groups.setdefault((id(p.home.doc), p.final, f.safety), []).append(i)
+    taken: dict[int, tuple[set[str], set[str]]] = {}  # per file: anchor names, top-level keys
+    out = list(pairs)
+    for members in groups.values():
+        if len(members) < least:
+            continue
+        doc = pairs[members[0]][0].home.doc
+        names, keys = taken.setdefault(id(doc), ({n for n, _ in doc.anchors()}, set(doc.value)))
+        profiles = [pairs[i][0].profile for i in members]
+        profile = max(dict.fromkeys(profiles), key=profiles.count)
+        name = _unique(f"resources-{profile}", names)
+        key = _unique(f"x-{name}", keys)
+        refs: dict[int, list[Edit]] = {}
+        for i in members:
+            p = pairs[i][0]
+            assert isinstance(p.home.node, MappingNode)
+            after = p.home.key.end_mark.index
+            if p.targets[0].level == 0:
+                got = yamledit.ensure(doc, p.home.node, ("deploy",), {"resources": Alias(name)}, after)
+            else:
+                got = yamledit.ensure(doc, p.home.node, ("deploy", "resources"), Alias(name), after)
+            if got:
+                refs[i] = got
+        if len(refs) < least:
+            continue
+        names.add(name)
+        keys.add(key)
+        add = pairs[members[0]][0].add
+        block = yamledit.top_level_block(doc, key, Anchored(name, {b: dict(add[b]) for b in ("limits", "reservations")}))
+        for i, edits in refs.items():
+            p, f = pairs[i]
+            out[i] = (p, f._replace(edits=(*edits, block), changes=(*f.changes, (key,)),
+                                    message=f"{f.message}; shared block *{name}"))
+    return out
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    i = 2
+    while f"{name}-{i}" in taken:
+        i += 1
+    return f"{name}-{i}"
+
+
+# --- the host budget ------------------------------------------------------------------------
+
+
+def _human(b: int) -> str:
+    if b >= _GiB:
+        return f"{b / _GiB:.1f}".removesuffix(".0") + "G"
+    return f"{math.ceil(b / _MiB)}M"
+
+
+def _budget(project: Project, tables: _Tables, finals: dict[str, tuple[Any, ...]]) -> Iterator[Fix]:
+    """The stack's total limits and reservations, per variant (base alone, base + each
+    override) and per set of profiles Compose would start, once this run's fixes are in;
+    a finding where they do not fit the host."""
+    from e2i_fix import verify
+
+    path = project.docs[0].path
+    info: list[str] = []
+    for files in verify.variants(project):
+        if any(project.docs[i].readonly for i in files[1:]):
+            continue
+        services = project.model(files).get("services") or {}
+        profiles = sorted({str(p) for s in services.values() if isinstance(s, dict)
+                           for p in (s.get("profiles") or []) if isinstance(s.get("profiles"), list)})
+        runs: list[tuple[str, set[str] | None]] = [("", set())]
+        runs += [(f"--profile {p}", {p}) for p in profiles]
+        if len(profiles) > 1:
+            runs.append(('--profile "*"', None))
+        where = " + ".join(Path(project.docs[i].path).name for i in files)
+        parts = []
+        for label, active in runs:
+            t = _totals(services, active, finals)
+            what = f"{where}{' with ' + label if label else ''}"
+            parts.append(f"{label or 'default'}: {_totals_phrase(t)}")
+            yield from _over_budget(what, t, tables, path)
+        info.append(f"{where}: " + "; ".join(parts))
+    host = ""
+    if tables.host_cpus is not None or tables.host_memory is not None:
+        host = " (host: " + " / ".join(
+            x for x in (f"{format_cpus(tables.host_cpus)} CPUs" if tables.host_cpus is not None else "",
+                        _human(tables.host_memory) if tables.host_memory else "") if x) + ")"
+    for line in info:
+        yield Fix(ID, f"resource totals{host}, {line}", path, safety=Safety.DISPLAY_ONLY, info=True)
+
+
+class _Totals(NamedTuple):
+    cpus: Decimal
+    memory: int
+    rsv_cpus: Decimal
+    rsv_memory: int
+    containers: int
+    no_cpus: int  # containers without a CPU limit
+    no_memory: int
+
+
+def _totals(services: dict[str, Any], active: set[str] | None, finals: dict[str, tuple[Any, ...]]) -> _Totals:
+    cpus, rsv_cpus = Decimal(0), Decimal(0)
+    memory = rsv_memory = containers = no_cpus = no_memory = 0
+    for name, cfg in services.items():
+        if not isinstance(cfg, dict):
+            continue
+        profs = cfg.get("profiles")
+        if isinstance(profs, list) and profs and active is not None and not active & {str(p) for p in profs}:
+            continue  # Compose does not start it
+        n = _get(cfg, "deploy", "replicas")
+        n = cfg.get("scale") if n is None else n
+        count = n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 1
+        if not count:
+            continue
+        res = _get(cfg, "deploy", "resources")
+        res = res if isinstance(res, dict) else {}
+        lim: dict[str, Any] = res["limits"] if isinstance(res.get("limits"), dict) else {}
+        rsv: dict[str, Any] = res["reservations"] if isinstance(res.get("reservations"), dict) else {}
+        final = finals.get(name, (None,) * 6)
+        c = parse_cpus(lim.get("cpus", cfg.get("cpus", final[0])))
+        m = parse_size(lim.get("memory", cfg.get("mem_limit", final[1])))
+        rc = parse_cpus(rsv.get("cpus", final[3]))
+        rm = parse_size(rsv.get("memory", cfg.get("mem_reservation", final[4])))
+        containers += count
+        if c:
+            cpus += c * count
+        else:
+            no_cpus += count
+        if m:
+            memory += m * count
+        else:
+            no_memory += count
+        rsv_cpus += (rc or 0) * count
+        rsv_memory += (rm or 0) * count
+    return _Totals(cpus, memory, rsv_cpus, rsv_memory, containers, no_cpus, no_memory)
+
+
+def _totals_phrase(t: _Totals) -> str:
+    out = (f"{t.containers} container{'s' if t.containers != 1 else ''}, limits {_cpu_phrase(format_cpus(t.cpus))} / "
+           f"{_human(t.memory)}, reservations {format_cpus(t.rsv_cpus)} / {_human(t.rsv_memory)}")
+    if t.no_memory or t.no_cpus:
+        out += f" ({t.no_memory} without a memory limit, {t.no_cpus} without a CPU limit)"
+    return out
+
+
+def _over_budget(what: str, t: _Totals, tables: _Tables, path: Path) -> Iterator[Fix]:
+    k = tables.overcommit
+    hm, hc = tables.host_memory, tables.host_cpus
+    problems = []
+    if hm and t.rsv_memory > hm:
+        problems.append(f"memory reservations add up to {_human(t.rsv_memory)}, more than the host's {_human(hm)}")
+    if hc is not None and t.rsv_cpus > hc:
+        problems.append(f"CPU reservations add up to {format_cpus(t.rsv_cpus)}, more than the host's {format_cpus(hc)}")
+    if hm and t.memory > hm * k:
+        problems.append(f"memory limits add up to {_human(t.memory)}, over {k:g} x the host's {_human(hm)}")
+    if hc is not None and t.cpus > hc * Decimal(str(k)):
+        problems.append(f"CPU limits add up to {format_cpus(t.cpus)}, over {k:g} x the host's {format_cpus(hc)}")
+    if problems:
+        yield Fix(ID, f"{what}: {'; '.join(problems)}: lower the figures or raise host-memory / host-cpus",
+                  path, safety=Safety.DISPLAY_ONLY)
 
 
 def _inheritors(plans: dict[str, _Plan]) -> dict[str, _Plan]:
@@ -949,7 +1456,7 @@ def _reach_index(project: Project) -> dict[int, set[str]]:
 
 def _fix(project: Project, p: _Plan, plans: dict[str, _Plan], inherits: dict[str, _Plan], chosen: set[str],
          tables: _Tables, wants: dict[str, tuple[Any, ...]], reach: dict[int, set[str]],
-         extending: list[Service]) -> Fix:
+         extending: list[Service], observed: dict[str, _Observed]) -> Fix:
     """The fix for one plan, with the edits of the services its edit would otherwise reach."""
     candidates = {name for t in p.targets for name in reach.get(id(t.node), ())}
     reached = {name for name in candidates for d in project.services[name].defs
@@ -974,7 +1481,7 @@ def _fix(project: Project, p: _Plan, plans: dict[str, _Plan], inherits: dict[str
             continue
         if name in chosen and name not in wants and not _legacy_conflict(other, p):
             continue  # limits of its own, and nothing it inherits conflicts with its legacy keys
-        own = _plan(project, other, tables, shadow=True) if name in chosen else None
+        own = _plan(project, other, tables, shadow=True, observed=observed.get(name)) if name in chosen else None
         if isinstance(own, _Plan) and own.reason is None:
             # Its limits are in legacy keys: its own deploy says the same, and shields it from ours.
             edits += [e for e in own.edits if e not in edits]
@@ -991,4 +1498,4 @@ def _fix(project: Project, p: _Plan, plans: dict[str, _Plan], inherits: dict[str
         names = ", ".join(map(repr, shielded))
         one = len(shielded) == 1
         message += f"; {names}, which would inherit it, get{'s' if one else ''} {'its' if one else 'their'} own"
-    return Fix(ID, message, p.home.doc.path, line, col, tuple(edits), safety, changes)
+    return Fix(ID, message, p.home.doc.path, line, col, tuple(edits), safety, changes, provenance=p.provenance)
