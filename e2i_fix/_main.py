@@ -116,7 +116,7 @@ def _cli(args: argparse.Namespace) -> int:
     if ignore and "all" in ignore:
         ignore = set(passes)
     settings = Settings(passes, select, ignore or set(), args.unsafe_fixes)
-    flags = {k: v for k, v in (("usage", args.usage and str(args.usage)), ("host-memory", args.host_memory),
+    flags = {k: v for k, v in (("usage", args.usage and str(args.usage.resolve())), ("host-memory", args.host_memory),
                                ("host-cpus", args.host_cpus)) if v}
     if flags:
         settings.flag_options["deploy-limits"] = flags

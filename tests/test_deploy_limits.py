@@ -179,6 +179,23 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
             "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, reservations 0.5 / 256M); from image redis (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="override"),
+        pytest.param("sources", [
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs)",
+            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 1gb x 1.5",
+            "[deploy-limits] service 'configured' has no resource limits: add deploy.resources (0.5 CPU / 768M, reservations 0.25 / 384M); from config services.configured",
+            "[deploy-limits] service 'misc' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'proxy' has no resource limits: add deploy.resources (0.5 CPU / 256M, reservations 0.25 / 128M); from image nginx (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 5G, reservations 1 / 2560M); cpus from image sonarqube (documented needs), memory from the service's own setting; memory raised to cover -Xmx3g in SONAR_SEARCH_JAVAOPTS x 1.5",
+        ], id="sources"),
+        pytest.param("usage", [
+            '[deploy-limits] 1 container of usage.json matches no service of this stack: other-proxy-1',
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (0.25 CPU / 1G, reservations 0.05 / 128M); cpus from observed usage (peak 0.05 CPUs x 1.5), memory from image postgres (documented needs)",
+            "[deploy-limits] service 'idle' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'kafka' has no resource limits: add deploy.resources (0.25 CPU / 2G, reservations 0.05 / 384M); cpus from observed usage (peak 0.04 CPUs x 1.5), memory from image kafka (documented needs)",
+            "[deploy-limits] service 'web' has no resource limits: add deploy.resources (0.75 CPU / 384M, reservations 0.2 / 256M); cpus from observed usage (peak 0.4 CPUs x 1.5), memory from observed usage (peak 240M x 1.5)",
+            "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2.25 CPUs / 3G, reservations 1 / 1G); cpus from observed usage (peak 1.46 CPUs x 1.5), memory from observed usage (peak 1.4G x 1.5)",
+        ], id="usage"),
     ],
 )
 def test_fixture_messages(case: str, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -550,3 +567,199 @@ def test_corpus_inserts_lines_only_stays_valid_and_settles(tmp_path: Path, capsy
     again = snapshot(root)
     assert apply(*args) == 0, "not idempotent"
     assert snapshot(root) == again
+
+
+# --- the sources of figures, and their safety -----------------------------------------------
+
+
+def test_only_figures_that_rest_on_something_known_are_safe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default run applies the configuration's figure, the one covering --maxmemory and the
+    documented image needs; the generic profile, the role and the default wait for --unsafe-fixes."""
+    shutil.copytree(FIXTURES / "sources" / "input", tmp_path, dirs_exist_ok=True)
+    assert apply(str(tmp_path), unsafe=False) == 1
+    res = resources(tmp_path, ["compose.yaml"])
+    assert {n for n, r in res.items() if r} == {"configured", "cache", "broker", "search"}
+    assert figures(res["configured"]) == (0.5, 768 * M, 0.25, 384 * M)  # config
+    assert figures(res["cache"]) == (1, 1536 * M, 0.5, 768 * M)  # --maxmemory 1gb x 1.5
+    assert figures(res["broker"]) == (1, 2 * G, 0.5, G)  # Kafka's default 1G heap
+    assert figures(res["search"]) == (2, 5 * G, 1, 2560 * M)  # SONAR_SEARCH_JAVAOPTS -Xmx3g x 1.5
+    left = findings(capsys)
+    assert [f.split("'")[1] for f in left] == ["api", "misc", "proxy"]
+    assert all("a generic figure, so an unsafe fix" in f and "(no fix applied)" in f for f in left)
+
+
+def test_provenance_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(FIXTURES / "sources" / "input", tmp_path, dirs_exist_ok=True)
+    assert main(["--check", "--format", "json", *SELECT, str(tmp_path)]) == 1
+    records = json.loads(capsys.readouterr().out)
+    by_service = {r["message"].split("'")[1]: r for r in records if r["message"].startswith("service ")}
+    assert by_service["broker"]["provenance"][:2] == [
+        {"what": "limits.cpus 1", "source": "image kafka (documented needs): kafka-server-start.sh defaults "
+         "KAFKA_HEAP_OPTS to -Xmx1G -Xms1G, x 1.5 plus the page cache a broker reads from "
+         "(kafka.apache.org/documentation/#java)"},
+        {"what": "limits.memory 2G", "source": "image kafka (documented needs): kafka-server-start.sh defaults "
+         "KAFKA_HEAP_OPTS to -Xmx1G -Xms1G, x 1.5 plus the page cache a broker reads from "
+         "(kafka.apache.org/documentation/#java)"}]
+    assert by_service["cache"]["provenance"][1] == {
+        "what": "limits.memory 1536M", "source": "the service's own setting: --maxmemory 1gb x 1.5"}
+    assert by_service["configured"]["provenance"][3] == {"what": "reservations.memory 384M",
+                                                        "source": "half the memory limit"}
+    assert by_service["misc"]["safety"] == "unsafe" and by_service["broker"]["safety"] == "safe"
+    totals = [r for r in records if r["info"]]
+    assert len(totals) == 1 and totals[0]["message"].startswith("resource totals, compose.yaml: default: 7 containers")
+
+
+def test_every_image_entry_names_its_source() -> None:
+    data = json.loads((ROOT / "e2i_fix" / "data" / "deploy-limits.json").read_text())
+    for family, entry in data["images"].items():
+        assert parse_size(entry["memory"]) and float(entry["cpus"]) > 0, family
+        assert isinstance(entry["documented"], bool), family
+        # A documented figure names the page it rests on.
+        assert not entry["documented"] or "." in entry["source"].rsplit("(", 1)[-1], family
+    assert all(v in data["images"] for v in data["aliases"].values())
+
+
+# --- observed usage -------------------------------------------------------------------------
+
+SAMPLE = ('{"BlockIO":"0B / 0B","CPUPerc":"%s","Container":"x","ID":"x","MemPerc":"1%%","MemUsage":"%s / 7.66GiB",'
+          '"Name":"%s","NetIO":"0B / 0B","PIDs":"3"}\n')
+
+
+def test_usage_from_the_command_line_and_a_project_run_under_another_name(tmp_path: Path) -> None:
+    """`--usage FILE`: containers of `docker compose -p staging up` (staging-web-1) still match."""
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: example/web:1\n")
+    usage = tmp_path / "stats.json"
+    usage.write_text(SAMPLE % ("80.00%", "600MiB", "staging-web-1") + SAMPLE % ("10.00%", "300MiB", "staging-web-1"))
+    assert main(["--apply", *SELECT, "--usage", str(usage), str(tmp_path)]) == 1
+    assert figures(resources(tmp_path, ["compose.yaml"])["web"]) == (1.25, G, 0.8, 768 * M)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        pytest.param(SAMPLE % ("1%", "1MiB", "a-web-1") + "{not json\n", "2:2", "not a JSON object (Expecting property",
+                     id="not JSON"),
+        pytest.param("\n" + SAMPLE % ("1%", "1MiB", "a-web-1") + "[1, 2]\n", "3:1", "not a JSON object", id="a list"),
+        pytest.param(SAMPLE % ("1%", "lots", "a-web-1"), "1:1", "MemUsage 'lots / 7.66GiB' of 'a-web-1' is not a size",
+                     id="bad MemUsage"),
+        pytest.param(SAMPLE % ("high", "1MiB", "a-web-1"), "1:1", "CPUPerc 'high' of 'a-web-1' is not a percentage",
+                     id="bad CPUPerc"),
+        pytest.param('{"CPUPerc": "1%", "MemUsage": "1MiB / 2GiB"}\n', "1:1", "no container Name", id="no name"),
+    ],
+)
+def test_a_bad_usage_file_is_one_line_and_exit_2(text: str, where: str, message: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: x\n")
+    usage = tmp_path / "usage.json"
+    usage.write_text(text)
+    assert main(["--check", *SELECT, "--usage", str(usage), str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{usage}:{where}: {message}"), err
+
+
+def test_a_bad_usage_file_named_in_the_config_is_the_stack_error(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: x\n")
+    (tmp_path / ".e2i-fix.toml").write_text('[deploy-limits]\nusage = "usage.json"\n')
+    (tmp_path / "usage.json").write_text(SAMPLE % ("1%", "1MiB", "a-web-1") + "oops\n")
+    assert main(["--check", *SELECT, str(tmp_path)]) == 2
+    assert f"{tmp_path / 'usage.json'}:2:1: [deploy-limits] not a JSON object" in capsys.readouterr().err
+
+
+def test_a_missing_usage_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: x\n")
+    assert main(["--check", *SELECT, "--usage", str(tmp_path / "nope.json"), str(tmp_path)]) == 2
+    assert "cannot read the usage file" in capsys.readouterr().err
+
+
+# --- the host budget ------------------------------------------------------------------------
+
+BUDGET = (
+    "services:\n"
+    "  api:\n    image: x\n    deploy:\n      replicas: 2\n      resources:\n        limits: {cpus: '2', memory: 4G}\n"
+    "        reservations: {cpus: '1', memory: 3G}\n"
+    "  db:\n    image: postgres:16\n"
+    "  tools:\n    image: y\n    profiles: [debug]\n    cpus: 4\n    mem_limit: 8g\n"
+)
+
+
+def test_totals_are_information_for_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With nothing to fix, --check prints the totals and exits 0: information is not a finding."""
+    (tmp_path / "compose.yaml").write_text(BUDGET.replace("  db:\n    image: postgres:16\n", ""))
+    (tmp_path / "compose.override.yaml").write_text("services:\n  api:\n    deploy:\n      replicas: 3\n")
+    assert main(["--check", *SELECT, str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{tmp_path / 'compose.yaml'}: [deploy-limits] resource totals, compose.yaml: default: 2 containers, "
+        "limits 4 CPUs / 8G, reservations 2 / 6G; --profile debug: 3 containers, limits 8 CPUs / 16G, "
+        "reservations 2 / 6G",
+        f"{tmp_path / 'compose.yaml'}: [deploy-limits] resource totals, compose.yaml + compose.override.yaml: "
+        "default: 3 containers, limits 6 CPUs / 12G, reservations 3 / 9G; --profile debug: 4 containers, "
+        "limits 10 CPUs / 20G, reservations 3 / 9G",
+    ]
+    assert main(["--dry-run", *SELECT, str(tmp_path)]) == 0
+    assert capsys.readouterr() == ("", "")  # the totals are the summary of --check
+
+
+def test_a_stack_that_does_not_fit_the_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text(BUDGET)
+    assert main(["--check", *SELECT, "--host-memory", "8G", "--host-cpus", "4", str(tmp_path)]) == 1
+    got = [line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines() if "containers" not in line]
+    assert got == [
+        "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G, reservations "
+        "0.5 / 512M); from image postgres (documented needs)",
+        "[deploy-limits] compose.yaml with --profile debug: memory limits add up to 17G, over 2 x the host's 8G; "
+        "CPU limits add up to 9, over 2 x the host's 4: lower the figures or raise host-memory / host-cpus "
+        "(no fix applied)",
+    ]
+
+
+def test_host_budget_from_the_config_and_its_cpu_cap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Reservations above the host are a finding; a CPU limit above host-cpus is capped (Docker
+    would refuse to start the container)."""
+    (tmp_path / "compose.yaml").write_text(BUDGET)
+    (tmp_path / ".e2i-fix.toml").write_text(
+        '[deploy-limits]\nhost-memory = "4G"\nhost-cpus = 1\novercommit = 4\n'
+        'images = {postgres = {cpus = "2"}}\n')
+    assert main(["--check", *SELECT, str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "service 'db' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); " \
+           "cpus from config images.postgres, capped at host-cpus 1, memory from image postgres (documented " \
+           "needs); cpus capped at host-cpus 1" in out
+    assert "compose.yaml: memory reservations add up to 6.5G, more than the host's 4G; CPU reservations add up " \
+           "to 2.5, more than the host's 1; CPU limits add up to 5, over 4 x the host's 1" in out
+    assert "resource totals (host: 1 CPUs / 4G), compose.yaml: default: 3 containers" in out
+
+
+# --- shared profiles ------------------------------------------------------------------------
+
+
+def test_shared_profiles_mean_the_written_out_form(tmp_path: Path) -> None:
+    """`docker compose config` reads the anchored form exactly as the written-out one (the new
+    `x-` block aside: Compose keeps extension fields in its output)."""
+    shared, plain = tmp_path / "a" / "stack", tmp_path / "b" / "stack"
+    for folder in (shared, plain):
+        shutil.copytree(FIXTURES / "shared" / "input", folder)
+    (plain / ".e2i-fix.toml").write_text((plain / ".e2i-fix.toml").read_text() + "shared-profiles = false\n")
+    assert apply(str(shared)) == apply(str(plain)) == 1
+    assert "*resources-default" in (shared / "compose.yaml").read_text()
+    assert "*resources" not in (plain / "compose.yaml").read_text()
+    configs = []
+    for folder in (shared, plain):
+        proc = compose_config(folder, ["compose.yaml"], "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        configs.append(json.loads(proc.stdout.replace(str(folder), "STACK")))
+    assert configs[0].pop("x-resources-default") == {
+        "limits": {"cpus": "0.5", "memory": "768M"}, "reservations": {"cpus": "0.25", "memory": "384M"}}
+    assert configs[0] == configs[1]
+
+
+@pytest.mark.parametrize(
+    ("n", "shared"), [pytest.param(2, False, id="two services: written out"), pytest.param(3, True, id="three")])
+def test_shared_profiles_take_three_services(n: int, shared: bool, tmp_path: Path) -> None:
+    text = "services:\n" + "".join(f"  s{i}:\n    image: postgres:16\n" for i in range(n))
+    (tmp_path / "compose.yaml").write_text(text)
+    assert apply(str(tmp_path)) == 1
+    got = (tmp_path / "compose.yaml").read_text()
+    assert ("x-resources-postgres: &resources-postgres\n" in got) is shared
+    assert got.count("limits:") == (1 if shared else n)

@@ -181,7 +181,8 @@ Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (
 - `images`: per image family (`redis`) or repository (`bitnami/redis`), over the built-in table.
 - `roles`: `api` and `worker`, over the built-in ones.
 - `default`: for everything else.
-- `usage`: a `docker stats --format json` file (also `--usage FILE`); `headroom`: 1.5.
+- `usage`: a `docker stats --format json` file, relative to the stack's folder (or `--usage FILE`);
+  `headroom`: 1.5.
 - `host-memory` (`"16G"`), `host-cpus` (also `--host-memory`, `--host-cpus`); `overcommit`: 2.
 - `shared-profiles`: true; `min-shared`: 3.
 """
@@ -899,7 +900,7 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
             if typical is not None:
                 got = min(_ceil_step(typical.typical_cpus, "0.05"), final_cpus)
                 add_r["cpus"] = format_cpus(got)
-                prov.append((f"reservations.cpus {add_r['cpus']}", f"the typical (median) sample of {tables.usage_path}"))
+                prov.append((f"reservations.cpus {add_r['cpus']}", f"the typical (median) sample of {os.path.basename(tables.usage_path or '')}"))
             else:
                 add_r["cpus"] = format_cpus(final_cpus / 2)
                 prov.append((f"reservations.cpus {add_r['cpus']}", "half the CPU limit"))
@@ -917,7 +918,7 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
             add_r["memory"] = format_size(min(clean_ceil(typical.typical_memory), final_mem))
             prov.append((f"reservations.memory {add_r['memory']}",
                          f"the typical (median) sample {format_size(clean_ceil(typical.typical_memory))} "
-                         f"of {tables.usage_path}"))
+                         f"of {os.path.basename(tables.usage_path or '')}"))
         elif half:
             add_r["memory"] = format_size(half)
             prov.append((f"reservations.memory {add_r['memory']}", "half the memory limit"))
@@ -956,13 +957,15 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
 def _from_usage(obs: _Observed, tables: _Tables, floor: _Figure | None) -> tuple[_Figure, _Figure]:
     """The limits a service's observed peak asks for, never below its image's documented need."""
     h = tables.headroom
-    where = f"{tables.usage_path} ({obs.samples} sample{'s' if obs.samples != 1 else ''})"
+    where = f"{os.path.basename(tables.usage_path or '')} ({obs.samples} sample{'s' if obs.samples != 1 else ''})"
     cpus = _ceil_step(obs.peak_cpus * Decimal(str(h)), "0.25")
     peak_c = format_cpus(obs.peak_cpus.quantize(Decimal("0.01"), ROUND_CEILING))
-    cpu_fig = _Figure(cpus, "observed usage", f"observed usage: peak {peak_c} CPUs x {h:g} in {where}", True)
+    cpu_label = f"observed usage (peak {peak_c} CPUs x {h:g})"
+    cpu_fig = _Figure(cpus, cpu_label, f"{cpu_label}: {where}", True)
     memory = clean_ceil(math.ceil(obs.peak_memory * h))
-    peak_m = format_size(clean_ceil(obs.peak_memory)) if obs.peak_memory >= _MiB else f"{obs.peak_memory}B"
-    mem_fig = _Figure(memory, "observed usage", f"observed usage: peak {peak_m} x {h:g} in {where}", True)
+    peak_m = _human(obs.peak_memory)
+    mem_label = f"observed usage (peak {peak_m} x {h:g})"
+    mem_fig = _Figure(memory, mem_label, f"{mem_label}: {where}", True)
     if floor is not None and floor.value > memory:
         mem_fig = _Figure(floor.value, floor.label, f"{floor.source} (above the observed peak {peak_m} x {h:g})", True)
     return cpu_fig, mem_fig
@@ -1183,16 +1186,17 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         yield Fix(ID, err, project.docs[0].path, safety=Safety.DISPLAY_ONLY, error=True)
     observed: dict[str, _Observed] = {}
     if tables.usage_path:
+        # From the command line, an absolute path; in the configuration, relative to the stack.
+        usage = os.path.join(project.folder, tables.usage_path)
         try:
-            samples = read_usage(tables.usage_path)
+            samples = read_usage(usage)
         except InputError as e:
-            yield Fix(ID, e.message, Path(tables.usage_path), e.line or 0, e.col or 0, safety=Safety.DISPLAY_ONLY,
-                      error=True)
+            yield Fix(ID, e.message, Path(usage), e.line or 0, e.col or 0, safety=Safety.DISPLAY_ONLY, error=True)
             return
         observed, unknown = _observed(project, samples)
         if unknown:
             shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-            yield Fix(ID, f"{len(unknown)} container{'s' if len(unknown) != 1 else ''} of {tables.usage_path} "
+            yield Fix(ID, f"{len(unknown)} container{'s' if len(unknown) != 1 else ''} of {os.path.basename(usage)} "
                           f"match{'es' if len(unknown) == 1 else ''} no service of this stack: {shown}",
                       project.docs[0].path, safety=Safety.DISPLAY_ONLY, info=True)
     chosen = targets(project, ID, options)
