@@ -763,3 +763,13 @@ def test_shared_profiles_take_three_services(n: int, shared: bool, tmp_path: Pat
     got = (tmp_path / "compose.yaml").read_text()
     assert ("x-resources-postgres: &resources-postgres\n" in got) is shared
     assert got.count("limits:") == (1 if shared else n)
+
+
+def test_a_service_added_later_refers_to_the_existing_block(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "shared" / "input", tmp_path, dirs_exist_ok=True)
+    assert apply(str(tmp_path)) == 1
+    f = tmp_path / "compose.yaml"
+    f.write_text(f.read_text() + "  late:\n    image: example/late:1\n")
+    before = f.read_text()
+    assert apply(str(tmp_path)) == 1
+    assert f.read_text() == before + "    deploy:\n      resources: *resources-default\n"

@@ -1243,13 +1243,15 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
     taken: dict[int, tuple[set[str], set[str]]] = {}  # per file: anchor names, top-level keys
     out = list(pairs)
     for members in groups.values():
-        if len(members) < least:
-            continue
         doc = pairs[members[0]][0].home.doc
+        add = pairs[members[0]][0].add
+        existing = _existing_block(doc, add)
+        if len(members) < least and existing is None:
+            continue
         names, keys = taken.setdefault(id(doc), ({n for n, _ in doc.anchors()}, set(doc.value)))
         profiles = [pairs[i][0].profile for i in members]
         profile = max(dict.fromkeys(profiles), key=profiles.count)
-        name = _unique(f"resources-{profile}", names)
+        name = existing or _unique(f"resources-{profile}", names)
         key = _unique(f"x-{name}", keys)
         refs: dict[int, list[Edit]] = {}
         for i in members:
@@ -1262,17 +1264,51 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
                 got = yamledit.ensure(doc, p.home.node, ("deploy", "resources"), Alias(name), after)
             if got:
                 refs[i] = got
+        if existing is not None:
+            # The file already holds these figures under an anchor (an earlier run's block):
+            # a service added since refers to it too.
+            for i, edits in refs.items():
+                p, f = pairs[i]
+                out[i] = (p, f._replace(edits=tuple(edits), message=f"{f.message}; shared block *{name}"))
+            continue
         if len(refs) < least:
             continue
         names.add(name)
         keys.add(key)
-        add = pairs[members[0]][0].add
         block = yamledit.top_level_block(doc, key, Anchored(name, {b: dict(add[b]) for b in ("limits", "reservations")}))
         for i, edits in refs.items():
             p, f = pairs[i]
             out[i] = (p, f._replace(edits=(*edits, block), changes=(*f.changes, (key,)),
                                     message=f"{f.message}; shared block *{name}"))
     return out
+
+
+def _existing_block(doc: ComposeDoc, add: dict[str, dict[str, Any]]) -> str | None:
+    """An anchored mapping of exactly these limits and reservations, written before `services:`
+    (an alias must follow its anchor) and already used as some service's `resources`."""
+    services = doc.get(doc.root, "services")
+    if services is None:
+        return None
+    want = _figures_of(add)
+    used = {id(v) for _, svc in (services[1].value if isinstance(services[1], MappingNode) else [])
+            if isinstance(svc, MappingNode) for v in [_lookup(_lookup(svc, "deploy"), "resources")] if v is not None}
+    for name, node in doc.anchors():
+        if (isinstance(node, MappingNode) and node.start_mark.index < services[0].start_mark.index
+                and id(node) in used):
+            v = to_value(node)
+            if isinstance(v, dict) and set(v) == {"limits", "reservations"} and _figures_of(v) == want:
+                return name
+    return None
+
+
+def _figures_of(res: dict[str, Any]) -> tuple[Any, ...] | None:
+    out: list[Any] = []
+    for b in ("limits", "reservations"):
+        v = res.get(b)
+        if not isinstance(v, dict) or set(v) != {"cpus", "memory"}:
+            return None
+        out += [parse_cpus(v["cpus"]), parse_size(v["memory"])]
+    return tuple(out)
 
 
 def _unique(name: str, taken: set[str]) -> str:
