@@ -128,6 +128,15 @@ class ServiceDef:
     def get(self, key: str) -> tuple[ScalarNode, Node] | None:
         return self.doc.get(self.node, key)
 
+    @property
+    def tags(self) -> dict[tuple[str | int, ...], str]:
+        """The `!reset` / `!override` tags written in this definition, by path inside the
+        service (`()` is the service itself: `backup: !reset null`)."""
+        if not self.doc.tags:
+            return {}
+        name = self.key.value
+        return {p[2:]: t for p, t in self.doc.tags if len(p) >= 2 and p[0] == "services" and p[1] == name}
+
 
 class Build:
     def __init__(self, context: Path | None, dockerfile: Path | None, target: str | None) -> None:
@@ -153,8 +162,31 @@ class Service:
 
     @property
     def home(self) -> ServiceDef | None:
-        """Where new keys go: the first editable definition (the base file's)."""
-        return next((d for d in self.defs if d.editable), None)
+        """Where new keys go: the first editable definition (the base file's), or the one that
+        replaces the service as a whole (`web: !override {...}`). None for a `!reset` service."""
+        if self.reset is not None:
+            return None
+        start = 0
+        for i, d in enumerate(self.defs):
+            if d.tags.get(()) == yamldoc.OVERRIDE:
+                start = i
+        return next((d for d in self.defs[start:] if d.editable), None)
+
+    @property
+    def reset(self) -> ServiceDef | None:
+        """The definition that drops the service (`backup: !reset null`), if a file does: such a
+        service is nobody's to fix (`targets` leaves it out)."""
+        return next((d for d in self.defs if d.tags.get(()) == yamldoc.RESET), None)
+
+    def shadows(self, d: ServiceDef, *path: str) -> ServiceDef | None:
+        """A later definition that `!reset`s or `!override`s `path` (or what holds it): an
+        edit of `path` in `d` would be lost in every variant that loads that file."""
+        later = self.defs[self.defs.index(d) + 1:] if d in self.defs else []
+        for other in reversed(later):
+            tags = other.tags
+            if tags and any(tags.get(tuple(path[:i])) for i in range(len(path) + 1)):
+                return other
+        return None
 
     @property
     def image(self) -> str | None:
@@ -189,7 +221,8 @@ class Project:
         computed once: the index and verification both ask for it. Shared: do not modify it."""
         got = self._models.get(files)
         if got is None:
-            got = self._models[files] = model.normalise_stack([self.docs[i].value for i in files])
+            docs = [self.docs[i] for i in files]
+            got = self._models[files] = model.normalise_stack([d.value for d in docs], [d.tags for d in docs])
         return got
 
     def env_file(self, path: Path) -> list[EnvEntry] | None:
@@ -432,7 +465,8 @@ def opted_out(service: Service, pass_id: str) -> bool:
 def targets(project: Project, pass_id: str, options: dict[str, Any]) -> list[Service]:
     """The services a pass may touch: not opted out in config or inline."""
     ignored = options.get("_ignored_services", set())
-    return [s for s in project.services.values() if s.name not in ignored and not opted_out(s, pass_id)]
+    return [s for s in project.services.values()
+            if s.name not in ignored and s.reset is None and not opted_out(s, pass_id)]
 
 
 def image_family(image: str | None) -> str | None:

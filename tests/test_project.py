@@ -190,3 +190,87 @@ def test_model_differences_are_strict_about_types(old: dict[str, object], new: d
     from e2i_fix import model
 
     assert sorted(model.differences(old, new)) == expected
+
+
+# --- !reset and !override -------------------------------------------------------------------
+
+TAGGED_BASE = """\
+services:
+  web:
+    image: nginx
+    ports: ["8080:80", "9000:9000"]
+    command: [serve, --port, "80"]
+    environment: {A: "1", B: "2"}
+    volumes: [./site:/usr/share/nginx/html, cache:/cache]
+    tmpfs: [/run]
+    healthcheck: {test: [CMD, curl, -f, localhost], interval: 5s}
+  backup:
+    image: alpine
+"""
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    pytest.param("services:\n  backup: !reset null\n", {"backup": None}, id="service reset"),
+    pytest.param("services:\n  web:\n    ports: !override [\"8081:80\"]\n", {"web.ports": ["8081:80"]}, id="list override"),
+    pytest.param("services:\n  web:\n    ports: !reset []\n", {"web.ports": None}, id="list reset"),
+    pytest.param("services:\n  web:\n    environment: !override {C: '3'}\n", {"web.environment": {"C": "3"}},
+                 id="mapping override"),
+    pytest.param("services:\n  web:\n    environment: !reset {}\n", {"web.environment": None}, id="mapping reset"),
+    pytest.param("services:\n  web:\n    image: !reset\n", {"web.image": None}, id="scalar reset"),
+    pytest.param("services:\n  web:\n    image: !override caddy\n", {"web.image": "caddy"}, id="scalar override"),
+    pytest.param("services:\n  web: !override\n    image: caddy\n", {"web": {"image": "caddy"}}, id="service override"),
+    pytest.param("services:\n  web:\n    environment: [B=3, C=4]\n", {"web.environment": {"A": "1", "B": "3", "C": "4"}},
+                 id="environment by key"),
+    pytest.param("services:\n  web:\n    volumes: [./dev:/usr/share/nginx/html]\n",
+                 {"web.volumes": ["./dev:/usr/share/nginx/html", "cache:/cache"]}, id="volumes by target"),
+    pytest.param("services:\n  web:\n    command: [serve]\n    healthcheck: {test: [CMD, true]}\n",
+                 {"web.command": ["serve"], "web.healthcheck": {"test": ["CMD", True], "interval": "5s"}},
+                 id="command and test replace"),
+    pytest.param("services:\n  web:\n    ports: [\"9000:9000\", \"9443:443\"]\n",
+                 {"web.ports": ["8080:80", "9000:9000", "9443:443"]}, id="ports append without duplicates"),
+])
+def test_override_tags_merge_as_compose_does(tmp_path: Path, override: str, expected: dict[str, object]) -> None:
+    write(tmp_path, {"compose.yaml": TAGGED_BASE, "compose.override.yaml": override})
+    p = index(tmp_path, "compose.yaml", "compose.override.yaml")
+    services = p.model((0, 1))["services"]
+    for where, want in expected.items():
+        got: object = services
+        for k in where.split("."):
+            got = got.get(k) if isinstance(got, dict) else None
+        assert got == want, where
+    assert p.model((0,))["services"]["backup"] == {"image": "alpine"}  # the base alone is as written
+
+
+def test_reset_service_is_nobodys_to_fix(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": TAGGED_BASE,
+                     "compose.override.yaml": "services:\n  backup: !reset null\n  web:\n    tmpfs: !override [/tmp]\n"})
+    p = index(tmp_path, "compose.yaml", "compose.override.yaml")
+    backup, web = p.services["backup"], p.services["web"]
+    assert backup.reset is backup.defs[1] and backup.home is None
+    assert [s.name for s in project.targets(p, "logging", {})] == ["web"]
+    assert web.defs[1].tags == {("tmpfs",): "!override"}
+    assert web.shadows(web.defs[0], "tmpfs") is web.defs[1]
+    assert web.shadows(web.defs[0], "logging") is None
+    assert web.shadows(web.defs[1], "tmpfs") is None  # the override owns it
+    assert web.config["tmpfs"] == ["/tmp"]
+
+
+def test_service_override_moves_home(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": TAGGED_BASE, "compose.override.yaml": "services:\n  web: !override\n    image: caddy\n"})
+    web = index(tmp_path, "compose.yaml", "compose.override.yaml").services["web"]
+    assert web.home is web.defs[1]
+    assert web.shadows(web.defs[0], "logging") is web.defs[1]
+
+
+@pytest.mark.parametrize("text", [
+    "services:\n  a: !reset null\n",
+    "services:\n  a: !reset\n",
+    "services:\n  a: !reset {}\n",
+    "services:\n  a:\n    image: x\n    ports: !reset\n",
+    "services:\n  a:\n    image: x\n    environment:\n      A: !reset\n",
+    "services:\n  a:\n    image: x\n    command: !override [a, b]\n",
+])
+def test_tagged_nodes_parse_and_leave_the_value(text: str) -> None:
+    doc = project.parse_compose(source.decode(Path("compose.override.yaml"), text.encode()))
+    assert doc.tags
+    assert "!reset" not in repr(doc.value) and "!override" not in repr(doc.value)

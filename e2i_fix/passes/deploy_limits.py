@@ -597,6 +597,10 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False)
         if all(d.doc.readonly for d in svc.defs):
             return None  # only in a file read for context: not ours to report
         return _finding(svc, "has no resource limits (its mapping cannot be edited here)")
+    later = svc.shadows(home, "deploy", "resources", "limits")
+    if later is not None:
+        return _finding(svc, f"has no resource limits, and {later.doc.path.name} resets or overrides its deploy "
+                             "section (`!reset`/`!override`): set deploy.resources there")
 
     cpus, memory = tables.profile(project, svc)
     notes: list[str] = []
