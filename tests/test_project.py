@@ -274,3 +274,58 @@ def test_tagged_nodes_parse_and_leave_the_value(text: str) -> None:
     doc = project.parse_compose(source.decode(Path("compose.override.yaml"), text.encode()))
     assert doc.tags
     assert "!reset" not in repr(doc.value) and "!override" not in repr(doc.value)
+
+
+# --- include and extends: file: ---------------------------------------------------------------
+
+INCLUDING = {
+    "compose.yaml": (
+        "include:\n  - sub/compose.yaml\n  - path: [tpl/a.yml, tpl/b.yml]\n    project_directory: tpl\n"
+        "services:\n  web:\n    image: nginx\n    depends_on: [db]\n"
+        "    extends: {file: tpl/base.yml, service: common}\n"
+    ),
+    "sub/compose.yaml": "services:\n  db:\n    image: postgres\n    build: ./ctx\n    env_file: db.env\n",
+    "sub/ctx/Dockerfile": "FROM postgres:16\nHEALTHCHECK CMD pg_isready\n",
+    "tpl/a.yml": "services:\n  a:\n    image: a\n",
+    "tpl/b.yml": "services:\n  a:\n    environment: [X=1]\n  b:\n    image: b\n",
+    "tpl/base.yml": "services:\n  common:\n    build: ./app\n    volumes: [./v:/v]\n",
+}
+
+
+def test_included_files_join_the_stack(tmp_path: Path) -> None:
+    write(tmp_path, INCLUDING)
+    p = index(tmp_path, "compose.yaml")
+    assert p.roles == ["base", "include", "include", "include", "extends"]
+    assert p.variants() == [(0,)]
+    assert sorted(p.services) == ["a", "b", "db", "web"]  # `common` is a template, not a service
+    db = p.services["db"]
+    assert db.home is not None and db.home.doc.path == tmp_path / "sub/compose.yaml"
+    assert db.config["build"] == "sub/ctx"  # relative to the stack, as `config --no-path-resolution` says
+    assert db.has_healthcheck  # its Dockerfile, found from its own folder
+    assert p.service_env_files(db) == [] and project.env_file_paths(db.config, p.folder)[0][0] == tmp_path / "sub/db.env"
+    assert p.services["a"].config == {"image": "a", "environment": {"X": "1"}}  # one include, merged
+    web = p.services["web"].config
+    assert web["build"] == "tpl/app" and web["volumes"] == ["tpl/v:/v"] and "extends" not in web
+
+
+def test_discovery_gives_an_included_file_to_its_includer(tmp_path: Path) -> None:
+    write(tmp_path, {**INCLUDING,
+                     "app/docker-compose.yml": "services:\n  x:\n    extends: {file: docker-compose.base.yml, service: b}\n",
+                     "app/docker-compose.base.yml": "services:\n  b:\n    image: b\n",
+                     "app/docker-compose.dev.yml": "services:\n  x:\n    environment: [DEBUG=1]\n",
+                     "other/compose.yaml": "include: [../sub/compose.yaml]\nservices:\n  o:\n    image: o\n"})
+    stacks = [s for s in project.discover([tmp_path]) if isinstance(s, project.Stack)]
+    names = [[str(p.relative_to(tmp_path)) for p in s.compose] for s in stacks]
+    # The base file that only `extends` reaches is not an override; sub/compose.yaml and tpl/ are
+    # not stacks of their own.
+    assert names == [["compose.yaml"], ["app/docker-compose.yml", "app/docker-compose.dev.yml"], ["other/compose.yaml"]]
+    assert stacks[2].context == {tmp_path / "sub/compose.yaml"}  # the first includer edits it
+
+
+def test_reset_in_an_included_project(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": "include:\n  - path: [inc/compose.yaml, inc/compose.local.yaml]\n"
+                                     "services:\n  web:\n    image: nginx\n",
+                     "inc/compose.yaml": "services:\n  db:\n    image: postgres\n  cache:\n    image: redis\n",
+                     "inc/compose.local.yaml": "services:\n  cache: !reset null\n"})
+    p = index(tmp_path, "compose.yaml")
+    assert sorted(p.model((0,))["services"]) == ["db", "web"]
