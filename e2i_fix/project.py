@@ -306,14 +306,12 @@ def _rebase(cfg: dict[str, Any], rel: str) -> dict[str, Any]:
     """A service's relative paths (build context, env files, bind mounts) moved from the
     directory its file is relative to onto the stack's, as Compose sees an included or extended
     service from the including project (`config --no-path-resolution` prints them so)."""
-    if rel == ".":
-        return cfg
     out = dict(cfg)
 
     def move(p: Any) -> Any:
         if not isinstance(p, str) or not p or "$" in p or "://" in p or p.startswith(("/", "~", "git@", "github.com/")):
             return p
-        return posixpath.normpath(posixpath.join(rel, p))
+        return posixpath.normpath(posixpath.join(rel, p))  # cleaned, as Compose prints it
 
     b = out.get("build")
     if isinstance(b, str):
@@ -329,8 +327,10 @@ def _rebase(cfg: dict[str, Any], rel: str) -> dict[str, Any]:
         moved: list[Any] = []
         for v in vols:
             if isinstance(v, str) and v.startswith(".") and ":" in v:
-                src, sep, rest = v.partition(":")
-                moved.append(move(src) + sep + rest)
+                # Compose reads it as a long-form bind, then moves its source: so does the index
+                # (the short form would lose the `./` that makes it a bind).
+                long = model.long_volume(v)
+                moved.append({**long, "source": move(long.get("source"))} if isinstance(long, dict) else v)
             elif isinstance(v, dict) and v.get("type") == "bind":
                 moved.append({**v, "source": move(v.get("source"))})
             else:
