@@ -264,10 +264,11 @@ def canonical(model: Any) -> Any:
 
 
 def _strings(m: dict[str, Any]) -> dict[str, Any]:
-    return {str(k): v if v is None or isinstance(v, str) else _str(v) for k, v in m.items()}
+    return {str(k): v if v is None or isinstance(v, str) else as_string(v) for k, v in m.items()}
 
 
-def _str(v: Any) -> str:
+def as_string(v: Any) -> str:
+    """A scalar as Compose turns it into an environment string."""
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -256,6 +256,20 @@ class Service:
         return img if isinstance(img, str) else None
 
     @property
+    def profiles(self) -> tuple[str, ...]:
+        """The profiles that enable the service; () when it always runs."""
+        p = self.config.get("profiles")
+        return tuple(str(x) for x in p) if isinstance(p, list) else ()
+
+    def runs_with(self, profiles: Iterable[str]) -> bool:
+        """Whether the service runs when `profiles` are enabled (`*` enables every one)."""
+        mine = self.profiles
+        if not mine:
+            return True
+        wanted = set(profiles)
+        return "*" in wanted or not wanted.isdisjoint(mine)
+
+    @property
     def has_healthcheck(self) -> bool:
         hc = self.config.get("healthcheck")
         if isinstance(hc, dict):
@@ -428,6 +442,34 @@ class Project:
                     merged.setdefault(name, _rebase(item, rel) if section == "services" and isinstance(item, dict) else item)
                 out[section] = merged
         self._expanded[key] = out
+        return out
+
+    def profiles(self) -> list[str]:
+        """Every profile some service of the stack names, sorted."""
+        return sorted({p for svc in self.services.values() for p in svc.profiles})
+
+    def running(self, profiles: Iterable[str] = ()) -> list[Service]:
+        """The services `docker compose up` starts with `profiles` enabled (none: the default)."""
+        wanted = tuple(profiles)
+        return [s for s in self.services.values() if s.reset is None and s.runs_with(wanted)]
+
+    def always_with(self, svc: Service, other: Service) -> bool:
+        """Whether `other` runs wherever `svc` runs, whatever profiles are enabled: the test a
+        pass needs before it makes `svc` wait for `other` (a default service that depends on a
+        profile-only one breaks `up` without that profile)."""
+        return not other.profiles or bool(svc.profiles) and set(svc.profiles) <= set(other.profiles)
+
+    def environment(self, svc: Service) -> dict[str, str | None]:
+        """The environment the service's container really gets, before interpolation: its
+        `env_file` entries in order, then `environment` over them (as `docker compose config`
+        inlines them). A bare `KEY` maps to None: its value comes from the shell."""
+        out: dict[str, str | None] = {}
+        for _, entries in self.service_env_files(svc):
+            for e in entries:
+                out[e.key] = e.value
+        env = svc.config.get("environment")
+        if isinstance(env, dict):
+            out.update((str(k), v if v is None or isinstance(v, str) else model.as_string(v)) for k, v in env.items())
         return out
 
     def env_file(self, path: Path) -> list[EnvEntry] | None:

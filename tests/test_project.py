@@ -305,7 +305,9 @@ def test_included_files_join_the_stack(tmp_path: Path) -> None:
     assert p.service_env_files(db) == [] and project.env_file_paths(db.config, p.folder)[0][0] == tmp_path / "sub/db.env"
     assert p.services["a"].config == {"image": "a", "environment": {"X": "1"}}  # one include, merged
     web = p.services["web"].config
-    assert web["build"] == "tpl/app" and web["volumes"] == ["tpl/v:/v"] and "extends" not in web
+    assert web["build"] == "tpl/app" and "extends" not in web
+    # A bind mount moved onto the stack's folder is long form (`tpl/v:/v` would be a named volume).
+    assert web["volumes"] == [{"source": "tpl/v", "target": "/v", "type": "bind", "bind": {"create_host_path": True}}]
 
 
 def test_discovery_gives_an_included_file_to_its_includer(tmp_path: Path) -> None:
@@ -329,3 +331,28 @@ def test_reset_in_an_included_project(tmp_path: Path) -> None:
                      "inc/compose.local.yaml": "services:\n  cache: !reset null\n"})
     p = index(tmp_path, "compose.yaml")
     assert sorted(p.model((0,))["services"]) == ["db", "web"]
+
+
+def test_profiles_and_the_services_that_run(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": (
+        "services:\n  web:\n    image: nginx\n  flower:\n    image: flower\n    profiles: [flower, debug]\n"
+        "  debugger:\n    image: dbg\n    profiles: [debug]\n")})
+    p = index(tmp_path, "compose.yaml")
+    web, flower, dbg = (p.services[n] for n in ("web", "flower", "debugger"))
+    assert p.profiles() == ["debug", "flower"]
+    assert [s.name for s in p.running()] == ["web"]
+    assert [s.name for s in p.running(["debug"])] == ["web", "flower", "debugger"]
+    assert [s.name for s in p.running(["*"])] == ["web", "flower", "debugger"]
+    assert p.always_with(flower, web) and p.always_with(dbg, flower)
+    assert not p.always_with(web, flower) and not p.always_with(flower, dbg)
+
+
+def test_environment_a_service_really_gets(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "compose.yaml": ("services:\n  worker:\n    image: w\n    env_file: [common.env, {path: local.env, required: false}]\n"
+                         "    environment: [DEBUG=0, PORT=8000]\n"),
+        "common.env": "# shared\nC_FORCE_ROOT=true\nDEBUG=1\nexport TOKEN='x y'\nSHELL_ONLY\n",
+    })
+    p = index(tmp_path, "compose.yaml")
+    env = p.environment(p.services["worker"])
+    assert env == {"C_FORCE_ROOT": "true", "DEBUG": "0", "TOKEN": "x y", "SHELL_ONLY": None, "PORT": "8000"}

@@ -534,9 +534,6 @@ def _extends(project: Project, svc: Service) -> tuple[str, Any]:
         base = (model.normalise_stack([doc.value]).get("services") or {}).get(base_name)
         if _has_limit(base):
             return "base-limited", None
-        if file and isinstance(base, dict):
-            # The index follows `extends` only inside one file: bring in the other file's base.
-            cfg = model.merge(model.normalise_service(base), cfg)
     return "ok", cfg
 
 
