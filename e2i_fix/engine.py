@@ -205,14 +205,9 @@ class Workspace:
         """A file an `include:` or `extends: file:` names, read and parsed once per text. One
         that only `extends` reaches is read for context: its services are templates."""
         if path not in self.originals:
-            try:
-                s = src.read(path)
-            except InputError as e:
-                problems.append(e.problem(str(path)))
+            if not self._read(path, problems):
                 return None
-            self.originals[path] = s
-            self.texts[path] = s.text
-            if context or path in self.stack.context:
+            if context:
                 self.stack.context.add(path)
         try:
             return self.compose_doc(path)
@@ -220,17 +215,21 @@ class Workspace:
             problems.append(e.problem(str(path)))
             return None
 
+    def _read(self, path: Path, problems: list[Problem]) -> bool:
+        """Read a file the stack reaches into the workspace; a problem if it cannot be."""
+        try:
+            s = src.read(path)
+        except InputError as e:
+            problems.append(e.problem(str(path)))
+            return False
+        self.originals[path] = s
+        self.texts[path] = s.text
+        return True
+
     def _dockerfile(self, path: Path, problems: list[Problem]) -> dockerfile.DockerfileDoc | None:
         if path not in self.originals:
-            if not path.is_file():
+            if not path.is_file() or not self._read(path, problems):
                 return None
-            try:
-                s = src.read(path)
-            except InputError as e:
-                problems.append(e.problem(str(path)))
-                return None
-            self.originals[path] = s
-            self.texts[path] = s.text
         key = (path, self.texts[path])
         doc = self._docker_cache.get(key)
         if doc is None:

@@ -1,8 +1,52 @@
 """Stacks on disk, and the read-only Project index the passes query.
 
-A *stack* is the files Compose would read together: a base file, its override files, the
-Dockerfiles their `build:` sections name, and `.env`. The *Project* is built from the current
-text of each file, so the engine rebuilds it after every round of fixes.
+A *stack* is the files Compose would read together: a base file, its override files, the files
+they `include:` or `extends:` from, the Dockerfiles their `build:` sections name, and `.env`.
+The *Project* is built from the current text of each file, so the engine rebuilds it after every
+round of fixes. It reads the Compose language as compose-go does, and a differential test
+(`tests/test_differential.py`) holds it to `docker compose config` on every variant of the
+corpus and of the fixtures.
+
+For pass authors
+----------------
+- `Project.services`: name -> `Service`, in the order the files define them: the services of the
+  base, its overrides and every included file (the templates a file reaches only through
+  `extends: file:` are not services). Every service a file defines is there, a `!reset` one too.
+- `Service.config`: the service as the base with every override merged (`Project.widest`):
+  mappings merge, sequences append, `ports`/`volumes`/`secrets`/`configs`/`env_file` merge by
+  what they bind, `command`/`entrypoint`/`healthcheck.test` are replaced, `!reset` and
+  `!override` applied, `extends` followed (across files too), merge keys resolved, and the
+  relative paths of an included or extended service made relative to the stack's folder.
+  Environments and labels are mappings, `depends_on` long form (`model.normalise_service`).
+- `Service.defs`: each file's definition (`ServiceDef`: `doc`, `key`, `node`, `editable`,
+  `tags`), base first. `Service.home`: where new keys go (the first editable definition; the
+  one that `!override`s the whole service; None for a `!reset` service). A service an included
+  file defines has its home there: it is fixed in the file that defines it.
+- `Service.reset`: the definition that drops the service (`backup: !reset null`). `targets()`
+  leaves such a service out: it gets nothing.
+- `Service.shadows(d, *path)`: a later definition that `!reset`s or `!override`s `path` (or what
+  holds it). A pass about to add `path` in `d` asks it first: the edit would be lost there, so
+  it edits the overriding file, or reports.
+- `Service.build`: the context, Dockerfile and target it builds (`Build.stage`: the Dockerfile
+  stage it ends at); `Service.has_healthcheck`: a health check in the merged config or in that
+  stage.
+- `Service.profiles`, `Service.runs_with(profiles)`, `Project.profiles()`,
+  `Project.running(profiles)`, `Project.always_with(svc, other)`: which services run where. A
+  pass must not make a service that always runs wait for one that only a profile starts.
+- `Project.environment(svc)`: what the container really gets: its `env_file` entries, then
+  `environment` over them. `Project.env_file(path)` and `Project.service_env_files(svc)` give
+  the entries with their line numbers.
+- `Project.variants()`: the file sets Compose runs (indexes into `Project.docs`): the base alone
+  and the base with each override file; included files belong to each variant of their
+  includer. `Project.model(files)`: one variant's normalised model, computed once (verification
+  compares these before and after a run). `Project.roles[i]` says what `docs[i]` is: `base`,
+  `override`, `include` or `extends` (read only for the services extending from it).
+- `Project.sharers(node)`, `Project.with_extenders(names)`, `Project.extends_parents`: who else
+  an edit of a shared node or of an `extends` base reaches.
+
+Costs: a file is parsed once per text; `!reset`/`!override` cost a substring search in a file
+that has none; includes and `extends: file:` are followed only where a file names them;
+profile and env-file questions read nothing until asked.
 """
 
 from __future__ import annotations

@@ -162,21 +162,16 @@ def without_tagged(value: Value, tags: tuple[tuple[TagPath, str], ...]) -> Value
 
 def _cut_path(value: Value, path: TagPath, tag: str) -> Value:
     head, rest = path[0], path[1:]
-    if isinstance(value, dict) and isinstance(head, str) and head in value:
-        out_d = dict(value)
-        if rest:
-            out_d[head] = _cut_path(value[head], rest, tag)
-        elif tag == RESET:
-            del out_d[head]
-        return out_d
-    if isinstance(value, list) and isinstance(head, int) and head < len(value):
-        out_l = list(value)
-        if rest:
-            out_l[head] = _cut_path(value[head], rest, tag)
-        elif tag == RESET:
-            del out_l[head]
-        return out_l
-    return value
+    found = (isinstance(value, dict) and isinstance(head, str) and head in value
+             or isinstance(value, list) and isinstance(head, int) and head < len(value))
+    if not found:
+        return value
+    out: Any = dict(value) if isinstance(value, dict) else list(value)  # type: ignore[arg-type]
+    if rest:
+        out[head] = _cut_path(out[head], rest, tag)
+    elif tag == RESET:
+        del out[head]
+    return out  # type: ignore[no-any-return]
 
 
 def _is_null(node: Node) -> bool:
