@@ -1,9 +1,12 @@
 """The normalised meaning of a stack: what `docker compose config` would agree two files mean.
 
-Merge keys are resolved (by the loader), `extends` is followed within the stack, override files
-are merged onto the base, and the forms Compose treats as equal are made equal: list
-environments and labels become mappings, short `depends_on` becomes long form. Verification
-compares these models before and after a run; the Project uses them to answer questions.
+Merge keys are resolved (by the loader), `extends` is followed within a file (the Project
+brings in other files' bases and included files first), override files are merged onto the base
+as compose-go merges them (`!reset` / `!override` first drop what they replace), and the forms
+Compose treats as equal are made equal: list environments and labels become mappings, short
+`depends_on` becomes long form. Verification compares these models before and after a run; the
+Project uses them to answer questions. `canonical` goes further, for comparing with what
+`docker compose config` prints (see the notes above it).
 """
 
 from __future__ import annotations
