@@ -773,3 +773,12 @@ def test_a_service_added_later_refers_to_the_existing_block(tmp_path: Path) -> N
     before = f.read_text()
     assert apply(str(tmp_path)) == 1
     assert f.read_text() == before + "    deploy:\n      resources: *resources-default\n"
+
+
+def test_totals_count_the_profiles_compose_profiles_enables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text(BUDGET.replace("  db:\n    image: postgres:16\n", ""))
+    (tmp_path / ".env").write_text("COMPOSE_PROFILES=debug\n")
+    assert main(["--check", *SELECT, str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split(": [deploy-limits] ")[1] == (
+        "resource totals, compose.yaml: default (COMPOSE_PROFILES=debug): 3 containers, limits 8 CPUs / 16G, "
+        "reservations 2 / 6G\n")

@@ -1334,18 +1334,16 @@ def _budget(project: Project, tables: _Tables, finals: dict[str, tuple[Any, ...]
     """The stack's total limits and reservations, per variant (base alone, base + each
     override) and per set of profiles Compose would start, once this run's fixes are in;
     a finding where they do not fit the host."""
-    from e2i_fix import verify
-
     path = project.docs[0].path
     info: list[str] = []
-    for files in verify.variants(project):
-        if any(project.docs[i].readonly for i in files[1:]):
-            continue
+    # COMPOSE_PROFILES (in `.env`) names the profiles a plain `docker compose up` enables.
+    enabled = {p.strip() for p in str(project.env.get("COMPOSE_PROFILES") or "").split(",") if p.strip()}
+    for files in project.variants():
         services = project.model(files).get("services") or {}
         profiles = sorted({str(p) for s in services.values() if isinstance(s, dict)
-                           for p in (s.get("profiles") or []) if isinstance(s.get("profiles"), list)})
-        runs: list[tuple[str, set[str] | None]] = [("", set())]
-        runs += [(f"--profile {p}", {p}) for p in profiles]
+                           for p in (s.get("profiles") or []) if isinstance(s.get("profiles"), list)} - enabled)
+        runs: list[tuple[str, set[str] | None]] = [("", enabled)]
+        runs += [(f"--profile {p}", enabled | {p}) for p in profiles]
         if len(profiles) > 1:
             runs.append(('--profile "*"', None))
         where = " + ".join(Path(project.docs[i].path).name for i in files)
@@ -1353,7 +1351,8 @@ def _budget(project: Project, tables: _Tables, finals: dict[str, tuple[Any, ...]
         for label, active in runs:
             t = _totals(services, active, finals)
             what = f"{where}{' with ' + label if label else ''}"
-            parts.append(f"{label or 'default'}: {_totals_phrase(t)}")
+            default = f"default (COMPOSE_PROFILES={','.join(sorted(enabled))})" if enabled else "default"
+            parts.append(f"{label or default}: {_totals_phrase(t)}")
             yield from _over_budget(what, t, tables, path)
         info.append(f"{where}: " + "; ".join(parts))
     host = ""
