@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import shutil
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
@@ -116,6 +117,13 @@ def test_clean_ceil_rounds_up_to_a_clean_size(need: int, expected: str) -> None:
                      ["ES_JAVA_OPTS=${ES_JAVA_OPTS}"], id="a whole variable cannot be read"),
         pytest.param({"environment": {"JAVA_OPTS": "-Xmx1g -Dprice=$$5"}}, None, 1536 * M, [],
                      id="an escaped $$ is not interpolation"),
+        pytest.param({"command": "memcached -m 1024 -c 4096"}, "memcached", 1536 * M, [], id="memcached -m (MB)"),
+        pytest.param({"command": ["-m", "2g"]}, "memcached", 3 * G, [], id="memcached image, -m with a unit"),
+        pytest.param({"command": "python -m http.server"}, None, None, [], id="-m of another program"),
+        pytest.param({"environment": {"INSTALL4J_ADD_VM_PARAMS": "-Xms2703m -Xmx2703m"}}, "nexus3",
+                     math.ceil(2703 * M * 1.5), [], id="Nexus INSTALL4J_ADD_VM_PARAMS"),
+        pytest.param({"environment": {"SONAR_WEB_JAVAOPTS": "-Xmx1g"}}, "sonarqube", 1536 * M, [],
+                     id="SonarQube *_JAVAOPTS"),
     ],
 )
 def test_demands(config: dict[str, Any], family: str | None, need: int | None, unread: list[str]) -> None:
