@@ -204,6 +204,13 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'web' has no resource limits: add deploy.resources (0.75 CPU / 384M, reservations 0.2 / 256M); cpus from observed usage (peak 0.4 CPUs x 1.5), memory from observed usage (peak 240M x 1.5)",
             "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2.25 CPUs / 3G, reservations 1 / 1G); cpus from observed usage (peak 1.46 CPUs x 1.5), memory from observed usage (peak 1.4G x 1.5)",
         ], id="usage"),
+        pytest.param("budget", [
+            "[deploy-limits] compose.yaml + compose.override.yaml with --profile debug: memory reservations add up to 6.5G, more than the host's 6G; memory limits add up to 17G, over 2 x the host's 6G; CPU limits add up to 9, over 2 x the host's 4: lower the figures or raise host-memory / host-cpus (no fix applied)",
+            "[deploy-limits] compose.yaml + compose.override.yaml: memory reservations add up to 6.5G, more than the host's 6G; memory limits add up to 13G, over 2 x the host's 6G: lower the figures or raise host-memory / host-cpus (no fix applied)",
+            "[deploy-limits] compose.yaml with --profile debug: memory limits add up to 13G, over 2 x the host's 6G: lower the figures or raise host-memory / host-cpus (no fix applied)",
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from image postgres (documented needs)",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); cpus from image opensearch (documented needs), memory from the service's own setting; memory raised to cover -Xmx2g in OPENSEARCH_JAVA_OPTS x 2",
+        ], id="budget"),
     ],
 )
 def test_fixture_messages(case: str, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
