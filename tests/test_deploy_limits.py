@@ -649,6 +649,17 @@ def test_usage_from_the_command_line_and_a_project_run_under_another_name(tmp_pa
     assert figures(resources(tmp_path, ["compose.yaml"])["web"]) == (1.25, G, 0.8, 768 * M)
 
 
+def test_usage_of_compose_v1_names(tmp_path: Path) -> None:
+    """`<project>_<service>_<n>`, as docker-compose 1.x named containers; kB and MB are decimal."""
+    stack = tmp_path / "My Shop"
+    stack.mkdir()
+    (stack / "compose.yaml").write_text("services:\n  web:\n    image: example/web:1\n")
+    usage = tmp_path / "stats.json"
+    usage.write_text(SAMPLE % ("5%", "500MB", "myshop_web_1") + SAMPLE % ("5%", "400000kB", "myshop_web_2"))
+    assert main(["--apply", *SELECT, "--usage", str(usage), str(stack)]) == 1
+    assert figures(resources(stack, ["compose.yaml"])["web"]) == (0.25, 768 * M, 0.05, 512 * M)
+
+
 @pytest.mark.parametrize(
     ("text", "where", "message"),
     [
