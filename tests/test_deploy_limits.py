@@ -640,13 +640,25 @@ SAMPLE = ('{"BlockIO":"0B / 0B","CPUPerc":"%s","Container":"x","ID":"x","MemPerc
           '"Name":"%s","NetIO":"0B / 0B","PIDs":"3"}\n')
 
 
-def test_usage_from_the_command_line_and_a_project_run_under_another_name(tmp_path: Path) -> None:
-    """`--usage FILE`: containers of `docker compose -p staging up` (staging-web-1) still match."""
-    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: example/web:1\n")
+def test_usage_from_the_command_line_and_a_project_run_under_another_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--usage FILE`: containers of `docker compose -p staging up` (staging-web-1) still match
+    when most of the stack's services have containers under that name; a service that another
+    stack of the file happens to share does not."""
+    stack = "services:\n  web:\n    image: example/web:1\n  db:\n    image: postgres:16\n"
+    (tmp_path / "compose.yaml").write_text(stack)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "compose.yaml").write_text(stack + "".join(f"  {n}:\n    image: {n}:1\n" for n in ("rabbitmq", "mailpit", "memcached")))
     usage = tmp_path / "stats.json"
-    usage.write_text(SAMPLE % ("80.00%", "600MiB", "staging-web-1") + SAMPLE % ("10.00%", "300MiB", "staging-web-1"))
-    assert main(["--apply", *SELECT, "--usage", str(usage), str(tmp_path)]) == 1
+    usage.write_text(SAMPLE % ("80.00%", "600MiB", "staging-web-1") + SAMPLE % ("10.00%", "300MiB", "staging-web-1")
+                     + SAMPLE % ("1.00%", "50MiB", "staging-db-1") + SAMPLE % ("1.00%", "50MiB", "blog-web-1"))
+    assert main(["--apply", *SELECT, "--usage", str(usage), str(tmp_path / "compose.yaml")]) == 1
     assert figures(resources(tmp_path, ["compose.yaml"])["web"]) == (1.25, G, 0.8, 768 * M)
+    capsys.readouterr()
+    # `other` has five services: staging's two are not most of them, so nothing matches.
+    assert main(["--check", *SELECT, "--usage", str(usage), str(other)]) == 1
+    assert "observed" not in " ".join(findings(capsys))
 
 
 def test_usage_of_compose_v1_names(tmp_path: Path) -> None:

@@ -84,8 +84,9 @@ prints (one JSON object a line; `docker compose stats --no-stream --format json`
 many runs as you like: every line is a sample). A container is a service's when it is named
 like Compose names it, `<project>-<service>-<n>` or `<project>_<service>_<n>` (the project:
 `COMPOSE_PROJECT_NAME` in `.env`, `name:`, else the folder's name), or by the service's
-`container_name`; if no container matches so, one whose name ends in `-<service>-<n>` does (a
-stack run under `-p`). Containers of no service are listed in one line of information; a
+`container_name`. If none is named after the project, the stack was run under another name
+(`-p`): the one name under which most of its services (two at least) have containers is taken,
+never one that a few services of another stack happen to share. Containers of no service are listed in one line of information; a
 service with no sample falls back to the table. A line that is not a sample is an error with
 its line number (exit 2). A CPU limit from usage only throttles: measure under real load.
 
@@ -641,39 +642,49 @@ def _observed(project: Project, samples: dict[str, list[tuple[int, Decimal]]]) -
     found: dict[str, list[tuple[int, Decimal]]] = {}
     unknown: list[str] = []
 
-    def match(container: str, exact: bool) -> str | None:
-        if container in by_name:
-            return by_name[container]
+    def split(container: str) -> tuple[str, str] | None:
+        """`shop-web-1` -> ("shop", "web") for a service of this stack; None otherwise."""
         m = re.fullmatch(r"(.+)[-_]\d+", container)
         if not m:
             return None
         base = m.group(1)
-        if exact:
-            for sep in "-_":
-                if prefix and base.startswith(prefix + sep) and base[len(prefix) + 1 :] in services:
-                    return base[len(prefix) + 1 :]
-            return None
-        # Run under another project name (`-p`): the longest service name that ends it.
-        names = [s for s in services if base.endswith(("-" + s, "_" + s))]
-        return max(names, key=len) if names else None
+        for sep in "-_":
+            if prefix and base.startswith(prefix + sep) and base[len(prefix) + 1 :] in services:
+                return prefix, base[len(prefix) + 1 :]
+        for i, ch in enumerate(base):  # the longest service name that ends it
+            if ch in "-_" and i and base[i + 1 :] in services:
+                return base[:i], base[i + 1 :]
+        return None
 
-    for exact in (True, False):
-        for container, got in samples.items():
-            svc = match(container, exact)
-            if svc is None:
-                unknown.append(container)
-            else:
-                found.setdefault(svc, []).extend(got)
-        if found:
-            break
-        unknown = []
-    del match  # a closure over the locals: break the cycle
+    parsed = {c: split(c) for c in samples if c not in by_name}
+    # Containers under this project's name; else (a stack started with `-p other`) under the one
+    # name most of this stack's services have containers under: never a few services that
+    # another stack of the same file happens to share.
+    covered: dict[str, set[str]] = {}
+    for sp in parsed.values():
+        if sp is not None:
+            covered.setdefault(sp[0], set()).add(sp[1])
+    chosen = prefix if prefix in covered else None
+    if chosen is None and covered:
+        best = max(covered, key=lambda k: len(covered[k]))
+        if len(covered[best]) >= 2 and 2 * len(covered[best]) >= len(services):
+            chosen = best
+    for container, got in samples.items():
+        svc = by_name.get(container)
+        if svc is None:
+            sp = parsed.get(container)
+            svc = sp[1] if sp is not None and sp[0] == chosen else None
+        if svc is None:
+            unknown.append(container)
+        else:
+            found.setdefault(svc, []).extend(got)
+    del split
     out = {}
     for name, got in found.items():
         mems = sorted(m for m, _ in got)
         cpus = sorted(c for _, c in got)
         out[name] = _Observed(mems[-1], mems[len(mems) // 2], cpus[-1], cpus[len(cpus) // 2], len(got))
-    return out, sorted(unknown) if found else []
+    return out, sorted(unknown) if found else []  # a file of other stacks only: nothing to say
 
 
 def _ceil_step(d: Decimal, step: str) -> Decimal:
