@@ -667,7 +667,7 @@ def _observed(project: Project, samples: dict[str, list[tuple[int, Decimal]]]) -
     chosen = prefix if prefix in covered else None
     if chosen is None and covered:
         best = max(covered, key=lambda k: len(covered[k]))
-        if len(covered[best]) >= 2 and 2 * len(covered[best]) >= len(services):
+        if len(covered[best]) >= 2 and 2 * len(covered[best]) > len(services):
             chosen = best
     for container, got in samples.items():
         svc = by_name.get(container)
