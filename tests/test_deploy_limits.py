@@ -820,3 +820,11 @@ def test_totals_count_the_profiles_compose_profiles_enables(tmp_path: Path, caps
     assert capsys.readouterr().out.split(": [deploy-limits] ")[1] == (
         "resource totals, compose.yaml: default (COMPOSE_PROFILES=debug): 3 containers, limits 8 CPUs / 16G, "
         "reservations 2 / 6G\n")
+
+
+def test_a_heap_set_in_an_env_file_is_covered(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  search:\n    image: elasticsearch:8.15.0\n"
+                                           "    env_file: search.env\n")
+    (tmp_path / "search.env").write_text("# heap\nES_JAVA_OPTS=-Xms3g -Xmx3g\n")
+    assert apply(str(tmp_path), unsafe=False) == 1
+    assert figures(resources(tmp_path, ["compose.yaml"])["search"]) == (2, 6 * G, 1, 3 * G)

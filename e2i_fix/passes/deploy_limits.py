@@ -45,8 +45,8 @@ size (256M, 384M, 512M, 768M, 1G, 1536M, then whole gigabytes), above:
   buffers);
 - Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
 - memcached `-m` / `--memory-limit` (MB) x 1.5.
+The environment is the one the container gets: the `env_file:` entries, `environment` over them.
 A value set through `${VAR}` cannot be read: the fix is marked unsafe and the message says so.
-The environment of `env_file:` files is not read.
 
 ### The built-in table
 Image families whose vendor documents what the default configuration needs (limits;
@@ -211,7 +211,7 @@ SAFETY = Safety.SAFE
 # The service keys its decisions depend on: another pass changing one of them runs it again.
 READS = frozenset({"image", "build", "command", "entrypoint", "environment", "deploy", "mem_limit",
                    "mem_reservation", "memswap_limit", "cpus", "pids_limit", "extends", "profiles", "scale",
-                   "container_name"})
+                   "container_name", "env_file"})
 
 DEFAULTS: dict[str, Any] = {
     "services": {},
@@ -335,12 +335,13 @@ def _redis_bytes(tok: str) -> int | None:
     return int(m.group(1)) * _REDIS_UNIT[m.group(2) or ""] if m else None
 
 
-def demands(config: dict[str, Any], family: str | None) -> tuple[list[_Demand], list[str]]:
+def demands(config: dict[str, Any], family: str | None,
+            environment: dict[str, Any] | None = None) -> tuple[list[_Demand], list[str]]:
     """What the service sizes itself to, and the sizes it sets through `${VAR}` (unreadable)."""
     out: list[_Demand] = []
     unread: list[str] = []
     cmd = command_text(config)
-    env = config.get("environment")
+    env = config.get("environment") if environment is None else environment
     env = env if isinstance(env, dict) else {}
 
     for m in _MAXMEMORY.finditer(cmd):
@@ -895,7 +896,10 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
         carried.append("mem_limit")
         prov.append((f"limits.memory {add_l['memory']}", "the service's mem_limit, carried over"))
     else:
-        final_mem, safety, source = _memory(svc, cfg, mem_fig, rsv, legacy, notes, safety)
+        # The environment the container gets: its env_file entries, `environment` over them.
+        own = cfg.get("environment")
+        env = {**project.environment(svc), **(own if isinstance(own, dict) else {})}
+        final_mem, safety, source = _memory(svc, cfg, mem_fig, rsv, legacy, notes, safety, env)
         add_l["memory"] = format_size(final_mem)
         prov.append((f"limits.memory {add_l['memory']}", source))
     if "pids_limit" in legacy and "pids" not in lim:
@@ -1006,11 +1010,11 @@ def _profile_name(mem: _Figure, cpu: _Figure, svc: Service) -> str:
 
 
 def _memory(svc: Service, cfg: dict[str, Any], fig: _Figure, rsv: dict[str, Any], legacy: dict[str, Any],
-            notes: list[str], safety: Safety) -> tuple[int, Safety, str]:
+            notes: list[str], safety: Safety, env: dict[str, Any]) -> tuple[int, Safety, str]:
     """The memory limit: the figure's, raised above what the service asks for and its reservation."""
     keys = _image_keys(svc.image) or _image_keys(svc.build.stage.root_image if svc.build and svc.build.stage else None)
     family = _canon(keys[-1]) if keys else None
-    asked, unread = demands(cfg, family)
+    asked, unread = demands(cfg, family, env)
     final = int(fig.value)
     source = fig.source
     top = max(asked, key=lambda d: d.need, default=None)
