@@ -696,7 +696,18 @@ def env_file_paths(config: dict[str, Any], folder: Path) -> list[tuple[Path, boo
 
 
 def parse_compose(source: Source, readonly: bool = False) -> ComposeDoc:
-    return ComposeDoc(source, yamldoc.parse(source), readonly)
+    """A compose file's document. One of several YAML documents is valid Compose (they merge in
+    order, as override files do): it is read for what it means, its first document indexed,
+    and it is never edited."""
+    try:
+        return ComposeDoc(source, yamldoc.parse(source), readonly)
+    except yamldoc.MultiDocument as e:
+        roots = yamldoc.parse_all(source)
+        doc = ComposeDoc(source, roots[0], readonly=True)
+        docs = [ComposeDoc(source, r) for r in roots]
+        doc.__dict__["value"] = model.normalise_stack([d.value for d in docs], [d.tags for d in docs])
+        doc.notice = ("several YAML documents (`---`): read as Compose merges them, not edited", e.line or 0, e.col or 0)
+        return doc
 
 
 # --- roles ----------------------------------------------------------------------------------
