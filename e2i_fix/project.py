@@ -418,8 +418,7 @@ class Project:
     def variants(self) -> list[tuple[int, ...]]:
         """The files Compose can be run with (indexes into `docs`): the base alone, and the base
         with each override file. Included files belong to whichever file includes them."""
-        overrides = [i for i, r in enumerate(self.roles) if r == "override"]
-        return [(0,), *((0, i) for i in overrides)]
+        return [(0,), *((0, i) for i in self.widest[1:])]
 
     @property
     def widest(self) -> tuple[int, ...]:
