@@ -543,12 +543,13 @@ class Project:
         for doc, role in zip(self.docs, self.roles):
             if role == "extends":
                 continue  # its services are templates, not the stack's
-            svcs = doc.node("services")
-            if not isinstance(svcs, MappingNode):
-                continue
-            for k, v in svcs.value:
-                if isinstance(k, ScalarNode) and k.value != "<<":
-                    out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
+            for root in doc.roots:  # one, but for a file of several YAML documents
+                svcs = doc.get(root, "services")
+                if svcs is None or not isinstance(svcs[1], MappingNode):
+                    continue
+                for k, v in svcs[1].value:
+                    if isinstance(k, ScalarNode) and k.value != "<<":
+                        out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
         merged = self.model(self.widest).get("services") or {}
         for name, svc in out.items():
             cfg = merged.get(name)
@@ -703,6 +704,7 @@ def parse_compose(source: Source, readonly: bool = False) -> ComposeDoc:
     except yamldoc.MultiDocument as e:
         roots = yamldoc.parse_all(source)
         doc = ComposeDoc(source, roots[0], readonly=True)
+        doc.roots = tuple(roots)
         docs = [ComposeDoc(source, r) for r in roots]
         doc.__dict__["value"] = model.normalise_stack([d.value for d in docs], [d.tags for d in docs])
         doc.notice = ("several YAML documents (`---`): read as Compose merges them, not edited", e.line or 0, e.col or 0)

@@ -501,6 +501,7 @@ class ComposeDoc:
         # Why the file is read but never edited, where Compose reads more than the tool edits
         # (a second YAML document): (message, line, col), reported once as a finding.
         self.notice: tuple[str, int, int] | None = None
+        self.roots: tuple[MappingNode, ...] = (root,)  # every document, where a file has several
 
     def __repr__(self) -> str:
         return f"ComposeDoc({self.source.path!r})"

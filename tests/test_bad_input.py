@@ -184,8 +184,11 @@ def test_several_documents_are_read_not_refused(tmp_path: Path, capsys: pytest.C
 
     ws = Workspace(Stack(tmp_path, [tmp_path / "compose.yaml", tmp_path / "compose.override.yaml"]))
     ws.load()
-    merged = ws.project([]).model((0, 1))["services"]
+    p = ws.project([])
+    merged = p.model((0, 1))["services"]
     assert sorted(merged) == ["cache", "db", "web"]
+    assert [len(p.services[n].defs) for n in ("web", "db", "cache")] == [3, 1, 1]
+    assert p.services["db"].home is None  # read, not edited
     assert merged["web"]["environment"] == {"A": "1", "B": "2"}
 
 
