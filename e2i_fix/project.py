@@ -31,7 +31,8 @@ For pass authors
   stage it ends at); `Service.has_healthcheck`: a health check in the merged config or in that
   stage.
 - `Service.profiles`, `Service.runs_with(profiles)`, `Project.profiles()`,
-  `Project.running(profiles)`, `Project.always_with(svc, other)`: which services run where. A
+  `Project.default_profiles` (`COMPOSE_PROFILES` in `.env`), `Project.running(profiles)`,
+  `Project.always_with(svc, other)`: which services run where. A
   pass must not make a service that always runs wait for one that only a profile starts.
 - `Project.environment(svc)`: what the container really gets: its `env_file` entries, then
   `environment` over them. `Project.env_file(path)` and `Project.service_env_files(svc)` give
@@ -491,9 +492,22 @@ class Project:
         """Every profile some service of the stack names, sorted."""
         return sorted({p for svc in self.services.values() for p in svc.profiles})
 
-    def running(self, profiles: Iterable[str] = ()) -> list[Service]:
-        """The services `docker compose up` starts with `profiles` enabled (none: the default)."""
-        wanted = tuple(profiles)
+    @property
+    def default_profiles(self) -> tuple[str, ...]:
+        """The profiles Compose enables when none is named: `COMPOSE_PROFILES` in `.env`, its
+        `${VAR}`s resolved from the lines before it, as Compose reads `.env` (the shell's own
+        variables are not known here)."""
+        if "COMPOSE_PROFILES" not in self.env:
+            return ()
+        resolved: dict[str, str] = {}
+        for k, v in self.env.items():
+            resolved[k] = interpolate(v, resolved)
+        return tuple(p.strip() for p in resolved["COMPOSE_PROFILES"].split(",") if p.strip())
+
+    def running(self, profiles: Iterable[str] | None = None) -> list[Service]:
+        """The services `docker compose up` starts with `profiles` enabled (None: the stack's
+        default profiles)."""
+        wanted = self.default_profiles if profiles is None else tuple(profiles)
         return [s for s in self.services.values() if s.reset is None and s.runs_with(wanted)]
 
     def always_with(self, svc: Service, other: Service) -> bool:
@@ -673,6 +687,27 @@ def env_entries(text: str) -> list[EnvEntry]:
             value = v
         out.append(EnvEntry(k, value, n, raw.find(k) + 1))
     return out
+
+
+_VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)|(?P<dollar>\$))")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:+alt}`, `$VAR` and `$$` as Compose
+    resolves them (an unset variable is empty; `?` forms resolve to empty too)."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group("dollar"):
+            return "$"
+        name = m.group("name") or m.group("bare")
+        value = env.get(name)
+        op, arg = m.group("op"), m.group("arg") or ""
+        if op in (":-", "-"):
+            return value if value is not None and (op == "-" or value) else interpolate(arg, env)
+        if op in (":+", "+"):
+            return interpolate(arg, env) if value is not None and (op == "+" or value) else ""
+        return value or ""
+
+    return _VAR.sub(sub, text) if "$" in text else text
 
 
 def parse_env(text: str) -> dict[str, str]:
