@@ -689,25 +689,33 @@ def env_entries(text: str) -> list[EnvEntry]:
     return out
 
 
-_VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)|(?P<dollar>\$))")
+_VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}$]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:
     """`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:+alt}`, `$VAR` and `$$` as Compose
-    resolves them (an unset variable is empty; `?` forms resolve to empty too)."""
+    resolves them (an unset variable is empty; `?` forms resolve to empty too). A default may
+    hold a variable: the innermost are resolved first."""
+    if "$" not in text:
+        return text
+
     def sub(m: re.Match[str]) -> str:
-        if m.group("dollar"):
-            return "$"
         name = m.group("name") or m.group("bare")
         value = env.get(name)
         op, arg = m.group("op"), m.group("arg") or ""
         if op in (":-", "-"):
-            return value if value is not None and (op == "-" or value) else interpolate(arg, env)
+            return value if value is not None and (op == "-" or value) else arg
         if op in (":+", "+"):
-            return interpolate(arg, env) if value is not None and (op == "+" or value) else ""
+            return arg if value is not None and (op == "+" or value) else ""
         return value or ""
 
-    return _VAR.sub(sub, text) if "$" in text else text
+    text = text.replace("$$", "\0")  # an escaped dollar is no variable
+    for _ in range(10):  # nesting deeper than this is not a real .env
+        new = _VAR.sub(lambda m: sub(m).replace("$", "\0"), text)
+        if new == text:
+            break
+        text = new
+    return text.replace("\0", "$")
 
 
 def parse_env(text: str) -> dict[str, str]:
