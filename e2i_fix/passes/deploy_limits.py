@@ -1352,7 +1352,7 @@ def _budget(project: Project, tables: _Tables, finals: dict[str, tuple[Any, ...]
     path = project.docs[0].path
     info: list[str] = []
     # COMPOSE_PROFILES (in `.env`) names the profiles a plain `docker compose up` enables.
-    enabled = {p.strip() for p in str(project.env.get("COMPOSE_PROFILES") or "").split(",") if p.strip()}
+    enabled = set(project.default_profiles)
     for files in project.variants():
         services = project.model(files).get("services") or {}
         profiles = sorted({str(p) for s in services.values() if isinstance(s, dict)
