@@ -186,7 +186,8 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'api' has no resource limits, and compose.override.yaml resets or overrides its "
             "deploy section (`!reset`/`!override`): set deploy.resources there (no fix applied)",
             "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
-            "1 / 2G)",
+            "1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the "
+            "configuration, or measure with --usage)",
         ], id="override tags"),
         pytest.param("override", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 1g); from role api (generic profile); mem_reservation carried over (Compose refuses deploy.resources that differ from it); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
