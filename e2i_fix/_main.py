@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from e2i_fix import __version__
 
@@ -69,7 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--select", action=_Ids, metavar="ID[,ID...]", help="Run only these passes.")
     p.add_argument("--ignore", action=_Ids, metavar="ID[,ID...]", help="Skip these passes.")
     p.add_argument("--unsafe-fixes", action="store_true", help="Also apply fixes marked unsafe.")
-    p.add_argument("--format", dest="fmt", choices=["text", "json"], default="text", help="Output format.")
+    p.add_argument("--format", dest="fmt", choices=["text", "json", "sarif", "github"], default="text",
+                   help="Output format: text, json, sarif (GitHub code scanning) or github (workflow annotations).")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="Colour diffs: auto (on a terminal, unless NO_COLOR; always with FORCE_COLOR).")
+    p.add_argument("--show-fixes", action="store_true", help="List the fixes by file and pass (dry-run, apply).")
+    p.add_argument("--statistics", action="store_true", help="Count the findings by pass instead of listing them.")
     p.add_argument("--list-passes", action="store_true", help="List the passes and exit.")
     p.add_argument("--explain", metavar="ID", help="Print a pass's documentation and exit.")
     p.add_argument("--no-config", action="store_true", help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
@@ -113,19 +118,45 @@ def _cli(args: argparse.Namespace) -> int:
         ignore = set(passes)
     settings = Settings(passes, select, ignore or set(), args.unsafe_fixes)
     return _run(list(args.paths) or [Path(".")], args.mode or "dry-run", settings, args.fmt,
-                use_config=not args.no_config, jobs=args.jobs)
+                use_config=not args.no_config, jobs=args.jobs, view=_View.from_args(args))
+
+
+class _View(NamedTuple):
+    """How the text output looks."""
+
+    color: bool = False
+    statistics: bool = False
+    show_fixes: bool = False
+    progress: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> _View:
+        from e2i_fix.output import use_color
+
+        return cls(use_color(args.color, os.environ, _isatty(sys.stdout)), args.statistics, args.show_fixes,
+                   args.fmt == "text" and _isatty(sys.stderr))
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+PROGRESS_MIN = 20  # stacks: fewer finish before a bar would be worth drawing
 
 
 def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool,
-         jobs: int | None = None) -> int:
+         jobs: int | None = None, view: _View = _View()) -> int:
     from e2i_fix import output, project, workers
 
-    out = output.Reporter(fmt, mode)
+    out = output.Reporter(fmt, mode, color=view.color, statistics=view.statistics, show_fixes=view.show_fixes)
     # Node trees are many small acyclic objects: the cyclic collector would rescan them over and
     # over while they are built (a third of the run time). Collect now and then between stacks.
     gc.disable()
     items = list(project.discover(paths))
-    one = _Stacks(items, mode, settings, fmt, use_config)
+    one = _Stacks(items, mode, settings, fmt, use_config, view)
     n = workers.count(jobs, mode, len(items))
     outcomes: Iterator[tuple[int, Captured]]
     if n == 1:
@@ -135,10 +166,13 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
         done = workers.run(one, workers.share(costs, n))
         outcomes = (done[i] for i in range(len(items)))
     status = 0
-    for got, captured in outcomes:
+    bar = view.progress and n == 1 and len(items) >= PROGRESS_MIN
+    for k, (got, captured) in enumerate(outcomes, 1):
         out.replay(captured)
         status = max(status, got)
-    out.close()
+        if bar:
+            out.progress(k, len(items))
+    out.close(settings.passes)
     gc.enable()
     return status
 
@@ -154,8 +188,9 @@ class _Stacks:
     """Fix the i-th item of a run: its exit status and what it printed (captured)."""
 
     def __init__(self, items: list[Stack | tuple[Path, InputError]], mode: str, settings: Settings, fmt: str,
-                 use_config: bool) -> None:
+                 use_config: bool, view: _View) -> None:
         self.items = items
+        self.view = view
         self.mode = mode
         self.settings = settings
         self.fmt = fmt
@@ -168,7 +203,8 @@ class _Stacks:
         from e2i_fix import config, engine, output, verify
         from e2i_fix.errors import InputError, Problem
 
-        out = output.Reporter(self.fmt, self.mode, capture=True)
+        view = self.view
+        out = output.Reporter(self.fmt, self.mode, capture=True, color=view.color, statistics=view.statistics)
         item = self.items[i]
         if isinstance(item, tuple):
             out.problem(item[1].problem(str(item[0])))
@@ -187,14 +223,14 @@ class _Stacks:
             out.problem(stack_settings)
             return 2, out.captured()
         result = engine.run(stack, list(self.settings.passes.values()), stack_settings, verify.verify)
-        status = _finish(result, self.mode, out)
+        status = _finish(result, self.mode, out, stack_settings)
         self.done += 1
         if self.done % 200 == 0:
             gc.collect()
         return status, out.captured()
 
 
-def _finish(result: Result, mode: str, out: Reporter) -> int:
+def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None = None) -> int:
     from e2i_fix import source
     from e2i_fix.errors import InputError
 
@@ -210,31 +246,36 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
         line, col = result.original_location(fix)
         return fix._replace(line=line, col=col)
 
+    # Edits and end positions are given in the files as read; after --apply they are gone.
+    sources = None if mode == "apply" else result.originals
     for fix in result.findings:
         if fix.error:  # a finding that means the run itself is wrong (a bad option value)
-            out.finding(where(fix, left=True), fixable=False, quiet=True)
+            out.fix(where(fix, left=True), fixable=False, quiet=True)
             status = 2
     findings = [f for f in result.findings if not f.error]
     changed = result.changed()
+    for fix in result.applied:
+        out.fix(where(fix), fixable=True, edits=result.original_edits(fix), sources=result.originals)
+    for fix in findings:
+        hidden = fix.applicable and settings is not None and not settings.allows(fix)
+        out.fix(where(fix, left=True), fixable=False, edits=result.original_edits(fix) if sources else None,
+                sources=sources, quiet=mode != "check", hidden=hidden)
     if mode == "check":
-        for fix in result.applied:
-            out.finding(where(fix), fixable=True)
-        for fix in findings:
-            out.finding(where(fix, left=True), fixable=False)
+        out.changed(len(changed))
         if result.applied or findings:
             status = max(status, 1)
         return status
-    for fix in findings:
-        out.finding(where(fix, left=True), fixable=False, quiet=True)
     for path in changed:
         orig = result.originals[path]
         new = result.texts[path]
         if mode == "dry-run":
             out.diff(path, orig, new, result.regions(path))
+            out.changed(1)
         else:
             try:
                 source.write(orig, orig.encode(new))
                 out.wrote(path)
+                out.changed(1)
             except InputError as e:
                 out.problem(e.problem(str(path)))
                 status = 2
