@@ -77,7 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--statistics", action="store_true", help="Count the findings by pass instead of listing them.")
     p.add_argument("--list-passes", action="store_true", help="List the passes and exit.")
     p.add_argument("--explain", metavar="ID", help="Print a pass's documentation and exit.")
+    p.add_argument("--config", type=Path, metavar="PATH",
+                   help="Read this configuration file (a .e2i-fix.toml, or a pyproject.toml's [tool.e2i-fix]) "
+                        "for every stack instead of looking for one.")
     p.add_argument("--no-config", action="store_true", help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
+    p.add_argument("--show-config", action="store_true",
+                   help="Print the configuration that applies to PATH (default: .), and where each value came from.")
     p.add_argument("--jobs", "-j", type=_positive, metavar="N",
                    help="Processes for a run over many stacks (default: one per CPU; --apply always uses one).")
     p.add_argument("--version", action="version", version=f"e2i-fix {__version__}")
@@ -117,8 +122,36 @@ def _cli(args: argparse.Namespace) -> int:
     if ignore and "all" in ignore:
         ignore = set(passes)
     settings = Settings(passes, select, ignore or set(), args.unsafe_fixes)
-    return _run(list(args.paths) or [Path(".")], args.mode or "dry-run", settings, args.fmt,
-                use_config=not args.no_config, jobs=args.jobs, view=_View.from_args(args))
+    for key, flag in (("select", args.select), ("ignore", args.ignore), ("unsafe-fixes", args.unsafe_fixes)):
+        if flag:
+            settings.origin[key] = f"--{key}"
+    paths = list(args.paths) or [Path(".")]
+    fixed: tuple[Path, dict[str, Any]] | None = None
+    if args.config is not None and args.no_config:
+        print("e2i-fix: --config and --no-config exclude one another", file=sys.stderr)
+        return 2
+    try:
+        if args.config is not None:
+            from e2i_fix import config
+
+            fixed = config.load(args.config)
+        if args.show_config:
+            return _show_config(paths[0], settings, fixed, not args.no_config)
+    except InputError as e:
+        print(f"e2i-fix: {e.message}", file=sys.stderr)
+        return 2
+    return _run(paths, args.mode or "dry-run", settings, args.fmt,
+                use_config=not args.no_config, jobs=args.jobs, view=_View.from_args(args), fixed=fixed)
+
+
+def _show_config(path: Path, settings: Settings, fixed: tuple[Path, dict[str, Any]] | None, use_config: bool) -> int:
+    from e2i_fix import config
+
+    folder = (path if path.is_dir() else path.parent).resolve()
+    found = fixed or (config.find_config(folder) if use_config else None)
+    resolved = config.apply_file(settings, *found) if found else settings
+    sys.stdout.write(config.show(resolved, folder))
+    return 0
 
 
 class _View(NamedTuple):
@@ -148,7 +181,7 @@ PROGRESS_MIN = 20  # stacks: fewer finish before a bar would be worth drawing
 
 
 def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool,
-         jobs: int | None = None, view: _View = _View()) -> int:
+         jobs: int | None = None, view: _View = _View(), fixed: tuple[Path, dict[str, Any]] | None = None) -> int:
     from e2i_fix import output, project, workers
 
     out = output.Reporter(fmt, mode, color=view.color, statistics=view.statistics, show_fixes=view.show_fixes)
@@ -156,7 +189,7 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
     # over while they are built (a third of the run time). Collect now and then between stacks.
     gc.disable()
     items = list(project.discover(paths))
-    one = _Stacks(items, mode, settings, fmt, use_config, view)
+    one = _Stacks(items, mode, settings, fmt, use_config, view, fixed)
     n = workers.count(jobs, mode, len(items))
     outcomes: Iterator[tuple[int, Captured]]
     if n == 1:
@@ -188,8 +221,9 @@ class _Stacks:
     """Fix the i-th item of a run: its exit status and what it printed (captured)."""
 
     def __init__(self, items: list[Stack | tuple[Path, InputError]], mode: str, settings: Settings, fmt: str,
-                 use_config: bool, view: _View) -> None:
+                 use_config: bool, view: _View, fixed: tuple[Path, dict[str, Any]] | None = None) -> None:
         self.items = items
+        self.fixed = fixed  # --config: one file for every stack
         self.view = view
         self.mode = mode
         self.settings = settings
@@ -214,7 +248,7 @@ class _Stacks:
         if self.use_config:
             if stack.folder not in self.cached:
                 try:
-                    found = config.find_config(stack.folder, self.looked)
+                    found = self.fixed or config.find_config(stack.folder, self.looked)
                     self.cached[stack.folder] = config.apply_file(self.settings, *found) if found else self.settings
                 except InputError as e:
                     self.cached[stack.folder] = e.problem(str(stack.folder))
@@ -222,6 +256,8 @@ class _Stacks:
         if isinstance(stack_settings, Problem):
             out.problem(stack_settings)
             return 2, out.captured()
+        if stack_settings.exclude and all(stack_settings.excluded(p) for p in stack.compose):
+            return 0, out.captured()
         result = engine.run(stack, list(self.settings.passes.values()), stack_settings, verify.verify)
         status = _finish(result, self.mode, out, stack_settings)
         self.done += 1

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from e2i_fix import dockerfile, project as proj, source as src
+from e2i_fix import dockerfile, project as proj, source as src, suppress
 from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
 from e2i_fix.fix import Edit, Fix
@@ -264,11 +264,12 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     passes = [p for p in passes if settings.selected(p.ID)]
     pending = passes
     last: dict[str, list[Fix]] = {}  # what each pass proposed when it last ran
+    suppressions = suppress.Suppressions(settings)
     for round_no in range(MAX_ROUNDS):
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = _propose(p, project, settings, result, disabled)
+                last[p.ID] = suppressions.keep(_propose(p, project, settings, result, disabled), ws.texts)
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -300,6 +301,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     result.originals = ws.originals
     result.texts = ws.texts
     result.after = project
+    suppressions.editable = {p for p in ws.originals if p not in stack.context}
+    result.findings.extend(suppressions.unused({p: s.text for p, s in ws.originals.items()}))
     if verify and result.changed():
         try:
             problems = verify(result)

@@ -437,7 +437,7 @@ class Reporter:
         if self.fmt == "text":
             if (fixable and self.mode != "check") or (self.statistics and not fix.error):
                 return
-            mark = "" if fixable else " (unsafe fix: --unsafe-fixes applies it)" if hidden else " (no fix applied)"
+            mark = "" if fixable else " (no fix applied)"
             self._emit(f"{fix.location()}: [{fix.pass_id}] {fix.message}{mark}\n", err=quiet)
             return
         record: dict[str, Any] = {
