@@ -95,7 +95,7 @@ def _cli(args: argparse.Namespace) -> int:
     passes = registry()
     if args.list_passes:
         for pid, p in passes.items():
-            print(f"{pid:<22} {p.SAFETY.name.lower():<8} {p.SUMMARY}")
+            print(f"{pid:<22} {p.SAFETY.name.lower().replace('_', '-'):<12} {p.SUMMARY}")
         return 0
     explain: str | None = args.explain
     if explain is not None:
