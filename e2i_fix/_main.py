@@ -191,23 +191,50 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
     items = list(project.discover(paths))
     one = _Stacks(items, mode, settings, fmt, use_config, view, fixed)
     n = workers.count(jobs, mode, len(items))
+    bar = view.progress and len(items) >= PROGRESS_MIN
     outcomes: Iterator[tuple[int, Captured]]
     if n == 1:
         outcomes = (one(i) for i in range(len(items)))  # each printed as soon as it is done
     else:
         costs = [0 if isinstance(item, tuple) else sum(_size(p) for p in item.compose) for item in items]
-        done = workers.run(one, workers.share(costs, n))
+        shares = workers.share(costs, n)
+        work: Any = one
+        if bar:  # the parent's own share, scaled: the shares are balanced by cost
+            work = _Paced(one, out, len(shares[0]), len(items))
+        done = workers.run(work, shares)
         outcomes = (done[i] for i in range(len(items)))
+        bar = False
     status = 0
-    bar = view.progress and n == 1 and len(items) >= PROGRESS_MIN
     for k, (got, captured) in enumerate(outcomes, 1):
         out.replay(captured)
         status = max(status, got)
         if bar:
             out.progress(k, len(items))
+    if view.progress:
+        out.progress(len(items), len(items))  # gone before the summary, whatever drew it
     out.close(settings.passes)
     gc.enable()
     return status
+
+
+class _Paced:
+    """The work of a run shared among workers, drawing the progress bar from the parent's own
+    share (the children's progress is not seen until they are done)."""
+
+    def __init__(self, work: Any, out: Reporter, mine: int, total: int) -> None:
+        self.work = work
+        self.out = out
+        self.mine = max(mine, 1)
+        self.total = total
+        self.done = 0
+        self.pid = os.getpid()
+
+    def __call__(self, i: int) -> Any:
+        got = self.work(i)
+        if os.getpid() == self.pid:
+            self.done += 1
+            self.out.progress(min(self.done * self.total // self.mine, self.total - 1), self.total)
+        return got
 
 
 def _size(path: Path) -> int:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from e2i_fix.config import Settings
 
 UNUSED = "unused-suppression"
-_COMMENT = re.compile(r"^[ \t]*#[ \t]*e2i-fix:[ \t]*(?:(skip-file)|ignore(?:\[([^\]\n]*)\])?)[ \t]*\r?$", re.M)
+_COMMENT = r"^[ \t]*#[ \t]*e2i-fix:[ \t]*(?:(skip-file)|ignore(?:\[([^\]\n]*)\])?)[ \t]*\r?$"
 
 
 class Comment(NamedTuple):
@@ -43,7 +43,8 @@ def comments(text: str) -> list[Comment]:
         return []
     lines = text.split("\n")
     out = []
-    for k, m in enumerate(_COMMENT.finditer(text)):
+    # Compiled only for a file that names the tool (re caches it): most runs never do.
+    for k, m in enumerate(re.finditer(_COMMENT, text, re.M)):
         line = text.count("\n", 0, m.start()) + 1
         col = m.group(0).index("#") + 1
         raw = m.group(0).strip()

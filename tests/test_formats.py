@@ -328,14 +328,16 @@ def test_statistics_and_show_fixes(tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"Would fix 2 issues:\n- {path}:\n    2 × logging (" in err
 
 
-def test_progress_bar_on_a_terminal_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_bar_on_a_terminal_only(tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: int) -> None:
     for i in range(_main.PROGRESS_MIN):
         (tmp_path / f"s{i:02}").mkdir()
         (tmp_path / f"s{i:02}" / "compose.yaml").write_text("services:\n  web:\n    image: nginx\n")
     view = _main._View(progress=True)
-    assert _main._run([tmp_path], "dry-run", Settings({"risky": RISKY}), "text", use_config=False, jobs=1, view=view) == 0
+    assert _main._run([tmp_path], "dry-run", Settings({"risky": RISKY}), "text", use_config=False, jobs=jobs,
+                      view=view) == 0
     err = capsys.readouterr().err
-    assert f"\r[{'.' * 30}] 0/" not in err and f"] 1/{_main.PROGRESS_MIN} stacks" in err
+    assert f"\r[{'.' * 30}] 0/" not in err and f"] {jobs}/{_main.PROGRESS_MIN} stacks" in err
     # The bar is cleared before anything else is printed, and at the end.
     assert err.rfind("\r[") < err.rfind("\r\x1b[K")
     assert err.endswith(f"\n{_main.PROGRESS_MIN} fixes with --unsafe-fixes\n")
