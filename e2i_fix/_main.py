@@ -309,8 +309,10 @@ def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None 
         line, col = result.original_location(fix)
         return fix._replace(line=line, col=col)
 
-    # Edits and end positions are given in the files as read; after --apply they are gone.
-    sources = None if mode == "apply" else result.originals
+    # Edits and end positions are given in the files as read; after --apply they are gone. Text
+    # output shows neither: no need to work them out.
+    located = out.fmt != "text"
+    sources = None if mode == "apply" or not located else result.originals
     for fix in result.findings:
         if fix.error:  # a finding that means the run itself is wrong (a bad option value)
             out.fix(where(fix, left=True), fixable=False, quiet=True)
@@ -318,7 +320,8 @@ def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None 
     findings = [f for f in result.findings if not f.error]
     changed = result.changed()
     for fix in result.applied:
-        out.fix(where(fix), fixable=True, edits=result.original_edits(fix), sources=result.originals)
+        out.fix(where(fix), fixable=True, edits=result.original_edits(fix) if located else None,
+                sources=result.originals if located else None)
     for fix in findings:
         hidden = fix.applicable and settings is not None and not settings.allows(fix)
         out.fix(where(fix, left=True), fixable=False, edits=result.original_edits(fix) if sources else None,

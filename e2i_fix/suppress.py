@@ -112,24 +112,24 @@ class Suppressions:
         return [f for f in fixes if not self._suppressed(f, texts)]
 
     def _suppressed(self, fix: Fix, texts: Mapping[Path, str]) -> bool:
-        spots: list[tuple[Path, int]] = []
-        if fix.line:
-            spots.append((Path(fix.path), fix.line))
-        for e in fix.edits:
-            text = texts.get(e.path)
-            spots.append((e.path, text.count("\n", 0, e.start) + 1 if text is not None else 0))
-        files = {Path(fix.path), *(e.path for e in fix.edits)}
         hit = False
-        for path in files:
-            if self.settings.file_ignored(path, fix.pass_id):
+        rules = bool(self.settings.exclude or self.settings.per_file_ignores)
+        for path in {Path(fix.path), *(e.path for e in fix.edits)}:
+            if rules and self.settings.file_ignored(path, fix.pass_id):
                 hit = True
-            for c in self._comments(path, texts):
+            found = self._comments(path, texts)
+            if not found:  # the common case: no line numbers to work out
+                continue
+            lines = []
+            if fix.line and Path(fix.path) == path:
+                lines.append(fix.line)
+            text = texts[path]
+            lines += [text.count("\n", 0, e.start) + 1 for e in fix.edits if e.path == path]
+            for c in found:
                 if c.ids == frozenset():  # skip-file
                     self.used.add((path, c.ordinal, fix.pass_id))
                     hit = True
-        for path, line in spots:
-            for c in self._comments(path, texts):
-                if c.first <= line <= c.last and c.first and (c.ids is None or fix.pass_id in c.ids):
+                elif c.first and (c.ids is None or fix.pass_id in c.ids) and any(c.first <= n <= c.last for n in lines):
                     self.used.add((path, c.ordinal, fix.pass_id))
                     hit = True
         return hit

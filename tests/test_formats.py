@@ -154,7 +154,10 @@ def test_a_hidden_unsafe_fix_is_a_result_with_its_fix(tmp_path: Path, capsys: py
     (tmp_path / "compose.yaml").write_text(PLAIN)
     code = _main._run([Path(".")], "check", Settings({"risky": RISKY}), "sarif", use_config=False)
     assert code == 1
-    (r1, r2) = valid_sarif(capsys.readouterr().out)["runs"][0]["results"]
+    run = valid_sarif(capsys.readouterr().out)["runs"][0]
+    (rule,) = run["tool"]["driver"]["rules"]
+    assert rule["helpUri"] == "https://docs.docker.com/reference/compose-file/services/#restart"
+    (r1, r2) = run["results"]
     assert r1["properties"] == {"fixable": False, "safety": "unsafe"}
     (change,) = r1["fixes"][0]["artifactChanges"]
     assert change["artifactLocation"] == {"uri": "compose.yaml", "uriBaseId": "%SRCROOT%"}
@@ -284,7 +287,8 @@ def restart_pass(safety: Safety) -> Any:
             yield Fix("risky", f"{name}: restart always", svc.home.doc.path, line, col, (edit,), safety,
                       (("services", name, "restart"),))
     return SimpleNamespace(ID="risky", SUMMARY="restart: always", DEFAULTS={}, SAFETY=safety, run=fn,
-                           __doc__="risky: a test pass.\n\n## What it does\nAdds restart.\n")
+                           __doc__="risky: a test pass.\n\n## What it does\nAdds restart.\n\n## Why\n"
+                                   "See <https://docs.docker.com/reference/compose-file/services/#restart>.\n")
 
 
 RISKY = restart_pass(Safety.UNSAFE)
