@@ -108,8 +108,9 @@ class Suppressions:
         return got
 
     def keep(self, fixes: list[Fix], texts: Mapping[Path, str]) -> list[Fix]:
-        """The fixes no suppression covers; the ones that do count as used."""
-        return [f for f in fixes if not self._suppressed(f, texts)]
+        """The fixes no suppression covers; the ones that do count as used. An error finding
+        (a bad option value) is never kept out: it says the run itself is wrong."""
+        return [f for f in fixes if f.error or not self._suppressed(f, texts)]
 
     def _suppressed(self, fix: Fix, texts: Mapping[Path, str]) -> bool:
         hit = False

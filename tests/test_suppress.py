@@ -113,3 +113,15 @@ def test_ignore_above_a_compose_service_covers_its_block(tmp_path: Path, capsys:
 ])
 def test_what_a_comment_covers(text: str, expected: list[tuple[int, frozenset[str] | None, int, int]]) -> None:
     assert [(c.line, c.ids, c.first, c.last) for c in suppress.comments(text)] == expected
+
+
+def test_an_error_finding_is_never_suppressed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad option value is an error of the run: a skip-file does not hide it."""
+    (tmp_path / "compose.yaml").write_text("# e2i-fix: skip-file\nservices:\n  web:\n    image: nginx\n")
+    from e2i_fix.passes import tmpfs_size
+
+    settings = Settings({**PASSES, "tmpfs-size": tmpfs_size})
+    settings.pass_options["tmpfs-size"] = {"size": "ten megabytes"}
+    code = _main._run([tmp_path], "check", settings, "text", use_config=False)
+    err = capsys.readouterr().err
+    assert code == 2 and "[tmpfs-size] option size = 'ten megabytes' is not a size" in err
