@@ -32,9 +32,9 @@ MESSAGE = (
     "Applied by `e2i-fix --apply`: each fix is a minimal edit, checked before it was written\n"
     "(the result parses, is valid Compose and changes only what the fix declares)."
 )
-# The base names of a stack (override files always sit beside one).
+# Compose file names, base and override (`compose.prod.yaml`); e2i-fix itself decides the rest.
 PATHSPECS = tuple(f":(glob)**/{name}" for name in
-                  ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"))
+                  ("compose.y*ml", "compose.*.y*ml", "docker-compose.y*ml", "docker-compose.*.y*ml"))
 
 
 class FixFailed(Exception):

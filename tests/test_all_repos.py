@@ -30,6 +30,7 @@ def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path) -> None:
         "app": {"deploy/compose.yaml": PLAIN, "README.md": "app\n"},
         "docs": {"README.md": "no compose file here\n", "notes/compose.txt": PLAIN},
         "broken": {"compose.yaml": "services: [\n"},
+        "prod": {"docker-compose.prod.yml": PLAIN},
     }
     for name, content in files.items():
         seed = tmp_path / "seed" / name
@@ -69,6 +70,7 @@ def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path) -> None:
     log = git("log", "--format=%s", "main", cwd=Path(remotes["app"]), env=env).splitlines()
     assert log[0].startswith("Merge branch 'all-repos_autofix_e2i-fix'")
     assert "Harden the Docker Compose stacks with e2i-fix" in log
+    assert "    logging: *default-logging\n" in remote_file("prod", "docker-compose.prod.yml")
     # No compose file: not touched. An error: reported, nothing committed.
     assert git("log", "--format=%s", "main", cwd=Path(remotes["docs"]), env=env).splitlines() == ["init"]
     assert git("log", "--format=%s", "main", cwd=Path(remotes["broken"]), env=env).splitlines() == ["init"]

@@ -181,6 +181,20 @@ def test_github_annotations(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert all(line.startswith(("::warning ", "::error ")) for line in lines)
 
 
+def test_github_error_findings_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "compose.yaml").write_text(PLAIN)
+    (tmp_path / ".e2i-fix.toml").write_text('[tmpfs-size]\nsize = "huge"\n')
+    code, out, _ = run_main(capsys, ["--check", "--format", "github", "--select", "tmpfs-size", "."])
+    assert code == 2
+    assert out == "::error file=compose.yaml,title=e2i-fix [tmpfs-size]::option size = 'huge' is not a size" \
+                  " (like 64m, 1g or a number of bytes)\n"
+    code, out, _ = run_main(capsys, ["--check", "--format", "sarif", "--select", "tmpfs-size", "."])
+    (result,) = valid_sarif(out)["runs"][0]["results"]
+    assert result["level"] == "error" and "region" not in result["locations"][0]["physicalLocation"]
+
+
 def test_github_escaping() -> None:
     out = output.Reporter("github", "check", capture=True)
     out.fix(Fix("p", "50% of a\nb, c: d", Path("a,b:c.yml"), 2, 3), fixable=True)
