@@ -362,3 +362,84 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, capsys: pytest.CaptureF
     assert all(line.startswith(("\r", "/")) or "with --unsafe-fixes" in line for line in err.split("\n") if line)
     assert _main._run([tmp_path], "dry-run", Settings({"risky": RISKY}), "text", use_config=False, jobs=1) == 0
     assert "\r" not in capsys.readouterr().err
+
+
+def _image_pass(pass_id: str, old: str, new: str, start: int = 0) -> Any:
+    """Rewrites service a's image `old` to `new` (from character `start` of the value on)."""
+    def fn(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+        home = project.services["a"].home
+        assert home is not None
+        got = home.get("image")
+        assert got is not None
+        node = got[1]
+        if node.value == old:
+            e = Edit(home.doc.path, node.start_mark.index + start, node.end_mark.index, new)
+            yield Fix(pass_id, f"image {old} becomes {new}", home.doc.path, node.start_mark.line + 1,
+                      node.start_mark.column + 1, (e,), changes=(("services", "a", "image"),))
+    return SimpleNamespace(ID=pass_id, SUMMARY=pass_id, DEFAULTS={}, SAFETY=Safety.SAFE, run=fn, __doc__=f"{pass_id}.\n")
+
+
+def _after_a(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    """Adds restart to b once a's image is x:1: proposed only in the second round."""
+    if project.services["a"].config.get("image") != "x:1":
+        return
+    b = project.services["b"].home
+    assert b is not None
+    edit = yamledit.append_entry(b.doc, b.node, "restart", "always", b.key.end_mark.index)
+    assert edit is not None
+    yield Fix("after-a", "b restarts", b.doc.path, b.key.start_mark.line + 1, 3, (edit,), changes=(("services", "b", "restart"),))
+
+
+def test_edits_of_a_later_round_are_located_in_the_file_as_read(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 1 rewrites a's image; round 2 adds to b (mapped back to the original lines) and
+    rewrites what round 1 wrote (no stand-alone edit exists: reported without one)."""
+    monkeypatch.chdir(tmp_path)
+    text = "services:\n  a:\n    image: x\n  b:\n    image: y\n"
+    (tmp_path / "compose.yaml").write_text(text)
+    passes: dict[str, Any] = {
+        "one": _image_pass("one", "x", "x:1"),
+        "after-a": SimpleNamespace(ID="after-a", SUMMARY="s", DEFAULTS={}, SAFETY=Safety.SAFE, run=_after_a, __doc__="a.\n"),
+        "two": _image_pass("two", "x:1", ":2", start=1),
+    }
+    assert _main._run([Path(".")], "check", Settings(passes), "json", use_config=False) == 1
+    records = {r["pass"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["two"]["edits"] is None and records["two"]["fixable"] is True
+    (edit,) = records["after-a"]["edits"]
+    assert text[:edit["start"]] + edit["text"] + text[edit["end"]:] == text + "    restart: always\n"
+    assert (edit["start_line"], edit["start_col"]) == (6, 1)
+    assert _main._run([Path(".")], "check", Settings(passes), "sarif", use_config=False) == 1
+    results = {r["ruleId"]: r for r in valid_sarif(capsys.readouterr().out)["runs"][0]["results"]}
+    assert "fixes" not in results["two"] and results["after-a"]["fixes"] and results["one"]["fixes"]
+    (rep,) = results["after-a"]["fixes"][0]["artifactChanges"][0]["replacements"]
+    assert rep["deletedRegion"] == {"startLine": 6, "startColumn": 1, "endLine": 6, "endColumn": 1}
+
+
+def test_on_a_real_terminal_the_diff_is_coloured_and_piped_it_is_not(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    (tmp_path / "compose.yaml").write_text(PLAIN)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
+    env["TERM"] = "xterm"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "e2i_fix", "--dry-run", str(tmp_path)], stdout=slave,
+                            stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the other side closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == 1
+    assert b"\x1b[32m+    logging: *default-logging\x1b[0m" in b"".join(chunks)
+    piped = subprocess.run([sys.executable, "-m", "e2i_fix", "--dry-run", str(tmp_path)], capture_output=True, env=env)
+    assert b"\x1b[" not in piped.stdout and b"+    logging: *default-logging\n" in piped.stdout
+    assert piped.stderr.decode().splitlines()[-1] == "4 fixes in 1 file; --apply writes them"
