@@ -130,6 +130,7 @@ class Workspace:
         self.env: dict[str, str] = {}
         self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
         self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
+        self._unwritable: dict[Path, str | None] = {}
 
     def load(self) -> None:
         """Read the compose files (any failure stops the stack), `.env` and the Dockerfiles."""
@@ -146,6 +147,17 @@ class Workspace:
                 self.env = proj.parse_env(src.read(env_path).text)
             except InputError:
                 pass  # interpolation values are a nicety; a broken .env is Compose's to report
+
+    def unwritable(self, path: Path) -> str | None:
+        """Why an edit of `path` cannot be written, or None. Asked once per path."""
+        if path not in self._unwritable:
+            why = None
+            if not self.stack.writable(path):
+                why = f"{path} is outside the project"
+            elif path not in self.originals and os.path.lexists(path):
+                why = f"{path} already exists"  # a new file is never written over one
+            self._unwritable[path] = why
+        return self._unwritable[path]
 
     def source(self, path: Path) -> src.Source:
         if path not in self.originals:
@@ -267,7 +279,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = _propose(p, project, settings, result, disabled)
+                last[p.ID] = [_bounded(f, ws) for f in _propose(p, project, settings, result, disabled)]
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -342,6 +354,17 @@ def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], 
         if p.ID in waiting or reads is None or "*" in others or others & reads:
             out.append(p)
     return out
+
+
+def _bounded(fix: Fix, ws: Workspace) -> Fix:
+    """`fix`, or a finding in its place when it would write outside the project (the boundary
+    of the path given on the command line) or create a file that already exists."""
+    for e in fix.edits:
+        why = ws.unwritable(e.path)
+        if why:
+            return fix._replace(message=f"{fix.message} (not applied: {why})", edits=(),
+                                safety=Safety.DISPLAY_ONLY, changes=())
+    return fix
 
 
 def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result, disabled: set[str]) -> list[Fix]:
