@@ -457,6 +457,8 @@ class Project:
         # For each file, the references it makes, with the indexes of the files they load.
         self.refs = refs or {}
         self._models: dict[tuple[int, ...], dict[str, Any]] = {}
+        # Files an earlier round of this run created (a `.dockerignore`...): they exist now.
+        self.created: frozenset[Path] = frozenset()
         self._expanded: dict[tuple[int, Path], dict[str, Any]] = {}
 
     def variants(self) -> list[tuple[int, ...]]:
@@ -571,6 +573,10 @@ class Project:
         if isinstance(env, dict):
             out.update((str(k), v if v is None or isinstance(v, str) else model.as_string(v)) for k, v in env.items())
         return out
+
+    def exists(self, path: Path) -> bool:
+        """Whether `path` exists, on disk or as a file an earlier round of this run created."""
+        return path in self.created or os.path.lexists(path)
 
     def env_file(self, path: Path) -> list[EnvEntry] | None:
         """The entries of an env file a service names (read once per index; None when it is
