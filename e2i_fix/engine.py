@@ -329,11 +329,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-<<<<<<< HEAD
-                last[p.ID] = [_bounded(f, ws) for f in _propose(p, project, settings, result, disabled)]
-=======
-                last[p.ID] = suppressions.keep(_propose(p, project, settings, result, disabled), ws.texts)
->>>>>>> main
+                proposed_now = suppressions.keep(_propose(p, project, settings, result, disabled), ws.texts)
+                last[p.ID] = [_bounded(f, ws) for f in proposed_now]
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
