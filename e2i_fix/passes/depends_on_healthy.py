@@ -1,0 +1,375 @@
+"""depends-on-healthy: a dependency waits until its target is ready, not just started.
+
+## What it does
+Every `depends_on` entry that waits only for its target to start (the short form, or
+`condition: service_started`) is upgraded:
+
+- to `condition: service_healthy` when the target has a health check in every variant of the
+  stack the entry applies to: its merged `healthcheck:`, or the `HEALTHCHECK` of the Dockerfile
+  stage it builds (`FROM <stage>` and `build.target` followed). `disable: true` or
+  `test: ["NONE"]`, here or in an override, means none;
+- to `condition: service_completed_successfully` when the target is a one-shot job (a migration,
+  an init or setup job, by its name or command, with `restart` absent, `"no"` or `on-failure`).
+
+A short-form list becomes the long form, entry by entry in its order, its comments kept. An
+entry is never made to wait on a target that a default-profile service cannot count on (a
+profile-only target), and never `service_healthy` on a target without a health check: `docker
+compose up` fails with "container X has no healthcheck configured". Where the target is a known
+image with no health check at all (Redis, Postgres, MySQL, MariaDB, MongoDB, RabbitMQ, MLflow),
+a finding suggests the image's known-good probe and an unsafe fix adds it; once it is there the
+dependency waits for it. A health check only in an override is reported: the base file cannot
+wait on it.
+
+## Why
+A started container is not a ready one: the worker connects before the API or the database
+accepts connections, fails, and restarts in a loop, or worse, runs half-initialised.
+
+## Example
+Before:
+
+    services:
+      worker:
+        depends_on:
+          - api
+      api:
+        healthcheck:
+          test: ["CMD", "curl", "-f", "http://localhost:8000/health"]
+
+After:
+
+    services:
+      worker:
+        depends_on:
+          api:
+            condition: service_healthy
+
+## Fix safety
+Safe: the dependency only waits for a check the stack already has. Adding a health check to a
+known image is unsafe (`--unsafe-fixes`): it changes when the target counts as ready.
+
+## Options
+- `interval`, `timeout`, `retries`: the timings of an added health check.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from typing import Any
+
+from e2i_fix import images, render, yamledit
+from e2i_fix.fix import Edit, Fix, Safety
+from e2i_fix.project import Project, Service, command_text, targets
+from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
+
+ID = "depends-on-healthy"
+SUMMARY = "depends_on waits for service_healthy / service_completed_successfully"
+SAFETY = Safety.SAFE
+# No READS: the health check this pass adds to a target lets the next round make its
+# dependents wait for it, so the pass runs again after every round that changed something.
+DEFAULTS: dict[str, Any] = {"interval": "10s", "timeout": "5s", "retries": 5}
+
+STARTED = "service_started"
+HEALTHY = "service_healthy"
+COMPLETED = "service_completed_successfully"
+
+_ONE_SHOT_NAME = re.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|createbuckets|provision\w*)(?:$|[-_])")
+_ONE_SHOT_CMD = re.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate)\b")
+_LONG_RUNNING = re.compile(
+    r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
+)
+
+
+def one_shot(config: dict[str, Any], name: str) -> bool:
+    """A job that runs to completion: named or commanded like one, and not restarted forever."""
+    restart = config.get("restart")
+    if restart is not None and not (str(restart) == "no" or str(restart).startswith("on-failure")):
+        return False
+    cmd = command_text(config)
+    if _LONG_RUNNING.search(cmd):
+        return False
+    return bool(_ONE_SHOT_NAME.search(name.lower()) or _ONE_SHOT_CMD.search(cmd))
+
+
+def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    plan = _Plan(project, options)
+    for svc in targets(project, ID, options):
+        yield from plan.service(svc)
+    yield from plan.probes()
+
+
+class _Entry:
+    """One target named in one definition's depends_on."""
+
+    def __init__(self, name: str, node: Node, key: ScalarNode | None) -> None:
+        self.name = name
+        self.node = node  # the item (list form) or the value (long form)
+        self.key = key  # the key (long form)
+
+
+class _Plan:
+    def __init__(self, project: Project, options: dict[str, Any]) -> None:
+        self.project = project
+        self.options = options
+        self.variants = images.variants(project)
+        self.doc_index = {id(d): i for i, d in enumerate(project.docs)}
+        self.wanted_probes: dict[str, list[str]] = {}  # target -> services that would wait on it
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def writers(self, svc: Service) -> dict[str, int]:
+        """Each target of `svc` and the last file (index) that writes its entry."""
+        out: dict[str, int] = {}
+        for d in svc.defs:
+            got = effective_entry(d.node, "depends_on")
+            if got is None:
+                continue
+            for e in _entries(got[2]) or ():
+                out[e.name] = self.doc_index[id(d.doc)]
+        return out
+
+    def applies_in(self, svc: Service, target: str, k: int) -> list[tuple[int, ...]]:
+        """The variants where the entry written in file `k` is the one Compose uses."""
+        out = []
+        for v in self.variants:
+            if k not in v:
+                continue
+            later = [i for i in v if i > k]
+            if any(target in self._written_in(svc, i) for i in later):
+                continue
+            services = self.project.model(v).get("services") or {}
+            if target in services and svc.name in services:
+                out.append(v)
+        return out
+
+    def _written_in(self, svc: Service, i: int) -> set[str]:
+        names: set[str] = set()
+        for d in svc.defs:
+            if self.doc_index[id(d.doc)] == i:
+                got = effective_entry(d.node, "depends_on")
+                if got is not None:
+                    names.update(e.name for e in _entries(got[2]) or ())
+        return names
+
+    def decide(self, svc: Service, target: str, k: int, required: object) -> tuple[str | None, str]:
+        """The condition the entry should have, or None with the reason it stays."""
+        services = self.project.services
+        tsvc = services.get(target)
+        if tsvc is None or target == svc.name:
+            return None, ""
+        mine = svc.config.get("profiles") or []
+        theirs = tsvc.config.get("profiles") or []
+        if theirs and required is not False and not (mine and set(mine) <= set(theirs)):
+            return None, f"{target!r} runs only with profile {', '.join(map(str, theirs))}"
+        where = self.applies_in(svc, target, k)
+        if not where:
+            return None, ""
+        models = [(v, (self.project.model(v).get("services") or {}).get(target) or {}) for v in where]
+        if all(one_shot(cfg, target) for _, cfg in models):
+            return COMPLETED, f"{target!r} is a one-shot job"
+        healthy = [v for v in where if images.health(self.project, v, target) is not None]
+        if len(healthy) == len(where):
+            return HEALTHY, f"{target!r} has a health check"
+        if healthy:
+            missing = [v for v in where if v not in healthy]
+            return None, (f"{target!r} has a health check only in some variants (none with "
+                          f"{'; '.join(images.variant_names(self.project, v) for v in missing)})")
+        self.wanted_probes.setdefault(target, []).append(svc.name)
+        return None, ""
+
+    # --- fixes --------------------------------------------------------------------------------
+
+    def service(self, svc: Service) -> Iterator[Fix]:
+        writers = self.writers(svc)
+        for d in svc.defs:
+            got = effective_entry(d.node, "depends_on")
+            if got is None:
+                continue
+            holder, key, node = got
+            doc = d.doc
+            k = self.doc_index[id(doc)]
+            entries = _entries(node)
+            if not entries:
+                continue
+            own = [e for e in entries if writers.get(e.name) == k]
+            users = self.project.with_extenders(self.project.sharers(holder)) if holder is not d.node \
+                else self.project.with_extenders([svc.name])
+            if holder is not d.node and svc.name != self.project.sharers(holder)[0]:
+                continue  # a shared block is decided once, by its first user
+            changes = tuple(("services", u, "depends_on") for u in users)
+            decisions: dict[str, str] = {}
+            notes: list[str] = []
+            for e in own:
+                cond, required = _written(e)
+                if cond != STARTED:
+                    continue
+                want, why = self.decide(svc, e.name, k, required)
+                if want is None:
+                    if why:
+                        notes.append(why)
+                    continue
+                decisions[e.name] = want
+            line, col = position(key)
+            for why in notes:
+                if "only in some variants" in why:
+                    yield Fix(ID, f"service {svc.name!r} cannot wait for {why}", doc.path, line, col,
+                              safety=Safety.DISPLAY_ONLY)
+            if not decisions:
+                continue
+            what = ", ".join(f"{n} ({_short(c)})" for n, c in decisions.items())
+            message = f"service {svc.name!r} starts before its dependencies are ready; wait for {what}"
+            edits = None if doc.readonly or doc.is_alias(node, doc.key_end(key)) else _edits(doc, key, node, entries, decisions)
+            if edits is None:
+                yield Fix(ID, message + " (its depends_on cannot be edited here)", doc.path, line, col,
+                          safety=Safety.DISPLAY_ONLY)
+                continue
+            yield Fix(ID, message, doc.path, line, col, tuple(edits), SAFETY, changes)
+
+    def probes(self) -> Iterator[Fix]:
+        """A known image without a health check that a service would wait for: suggest its probe."""
+        for target, waiting in self.wanted_probes.items():
+            tsvc = self.project.services[target]
+            if "healthcheck" in tsvc.config or tsvc.build is not None:
+                continue  # a disabled check is a decision; a local build has its own Dockerfile
+            probe = images.known_probe(tsvc.image)
+            if probe is None:
+                continue
+            home = tsvc.home
+            who = ", ".join(map(repr, dict.fromkeys(waiting)))
+            shown = probe.test[1] if probe.test[0] == "CMD-SHELL" else shlex.join(probe.test[1:])
+            message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "
+                       f"add the known-good probe `{shown}`")
+            edit = None
+            if home is not None and isinstance(home.node, MappingNode):
+                edit = add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options)
+            where = home or tsvc.defs[0]
+            line, col = position(where.key)
+            provenance = (("probe", probe.source),)
+            if edit is None:
+                yield Fix(ID, message, where.doc.path, line, col, safety=Safety.DISPLAY_ONLY, provenance=provenance)
+                continue
+            users = self.project.with_extenders(self.project.sharers(where.node))
+            yield Fix(ID, message, where.doc.path, line, col, (edit,), Safety.UNSAFE,
+                      tuple(("services", u, "healthcheck") for u in users), provenance=provenance)
+
+
+def add_healthcheck(doc: ComposeDoc, mapping: MappingNode, after: int, test: list[str],
+                    options: dict[str, Any]) -> Edit | None:
+    """`healthcheck:` as the last entry of a service, its test a flow list as people write it."""
+    timings = {k: options[k] for k in ("interval", "timeout", "retries") if options.get(k) is not None}
+    edit = yamledit.append_entry(doc, mapping, "healthcheck", {"test": "\0", **timings}, after)
+    if edit is None:
+        return None
+    flow = "[" + ", ".join(render.quote(str(x), '"') for x in test) + "]"
+    return edit._replace(text=edit.text.replace(render.quote("\0", '"'), flow, 1))
+
+
+def _short(cond: str) -> str:
+    return {HEALTHY: "healthy", COMPLETED: "completed successfully"}.get(cond, cond)
+
+
+def _entries(node: Node) -> list[_Entry] | None:
+    if isinstance(node, SequenceNode):
+        out = []
+        for item in node.value:
+            if not isinstance(item, ScalarNode):
+                return None
+            out.append(_Entry(str(item.value), item, None))
+        return out
+    if isinstance(node, MappingNode):
+        return [_Entry(str(k.value), v, k) for k, v in node.value if isinstance(k, ScalarNode) and k.value != "<<"]
+    return None
+
+
+def _written(e: _Entry) -> tuple[object, object]:
+    """The condition and `required` an entry is written with (short form: started, required)."""
+    if e.key is None:
+        return STARTED, True
+    if isinstance(e.node, MappingNode):
+        got: dict[str, object] = {str(k.value): v.value for k, v in e.node.value
+                                  if isinstance(k, ScalarNode) and isinstance(v, ScalarNode)}
+        cond = got.get("condition", STARTED)
+        req = got.get("required", True)
+        return cond, False if req in ("false", "False", False) else req
+    if isinstance(e.node, ScalarNode) and e.node.value in ("", "~", "null"):
+        return STARTED, True
+    return None, None
+
+
+def _edits(doc: ComposeDoc, key: ScalarNode, node: Node, entries: list[_Entry], decisions: dict[str, str]) -> list[Edit] | None:
+    if isinstance(node, SequenceNode):
+        return _list_to_long(doc, key, node, entries, decisions)
+    assert isinstance(node, MappingNode)
+    if node.flow_style:
+        return None
+    edits: list[Edit] = []
+    for e in entries:
+        cond = decisions.get(e.name)
+        if cond is None:
+            continue
+        assert e.key is not None
+        after = doc.key_end(e.key)
+        v = e.node
+        if isinstance(v, MappingNode):
+            if doc.is_alias(v, after):
+                return None
+            kv = doc.get(v, "condition")
+            if kv is not None:
+                s = kv[1]
+                if not isinstance(s, ScalarNode):
+                    return None
+                q = s.style if s.style in ("'", '"') else ""
+                edits.append(Edit(doc.path, s.start_mark.index, s.end_mark.index, f"{q}{cond}{q}"))
+            elif v.flow_style:
+                if v.value:
+                    end = v.value[-1][1].end_mark.index
+                    edits.append(Edit(doc.path, end, end, f", condition: {cond}"))
+                else:
+                    edits.append(Edit(doc.path, v.start_mark.index, v.end_mark.index, f"{{condition: {cond}}}"))
+            else:
+                got = yamledit.append_entry(doc, v, "condition", cond, after)
+                if got is None:
+                    return None
+                edits.append(got)
+        else:
+            got_list = yamledit.ensure(doc, node, (e.name, "condition"), cond, doc.key_end(key))
+            if not got_list:
+                return None
+            edits.extend(got_list)
+    return edits
+
+
+def _list_to_long(doc: ComposeDoc, key: ScalarNode, node: SequenceNode, entries: list[_Entry],
+                  decisions: dict[str, str]) -> list[Edit] | None:
+    style = doc.style
+    text = doc.text
+    key_col = key.start_mark.column
+    if node.flow_style:
+        # `depends_on: [a, b]` becomes a block under its key; what follows the `]` stays.
+        body = {e.name: {"condition": decisions.get(e.name, STARTED)} for e in entries}
+        block = render.block(body, key_col + style.indent, style).removesuffix("\n")
+        return [Edit(doc.path, doc.key_end(key), node.end_mark.index, "\n" + block)]
+    edits = []
+    for e in entries:
+        item = e.node
+        start = item.start_mark.index
+        dash = text.rfind("-", 0, start)
+        line_start = doc.line_start(dash)
+        if dash < 0 or text[line_start:dash].strip() or text[dash + 1 : start].strip():
+            return None
+        end = item.end_mark.index
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        rest = text[end:line_end].rstrip("\r")
+        if rest.strip() and not rest.lstrip().startswith("#"):
+            return None
+        column = dash - line_start
+        if column <= key_col:
+            column = key_col + style.indent
+        name = text[start:end]
+        pad = " " * column
+        cond = decisions.get(e.name, STARTED)
+        new = f"{pad}{name}:{rest}\n{pad}{' ' * style.indent}condition: {cond}"
+        edits.append(Edit(doc.path, line_start, line_start + len(text[line_start:end]) + len(rest), new))
+    return edits
