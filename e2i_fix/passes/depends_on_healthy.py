@@ -156,7 +156,7 @@ class _Plan:
         """The condition the entry should have, or None with the reason it stays."""
         services = self.project.services
         tsvc = services.get(target)
-        if tsvc is None or target == svc.name:
+        if tsvc is None or target == svc.name or "$" in target:
             return None, ""
         mine = svc.config.get("profiles") or []
         theirs = tsvc.config.get("profiles") or []
@@ -197,7 +197,7 @@ class _Plan:
                 else self.project.with_extenders([svc.name])
             if holder is not d.node and svc.name != self.project.sharers(holder)[0]:
                 continue  # a shared block is decided once, by its first user
-            changes = tuple(("services", u, "depends_on") for u in users)
+            changes = tuple(("services", u, "depends_on") for u in users) + _top_path(doc, holder)
             decisions: dict[str, str] = {}
             notes: list[str] = []
             for e in own:
@@ -221,7 +221,9 @@ class _Plan:
             message = f"service {svc.name!r} starts before its dependencies are ready; wait for {what}"
             edits = None if doc.readonly or doc.is_alias(node, doc.key_end(key)) else _edits(doc, key, node, entries, decisions)
             if edits is None:
-                yield Fix(ID, message + " (its depends_on cannot be edited here)", doc.path, line, col,
+                why = ("a target named by a variable keeps the short form" if any("$" in e.name for e in entries)
+                       else "its depends_on cannot be edited here")
+                yield Fix(ID, message + f" ({why})", doc.path, line, col,
                           safety=Safety.DISPLAY_ONLY)
                 continue
             yield Fix(ID, message, doc.path, line, col, tuple(edits), SAFETY, changes)
@@ -232,7 +234,7 @@ class _Plan:
             tsvc = self.project.services[target]
             if "healthcheck" in tsvc.config or tsvc.build is not None:
                 continue  # a disabled check is a decision; a local build has its own Dockerfile
-            probe = images.known_probe(tsvc.image)
+            probe = images.known_probe(tsvc.image, tsvc.config)
             if probe is None:
                 continue
             home = tsvc.home
@@ -263,6 +265,15 @@ def add_healthcheck(doc: ComposeDoc, mapping: MappingNode, after: int, test: lis
         return None
     flow = "[" + ", ".join(render.quote(str(x), '"') for x in test) + "]"
     return edit._replace(text=edit.text.replace(render.quote("\0", '"'), flow, 1))
+
+
+def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
+    """The top-level key (other than `services`) that holds `node`, if any: an `x-` block."""
+    start = node.start_mark.index
+    for k, v in doc.root.value:
+        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
+            return ((k.value,),)
+    return ()
 
 
 def _short(cond: str) -> str:
@@ -299,6 +310,8 @@ def _written(e: _Entry) -> tuple[object, object]:
 
 def _edits(doc: ComposeDoc, key: ScalarNode, node: Node, entries: list[_Entry], decisions: dict[str, str]) -> list[Edit] | None:
     if isinstance(node, SequenceNode):
+        if any("$" in e.name for e in entries):
+            return None  # a name from a variable is not a key the long form can be checked with
         return _list_to_long(doc, key, node, entries, decisions)
     assert isinstance(node, MappingNode)
     if node.flow_style:

@@ -346,9 +346,10 @@ def _listening(svc: Service, stage: Stage | None) -> tuple[set[int], str]:
             if ins.name == "EXPOSE":
                 exposed.update(int(w.split("/")[0]) for w in ins.operands if w.split("/")[0].isdigit())
         s = s.parent
-    both = exposed | _container_ports(svc)
-    if both:
-        return both, "its EXPOSE, ports and expose"
+    # Published ports alone prove nothing: a server may listen on an admin port it does not
+    # publish. A Dockerfile's EXPOSE says what the image is meant to serve.
+    if exposed:
+        return exposed | _container_ports(svc), "its Dockerfile's EXPOSE, ports and expose"
     return set(), ""
 
 
