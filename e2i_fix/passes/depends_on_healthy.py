@@ -74,8 +74,8 @@ STARTED = "service_started"
 HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
 
-_ONE_SHOT_NAME = re.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|createbuckets|provision\w*)(?:$|[-_])")
-_ONE_SHOT_CMD = re.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate)\b")
+_ONE_SHOT_NAME = re.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
+_ONE_SHOT_CMD = re.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb)\b")
 _LONG_RUNNING = re.compile(
     r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
 )
@@ -173,8 +173,8 @@ class _Plan:
             return HEALTHY, f"{target!r} has a health check"
         if healthy:
             missing = [v for v in where if v not in healthy]
-            return None, (f"{target!r} has a health check only in some variants (none with "
-                          f"{'; '.join(images.variant_names(self.project, v) for v in missing)})")
+            return None, (f"{target!r} to be healthy: it has no health check with "
+                          f"{'; '.join(images.variant_names(self.project, v) for v in missing)}")
         self.wanted_probes.setdefault(target, []).append(svc.name)
         return None, ""
 
@@ -212,7 +212,7 @@ class _Plan:
                 decisions[e.name] = want
             line, col = position(key)
             for why in notes:
-                if "only in some variants" in why:
+                if "to be healthy" in why:
                     yield Fix(ID, f"service {svc.name!r} cannot wait for {why}", doc.path, line, col,
                               safety=Safety.DISPLAY_ONLY)
             if not decisions:
@@ -362,7 +362,14 @@ def _list_to_long(doc: ComposeDoc, key: ScalarNode, node: SequenceNode, entries:
         # `depends_on: [a, b]` becomes a block under its key; what follows the `]` stays.
         body = {e.name: {"condition": decisions.get(e.name, STARTED)} for e in entries}
         block = render.block(body, key_col + style.indent, style).removesuffix("\n")
-        return [Edit(doc.path, doc.key_end(key), node.end_mark.index, "\n" + block)]
+        # A comment after the `]` moves up to the key's line, where it still reads as about it.
+        end = node.end_mark.index
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        rest = text[end:line_end].rstrip("\r")
+        if rest.strip() and not rest.lstrip().startswith("#"):
+            return None
+        return [Edit(doc.path, doc.key_end(key), end + len(rest), rest + "\n" + block)]
     edits = []
     for e in entries:
         item = e.node

@@ -57,7 +57,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from e2i_fix import images, render
+from e2i_fix import images, render, yamledit
 from e2i_fix.dockerfile import Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes.depends_on_healthy import add_healthcheck
@@ -372,23 +372,33 @@ def _inherited(project: Project, svc: Service, config: dict[str, Any], stage: St
     serves = {int(x.group(1)) for x in _PORT_FLAG.finditer(cmd)}
     if port in serves:
         return
-    celery = "celery" in cmd and re.search(r"\bworker\b", cmd)
+    celery = bool(re.search(r"\bcelery\b", cmd))
     if not celery and role(svc) != "worker":
         return
+    worker = celery and re.search(r"\bworker\b", cmd)
     home = svc.home
     line, col = position((home or svc.defs[0]).key)
     path = (home or svc.defs[0]).doc.path
     message = (f"service {svc.name!r} inherits its image's HEALTHCHECK (Dockerfile line {ins.line}), which probes port "
                f"{port}; `{cmd}` does not serve it, so the container is never healthy")
-    app = _CELERY_APP.search(cmd) if celery else None
-    if app is None or home is None or not isinstance(home.node, MappingNode):
-        yield Fix(ID, message + ("; give it a health check of its own, or `healthcheck: {disable: true}`"),
+    app = _CELERY_APP.search(cmd) if worker else None
+    if home is None or not isinstance(home.node, MappingNode):
+        yield Fix(ID, message + "; give it a health check of its own, or `healthcheck: {disable: true}`",
                   path, line, col, safety=Safety.DISPLAY_ONLY)
+        return
+    changes = tuple(("services", u, "healthcheck") for u in project.with_extenders(project.sharers(home.node)))
+    if app is None:
+        # No probe is known for this command: a check that always fails is worse than none.
+        off = yamledit.append_entry(home.doc, home.node, "healthcheck", {"disable": True}, home.key.end_mark.index)
+        message += "; disable it (or give the service a health check of its own)"
+        if off is None:
+            yield Fix(ID, message, path, line, col, safety=Safety.DISPLAY_ONLY)
+        else:
+            yield Fix(ID, message, path, line, col, (off,), SAFETY, changes)
         return
     named = re.search(r"(?:^|\s)(?:-n|--hostname)[= ]", cmd)
     ping = f"celery -A {app.group(1)} inspect ping" + ("" if named else " -d celery@$$HOSTNAME")
     edit = add_healthcheck(home.doc, home.node, home.key.end_mark.index, ["CMD-SHELL", ping], options)
-    changes = tuple(("services", u, "healthcheck") for u in project.with_extenders(project.sharers(home.node)))
     if edit is None:
         yield Fix(ID, message + f"; probe it with `{ping}`", path, line, col, safety=Safety.DISPLAY_ONLY)
         return

@@ -76,10 +76,12 @@ def _service(project: Project, svc: Service) -> Iterator[Fix]:
     for path, entries in project.service_env_files(svc):
         for e in entries:
             if e.key == VAR:
-                yield Fix(ID, f"service {svc.name!r} runs Celery as root through {VAR} in this env file; "
-                          "remove it and run the service as a non-root user", path, e.line, e.col,
+                yield Fix(ID, f"service {svc.name!r}: {VAR} in this env file lets Celery run as root; remove it "
+                          "and run the service as a non-root user", path, e.line, e.col,
                           safety=Safety.DISPLAY_ONLY)
-    places = [p for d in svc.defs for p in _places(d.doc, d.node)]
+    # An override that runs the service as root on purpose, with C_FORCE_ROOT beside it, is
+    # what this pass leaves where a stage has no other user: it is not a fix to make again.
+    places = [p for d in svc.defs if not _root_on_purpose(project, d) for p in _places(d.doc, d.node)]
     if not places:
         return
     doc0, key0, _ = places[0]
@@ -104,6 +106,13 @@ def _service(project: Project, svc: Service) -> Iterator[Fix]:
     what = f"drop {VAR} and run as {name}" if user_edits else f"drop {VAR} (it runs as {name})"
     message = f"service {svc.name!r} runs Celery as root through {VAR}; {what}" + "".join(f"; {n}" for n in notes)
     yield Fix(ID, message, doc0.path, line, col, tuple(edits), safety, changes)
+
+
+def _root_on_purpose(project: Project, d: Any) -> bool:
+    if d.doc is project.docs[0]:
+        return False
+    got = d.get("user")
+    return got is not None and isinstance(got[1], ScalarNode) and str(got[1].value) in images.ROOT_USERS
 
 
 def _places(doc: ComposeDoc, node: Node) -> list[tuple[ComposeDoc, ScalarNode, list[Edit] | None]]:
@@ -246,7 +255,8 @@ def _has_user(stage: Stage | None, user: str) -> bool:
 
 def _user(project: Project, svc: Service) -> tuple[tuple[str, Safety, list[str], list[Edit]] | None, str]:
     """The user the service should run as, how safe setting it is, what to say, and the edit."""
-    configured = svc.config.get("user")
+    base = (project.model((0,)).get("services") or {}).get(svc.name)
+    configured = (base if isinstance(base, dict) else svc.config).get("user")
     if configured is not None and str(configured) not in images.ROOT_USERS:
         return (str(configured), Safety.SAFE, [], []), ""
     vs = [v for v in images.variants(project) if svc.name in (project.model(v).get("services") or {})]

@@ -1,0 +1,211 @@
+"""depends-on-healthy: fixture stacks (cross-file ones among them), inline cases, the example
+stack, and the corpus judged by the real Compose CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2i_fix import dockerfile, project as proj, source
+from e2i_fix._main import main
+
+from conftest import compose_config, corpus_run, layout
+from startup_helpers import FIXTURES, cases, config, findings, run_fixture
+
+ID = "depends-on-healthy"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "e2i"
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_fixture(tmp_path: Path, case: str) -> None:
+    run_fixture(tmp_path, ID, case)
+
+
+def conditions(folder: Path, files: list[str], service: str) -> dict[str, str]:
+    deps = config(folder, files)["services"][service].get("depends_on") or {}
+    return {k: v["condition"] for k, v in deps.items()}
+
+
+@pytest.mark.parametrize(
+    ("case", "files", "service", "expected"),
+    [
+        pytest.param("dockerfile-healthcheck", ["compose.yaml"], "worker",
+                     {"api": "service_healthy", "cache": "service_started"}, id="health check only in the Dockerfile"),
+        pytest.param("override-healthcheck", ["compose.yaml", "compose.override.yaml"], "worker",
+                     {"api": "service_started"}, id="health check only in an override: the base cannot wait"),
+        pytest.param("disabled-override", ["compose.yaml"], "worker",
+                     {"api": "service_started", "db": "service_started"}, id="disabled in an override"),
+        pytest.param("one-shot-migration", ["compose.yaml"], "api",
+                     {"db": "service_healthy", "migrate": "service_completed_successfully",
+                      "create-buckets": "service_completed_successfully"}, id="one-shot jobs"),
+        pytest.param("profiles", ["compose.yaml"], "web",
+                     {"debug-proxy": "service_healthy", "cache": "service_healthy"}, id="profile-only target, not required"),
+        pytest.param("profiles", ["compose.yaml"], "tools",
+                     {"debug-proxy": "service_healthy", "cache": "service_healthy", "metrics": "service_started"},
+                     id="same profile waits, another profile is kept"),
+        pytest.param("known-image-probe", ["compose.yaml"], "app",
+                     {"redis": "service_healthy", "postgres": "service_healthy", "legacy-mongo": "service_started"},
+                     id="known images get their probe, then are waited for"),
+        pytest.param("long-form", ["compose.yaml"], "a", {"db": "service_healthy"}, id="anchored block"),
+        pytest.param("long-form", ["compose.yaml"], "c", {"db": "service_healthy", "queue": "service_healthy"},
+                     id="entries without condition"),
+        pytest.param("long-form", ["compose.yaml"], "e", {"db": "service_healthy", "queue": "service_healthy"},
+                     id="flow list"),
+    ],
+)
+def test_compose_reads_the_conditions(case: str, files: list[str], service: str, expected: dict[str, str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_PROFILES", "debug,metrics")
+    assert conditions(FIXTURES / ID / case / "expected", files, service) == expected
+
+
+def test_required_and_restart_are_kept() -> None:
+    deps = config(FIXTURES / ID / "one-shot-migration" / "expected", ["compose.yaml"])["services"]["api"]["depends_on"]
+    assert deps["db"]["restart"] is True and deps["migrate"]["required"] is False
+    long_form = config(FIXTURES / ID / "long-form" / "expected", ["compose.yaml"])["services"]["c"]["depends_on"]
+    assert long_form["db"]["required"] is False
+
+
+def test_comments_and_order_kept() -> None:
+    text = (FIXTURES / ID / "dockerfile-healthcheck" / "expected" / "compose.yaml").read_text()
+    assert ("      # The API must answer before tasks are queued.\n      api:  # HTTP\n"
+            "        condition: service_healthy\n      cache:\n        condition: service_started\n") in text
+    flow = (FIXTURES / ID / "long-form" / "expected" / "compose.yaml").read_text()
+    assert "    depends_on:  # both\n      db:\n" in flow
+
+
+def test_partial_health_checks_are_reported(tmp_path: Path) -> None:
+    assert findings(FIXTURES / ID / "override-healthcheck" / "input", ID) == [
+        "<dir>/compose.yaml:6:5: [depends-on-healthy] service 'worker' cannot wait for 'api' to be healthy: "
+        "it has no health check with compose.yaml (no fix applied)",
+    ]
+    assert findings(FIXTURES / ID / "disabled-override" / "input", ID) == [
+        f"<dir>/compose.yaml:12:5: [depends-on-healthy] service 'worker' cannot wait for {t!r} to be healthy: "
+        "it has no health check with compose.yaml + compose.dev.yaml (no fix applied)" for t in ("api", "db")
+    ]
+
+
+def test_probe_is_unsafe(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / ID / "known-image-probe" / "input", work)
+    assert main(["--apply", "--select", ID, str(work)]) == 0  # nothing safe to do
+    lines = findings(work, ID)
+    assert any("service 'redis' has no health check, so 'app' cannot wait for it to be ready; "
+               "add the known-good probe `redis-cli ping`" in line for line in lines)
+    assert not any("legacy-mongo" in line for line in lines)  # mongosh is not in mongo 4.4
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      - b\n  b:\n    image: y\n", id="no health check"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      b:\n        condition: service_healthy\n"
+                     "  b:\n    image: y\n    healthcheck:\n      test: [CMD, 'true']\n", id="already waits"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: y\n    healthcheck:\n"
+                     "      disable: true\n", id="disabled"),
+        pytest.param("services:\n  a:  # e2i-fix: ignore[depends-on-healthy]\n    image: x\n    depends_on: [b]\n"
+                     "  b:\n    image: y\n    healthcheck:\n      test: [CMD, 'true']\n", id="opted out"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      b:\n        condition: service_started\n"
+                     "  b:\n    image: redis:7\n    healthcheck:\n      test: [NONE]\n", id="NONE test, known image"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      - ${DB_HOST:-db}\n  db:\n    image: y\n"
+                     "    healthcheck:\n      test: [CMD, 'true']\n", id="target from a variable"),
+    ],
+)
+def test_noop(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 0
+    assert f.read_text() == text
+
+
+def test_long_running_service_named_like_a_job_is_not_waited_to_finish(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  a:\n    image: x\n    depends_on: [init-server]\n  init-server:\n    image: y\n"
+                 "    command: gunicorn app:app\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+
+
+# --- the example stack ------------------------------------------------------------------------
+
+
+def test_example_worker_waits_for_a_healthy_api(tmp_path: Path) -> None:
+    work = tmp_path / "e2i"
+    shutil.copytree(EXAMPLE, work)
+    assert main(["--apply", "--select", ID, str(work)]) == 1
+    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.dev.yml"]):
+        got = conditions(work, files, "worker")
+        assert got == {"api": "service_healthy", "redis": "service_healthy", "falkordb": "service_healthy"}
+        assert conditions(work, files, "api")["mlflow"] == "service_started"  # no health check yet
+
+
+# --- the corpus -------------------------------------------------------------------------------
+
+
+def _stage_has_healthcheck(folder: Path, svc: dict[str, Any]) -> bool:
+    build = svc.get("build")
+    if not isinstance(build, dict):
+        return False
+    ctx = Path(build.get("context", folder))
+    path = ctx / build.get("dockerfile", "Dockerfile")
+    if not path.is_file():
+        return False
+    stage = dockerfile.parse(source.read(path)).stage(build.get("target"))
+    return bool(stage and stage.healthcheck)
+
+
+def test_corpus(tmp_path: Path) -> None:
+    """Every `service_healthy` the tool writes (all three startup passes, unsafe fixes too) has a
+    target with a health check in the stack as Compose loads it, or in the image it builds; and
+    Compose judges every variant as before."""
+    passes = "depends-on-healthy,no-force-root,healthcheck-probes"
+
+    def apply(*args: str | Path) -> int:
+        return main(["--apply", "--unsafe-fixes", "--select", passes, *map(str, args)])
+
+    run, extra = corpus_run(tmp_path, apply)
+    assert len(run.changed) >= 10
+    assert run.verdicts_kept() >= len(run.changed)
+    written = 0
+    for folder, files in sorted(set((f, tuple(fs)) for f, fs in
+                                    [(f, fs) for f, fs in _variants(run.root)])):
+        rel = folder.relative_to(run.root)
+        if not any(str(rel / f) in run.changed for f in files):
+            continue
+        before = compose_config(run.before_root / rel, list(files), "--format", "json")
+        if before.returncode != 0:
+            continue  # Compose refused the original too (a missing env file): verdicts_kept compared them
+        proc_before = json.loads(before.stdout)["services"]
+        proc_after = config(folder, list(files))["services"]
+        for name, svc in proc_after.items():
+            for target, dep in (svc.get("depends_on") or {}).items():
+                was = ((proc_before.get(name) or {}).get("depends_on") or {}).get(target, {}).get("condition")
+                if dep["condition"] != "service_healthy" or was == "service_healthy":
+                    continue
+                written += 1
+                t = proc_after[target]
+                hc = t.get("healthcheck") or {}
+                has = bool(hc.get("test")) and hc.get("test") != ["NONE"] and not hc.get("disable")
+                assert has or (not hc and _stage_has_healthcheck(folder, t)), (rel, files, name, target)
+    assert written >= 20
+    assert apply(run.root, *extra) == 0
+    assert layout  # the corpus helpers are the shared ones
+
+
+def _variants(root: Path) -> list[tuple[Path, list[str]]]:
+    from conftest import corpus_stacks
+
+    return corpus_stacks(root)[0]
+
+
+def test_messages_name_the_conditions(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / ID / "one-shot-migration" / "input", work)
+    lines = findings(work, ID)
+    assert any(re.search(r"service 'api' starts before its dependencies are ready; wait for db \(healthy\), "
+                         r"migrate \(completed successfully\), create-buckets \(completed successfully\)", line)
+               for line in lines), lines
