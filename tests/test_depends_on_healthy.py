@@ -38,6 +38,10 @@ def conditions(folder: Path, files: list[str], service: str) -> dict[str, str]:
                      {"api": "service_healthy", "cache": "service_started"}, id="health check only in the Dockerfile"),
         pytest.param("override-healthcheck", ["compose.yaml", "compose.override.yaml"], "worker",
                      {"api": "service_started"}, id="health check only in an override: the base cannot wait"),
+        pytest.param("override-healthcheck", ["compose.yaml", "compose.override.yaml"], "scheduler",
+                     {"api": "service_healthy"}, id="health check only in an override: the wait goes there"),
+        pytest.param("override-healthcheck", ["compose.yaml"], "scheduler",
+                     {"api": "service_started"}, id="and the base alone is as it was"),
         pytest.param("disabled-override", ["compose.yaml"], "worker",
                      {"api": "service_started", "db": "service_started"}, id="disabled in an override"),
         pytest.param("one-shot-migration", ["compose.yaml"], "api",
@@ -67,6 +71,8 @@ def test_compose_reads_the_conditions(case: str, files: list[str], service: str,
 def test_required_and_restart_are_kept() -> None:
     deps = config(FIXTURES / ID / "one-shot-migration" / "expected", ["compose.yaml"])["services"]["api"]["depends_on"]
     assert deps["db"]["restart"] is True and deps["migrate"]["required"] is False
+    over = config(FIXTURES / ID / "override-healthcheck" / "expected", ["compose.yaml", "compose.override.yaml"])
+    assert over["services"]["scheduler"]["depends_on"]["api"]["restart"] is True
     long_form = config(FIXTURES / ID / "long-form" / "expected", ["compose.yaml"])["services"]["c"]["depends_on"]
     assert long_form["db"]["required"] is False
 
@@ -81,6 +87,8 @@ def test_comments_and_order_kept() -> None:
 
 def test_partial_health_checks_are_reported(tmp_path: Path) -> None:
     assert findings(FIXTURES / ID / "override-healthcheck" / "input", ID) == [
+        "<dir>/compose.override.yaml:5:3: [depends-on-healthy] service 'scheduler' starts before 'api' is ready; "
+        "wait for it to be healthy with compose.override.yaml, which gives it its health check",
         "<dir>/compose.yaml:6:5: [depends-on-healthy] service 'worker' cannot wait for 'api' to be healthy: "
         "it has no health check with compose.yaml (no fix applied)",
     ]

@@ -61,7 +61,9 @@ from typing import Any
 from e2i_fix import images, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, command_text, targets
-from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
+from e2i_fix.yamldoc import (
+    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position, to_value,
+)
 
 ID = "depends-on-healthy"
 SUMMARY = "depends_on waits for service_healthy / service_completed_successfully"
@@ -115,6 +117,8 @@ class _Plan:
         self.variants = images.variants(project)
         self.doc_index = {id(d): i for i, d in enumerate(project.docs)}
         self.wanted_probes: dict[str, list[str]] = {}  # target -> services that would wait on it
+        # (service, target) -> the variants where the target has a health check, when not all do
+        self.partial: dict[tuple[str, str], list[tuple[int, ...]]] = {}
 
     # --- decisions ---------------------------------------------------------------------------
 
@@ -172,6 +176,7 @@ class _Plan:
         if len(healthy) == len(where):
             return HEALTHY, f"{target!r} has a health check"
         if healthy:
+            self.partial[(svc.name, target)] = healthy
             missing = [v for v in where if v not in healthy]
             return None, (f"{target!r} to be healthy: it has no health check with "
                           f"{'; '.join(images.variant_names(self.project, v) for v in missing)}")
@@ -211,8 +216,14 @@ class _Plan:
                     continue
                 decisions[e.name] = want
             line, col = position(key)
-            for why in notes:
-                if "to be healthy" in why:
+            for e in own:
+                healthy = self.partial.get((svc.name, e.name))
+                if healthy is None:
+                    continue
+                waits = list(self._wait_in_overrides(svc, e, k, healthy))
+                yield from waits
+                if not waits:
+                    why = next(w for w in notes if w.startswith(f"{e.name!r} to be healthy"))
                     yield Fix(ID, f"service {svc.name!r} cannot wait for {why}", doc.path, line, col,
                               safety=Safety.DISPLAY_ONLY)
             if not decisions:
@@ -227,6 +238,35 @@ class _Plan:
                           safety=Safety.DISPLAY_ONLY)
                 continue
             yield Fix(ID, message, doc.path, line, col, tuple(edits), SAFETY, changes)
+
+    def _wait_in_overrides(self, svc: Service, e: _Entry, k: int, healthy: list[tuple[int, ...]]) -> Iterator[Fix]:
+        """The health check is there only with some override files: the wait goes into each of
+        them that defines the service, so the base alone stays as it was."""
+        _, required = _written(e)
+        extra: dict[str, Any] = {}
+        if isinstance(e.node, MappingNode):
+            for kk, vv in e.node.value:
+                if isinstance(kk, ScalarNode) and kk.value in ("required", "restart") and isinstance(vv, ScalarNode):
+                    extra[str(kk.value)] = to_value(vv)
+        for v in healthy:
+            i = v[-1]
+            if i == k:
+                continue
+            d = next((d for d in svc.defs if self.doc_index[id(d.doc)] == i), None)
+            if d is None or not d.editable or not isinstance(d.node, MappingNode):
+                continue
+            own = d.get("depends_on")
+            if own is not None and not isinstance(own[1], MappingNode):
+                continue
+            edits = yamledit.ensure(d.doc, d.node, ("depends_on", e.name), {"condition": HEALTHY, **extra},
+                                    d.key.end_mark.index)
+            if not edits:
+                continue
+            line, col = position(d.key)
+            yield Fix(ID, f"service {svc.name!r} starts before {e.name!r} is ready; wait for it to be healthy "
+                      f"with {images.variant_names(self.project, (i,))}, which gives it its health check",
+                      d.doc.path, line, col, tuple(edits), SAFETY,
+                      tuple(("services", u, "depends_on") for u in self.project.with_extenders([svc.name])))
 
     def probes(self) -> Iterator[Fix]:
         """A known image without a health check that a service would wait for: suggest its probe."""
