@@ -217,3 +217,44 @@ def test_messages_name_the_conditions(tmp_path: Path) -> None:
     assert any(re.search(r"service 'api' starts before its dependencies are ready; wait for db \(healthy\), "
                          r"migrate \(completed successfully\), create-buckets \(completed successfully\)", line)
                for line in lines), lines
+
+
+# --- what counts as a health check ------------------------------------------------------------
+
+_DF = "FROM python:3.12-slim AS base\nHEALTHCHECK CMD true\n\nFROM base AS app\nCMD [\"x\"]\n\nFROM base AS quiet\nHEALTHCHECK NONE\n"
+
+
+@pytest.mark.parametrize(
+    ("base", "override", "expected"),
+    [
+        pytest.param("    image: x\n    healthcheck:\n      test: [CMD, 'true']\n", None, [True], id="compose test"),
+        pytest.param("    image: x\n    healthcheck:\n      disable: true\n", None, [False], id="disable: true"),
+        pytest.param("    image: x\n    healthcheck:\n      test: [NONE]\n", None, [False], id="test NONE"),
+        pytest.param("    build:\n      context: .\n      target: app\n", None, [True], id="inherited through FROM <stage>"),
+        pytest.param("    build:\n      context: .\n      target: quiet\n", None, [False], id="HEALTHCHECK NONE"),
+        pytest.param("    build:\n      context: .\n      target: app\n    healthcheck:\n      disable: true\n", None,
+                     [False], id="compose disables the image's check"),
+        pytest.param("    image: x\n    healthcheck:\n      test: [CMD, 'true']\n",
+                     "    healthcheck:\n      disable: true\n", [True, False], id="an override disables it"),
+        pytest.param("    build:\n      context: .\n      target: quiet\n",
+                     "    build:\n      target: app\n", [False, True], id="an override's build.target"),
+        pytest.param("    image: x\n", "    healthcheck:\n      test: [CMD, 'true']\n", [False, True],
+                     id="only in an override"),
+    ],
+)
+def test_health_in_each_variant(tmp_path: Path, base: str, override: str | None, expected: list[bool]) -> None:
+    from e2i_fix import images
+    from e2i_fix.engine import Workspace
+
+    (tmp_path / "Dockerfile").write_text(_DF)
+    (tmp_path / "compose.yaml").write_text("services:\n  s:\n" + base)
+    if override is not None:
+        (tmp_path / "compose.override.yaml").write_text("services:\n  s:\n" + override)
+    stack = next(s for s in proj.discover([tmp_path]) if isinstance(s, proj.Stack))
+    project = Workspace(stack)
+    project.load()
+    p = project.project([])
+    got = [images.health(p, v, "s") is not None for v in images.variants(p)]
+    assert got == expected
+    # The index's own answer is the one for every file merged: the last variant here.
+    assert p.services["s"].has_healthcheck is expected[-1]
