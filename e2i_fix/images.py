@@ -12,11 +12,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from e2i_fix.project import image_family, resolve_build
+from e2i_fix.project import command_text, image_family, resolve_build
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import Stage
     from e2i_fix.project import Project
+
+# A port a command says it listens on: `--port 8000`, `-p 8000`, `--bind 0.0.0.0:8000`, `-b :8000`.
+PORT_FLAG = re.compile(
+    r"(?:--port[= ]|--http-port[= ]|(?<![\w-])-p\s+|--listen[= ](?:\S*:)?|(?:--bind|(?<![\w-])-b)[= ]?\s*(?:\S*:))(\d{2,5})\b"
+)
 
 ROOT_USERS = frozenset({"root", "0", "root:root", "0:0", "root:0", "0:root"})
 
@@ -58,7 +63,13 @@ def known_probe(image: str | None, config: dict[str, Any] | None = None) -> Prob
         said = " ".join(map(str, env)) if isinstance(env, dict) else ""
         if _PASSWORD.search(said + " " + json.dumps(config.get("command"))):
             return None  # `ping` without the password answers NOAUTH
-    return Probe(list(entry["test"]), str(entry["source"]))
+    test = [str(x) for x in entry["test"]]
+    port = entry.get("port")
+    if config is not None and port is not None:
+        ports = {m.group(1) for m in PORT_FLAG.finditer(command_text(config))}
+        if len(ports) == 1 and f":{port}" in " ".join(test):
+            test = [x.replace(f":{port}", f":{next(iter(ports))}") for x in test]
+    return Probe(test, str(entry["source"]))
 
 
 def known_port(image: str | None) -> tuple[int, str] | None:

@@ -258,3 +258,13 @@ def test_health_in_each_variant(tmp_path: Path, base: str, override: str | None,
     assert got == expected
     # The index's own answer is the one for every file merged: the last variant here.
     assert p.services["s"].has_healthcheck is expected[-1]
+
+
+def test_a_known_probe_follows_the_port_the_command_names(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  m:\n    image: ghcr.io/mlflow/mlflow:v2.16.2\n    command: mlflow server --port 5001\n"
+                 "  a:\n    image: x\n    depends_on: [m]\n")
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    svcs = config(tmp_path, ["compose.yaml"])["services"]
+    assert "http://localhost:5001/health" in svcs["m"]["healthcheck"]["test"][-1]
+    assert svcs["a"]["depends_on"]["m"]["condition"] == "service_healthy"

@@ -73,9 +73,7 @@ DEFAULTS: dict[str, Any] = {"interval": "30s", "timeout": "10s", "retries": 3}
 
 _URL = re.compile(r"(https?)://([A-Za-z0-9_.\-\[\]]+)(?::(\d+))?(/[^\s'\"),;]*)?")
 _LOCAL = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
-_PORT_FLAG = re.compile(
-    r"(?:--port[= ]|--http-port[= ]|(?<![\w-])-p\s+|--listen[= ](?:\S*:)?|(?:--bind|(?<![\w-])-b)[= ]?\s*(?:\S*:))(\d{2,5})\b"
-)
+_PORT_FLAG = images.PORT_FLAG
 _PROBE_TOOLS = ("curl", "wget", "python", "python3", "node", "nc")
 
 
