@@ -122,6 +122,11 @@ def test_probe_is_unsafe(tmp_path: Path) -> None:
                      "  b:\n    image: redis:7\n    healthcheck:\n      test: [NONE]\n", id="NONE test, known image"),
         pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      - ${DB_HOST:-db}\n  db:\n    image: y\n"
                      "    healthcheck:\n      test: [CMD, 'true']\n", id="target from a variable"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      - db\n      - db\n  db:\n    image: y\n"
+                     "    healthcheck:\n      test: [CMD, 'true']\n", id="a name listed twice"),
+        pytest.param("x-d: &d\n  depends_on: [db]\nservices:\n  a:  # e2i-fix: ignore[depends-on-healthy]\n    <<: *d\n"
+                     "    image: x\n  b:\n    <<: *d\n    image: x\n  db:\n    image: y\n    healthcheck:\n"
+                     "      test: [CMD, 'true']\n", id="a block shared with an opted-out service"),
     ],
 )
 def test_noop(tmp_path: Path, text: str) -> None:

@@ -96,7 +96,9 @@ def one_shot(config: dict[str, Any], name: str) -> bool:
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     plan = _Plan(project, options)
-    for svc in targets(project, ID, options):
+    allowed = targets(project, ID, options)
+    plan.allowed = {s.name for s in allowed}
+    for svc in allowed:
         yield from plan.service(svc)
     yield from plan.probes()
 
@@ -119,6 +121,7 @@ class _Plan:
         self.wanted_probes: dict[str, list[str]] = {}  # target -> services that would wait on it
         # (service, target) -> the variants where the target has a health check, when not all do
         self.partial: dict[tuple[str, str], list[tuple[int, ...]]] = {}
+        self.allowed: set[str] = set(project.services)
 
     # --- decisions ---------------------------------------------------------------------------
 
@@ -202,6 +205,8 @@ class _Plan:
                 else self.project.with_extenders([svc.name])
             if holder is not d.node and svc.name != self.project.sharers(holder)[0]:
                 continue  # a shared block is decided once, by its first user
+            if any(u not in self.allowed for u in users):
+                continue  # shared with a service that opts out: not this pass's to edit
             changes = tuple(("services", u, "depends_on") for u in users) + _top_path(doc, holder)
             decisions: dict[str, str] = {}
             notes: list[str] = []
@@ -352,6 +357,8 @@ def _edits(doc: ComposeDoc, key: ScalarNode, node: Node, entries: list[_Entry], 
     if isinstance(node, SequenceNode):
         if any("$" in e.name for e in entries):
             return None  # a name from a variable is not a key the long form can be checked with
+        if len({e.name for e in entries}) < len(entries):
+            return None  # a name listed twice would be a duplicate key
         return _list_to_long(doc, key, node, entries, decisions)
     assert isinstance(node, MappingNode)
     if node.flow_style:
