@@ -183,5 +183,31 @@ def variants(project: Project) -> list[tuple[int, ...]]:
     return v(project)
 
 
+def owners(project: Project) -> dict[int, int]:
+    """Each file of the stack and the base or override file that makes Compose read it: itself,
+    or, for an included file, the file that includes it (transitively)."""
+    cache: dict[int, int] | None = project.__dict__.get("_owners")
+    if cache is not None:
+        return cache
+    refs: dict[int, list[tuple[Any, tuple[int, ...]]]] = getattr(project, "refs", None) or {}
+    roles: list[str] = getattr(project, "roles", None) or ["base", *["override"] * (len(project.docs) - 1)]
+    parent: dict[int, int] = {}
+    for i, lst in refs.items():
+        for ref, idx in lst:
+            if getattr(ref, "kind", "include") == "include":
+                for j in idx:
+                    parent.setdefault(j, i)
+    out: dict[int, int] = {}
+    for k in range(len(project.docs)):
+        seen = {k}
+        top = k
+        while roles[top] not in ("base", "override") and top in parent and parent[top] not in seen:
+            top = parent[top]
+            seen.add(top)
+        out[k] = top
+    project.__dict__["_owners"] = out
+    return out
+
+
 def variant_names(project: Project, files: tuple[int, ...]) -> str:
     return " + ".join(Path(project.docs[i].path).name for i in files)

@@ -117,7 +117,10 @@ class _Plan:
         self.project = project
         self.options = options
         self.variants = images.variants(project)
-        self.doc_index = {id(d): i for i, d in enumerate(project.docs)}
+        # Where a definition counts: an included file's definitions are read with the base or
+        # override file that includes it.
+        own = images.owners(project)
+        self.doc_index = {id(d): own[i] for i, d in enumerate(project.docs)}
         self.wanted_probes: dict[str, list[str]] = {}  # target -> services that would wait on it
         # (service, target) -> the variants where the target has a health check, when not all do
         self.partial: dict[tuple[str, str], list[tuple[int, ...]]] = {}
