@@ -94,6 +94,15 @@ def test_fixes_are_unsafe(tmp_path: Path) -> None:
         pytest.param("services:\n  a:\n    image: node:20\n    healthcheck:\n      disable: true\n", id="disabled"),
         pytest.param("services:\n  a:\n    image: example/x:1\n    command: serve --port $PORT\n    healthcheck:\n"
                      "      test: [CMD, curl, 'http://localhost:8000/']\n", id="port from a variable"),
+        pytest.param("services:\n  a:\n    image: node:20\n    command: npm run dev\n    ports: ['3000:3000']\n"
+                     "    healthcheck:\n      test: [CMD, curl, -f, 'http://localhost:3000/api/health']\n",
+                     id="npm run dev off Vite's port: another dev server may have the route"),
+        pytest.param("services:\n  a:\n    image: nginx:1.27\n    volumes: ['./n.conf:/etc/nginx/conf.d/default.conf']\n"
+                     "    healthcheck:\n      test: [CMD, curl, -f, 'http://localhost:8080/']\n",
+                     id="nginx's port is its config's"),
+        pytest.param("services:\n  a:\n    image: ghcr.io/comet-ml/opik/opik-backend:1.0\n    environment:\n"
+                     "      SERVER_PORT: '9000'\n    healthcheck:\n      test: [CMD, curl, -f, 'http://localhost:9000/']\n",
+                     id="a port moved by a variable"),
     ],
 )
 def test_noop(tmp_path: Path, text: str) -> None:

@@ -245,10 +245,13 @@ def _dev_server(svc: Service, stage: Stage | None) -> tuple[str, str] | None:
     for name, spec in images.table()["dev_servers"].items():
         if name.startswith("_"):
             continue
+        port = int(spec["port"])
         if cmd and re.search(spec["command"], cmd):
             return name, f"its command is `{cmd}`"
-        if not cmd and int(spec["port"]) in container_ports and any(k.startswith(spec["env_prefix"]) for k in keys):
-            return name, f"it serves {spec['port']}, {name}'s port, with {spec['env_prefix']}* variables"
+        if cmd and re.search(spec["generic"], cmd) and (port in container_ports or f":{port}" in cmd):
+            return name, f"its command is `{cmd}` on {port}, {name}'s port"
+        if not cmd and port in container_ports and any(k.startswith(spec["env_prefix"]) for k in keys):
+            return name, f"it serves {port}, {name}'s port, with {spec['env_prefix']}* variables"
     return None
 
 
@@ -284,7 +287,7 @@ def _nginx_configs(project: Project, svc: Service, stage: Stage | None) -> list[
                     sources.extend(svc.build.context / p for p in srcs)
             s = s.parent
     for p in sources:
-        files = sorted(p.glob("*.conf")) if p.is_dir() else [p]
+        files = sorted([*p.glob("*.conf"), *p.glob("*.template")]) if p.is_dir() else [p]
         for f in files:
             try:
                 out.append(f.read_text(encoding="utf-8", errors="replace"))
@@ -334,7 +337,9 @@ def _listening(svc: Service, stage: Stage | None) -> tuple[set[int], str]:
         return found, f"its command `{cmd}`"
     if "$" in cmd:
         return set(), ""
-    known = images.known_port(svc.image if svc.build is None else None)
+    env = svc.config.get("environment")
+    moved = any("PORT" in str(k).upper() for k in env) if isinstance(env, dict) else False
+    known = None if moved else images.known_port(svc.image if svc.build is None else None)
     if known is not None:
         return {known[0]}, known[1]
     exposed: set[int] = set()
