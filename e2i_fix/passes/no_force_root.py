@@ -17,23 +17,28 @@ an `env_file` is reported at its line in that file: env files are not edited.
 owns the container. The image usually has a user for exactly this, and the worker should use it.
 
 ## Example
-Before:
+Before (the Dockerfile's last stage has `useradd --gid app app` and `USER app`):
 
     services:
       worker:
         build: .
         environment:
+          - BROKER_URL=redis://redis:6379/0
+          # Left over from when the image ran as root.
           - C_FORCE_ROOT=1
 
-After (the Dockerfile's last stage has `USER app`):
+After:
 
     services:
       worker:
         build: .
-        environment: []
-        user: app
+        environment:
+          - BROKER_URL=redis://redis:6379/0
+        user: app:app
 
-(an environment left empty is removed as a whole).
+An override that builds another stage, one without that user (a development stage), keeps the
+service as it ran there: that file gets `user: root` and `C_FORCE_ROOT` back, and the finding
+says to give that stage the user too.
 
 ## Fix safety
 Safe where the user is the one the image already runs as in every variant of the stack. Unsafe
