@@ -103,6 +103,9 @@ def test_fixes_are_unsafe(tmp_path: Path) -> None:
         pytest.param("services:\n  a:\n    image: ghcr.io/comet-ml/opik/opik-backend:1.0\n    environment:\n"
                      "      SERVER_PORT: '9000'\n    healthcheck:\n      test: [CMD, curl, -f, 'http://localhost:9000/']\n",
                      id="a port moved by a variable"),
+        pytest.param("services:\n  a:\n    image: ghcr.io/comet-ml/opik/opik-frontend:1.0\n    healthcheck:\n"
+                     "      test: [CMD, curl, -f, 'http://localhost:${NGINX_PORT:-5173}/health']\n",
+                     id="a port from a variable in the probe"),
     ],
 )
 def test_noop(tmp_path: Path, text: str) -> None:

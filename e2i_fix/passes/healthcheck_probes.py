@@ -192,8 +192,9 @@ def _compose_check(project: Project, svc: Service, stage: Stage | None, probe: _
         else:
             yield fix(message)
         return
-    if url is None or url.group(2) not in _LOCAL:
-        return
+    if url is None or url.group(2) not in _LOCAL or probe.text[url.end():url.end() + 2] in (":$", "${") \
+            or probe.text[url.end():url.end() + 1] == "$":
+        return  # a port or path from a variable is the variable's
     path = url.group(4) or "/"
     port = int(url.group(3)) if url.group(3) else (443 if url.group(1) == "https" else 80)
     dev = _dev_server(svc, stage)
