@@ -130,3 +130,14 @@ def test_example(tmp_path: Path) -> None:
     svcs = config(work, ["docker-compose.yml"])["services"]
     assert svcs["frontend"]["healthcheck"]["test"] == ["CMD", "curl", "-f", "http://localhost:5173/"]
     assert svcs["worker"]["healthcheck"]["test"][1].startswith("celery -A e2i.worker.celery_app inspect ping")
+
+
+def test_timings_alone_keep_the_image_check_and_get_a_test(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nHEALTHCHECK CMD python -c \"import urllib.request; "
+                                         "urllib.request.urlopen('http://localhost:8000/')\"\n")
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  w:\n    build: .\n    command: celery -A proj worker\n    healthcheck:\n      interval: 1m\n")
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    assert f.read_text().endswith("    healthcheck:\n      interval: 1m\n"
+                                  "      test: [\"CMD-SHELL\", \"celery -A proj inspect ping -d celery@$$HOSTNAME\"]\n")
+    assert config(tmp_path, ["compose.yaml"])["services"]["w"]["healthcheck"]["interval"] == "1m0s"

@@ -131,8 +131,9 @@ def _service(project: Project, svc: Service, options: dict[str, Any]) -> Iterato
     # stage has a HEALTHCHECK the service inherits is the one to judge.
     for v in images.variants(project):
         cfg = (project.model(v).get("services") or {}).get(svc.name)
-        if not isinstance(cfg, dict) or cfg.get("healthcheck") is not None:
-            continue
+        own = cfg.get("healthcheck") if isinstance(cfg, dict) else None
+        if not isinstance(cfg, dict) or isinstance(own, dict) and (own.get("test") is not None or own.get("disable")):
+            continue  # its own check (or none): only timings keep the image's test
         st = images.built_stage(project, cfg)
         if st is not None and st.healthcheck is not None:
             yield from _inherited(project, svc, cfg, st, options)
@@ -393,7 +394,7 @@ def _inherited(project: Project, svc: Service, config: dict[str, Any], stage: St
     changes = tuple(("services", u, "healthcheck") for u in project.with_extenders(project.sharers(home.node)))
     if app is None:
         # No probe is known for this command: a check that always fails is worse than none.
-        off = yamledit.append_entry(home.doc, home.node, "healthcheck", {"disable": True}, home.key.end_mark.index)
+        off = _set_check(home.doc, home.node, home.key.end_mark.index, None, options)
         message += "; disable it (or give the service a health check of its own)"
         if off is None:
             yield Fix(ID, message, path, line, col, safety=Safety.DISPLAY_ONLY)
@@ -402,7 +403,7 @@ def _inherited(project: Project, svc: Service, config: dict[str, Any], stage: St
         return
     named = re.search(r"(?:^|\s)(?:-n|--hostname)[= ]", cmd)
     ping = f"celery -A {app.group(1)} inspect ping" + ("" if named else " -d celery@$$HOSTNAME")
-    edit = add_healthcheck(home.doc, home.node, home.key.end_mark.index, ["CMD-SHELL", ping], options)
+    edit = _set_check(home.doc, home.node, home.key.end_mark.index, ["CMD-SHELL", ping], options)
     if edit is None:
         yield Fix(ID, message + f"; probe it with `{ping}`", path, line, col, safety=Safety.DISPLAY_ONLY)
         return
@@ -410,6 +411,27 @@ def _inherited(project: Project, svc: Service, config: dict[str, Any], stage: St
 
 
 # --- edits ------------------------------------------------------------------------------------
+
+
+def _set_check(doc: ComposeDoc, node: MappingNode, after: int, test: list[str] | None,
+               options: dict[str, Any]) -> Edit | None:
+    """A service's own check: `test` (None: `disable: true`), in its `healthcheck:` if it has
+    one (timings only), else as a new one."""
+    kv = doc.get(node, "healthcheck")
+    if kv is None:
+        if test is None:
+            return yamledit.append_entry(doc, node, "healthcheck", {"disable": True}, after)
+        return add_healthcheck(doc, node, after, test, options)
+    hc = kv[1]
+    if not isinstance(hc, MappingNode) or hc.flow_style or doc.is_alias(hc, doc.key_end(kv[0])):
+        return None
+    value: Any = True if test is None else "\0"
+    edit = yamledit.append_entry(doc, hc, "disable" if test is None else "test", value, doc.key_end(kv[0]))
+    if edit is None or test is None:
+        return edit
+    flow = "[" + ", ".join(render.quote(str(x), '"') for x in test) + "]"
+    return edit._replace(text=edit.text.replace(render.quote("\0", '"'), flow, 1))
+
 
 
 def _quoted(node: ScalarNode, value: str, doc: ComposeDoc) -> str:
