@@ -287,7 +287,7 @@ class _Plan:
                 continue
             home = tsvc.home
             who = ", ".join(map(repr, dict.fromkeys(waiting)))
-            shown = probe.test[1] if probe.test[0] == "CMD-SHELL" else shlex.join(probe.test[1:])
+            shown = probe.test[1] if probe.test[0] == "CMD-SHELL" else " ".join(map(_shown, probe.test[1:]))
             message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "
                        f"add the known-good probe `{shown}`")
             edit = None
@@ -322,6 +322,13 @@ def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
         if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
             return ((k.value,),)
     return ()
+
+
+def _shown(word: str) -> str:
+    """A word of a probe as a person would type it: double quotes where a shell needs quotes."""
+    if shlex.quote(word) == word:
+        return word
+    return f'"{word}"' if not any(c in word for c in '"$`\\') else shlex.quote(word)
 
 
 def _short(cond: str) -> str:
