@@ -36,6 +36,12 @@ def conditions(folder: Path, files: list[str], service: str) -> dict[str, str]:
     [
         pytest.param("dockerfile-healthcheck", ["compose.yaml"], "worker",
                      {"api": "service_healthy", "cache": "service_started"}, id="health check only in the Dockerfile"),
+        pytest.param("include-healthcheck", ["compose.yaml"], "api",
+                     {"db": "service_healthy", "cache": "service_started", "search": "service_healthy",
+                      "migrate": "service_completed_successfully"},
+                     id="health checks only in an included file and its Dockerfile; a one-shot job there"),
+        pytest.param("include-healthcheck", ["compose.yaml"], "migrate", {"db": "service_healthy"},
+                     id="fixed in the included file that defines it"),
         pytest.param("override-healthcheck", ["compose.yaml", "compose.override.yaml"], "worker",
                      {"api": "service_started"}, id="health check only in an override: the base cannot wait"),
         pytest.param("override-healthcheck", ["compose.yaml", "compose.override.yaml"], "scheduler",
