@@ -178,9 +178,7 @@ def built_stage(project: Project, config: dict[str, Any]) -> Stage | None:
 
 
 def variants(project: Project) -> list[tuple[int, ...]]:
-    from e2i_fix.verify import variants as v
-
-    return v(project)
+    return project.variants()
 
 
 def owners(project: Project) -> dict[int, int]:
@@ -189,12 +187,12 @@ def owners(project: Project) -> dict[int, int]:
     cache: dict[int, int] | None = project.__dict__.get("_owners")
     if cache is not None:
         return cache
-    refs: dict[int, list[tuple[Any, tuple[int, ...]]]] = getattr(project, "refs", None) or {}
-    roles: list[str] = getattr(project, "roles", None) or ["base", *["override"] * (len(project.docs) - 1)]
+    refs = project.refs
+    roles = project.roles
     parent: dict[int, int] = {}
     for i, lst in refs.items():
         for ref, idx in lst:
-            if getattr(ref, "kind", "include") == "include":
+            if ref.kind == "include":
                 for j in idx:
                     parent.setdefault(j, i)
     out: dict[int, int] = {}

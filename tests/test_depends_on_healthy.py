@@ -279,3 +279,13 @@ def test_a_known_probe_follows_the_port_the_command_names(tmp_path: Path) -> Non
     svcs = config(tmp_path, ["compose.yaml"])["services"]
     assert "http://localhost:5001/health" in svcs["m"]["healthcheck"]["test"][-1]
     assert svcs["a"]["depends_on"]["m"]["condition"] == "service_healthy"
+
+
+def test_an_override_that_resets_depends_on_is_respected(tmp_path: Path) -> None:
+    base = ("services:\n  a:\n    image: x\n    depends_on: [db]\n  db:\n    image: y\n    healthcheck:\n"
+            "      test: [CMD, 'true']\n")
+    (tmp_path / "compose.yaml").write_text(base)
+    (tmp_path / "compose.override.yaml").write_text("services:\n  a:\n    depends_on: !reset []\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+    assert (tmp_path / "compose.yaml").read_text() == base
+    assert "depends_on" not in config(tmp_path, ["compose.yaml", "compose.override.yaml"])["services"]["a"]

@@ -168,10 +168,8 @@ class _Plan:
         tsvc = services.get(target)
         if tsvc is None or target == svc.name or "$" in target:
             return None, ""
-        mine = svc.config.get("profiles") or []
-        theirs = tsvc.config.get("profiles") or []
-        if theirs and required is not False and not (mine and set(mine) <= set(theirs)):
-            return None, f"{target!r} runs only with profile {', '.join(map(str, theirs))}"
+        if required is not False and not self.project.always_with(svc, tsvc):
+            return None, f"{target!r} runs only with profile {', '.join(tsvc.profiles)}"
         where = self.applies_in(svc, target, k)
         if not where:
             return None, ""
@@ -210,6 +208,8 @@ class _Plan:
                 continue  # a shared block is decided once, by its first user
             if any(u not in self.allowed for u in users):
                 continue  # shared with a service that opts out: not this pass's to edit
+            if svc.shadows(d, "depends_on") is not None:
+                continue  # a later file resets or overrides it: an edit here would be lost
             changes = tuple(("services", u, "depends_on") for u in users) + _top_path(doc, holder)
             decisions: dict[str, str] = {}
             notes: list[str] = []
@@ -261,7 +261,7 @@ class _Plan:
             if i == k:
                 continue
             d = next((d for d in svc.defs if self.doc_index[id(d.doc)] == i), None)
-            if d is None or not d.editable or not isinstance(d.node, MappingNode):
+            if d is None or not d.editable or not isinstance(d.node, MappingNode) or svc.shadows(d, "depends_on"):
                 continue
             own = d.get("depends_on")
             if own is not None and not isinstance(own[1], MappingNode):
@@ -286,6 +286,8 @@ class _Plan:
             if probe is None:
                 continue
             home = tsvc.home
+            if home is not None and tsvc.shadows(home, "healthcheck") is not None:
+                continue
             who = ", ".join(map(repr, dict.fromkeys(waiting)))
             shown = probe.test[1] if probe.test[0] == "CMD-SHELL" else " ".join(map(_shown, probe.test[1:]))
             message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "

@@ -382,6 +382,8 @@ def _inherited(project: Project, svc: Service, config: dict[str, Any], stage: St
         return
     worker = celery and re.search(r"\bworker\b", cmd)
     home = svc.home
+    if home is not None and svc.shadows(home, "healthcheck") is not None:
+        home = None  # a later file resets or overrides it: an edit here would be lost
     line, col = position((home or svc.defs[0]).key)
     path = (home or svc.defs[0]).doc.path
     message = (f"service {svc.name!r} inherits its image's HEALTHCHECK (Dockerfile line {ins.line}), which probes port "

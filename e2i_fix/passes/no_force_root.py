@@ -294,6 +294,8 @@ def _user(project: Project, svc: Service) -> tuple[tuple[str, Safety, list[str],
     home = svc.home
     if home is None or not isinstance(home.node, MappingNode):
         return None, "its definition cannot be edited here"
+    if svc.shadows(home, "user") is not None:
+        return None, "a later file resets or overrides its `user:`"
     if configured is not None:
         safety = Safety.UNSAFE
         notes.insert(0, f"the compose file said user {configured}")
