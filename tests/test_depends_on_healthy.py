@@ -289,3 +289,17 @@ def test_an_override_that_resets_depends_on_is_respected(tmp_path: Path) -> None
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
     assert (tmp_path / "compose.yaml").read_text() == base
     assert "depends_on" not in config(tmp_path, ["compose.yaml", "compose.override.yaml"])["services"]["a"]
+
+
+def test_a_check_that_cannot_pass_is_not_waited_for(tmp_path: Path) -> None:
+    """The worker inherits the API image's HEALTHCHECK on a port it does not serve: waiting for
+    it would hold the dependent back for ever. Once healthcheck-probes gives it a probe of its
+    own (an unsafe fix), the next round waits for it."""
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nHEALTHCHECK CMD python -c \"import urllib.request; "
+                                         "urllib.request.urlopen('http://localhost:8000/health')\"\n")
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  worker:\n    build: .\n    command: celery -A app worker\n"
+                 "  monitor:\n    image: x\n    depends_on: [worker]\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+    assert main(["--apply", "--unsafe-fixes", "--select", f"{ID},healthcheck-probes", str(tmp_path)]) == 1
+    assert conditions(tmp_path, ["compose.yaml"], "monitor") == {"worker": "service_healthy"}

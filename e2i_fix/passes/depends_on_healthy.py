@@ -125,6 +125,7 @@ class _Plan:
         # (service, target) -> the variants where the target has a health check, when not all do
         self.partial: dict[tuple[str, str], list[tuple[int, ...]]] = {}
         self.allowed: set[str] = set(project.services)
+        self._broken: dict[str, bool] = {}
 
     # --- decisions ---------------------------------------------------------------------------
 
@@ -177,6 +178,8 @@ class _Plan:
         if all(one_shot(cfg, target) for _, cfg in models):
             return COMPLETED, f"{target!r} is a one-shot job"
         healthy = [v for v in where if images.health(self.project, v, target) is not None]
+        if healthy and self.broken(tsvc):
+            return None, ""  # a check that cannot pass would hold the dependent back for ever
         if len(healthy) == len(where):
             return HEALTHY, f"{target!r} has a health check"
         if healthy:
@@ -186,6 +189,16 @@ class _Plan:
                           f"{'; '.join(images.variant_names(self.project, v) for v in missing)}")
         self.wanted_probes.setdefault(target, []).append(svc.name)
         return None, ""
+
+    def broken(self, tsvc: Service) -> bool:
+        """Whether healthcheck-probes finds the target's health check unable to pass."""
+        got = self._broken.get(tsvc.name)
+        if got is None:
+            from e2i_fix.passes import healthcheck_probes
+
+            got = self._broken[tsvc.name] = any(
+                True for _ in healthcheck_probes.check(self.project, tsvc, healthcheck_probes.DEFAULTS))
+        return got
 
     # --- fixes --------------------------------------------------------------------------------
 

@@ -117,6 +117,12 @@ def _stage(project: Project, svc: Service) -> Stage | None:
     return images.built_stage(project, svc.config)
 
 
+def check(project: Project, svc: Service, options: dict[str, Any]) -> Iterator[Fix]:
+    """What this pass finds wrong with one service's health check (depends-on-healthy asks it
+    before it makes anything wait for that check)."""
+    return _service(project, svc, options)
+
+
 def _service(project: Project, svc: Service, options: dict[str, Any]) -> Iterator[Fix]:
     hc = svc.config.get("healthcheck")
     stage = _stage(project, svc)
