@@ -17,8 +17,11 @@ profile-only target), and never `service_healthy` on a target without a health c
 compose up` fails with "container X has no healthcheck configured". Where the target is a known
 image with no health check at all (Redis, Postgres, MySQL, MariaDB, MongoDB, RabbitMQ, MLflow),
 a finding suggests the image's known-good probe and an unsafe fix adds it; once it is there the
-dependency waits for it. A health check only in an override is reported: the base file cannot
-wait on it.
+dependency waits for it. A health check only in an override: the wait goes into that override
+where it defines the service (the base alone cannot wait on it), else it is reported. Services
+and Dockerfiles of an included file count with the file that includes them. Nothing waits for a
+check that `healthcheck-probes` finds unable to pass (a worker inheriting the API image's
+`HEALTHCHECK`): the dependent would never start.
 
 ## Why
 A started container is not a ready one: the worker connects before the API or the database
