@@ -303,3 +303,14 @@ def test_a_check_that_cannot_pass_is_not_waited_for(tmp_path: Path) -> None:
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
     assert main(["--apply", "--unsafe-fixes", "--select", f"{ID},healthcheck-probes", str(tmp_path)]) == 1
     assert conditions(tmp_path, ["compose.yaml"], "monitor") == {"worker": "service_healthy"}
+
+
+def test_a_flow_mapping_is_edited_in_place(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  a:\n    image: x\n    depends_on: {db: {condition: service_started}, q: {required: true}}\n"
+                 "  db:\n    image: y\n    healthcheck: {test: [CMD, 'true']}\n  q:\n    image: y\n"
+                 "    healthcheck: {test: [CMD, 'true']}\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
+    assert "    depends_on: {db: {condition: service_healthy}, q: {required: true, condition: service_healthy}}\n" \
+        in f.read_text()
+    assert conditions(tmp_path, ["compose.yaml"], "a") == {"db": "service_healthy", "q": "service_healthy"}

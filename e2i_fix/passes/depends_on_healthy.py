@@ -389,8 +389,8 @@ def _edits(doc: ComposeDoc, key: ScalarNode, node: Node, entries: list[_Entry], 
             return None  # a name listed twice would be a duplicate key
         return _list_to_long(doc, key, node, entries, decisions)
     assert isinstance(node, MappingNode)
-    if node.flow_style:
-        return None
+    # In a flow mapping (`{db: {condition: service_started}}`) only a value or a flow entry is
+    # edited in place; an empty entry there cannot take a block under it (ensure says so).
     edits: list[Edit] = []
     for e in entries:
         cond = decisions.get(e.name)
