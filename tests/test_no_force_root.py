@@ -107,3 +107,19 @@ def test_example_worker_runs_as_e2i(tmp_path: Path) -> None:
     # The dev override builds the development stage, which has no e2i user: it stays as it ran.
     dev = config(work, ["docker-compose.yml", "docker-compose.dev.yml"])["services"]["worker"]
     assert dev["user"] == "root" and dev["environment"]["C_FORCE_ROOT"] == "1"
+
+
+def test_only_in_an_override_whose_stage_runs_as_root(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / ID / "override-stage" / "input", tmp_path / "w")
+    work = tmp_path / "w"
+    base = "services:\n  worker:\n    build:\n      context: .\n      target: production\n    command: celery -A app worker\n"
+    (work / "compose.yaml").write_text(base)
+    dev = (work / "compose.dev.yaml").read_text().replace("      - DEBUG=1\n", "      - DEBUG=1\n      - C_FORCE_ROOT=1\n")
+    (work / "compose.dev.yaml").write_text(dev)
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(work)]) == 0
+    assert (work / "compose.yaml").read_text() == base and (work / "compose.dev.yaml").read_text() == dev
+    assert findings(work, ID) == [
+        "<dir>/compose.dev.yaml:7:9: [no-force-root] service 'worker' runs Celery as root through C_FORCE_ROOT, and "
+        "no non-root user is known (the stage its override builds runs as root); give its image one (the "
+        "Dockerfile pass non-root-user) and C_FORCE_ROOT can go (no fix applied)",
+    ]

@@ -92,6 +92,14 @@ def _service(project: Project, svc: Service) -> Iterator[Fix]:
     doc0, key0, _ = places[0]
     line, col = position(key0)
     user, why = _user(project, svc)
+    if user is not None and user[3]:
+        # Set only in override files whose stage has no such user: those are kept as they ran,
+        # so there is nothing to drop.
+        owner = images.owners(project)
+        index = {id(d): owner[i] for i, d in enumerate(project.docs)}
+        kept = {e.path for e in user[3][1:]}
+        if all(index[id(doc)] != 0 and doc.path in kept for doc, _, _ in places):
+            user, why = None, "the stage its override builds runs as root"
     if user is None:
         yield Fix(ID, f"service {svc.name!r} runs Celery as root through {VAR}, and no non-root user is known "
                   f"({why}); give its image one (the Dockerfile pass non-root-user) and {VAR} can go",
