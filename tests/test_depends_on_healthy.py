@@ -14,7 +14,7 @@ import pytest
 from e2i_fix import dockerfile, project as proj, source
 from e2i_fix._main import main
 
-from conftest import compose_config, corpus_run, layout
+from conftest import compose_config, corpus_run, corpus_stacks
 from startup_helpers import FIXTURES, cases, config, findings, run_fixture
 
 ID = "depends-on-healthy"
@@ -190,8 +190,7 @@ def test_corpus(tmp_path: Path) -> None:
     assert len(run.changed) >= 10
     assert run.verdicts_kept() >= len(run.changed)
     written = 0
-    for folder, files in sorted(set((f, tuple(fs)) for f, fs in
-                                    [(f, fs) for f, fs in _variants(run.root)])):
+    for folder, files in corpus_stacks(run.root)[0]:
         rel = folder.relative_to(run.root)
         if not any(str(rel / f) in run.changed for f in files):
             continue
@@ -212,13 +211,6 @@ def test_corpus(tmp_path: Path) -> None:
                 assert has or (not hc and _stage_has_healthcheck(folder, t)), (rel, files, name, target)
     assert written >= 20
     assert apply(run.root, *extra) == 0
-    assert layout  # the corpus helpers are the shared ones
-
-
-def _variants(root: Path) -> list[tuple[Path, list[str]]]:
-    from conftest import corpus_stacks
-
-    return corpus_stacks(root)[0]
 
 
 def test_messages_name_the_conditions(tmp_path: Path) -> None:
