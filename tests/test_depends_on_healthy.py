@@ -177,7 +177,7 @@ def _stage_has_healthcheck(folder: Path, svc: dict[str, Any]) -> bool:
     return bool(stage and stage.healthcheck)
 
 
-def test_corpus(tmp_path: Path) -> None:
+def test_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every `service_healthy` the tool writes (all three startup passes, unsafe fixes too) has a
     target with a health check in the stack as Compose loads it, or in the image it builds; and
     Compose judges every variant as before."""
@@ -190,6 +190,7 @@ def test_corpus(tmp_path: Path) -> None:
     assert len(run.changed) >= 10
     assert run.verdicts_kept() >= len(run.changed)
     written = 0
+    monkeypatch.setenv("COMPOSE_PROFILES", "*")  # profile-only services are judged too
     for folder, files in corpus_stacks(run.root)[0]:
         rel = folder.relative_to(run.root)
         if not any(str(rel / f) in run.changed for f in files):
