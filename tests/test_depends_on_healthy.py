@@ -152,11 +152,18 @@ def test_long_running_service_named_like_a_job_is_not_waited_to_finish(tmp_path:
 # --- the example stack ------------------------------------------------------------------------
 
 
-def test_example_worker_waits_for_a_healthy_api(tmp_path: Path) -> None:
+def test_example_worker_waits_for_a_healthy_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "e2i"
     shutil.copytree(EXAMPLE, work)
+    monkeypatch.setenv("COMPOSE_PROFILES", "*")
+    variants = (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.dev.yml"])
+    before = [config(work, files)["services"] for files in variants]
+    assert main(["--apply", "--unsafe-fixes", "--select", f"{ID},healthcheck-probes", str(work)]) == 1
+    assert [_check_healthy_targets(work, files, b) for files, b in zip(variants, before)] == [10, 10]
+    shutil.rmtree(work)
+    shutil.copytree(EXAMPLE, work)
     assert main(["--apply", "--select", ID, str(work)]) == 1
-    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.dev.yml"]):
+    for files in variants:
         got = conditions(work, files, "worker")
         assert got == {"api": "service_healthy", "redis": "service_healthy", "falkordb": "service_healthy"}
         assert conditions(work, files, "api")["mlflow"] == "service_started"  # no health check yet
@@ -175,6 +182,24 @@ def _stage_has_healthcheck(folder: Path, svc: dict[str, Any]) -> bool:
         return False
     stage = dockerfile.parse(source.read(path)).stage(build.get("target"))
     return bool(stage and stage.healthcheck)
+
+
+def _check_healthy_targets(folder: Path, files: list[str], before: dict[str, Any]) -> int:
+    """Every `service_healthy` that is new since `before` (the services as Compose printed them
+    before the run) has a target with a health check, in the stack or in the stage it builds."""
+    after = config(folder, files)["services"]
+    written = 0
+    for name, svc in after.items():
+        for target, dep in (svc.get("depends_on") or {}).items():
+            was = ((before.get(name) or {}).get("depends_on") or {}).get(target, {}).get("condition")
+            if dep["condition"] != "service_healthy" or was == "service_healthy":
+                continue
+            written += 1
+            t = after[target]
+            hc = t.get("healthcheck") or {}
+            has = bool(hc.get("test")) and hc.get("test") != ["NONE"] and not hc.get("disable")
+            assert has or (not hc.get("disable") and _stage_has_healthcheck(folder, t)), (folder, files, name, target)
+    return written
 
 
 def test_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,17 +224,7 @@ def test_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if before.returncode != 0:
             continue  # Compose refused the original too (a missing env file): verdicts_kept compared them
         proc_before = json.loads(before.stdout)["services"]
-        proc_after = config(folder, list(files))["services"]
-        for name, svc in proc_after.items():
-            for target, dep in (svc.get("depends_on") or {}).items():
-                was = ((proc_before.get(name) or {}).get("depends_on") or {}).get(target, {}).get("condition")
-                if dep["condition"] != "service_healthy" or was == "service_healthy":
-                    continue
-                written += 1
-                t = proc_after[target]
-                hc = t.get("healthcheck") or {}
-                has = bool(hc.get("test")) and hc.get("test") != ["NONE"] and not hc.get("disable")
-                assert has or (not hc and _stage_has_healthcheck(folder, t)), (rel, files, name, target)
+        written += _check_healthy_targets(folder, list(files), proc_before)
     assert written >= 20
     assert apply(run.root, *extra) == 0
 
