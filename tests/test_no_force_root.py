@@ -22,19 +22,22 @@ def test_fixture(tmp_path: Path, case: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("case", "files", "user", "force_root"),
+    ("case", "files", "service", "user", "force_root"),
     [
-        pytest.param("list-env", ["compose.yaml"], "app:app", False, id="list environment, group by gid"),
-        pytest.param("map-env-user-root", ["compose.yaml"], "celery:celery", False, id="map environment, user root"),
-        pytest.param("only-entry", ["compose.yaml"], "1000:1000", False, id="numeric USER"),
-        pytest.param("override-stage", ["compose.yaml"], "app:users", False, id="production stage"),
-        pytest.param("override-stage", ["compose.yaml", "compose.dev.yaml"], "root", True,
+        pytest.param("list-env", ["compose.yaml"], "worker", "app:app", False, id="list environment, group by gid"),
+        pytest.param("map-env-user-root", ["compose.yaml"], "worker", "celery:celery", False,
+                     id="map environment, user root"),
+        pytest.param("only-entry", ["compose.yaml"], "worker", "1000:1000", False, id="numeric USER"),
+        pytest.param("override-stage", ["compose.yaml"], "worker", "app:users", False, id="production stage"),
+        pytest.param("override-stage", ["compose.yaml", "compose.dev.yaml"], "worker", "root", True,
                      id="the override's stage has no such user: kept as it was"),
-        pytest.param("no-user-known", ["compose.yaml"], None, True, id="no non-root user known"),
+        pytest.param("no-user-known", ["compose.yaml"], "worker", None, True, id="no non-root user known"),
+        pytest.param("shared-anchor", ["compose.yaml"], "worker", "celery", False, id="a shared environment block"),
+        pytest.param("shared-anchor", ["compose.yaml"], "beat", "celery", False, id="its other user"),
     ],
 )
-def test_compose_reads_the_user(case: str, files: list[str], user: str | None, force_root: bool) -> None:
-    svc = config(FIXTURES / ID / case / "expected", files)["services"]["worker"]
+def test_compose_reads_the_user(case: str, files: list[str], service: str, user: str | None, force_root: bool) -> None:
+    svc = config(FIXTURES / ID / case / "expected", files)["services"][service]
     assert svc.get("user") == user
     assert ("C_FORCE_ROOT" in (svc.get("environment") or {})) is force_root
 
@@ -123,3 +126,18 @@ def test_only_in_an_override_whose_stage_runs_as_root(tmp_path: Path) -> None:
         "no non-root user is known (the stage its override builds runs as root); give its image one (the "
         "Dockerfile pass non-root-user) and C_FORCE_ROOT can go (no fix applied)",
     ]
+
+
+def test_a_shared_block_is_fixed_for_all_or_none(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / ID / "shared-anchor" / "input", work)
+    text = (work / "compose.yaml").read_text().replace("  beat:\n", "  beat:  # e2i-fix: ignore[no-force-root]\n")
+    (work / "compose.yaml").write_text(text)
+    assert main(["--apply", "--select", ID, str(work)]) == 0
+    assert (work / "compose.yaml").read_text() == text
+    assert findings(work, ID) == [
+        "<dir>/compose.yaml:5:7: [no-force-root] services 'worker', 'beat' run Celery as root through C_FORCE_ROOT "
+        "in a shared environment block (shared with 'beat', which opts out of no-force-root) (no fix applied)",
+    ]
+    flower = config(FIXTURES / ID / "shared-anchor" / "expected", ["compose.yaml"])["services"]["flower"]
+    assert "user" not in flower and "C_FORCE_ROOT" not in flower["environment"]

@@ -73,11 +73,14 @@ _ABOUT = re.compile(r"root|celery|c_force_root", re.IGNORECASE)
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
-    for svc in targets(project, ID, options):
-        yield from _service(project, svc)
+    allowed = targets(project, ID, options)
+    names = {s.name for s in allowed}
+    done: set[int] = set()  # shared environment blocks already fixed, for all their users
+    for svc in allowed:
+        yield from _service(project, svc, names, done)
 
 
-def _service(project: Project, svc: Service) -> Iterator[Fix]:
+def _service(project: Project, svc: Service, names: set[str], done: set[int]) -> Iterator[Fix]:
     for path, entries in project.service_env_files(svc):
         for e in entries:
             if e.key == VAR:
@@ -89,8 +92,12 @@ def _service(project: Project, svc: Service) -> Iterator[Fix]:
     places = [p for d in svc.defs if not _root_on_purpose(project, d) for p in _places(d.doc, d.node)]
     if not places:
         return
-    doc0, key0, _ = places[0]
+    doc0, key0, _, _ = places[0]
     line, col = position(key0)
+    shared = next((p[3] for p in places if p[3] is not None), None)
+    if shared is not None:
+        yield from _shared(project, svc, shared, names, done)
+        return
     user, why = _user(project, svc)
     if user is not None and user[3]:
         # Set only in override files whose stage has no such user: those are kept as they ran,
@@ -98,7 +105,7 @@ def _service(project: Project, svc: Service) -> Iterator[Fix]:
         owner = images.owners(project)
         index = {id(d): owner[i] for i, d in enumerate(project.docs)}
         kept = {e.path for e in user[3][1:]}
-        if all(index[id(doc)] != 0 and doc.path in kept for doc, _, _ in places):
+        if all(index[id(doc)] != 0 and doc.path in kept for doc, _, _, _ in places):
             user, why = None, "the stage its override builds runs as root"
     if user is None:
         yield Fix(ID, f"service {svc.name!r} runs Celery as root through {VAR}, and no non-root user is known "
@@ -107,7 +114,7 @@ def _service(project: Project, svc: Service) -> Iterator[Fix]:
         return
     name, safety, notes, user_edits = user
     edits: list[Edit] = []
-    for doc, _, remove in places:
+    for doc, _, remove, _ in places:
         if remove is None:
             yield Fix(ID, f"service {svc.name!r}: {VAR} is set where it cannot be edited here (a flow "
                       "mapping, an alias or a shared block)", doc.path, line, col, safety=Safety.DISPLAY_ONLY)
@@ -128,27 +135,77 @@ def _root_on_purpose(project: Project, d: Any) -> bool:
     return got is not None and isinstance(got[1], ScalarNode) and str(got[1].value) in images.ROOT_USERS
 
 
-def _places(doc: ComposeDoc, node: Node) -> list[tuple[ComposeDoc, ScalarNode, list[Edit] | None]]:
+_Place = tuple[ComposeDoc, ScalarNode, "list[Edit] | None", "Node | None"]
+
+
+def _shared(project: Project, svc: Service, env: Node, names: set[str], done: set[int]) -> Iterator[Fix]:
+    """C_FORCE_ROOT in an environment block several services merge (`<<: *celery-env`): one fix
+    for all of them, or none, so no service loses it without its user."""
+    if id(env) in done:
+        return
+    done.add(id(env))
+    group = [s for s in project.services.values()
+             if any(p[3] is env for d in s.defs for p in _places(d.doc, d.node))]
+    where = next(p for d in svc.defs for p in _places(d.doc, d.node) if p[3] is env)
+    line, col = position(where[1])
+    held = [s.name for s in group if s.name not in names]
+    if held or where[2] is None:
+        why = f"shared with {', '.join(map(repr, held))}, which opts out of {ID}" if held else "it cannot be edited here"
+        yield Fix(ID, f"services {', '.join(repr(s.name) for s in group)} run Celery as root through {VAR} in a "
+                  f"shared environment block ({why})", where[0].path, line, col, safety=Safety.DISPLAY_ONLY)
+        return
+    edits: dict[Edit, None] = dict.fromkeys(where[2])
+    safety = SAFETY
+    said: list[str] = []
+    for member in group:
+        user, why = _user(project, member)
+        if user is None:
+            yield Fix(ID, f"services {', '.join(repr(s.name) for s in group)} run Celery as root through {VAR} in a "
+                      f"shared environment block, and {member.name!r} has no known non-root user ({why}); give its "
+                      f"image one (the Dockerfile pass non-root-user) and {VAR} can go",
+                      where[0].path, line, col, safety=Safety.DISPLAY_ONLY)
+            return
+        name, member_safety, notes, user_edits = user
+        safety = min(safety, member_safety)
+        edits.update(dict.fromkeys(user_edits))
+        said.append(f"{member.name} as {name}" + "".join(f" ({n})" for n in notes))
+    users = project.with_extenders([s.name for s in group])
+    changes = tuple(("services", u, k) for u in users for k in ("environment", "user")) + _top_path(where[0], env)
+    yield Fix(ID, f"services {', '.join(repr(s.name) for s in group)} run Celery as root through {VAR} in a shared "
+              f"environment block; drop it and run {', '.join(said)}", where[0].path, line, col, tuple(edits), safety,
+              changes)
+
+
+def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
+    start = node.start_mark.index
+    for k, v in doc.root.value:
+        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
+            return ((k.value,),)
+    return ()
+
+
+def _places(doc: ComposeDoc, node: Node) -> list[_Place]:
     """Each `C_FORCE_ROOT` entry of one definition, with the edits that remove it (None: it
-    cannot be removed here)."""
+    cannot be removed here) and, for an environment merged from another mapping, its node."""
     got = effective_entry(node, "environment")
     if got is None:
         return []
     holder, key, env = got
-    shared = holder is not node or doc.is_alias(env, doc.key_end(key)) or doc.readonly
-    out: list[tuple[ComposeDoc, ScalarNode, list[Edit] | None]] = []
+    merged = holder is not node and not doc.is_alias(env, doc.key_end(key)) and not doc.readonly
+    shared = holder is not node and not merged or doc.is_alias(env, doc.key_end(key)) or doc.readonly
+    out: list[_Place] = []
     if isinstance(env, SequenceNode):
         items = [i for i in env.value if isinstance(i, ScalarNode) and str(i.value).split("=", 1)[0].strip() == VAR]
         if not items:
             return []
         edits = None if shared or env.flow_style else _remove(doc, key, env, items, env.value)
-        out.append((doc, items[0] if isinstance(items[0], ScalarNode) else key, edits))
+        out.append((doc, items[0] if isinstance(items[0], ScalarNode) else key, edits, env if merged else None))
     elif isinstance(env, MappingNode):
         pairs = [(k, v) for k, v in env.value if isinstance(k, ScalarNode) and k.value == VAR]
         if not pairs:
             return []
         edits = None if shared or env.flow_style else _remove(doc, key, env, [k for k, _ in pairs], [k for k, _ in env.value])
-        out.append((doc, pairs[0][0], edits))
+        out.append((doc, pairs[0][0], edits, env if merged else None))
     return out
 
 
