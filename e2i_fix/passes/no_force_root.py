@@ -7,6 +7,10 @@ it (they mention root, Celery or `C_FORCE_ROOT`); other entries and their commen
 environment left empty goes with it. The service then gets `user:` set to the `USER` of the
 Dockerfile stage it builds, with the group its `useradd`/`adduser` gives it (`e2i:e2i`).
 
+An environment block several services merge (`<<: *celery-env`) loses the entry once, in one fix
+that gives each of them its user; if one of them has no known user or opts out, the block is
+reported instead, so no service loses `C_FORCE_ROOT` without a user to run as.
+
 Where no non-root user is known (an image the stack does not build, a stage that runs as root),
 `C_FORCE_ROOT` stays and a finding points at the Dockerfile `non-root-user` pass: dropping it
 alone would leave the worker root, or stop a pickle-configured Celery from starting. One set in
