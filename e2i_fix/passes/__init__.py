@@ -22,7 +22,10 @@ class Pass(Protocol):
 
 def registry() -> dict[str, Pass]:
     """Every pass by id, in run order. Imported on first use: `--version` needs none of this."""
-    from e2i_fix.passes import deploy_limits, depends_on_healthy, healthcheck_probes, logging, no_force_root, tmpfs_size
+    from e2i_fix.passes import (
+        deploy_limits, depends_on_healthy, healthcheck_probes, logging, no_force_root, tmpfs_size, unused_suppression,
+    )
 
-    modules: list[Any] = [deploy_limits, logging, tmpfs_size, no_force_root, healthcheck_probes, depends_on_healthy]
+    modules: list[Any] = [deploy_limits, logging, tmpfs_size, no_force_root, healthcheck_probes, depends_on_healthy,
+                          unused_suppression]
     return {m.ID: m for m in modules}
