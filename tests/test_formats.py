@@ -58,7 +58,8 @@ def offsets(text: str, line: int, col: int) -> int:
 
 
 def apply_replacements(texts: dict[str, str], doc: dict[str, Any], base: Path) -> dict[str, str]:
-    """Apply every result's fixes (an edit shared by several fixes once) as the engine splices."""
+    """Apply every result's fixes (an edit shared by several fixes once) as the engine splices.
+    An unsafe fix left out of the run is offered too (`fixable` false): --apply leaves it out."""
     from e2i_fix.engine import splice
 
     edits: dict[str, dict[Edit, None]] = {}
