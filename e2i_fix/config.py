@@ -15,7 +15,9 @@ from e2i_fix.fix import Fix, Safety
 if TYPE_CHECKING:
     from e2i_fix.passes import Pass
 
-_TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore"}
+_TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore", "placement"}
+# Where a key several services need goes: their shared service template, or each service.
+PLACEMENTS = ("template", "per-service")
 
 
 class Settings:
@@ -27,6 +29,7 @@ class Settings:
         self.unsafe = unsafe
         self.pass_options: dict[str, dict[str, Any]] = {}
         self.per_service_ignore: dict[str, set[str]] = {}
+        self.placement = PLACEMENTS[0]
 
     def selected(self, pass_id: str) -> bool:
         return (self.select is None or pass_id in self.select) and pass_id not in self.ignore
@@ -39,6 +42,7 @@ class Settings:
         out = dict(p.DEFAULTS)
         out.update(self.pass_options.get(pass_id, {}))
         out["_ignored_services"] = {s for s, ids in self.per_service_ignore.items() if pass_id in ids or "all" in ids}
+        out["_placement"] = self.placement
         return out
 
     def check_ids(self, ids: set[str], where: str) -> None:
@@ -104,6 +108,7 @@ def _parse(raw: bytes) -> dict[str, Any]:
 def apply_file(settings: Settings, path: Path, data: dict[str, Any]) -> Settings:
     """Settings with a config file's values under the command line's (flags win)."""
     s = Settings(settings.passes, settings.select, set(settings.ignore), settings.unsafe)
+    s.placement = settings.placement
     for key, value in data.items():
         if key in settings.passes:
             if not isinstance(value, dict):
@@ -124,6 +129,10 @@ def apply_file(settings: Settings, path: Path, data: dict[str, Any]) -> Settings
             s.ignore |= ids
         elif key == "unsafe-fixes":
             s.unsafe = settings.unsafe or bool(value)
+        elif key == "placement":
+            if value not in PLACEMENTS:
+                raise InputError(f"{path}: placement must be one of {', '.join(map(repr, PLACEMENTS))}")
+            s.placement = value
         elif key == "per-service-ignore":
             if not isinstance(value, dict):
                 raise InputError(f"{path}: per-service-ignore must be a table of service = [pass ids]")

@@ -1,0 +1,182 @@
+"""placement: a key several services need goes once into the service template they share, and
+every stack means what the per-service edits would have made it mean (judged by the real
+Compose CLI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from e2i_fix import engine, placement
+from e2i_fix.config import Settings
+from e2i_fix.fix import Fix, Safety
+from e2i_fix.project import Project, Stack
+from e2i_fix.render import Alias
+from e2i_fix.verify import verify
+
+from conftest import compose_config
+
+
+def adding(path: str | tuple[str, ...], values: dict[str, Any]) -> Any:
+    """A pass that wants `values[name]` at `path` for each named service lacking `path[0]`."""
+    keys = (path,) if isinstance(path, str) else path
+
+    def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+        needs = {name: placement.Need(v, f"service {name!r}: add {keys[0]}")
+                 for name, v in values.items()
+                 if name in project.services and _lacks(project.services[name].config, keys)}
+        yield from placement.add_key(project, "p", keys, needs, options)
+
+    return SimpleNamespace(ID="p", SUMMARY="test", DEFAULTS={}, SAFETY=Safety.SAFE, run=run)
+
+
+def _lacks(config: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    node: Any = config
+    for k in keys:
+        if not isinstance(node, dict) or k not in node:
+            return True
+        node = node[k]
+    return False
+
+
+def fix(tmp_path: Path, files: dict[str, str], p: Any, mode: str = "template") -> engine.Result:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    settings = Settings({p.ID: p})
+    settings.placement = mode
+    return engine.run(Stack(tmp_path, [tmp_path / n for n in files]), [p], settings, verify)
+
+
+def services_json(folder: Path, files: list[str], root: Path) -> dict[str, Any]:
+    """What Compose reads, but the `x-` blocks (templates are where the two runs differ)."""
+    proc = compose_config(folder, files, "--format", "json", "--no-interpolate")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout.replace(str(root), "<root>"))
+    return {k: v for k, v in data.items() if not k.startswith("x-")}
+
+
+def same_meaning(tmp_path: Path, files: dict[str, str], p: Any) -> tuple[engine.Result, engine.Result]:
+    """Fix the stack with templates and per service; Compose must read both the same way, base
+    alone and with each override."""
+    on, off = tmp_path / "on" / "stack", tmp_path / "off" / "stack"
+    on.mkdir(parents=True)
+    off.mkdir(parents=True)
+    got = fix(on, files, p), fix(off, files, p, placement.PER_SERVICE)
+    for folder, result in zip((on, off), got):
+        assert not result.problems, result.problems
+        for path, text in result.texts.items():
+            path.write_text(text)
+    names = list(files)
+    for variant in [[names[0]]] + [[names[0], n] for n in names[1:]]:
+        assert services_json(on, variant, on.parent) == services_json(off, variant, off.parent), variant
+    return got
+
+
+def text(result: engine.Result, name: str = "compose.yaml") -> str:
+    return next(t for p, t in result.texts.items() if p.name == name)
+
+
+TEMPLATE = "x-common: &common\n  image: app:1\n  restart: always\n\nservices:\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "path", "values", "expected"),
+    [
+        pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n  c:\n    <<: *common\n"},
+            "init", {"a": True, "b": True, "c": False},
+            TEMPLATE.replace("always\n", "always\n  init: true\n")
+            + "  a:\n    <<: *common\n  b:\n    <<: *common\n  c:\n    <<: *common\n    init: false\n",
+            id="the value most services need, one override"),
+        pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n    deploy:\n      replicas: 2\n"
+                             "  c:\n    <<: *common\n"},
+            ("deploy", "resources"), {s: {"limits": {"memory": "1G"}} for s in "abc"},
+            TEMPLATE.replace("always\n", "always\n  deploy:\n    resources:\n      limits:\n        memory: \"1G\"\n")
+            + "  a:\n    <<: *common\n  b:\n    <<: *common\n    deploy:\n      replicas: 2\n      resources:\n"
+              "        limits:\n          memory: \"1G\"\n  c:\n    <<: *common\n",
+            id="nested key: a service with its own deploy is edited in it"),
+        pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n",
+             "compose.override.yaml": "services:\n  b:\n    init: false\n"},
+            "init", {"a": True, "b": True},
+            TEMPLATE + "  a:\n    <<: *common\n    init: true\n  b:\n    <<: *common\n",
+            id="an override file sets the key for one of them: per service"),
+        pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n"
+                             "x-other:\n  nested: *common\n"},
+            "init", {"a": True, "b": True},
+            TEMPLATE + "  a:\n    <<: *common\n    init: true\n  b:\n    <<: *common\n    init: true\n"
+            "x-other:\n  nested: *common\n",
+            id="the anchor is used where the index does not follow it: per service"),
+        pytest.param(
+            {"compose.yaml": TEMPLATE.replace("\nservices", "x-late: &late\n  driver: local\nservices")
+                             + "  a:\n    <<: *common\n  b:\n    <<: *common\n"},
+            "logging", {"a": Alias("late"), "b": Alias("late")},
+            TEMPLATE.replace("\nservices", "x-late: &late\n  driver: local\nservices")
+            + "  a:\n    <<: *common\n    logging: *late\n  b:\n    <<: *common\n    logging: *late\n",
+            id="an alias defined after the template: per service"),
+        pytest.param(
+            {"compose.yaml": "services:\n  app: &app\n    image: app:1\n  worker:\n    <<: *app\n  beat:\n    <<: *app\n"},
+            "init", {"app": False, "worker": True, "beat": True},
+            "services:\n  app: &app\n    image: app:1\n    init: false\n  worker:\n    <<: *app\n    init: true\n"
+            "  beat:\n    <<: *app\n    init: true\n",
+            id="a service is the template: it keeps its own value"),
+        pytest.param(
+            {"compose.yaml": "services:\n  app: &app\n    image: app:1\n  worker:\n    <<: *app\n  beat:\n    <<: *app\n"},
+            "init", {"app": True, "worker": True, "beat": False},
+            "services:\n  app: &app\n    image: app:1\n    init: true\n  worker:\n    <<: *app\n"
+            "  beat:\n    <<: *app\n    init: false\n",
+            id="a service template with one override"),
+        pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n  c:\n    <<: *common\n"},
+            "init", {"a": True, "b": True},
+            TEMPLATE + "  a:\n    <<: *common\n    init: true\n  b:\n    <<: *common\n    init: true\n  c:\n    <<: *common\n",
+            id="a service the pass leaves alone merges it too: per service"),
+        pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n  c:\n    extends: a\n"},
+            "init", {"a": True, "b": True, "c": True},
+            TEMPLATE.replace("always\n", "always\n  init: true\n")
+            + "  a:\n    <<: *common\n  b:\n    <<: *common\n  c:\n    extends: a\n",
+            id="extends reaches the template's value"),
+        pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n"},
+            "cap_drop", {"a": ["ALL"], "b": ["ALL"]},
+            TEMPLATE.replace("always\n", "always\n  cap_drop:\n    - ALL\n") + "  a:\n    <<: *common\n  b:\n    <<: *common\n",
+            id="a sequence"),
+    ],
+)
+def test_placement(tmp_path: Path, files: dict[str, str], path: str | tuple[str, ...], values: dict[str, Any],
+                   expected: str) -> None:
+    on, _ = same_meaning(tmp_path, files, adding(path, values))
+    assert text(on) == expected
+    folder = tmp_path / "on" / "stack"
+    again = fix(folder, {n: (folder / n).read_text() for n in files}, adding(path, values))
+    assert not again.applied, "not idempotent"
+
+
+def test_each_service_has_its_finding_and_the_edit_is_shared(tmp_path: Path) -> None:
+    files = {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n  c:\n    <<: *common\n"
+                             "  d:\n    image: d:1\n"}
+    result = fix(tmp_path, files, adding("init", {"a": True, "b": True, "c": False, "d": True}))
+    by_service = {f.message.split("'")[1]: f for f in result.applied}
+    assert sorted(by_service) == ["a", "b", "c", "d"]
+    a, b, c, d = (by_service[s] for s in "abcd")
+    assert a.edits == b.edits == c.edits and len(a.edits) == 2  # the template and c's override
+    assert "(once, in `x-common`, for 2 services)" in a.message and "once" not in c.message
+    assert set(a.changes) == {("services", s, "init") for s in "abc"} | {("x-common",)}
+    assert len(d.edits) == 1 and d.changes == (("services", "d", "init"),)
+    assert text(result).count("init:") == 3
+
+
+def test_a_nested_key_under_a_merged_one_is_reported(tmp_path: Path) -> None:
+    base = "x-common: &common\n  image: app:1\n  deploy:\n    replicas: 2\nservices:\n  a:\n    <<: *common\n  b:\n    <<: *common\n"
+    result = fix(tmp_path, {"compose.yaml": base}, adding(("deploy", "resources"), {"a": {"limits": {"cpus": "1"}}}))
+    assert not result.applied
+    assert [(f.safety, f.message) for f in result.findings] == [
+        (Safety.DISPLAY_ONLY, "service 'a': add deploy (its mapping cannot be edited here)")]
