@@ -162,6 +162,10 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
                 if t.bundle is not None:
                     break
     extra = _support(project, bundles, support)
+    # Shared by every fix of a bundle: worked out once, not once per service.
+    declared = {id(b): tuple(dict.fromkeys((*(("services", s, k0) for s in b.reached), *b.tops, *extra[id(b)][1])))
+                for b in bundles}
+    carried = {id(b): (*b.edits, *extra[id(b)][0]) for b in bundles}
     out: list[Fix] = []
     for t in targets.values():
         got = t.bundle
@@ -174,12 +178,11 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
             out.append(Fix(pass_id, msg, where.doc.path, line, col, safety=Safety.DISPLAY_ONLY,
                            provenance=t.need.provenance))
             continue
-        riding, more = extra[id(got)]
-        changes = tuple(dict.fromkeys((*(("services", s, k0) for s in got.reached), *got.tops, *more)))
+        changes = declared[id(got)]
         msg = t.need.message
         if t.via and not t.edits:
             msg += f" (once, in `{t.via[0]}`, for {t.via[1]} services)"
-        out.append(Fix(pass_id, msg, where.doc.path, line, col, (*got.edits, *riding), safety, changes,
+        out.append(Fix(pass_id, msg, where.doc.path, line, col, carried[id(got)], safety, changes,
                        provenance=t.need.provenance))
     return out
 
@@ -235,7 +238,7 @@ def _templates(project: Project, k0: str, keys: tuple[str, ...], targets: dict[s
         b.add(c.edits, c.value)
         b.nodes.append(id(c.node))
         b.tops.extend(top_paths(c.doc, c.node))
-        b.reached.extend(s for s in c.reached if s not in b.reached)
+        b.reached.extend(c.reached)
     for name, i in group_of.items():
         w = targets.get(name)
         if w is None:
@@ -248,7 +251,8 @@ def _templates(project: Project, k0: str, keys: tuple[str, ...], targets: dict[s
             w.bundle = b
             b.add(w.edits, w.need.value)
             b.nodes.append(id(w.home.node))
-            b.tops.extend(p for p in top_paths(w.home.doc, w.home.node) if p not in b.tops)
+            b.tops.extend(top_paths(w.home.doc, w.home.node))
+            b.reached.extend(project.with_extenders(project.sharers(w.home.node)))
 
 
 def _candidates(project: Project) -> list[_Candidate]:
