@@ -322,7 +322,9 @@ def _try(project: Project, cand: _Candidate, k0: str, keys: tuple[str, ...], tar
         order = {tok: i for i, tok in reversed(list(enumerate(t.token for t in free)))}
         token = max(counts, key=lambda tok: (counts[tok], -order[tok]))
         value = next(t.need.value for t in free if t.token == token)
-    served = [t for t in free if t.token == token]
+    # Only services whose own definition in the template's file reaches it: a service defined
+    # in two files keeps its key where the base alone still needs it.
+    served = [t for t in free if t.token == token and t.home is not None and t.home.doc is doc]
     if len(served) < 2 or not _alias_ok(doc, value, node.start_mark.index):
         return None
     trial = dict(added)
@@ -347,12 +349,26 @@ def _try(project: Project, cand: _Candidate, k0: str, keys: tuple[str, ...], tar
 
 
 def _service_token(project: Project, svc: Service, added: dict[int, Token], k0: str) -> Token:
-    """What `svc`'s model holds at `k0` given the values `added` to mappings (by node id): each
-    file's definition, `extends` followed within the file, the files merged in order."""
-    out: Token = None
-    for d in svc.defs:
-        out = _merge(out, _def_token(project, d, svc.name, added, k0, ()))
-    return out
+    """What `svc`'s model holds at `k0` in each variant of the stack (the base alone, the base
+    with each override file), given the values `added` to mappings (by node id): each file's
+    definition, `extends` followed within the file, the files merged in order."""
+    order = _doc_order(project)
+    own = {order[id(d.doc)]: _def_token(project, d, svc.name, added, k0, ()) for d in svc.defs}
+    out = []
+    for files in ((0,), *((0, i) for i in range(1, len(project.docs)))):
+        tok: Token = None
+        for i in files:
+            if i in own:
+                tok = _merge(tok, own[i])
+        out.append(tok)
+    return tuple(out)
+
+
+def _doc_order(project: Project) -> dict[int, int]:
+    got: dict[int, int] | None = project.__dict__.get(_CACHE)
+    if got is None:
+        got = project.__dict__[_CACHE] = {id(d): i for i, d in enumerate(project.docs)}
+    return got
 
 
 def _def_token(project: Project, d: ServiceDef, name: str, added: dict[int, Token], k0: str,

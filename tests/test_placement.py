@@ -110,6 +110,13 @@ TEMPLATE = "x-common: &common\n  image: app:1\n  restart: always\n\nservices:\n"
             TEMPLATE + "  a:\n    <<: *common\n    init: true\n  b:\n    <<: *common\n",
             id="an override file sets the key for one of them: per service"),
         pytest.param(
+            {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n",
+             "compose.override.yaml": "x-o: &o\n  image: app:2\nservices:\n  a:\n    <<: *o\n  c:\n    <<: *o\n"
+                                      "  d:\n    <<: *o\n"},
+            "init", {s: True for s in "abcd"},
+            TEMPLATE.replace("always\n", "always\n  init: true\n") + "  a:\n    <<: *common\n  b:\n    <<: *common\n",
+            id="regression: a service in two files is served where its base definition is"),
+        pytest.param(
             {"compose.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n"
                              "x-other:\n  nested: *common\n"},
             "init", {"a": True, "b": True},
