@@ -21,6 +21,16 @@ Every fix of services served by one template carries the same edits (the templat
 overrides' of the services it reaches): the engine applies a shared edit once, so the diff shows
 one edit while each service still has its finding. `changes` names every service the edits reach.
 `placement = "per-service"` in the configuration turns templates off.
+
+A pass uses it like this (its `options` carry the configuration's choice)::
+
+    needs = {svc.name: Need(["ALL"], f"service {svc.name!r} keeps every capability: drop them")
+             for svc in targets(project, ID, options) if "cap_drop" not in svc.config}
+    yield from placement.add_key(project, ID, "cap_drop", needs, options, SAFETY)
+
+and for a nested key, `add_key(project, ID, ("deploy", "resources"), needs, options)` with each
+need's value the mapping that goes under `resources`. A pass whose values name a new anchor
+(`Alias("default-logging")`) passes `support`, which returns the anchor block for each file.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Compose CLI)."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +240,59 @@ def test_corpus_means_what_per_service_edits_mean(tmp_path: Path) -> None:
                for c in corpus_files("compose") if c.repo in ("apache/airflow", "getsentry/self-hosted")}
     if figures:
         assert figures.get("apache/airflow", 0) <= 4 and figures.get("getsentry/self-hosted", 0) <= 25, figures
+
+
+def random_stack(r: random.Random) -> dict[str, str]:
+    """Templates (some merging others, some setting logging), a fragment, services merging
+    zero to three of them, service anchors, aliases, `extends`, opt-outs, api-role commands,
+    and sometimes an override file that sets logging or other keys."""
+    lines: list[str] = []
+    templates = [f"t{i}" for i in range(r.randint(1, 3))]
+    for i, t in enumerate(templates):
+        lines.append(f"x-{t}: &{t}")
+        lines.append(f"  <<: *t{r.randrange(i)}" if i and r.random() < 0.3 else f"  image: app:{i}")
+        if r.random() < 0.15:
+            lines.append("  logging:\n    driver: local")
+    lines.append("x-frag: &frag\n  restart: always\nservices:")
+    names: list[str] = []
+    for j in range(r.randint(2, 7)):
+        name = f"{r.choice(['api', 'web', 'worker'])}-{j}"
+        ignore = "  # e2i-fix: ignore[logging]" if r.random() < 0.1 else ""
+        if names and r.random() < 0.15:
+            lines.append(f"  {name}: *t0" if r.random() < 0.5 else f"  {name}:{ignore}\n    extends: {r.choice(names)}")
+            names.append(name)
+            continue
+        names.append(name)
+        lines.append(f"  {name}: &s{j}{ignore}" if r.random() < 0.2 else f"  {name}:{ignore}")
+        merged = r.sample(templates, min(r.choice([0, 1, 1, 1, 2]), len(templates))) + (["frag"] if r.random() < 0.2 else [])
+        if merged:
+            lines.append("    <<: " + (f"*{merged[0]}" if len(merged) == 1 else "[" + ", ".join(f"*{m}" for m in merged) + "]"))
+        if not merged or r.random() < 0.2:
+            lines.append(f"    image: own:{j}")
+        if r.random() < 0.1:
+            lines.append("    logging:\n      driver: json-file\n      options:\n        max-size: 1m")
+        if r.random() < 0.2:
+            lines.append("    command: gunicorn app:app")
+    files = {"compose.yaml": "\n".join(lines) + "\n"}
+    if r.random() < 0.4:
+        over = ["services:"]
+        for name in r.sample(names, r.randint(1, len(names))):
+            over.append(f"  {name}:\n" + ("    logging:\n      driver: syslog" if r.random() < 0.5 else "    environment:\n      A: '1'"))
+        files["compose.override.yaml"] = "\n".join(over) + "\n"
+    return files
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_stacks_mean_what_per_service_edits_mean(tmp_path: Path, seed: int) -> None:
+    files = random_stack(random.Random(seed))
+    on, off = tmp_path / "on" / "stack", tmp_path / "off" / "stack"
+    for folder, mode in ((on, "template"), (off, "per-service")):
+        folder.mkdir(parents=True)
+        (folder.parent / ".e2i-fix.toml").write_text(f'placement = "{mode}"\n')
+        for name, body in files.items():
+            (folder / name).write_text(body)
+        assert main(["--apply", "--select", "logging", str(folder)]) in (0, 1)
+        assert main(["--apply", "--select", "logging", str(folder)]) == 0, "not idempotent"
+    names = list(files)
+    for variant in [[names[0]]] + [[names[0], n] for n in names[1:]]:
+        assert services_json(on, variant, on.parent) == services_json(off, variant, off.parent), variant
