@@ -35,7 +35,6 @@ need's value the mapping that goes under `resources`. A pass whose values name a
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -44,15 +43,14 @@ from e2i_fix import yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef
 from e2i_fix.render import Alias
-from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, merge_sources, position
+from e2i_fix.yamldoc import (
+    _ALIAS_RE, ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, merge_sources, position,
+)
 
 __all__ = ["Need", "Support", "add_key", "top_paths"]
 
-_ALIAS = re.compile(r"\*([^\s,\[\]{}]+)")
-
-PER_SERVICE = "per-service"
+PER_SERVICE = "per-service"  # the configuration's `placement` values (config.PLACEMENTS)
 TEMPLATE = "template"
-MODES = (TEMPLATE, PER_SERVICE)
 
 
 class Need(NamedTuple):
@@ -510,7 +508,7 @@ def _uses_known(doc: ComposeDoc, node: Node) -> bool:
         return True
     cache = _doc_cache(doc)
     if "aliases" not in cache:
-        cache["aliases"] = Counter(m.group(1) for m in _ALIAS.finditer(doc.text))
+        cache["aliases"] = Counter(m.group(1) for m in _ALIAS_RE.finditer(doc.text))
     # `node` is a top-level value or a service: its definition is one of the counted places.
     return int(cache["aliases"][name]) <= _merged_at_top(doc).get(id(node), 0) - 1
 
