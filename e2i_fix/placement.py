@@ -316,8 +316,11 @@ def _try(project: Project, cand: _Candidate, k0: str, keys: tuple[str, ...], tar
     if _holder(node, k0) is not None or not _uses_known(doc, node):
         return None
     reached = project.with_extenders(project.sharers(node))
-    # The services whose own edit it could replace (not one that edits a key they hold).
-    free = [targets[s] for s in reached if s in targets and targets[s].edits and targets[s].token[0] == "new"]
+    # The services whose own edit it could replace: not one that edits a key it holds, and
+    # only one defined (where its edit goes) in the template's file; a service defined in two
+    # files keeps its key where the base alone still needs it.
+    free = [t for t in (targets.get(s) for s in reached)
+            if t is not None and t.edits and t.token[0] == "new" and t.home is not None and t.home.doc is doc]
     own = next((t for t in free if t.home is not None and t.home.node is node), None)
     if own is not None:
         value, token = own.need.value, own.token  # the template is that service's own mapping
@@ -330,9 +333,7 @@ def _try(project: Project, cand: _Candidate, k0: str, keys: tuple[str, ...], tar
         order = {tok: i for i, tok in reversed(list(enumerate(t.token for t in free)))}
         token = max(counts, key=lambda tok: (counts[tok], -order[tok]))
         value = next(t.need.value for t in free if t.token == token)
-    # Only services whose own definition in the template's file reaches it: a service defined
-    # in two files keeps its key where the base alone still needs it.
-    served = [t for t in free if t.token == token and t.home is not None and t.home.doc is doc]
+    served = [t for t in free if t.token == token]
     if len(served) < 2 or not _alias_ok(doc, value, node.start_mark.index):
         return None
     trial = dict(added)
