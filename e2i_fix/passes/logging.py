@@ -122,6 +122,12 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             where = svc.home or next((d for d in svc.defs if not d.doc.readonly), None)
             if where is None:
                 continue  # only in a file read for context: not this run's to fix
+            later = svc.shadows(svc.home, "logging") if svc.home else None
+            if later is not None:  # an override resets it: logging added here would be dropped
+                line, col = position(later.key)
+                yield Fix(ID, f"service {svc.name!r} has no log rotation (an override resets its logging: "
+                          "set it there)", later.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+                continue
             plan = plans.get(id(where.doc))
             if plan is None:
                 plan = plans[id(where.doc)] = _DocPlan(where.doc, options)
