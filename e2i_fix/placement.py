@@ -268,9 +268,9 @@ def _candidates(project: Project) -> list[_Candidate]:
     (`image` or `build`), and the services that other services extend."""
     out: list[_Candidate] = []
     seen: set[int] = set()
-    for doc in project.docs:
-        if doc.readonly:
-            continue
+    for doc, role in zip(project.docs, project.roles):
+        if doc.readonly or role == "extends":
+            continue  # an `extends: file:` source holds templates the index does not follow
         blocks = {id(v): k for k, v in _blocks(doc)}
         merged = _merged_at_top(doc)
         services = _service_nodes(doc)
@@ -358,25 +358,41 @@ def _try(project: Project, cand: _Candidate, k0: str, keys: tuple[str, ...], tar
 
 
 def _service_token(project: Project, svc: Service, added: dict[int, Token], k0: str) -> Token:
-    """What `svc`'s model holds at `k0` in each variant of the stack (the base alone, the base
-    with each override file), given the values `added` to mappings (by node id): each file's
-    definition, `extends` followed within the file, the files merged in order."""
-    order = _doc_order(project)
-    own = {order[id(d.doc)]: _def_token(project, d, svc.name, added, k0, ()) for d in svc.defs}
+    """What `svc`'s model holds at `k0` in each variant of the stack (`Project.variants`: the
+    base alone, the base with each override file, included files with their includer), given
+    the values `added` to mappings (by node id): each file's definition, `extends` followed
+    within the file, the files merged in order."""
+    members = _variant_members(project)
+    own = {id(d.doc): _def_token(project, d, svc.name, added, k0, ()) for d in svc.defs}
     out = []
-    for files in ((0,), *((0, i) for i in range(1, len(project.docs)))):
+    for docs in members:
         tok: Token = None
-        for i in files:
-            if i in own:
-                tok = _merge(tok, own[i])
+        for d in svc.defs:
+            if id(d.doc) in docs:
+                tok = _merge(tok, own[id(d.doc)])
         out.append(tok)
     return tuple(out)
 
 
-def _doc_order(project: Project) -> dict[int, int]:
-    got: dict[int, int] | None = project.__dict__.get(_CACHE)
+def _variant_members(project: Project) -> list[set[int]]:
+    """For each variant, the ids of the documents whose services it loads: its files and
+    what they include, transitively."""
+    got: list[set[int]] | None = project.__dict__.get(_CACHE)
     if got is None:
-        got = project.__dict__[_CACHE] = {id(d): i for i, d in enumerate(project.docs)}
+        got = []
+        for files in project.variants():
+            seen = set(files)
+            todo = list(files)
+            while todo:
+                i = todo.pop()
+                for ref, idx in project.refs.get(i, ()):
+                    if ref.kind == "include":
+                        for j in idx:
+                            if j not in seen:
+                                seen.add(j)
+                                todo.append(j)
+            got.append({id(project.docs[i]) for i in seen})
+        project.__dict__[_CACHE] = got
     return got
 
 
