@@ -296,3 +296,23 @@ def test_random_stacks_mean_what_per_service_edits_mean(tmp_path: Path, seed: in
     names = list(files)
     for variant in [[names[0]]] + [[names[0], n] for n in names[1:]]:
         assert services_json(on, variant, on.parent) == services_json(off, variant, off.parent), variant
+
+
+def test_a_template_in_an_included_file(tmp_path: Path) -> None:
+    files = {"compose.yaml": "include:\n  - common.yaml\nservices:\n  top:\n    image: top:1\n",
+             "common.yaml": TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n"}
+    results = []
+    for folder, mode in ((tmp_path / "on" / "stack", "template"), (tmp_path / "off" / "stack", placement.PER_SERVICE)):
+        folder.mkdir(parents=True)
+        for name, body in files.items():
+            (folder / name).write_text(body)
+        result = fix(folder, {"compose.yaml": files["compose.yaml"]}, adding("init", {"top": True, "a": True, "b": True}),
+                     mode)
+        assert not result.problems, result.problems
+        for path, body in result.texts.items():
+            path.write_text(body)
+        results.append(folder)
+    on, off = results
+    assert (on / "common.yaml").read_text() == TEMPLATE.replace("always\n", "always\n  init: true\n") \
+        + "  a:\n    <<: *common\n  b:\n    <<: *common\n"
+    assert services_json(on, ["compose.yaml"], on.parent) == services_json(off, ["compose.yaml"], off.parent)
