@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 from e2i_fix import yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef
-from e2i_fix.render import Alias
+from e2i_fix.render import Alias, Anchored
 from e2i_fix.yamldoc import (
     _ALIAS_RE, ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, merge_sources, position,
 )
@@ -377,7 +377,7 @@ def _service_token(project: Project, svc: Service, added: dict[int, Token], k0: 
 def _variant_members(project: Project) -> list[set[int]]:
     """For each variant, the ids of the documents whose services it loads: its files and
     what they include, transitively."""
-    got: list[set[int]] | None = project.__dict__.get(_CACHE)
+    got: list[set[int]] | None = project.__dict__.get(_VARIANTS)
     if got is None:
         got = []
         for files in project.variants():
@@ -392,7 +392,7 @@ def _variant_members(project: Project) -> list[set[int]]:
                                 seen.add(j)
                                 todo.append(j)
             got.append({id(project.docs[i]) for i in seen})
-        project.__dict__[_CACHE] = got
+        project.__dict__[_VARIANTS] = got
     return got
 
 
@@ -461,7 +461,8 @@ def _holder(node: Node, key: str) -> Node | None:
     return None
 
 
-_CACHE = "_e2i_placement"
+_CACHE = "_e2i_placement"  # what is worked out once per document, kept on it
+_VARIANTS = "_e2i_placement_variants"  # and once per index
 
 
 def _doc_cache(doc: ComposeDoc) -> dict[str, Any]:
@@ -556,8 +557,9 @@ def _aliases(value: Any) -> set[str]:
         return set().union(*(_aliases(v) for v in value.values())) if value else set()
     if isinstance(value, (list, tuple)):
         return set().union(*(_aliases(v) for v in value)) if value else set()
-    inner = getattr(value, "value", None)
-    return _aliases(inner) if inner is not None and not isinstance(value, (str, int, float)) else set()
+    if isinstance(value, Anchored):
+        return _aliases(value.value)
+    return set()
 
 
 def _support(project: Project, bundles: list[_Bundle], support: Support | None
