@@ -16,7 +16,7 @@ from pathlib import Path
 from e2i_fix import dockerfile, project as proj, source as src
 from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
-from e2i_fix.fix import Edit, Fix
+from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes import Pass
 from e2i_fix.yamldoc import ComposeDoc
 
@@ -163,6 +163,8 @@ class Workspace:
         doc = self._compose_cache.get(key)
         if doc is None:
             doc = proj.parse_compose(self.current(path), readonly=path in self.stack.context)
+            if doc.readonly:
+                self.stack.context.add(path)  # a file the parse will not edit: nobody's edits land there
             self._compose_cache[key] = doc
         return doc
 
@@ -255,6 +257,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.problems.append(f.problem)
         return result
     result.before = project
+    notices = [Fix("input", d.notice[0], d.path, d.notice[1], d.notice[2], safety=Safety.DISPLAY_ONLY)
+               for d in project.docs if d.notice]
     disabled: set[str] = set()
     passes = [p for p in passes if settings.selected(p.ID)]
     pending = passes
@@ -284,8 +288,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             project = ws.project(result.problems)
         pending = _next_round(passes, wanted, accepted, disabled)
         if not pending:
-            result.findings = [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])
-                               if not (f.applicable and settings.allows(f))]
+            result.findings = notices + [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])
+                                         if not (f.applicable and settings.allows(f))]
             break
     else:
         ids = sorted({p.ID for p in pending})
