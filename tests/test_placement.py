@@ -192,11 +192,13 @@ def test_a_nested_key_under_a_merged_one_is_reported(tmp_path: Path) -> None:
         (Safety.DISPLAY_ONLY, "service 'a': add deploy (its mapping cannot be edited here)")]
 
 
-def test_per_service_is_configurable(tmp_path: Path) -> None:
+def test_per_service_is_configurable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / ".e2i-fix.toml").write_text('placement = "per-service"\nselect = ["logging"]\n')
     (tmp_path / "compose.yaml").write_text(TEMPLATE + "  a:\n    <<: *common\n  b:\n    <<: *common\n")
     assert main(["--apply", str(tmp_path)]) == 1
     assert (tmp_path / "compose.yaml").read_text().count("logging: *default-logging") == 2
+    assert main(["--show-config", str(tmp_path)]) == 0
+    assert f'placement = "per-service"  # {tmp_path / ".e2i-fix.toml"}' in capsys.readouterr().out
     (tmp_path / ".e2i-fix.toml").write_text('placement = "everywhere"\n')
     assert main(["--check", str(tmp_path)]) == 2
 
