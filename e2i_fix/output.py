@@ -454,17 +454,18 @@ class Reporter:
             record["edits"] = mapped if fix.edits else []
             record["provenance"] = [{"what": w, "source": s} for w, s in fix.provenance]
             record["error"] = fix.error
+            record["severe"] = fix.severe
             self.records.append(record)
             return
         if self.fmt == "sarif":
             record["edits"] = mapped or []
             record["provenance"] = [list(p) for p in fix.provenance]
-            record["error"] = fix.error
+            record["error"] = fix.error or fix.severe
             record["line_text"] = pos.text[pos.offset(fix.line, 1):pos.line_end(fix.line)].strip() if pos and fix.line else ""
             self.records.append(record)
             return
         # github: one workflow annotation
-        level = "error" if fix.error else "warning"
+        level = "error" if fix.error or fix.severe else "warning"
         props = [f"file={_gh_property(Path(fix.path).as_posix())}"]
         if fix.line:
             props += [f"line={fix.line}", f"col={fix.col or 1}"]
