@@ -119,7 +119,8 @@ def top_level_block(doc: ComposeDoc, key: str, value: Any, before: str = "servic
         # The file's top-level keys stand with no blank line between them: so does the new
         # block (and two blocks inserted at one point get no blank lines between them either).
         return Edit(doc.path, pos, pos, text)
-    if pos > 0 and doc.text[doc.line_start(pos - 1) : pos].strip():
+    above = doc.text[doc.line_start(pos - 1) : pos].strip() if pos > 0 else ""
+    if above and above != "---":
         text = "\n" + text  # keep the new block visually apart from what precedes it
     return Edit(doc.path, pos, pos, text + "\n")
 

@@ -22,7 +22,11 @@ class Pass(Protocol):
 
 def registry() -> dict[str, Pass]:
     """Every pass by id, in run order. Imported on first use: `--version` needs none of this."""
-    from e2i_fix.passes import deploy_limits, logging, tmpfs_size, unused_suppression
+    from e2i_fix.passes import (
+        deploy_limits, depends_on_healthy, dockerignore, healthcheck_probes, logging, missing_build_files, no_force_root,
+        tmpfs_size, unused_suppression,
+    )
 
-    modules: list[Any] = [deploy_limits, logging, tmpfs_size, unused_suppression]
+    modules: list[Any] = [deploy_limits, logging, tmpfs_size, no_force_root, healthcheck_probes, depends_on_healthy,
+                          missing_build_files, dockerignore, unused_suppression]
     return {m.ID: m for m in modules}
