@@ -835,3 +835,29 @@ def test_a_heap_set_in_an_env_file_is_covered(tmp_path: Path) -> None:
     (tmp_path / "search.env").write_text("# heap\nES_JAVA_OPTS=-Xms3g -Xmx3g\n")
     assert apply(str(tmp_path), unsafe=False) == 1
     assert figures(resources(tmp_path, ["compose.yaml"])["search"]) == (2, 6 * G, 1, 3 * G)
+
+
+TEMPLATED = (
+    "x-app: &app\n  image: example/app:1\n  restart: always\n"
+    "services:\n"
+    + "".join(f"  job{i}:\n    <<: *app\n    command: run {i}\n" for i in range(3))
+    + "".join(f"  tool{i}:\n    image: example/tool:{i}\n" for i in range(3))
+)
+
+
+@pytest.mark.parametrize("placement", ["template", "per-service"])
+def test_a_service_template_and_shared_profiles(placement: str, tmp_path: Path) -> None:
+    """The services that merge one template get the resources once, in it (written out: the
+    template stands above where a new anchor could go); the others share one anchored block.
+    With `placement = "per-service"` every service refers to the block."""
+    (tmp_path / "compose.yaml").write_text(TEMPLATED)
+    (tmp_path / ".e2i-fix.toml").write_text(f'placement = "{placement}"\n')
+    assert apply(str(tmp_path)) == 1
+    text = (tmp_path / "compose.yaml").read_text()
+    block = ('  deploy:\n    resources:\n      limits:\n        cpus: "1"\n        memory: "1G"\n'
+             '      reservations:\n        cpus: "0.5"\n        memory: "512M"\n')
+    assert (("  restart: always\n" + block) in text) is (placement == "template")
+    assert text.count("resources: *resources-default") == (3 if placement == "template" else 6)
+    res = resources(tmp_path, ["compose.yaml"])
+    assert all(figures(res[n]) == (1, G, 0.5, 512 * M) for n in res)
+    assert apply(str(tmp_path)) == 0

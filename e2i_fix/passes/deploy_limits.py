@@ -99,8 +99,13 @@ them): one line of information, printed by `--check` (never counted for the exit
 the host, or limits above `overcommit` (2) times the host, are a finding; CPU limits are capped
 at `host-cpus` (Docker refuses a container a CPU limit above the host's count).
 
-### Shared profiles
-Where `min-shared` (3) or more services of one file get the same new resources (with the same
+### Service templates and shared profiles
+Services that merge one service template (`x-app: &app` with an `image`, `<<: *app`) and all
+need the same new resources get them once, in the template, where the placement step finds
+that means what the per-service edits would (`placement = "per-service"` turns it off). The
+template's block is written out: it stands above where a new anchor goes.
+
+Then, where `min-shared` (3) or more services of one file get the same new resources (with the same
 safety), one anchored block holds them and each service refers to it:
 
     x-resources-default: &resources-default
@@ -1234,6 +1239,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     extending = _extending(project) if plans else []
     pairs = [(p, _fix(project, p, plans, inherits, names, tables, wants, reach, extending, observed))
              for p in plans.values() if p.svc.name not in inherits]
+    pairs = _placed(project, pairs, options)
     if tables.shared:
         pairs = _shared_profiles(project, pairs, tables.min_shared)
     yield from (f for _, f in pairs)
@@ -1243,6 +1249,47 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                                          or (n in inherits and inherits[n].svc.name in applied)})
 
 
+def _simple(p: _Plan, f: Fix) -> bool:
+    """A plan that adds a whole `resources` (limits and reservations, CPUs and memory) to the
+    service's own mapping and reaches no other service that needs another figure."""
+    return (f.applicable and f.edits == tuple(p.edits) and p.whole and len(p.targets) == 1
+            and p.targets[0].level in (0, 1) and set(p.add) == {"limits", "reservations"}
+            and all(set(v) == {"cpus", "memory"} for v in p.add.values()))
+
+
+def _placed(project: Project, pairs: list[tuple[_Plan, Fix]], options: dict[str, Any]) -> list[tuple[_Plan, Fix]]:
+    """Services that merge one service template (`<<: *snuba-defaults`) and all need the same
+    new resources get them once, in the template (the placement step decides where, and only
+    where the meaning is what the per-service edits would give). The rest keep their own."""
+    from e2i_fix import placement
+
+    out = list(pairs)
+    by_safety: dict[Safety, list[int]] = {}
+    for i, (p, f) in enumerate(pairs):
+        if _simple(p, f):
+            by_safety.setdefault(f.safety, []).append(i)
+    for safety, members in by_safety.items():
+        if len(members) < 2:
+            continue  # one service: no template to share
+        needs = {pairs[i][0].svc.name: placement.Need({b: dict(v) for b, v in pairs[i][0].add.items()},
+                                                     pairs[i][1].message, provenance=pairs[i][1].provenance)
+                 for i in members}
+        got = placement.add_key(project, ID, ("deploy", "resources"), needs, options, safety)
+        by_name: dict[str, Fix] = {}
+        for fix in got:
+            name = fix.message.split("'", 2)[1] if fix.message.startswith("service '") else None
+            if name in needs:
+                by_name[name] = fix
+        for i in members:
+            placed = by_name.get(pairs[i][0].svc.name)
+            if placed is not None and placed.applicable:
+                # This pass's own declaration of what changes, and placement's: every service its
+                # edits reach, and the template's top-level key.
+                changes = tuple(dict.fromkeys((*pairs[i][1].changes, *placed.changes)))
+                out[i] = (pairs[i][0], placed._replace(changes=changes))
+    return out
+
+
 def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: int) -> list[tuple[_Plan, Fix]]:
     """Where `least` or more services of one file get the same new resources, one anchored
     block (`x-resources-<profile>: &resources-<profile>`) holds them and each service refers
@@ -1250,9 +1297,7 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
     to the `deploy:` it has. Compose reads exactly what the written-out form says."""
     groups: dict[tuple[int, tuple[Any, ...], Safety], list[int]] = {}
     for i, (p, f) in enumerate(pairs):
-        if (f.applicable and f.edits == tuple(p.edits) and p.whole and len(p.targets) == 1
-                and p.targets[0].level in (0, 1) and set(p.add) == {"limits", "reservations"}
-                and all(set(v) == {"cpus", "memory"} for v in p.add.values())):
+        if _simple(p, f):
             # One safety per group: a block that only some of its users' fixes would bring in
             # (the safe ones, in the default run) would be shared by fewer than it says.
             groups.setdefault((id(p.home.doc), p.final, f.safety), []).append(i)
