@@ -18,7 +18,8 @@ uses: bind-mounted files or folders (`nginx.conf`, `conf.d/*.conf`, `templates/`
 its Dockerfile COPYs there. Host names are service names, `container_name`s, `hostname`s and
 network aliases.
 
-The new network is declared at top level in the stack's own naming (`frontend_network` where
+Frontends linked to each other or to a common service share one new network; each other group
+gets its own (`web-frontend`, `admin-frontend`...). The new network is declared at top level in the stack's own naming (`frontend_network` where
 networks are called `*_network`, with `name: e2i_frontend_network` where the stack sets
 `name: e2i_...` on its networks, and `driver: bridge` where all of them say so). The frontend
 keeps only it (its aliases carried over); each service it talks to joins it and keeps its other
@@ -370,94 +371,125 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                       svc.defs[0].doc.path, line, col, safety=Safety.DISPLAY_ONLY)
             continue
         plan[f] = peers
-    plan = {f: p for f, p in plan.items() if not _isolated(f, p, plan, nets, services)}
-    if not plan:
+    groups = [g for g in _components(plan) if not _isolated(g, plan, nets)]
+    if not groups:
         return
-    yield from _fix(project, doc, plan, fronts, nets)
+    yield from _fix(project, doc, plan, groups, fronts, nets)
 
 
 def _where(svc: Service) -> tuple[int, int]:
     return position(svc.defs[0].key)
 
 
-def _isolated(f: str, peers: dict[str, list[str]], plan: dict[str, dict[str, list[str]]],
-              nets: dict[str, set[str] | None], services: dict[str, Service]) -> bool:
-    """Whether `f` already shares its networks only with its peers (and other frontends)."""
-    mine = nets[f] or set()
-    allowed = {f, *peers, *plan}
-    for other, theirs in nets.items():
-        if other not in allowed and theirs and theirs & mine:
+def _components(plan: dict[str, dict[str, list[str]]]) -> list[list[str]]:
+    """Frontends linked to each other or to a common service form one group; each group gets a
+    network of its own, so a frontend never shares one with another group's services."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for f, peers in plan.items():
+        for p in peers:
+            parent[find(p)] = find(f)
+    out: dict[str, list[str]] = {}
+    for f in plan:
+        out.setdefault(find(f), []).append(f)
+    del find  # a closure over itself would be a reference cycle
+    return list(out.values())
+
+
+def _isolated(group: list[str], plan: dict[str, dict[str, list[str]]], nets: dict[str, set[str] | None]) -> bool:
+    """Whether the group's frontends already share their networks only with the group."""
+    allowed = {*group, *(p for f in group for p in plan[f])}
+    for f in group:
+        mine = nets[f] or set()
+        if any(o not in allowed and theirs and theirs & mine for o, theirs in nets.items()):
             return False
-    return all((nets[p] or set()) & mine for p in peers)
+        if not all((nets[p] or set()) & mine for p in plan[f]):
+            return False
+    return True
 
 
-def _network_name(doc: ComposeDoc) -> tuple[str, dict[str, Any]]:
+def _network_names(doc: ComposeDoc, groups: list[list[str]]) -> tuple[list[str], dict[str, Any]]:
+    """One new network per group, in the stack's naming: the suffix its networks share
+    (`_network`...), the `name:` prefix they are given, their common `driver: bridge`."""
     declared = doc.value.get("networks")
     declared = declared if isinstance(declared, dict) else {}
     keys = [str(k) for k in declared]
-    base = "frontend"
-    for suffix in ("_network", "-network", "_net", "-net"):
-        if any(k.endswith(suffix) for k in keys):
-            base = f"frontend{suffix}"
-            break
-    name = base
-    i = 2
-    while name in declared:
-        name = f"{base}_{i}" if "_" in base or "-" not in base else f"{base}-{i}"
-        i += 1
+    suffix = next((x for x in ("_network", "-network", "_net", "-net") if any(k.endswith(x) for k in keys)), "")
+    taken = set(keys)
+    names = []
+    for g in groups:
+        joiner = "-" if suffix.startswith("-") or not suffix and "-" in g[0] else "_"
+        base = f"frontend{suffix}" if len(groups) == 1 else f"{g[0]}{joiner}frontend{suffix}"
+        name, i = base, 2
+        while name in taken:
+            name = f"{base}{joiner}{i}"
+            i += 1
+        taken.add(name)
+        names.append(name)
     spec: dict[str, Any] = {}
     for k, v in declared.items():
         given = v.get("name") if isinstance(v, dict) else None
         if isinstance(given, str) and given.endswith(str(k)) and given != k:
-            spec["name"] = given[: len(given) - len(str(k))] + name
+            spec["name"] = given[: len(given) - len(str(k))]  # the prefix
             break
     if declared and all(isinstance(v, dict) and v.get("driver") == "bridge" for v in declared.values()):
         spec["driver"] = "bridge"
-    return name, spec
+    return names, spec
 
 
 class _Skip(Exception):
     """A service whose networks cannot be edited here, and why."""
 
 
-def _fix(project: Project, doc: ComposeDoc, plan: dict[str, dict[str, list[str]]], fronts: dict[str, str],
-         nets: dict[str, set[str] | None]) -> Iterator[Fix]:
+def _fix(project: Project, doc: ComposeDoc, plan: dict[str, dict[str, list[str]]], groups: list[list[str]],
+         fronts: dict[str, str], nets: dict[str, set[str] | None]) -> Iterator[Fix]:
     services = project.services
-    net, spec = _network_name(doc)
+    names, spec = _network_names(doc, groups)
     edits: list[Edit] = []
     changes: list[ModelPath] = []
-    joined: set[str] = set()
+    specs: dict[str, dict[str, Any]] = {}
+    parts: list[str] = []
+    provenance: list[tuple[str, str]] = []
     try:
-        for f in plan:
-            edits.append(_only(project, services[f], net))
-            changes += [("services", s, "networks") for s in project.with_extenders([f])]
-        for f, peers in plan.items():
-            for p in peers:
-                if p in plan or p in joined:
-                    continue
-                joined.add(p)
-                edit = _join(project, services[p], net, nets[p] or set())
-                if edit is not None:
-                    edits.append(edit)
-                    home = services[p].home
-                    users = project.with_extenders(project.sharers(home.node) if home else [p])
-                    changes += [("services", s, "networks") for s in users]
-        top, path = _declare(doc, net, spec)
+        for net, group in zip(names, groups):
+            own = dict(spec)
+            if "name" in own:
+                own["name"] = own["name"] + net
+            specs[net] = own
+            joined: set[str] = set()
+            for f in group:
+                edits.append(_only(project, services[f], net))
+                changes += [("services", s, "networks") for s in project.with_extenders([f])]
+            for f in group:
+                for p in plan[f]:
+                    if p in plan or p in joined:
+                        continue
+                    joined.add(p)
+                    edit = _join(project, services[p], net, nets[p] or set())
+                    if edit is not None:
+                        edits.append(edit)
+                        home = services[p].home
+                        users = project.with_extenders(project.sharers(home.node) if home else [p])
+                        changes += [("services", s, "networks") for s in users]
+                parts.append(f"frontend {f!r} ({fronts[f]}) moves to network `{net}`, shared only with "
+                             + ", ".join(f"{p} ({'; '.join(w)})" for p, w in plan[f].items()))
+                provenance += [(f"{f} -> {p}", "; ".join(w)) for p, w in plan[f].items()]
+        top, paths = _declare(doc, specs)
     except _Skip as e:
-        first = next(iter(plan))
+        first = groups[0][0]
         line, col = _where(services[first])
         yield Fix(ID, f"frontend {first!r} could get a network of its own, but {e}", services[first].defs[0].doc.path,
                   line, col, safety=Safety.DISPLAY_ONLY)
         return
     edits.append(top)
-    changes.append(path)
-    parts = []
-    provenance = []
-    for f, peers in plan.items():
-        parts.append(f"frontend {f!r} ({fronts[f]}) moves to network `{net}`, shared only with "
-                     + ", ".join(f"{p} ({'; '.join(w)})" for p, w in peers.items()))
-        provenance += [(f"{f} -> {p}", "; ".join(w)) for p, w in peers.items()]
-    first = next(iter(plan))
+    changes += paths
+    first = groups[0][0]
     line, col = _where(services[first])
     yield Fix(ID, "; ".join(parts), services[first].defs[0].doc.path, line, col, tuple(edits), SAFETY,
               tuple(dict.fromkeys(changes)), provenance=tuple(provenance))
@@ -579,32 +611,34 @@ def _join(project: Project, svc: Service, net: str, current: set[str]) -> Edit |
     return Edit(doc.path, pos, pos, text)
 
 
-def _declare(doc: ComposeDoc, net: str, spec: dict[str, Any]) -> tuple[Edit, ModelPath]:
+def _declare(doc: ComposeDoc, specs: dict[str, dict[str, Any]]) -> tuple[Edit, list[ModelPath]]:
     kv = doc.get(doc.root, "networks")
-    value: Any = spec or None
     if kv is None:
         column = doc.root.value[0][0].start_mark.column
-        text = f"{' ' * column}networks:\n" + _entry(net, value, column + doc.style.indent, doc)
+        text = f"{' ' * column}networks:\n" + _entries(specs, column + doc.style.indent, doc)
         gap = "\n" if yamledit.top_level_gap(doc) else ""
         edit = yamledit.top_level_text(doc, gap + text, before="\0")  # no such key: the end
-        return edit, ("networks",)
+        return edit, [("networks",)]
     key, node = kv
     key_end = doc.key_end(key)
     if isinstance(node, MappingNode) and node.value and not node.flow_style and not doc.is_alias(node, key_end):
         column = node.value[0][0].start_mark.column
         pos = doc.line_after(doc.content_end(node, key_end))
-        text = _entry(net, value, column, doc)
-        if pos == len(doc.text) and not doc.text.endswith("\n"):
-            text = "\n" + text.removesuffix("\n")
-        return Edit(doc.path, pos, pos, text), ("networks", net)
-    if isinstance(node, ScalarNode) and not node.value and not node.style:
+        paths: list[ModelPath] = [("networks", n) for n in specs]
+    elif isinstance(node, ScalarNode) and not node.value and not node.style:
         column = key.start_mark.column + doc.style.indent
         pos = doc.line_after(key_end)
-        text = _entry(net, value, column, doc)
-        if pos == len(doc.text) and not doc.text.endswith("\n"):
-            text = "\n" + text.removesuffix("\n")
-        return Edit(doc.path, pos, pos, text), ("networks",)
-    raise _Skip("the top-level networks cannot be edited here")
+        paths = [("networks",)]
+    else:
+        raise _Skip("the top-level networks cannot be edited here")
+    text = _entries(specs, column, doc)
+    if pos == len(doc.text) and not doc.text.endswith("\n"):
+        text = "\n" + text.removesuffix("\n")
+    return Edit(doc.path, pos, pos, text), paths
+
+
+def _entries(specs: dict[str, dict[str, Any]], column: int, doc: ComposeDoc) -> str:
+    return "".join(_entry(k, v or None, column, doc) for k, v in specs.items())
 
 
 def _entry(key: str, value: Any, column: int, doc: ComposeDoc) -> str:
