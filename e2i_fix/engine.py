@@ -13,10 +13,10 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from e2i_fix import dockerfile, project as proj, source as src
+from e2i_fix import dockerfile, project as proj, source as src, suppress
 from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
-from e2i_fix.fix import Edit, Fix
+from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes import Pass
 from e2i_fix.yamldoc import ComposeDoc
 
@@ -55,6 +55,24 @@ class Result:
         for k in reversed(range(r)):
             offset = _back(offset, self.spans[k].get(path, []))
         return _line_col(self.snapshots[0][path], offset)
+
+    def original_edits(self, fix: Fix) -> tuple[Edit, ...] | None:
+        """`fix`'s edits with offsets in the files as they were read, or None when they cannot
+        stand alone there: a later round proposed them inside (or across) what an earlier
+        round's fixes wrote, so they only make sense after those."""
+        r = self.round_of.get(id(fix), 0)
+        if r == 0:
+            return fix.edits
+        out = []
+        for e in fix.edits:
+            start, end = e.start, e.end
+            for k in reversed(range(min(r, len(self.spans)))):
+                got = _back_exact(start, end, self.spans[k].get(e.path, []))
+                if got is None:
+                    return None
+                start, end = got
+            out.append(e._replace(start=start, end=end))
+        return tuple(out)
 
     def regions(self, path: Path) -> list[tuple[int, int, int, int]]:
         """Where the file as read and its result may differ: (start, end) in the original and
@@ -118,6 +136,35 @@ def _back(offset: int, spans: list[tuple[int, int, int]]) -> int:
     return offset - shift
 
 
+def _back_exact(start: int, end: int, spans: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+    """The span (start, end) of spliced text in the text before the splice; None when it
+    reaches into a splice's new text, or strictly encloses a splice (it would also replace what
+    that splice removed)."""
+    shift = 0
+    old_start, old_end = start, end
+    start_done = end_done = False
+    for s, e, n in spans:  # ascending, in the old text's coordinates
+        ns = s + shift
+        ne = ns + n
+        if start < end and ((n and start < ne and ns < end) or (not n and start < ns < end)):
+            return None
+        if start == end and ns < start < ne:
+            return None
+        # An end on a splice's start stays before it; a start on a splice's end goes after it.
+        if not start_done and (start < ns or (start == ns and n)):
+            old_start, start_done = start - shift, True
+        if not end_done and end <= ns:
+            old_end, end_done = end - shift, True
+        if start_done and end_done:
+            break
+        shift += n - (e - s)
+    if not start_done:
+        old_start = start - shift
+    if not end_done:
+        old_end = end - shift
+    return old_start, old_start if start == end else old_end
+
+
 class Workspace:
     """The files of one stack: their original sources and current texts, parsed on demand."""
 
@@ -129,6 +176,7 @@ class Workspace:
         self._docker_cache: dict[tuple[Path, str], dockerfile.DockerfileDoc] = {}
         self.env: dict[str, str] = {}
         self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
+        self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
 
     def load(self) -> None:
         """Read the compose files (any failure stops the stack), `.env` and the Dockerfiles."""
@@ -162,6 +210,8 @@ class Workspace:
         doc = self._compose_cache.get(key)
         if doc is None:
             doc = proj.parse_compose(self.current(path), readonly=path in self.stack.context)
+            if doc.readonly:
+                self.stack.context.add(path)  # a file the parse will not edit: nobody's edits land there
             self._compose_cache[key] = doc
         return doc
 
@@ -172,22 +222,63 @@ class Workspace:
                 docs.append(self.compose_doc(p))
             except InputError as e:
                 raise _Failed(e.problem(str(p))) from None
+        roles = ["base", *["override"] * (len(docs) - 1)]
+        folders = [self.stack.folder] * len(docs)
+        refs: dict[int, list[tuple[proj.Ref, tuple[int, ...]]]] = {}
+        where: dict[Path, int] = {p: i for i, p in enumerate(self.stack.compose)}
+        i = 0
+        while i < len(docs):  # the list grows as included and extended files are found
+            for ref in proj.references(docs[i].value, folders[i]):
+                idx = []
+                for path in ref.paths:
+                    if path not in where:
+                        doc = self._referenced(path, ref.kind == "extends", problems)
+                        if doc is None:
+                            continue
+                        where[path] = len(docs)
+                        docs.append(doc)
+                        roles.append(ref.kind)
+                        folders.append(ref.project_dir)
+                    elif roles[where[path]] == "extends" and ref.kind == "include":
+                        roles[where[path]] = "include"  # included somewhere: its services are the stack's
+                    idx.append(where[path])
+                refs.setdefault(i, []).append((ref, tuple(idx)))
+            i += 1
+        self.compose_paths = set(where)
         dfs: dict[Path, dockerfile.DockerfileDoc | None] = {}
-        for path in sorted(proj.dockerfile_paths(docs, self.stack.folder)):
+        for path in sorted(proj.dockerfile_paths(docs, folders)):
             dfs[path] = self._dockerfile(path, problems)
-        return proj.Project(self.stack, docs, dfs, self.env)
+        return proj.Project(self.stack, docs, dfs, self.env, roles, refs)
+
+    def _referenced(self, path: Path, context: bool, problems: list[Problem]) -> ComposeDoc | None:
+        """A file an `include:` or `extends: file:` names, read and parsed once per text. One
+        that only `extends` reaches is read for context: its services are templates."""
+        if path not in self.originals:
+            if not self._read(path, problems):
+                return None
+            if context:
+                self.stack.context.add(path)
+        try:
+            return self.compose_doc(path)
+        except InputError as e:
+            problems.append(e.problem(str(path)))
+            return None
+
+    def _read(self, path: Path, problems: list[Problem]) -> bool:
+        """Read a file the stack reaches into the workspace; a problem if it cannot be."""
+        try:
+            s = src.read(path)
+        except InputError as e:
+            problems.append(e.problem(str(path)))
+            return False
+        self.originals[path] = s
+        self.texts[path] = s.text
+        return True
 
     def _dockerfile(self, path: Path, problems: list[Problem]) -> dockerfile.DockerfileDoc | None:
         if path not in self.originals:
-            if not path.is_file():
+            if not path.is_file() or not self._read(path, problems):
                 return None
-            try:
-                s = src.read(path)
-            except InputError as e:
-                problems.append(e.problem(str(path)))
-                return None
-            self.originals[path] = s
-            self.texts[path] = s.text
         key = (path, self.texts[path])
         doc = self._docker_cache.get(key)
         if doc is None:
@@ -213,15 +304,18 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.problems.append(f.problem)
         return result
     result.before = project
+    notices = [Fix("input", d.notice[0], d.path, d.notice[1], d.notice[2], safety=Safety.DISPLAY_ONLY)
+               for d in project.docs if d.notice]
     disabled: set[str] = set()
     passes = [p for p in passes if settings.selected(p.ID)]
     pending = passes
     last: dict[str, list[Fix]] = {}  # what each pass proposed when it last ran
+    suppressions = suppress.Suppressions(settings)
     for round_no in range(MAX_ROUNDS):
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = _propose(p, project, settings, result, disabled)
+                last[p.ID] = suppressions.keep(_propose(p, project, settings, result, disabled), ws.texts)
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -242,8 +336,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             project = ws.project(result.problems)
         pending = _next_round(passes, wanted, accepted, disabled)
         if not pending:
-            result.findings = [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])
-                               if not (f.applicable and settings.allows(f))]
+            result.findings = notices + [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])
+                                         if not (f.applicable and settings.allows(f))]
             break
     else:
         ids = sorted({p.ID for p in pending})
@@ -253,6 +347,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     result.originals = ws.originals
     result.texts = ws.texts
     result.after = project
+    suppressions.editable = {p for p in ws.originals if p not in stack.context}
+    result.findings.extend(suppressions.unused({p: s.text for p, s in ws.originals.items()}))
     if verify and result.changed():
         try:
             problems = verify(result)
@@ -394,7 +490,7 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
         ws.texts[path] = splice(before[path] if path in before else ws.texts[path], edits, s.newline, spans)
     bad: dict[str, Problem] = {}
     for path in by_path:
-        if path not in ws.stack.compose:
+        if path not in ws.compose_paths:
             continue
         try:
             ws.compose_doc(path)

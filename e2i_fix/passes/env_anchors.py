@@ -152,7 +152,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         if svc.name in replaced:
             continue
         for d in svc.defs:
-            if d.doc is doc and d.editable and isinstance(d.node, MappingNode):
+            if d.doc is doc and d.editable and isinstance(d.node, MappingNode) and svc.shadows(d, "environment") is None:
                 env = _read_env(doc, svc.name, d.node)
                 if env is not None:
                     envs.append(env)

@@ -331,7 +331,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     named = options.get("frontends")
     fronts: dict[str, str] = {}
     for name, svc in services.items():
-        if name in ignored or opted_out(svc, ID) or networks_of(svc) is None:
+        if name in ignored or svc.reset is not None or opted_out(svc, ID) or networks_of(svc) is None:
             continue
         if named is not None:
             if name in named:
@@ -502,6 +502,8 @@ def _home(project: Project, svc: Service) -> tuple[ComposeDoc, MappingNode, int]
     for d in svc.defs:
         if d is not home and d.get("networks") is not None:
             raise _Skip(f"{d.doc.path.name} sets the networks of {svc.name!r}")
+    if svc.shadows(home, "networks") is not None:
+        raise _Skip(f"an override replaces the networks of {svc.name!r}")
     return home.doc, home.node, home.key.end_mark.index
 
 
