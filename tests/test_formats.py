@@ -63,6 +63,8 @@ def apply_replacements(texts: dict[str, str], doc: dict[str, Any], base: Path) -
 
     edits: dict[str, dict[Edit, None]] = {}
     for result in doc["runs"][0]["results"]:
+        if not result["properties"]["fixable"]:
+            continue  # an unsafe fix left for --unsafe-fixes: --apply does not take it
         for fix in result.get("fixes", []):
             for change in fix["artifactChanges"]:
                 path = str(base / change["artifactLocation"]["uri"])

@@ -27,9 +27,10 @@ networks, in the form it writes them (list or mapping). A service on the implici
 network gets `networks: [default, frontend_network]`, so it keeps every other link.
 
 Left alone, with a finding that says why: a reverse proxy that fronts the stack (Traefik,
-Caddy, HAProxy... or a frontend that talks to three services or more), a frontend with no
-link found, services with `network_mode`, a frontend with a fixed `ipv4_address`, networks set
-in an override file, through a merge key or `extends`, or services opted out.
+Caddy, HAProxy... or a frontend that talks to three services or more), a frontend that talks to
+a `network_mode` service, one with a fixed `ipv4_address`, networks set in an override file,
+through a merge key or `extends`, or services opted out. A frontend with no link found either
+way is left alone without a word: there is nothing to go on.
 
 ## Why
 A frontend on the main network can reach the databases and queues directly; one that is
@@ -362,9 +363,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                       svc.defs[0].doc.path, line, col, safety=Safety.DISPLAY_ONLY)
             continue
         if not peers:
-            yield Fix(ID, f"frontend {f!r} ({why}): no link to another service found, left on its networks",
-                      svc.defs[0].doc.path, line, col, safety=Safety.DISPLAY_ONLY)
-            continue
+            continue  # nothing seen to keep or to cut: no evidence to act on
         if any(nets[p] is None for p in peers):
             odd = sorted(p for p in peers if nets[p] is None)
             yield Fix(ID, f"frontend {f!r} talks to {', '.join(odd)}, which use network_mode: left on its networks",
