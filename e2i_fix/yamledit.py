@@ -129,7 +129,8 @@ def top_level_text(doc: ComposeDoc, text: str, before: str = "services") -> Edit
     if pos == 0:
         pos = above
     gap = "\n" if top_level_gap(doc) else ""
-    if pos > 0 and doc.text[doc.line_start(pos - 1) : pos].strip():
+    before = doc.text[doc.line_start(pos - 1) : pos].strip() if pos > 0 else ""
+    if before and before != "---":
         text = gap + text  # keep the new block apart from what precedes it, as the file does
     return Edit(doc.path, pos, pos, text + gap)
 
