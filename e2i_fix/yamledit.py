@@ -117,17 +117,13 @@ def top_level_text(doc: ComposeDoc, text: str, before: str = "services") -> Edit
             return Edit(doc.path, pos, pos, "\n" + text.removesuffix("\n"))
         return Edit(doc.path, pos, pos, text)
     pos = doc.line_start(kv[0].start_mark.index)
-    # Comment lines directly above `services:` describe it: insert above them, unless they
-    # open the file, where they are its header.
-    above = pos
+    # Comment lines directly above `services:` describe it: insert above them.
     while pos > 0:
         prev = doc.line_start(pos - 1)
         if doc.text[prev:pos].lstrip().startswith("#"):
             pos = prev
         else:
             break
-    if pos == 0:
-        pos = above
     gap = "\n" if top_level_gap(doc) else ""
     before = doc.text[doc.line_start(pos - 1) : pos].strip() if pos > 0 else ""
     if before and before != "---":
