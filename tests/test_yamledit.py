@@ -24,8 +24,8 @@ BLOCKS = ('x-logging: &default-logging\n  driver: json-file\n  options:\n    max
         pytest.param(SPACED, SPACED.replace("services:\n", "\n".join(BLOCKS) + "\nservices:\n"),
                      id="one blank line between top-level keys: one between the new blocks"),
         pytest.param("services:\n", "\n".join(BLOCKS) + "\nservices:\n", id="services first"),
-        pytest.param('version: "3"\nservices:\n', 'version: "3"\n\n' + "\n".join(BLOCKS) + "\nservices:\n",
-                     id="one gap says too little: blank lines around the blocks"),
+        pytest.param('version: "3"\nservices:\n', 'version: "3"\n' + "".join(BLOCKS) + "services:\n",
+                     id="the one gap has no blank line: none around the blocks"),
     ],
 )
 def test_top_level_blocks_follow_the_file_spacing(head: str, expected: str, tmp_path: Path) -> None:

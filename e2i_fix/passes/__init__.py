@@ -23,10 +23,11 @@ class Pass(Protocol):
 def registry() -> dict[str, Pass]:
     """Every pass by id, in run order. Imported on first use: `--version` needs none of this."""
     from e2i_fix.passes import (
-        deploy_limits, depends_on_healthy, dockerignore, healthcheck_probes, logging, missing_build_files, no_force_root,
-        tmpfs_size, unused_suppression,
+        deploy_limits, depends_on_healthy, dockerignore, env_anchors, frontend_network, healthcheck_probes, logging,
+        missing_build_files, no_force_root, tmpfs_size, unused_suppression,
     )
 
+    # env-anchors rewrites whole environment blocks: passes that edit single entries go first.
     modules: list[Any] = [deploy_limits, logging, tmpfs_size, no_force_root, healthcheck_probes, depends_on_healthy,
-                          missing_build_files, dockerignore, unused_suppression]
+                          env_anchors, frontend_network, missing_build_files, dockerignore, unused_suppression]
     return {m.ID: m for m in modules}
