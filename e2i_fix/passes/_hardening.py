@@ -358,3 +358,33 @@ def node_of(svc: Service, key: str) -> Node | None:
     home = svc.home
     kv = home.doc.get(home.node, key) if home is not None else None
     return kv[1] if kv else None
+
+
+class Reach:
+    """The services a pass has given a key in this run, through their own mapping or one they
+    share: a service that merges or extends one of them inherits the key and needs no copy."""
+
+    def __init__(self, project: Project, allowed: list[Service]) -> None:
+        self.project = project
+        self.allowed = {s.name for s in allowed}
+        self.given: set[str] = set()
+
+    def inherits(self, svc: Service) -> bool:
+        return svc.name in self.given
+
+    def held(self, svc: Service, same: Any) -> str | None:
+        """Why an edit of `svc`'s mapping must not be made: another service it reaches is not
+        this pass's to change, or needs something else (`same(other)` is False)."""
+        services = self.project.services
+        for name in users_of(self.project, svc):
+            if name == svc.name:
+                continue
+            other = services.get(name)
+            if other is None or name not in self.allowed or blocked(other):
+                return f"its mapping is shared with {name!r}, which this pass leaves alone"
+            if not same(other):
+                return f"its mapping is shared with {name!r}, which needs something else"
+        return None
+
+    def give(self, svc: Service) -> None:
+        self.given.update(users_of(self.project, svc))

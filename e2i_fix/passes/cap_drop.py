@@ -89,7 +89,11 @@ class Needs:
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     extra = options.get("add") or {}
-    for svc in targets(project, ID, options):
+    allowed = targets(project, ID, options)
+    reach = h.Reach(project, allowed)
+    for svc in allowed:
+        if reach.inherits(svc):
+            continue
         dropped = svc.config.get("cap_drop")
         if isinstance(dropped, list) and any(_cap(c) == "ALL" for c in dropped):
             continue
@@ -102,10 +106,15 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                                 f"its {key} is set in {elsewhere.name})")
                 break
         else:
-            yield from _fix(project, svc, list(extra.get(svc.name, ())))
+            yield from _fix(project, svc, list(extra.get(svc.name, ())), reach, extra)
 
 
-def _fix(project: Project, svc: Service, extra: list[str]) -> Iterator[Fix]:
+def _wanted(project: Project, svc: Service, extra: list[str]) -> list[str] | None:
+    needs = _needs(svc, h.runs(project, svc))
+    return None if needs is None else sorted({*needs.caps, *(_cap(c) for c in extra)})
+
+
+def _fix(project: Project, svc: Service, extra: list[str], reach: h.Reach, extras: dict[str, Any]) -> Iterator[Fix]:
     r = h.runs(project, svc)
     needs = _needs(svc, r)
     if needs is None:
@@ -119,6 +128,10 @@ def _fix(project: Project, svc: Service, extra: list[str]) -> Iterator[Fix]:
                         "cap_add comes from a merge key)")
         return
     missing = [c for c in wanted if c not in own]
+    held = reach.held(svc, lambda o: _wanted(project, o, list(extras.get(o.name, ()))) == wanted)
+    if held:
+        yield h.finding(ID, svc, f"service {svc.name!r} keeps Docker's default capabilities (not edited: {held})")
+        return
     edits: list[Any] = []
     changes: list[tuple[str, ...]] = []
     for key, items in (("cap_drop", ["ALL"]), ("cap_add", missing)):
@@ -132,6 +145,7 @@ def _fix(project: Project, svc: Service, extra: list[str]) -> Iterator[Fix]:
             return
         edits += got[0]
         changes += got[1]
+    reach.give(svc)
     path, line, col = h.where(svc)
     added = f" and `cap_add: [{', '.join(missing)}]`" if missing else ""
     kept = f" (keeping its own cap_add: {', '.join(sorted(own))})" if own else ""

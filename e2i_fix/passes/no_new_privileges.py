@@ -77,7 +77,11 @@ _INSTALLS_SUDO = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
-    for svc in targets(project, ID, options):
+    allowed = targets(project, ID, options)
+    reach = h.Reach(project, allowed)
+    for svc in allowed:
+        if reach.inherits(svc):
+            continue
         opts = svc.config.get("security_opt")
         if isinstance(opts, list) and any(_names_nnp(o) for o in opts):
             continue
@@ -94,12 +98,14 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges, and {why}: "
                             "it needs to gain privileges at execve, which the option blocks")
             continue
-        got = h.extend_list(project, svc, "security_opt", [ENTRY])
+        held = reach.held(svc, lambda o: _gains(project, o, h.runs(project, o)) is None)
+        got = None if held else h.extend_list(project, svc, "security_opt", [ENTRY])
         if got is None:
-            yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges (not edited: its "
-                            "mapping or security_opt cannot be edited here); add `security_opt: "
-                            f"[\"{ENTRY}\"]`")
+            why = held or "its mapping or security_opt cannot be edited here"
+            yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges (not edited: {why}); "
+                            f"add `security_opt: [\"{ENTRY}\"]`")
             continue
+        reach.give(svc)
         edits, changes = got
         path, line, col = h.where(svc)
         yield Fix(ID, f"service {svc.name!r} can gain privileges through setuid binaries: add "

@@ -88,8 +88,10 @@ class Writes:
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
-    for svc in targets(project, ID, options):
-        if "read_only" in svc.config or h.blocked(svc):
+    allowed = targets(project, ID, options)
+    reach = h.Reach(project, allowed)
+    for svc in allowed:
+        if reach.inherits(svc) or "read_only" in svc.config or h.blocked(svc):
             continue
         for key in ("read_only", "tmpfs"):
             elsewhere = h.set_elsewhere(svc, key)
@@ -98,10 +100,19 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                                 f"{key} is set in {elsewhere.name})")
                 break
         else:
-            yield from _fix(project, svc, options)
+            yield from _fix(project, svc, options, reach)
 
 
-def _fix(project: Project, svc: Service, options: dict[str, Any]) -> Iterator[Fix]:
+def _plan(project: Project, svc: Service) -> list[str] | str:
+    r = h.runs(project, svc)
+    got = _writes(svc, r)
+    if isinstance(got, str):
+        return got
+    held = _mounted(svc, r)
+    return [p for p in dict.fromkeys(got.paths) if not any(_under(p, m) for m in held)]
+
+
+def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach) -> Iterator[Fix]:
     r = h.runs(project, svc)
     got = _writes(svc, r)
     if isinstance(got, str):
@@ -114,6 +125,10 @@ def _fix(project: Project, svc: Service, options: dict[str, Any]) -> Iterator[Fi
         yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem; not made read-only: it "
                         f"writes {', '.join(data)}, which no volume holds (mount a volume there first)")
         return
+    held_by = reach.held(svc, lambda o: _plan(project, o) == loose)
+    if held_by:
+        yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: {held_by})")
+        return
     sizes = {"size": options.get("tmpfs-size") or tmpfs_size.DEFAULTS["size"], "sizes": options.get("tmpfs-sizes") or {}}
     entries = [f"{p}:size={tmpfs_size._size_for(p, sizes)}" for p in loose]
     edits: list[Any] = []
@@ -125,6 +140,7 @@ def _fix(project: Project, svc: Service, options: dict[str, Any]) -> Iterator[Fi
         yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: its mapping "
                         f"or tmpfs cannot be edited here); add {recipe}")
         return
+    reach.give(svc)
     edits = got_ro[0] + got_tmpfs[0]
     changes = got_ro[1] + got_tmpfs[1]
     path, line, col = h.where(svc)
