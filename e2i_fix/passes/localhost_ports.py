@@ -57,6 +57,7 @@ longer connect; reach the service through an SSH tunnel, or name it in `public-s
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,6 +76,7 @@ READS = frozenset({"ports", "image", "build", "command", "entrypoint", "privileg
 DEFAULTS: dict[str, Any] = {"internal-services": [], "public-services": []}
 
 LOOPBACK = "127.0.0.1"
+_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-((?:[^{}]|\{[^{}]*\})*)\}")
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
@@ -184,6 +186,8 @@ def bound(text: str) -> str | None:
     """The port bound to the loopback, or None when it already names an address (or a variable
     does)."""
     fields = _fields(text)
+    if any(_may_hold_address(f) for f in fields):
+        return None
     if len(fields) == 1:
         if "$" in text:
             return None  # `${PORTS}` may hold a whole mapping
@@ -197,6 +201,12 @@ def bound(text: str) -> str | None:
     if lo is None or lo == "::1":
         return None  # an IPv6 address without brackets: Compose refuses it anyway
     return lo + text[len(ip):]
+
+
+def _may_hold_address(field: str) -> bool:
+    """A variable whose default holds a colon, `${SQL_PORT:-127.0.0.1:13306}`: the address
+    comes with it."""
+    return any(":" in m.group(1) for m in _DEFAULT.finditer(field))
 
 
 def _bound_already(text: str) -> bool:
