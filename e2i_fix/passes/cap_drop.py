@@ -184,6 +184,8 @@ def _needs(svc: Service, r: h.Runs) -> Needs | None:
         return Needs((), f"it runs as {who}, and a non-root process has no capabilities to lose",
                      "the service's user" if svc.config.get("user") else "the image's USER")
     img = r.image
+    if img is not None and img.user is not None and not h.is_root(img.user):
+        img = None  # the table's figures are for the image's own user, not for root
     if img is not None and img.cap_add is not None:
         why = f"its image needs {', '.join(img.cap_add)}" if img.cap_add else "its image needs none"
         if img.step_down:
