@@ -11,8 +11,7 @@ from e2i_fix import verify, yamledit
 from e2i_fix.dockerfile import Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, command_text, resolve_build
-from e2i_fix.render import block
-from e2i_fix.yamldoc import MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
+from e2i_fix.yamldoc import MappingNode, ScalarNode, SequenceNode, effective_entry, position
 
 
 class Image(NamedTuple):
@@ -81,16 +80,28 @@ def known(image: str | None) -> Image | None:
 
 class Runs(NamedTuple):
     """What a service runs, as far as the stack tells: the image it is (a table entry), or the
-    Dockerfile stages it builds to (one per variant: the base alone, with each override)."""
+    Dockerfile stages it builds to (one per variant: the base alone, with each override), each
+    with its build context."""
 
     image: Image | None
     stages: tuple[Stage, ...]
+    contexts: tuple[Path | None, ...]
     built: bool  # `build:` in some variant
     unreadable: bool  # a variant builds from a Dockerfile that cannot be read
 
 
 def runs(project: Project, svc: Service) -> Runs:
+    """Worked out once per service and index: every hardening pass asks."""
+    known_runs = svc.__dict__
+    if "_runs" not in known_runs:
+        known_runs["_runs"] = _runs(project, svc)
+    got: Runs = known_runs["_runs"]
+    return got
+
+
+def _runs(project: Project, svc: Service) -> Runs:
     stages: list[Stage] = []
+    contexts: list[Path | None] = []
     built = unreadable = False
     for files in verify.variants(project):
         cfg = (project.model(files).get("services") or {}).get(svc.name)
@@ -104,6 +115,7 @@ def runs(project: Project, svc: Service) -> Runs:
             unreadable = True
         elif stage not in stages:
             stages.append(stage)
+            contexts.append(b.context if b is not None else None)
     img = known(svc.image) if not built else None
     if built and not unreadable and stages:
         # A stage chain that only adds files to a known image runs that image's entrypoint.
@@ -111,7 +123,7 @@ def runs(project: Project, svc: Service) -> Runs:
         if len(bases) == 1 and all(_chain_last(s, "ENTRYPOINT") is None and _chain_last(s, "USER") is None
                                    for s in stages):
             img = bases.pop()
-    return Runs(img, tuple(stages), built, unreadable)
+    return Runs(img, tuple(stages), tuple(contexts), built, unreadable)
 
 
 def chain(stage: Stage) -> list[Stage]:
@@ -165,50 +177,25 @@ def run_lines(r: Runs) -> list[str]:
     return [ins.args for s in r.stages for st in chain(s) for ins in st.instructions if ins.name == "RUN"]
 
 
-def scripts(project: Project, r: Runs) -> str:
+def scripts(r: Runs) -> str:
     """The shell scripts the stages copy from the build context (entrypoints, mostly), read for
     what they run. Small files only: a script is a few kilobytes."""
     out: list[str] = []
-    for s in r.stages:
-        doc = _doc_of(project, s)
-        if doc is None:
-            continue
-        context = _context_of(project, s)
+    for s, context in zip(r.stages, r.contexts):
         if context is None:
             continue
         for st in chain(s):
             for _, srcs in st.copies():
                 for src in srcs:
-                    if src.endswith(".sh") or "entrypoint" in src.lower():
-                        p = (context / src).resolve()
-                        try:
-                            if p.is_file() and p.stat().st_size < 65536:
-                                out.append(p.read_text("utf-8", "replace"))
-                        except OSError:
-                            continue
+                    if not (src.endswith(".sh") or "entrypoint" in src.lower()):
+                        continue
+                    p = context / src
+                    try:
+                        if p.is_file() and p.stat().st_size < 65536:
+                            out.append(p.read_text("utf-8", "replace"))
+                    except OSError:
+                        continue
     return "\n".join(out)
-
-
-def _doc_of(project: Project, stage: Stage) -> Any:
-    for doc in project.dockerfiles.values():
-        if doc is not None and stage in doc.stages:
-            return doc
-    return None
-
-
-def _context_of(project: Project, stage: Stage) -> Path | None:
-    for svc in project.services.values():
-        b = svc.build
-        if b is not None and b.doc is not None and stage in b.doc.stages:
-            return b.context
-    for files in verify.variants(project):
-        for cfg in (project.model(files).get("services") or {}).values():
-            b = resolve_build(cfg.get("build") if isinstance(cfg, dict) else None, project.folder)
-            if b is not None and b.dockerfile is not None:
-                doc = project.dockerfiles.get(b.dockerfile)
-                if doc is not None and stage in doc.stages:
-                    return b.context
-    return None
 
 
 # --- who may be touched -----------------------------------------------------------------------
@@ -343,21 +330,6 @@ def append_items(doc: Any, seq: SequenceNode, after: int, items: list[Any]) -> E
     if pos == len(text) and not text.endswith("\n"):
         return Edit(doc.path, pos, pos, "\n" + lines.removesuffix("\n"))
     return Edit(doc.path, pos, pos, lines)
-
-
-def rendered(value: Any, svc: Service, key: str) -> str:
-    """How `key: value` would read in the service's file (for a display-only recipe)."""
-    home = svc.home
-    if home is None:
-        return f"{key}: {value!r}"
-    doc = home.doc
-    return block({key: value}, 0, doc.style).rstrip("\n")
-
-
-def node_of(svc: Service, key: str) -> Node | None:
-    home = svc.home
-    kv = home.doc.get(home.node, key) if home is not None else None
-    return kv[1] if kv else None
 
 
 class Reach:

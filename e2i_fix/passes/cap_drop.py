@@ -62,7 +62,7 @@ add the capability to its `cap_add` or to `add` in the options.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
@@ -80,11 +80,10 @@ RECIPE = ("start with `cap_drop: [ALL]` and no cap_add, then add back what fails
           "a gosu/su-exec step-down -> SETUID and SETGID, a port below 1024 -> NET_BIND_SERVICE")
 
 
-class Needs:
-    def __init__(self, caps: tuple[str, ...], why: str, source: str) -> None:
-        self.caps = caps
-        self.why = why
-        self.source = source
+class Needs(NamedTuple):
+    caps: tuple[str, ...]
+    why: str
+    source: str
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
@@ -118,8 +117,8 @@ def _fix(project: Project, svc: Service, extra: list[str], reach: h.Reach, extra
     r = h.runs(project, svc)
     needs = _needs(svc, r)
     if needs is None:
-        yield h.finding(ID, svc, f"service {svc.name!r} keeps Docker's default capabilities; what its image "
-                        f"needs is not known here: {RECIPE}")
+        what = "its Dockerfile cannot be read" if r.unreadable else "what its image needs is not known here"
+        yield h.finding(ID, svc, f"service {svc.name!r} keeps Docker's default capabilities; {what}: {RECIPE}")
         return
     wanted = sorted({*needs.caps, *(_cap(c) for c in extra)})
     own = _own(svc, "cap_add")

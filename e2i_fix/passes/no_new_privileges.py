@@ -130,7 +130,7 @@ def _gains(project: Project, svc: Any, r: h.Runs) -> str | None:
         m = _GAIN.search(line)
         if m and "sudo" not in m.group(0) and "doas" not in m.group(0):
             return f"its Dockerfile runs {m.group(0).strip()!r}"
-    text = h.scripts(project, r)
+    text = h.scripts(r)
     if text:
         m = _GAIN.search(text)
         if m:

@@ -63,7 +63,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h, tmpfs_size
@@ -80,11 +80,10 @@ _SCRATCH = re.compile(r"/(?:tmp|var/tmp|run|var/run)(?:/.*)?|.*/(?:cache|\.cache
 _PREPARES = re.compile(r"\b(mkdir|chown|chmod|install\s+-d)\b")
 
 
-class Writes:
-    def __init__(self, paths: list[str], why: str, source: str) -> None:
-        self.paths = paths
-        self.why = why
-        self.source = source
+class Writes(NamedTuple):
+    paths: list[str]
+    why: str
+    source: str
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
