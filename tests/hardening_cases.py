@@ -111,3 +111,17 @@ def corpus(pass_id: str, tmp_path: Path, keys: set[str]) -> list[str]:
     assert apply(pass_id, run.root, *extra) == 0
     assert snapshot(run.root) == run.after
     return sorted(changed)
+
+
+def bad_option_is_an_error(pass_id: str, tmp_path: Path, toml: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """A bad option value: exit 2 in --check and --apply, nothing written; returns stderr."""
+    text = "services:\n  a:\n    image: redis\n    ports: ['6379:6379']\n"
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    (tmp_path / ".e2i-fix.toml").write_text(f"[{pass_id}]\n{toml}\n")
+    capsys.readouterr()
+    assert main(["--check", "--unsafe-fixes", "--select", pass_id, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert apply(pass_id, tmp_path) == 2
+    assert f.read_text() == text
+    return err

@@ -9,7 +9,7 @@ import pytest
 
 from e2i_fix.passes import _hardening, registry
 
-from hardening_cases import apply, cases, check, config_json, corpus, only_keys_changed, run_fixture
+from hardening_cases import apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, run_fixture
 
 ID = "cap-drop"
 KEYS = {"cap_drop", "cap_add"}
@@ -138,3 +138,11 @@ def test_documented() -> None:
 
 def test_corpus(tmp_path: Path) -> None:
     corpus(ID, tmp_path, KEYS)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+        ('add = ["NET_RAW"]', 'option add must be a table'),
+        ('add = {a = "NET_RAW"}', 'option add must be a table'),
+])
+def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)

@@ -16,7 +16,7 @@ from e2i_fix._main import main
 from e2i_fix.passes import registry
 from e2i_fix.passes.localhost_ports import bound
 
-from hardening_cases import apply, cases, check, config_json, corpus, only_keys_changed, run_fixture
+from hardening_cases import apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, run_fixture
 
 ID = "localhost-ports"
 KEYS = {"ports"}
@@ -130,3 +130,11 @@ def test_compose_lint_findings_drop_to_a_quarter(tmp_path: Path) -> None:
     # What is left is what no table or Dockerfile here can vouch for: the API and the frontend
     # users reach, and images nothing here knows.
     assert after["CL-0003"] == 0 and after["CL-0026"] == 0
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+        ('public-services = "a"', 'option public-services must be a list'),
+        ('internal-services = [1]', 'option internal-services must be a list'),
+])
+def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)

@@ -10,7 +10,7 @@ import pytest
 
 from e2i_fix.passes import registry
 
-from hardening_cases import apply, cases, check, config_json, corpus, only_keys_changed, run_fixture
+from hardening_cases import apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, run_fixture
 
 ID = "read-only-root"
 KEYS = {"read_only", "tmpfs"}
@@ -94,3 +94,11 @@ def test_documented() -> None:
 
 def test_corpus(tmp_path: Path) -> None:
     corpus(ID, tmp_path, KEYS)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+        ('tmpfs-size = "10%"', "option tmpfs-size = '10%' is not a size"),
+        ('tmpfs-sizes = {"/tmp" = 0}', 'option tmpfs-sizes./tmp = 0 is not a size'),
+])
+def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)

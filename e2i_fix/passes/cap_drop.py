@@ -88,6 +88,11 @@ class Needs(NamedTuple):
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     extra = options.get("add") or {}
+    if not isinstance(extra, dict) or not all(isinstance(v, list) and all(isinstance(c, str) for c in v)
+                                              for v in extra.values()):
+        yield Fix(ID, "option add must be a table of service = [capabilities]", project.docs[0].path,
+                  safety=Safety.DISPLAY_ONLY, error=True)
+        return
     allowed = targets(project, ID, options)
     reach = h.Reach(project, allowed)
     for svc in allowed:

@@ -56,7 +56,6 @@ longer connect; reach the service through an SSH tunnel, or name it in `public-s
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -80,6 +79,12 @@ _DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-((?:[^{}]|\{[^{}]*\})*)\}")
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    for key in ("internal-services", "public-services"):
+        v = options.get(key) or []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            yield Fix(ID, f"option {key} must be a list of service names", project.docs[0].path,
+                      safety=Safety.DISPLAY_ONLY, error=True)
+            return
     internal = {s.name: why for s in targets(project, ID, options) if (why := _internal(project, s, options))}
     done: set[int] = set()
     for doc in project.docs:
@@ -165,6 +170,8 @@ def _fields(text: str) -> list[str]:
 
 def _wildcard(ip: str) -> str | None:
     """The loopback of the same family for a wildcard address, else None."""
+    import ipaddress  # only a stack with an address in a port needs it
+
     bare = ip.strip()
     bracketed = bare.startswith("[") and bare.endswith("]")
     if bracketed:

@@ -87,6 +87,11 @@ class Writes(NamedTuple):
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    bad = tmpfs_size._bad_options({"size": options.get("tmpfs-size"), "sizes": options.get("tmpfs-sizes")})
+    if bad:
+        bad = bad.replace("option size", "option tmpfs-size").replace("option sizes", "option tmpfs-sizes")
+        yield Fix(ID, bad, project.docs[0].path, safety=Safety.DISPLAY_ONLY, error=True)
+        return
     allowed = targets(project, ID, options)
     reach = h.Reach(project, allowed)
     for svc in allowed:
