@@ -52,6 +52,7 @@ def one(tmp_path: Path, text: str) -> Path:
         pytest.param("services:\n  a:\n    image: x\n    entrypoint: [doas, run]\n", id="doas"),
         pytest.param("services:\n  a:\n    image: x\n    user: app\n    command: su -c run root\n", id="su as non-root"),
         pytest.param("services:\n  a: {image: x}\n", id="flow service"),
+        pytest.param("services:\n  a:\n    image: pihole/pihole:2024.07.0\n", id="an image that runs sudo"),
     ],
 )
 def test_noop(tmp_path: Path, text: str) -> None:

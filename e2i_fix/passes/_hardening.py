@@ -27,6 +27,7 @@ class Image(NamedTuple):
     internal: bool | None
     sources: tuple[str, ...]
     notes: str | None
+    gains: str | None
 
 
 class Table(NamedTuple):
@@ -49,7 +50,8 @@ def table() -> Table:
             writes = e.get("writes")
             img = Image(name, e.get("user"), e.get("step_down"), None if caps is None else tuple(caps),
                         tuple(e.get("volumes", ())), None if writes is None else tuple(writes),
-                        e.get("read_only"), e.get("internal"), tuple(e.get("sources", ())), e.get("notes"))
+                        e.get("read_only"), e.get("internal"), tuple(e.get("sources", ())), e.get("notes"),
+                        e.get("gains"))
             for n in (name, *e.get("images", ())):
                 images[n] = img
         _TABLE.append(Table(images, {k: tuple(v) for k, v in raw.get("profiles", {}).items()}))

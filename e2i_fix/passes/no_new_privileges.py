@@ -9,8 +9,9 @@ entry appended to the service's own list):
 
 A service whose command, entrypoint or Dockerfile needs to *gain* privileges when it runs a
 program is reported instead: `sudo`, `doas`, `su` run by a non-root user, `setcap` file
-capabilities, setuid or setgid bits (`chmod u+s`, `chmod 4755`...), or a Dockerfile that
-installs `sudo`. The command and entrypoint are read from the service, from the Dockerfile stage
+capabilities, setuid or setgid bits (`chmod u+s`, `chmod 4755`...), a Dockerfile that
+installs `sudo`, or an image the table in `e2i_fix/data/hardening.toml` knows to need sudo
+(Pi-hole, Tdarr, the Gitea act runner: each with the report that shows it). The command and entrypoint are read from the service, from the Dockerfile stage
 it builds (ENTRYPOINT, CMD, RUN) and from the shell scripts that stage copies in. Entrypoints
 that *drop* privileges (`gosu`, `su-exec`, `setpriv`, `su` run by root) keep working: they
 give privileges away, which no-new-privileges allows.
@@ -118,6 +119,8 @@ def _names_nnp(opt: Any) -> bool:
 
 def _gains(project: Project, svc: Any, r: h.Runs) -> str | None:
     """Why the service needs a privilege gain at execve, if anything it runs says so."""
+    if r.image is not None and r.image.gains:
+        return f"{r.image.name} {r.image.gains} (built-in table)"
     cmd = h.command_words(svc, r)
     if _GAIN.search(cmd):
         return f"its command runs {_GAIN.search(cmd).group(0).strip()!r}"  # type: ignore[union-attr]
