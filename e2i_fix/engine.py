@@ -156,6 +156,7 @@ class Workspace:
         self._docker_cache: dict[tuple[Path, str], dockerfile.DockerfileDoc] = {}
         self.env: dict[str, str] = {}
         self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
+        self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
 
     def load(self) -> None:
         """Read the compose files (any failure stops the stack), `.env` and the Dockerfiles."""
@@ -199,22 +200,63 @@ class Workspace:
                 docs.append(self.compose_doc(p))
             except InputError as e:
                 raise _Failed(e.problem(str(p))) from None
+        roles = ["base", *["override"] * (len(docs) - 1)]
+        folders = [self.stack.folder] * len(docs)
+        refs: dict[int, list[tuple[proj.Ref, tuple[int, ...]]]] = {}
+        where: dict[Path, int] = {p: i for i, p in enumerate(self.stack.compose)}
+        i = 0
+        while i < len(docs):  # the list grows as included and extended files are found
+            for ref in proj.references(docs[i].value, folders[i]):
+                idx = []
+                for path in ref.paths:
+                    if path not in where:
+                        doc = self._referenced(path, ref.kind == "extends", problems)
+                        if doc is None:
+                            continue
+                        where[path] = len(docs)
+                        docs.append(doc)
+                        roles.append(ref.kind)
+                        folders.append(ref.project_dir)
+                    elif roles[where[path]] == "extends" and ref.kind == "include":
+                        roles[where[path]] = "include"  # included somewhere: its services are the stack's
+                    idx.append(where[path])
+                refs.setdefault(i, []).append((ref, tuple(idx)))
+            i += 1
+        self.compose_paths = set(where)
         dfs: dict[Path, dockerfile.DockerfileDoc | None] = {}
-        for path in sorted(proj.dockerfile_paths(docs, self.stack.folder)):
+        for path in sorted(proj.dockerfile_paths(docs, folders)):
             dfs[path] = self._dockerfile(path, problems)
-        return proj.Project(self.stack, docs, dfs, self.env)
+        return proj.Project(self.stack, docs, dfs, self.env, roles, refs)
+
+    def _referenced(self, path: Path, context: bool, problems: list[Problem]) -> ComposeDoc | None:
+        """A file an `include:` or `extends: file:` names, read and parsed once per text. One
+        that only `extends` reaches is read for context: its services are templates."""
+        if path not in self.originals:
+            if not self._read(path, problems):
+                return None
+            if context:
+                self.stack.context.add(path)
+        try:
+            return self.compose_doc(path)
+        except InputError as e:
+            problems.append(e.problem(str(path)))
+            return None
+
+    def _read(self, path: Path, problems: list[Problem]) -> bool:
+        """Read a file the stack reaches into the workspace; a problem if it cannot be."""
+        try:
+            s = src.read(path)
+        except InputError as e:
+            problems.append(e.problem(str(path)))
+            return False
+        self.originals[path] = s
+        self.texts[path] = s.text
+        return True
 
     def _dockerfile(self, path: Path, problems: list[Problem]) -> dockerfile.DockerfileDoc | None:
         if path not in self.originals:
-            if not path.is_file():
+            if not path.is_file() or not self._read(path, problems):
                 return None
-            try:
-                s = src.read(path)
-            except InputError as e:
-                problems.append(e.problem(str(path)))
-                return None
-            self.originals[path] = s
-            self.texts[path] = s.text
         key = (path, self.texts[path])
         doc = self._docker_cache.get(key)
         if doc is None:
@@ -421,7 +463,7 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
         ws.texts[path] = splice(before[path] if path in before else ws.texts[path], edits, s.newline, spans)
     bad: dict[str, Problem] = {}
     for path in by_path:
-        if path not in ws.stack.compose:
+        if path not in ws.compose_paths:
             continue
         try:
             ws.compose_doc(path)

@@ -1,15 +1,60 @@
 """Stacks on disk, and the read-only Project index the passes query.
 
-A *stack* is the files Compose would read together: a base file, its override files, the
-Dockerfiles their `build:` sections name, and `.env`. The *Project* is built from the current
-text of each file, so the engine rebuilds it after every round of fixes.
+A *stack* is the files Compose would read together: a base file, its override files, the files
+they `include:` or `extends:` from, the Dockerfiles their `build:` sections name, and `.env`.
+The *Project* is built from the current text of each file, so the engine rebuilds it after every
+round of fixes. It reads the Compose language as compose-go does, and a differential test
+(`tests/test_differential.py`) holds it to `docker compose config` on every variant of the
+corpus and of the fixtures.
+
+For pass authors
+----------------
+- `Project.services`: name -> `Service`, in the order the files define them: the services of the
+  base, its overrides and every included file (the templates a file reaches only through
+  `extends: file:` are not services). Every service a file defines is there, a `!reset` one too.
+- `Service.config`: the service as the base with every override merged (`Project.widest`):
+  mappings merge, sequences append, `ports`/`volumes`/`secrets`/`configs`/`env_file` merge by
+  what they bind, `command`/`entrypoint`/`healthcheck.test` are replaced, `!reset` and
+  `!override` applied, `extends` followed (across files too), merge keys resolved, and the
+  relative paths of an included or extended service made relative to the stack's folder.
+  Environments and labels are mappings, `depends_on` long form (`model.normalise_service`).
+- `Service.defs`: each file's definition (`ServiceDef`: `doc`, `key`, `node`, `editable`,
+  `tags`), base first. `Service.home`: where new keys go (the first editable definition; the
+  one that `!override`s the whole service; None for a `!reset` service). A service an included
+  file defines has its home there: it is fixed in the file that defines it.
+- `Service.reset`: the definition that drops the service (`backup: !reset null`). `targets()`
+  leaves such a service out: it gets nothing.
+- `Service.shadows(d, *path)`: a later definition that `!reset`s or `!override`s `path` (or what
+  holds it). A pass about to add `path` in `d` asks it first: the edit would be lost there, so
+  it edits the overriding file, or reports.
+- `Service.build`: the context, Dockerfile and target it builds (`Build.stage`: the Dockerfile
+  stage it ends at); `Service.has_healthcheck`: a health check in the merged config or in that
+  stage.
+- `Service.profiles`, `Service.runs_with(profiles)`, `Project.profiles()`,
+  `Project.running(profiles)`, `Project.always_with(svc, other)`: which services run where. A
+  pass must not make a service that always runs wait for one that only a profile starts.
+- `Project.environment(svc)`: what the container really gets: its `env_file` entries, then
+  `environment` over them. `Project.env_file(path)` and `Project.service_env_files(svc)` give
+  the entries with their line numbers.
+- `Project.variants()`: the file sets Compose runs (indexes into `Project.docs`): the base alone
+  and the base with each override file; included files belong to each variant of their
+  includer. `Project.model(files)`: one variant's normalised model, computed once (verification
+  compares these before and after a run). `Project.roles[i]` says what `docs[i]` is: `base`,
+  `override`, `include` or `extends` (read only for the services extending from it).
+- `Project.sharers(node)`, `Project.with_extenders(names)`, `Project.extends_parents`: who else
+  an edit of a shared node or of an `extends` base reaches.
+
+Costs: a file is parsed once per text; `!reset`/`!override` cost a substring search in a file
+that has none; includes and `extends: file:` are followed only where a file names them;
+profile and env-file questions read nothing until asked.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,7 +65,7 @@ from e2i_fix.errors import InputError
 from e2i_fix.source import Source
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode
 
-__all__ = ["Build", "ComposeDoc", "Project", "Service", "ServiceDef", "Stack", "discover"]
+__all__ = ["Build", "ComposeDoc", "Project", "Ref", "Service", "ServiceDef", "Stack", "discover", "references"]
 
 BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _OVERRIDE = re.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
@@ -47,17 +92,78 @@ def is_compose_name(name: str) -> bool:
 
 
 def discover(paths: list[Path]) -> Iterator[Stack | tuple[Path, InputError]]:
-    """Stacks under the given paths. Folders are searched; files form stacks by folder."""
+    """Stacks under the given paths. Folders are searched; files form stacks by folder. A file
+    that a stack's files include or extend from belongs to that stack: it is neither an override
+    of its folder's base nor a stack of its own (the first stack that names it owns it; any
+    other reads it for context)."""
+    found: list[Stack | tuple[Path, InputError]] = []
     explicit: dict[Path, list[Path]] = {}
     for p in paths:
         if p.is_dir():
-            yield from _walk(p)
+            found += _walk(p)
         elif p.exists() or p.is_symlink():
             explicit.setdefault(p.parent, []).append(p)
         else:
-            yield p, InputError("no such file or folder")
+            found.append((p, InputError("no such file or folder")))
     for folder, files in explicit.items():
-        yield from _group(folder, sorted(set(files), key=_order), explicit=True)
+        found += _group(folder, sorted(set(files), key=_order), explicit=True)
+    yield from _claim(found)
+
+
+_MAY_REFER = re.compile(r"^include\s*:|[\s{,]file\s*:", re.MULTILINE)
+
+
+def _named_by(path: Path, folder: Path, cache: dict[Path, list[Ref]]) -> list[Ref]:
+    """The references a compose file makes. Only a file whose text may hold one is parsed."""
+    if path not in cache:
+        cache[path] = []
+        from e2i_fix import source
+
+        try:
+            s = source.read(path)
+            if _MAY_REFER.search(s.text) and ("include" in s.text or "extends" in s.text):
+                cache[path] = references(yamldoc.to_value(yamldoc.parse(s)), folder)
+        except InputError:
+            pass  # the engine reports it when it reads the stack
+    return cache[path]
+
+
+def _claim(found: list[Stack | tuple[Path, InputError]]) -> list[Stack | tuple[Path, InputError]]:
+    cache: dict[Path, list[Ref]] = {}
+    owner: dict[Path, int] = {}
+    claims: list[set[Path]] = []
+    for n, item in enumerate(found):
+        mine: set[Path] = set()
+        if isinstance(item, Stack):
+            todo = [(p, item.folder) for p in item.compose]
+            while todo:
+                path, folder = todo.pop()
+                for ref in _named_by(path, folder, cache):
+                    for f in ref.paths:
+                        if f not in mine:
+                            mine.add(f)
+                            todo.append((f, ref.project_dir))
+            for f in sorted(mine):
+                owner.setdefault(f, n)
+        claims.append(mine)
+    if not owner:
+        return found
+    out: list[Stack | tuple[Path, InputError]] = []
+    for n, item in enumerate(found):
+        if not isinstance(item, Stack):
+            out.append(item)
+            continue
+        for f in claims[n]:
+            if owner[f] != n:
+                item.context.add(f)  # another stack edits it; this one only reads it
+        base, rest = item.compose[0], item.compose[1:]
+        kept = [f for f in rest if f not in claims[n] and owner.get(f, n) == n]
+        if owner.get(base, n) != n:
+            out += [Stack(item.folder, [f], item.context) for f in kept]  # claimed by a stack that includes it
+        else:
+            item.compose = [base, *kept]
+            out.append(item)
+    return out
 
 
 def _order(p: Path) -> tuple[int, str]:
@@ -128,6 +234,15 @@ class ServiceDef:
     def get(self, key: str) -> tuple[ScalarNode, Node] | None:
         return self.doc.get(self.node, key)
 
+    @property
+    def tags(self) -> dict[tuple[str | int, ...], str]:
+        """The `!reset` / `!override` tags written in this definition, by path inside the
+        service (`()` is the service itself: `backup: !reset null`)."""
+        if not self.doc.tags:
+            return {}
+        name = self.key.value
+        return {p[2:]: t for p, t in self.doc.tags if len(p) >= 2 and p[0] == "services" and p[1] == name}
+
 
 class Build:
     def __init__(self, context: Path | None, dockerfile: Path | None, target: str | None) -> None:
@@ -153,13 +268,50 @@ class Service:
 
     @property
     def home(self) -> ServiceDef | None:
-        """Where new keys go: the first editable definition (the base file's)."""
-        return next((d for d in self.defs if d.editable), None)
+        """Where new keys go: the first editable definition (the base file's), or the one that
+        replaces the service as a whole (`web: !override {...}`). None for a `!reset` service."""
+        if self.reset is not None:
+            return None
+        start = 0
+        for i, d in enumerate(self.defs):
+            if d.tags.get(()) == yamldoc.OVERRIDE:
+                start = i
+        return next((d for d in self.defs[start:] if d.editable), None)
+
+    @property
+    def reset(self) -> ServiceDef | None:
+        """The definition that drops the service (`backup: !reset null`), if a file does: such a
+        service is nobody's to fix (`targets` leaves it out)."""
+        return next((d for d in self.defs if d.tags.get(()) == yamldoc.RESET), None)
+
+    def shadows(self, d: ServiceDef, *path: str) -> ServiceDef | None:
+        """A later definition that `!reset`s or `!override`s `path` (or what holds it): an
+        edit of `path` in `d` would be lost in every variant that loads that file."""
+        later = self.defs[self.defs.index(d) + 1:] if d in self.defs else []
+        for other in reversed(later):
+            tags = other.tags
+            if tags and any(tags.get(tuple(path[:i])) for i in range(len(path) + 1)):
+                return other
+        return None
 
     @property
     def image(self) -> str | None:
         img = self.config.get("image")
         return img if isinstance(img, str) else None
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The profiles that enable the service; () when it always runs."""
+        p = self.config.get("profiles")
+        return tuple(str(x) for x in p) if isinstance(p, list) else ()
+
+    def runs_with(self, profiles: Iterable[str]) -> bool:
+        """Whether the service runs when `profiles` are enabled (`*` enables every one)."""
+        mine = self.profiles
+        if not mine:
+            return True
+        wanted = set(profiles)
+        return "*" in wanted or not wanted.isdisjoint(mine)
 
     @property
     def has_healthcheck(self) -> bool:
@@ -173,24 +325,196 @@ class Service:
         return bool(self.build and self.build.stage and self.build.stage.healthcheck)
 
 
+class Ref(NamedTuple):
+    """Files one compose file makes Compose read: an `include:` entry (its files merged as one
+    project, relative paths resolved against `project_dir`) or the file an `extends` names."""
+
+    kind: str  # "include" or "extends"
+    paths: tuple[Path, ...]
+    project_dir: Path
+
+
+def references(value: Any, folder: Path) -> list[Ref]:
+    """The `include:` entries and `extends.file`s of a compose file's plain value, resolved
+    against `folder` (the directory its relative paths are relative to). Paths that come from
+    a variable are left out: only Compose knows them."""
+    out: list[Ref] = []
+    inc = value.get("include") if isinstance(value, dict) else None
+    for item in inc if isinstance(inc, list) else []:
+        paths = item.get("path") if isinstance(item, dict) else item
+        names = [paths] if isinstance(paths, str) else paths if isinstance(paths, list) else []
+        if not names or not all(isinstance(n, str) and n and "$" not in n for n in names):
+            continue
+        files = tuple(Path(os.path.normpath(folder / n)) for n in names)
+        pdir = item.get("project_directory") if isinstance(item, dict) else None
+        where = Path(os.path.normpath(folder / pdir)) if isinstance(pdir, str) and "$" not in pdir else files[0].parent
+        out.append(Ref("include", files, where))
+    svcs = value.get("services") if isinstance(value, dict) else None
+    for svc in svcs.values() if isinstance(svcs, dict) else ():
+        ext = svc.get("extends") if isinstance(svc, dict) else None
+        f = ext.get("file") if isinstance(ext, dict) else None
+        if isinstance(f, str) and f and "$" not in f:
+            path = Path(os.path.normpath(folder / f))
+            if all(r.paths != (path,) or r.kind != "extends" for r in out):
+                out.append(Ref("extends", (path,), path.parent))
+    return out
+
+
+def _rebase(cfg: dict[str, Any], rel: str) -> dict[str, Any]:
+    """A service's relative paths (build context, env files, bind mounts) moved from the
+    directory its file is relative to onto the stack's, as Compose sees an included or extended
+    service from the including project (`config --no-path-resolution` prints them so)."""
+    out = dict(cfg)
+
+    def move(p: Any) -> Any:
+        if not isinstance(p, str) or not p or "$" in p or "://" in p or p.startswith(("/", "~", "git@", "github.com/")):
+            return p
+        return posixpath.normpath(posixpath.join(rel, p))  # cleaned, as Compose prints it
+
+    b = out.get("build")
+    if isinstance(b, str):
+        out["build"] = move(b)
+    elif isinstance(b, dict):
+        out["build"] = {**b, "context": move(b.get("context") or ".")}
+    ef = out.get("env_file")
+    if isinstance(ef, (str, list)):
+        out["env_file"] = [{**e, "path": move(e.get("path"))} if isinstance(e, dict) else move(e)
+                           for e in (ef if isinstance(ef, list) else [ef])]
+    vols = out.get("volumes")
+    if isinstance(vols, list):
+        moved: list[Any] = []
+        for v in vols:
+            if isinstance(v, str) and v.startswith(".") and ":" in v:
+                # Compose reads it as a long-form bind, then moves its source: so does the index
+                # (the short form would lose the `./` that makes it a bind).
+                long = model.long_volume(v)
+                moved.append({**long, "source": move(long.get("source"))} if isinstance(long, dict) else v)
+            elif isinstance(v, dict) and v.get("type") == "bind":
+                moved.append({**v, "source": move(v.get("source"))})
+            else:
+                moved.append(v)
+        out["volumes"] = moved
+    return out
+
+
 class Project:
     """Read-only index of one stack at one moment. Passes query it; nothing mutates it."""
 
     def __init__(self, stack: Stack, docs: list[ComposeDoc], dockerfiles: dict[Path, dockerfile.DockerfileDoc | None],
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], roles: list[str] | None = None,
+                 refs: dict[int, list[tuple[Ref, tuple[int, ...]]]] | None = None) -> None:
         self.stack = stack
-        self.docs = docs  # base first
+        self.docs = docs  # base first, then the override files, then the files they reference
         self.dockerfiles = dockerfiles
         self.env = env
+        # What each file is to the stack: "base", "override", "include" (its services are the
+        # stack's) or "extends" (read only for the services that extend from it).
+        self.roles = roles if roles is not None else ["base", *["override"] * (len(docs) - 1)]
+        # For each file, the references it makes, with the indexes of the files they load.
+        self.refs = refs or {}
         self._models: dict[tuple[int, ...], dict[str, Any]] = {}
+        self._expanded: dict[tuple[int, Path], dict[str, Any]] = {}
+
+    def variants(self) -> list[tuple[int, ...]]:
+        """The files Compose can be run with (indexes into `docs`): the base alone, and the base
+        with each override file. Included files belong to whichever file includes them."""
+        overrides = [i for i, r in enumerate(self.roles) if r == "override"]
+        return [(0,), *((0, i) for i in overrides)]
+
+    @property
+    def widest(self) -> tuple[int, ...]:
+        """The base with every override file: what `Service.config` is merged from."""
+        return (0, *(i for i, r in enumerate(self.roles) if r == "override"))
 
     def model(self, files: tuple[int, ...]) -> dict[str, Any]:
         """The normalised model of some of the stack's files (indexes into `docs`, base first),
-        computed once: the index and verification both ask for it. Shared: do not modify it."""
+        includes and `extends: file:` followed, computed once: the index and verification both
+        ask for it. Shared: do not modify it."""
         got = self._models.get(files)
         if got is None:
-            got = self._models[files] = model.normalise_stack([self.docs[i].value for i in files])
+            docs = [self.docs[i] for i in files]
+            values = [self._expand(i, self.folder) for i in files]
+            got = self._models[files] = model.normalise_stack(values, [d.tags for d in docs])
         return got
+
+    def _expand(self, i: int, base: Path) -> dict[str, Any]:
+        """File `i`'s value with what it references brought in: services extended from another
+        file merged under their own keys, included files' resources added. Relative paths are
+        made relative to `base`, the directory of the project that reads the file."""
+        value: dict[str, Any] = self.docs[i].value
+        refs = self.refs.get(i)
+        if not refs:
+            return value
+        key = (i, base)
+        got = self._expanded.get(key)
+        if got is not None:
+            return got
+        self._expanded[key] = value  # a reference cycle reads the file as it is (Compose refuses it)
+        out = dict(value)
+        svcs = value.get("services")
+        if isinstance(svcs, dict):
+            services = dict(svcs)
+            for ref, idx in refs:
+                if ref.kind != "extends" or not idx:
+                    continue
+                rel = os.path.relpath(ref.project_dir, base)
+                other = model.normalise_stack([self._expand(idx[0], ref.project_dir)]).get("services") or {}
+                for name, svc in svcs.items():
+                    ext = svc.get("extends") if isinstance(svc, dict) else None
+                    if not (isinstance(ext, dict) and isinstance(ext.get("file"), str)
+                            and Path(os.path.normpath(base / ext["file"])) == ref.paths[0]):
+                        continue
+                    parent = other.get(ext.get("service"))
+                    if isinstance(parent, dict):
+                        own = {k: v for k, v in svc.items() if k != "extends"}
+                        parent = _rebase({k: v for k, v in parent.items() if k != "extends"}, rel)
+                        services[name] = model.merge(model.normalise_service(parent), model.normalise_service(own))
+            out["services"] = services
+        for ref, idx in refs:
+            if ref.kind != "include" or not idx:
+                continue
+            rel = os.path.relpath(ref.project_dir, base)
+            imported = model.normalise_stack([self._expand(j, ref.project_dir) for j in idx],
+                                             [self.docs[j].tags for j in idx])
+            for section, items in imported.items():
+                if not isinstance(items, dict) or section not in ("services", "networks", "volumes", "secrets", "configs"):
+                    continue
+                mine = out.get(section)
+                merged = dict(mine) if isinstance(mine, dict) else {}
+                for name, item in items.items():
+                    # Compose refuses a name both files define differently: the importer's wins here.
+                    merged.setdefault(name, _rebase(item, rel) if section == "services" and isinstance(item, dict) else item)
+                out[section] = merged
+        self._expanded[key] = out
+        return out
+
+    def profiles(self) -> list[str]:
+        """Every profile some service of the stack names, sorted."""
+        return sorted({p for svc in self.services.values() for p in svc.profiles})
+
+    def running(self, profiles: Iterable[str] = ()) -> list[Service]:
+        """The services `docker compose up` starts with `profiles` enabled (none: the default)."""
+        wanted = tuple(profiles)
+        return [s for s in self.services.values() if s.reset is None and s.runs_with(wanted)]
+
+    def always_with(self, svc: Service, other: Service) -> bool:
+        """Whether `other` runs wherever `svc` runs, whatever profiles are enabled: the test a
+        pass needs before it makes `svc` wait for `other` (a default service that depends on a
+        profile-only one breaks `up` without that profile)."""
+        return not other.profiles or bool(svc.profiles) and set(svc.profiles) <= set(other.profiles)
+
+    def environment(self, svc: Service) -> dict[str, str | None]:
+        """The environment the service's container really gets, before interpolation: its
+        `env_file` entries in order, then `environment` over them (as `docker compose config`
+        inlines them). A bare `KEY` maps to None: its value comes from the shell."""
+        out: dict[str, str | None] = {}
+        for _, entries in self.service_env_files(svc):
+            for e in entries:
+                out[e.key] = e.value
+        env = svc.config.get("environment")
+        if isinstance(env, dict):
+            out.update((str(k), v if v is None or isinstance(v, str) else model.as_string(v)) for k, v in env.items())
+        return out
 
     def env_file(self, path: Path) -> list[EnvEntry] | None:
         """The entries of an env file a service names (read once per index; None when it is
@@ -217,16 +541,16 @@ class Project:
     @cached_property
     def services(self) -> dict[str, Service]:
         out: dict[str, Service] = {}
-        raw_docs = []
-        for doc in self.docs:
-            raw_docs.append(doc.value)
+        for doc, role in zip(self.docs, self.roles):
+            if role == "extends":
+                continue  # its services are templates, not the stack's
             svcs = doc.node("services")
             if not isinstance(svcs, MappingNode):
                 continue
             for k, v in svcs.value:
                 if isinstance(k, ScalarNode) and k.value != "<<":
                     out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
-        merged = self.model(tuple(range(len(self.docs)))).get("services") or {}
+        merged = self.model(self.widest).get("services") or {}
         for name, svc in out.items():
             cfg = merged.get(name)
             svc.config = cfg if isinstance(cfg, dict) else {}
@@ -307,10 +631,11 @@ def resolve_build(spec: Any, folder: Path) -> Build | None:
     return Build(context, context / name, target)
 
 
-def dockerfile_paths(docs: list[ComposeDoc], folder: Path) -> set[Path]:
-    """The Dockerfiles the compose files build from (before services are merged)."""
+def dockerfile_paths(docs: list[ComposeDoc], folders: list[Path]) -> set[Path]:
+    """The Dockerfiles the compose files build from (before services are merged), each file's
+    `build:` relative to its own folder (an included file's project directory)."""
     out: set[Path] = set()
-    for doc in docs:
+    for doc, folder in zip(docs, folders):
         svcs = doc.value.get("services")
         for svc in svcs.values() if isinstance(svcs, dict) else ():
             build = resolve_build(svc.get("build") if isinstance(svc, dict) else None, folder)
@@ -432,7 +757,8 @@ def opted_out(service: Service, pass_id: str) -> bool:
 def targets(project: Project, pass_id: str, options: dict[str, Any]) -> list[Service]:
     """The services a pass may touch: not opted out in config or inline."""
     ignored = options.get("_ignored_services", set())
-    return [s for s in project.services.values() if s.name not in ignored and not opted_out(s, pass_id)]
+    return [s for s in project.services.values()
+            if s.name not in ignored and s.reset is None and not opted_out(s, pass_id)]
 
 
 def image_family(image: str | None) -> str | None:

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 
 def variants(project: Project) -> list[tuple[int, ...]]:
-    """The files Compose can be run with: the base alone, and the base with each override."""
-    return [(0,)] + [(0, i) for i in range(1, len(project.docs))]
+    """The files Compose can be run with: the base alone, and the base with each override
+    (included files are part of each variant of the file that includes them)."""
+    return project.variants()
 
 
 def verify(result: Result) -> list[Problem]:

@@ -97,14 +97,81 @@ def _check_services(root: MappingNode) -> None:
     for k, v in root.value:
         if type(k) is not ScalarNode or k.value != "services":
             continue
-        if not isinstance(v, MappingNode):
+        if not isinstance(v, MappingNode) and v.tag != RESET:
             # A null `services:` has its empty scalar marked at the next token: point at the key.
             where = k if _is_null(v) else v
             raise _at(where, f"`services` is {_a(v)}, not a mapping")
+        if v.tag in _MERGE_TAGS:
+            continue
         for sk, sv in v.value:
+            if sv.tag in _MERGE_TAGS:
+                continue  # `backup: !reset null` drops a service; `!override` replaces it
             if not isinstance(sv, MappingNode) and not _is_null(sv) and not is_merge_key(sk):
                 name = sk.value if isinstance(sk, ScalarNode) else "?"
                 raise _at(sv, f"service {name!r} is {_a(sv)}, not a mapping")
+
+
+# Compose's merge tags: `!reset` drops what the files before set (and the tagged node itself),
+# `!override` replaces it instead of merging into it.
+RESET = "!reset"
+OVERRIDE = "!override"
+_MERGE_TAGS = (RESET, OVERRIDE)
+
+TagPath = tuple[Union[str, int], ...]
+
+
+def merge_tags(root: Node, text: str) -> tuple[tuple[TagPath, str], ...]:
+    """Where `!reset` and `!override` are written: (path, tag) pairs in document order, the path
+    by mapping keys and sequence indexes from the top. Only a file whose text names a tag is
+    walked, so the common case costs one substring search."""
+    if RESET not in text and OVERRIDE not in text:
+        return ()
+    out: list[tuple[TagPath, str]] = []
+    stack: list[tuple[Node, TagPath]] = [(root, ())]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node.tag in _MERGE_TAGS:
+            out.append((path, node.tag))
+            if node.tag == RESET:
+                continue
+        if type(node) is ScalarNode or id(node) in seen:
+            continue
+        seen.add(id(node))  # an alias is walked once, where it is first met
+        if type(node) is MappingNode:
+            for k, v in reversed(node.value):
+                if type(k) is ScalarNode and not is_merge_key(k):
+                    stack.append((v, (*path, k.value)))
+        else:
+            for i in reversed(range(len(node.value))):
+                stack.append((node.value[i], (*path, i)))
+    return tuple(out)
+
+
+def without_tagged(value: Value, tags: tuple[tuple[TagPath, str], ...]) -> Value:
+    """`value` as Compose reads the file: `!reset` nodes left out (a plain `!override` scalar
+    already resolves as an untagged one). Copies only the containers on the way to a tagged node (the parse's values
+    are shared)."""
+    for path, tag in sorted(tags, key=lambda t: tuple(str(p) if isinstance(p, str) else f"{p:012d}" for p in t[0]),
+                            reverse=True):  # later list items first: dropping one shifts the rest
+        if not path:
+            continue
+        value = _cut_path(value, path, tag)
+    return value
+
+
+def _cut_path(value: Value, path: TagPath, tag: str) -> Value:
+    head, rest = path[0], path[1:]
+    found = (isinstance(value, dict) and isinstance(head, str) and head in value
+             or isinstance(value, list) and isinstance(head, int) and head < len(value))
+    if not found:
+        return value
+    out: Any = dict(value) if isinstance(value, dict) else list(value)  # type: ignore[arg-type]
+    if rest:
+        out[head] = _cut_path(out[head], rest, tag)
+    elif tag == RESET:
+        del out[head]
+    return out  # type: ignore[no-any-return]
 
 
 def _is_null(node: Node) -> bool:
@@ -153,7 +220,7 @@ def _check(root: Node, text: str) -> list[tuple[int, Node]]:
         if n.style:
             quotes[n.style] = quotes.get(n.style, 0) + 1
             return v
-        if n.tag != plain:
+        if n.tag != plain and n.tag != OVERRIDE:
             return v
         got = values.get(v, values)  # `_cached_plain` with its hit inlined: this runs per scalar
         return _cached_plain(v) if got is values else got
@@ -285,7 +352,7 @@ _STD = "tag:yaml.org,2002:"
 def scalar_value(node: ScalarNode) -> Value:
     """Resolve a scalar the way Compose (YAML 1.2 core schema) does, not PyYAML's YAML 1.1."""
     v: str = node.value
-    if node.tag != _PLAIN or node.style:
+    if node.tag != _PLAIN and node.tag != OVERRIDE or node.style:
         return v  # quoted, or an explicit tag such as `!!str` or Compose's `!reset`
     return _cached_plain(v)
 
@@ -413,9 +480,18 @@ class ComposeDoc:
 
     @cached_property
     def value(self) -> dict[str, Value]:
+        """The file's plain value as Compose reads it alone: merge keys resolved, `!reset`
+        nodes left out. Shared: do not modify it."""
         v = to_value(self.root)
+        if self.tags:
+            v = without_tagged(v, self.tags)
         assert isinstance(v, dict)
         return v
+
+    @cached_property
+    def tags(self) -> tuple[tuple[TagPath, str], ...]:
+        """Where the file writes `!reset` / `!override`: (path, tag), in document order."""
+        return merge_tags(self.root, self.text)
 
     def get(self, mapping: Node | None, key: str) -> tuple[ScalarNode, Node] | None:
         """The own (not merged) entry `key` of a mapping node."""

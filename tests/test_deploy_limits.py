@@ -181,8 +181,8 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "reservations 0.5 / 256M)",
         ], id="anchors"),
         pytest.param("extends", [
-            "[deploy-limits] service 'external' extends a service in base-services.yml, which is not part of this "
-            "stack: resource limits not checked (no fix applied)",
+            "[deploy-limits] service 'external' has no resource limits: add deploy.resources (2 CPUs / 4G, "
+            "reservations 1 / 2G)",
             "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations "
             "0.5 / 512M); 'tasks', which would inherit it, gets its own",
             "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
@@ -239,7 +239,7 @@ def test_extends_follow_their_base(tmp_path: Path) -> None:
     assert res["web"] == res["base"] == {"limits": {"cpus": 1, "memory": str(G)}}  # base had limits: alone
     assert figures(res["copy"]) == figures(res["plain"]) == (1, G, 0.5, 512 * M)  # copy inherits plain's
     assert figures(res["tasks"]) == (2, 4 * G, 1, 2 * G)
-    assert res["external"] is None
+    assert figures(res["external"]) == (2, 4 * G, 1, 2 * G)  # its base, in another file, is a worker
 
 
 def test_override_file_variants(tmp_path: Path) -> None:

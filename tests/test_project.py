@@ -190,3 +190,169 @@ def test_model_differences_are_strict_about_types(old: dict[str, object], new: d
     from e2i_fix import model
 
     assert sorted(model.differences(old, new)) == expected
+
+
+# --- !reset and !override -------------------------------------------------------------------
+
+TAGGED_BASE = """\
+services:
+  web:
+    image: nginx
+    ports: ["8080:80", "9000:9000"]
+    command: [serve, --port, "80"]
+    environment: {A: "1", B: "2"}
+    volumes: [./site:/usr/share/nginx/html, cache:/cache]
+    tmpfs: [/run]
+    healthcheck: {test: [CMD, curl, -f, localhost], interval: 5s}
+  backup:
+    image: alpine
+"""
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    pytest.param("services:\n  backup: !reset null\n", {"backup": None}, id="service reset"),
+    pytest.param("services:\n  web:\n    ports: !override [\"8081:80\"]\n", {"web.ports": ["8081:80"]}, id="list override"),
+    pytest.param("services:\n  web:\n    ports: !reset []\n", {"web.ports": None}, id="list reset"),
+    pytest.param("services:\n  web:\n    environment: !override {C: '3'}\n", {"web.environment": {"C": "3"}},
+                 id="mapping override"),
+    pytest.param("services:\n  web:\n    environment: !reset {}\n", {"web.environment": None}, id="mapping reset"),
+    pytest.param("services:\n  web:\n    image: !reset\n", {"web.image": None}, id="scalar reset"),
+    pytest.param("services:\n  web:\n    image: !override caddy\n", {"web.image": "caddy"}, id="scalar override"),
+    pytest.param("services:\n  web: !override\n    image: caddy\n", {"web": {"image": "caddy"}}, id="service override"),
+    pytest.param("services:\n  web:\n    environment: [B=3, C=4]\n", {"web.environment": {"A": "1", "B": "3", "C": "4"}},
+                 id="environment by key"),
+    pytest.param("services:\n  web:\n    volumes: [./dev:/usr/share/nginx/html]\n",
+                 {"web.volumes": ["./dev:/usr/share/nginx/html", "cache:/cache"]}, id="volumes by target"),
+    pytest.param("services:\n  web:\n    command: [serve]\n    healthcheck: {test: [CMD, true]}\n",
+                 {"web.command": ["serve"], "web.healthcheck": {"test": ["CMD", True], "interval": "5s"}},
+                 id="command and test replace"),
+    pytest.param("services:\n  web:\n    ports: [\"9000:9000\", \"9443:443\"]\n",
+                 {"web.ports": ["8080:80", "9000:9000", "9443:443"]}, id="ports append without duplicates"),
+])
+def test_override_tags_merge_as_compose_does(tmp_path: Path, override: str, expected: dict[str, object]) -> None:
+    write(tmp_path, {"compose.yaml": TAGGED_BASE, "compose.override.yaml": override})
+    p = index(tmp_path, "compose.yaml", "compose.override.yaml")
+    services = p.model((0, 1))["services"]
+    for where, want in expected.items():
+        got: object = services
+        for k in where.split("."):
+            got = got.get(k) if isinstance(got, dict) else None
+        assert got == want, where
+    assert p.model((0,))["services"]["backup"] == {"image": "alpine"}  # the base alone is as written
+
+
+def test_reset_service_is_nobodys_to_fix(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": TAGGED_BASE,
+                     "compose.override.yaml": "services:\n  backup: !reset null\n  web:\n    tmpfs: !override [/tmp]\n"})
+    p = index(tmp_path, "compose.yaml", "compose.override.yaml")
+    backup, web = p.services["backup"], p.services["web"]
+    assert backup.reset is backup.defs[1] and backup.home is None
+    assert [s.name for s in project.targets(p, "logging", {})] == ["web"]
+    assert web.defs[1].tags == {("tmpfs",): "!override"}
+    assert web.shadows(web.defs[0], "tmpfs") is web.defs[1]
+    assert web.shadows(web.defs[0], "logging") is None
+    assert web.shadows(web.defs[1], "tmpfs") is None  # the override owns it
+    assert web.config["tmpfs"] == ["/tmp"]
+
+
+def test_service_override_moves_home(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": TAGGED_BASE, "compose.override.yaml": "services:\n  web: !override\n    image: caddy\n"})
+    web = index(tmp_path, "compose.yaml", "compose.override.yaml").services["web"]
+    assert web.home is web.defs[1]
+    assert web.shadows(web.defs[0], "logging") is web.defs[1]
+
+
+@pytest.mark.parametrize("text", [
+    "services:\n  a: !reset null\n",
+    "services:\n  a: !reset\n",
+    "services:\n  a: !reset {}\n",
+    "services:\n  a:\n    image: x\n    ports: !reset\n",
+    "services:\n  a:\n    image: x\n    environment:\n      A: !reset\n",
+    "services:\n  a:\n    image: x\n    command: !override [a, b]\n",
+])
+def test_tagged_nodes_parse_and_leave_the_value(text: str) -> None:
+    doc = project.parse_compose(source.decode(Path("compose.override.yaml"), text.encode()))
+    assert doc.tags
+    assert "!reset" not in repr(doc.value) and "!override" not in repr(doc.value)
+
+
+# --- include and extends: file: ---------------------------------------------------------------
+
+INCLUDING = {
+    "compose.yaml": (
+        "include:\n  - sub/compose.yaml\n  - path: [tpl/a.yml, tpl/b.yml]\n    project_directory: tpl\n"
+        "services:\n  web:\n    image: nginx\n    depends_on: [db]\n"
+        "    extends: {file: tpl/base.yml, service: common}\n"
+    ),
+    "sub/compose.yaml": "services:\n  db:\n    image: postgres\n    build: ./ctx\n    env_file: db.env\n",
+    "sub/ctx/Dockerfile": "FROM postgres:16\nHEALTHCHECK CMD pg_isready\n",
+    "tpl/a.yml": "services:\n  a:\n    image: a\n",
+    "tpl/b.yml": "services:\n  a:\n    environment: [X=1]\n  b:\n    image: b\n",
+    "tpl/base.yml": "services:\n  common:\n    build: ./app\n    volumes: [./v:/v]\n",
+}
+
+
+def test_included_files_join_the_stack(tmp_path: Path) -> None:
+    write(tmp_path, INCLUDING)
+    p = index(tmp_path, "compose.yaml")
+    assert p.roles == ["base", "include", "include", "include", "extends"]
+    assert p.variants() == [(0,)]
+    assert sorted(p.services) == ["a", "b", "db", "web"]  # `common` is a template, not a service
+    db = p.services["db"]
+    assert db.home is not None and db.home.doc.path == tmp_path / "sub/compose.yaml"
+    assert db.config["build"] == "sub/ctx"  # relative to the stack, as `config --no-path-resolution` says
+    assert db.has_healthcheck  # its Dockerfile, found from its own folder
+    assert p.service_env_files(db) == [] and project.env_file_paths(db.config, p.folder)[0][0] == tmp_path / "sub/db.env"
+    assert p.services["a"].config == {"image": "a", "environment": {"X": "1"}}  # one include, merged
+    web = p.services["web"].config
+    assert web["build"] == "tpl/app" and "extends" not in web
+    # A bind mount moved onto the stack's folder is long form (`tpl/v:/v` would be a named volume).
+    assert web["volumes"] == [{"source": "tpl/v", "target": "/v", "type": "bind", "bind": {"create_host_path": True}}]
+
+
+def test_discovery_gives_an_included_file_to_its_includer(tmp_path: Path) -> None:
+    write(tmp_path, {**INCLUDING,
+                     "app/docker-compose.yml": "services:\n  x:\n    extends: {file: docker-compose.base.yml, service: b}\n",
+                     "app/docker-compose.base.yml": "services:\n  b:\n    image: b\n",
+                     "app/docker-compose.dev.yml": "services:\n  x:\n    environment: [DEBUG=1]\n",
+                     "other/compose.yaml": "include: [../sub/compose.yaml]\nservices:\n  o:\n    image: o\n"})
+    stacks = [s for s in project.discover([tmp_path]) if isinstance(s, project.Stack)]
+    names = [[str(p.relative_to(tmp_path)) for p in s.compose] for s in stacks]
+    # The base file that only `extends` reaches is not an override; sub/compose.yaml and tpl/ are
+    # not stacks of their own.
+    assert names == [["compose.yaml"], ["app/docker-compose.yml", "app/docker-compose.dev.yml"], ["other/compose.yaml"]]
+    assert stacks[2].context == {tmp_path / "sub/compose.yaml"}  # the first includer edits it
+
+
+def test_reset_in_an_included_project(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": "include:\n  - path: [inc/compose.yaml, inc/compose.local.yaml]\n"
+                                     "services:\n  web:\n    image: nginx\n",
+                     "inc/compose.yaml": "services:\n  db:\n    image: postgres\n  cache:\n    image: redis\n",
+                     "inc/compose.local.yaml": "services:\n  cache: !reset null\n"})
+    p = index(tmp_path, "compose.yaml")
+    assert sorted(p.model((0,))["services"]) == ["db", "web"]
+
+
+def test_profiles_and_the_services_that_run(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": (
+        "services:\n  web:\n    image: nginx\n  flower:\n    image: flower\n    profiles: [flower, debug]\n"
+        "  debugger:\n    image: dbg\n    profiles: [debug]\n")})
+    p = index(tmp_path, "compose.yaml")
+    web, flower, dbg = (p.services[n] for n in ("web", "flower", "debugger"))
+    assert p.profiles() == ["debug", "flower"]
+    assert [s.name for s in p.running()] == ["web"]
+    assert [s.name for s in p.running(["debug"])] == ["web", "flower", "debugger"]
+    assert [s.name for s in p.running(["*"])] == ["web", "flower", "debugger"]
+    assert p.always_with(flower, web) and p.always_with(dbg, flower)
+    assert not p.always_with(web, flower) and not p.always_with(flower, dbg)
+
+
+def test_environment_a_service_really_gets(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "compose.yaml": ("services:\n  worker:\n    image: w\n    env_file: [common.env, {path: local.env, required: false}]\n"
+                         "    environment: [DEBUG=0, PORT=8000]\n"),
+        "common.env": "# shared\nC_FORCE_ROOT=true\nDEBUG=1\nexport TOKEN='x y'\nSHELL_ONLY\n",
+    })
+    p = index(tmp_path, "compose.yaml")
+    env = p.environment(p.services["worker"])
+    assert env == {"C_FORCE_ROOT": "true", "DEBUG": "0", "TOKEN": "x y", "SHELL_ONLY": None, "PORT": "8000"}

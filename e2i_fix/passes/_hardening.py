@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from e2i_fix import verify, yamledit
+from e2i_fix import yamledit
 from e2i_fix.dockerfile import Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, command_text, resolve_build
@@ -105,7 +105,7 @@ def _runs(project: Project, svc: Service) -> Runs:
     stages: list[Stage] = []
     contexts: list[Path | None] = []
     built = unreadable = False
-    for files in verify.variants(project):
+    for files in project.variants():
         cfg = (project.model(files).get("services") or {}).get(svc.name)
         if not isinstance(cfg, dict) or cfg.get("build") is None:
             continue
@@ -269,7 +269,7 @@ def add_key(project: Project, svc: Service, key: str, value: Any) -> tuple[list[
     """The edit that gives `svc` a new key, and the model paths it changes. The one place a
     hardening pass adds a key to a service."""
     home = svc.home
-    if home is None or not isinstance(home.node, MappingNode):
+    if home is None or not isinstance(home.node, MappingNode) or svc.shadows(home, key) is not None:
         return None
     edit = yamledit.append_entry(home.doc, home.node, key, value, home.key.end_mark.index)
     if edit is None:
@@ -280,8 +280,8 @@ def add_key(project: Project, svc: Service, key: str, value: Any) -> tuple[list[
 def extend_list(project: Project, svc: Service, key: str, items: list[Any]) -> tuple[list[Edit], list[tuple[str, ...]]] | None:
     """`items` added to the service's own `key` list, or the key added with them."""
     home = svc.home
-    if home is None or not isinstance(home.node, MappingNode):
-        return None
+    if home is None or not isinstance(home.node, MappingNode) or svc.shadows(home, key) is not None:
+        return None  # a later file resets or replaces the key: the edit would be lost there
     kv = home.doc.get(home.node, key)
     if kv is None:
         if effective_entry(home.node, key) is not None:

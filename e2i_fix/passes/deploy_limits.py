@@ -534,9 +534,6 @@ def _extends(project: Project, svc: Service) -> tuple[str, Any]:
         base = (model.normalise_stack([doc.value]).get("services") or {}).get(base_name)
         if _has_limit(base):
             return "base-limited", None
-        if file and isinstance(base, dict):
-            # The index follows `extends` only inside one file: bring in the other file's base.
-            cfg = model.merge(model.normalise_service(base), cfg)
     return "ok", cfg
 
 
@@ -597,6 +594,10 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False)
         if all(d.doc.readonly for d in svc.defs):
             return None  # only in a file read for context: not ours to report
         return _finding(svc, "has no resource limits (its mapping cannot be edited here)")
+    later = svc.shadows(home, "deploy", "resources", "limits")
+    if later is not None:
+        return _finding(svc, f"has no resource limits, and {later.doc.path.name} resets or overrides its deploy "
+                             "section (`!reset`/`!override`): set deploy.resources there")
 
     cpus, memory = tables.profile(project, svc)
     notes: list[str] = []

@@ -80,6 +80,12 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             if home is None:
                 unreachable.append(svc)
                 continue
+            later = svc.shadows(home, "logging")
+            if later is not None:  # an override resets it: logging added here would be dropped
+                line, col = position(later.key)
+                yield Fix(ID, f"service {svc.name!r} has no log rotation (an override resets its logging: "
+                          "set it there)", later.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+                continue
             volume = svc.name in high if high is not None else role(svc) == "api"
             plan = plans.get(id(home.doc))
             if plan is None:

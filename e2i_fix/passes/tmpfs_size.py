@@ -206,7 +206,12 @@ def _entries(project: Project) -> dict[int, _Entry]:
             if not isinstance(k, ScalarNode) or is_merge_key(k) or not isinstance(node, MappingNode):
                 continue
             found = own.setdefault(k.value, [])
-            got = _pair(effective_entry(node, "tmpfs"))
+            svc = project.services.get(k.value)
+            d = next((d for d in svc.defs if d.node is node), None) if svc else None
+            # What a later file `!reset`s or `!override`s is not what the service mounts: the
+            # override's own entries are the ones to bound.
+            shadowed = {key for key in ("tmpfs", "volumes") if svc and d and svc.shadows(d, key)}
+            got = None if "tmpfs" in shadowed else _pair(effective_entry(node, "tmpfs"))
             if got is not None:
                 value = got[1]
                 for item in value.value if isinstance(value, SequenceNode) else [value]:
@@ -214,7 +219,7 @@ def _entries(project: Project) -> dict[int, _Entry]:
                         if in_flow is None:
                             in_flow = _in_flow(doc)
                         found.append(_add(entries, doc, item, id(item) in in_flow, long=False))
-            got = _pair(effective_entry(node, "volumes"))
+            got = None if "volumes" in shadowed else _pair(effective_entry(node, "volumes"))
             if got is not None and isinstance(got[1], SequenceNode):
                 for item in got[1].value:
                     v = to_value(item) if isinstance(item, MappingNode) else None

