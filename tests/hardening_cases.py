@@ -91,13 +91,14 @@ def only_keys_changed(pass_id: str, case: str, keys: set[str]) -> tuple[dict[str
     return before, after
 
 
-def corpus(pass_id: str, tmp_path: Path, keys: set[str]) -> list[str]:
-    """The pass over the corpus: Compose accepts every changed variant it accepted, Compose's model
-    of each changes only at `keys`, and a second run changes nothing. Returns the changed files."""
+def corpus(pass_id: str, tmp_path: Path, keys: set[str], judge: bool = False) -> list[str]:
+    """The pass (or passes, comma-separated) over the corpus: something changes and a second
+    run changes nothing. With `judge`, Compose also accepts every changed variant it accepted,
+    and its model of each changes only at `keys`. Returns the changed files."""
     run, extra = corpus_run(tmp_path, lambda *a: apply(pass_id, *a))
     changed = set(run.changed)
     assert changed
-    for folder, files in run.variants:
+    for folder, files in run.variants if judge else ():
         rel = folder.relative_to(run.root)
         if not any(str(rel / f) in changed for f in files):
             continue

@@ -117,4 +117,18 @@ def test_documented() -> None:
 
 
 def test_corpus(tmp_path: Path) -> None:
+    """The pass alone over the corpus settles; Compose judges it with the other hardening
+    passes in test_hardening_corpus.py."""
     corpus(ID, tmp_path, KEYS)
+
+
+@pytest.mark.parametrize("override", [
+    pytest.param("services:\n  a:\n    security_opt: !reset []\n", id="reset"),
+    pytest.param("services:\n  a:\n    security_opt: !override [label:disable]\n", id="override"),
+])
+def test_an_override_that_resets_or_replaces_the_key_is_not_contradicted(tmp_path: Path, override: str) -> None:
+    text = "services:\n  a:\n    image: x\n"
+    f = one(tmp_path, text)
+    (tmp_path / "compose.override.yaml").write_text(override)
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
