@@ -81,6 +81,7 @@ def one(tmp_path: Path, text: str) -> Path:
         pytest.param("services:\n  a:  # e2i-fix: ignore[cap-drop]\n    image: redis\n", id="opted out"),
         pytest.param("services:\n  a:\n    image: ${IMAGE}\n", id="image from a variable"),
         pytest.param("services:\n  a:\n    image: mher/flower\n    user: root\n", id="non-root image run as root"),
+        pytest.param("services:\n  a:\n    image: example/x\n    user: ${UID}\n", id="user from a variable"),
         pytest.param("x-c: &c\n  cap_add: [X]\nservices:\n  a:\n    <<: *c\n    image: redis\n", id="cap_add merged"),
     ],
 )

@@ -150,7 +150,10 @@ _ROOT = {"root", "0", "0:0", "root:root", "0:root", "root:0"}
 
 
 def is_root(user: str | None) -> bool:
-    return user is None or user.strip().strip("'\"") in _ROOT or user.split(":", 1)[0] in ("root", "0")
+    """Root, or not known not to be (a `${UID}` may be 0)."""
+    if user is None or "$" in user:
+        return True
+    return user.strip().strip("'\"") in _ROOT or user.split(":", 1)[0].strip() in ("root", "0")
 
 
 def users(svc: Service, r: Runs) -> list[str | None]:
