@@ -13,10 +13,10 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from e2i_fix import dockerfile, project as proj, source as src
+from e2i_fix import dockerfile, project as proj, source as src, suppress
 from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
-from e2i_fix.fix import Edit, Fix
+from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes import Pass
 from e2i_fix.yamldoc import ComposeDoc
 
@@ -66,6 +66,24 @@ class Result:
                 index = indexes[(k, path)] = _back_index(spans)
             offset = _back(offset, spans, index)
         return _line_col(self.snapshots[0][path], offset)
+
+    def original_edits(self, fix: Fix) -> tuple[Edit, ...] | None:
+        """`fix`'s edits with offsets in the files as they were read, or None when they cannot
+        stand alone there: a later round proposed them inside (or across) what an earlier
+        round's fixes wrote, so they only make sense after those."""
+        r = self.round_of.get(id(fix), 0)
+        if r == 0:
+            return fix.edits
+        out = []
+        for e in fix.edits:
+            start, end = e.start, e.end
+            for k in reversed(range(min(r, len(self.spans)))):
+                got = _back_exact(start, end, self.spans[k].get(e.path, []))
+                if got is None:
+                    return None
+                start, end = got
+            out.append(e._replace(start=start, end=end))
+        return tuple(out)
 
     def regions(self, path: Path) -> list[tuple[int, int, int, int]]:
         """Where the file as read and its result may differ: (start, end) in the original and
@@ -145,6 +163,35 @@ def _back_index(spans: list[tuple[int, int, int]]) -> tuple[list[int], list[int]
     return new_starts, shifts
 
 
+def _back_exact(start: int, end: int, spans: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+    """The span (start, end) of spliced text in the text before the splice; None when it
+    reaches into a splice's new text, or strictly encloses a splice (it would also replace what
+    that splice removed)."""
+    shift = 0
+    old_start, old_end = start, end
+    start_done = end_done = False
+    for s, e, n in spans:  # ascending, in the old text's coordinates
+        ns = s + shift
+        ne = ns + n
+        if start < end and ((n and start < ne and ns < end) or (not n and start < ns < end)):
+            return None
+        if start == end and ns < start < ne:
+            return None
+        # An end on a splice's start stays before it; a start on a splice's end goes after it.
+        if not start_done and (start < ns or (start == ns and n)):
+            old_start, start_done = start - shift, True
+        if not end_done and end <= ns:
+            old_end, end_done = end - shift, True
+        if start_done and end_done:
+            break
+        shift += n - (e - s)
+    if not start_done:
+        old_start = start - shift
+    if not end_done:
+        old_end = end - shift
+    return old_start, old_start if start == end else old_end
+
+
 class Workspace:
     """The files of one stack: their original sources and current texts, parsed on demand."""
 
@@ -190,6 +237,8 @@ class Workspace:
         doc = self._compose_cache.get(key)
         if doc is None:
             doc = proj.parse_compose(self.current(path), readonly=path in self.stack.context)
+            if doc.readonly:
+                self.stack.context.add(path)  # a file the parse will not edit: nobody's edits land there
             self._compose_cache[key] = doc
         return doc
 
@@ -282,15 +331,18 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.problems.append(f.problem)
         return result
     result.before = project
+    notices = [Fix("input", d.notice[0], d.path, d.notice[1], d.notice[2], safety=Safety.DISPLAY_ONLY)
+               for d in project.docs if d.notice]
     disabled: set[str] = set()
     passes = [p for p in passes if settings.selected(p.ID)]
     pending = passes
     last: dict[str, list[Fix]] = {}  # what each pass proposed when it last ran
+    suppressions = suppress.Suppressions(settings)
     for round_no in range(MAX_ROUNDS):
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = _propose(p, project, settings, result, disabled)
+                last[p.ID] = suppressions.keep(_propose(p, project, settings, result, disabled), ws.texts)
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -311,8 +363,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             project = ws.project(result.problems)
         pending = _next_round(passes, wanted, accepted, disabled)
         if not pending:
-            result.findings = [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])
-                               if not (f.applicable and settings.allows(f))]
+            result.findings = notices + [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])
+                                         if not (f.applicable and settings.allows(f))]
             break
     else:
         ids = sorted({p.ID for p in pending})
@@ -322,6 +374,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     result.originals = ws.originals
     result.texts = ws.texts
     result.after = project
+    suppressions.editable = {p for p in ws.originals if p not in stack.context}
+    result.findings.extend(suppressions.unused({p: s.text for p, s in ws.originals.items()}))
     if verify and result.changed():
         try:
             problems = verify(result)

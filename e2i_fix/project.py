@@ -31,7 +31,8 @@ For pass authors
   stage it ends at); `Service.has_healthcheck`: a health check in the merged config or in that
   stage.
 - `Service.profiles`, `Service.runs_with(profiles)`, `Project.profiles()`,
-  `Project.running(profiles)`, `Project.always_with(svc, other)`: which services run where. A
+  `Project.default_profiles` (`COMPOSE_PROFILES` in `.env`), `Project.running(profiles)`,
+  `Project.always_with(svc, other)`: which services run where. A
   pass must not make a service that always runs wait for one that only a profile starts.
 - `Project.environment(svc)`: what the container really gets: its `env_file` entries, then
   `environment` over them. `Project.env_file(path)` and `Project.service_env_files(svc)` give
@@ -418,8 +419,7 @@ class Project:
     def variants(self) -> list[tuple[int, ...]]:
         """The files Compose can be run with (indexes into `docs`): the base alone, and the base
         with each override file. Included files belong to whichever file includes them."""
-        overrides = [i for i, r in enumerate(self.roles) if r == "override"]
-        return [(0,), *((0, i) for i in overrides)]
+        return [(0,), *((0, i) for i in self.widest[1:])]
 
     @property
     def widest(self) -> tuple[int, ...]:
@@ -492,9 +492,22 @@ class Project:
         """Every profile some service of the stack names, sorted."""
         return sorted({p for svc in self.services.values() for p in svc.profiles})
 
-    def running(self, profiles: Iterable[str] = ()) -> list[Service]:
-        """The services `docker compose up` starts with `profiles` enabled (none: the default)."""
-        wanted = tuple(profiles)
+    @property
+    def default_profiles(self) -> tuple[str, ...]:
+        """The profiles Compose enables when none is named: `COMPOSE_PROFILES` in `.env`, its
+        `${VAR}`s resolved from the lines before it, as Compose reads `.env` (the shell's own
+        variables are not known here)."""
+        if "COMPOSE_PROFILES" not in self.env:
+            return ()
+        resolved: dict[str, str] = {}
+        for k, v in self.env.items():
+            resolved[k] = interpolate(v, resolved)
+        return tuple(p.strip() for p in resolved["COMPOSE_PROFILES"].split(",") if p.strip())
+
+    def running(self, profiles: Iterable[str] | None = None) -> list[Service]:
+        """The services `docker compose up` starts with `profiles` enabled (None: the stack's
+        default profiles)."""
+        wanted = self.default_profiles if profiles is None else tuple(profiles)
         return [s for s in self.services.values() if s.reset is None and s.runs_with(wanted)]
 
     def always_with(self, svc: Service, other: Service) -> bool:
@@ -544,12 +557,13 @@ class Project:
         for doc, role in zip(self.docs, self.roles):
             if role == "extends":
                 continue  # its services are templates, not the stack's
-            svcs = doc.node("services")
-            if not isinstance(svcs, MappingNode):
-                continue
-            for k, v in svcs.value:
-                if isinstance(k, ScalarNode) and k.value != "<<":
-                    out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
+            for root in doc.roots:  # one, but for a file of several YAML documents
+                svcs = doc.get(root, "services")
+                if svcs is None or not isinstance(svcs[1], MappingNode):
+                    continue
+                for k, v in svcs[1].value:
+                    if isinstance(k, ScalarNode) and k.value != "<<":
+                        out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
         merged = self.model(self.widest).get("services") or {}
         for name, svc in out.items():
             cfg = merged.get(name)
@@ -675,6 +689,35 @@ def env_entries(text: str) -> list[EnvEntry]:
     return out
 
 
+_VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}$]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:+alt}`, `$VAR` and `$$` as Compose
+    resolves them (an unset variable is empty; `?` forms resolve to empty too). A default may
+    hold a variable: the innermost are resolved first."""
+    if "$" not in text:
+        return text
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group("name") or m.group("bare")
+        value = env.get(name)
+        op, arg = m.group("op"), m.group("arg") or ""
+        if op in (":-", "-"):
+            return value if value is not None and (op == "-" or value) else arg
+        if op in (":+", "+"):
+            return arg if value is not None and (op == "+" or value) else ""
+        return value or ""
+
+    text = text.replace("$$", "\0")  # an escaped dollar is no variable
+    for _ in range(10):  # nesting deeper than this is not a real .env
+        new = _VAR.sub(lambda m: sub(m).replace("$", "\0"), text)
+        if new == text:
+            break
+        text = new
+    return text.replace("\0", "$")
+
+
 def parse_env(text: str) -> dict[str, str]:
     return {e.key: e.value for e in env_entries(text) if e.value is not None}
 
@@ -696,7 +739,19 @@ def env_file_paths(config: dict[str, Any], folder: Path) -> list[tuple[Path, boo
 
 
 def parse_compose(source: Source, readonly: bool = False) -> ComposeDoc:
-    return ComposeDoc(source, yamldoc.parse(source), readonly)
+    """A compose file's document. One of several YAML documents is valid Compose (they merge in
+    order, as override files do): it is read for what it means, its first document indexed,
+    and it is never edited."""
+    try:
+        return ComposeDoc(source, yamldoc.parse(source), readonly)
+    except yamldoc.MultiDocument as e:
+        roots = yamldoc.parse_all(source)
+        doc = ComposeDoc(source, roots[0], readonly=True)
+        doc.roots = tuple(roots)
+        docs = [ComposeDoc(source, r) for r in roots]
+        doc.__dict__["value"] = model.normalise_stack([d.value for d in docs], [d.tags for d in docs])
+        doc.notice = ("several YAML documents (`---`): read as Compose merges them, not edited", e.line or 0, e.col or 0)
+        return doc
 
 
 # --- roles ----------------------------------------------------------------------------------

@@ -46,22 +46,8 @@ def parse(source: Source) -> MappingNode:
             root = loader.get_single_node()
         finally:
             loader.dispose()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        msg = " ".join(str(p) for p in (e.context, e.problem) if p)
-        if e.problem and "another document" in e.problem and mark is not None:
-            # Valid YAML that Compose merges; edits here would have to pick a document.
-            raise InputError("a second YAML document (`---`): only single-document files are edited",
-                             mark.line + 1, mark.column + 1) from None
-        if mark is None:
-            raise InputError(f"invalid YAML: {msg}") from None
-        if text[mark.index : mark.index + 1] == "\t":
-            msg += " (a tab: YAML indents with spaces only)"
-        raise InputError(f"invalid YAML: {msg}", mark.line + 1, mark.column + 1) from None
-    except yaml.YAMLError as e:
-        raise InputError(f"invalid YAML: {e}") from None
-    except RecursionError:
-        raise InputError("invalid YAML: nesting too deep") from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise _yaml_error(e, text) from None
     if root is None or _is_null(root):  # `---` alone, or `~`: a document with nothing in it
         raise InputError("empty file: a Compose file needs at least `services`")
     if not isinstance(root, MappingNode):
@@ -69,6 +55,52 @@ def parse(source: Source) -> MappingNode:
     root.__dict__[_ANCHORS] = _check(root, text)
     _check_services(root)
     return root
+
+
+def _yaml_error(e: Exception, text: str) -> InputError:
+    if isinstance(e, RecursionError):
+        return InputError("invalid YAML: nesting too deep")
+    if not isinstance(e, yaml.MarkedYAMLError):
+        return InputError(f"invalid YAML: {e}")
+    mark = e.problem_mark or e.context_mark
+    msg = " ".join(str(p) for p in (e.context, e.problem) if p)
+    if e.problem and "another document" in e.problem and mark is not None:
+        # Valid YAML that Compose merges; edits here would have to pick a document.
+        return MultiDocument("a second YAML document (`---`): only single-document files are edited",
+                             mark.line + 1, mark.column + 1)
+    if mark is None:
+        return InputError(f"invalid YAML: {msg}")
+    if text[mark.index : mark.index + 1] == "\t":
+        msg += " (a tab: YAML indents with spaces only)"
+    return InputError(f"invalid YAML: {msg}", mark.line + 1, mark.column + 1)
+
+
+class MultiDocument(InputError):
+    """A file of several YAML documents: valid Compose (its documents merge in order), read by
+    `parse_all` for what it means, never edited."""
+
+
+def parse_all(source: Source) -> list[MappingNode]:
+    """Every document of a multi-document file, each checked as `parse` checks one."""
+    loader = _Loader(source.text)
+    roots: list[MappingNode] = []
+    try:
+        while loader.check_node():
+            root = loader.get_node()
+            if root is None or _is_null(root):
+                continue
+            if not isinstance(root, MappingNode):
+                raise _at(root, f"the top level is a {_kind(root)}, not a mapping")
+            root.__dict__[_ANCHORS] = _check(root, source.text)
+            _check_services(root)
+            roots.append(root)
+    except (yaml.YAMLError, RecursionError) as e:
+        raise _yaml_error(e, source.text) from None
+    finally:
+        loader.dispose()
+    if not roots:
+        raise InputError("empty file: a Compose file needs at least `services`")
+    return roots
 
 
 _ANCHORS = "_e2i_anchors"
@@ -466,6 +498,10 @@ class ComposeDoc:
         self.source = source
         self.root = root
         self.readonly = readonly
+        # Why the file is read but never edited, where Compose reads more than the tool edits
+        # (a second YAML document): (message, line, col), reported once as a finding.
+        self.notice: tuple[str, int, int] | None = None
+        self.roots: tuple[MappingNode, ...] = (root,)  # every document, where a file has several
 
     def __repr__(self) -> str:
         return f"ComposeDoc({self.source.path!r})"

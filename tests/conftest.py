@@ -144,3 +144,8 @@ def corpus_run(tmp_path: Path, apply: Callable[..., int]) -> tuple[CorpusRun, li
     variants, extra = corpus_stacks(root)
     assert apply(root, *extra) == 1
     return CorpusRun(before_root, root, variants, snapshot(before_root), snapshot(root)), extra
+
+
+# The run's summary line on stderr (`12 fixes in 3 files...`, `1 error`): tests that read stderr
+# line by line leave it out with this.
+SUMMARY = re.compile(r"^\d+ (fix|fixes|finding|findings|error|errors)\b")

@@ -25,6 +25,8 @@ import pytest
 from e2i_fix import engine, source
 from e2i_fix._main import main
 
+from conftest import SUMMARY
+
 PLAIN = "services:\n  web:\n    image: nginx:1.27\n"
 FIXED_LINE = "    logging: *default-logging\n"
 # `path[:line:col]: message`, nothing else.
@@ -57,7 +59,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
 def one_error(err: str, path: Path, message: str, line: int | None = None) -> re.Match[str]:
     """`err` (stderr, `fixed ...` lines aside) is exactly one well-formed line about `path`."""
     assert "Traceback" not in err
-    lines = [x for x in err.splitlines() if not x.startswith("fixed ")]
+    lines = [x for x in err.splitlines() if not x.startswith("fixed ") and not SUMMARY.match(x)]
     assert len(lines) == 1, err
     m = LINE.match(lines[0])
     assert m, lines[0]
@@ -131,7 +133,8 @@ CONTENT = [
     pytest.param(PLAIN.encode() + b"    image: redis\n", "duplicate key 'image' (first defined on line 3)", 4,
                  id="duplicate nested key"),
     pytest.param(b"services:\n  web: {image: a, image: b}\n", "duplicate key 'image'", 2, id="duplicate key in flow"),
-    pytest.param(PLAIN.encode() + b"---\n" + PLAIN.encode(), "a second YAML document", 4, id="two documents"),
+    pytest.param(PLAIN.encode() + b"---\nservices:\n  web: *nowhere\n", "undefined alias", 6,
+                 id="a bad second document"),
     pytest.param(b"services:\n  web: *nowhere\n", "undefined alias", 2, id="undefined alias"),
     pytest.param(b"x-a: &a [1, *a]\n" + PLAIN.encode(), "recursive alias", 1, id="recursive alias"),
     pytest.param(b"x-a: &a {k: *a}\n" + PLAIN.encode(), "recursive alias", 1, id="recursive alias in a mapping"),
@@ -165,6 +168,30 @@ def test_bad_content(tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: by
     started = time.monotonic()
     run_both(tmp_path, bad, good, f, message, capsys, line)
     assert time.monotonic() - started < 10  # bombs and deep nesting are refused, not expanded
+
+
+def test_several_documents_are_read_not_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Compose merges the documents of one file in order: valid, so read (its services are in
+    the model) but not edited, said in one finding; the rest of the stack is still fixed."""
+    (tmp_path / "compose.yaml").write_text(PLAIN + "---\nservices:\n  web:\n    environment: [A=1]\n  db:\n    image: x\n")
+    (tmp_path / "compose.override.yaml").write_text("services:\n  web:\n    environment: [B=2]\n  cache:\n    image: redis\n")
+    before = (tmp_path / "compose.yaml").read_bytes()
+    assert main(["--apply", "--select", "logging", str(tmp_path)]) == 1  # a finding left
+    err = capsys.readouterr().err
+    assert "compose.yaml:4:1: [input] several YAML documents" in err
+    assert (tmp_path / "compose.yaml").read_bytes() == before
+    assert "logging: *default-logging" in (tmp_path / "compose.override.yaml").read_text()
+    from e2i_fix.engine import Workspace
+    from e2i_fix.project import Stack
+
+    ws = Workspace(Stack(tmp_path, [tmp_path / "compose.yaml", tmp_path / "compose.override.yaml"]))
+    ws.load()
+    p = ws.project([])
+    merged = p.model((0, 1))["services"]
+    assert sorted(merged) == ["cache", "db", "web"]
+    assert [len(p.services[n].defs) for n in ("web", "db", "cache")] == [3, 1, 1]
+    assert p.services["db"].home is None  # read, not edited
+    assert merged["web"]["environment"] == {"A": "1", "B": "2"}
 
 
 @pytest.mark.parametrize("name", ["compose.yaml", "docker-compose.override.yml"])

@@ -188,6 +188,12 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
             "1 / 2G)",
         ], id="extends"),
+        pytest.param("override-tags", [
+            "[deploy-limits] service 'api' has no resource limits, and compose.override.yaml resets or overrides its "
+            "deploy section (`!reset`/`!override`): set deploy.resources there (no fix applied)",
+            "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
+            "1 / 2G)",
+        ], id="override tags"),
         pytest.param("override", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
             "1 / 1g); mem_reservation carried over (Compose refuses deploy.resources that differ from it)",

@@ -142,3 +142,69 @@ def test_constructs_index_equals_compose(tmp_path: Path, binary: Path) -> None:
     compared, problems = _compare(cases)
     assert compared == len(cases) == 2 * len(overrides) + 1
     assert not problems, "\n".join(problems)
+
+
+def test_environment_with_env_files_equals_compose(tmp_path: Path, binary: Path) -> None:
+    """`Project.environment` against the environment Compose inlines (with interpolation, in an
+    empty shell, so a bare `KEY` of an env file, whose value would come from the shell, is
+    unset on both sides)."""
+    from test_project import write
+
+    write(tmp_path, {
+        "compose.yaml": ("services:\n  worker:\n    image: w\n    env_file: [common.env, {path: local.env, required: false}]\n"
+                         "    environment: [DEBUG=0, PORT=8000, BARE]\n  web:\n    image: n\n    env_file: web.env\n"
+                         "    environment: {N: 1, T: true}\n"),
+        "common.env": "# shared\nC_FORCE_ROOT=true\nDEBUG=1\nexport TOKEN=\"x y\"\nSHELL_ONLY\nQ='a#b'\nE=\n",
+        "web.env": "A=1\n",
+    })
+    ws = Workspace(project.Stack(tmp_path, [tmp_path / "compose.yaml"]))
+    ws.load()
+    p = ws.project([])
+    proc = subprocess.run([str(binary), "-p", "env", "config", "--format", "json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env={"PATH": os.environ.get("PATH", "")})
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads(proc.stdout)["services"]
+    for name, svc in p.services.items():
+        ours = p.environment(svc)
+        bare = {k for k, v in ours.items() if v is None}
+        assert {k: v for k, v in ours.items() if k not in bare} == \
+            {k: v for k, v in theirs[name]["environment"].items() if k not in bare}, name
+        assert bare <= {"SHELL_ONLY", "BARE"}
+
+
+def test_profiles_index_equals_compose(tmp_path: Path, binary: Path) -> None:
+    """`Project.running(profiles)` against `config --services`: the default profiles, and each profile a
+    corpus or fixture stack names (stacks of one variant, whose `Service.config` is that
+    variant's)."""
+    need_corpus()
+    root = layout(tmp_path / "corpus")
+    shutil.copytree(FIXTURES, tmp_path / "fixtures")
+    cases: list[tuple[project.Project, list[str] | None]] = []
+    for s in project.discover([tmp_path]):
+        if isinstance(s, project.Stack):
+            ws = Workspace(s)
+            ws.load()
+            p = ws.project([])
+            if len(p.variants()) == 1 and p.profiles():
+                cases += [(p, None), *((p, [name]) for name in p.profiles())]
+    assert cases, "no stack with profiles"
+
+    def services(case: tuple[project.Project, list[str] | None]) -> subprocess.CompletedProcess[str]:
+        p, profiles = case
+        args = [str(binary), "-p", "profiles", "-f", str(p.docs[0].path)]
+        for name in profiles or ():  # None: what `.env`'s COMPOSE_PROFILES enables
+            args += ["--profile", name]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+        # With interpolation: `config --no-interpolate` lists every service, whatever profiles.
+        return subprocess.run([*args, "config", "--services"], cwd=p.folder,
+                              capture_output=True, text=True, timeout=60, env=env)
+
+    with ThreadPoolExecutor(4) as pool:
+        procs = list(pool.map(services, cases))
+    compared = 0
+    for (p, profiles), proc in zip(cases, procs):
+        if proc.returncode != 0:
+            continue  # Compose refuses the stack with these profiles (a dependency left out)
+        compared += 1
+        assert sorted(s.name for s in p.running(profiles)) == sorted(proc.stdout.split()), (p.folder, profiles)
+    assert compared >= len(cases) // 2, f"only {compared} of {len(cases)} compared"

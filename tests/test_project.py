@@ -356,3 +356,19 @@ def test_environment_a_service_really_gets(tmp_path: Path) -> None:
     p = index(tmp_path, "compose.yaml")
     env = p.environment(p.services["worker"])
     assert env == {"C_FORCE_ROOT": "true", "DEBUG": "0", "TOKEN": "x y", "SHELL_ONLY": None, "PORT": "8000"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("${A}", "1"), ("$A-x", "1-x"), ("${NONE}", ""), ("${NONE:-d}", "d"), ("${EMPTY:-d}", "d"), ("${EMPTY-d}", ""),
+    ("${A:+alt}", "alt"), ("${NONE:+alt}", ""), ("$$A", "$A"), ("${NONE:-${A}}", "1"), ("plain", "plain"),
+])
+def test_interpolate(text: str, expected: str) -> None:
+    assert project.interpolate(text, {"A": "1", "EMPTY": ""}) == expected
+
+
+def test_default_profiles_come_from_dotenv(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": "services:\n  a:\n    image: a\n  b:\n    image: b\n    profiles: [gpu]\n",
+                     ".env": "DEVICE=gpu\nCOMPOSE_PROFILES=${DEVICE},${ENGINE:-es}\n"})
+    p = index(tmp_path, "compose.yaml")
+    assert p.default_profiles == ("gpu", "es")
+    assert [s.name for s in p.running()] == ["a", "b"] and [s.name for s in p.running([])] == ["a"]

@@ -62,7 +62,7 @@ from e2i_fix import render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
 from e2i_fix.yamldoc import (
-    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, is_merge_key, position,
+    RESET, ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, is_merge_key, position,
     scalar_value, to_value,
 )
 
@@ -212,7 +212,7 @@ def _entries(project: Project) -> dict[int, _Entry]:
             # override's own entries are the ones to bound.
             shadowed = {key for key in ("tmpfs", "volumes") if svc and d and svc.shadows(d, key)}
             got = None if "tmpfs" in shadowed else _pair(effective_entry(node, "tmpfs"))
-            if got is not None:
+            if got is not None and got[1].tag != RESET:  # `tmpfs: !reset ...` mounts nothing
                 value = got[1]
                 for item in value.value if isinstance(value, SequenceNode) else [value]:
                     if isinstance(item, ScalarNode) and item.value:
@@ -220,7 +220,7 @@ def _entries(project: Project) -> dict[int, _Entry]:
                             in_flow = _in_flow(doc)
                         found.append(_add(entries, doc, item, id(item) in in_flow, long=False))
             got = None if "volumes" in shadowed else _pair(effective_entry(node, "volumes"))
-            if got is not None and isinstance(got[1], SequenceNode):
+            if got is not None and isinstance(got[1], SequenceNode) and got[1].tag != RESET:
                 for item in got[1].value:
                     v = to_value(item) if isinstance(item, MappingNode) else None
                     if isinstance(v, dict) and v.get("type") == "tmpfs":
