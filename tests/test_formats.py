@@ -59,15 +59,18 @@ def offsets(text: str, line: int, col: int) -> int:
 
 
 def apply_replacements(texts: dict[str, str], doc: dict[str, Any], base: Path) -> dict[str, str]:
-    """Apply every result's fixes (an edit shared by several fixes once) as the engine splices."""
+    """Apply every result's fixes (an edit shared by several fixes once) as the engine splices.
+    An unsafe fix left out of the run is offered too (`fixable` false): --apply leaves it out."""
     from e2i_fix.engine import splice
 
     edits: dict[str, dict[Edit, None]] = {}
     for result in doc["runs"][0]["results"]:
+        if not result["properties"]["fixable"]:
+            continue  # an unsafe fix on offer: --apply without --unsafe-fixes leaves it
         for fix in result.get("fixes", []):
             for change in fix["artifactChanges"]:
                 path = str(base / change["artifactLocation"]["uri"])
-                text = texts[path]
+                text = texts.setdefault(path, "")  # a new file (a .dockerignore) starts empty
                 for r in change["replacements"]:
                     d = r["deletedRegion"]
                     start = offsets(text, d["startLine"], d["startColumn"])
@@ -86,8 +89,7 @@ def test_sarif_of_the_example_validates_and_its_fixes_are_the_apply_result(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     stack = copy_example(tmp_path)
     monkeypatch.chdir(tmp_path)
-    # With --unsafe-fixes on both sides: SARIF offers the unsafe fixes too, as suggestions.
-    code, out, _ = run_main(capsys, ["--check", "--unsafe-fixes", "--format", "sarif", "e2i"])
+    code, out, _ = run_main(capsys, ["--check", "--format", "sarif", "e2i"])
     assert code == 1
     doc = valid_sarif(out)
     run = doc["runs"][0]
@@ -104,14 +106,17 @@ def test_sarif_of_the_example_validates_and_its_fixes_are_the_apply_result(
     for r in results:
         region = r["locations"][0]["physicalLocation"]["region"]
         assert (region["endLine"], region["endColumn"]) >= (region["startLine"], region["startColumn"])
-        assert r["level"] == "warning" and r["partialFingerprints"]
+        # What breaks a build (a missing Dockerfile) is an error; the rest are warnings.
+        assert r["level"] == ("error" if r["ruleId"] == "missing-build-files" else "warning") and r["partialFingerprints"]
+    assert {r["level"] for r in results} == {"error", "warning"}
     assert len({next(iter(r["partialFingerprints"].values())) for r in results}) == len(results)
     # The fixes, applied to the files as read, give exactly what --apply writes.
     files = sorted(p for p in stack.rglob("*") if p.is_file())
     before = {str(p.relative_to(tmp_path)): p.read_text() for p in files}
     fixed = apply_replacements(before, doc, Path("."))
-    assert main(["--apply", "--unsafe-fixes", "e2i"]) == 1
-    assert fixed == {str(p.relative_to(tmp_path)): p.read_text() for p in files}
+    assert main(["--apply", "e2i"]) == 1
+    after = sorted(p for p in stack.rglob("*") if p.is_file())  # with the files the run created
+    assert fixed == {str(p.relative_to(tmp_path)): p.read_text() for p in after}
 
 
 def test_sarif_fingerprints_survive_lines_moving(tmp_path: Path, capsys: pytest.CaptureFixture[str],
