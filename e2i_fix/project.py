@@ -640,14 +640,25 @@ class Project:
         """`names` and the services that extend one of them, transitively: a change to a
         service's own keys reaches them too."""
         out = list(names)
-        grown = True
-        while grown:
-            grown = False
-            for child, parent in self.extends_parents.items():
-                if parent in out and child not in out:
+        children = self._extenders
+        if not children:
+            return out
+        seen = set(out)
+        i = 0
+        while i < len(out):  # breadth-first: each service's children once, not every round
+            for child in children.get(out[i], ()):
+                if child not in seen:
+                    seen.add(child)
                     out.append(child)
-                    grown = True
+            i += 1
         return out
+
+    @cached_property
+    def _extenders(self) -> dict[str, list[str]]:
+        children: dict[str, list[str]] = {}
+        for child, parent in self.extends_parents.items():
+            children.setdefault(parent, []).append(child)
+        return children
 
     def sharers(self, node: Node) -> list[str]:
         """Services whose definition is `node` or merges it (`<<: *anchor`): an edit inside

@@ -115,6 +115,7 @@ def top_level_block(doc: ComposeDoc, key: str, value: Any, before: str = "servic
             pos = prev
         else:
             break
-    if pos > 0 and doc.text[doc.line_start(pos - 1) : pos].strip():
+    above = doc.text[doc.line_start(pos - 1) : pos].strip() if pos > 0 else ""
+    if above and above != "---":
         text = "\n" + text  # keep the new block visually apart from what precedes it
     return Edit(doc.path, pos, pos, text + "\n")

@@ -66,8 +66,9 @@ def named_config(folder: Path, files: list[str]) -> subprocess.CompletedProcess[
 
 
 def without(model: dict[str, Any], keys: set[str]) -> dict[str, Any]:
-    """Compose's model with the given service keys taken out of every service."""
-    out = dict(model)
+    """Compose's model with the given service keys taken out of every service, and without the
+    `x-` blocks (a template the services merge gets the key there)."""
+    out = {k: v for k, v in model.items() if not k.startswith("x-")}
     out["services"] = {n: {k: v for k, v in s.items() if k not in keys} for n, s in model.get("services", {}).items()}
     return out
 

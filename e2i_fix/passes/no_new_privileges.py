@@ -16,6 +16,9 @@ it builds (ENTRYPOINT, CMD, RUN) and from the shell scripts that stage copies in
 that *drop* privileges (`gosu`, `su-exec`, `setpriv`, `su` run by root) keep working: they
 give privileges away, which no-new-privileges allows.
 
+A service template several services merge (`<<: *app`) gets the new `security_opt` once, for
+all of them, where they would all get the same (`placement = "per-service"` turns this off).
+
 Services that already name `no-new-privileges` (with any value), that run privileged or on the
 host's network, that opted out, or whose `security_opt` an override sets, are left alone; so is
 a `security_opt` shared through an anchor or a merge key (reported).
@@ -56,9 +59,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from e2i_fix import placement
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, targets
+from e2i_fix.yamldoc import effective_entry
 
 ID = "no-new-privileges"
 SUMMARY = "security_opt no-new-privileges:true, unless the service gains privileges at execve"
@@ -80,6 +85,7 @@ _INSTALLS_SUDO = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     allowed = targets(project, ID, options)
     reach = h.Reach(project, allowed)
+    needs: dict[str, placement.Need] = {}
     for svc in allowed:
         if reach.inherits(svc):
             continue
@@ -99,6 +105,11 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges, and {why}: "
                             "it needs to gain privileges at execve, which the option blocks")
             continue
+        message = f"service {svc.name!r} can gain privileges through setuid binaries: add `security_opt: {ENTRY}`"
+        if not any(effective_entry(d.node, "security_opt") for d in svc.defs):
+            # A new key: placement writes it once into a template the services share.
+            needs[svc.name] = placement.Need([ENTRY], message)
+            continue
         held = reach.held(svc, lambda o: _gains(project, o, h.runs(project, o)) is None)
         got = None if held else h.extend_list(project, svc, "security_opt", [ENTRY])
         if got is None:
@@ -109,8 +120,8 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         reach.give(svc)
         edits, changes = got
         path, line, col = h.where(svc)
-        yield Fix(ID, f"service {svc.name!r} can gain privileges through setuid binaries: add "
-                  f"`security_opt: {ENTRY}`", path, line, col, tuple(edits), SAFETY, tuple(changes))
+        yield Fix(ID, message, path, line, col, tuple(edits), SAFETY, tuple(changes))
+    yield from placement.add_key(project, ID, "security_opt", needs, options, SAFETY)
 
 
 def _names_nnp(opt: Any) -> bool:
