@@ -132,3 +132,15 @@ def test_an_override_that_resets_or_replaces_the_key_is_not_contradicted(tmp_pat
     (tmp_path / "compose.override.yaml").write_text(override)
     assert apply(ID, tmp_path) == 0
     assert f.read_text() == text
+
+
+def test_a_template_the_services_merge_gets_the_key_once(tmp_path: Path) -> None:
+    text = ("x-app: &app\n  image: example/app\n  restart: always\n\nservices:\n  web:\n    <<: *app\n"
+            "  worker:\n    <<: *app\n    command: worker\n")
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 1
+    assert f.read_text() == text.replace("  restart: always\n", "  restart: always\n  security_opt:\n"
+                                         "    - no-new-privileges:true\n")
+    model = config_json(tmp_path)["services"]
+    assert model["web"]["security_opt"] == model["worker"]["security_opt"] == ["no-new-privileges:true"]
+    assert apply(ID, tmp_path) == 0
