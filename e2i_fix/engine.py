@@ -51,9 +51,20 @@ class Result:
         path = Path(fix.path)
         if not fix.line or r == 0 or path not in self.snapshots[r]:
             return fix.line, fix.col
-        offset = _offset(self.snapshots[r][path], fix.line, fix.col)
+        text = self.snapshots[r][path]
+        # One table of line starts per round and file: a run with many findings from later
+        # rounds would otherwise walk the text from its start once per finding.
+        starts = self.__dict__.setdefault("_starts", {}).get((r, path))
+        if starts is None:
+            starts = self.__dict__["_starts"][(r, path)] = _line_starts(text)
+        offset = _offset(starts, len(text), fix.line, fix.col)
+        indexes = self.__dict__.setdefault("_back", {})
         for k in reversed(range(r)):
-            offset = _back(offset, self.spans[k].get(path, []))
+            spans = self.spans[k].get(path, [])
+            index = indexes.get((k, path))
+            if index is None:
+                index = indexes[(k, path)] = _back_index(spans)
+            offset = _back(offset, spans, index)
         return _line_col(self.snapshots[0][path], offset)
 
     def original_edits(self, fix: Fix) -> tuple[Edit, ...] | None:
@@ -83,14 +94,19 @@ class Result:
         return regions
 
 
-def _offset(text: str, line: int, col: int) -> int:
-    pos = 0
-    for _ in range(line - 1):
-        nl = text.find("\n", pos)
-        if nl < 0:
-            return len(text)
-        pos = nl + 1
-    return min(pos + col - 1, len(text))
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    pos = text.find("\n")
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    return starts
+
+
+def _offset(starts: list[int], size: int, line: int, col: int) -> int:
+    if line > len(starts):
+        return size
+    return min(starts[line - 1] + col - 1, size)
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -123,17 +139,28 @@ def _compose(regions: list[tuple[int, int, int, int]], spans: list[tuple[int, in
     return out
 
 
-def _back(offset: int, spans: list[tuple[int, int, int]]) -> int:
-    """Map an offset in spliced text back to the text before the splice."""
-    shift = 0
+def _back(offset: int, spans: list[tuple[int, int, int]], index: tuple[list[int], list[int]] | None = None) -> int:
+    """Map an offset in spliced text back to the text before the splice. `index` is
+    `_back_index(spans)`, for many look-ups in the same spans."""
+    new_starts, shifts = index if index is not None else _back_index(spans)
+    i = bisect.bisect_right(new_starts, offset) - 1  # the last splice starting at or before it
+    if i < 0:
+        return offset
+    start, _, new_len = spans[i]
+    if offset < new_starts[i] + new_len:
+        return start  # inside inserted text: the place it was inserted at
+    return offset - shifts[i + 1]
+
+
+def _back_index(spans: list[tuple[int, int, int]]) -> tuple[list[int], list[int]]:
+    """Each splice's start in the spliced text, and the shift before each splice (and after the
+    last)."""
+    new_starts: list[int] = []
+    shifts = [0]
     for start, end, new_len in spans:  # ascending, in the old text's coordinates
-        new_start = start + shift
-        if offset < new_start:
-            break
-        if offset < new_start + new_len:
-            return start  # inside inserted text: the place it was inserted at
-        shift += new_len - (end - start)
-    return offset - shift
+        new_starts.append(start + shifts[-1])
+        shifts.append(shifts[-1] + new_len - (end - start))
+    return new_starts, shifts
 
 
 def _back_exact(start: int, end: int, spans: list[tuple[int, int, int]]) -> tuple[int, int] | None:

@@ -63,6 +63,8 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
         env["PIP_NO_BUILD_ISOLATION"] = "false"
     (repo / "compose.yaml").write_text(PLAIN)
     (repo / "notes.yaml").write_text("services: not compose, not named like it\n")
+    # An unsafe fix not taken is still a finding for the check hook: this repository takes them.
+    (repo / ".e2i-fix.toml").write_text("unsafe-fixes = true\n")
     for cmd in (["git", "init", "-q", "."], ["git", "add", "."], ["git", "commit", "-qm", "init"]):
         subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
     proc = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "--all-files"],

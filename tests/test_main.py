@@ -156,7 +156,7 @@ def test_override_file_named_alone_uses_its_base_as_context(tmp_path: Path) -> N
 
 def test_config_file_selects_and_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stack(tmp_path, PLAIN)
-    (tmp_path / ".e2i-fix.toml").write_text('ignore = ["logging", "deploy-limits"]\n')
+    (tmp_path / ".e2i-fix.toml").write_text('ignore = ["logging", "deploy-limits", "no-new-privileges"]\n')
     assert main([str(tmp_path)]) == 0
     assert main(["--no-config", "--select", "logging", str(tmp_path)]) == 1
     (tmp_path / ".e2i-fix.toml").write_text('colour = "blue"\n')

@@ -1,0 +1,151 @@
+"""cap-drop: fixture stacks (known and unknown images, an existing cap_add, built images),
+small inline cases and the corpus, judged by bytes and by the real Compose CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2i_fix.passes import _hardening, registry
+
+from hardening_cases import apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, run_fixture
+
+ID = "cap-drop"
+KEYS = {"cap_drop", "cap_add"}
+FIXTURES = Path(__file__).parent / "fixtures" / ID
+STEP_DOWN = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_fixture(tmp_path: Path, case: str) -> None:
+    run_fixture(ID, case, tmp_path)
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_compose_reads_only_capabilities_changed(case: str) -> None:
+    only_keys_changed(ID, case, KEYS)
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "cap_add"),
+    [
+        pytest.param("known-and-unknown", "db", STEP_DOWN, id="postgres steps down with gosu"),
+        pytest.param("known-and-unknown", "cache", ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"], id="redis"),
+        pytest.param("known-and-unknown", "web", ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"], id="nginx"),
+        pytest.param("known-and-unknown", "monitor", None, id="non-root image"),
+        pytest.param("existing-cap-add", "web", ["SYS_PTRACE", "CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+                     id="own cap_add kept first"),
+        pytest.param("existing-cap-add", "cache", ["NET_ADMIN", "CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+                     id="flow cap_add"),
+        pytest.param("existing-cap-add", "tool", ["NET_RAW"], id="non-root user keeps its own"),
+        pytest.param("built", "app", None, id="built non-root USER"),
+        pytest.param("built", "proxy", ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
+                                        "SETGID", "SETUID"], id="built root listening on 80"),
+        pytest.param("built", "db", STEP_DOWN, id="built FROM postgres"),
+    ],
+)
+def test_compose_model(case: str, service: str, cap_add: list[str] | None) -> None:
+    svc = config_json(FIXTURES / case / "expected")["services"][service]
+    assert "ALL" in svc["cap_drop"]
+    assert svc.get("cap_add") == cap_add
+
+
+def test_unknown_and_excluded_services_are_left_alone() -> None:
+    before = config_json(FIXTURES / "built" / "input")["services"]
+    after = config_json(FIXTURES / "built" / "expected")["services"]
+    for name in ("loose", "hostnet", "missing"):
+        assert before[name] == after[name]
+    assert "cap_drop" not in config_json(FIXTURES / "known-and-unknown" / "expected")["services"]["thing"]
+
+
+def test_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = FIXTURES / "known-and-unknown" / "input"
+    out = check(ID, folder, capsys)
+    assert any(f"[{ID}] service 'thing' keeps Docker's default capabilities; what its image needs is not known "
+               "here: start with `cap_drop: [ALL]`" in line and line.endswith("(no fix applied)") for line in out)
+    assert any("service 'db'" in line and "steps down with gosu" in line for line in out)
+
+
+def one(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("services:\n  a:\n    image: redis\n    cap_drop: [all]\n", id="already drops all"),
+        pytest.param("services:\n  a:\n    image: redis\n    privileged: true\n", id="privileged"),
+        pytest.param("services:\n  a:  # e2i-fix: ignore[cap-drop]\n    image: redis\n", id="opted out"),
+        pytest.param("services:\n  a:\n    image: ${IMAGE}\n", id="image from a variable"),
+        pytest.param("services:\n  a:\n    image: mher/flower\n    user: root\n", id="non-root image run as root"),
+        pytest.param("services:\n  a:\n    image: example/x\n    user: ${UID}\n", id="user from a variable"),
+        pytest.param("x-c: &c\n  cap_add: [X]\nservices:\n  a:\n    <<: *c\n    image: redis\n", id="cap_add merged"),
+    ],
+)
+def test_noop(tmp_path: Path, text: str) -> None:
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
+
+
+def test_an_override_that_sets_the_key_is_not_contradicted(tmp_path: Path) -> None:
+    one(tmp_path, "services:\n  a:\n    image: redis\n")
+    (tmp_path / "compose.override.yaml").write_text("services:\n  a:\n    cap_drop: [NET_RAW]\n")
+    assert apply(ID, tmp_path) == 0
+
+
+def test_a_merged_service_inherits(tmp_path: Path) -> None:
+    text = "services:\n  a: &a\n    image: redis\n  b:\n    <<: *a\n  c:\n    <<: *a\n    user: '999'\n"
+    f = one(tmp_path, text)
+    # c runs as another user and needs no capability: a's list would be wrong for it, so a is
+    # reported rather than edited, and b and c get keys of their own.
+    assert apply(ID, tmp_path) == 1
+    model = config_json(tmp_path)["services"]
+    assert "cap_drop" not in model["a"]
+    assert model["b"]["cap_add"] == ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"]
+    assert model["c"]["cap_drop"] == ["ALL"] and "cap_add" not in model["c"]
+    text = "services:\n  a: &a\n    image: redis\n  b:\n    <<: *a\n"
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 1
+    model = config_json(tmp_path)["services"]
+    assert model["a"]["cap_add"] == model["b"]["cap_add"] == ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"]
+    assert f.read_text().count("cap_drop") == 1
+
+
+def test_option_adds_capabilities(tmp_path: Path) -> None:
+    one(tmp_path, "services:\n  a:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text("FROM debian\nUSER nobody\n")
+    (tmp_path / ".e2i-fix.toml").write_text(f'[{ID}]\nadd = {{a = ["NET_RAW"]}}\n')
+    assert apply(ID, tmp_path) == 1
+    assert config_json(tmp_path)["services"]["a"]["cap_add"] == ["NET_RAW"]
+
+
+def test_every_table_entry_has_sources() -> None:
+    t = _hardening.table()
+    assert t.images and all(img.sources for img in t.images.values())
+    default = set(t.profiles["default"])
+    for img in t.images.values():
+        assert set(img.cap_add or ()) <= default | {"SYS_NICE"}, img.name
+
+
+def test_documented() -> None:
+    doc = registry()[ID].__doc__ or ""
+    for heading in ("## What it does", "## Why", "## Example", "## Fix safety", "## Options"):
+        assert heading in doc
+
+
+def test_corpus(tmp_path: Path) -> None:
+    """The pass alone over the corpus settles; Compose judges it with the other hardening
+    passes in test_hardening_corpus.py."""
+    corpus(ID, tmp_path, KEYS)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+        ('add = ["NET_RAW"]', 'option add must be a table'),
+        ('add = {a = "NET_RAW"}', 'option add must be a table'),
+])
+def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)

@@ -1,0 +1,146 @@
+"""no-new-privileges: fixture stacks, small inline cases and the corpus, judged by bytes and by
+the real Compose CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2i_fix.passes import registry
+
+from hardening_cases import apply, cases, check, config_json, corpus, only_keys_changed, run_fixture
+
+ID = "no-new-privileges"
+KEYS = {"security_opt"}
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_fixture(tmp_path: Path, case: str) -> None:
+    run_fixture(ID, case, tmp_path)
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_compose_reads_only_security_opt_changed(case: str) -> None:
+    _, after = only_keys_changed(ID, case, KEYS)
+    for name, svc in after["services"].items():
+        if "no-new-privileges:true" in svc.get("security_opt", []):
+            assert svc["security_opt"].count("no-new-privileges:true") == 1, name
+
+
+def test_existing_options_are_kept(tmp_path: Path) -> None:
+    model = config_json(Path(__file__).parent / "fixtures" / ID / "known-and-unknown" / "expected")["services"]
+    assert model["app"]["security_opt"] == ["label:disable", "no-new-privileges:true"]
+    assert model["cache"]["security_opt"] == ["apparmor:unconfined", "no-new-privileges:true"]
+    assert model["done"]["security_opt"] == ["no-new-privileges"]
+
+
+def one(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("services:\n  a:\n    image: x\n    security_opt: [no-new-privileges:false]\n", id="explicit false"),
+        pytest.param("services:\n  a:\n    image: x\n    security_opt: ['no-new-privileges=true']\n", id="equals form"),
+        pytest.param("services:\n  a:\n    image: x\n    privileged: true\n", id="privileged"),
+        pytest.param("services:\n  a:\n    image: x\n    network_mode: host\n", id="host network"),
+        pytest.param("services:\n  a:  # e2i-fix: ignore[no-new-privileges]\n    image: x\n", id="opted out"),
+        pytest.param("services:\n  a:\n    image: x\n    entrypoint: [doas, run]\n", id="doas"),
+        pytest.param("services:\n  a:\n    image: x\n    user: app\n    command: su -c run root\n", id="su as non-root"),
+        pytest.param("services:\n  a: {image: x}\n", id="flow service"),
+        pytest.param("services:\n  a:\n    image: pihole/pihole:2024.07.0\n", id="an image that runs sudo"),
+    ],
+)
+def test_noop(tmp_path: Path, text: str) -> None:
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("    command: su -c run app\n", "    command: su -c run app\n    security_opt:\n      - no-new-privileges:true\n",
+                     id="su as root steps down"),
+        pytest.param("    command: [su-exec, app, run]\n", "    command: [su-exec, app, run]\n    security_opt:\n"
+                     "      - no-new-privileges:true\n", id="su-exec"),
+        pytest.param("    security_opt: []\n", "    security_opt: [no-new-privileges:true]\n", id="empty flow list"),
+        pytest.param("    security_opt:\n    - label:disable\n", "    security_opt:\n    - label:disable\n"
+                     "    - no-new-privileges:true\n", id="dash at key column"),
+    ],
+)
+def test_fix(tmp_path: Path, text: str, expected: str) -> None:
+    head = "services:\n  a:\n    image: x\n"
+    f = one(tmp_path, head + text)
+    assert apply(ID, tmp_path) == 1
+    assert f.read_text() == head + expected
+    assert apply(ID, tmp_path) == 0
+
+
+def test_anchor_shared_by_services_is_declared_for_each(tmp_path: Path) -> None:
+    text = "x-app: &app\n  image: x\nservices:\n  a: &a\n    image: x\n  b:\n    <<: *a\n"
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 1
+    model = config_json(tmp_path)["services"]
+    assert model["a"]["security_opt"] == model["b"]["security_opt"] == ["no-new-privileges:true"]
+    assert f.read_text().count("no-new-privileges") == 1
+    assert apply(ID, tmp_path) == 0
+
+
+def test_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = Path(__file__).parent / "fixtures" / ID / "setuid" / "input"
+    out = check(ID, folder, capsys)
+    assert f"{folder}/compose.yaml:2:3: [{ID}] service 'admin' does not set no-new-privileges, and its command runs " \
+           "'sudo': it needs to gain privileges at execve, which the option blocks (no fix applied)" in out
+    assert f"{folder}/compose.yaml:5:3: [{ID}] service 'ping' does not set no-new-privileges, and its Dockerfile " \
+           "runs 'chmod u+s': it needs to gain privileges at execve, which the option blocks (no fix applied)" in out
+
+
+def test_a_script_the_image_runs_is_read(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM debian\nCOPY start.sh /start.sh\nUSER app\nCMD [\"/start.sh\"]\n")
+    (tmp_path / "app" / "start.sh").write_text("#!/bin/sh\nsudo /usr/sbin/cron\nexec run\n")
+    text = "services:\n  a:\n    build: ./app\n"
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
+
+
+def test_documented() -> None:
+    doc = registry()[ID].__doc__ or ""
+    for heading in ("## What it does", "## Why", "## Example", "## Fix safety", "## Options"):
+        assert heading in doc
+
+
+def test_corpus(tmp_path: Path) -> None:
+    """The pass alone over the corpus settles; Compose judges it with the other hardening
+    passes in test_hardening_corpus.py."""
+    corpus(ID, tmp_path, KEYS)
+
+
+@pytest.mark.parametrize("override", [
+    pytest.param("services:\n  a:\n    security_opt: !reset []\n", id="reset"),
+    pytest.param("services:\n  a:\n    security_opt: !override [label:disable]\n", id="override"),
+])
+def test_an_override_that_resets_or_replaces_the_key_is_not_contradicted(tmp_path: Path, override: str) -> None:
+    text = "services:\n  a:\n    image: x\n"
+    f = one(tmp_path, text)
+    (tmp_path / "compose.override.yaml").write_text(override)
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
+
+
+def test_a_template_the_services_merge_gets_the_key_once(tmp_path: Path) -> None:
+    text = ("x-app: &app\n  image: example/app\n  restart: always\n\nservices:\n  web:\n    <<: *app\n"
+            "  worker:\n    <<: *app\n    command: worker\n")
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 1
+    assert f.read_text() == text.replace("  restart: always\n", "  restart: always\n  security_opt:\n"
+                                         "    - no-new-privileges:true\n")
+    model = config_json(tmp_path)["services"]
+    assert model["web"]["security_opt"] == model["worker"]["security_opt"] == ["no-new-privileges:true"]
+    assert apply(ID, tmp_path) == 0

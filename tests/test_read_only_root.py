@@ -1,0 +1,106 @@
+"""read-only-root: fixture stacks (known and unknown images, volumes on the paths an image
+writes, built images), small inline cases and the corpus, judged by bytes and by the real
+Compose CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2i_fix.passes import registry
+
+from hardening_cases import apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, run_fixture
+
+ID = "read-only-root"
+KEYS = {"read_only", "tmpfs"}
+FIXTURES = Path(__file__).parent / "fixtures" / ID
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_fixture(tmp_path: Path, case: str) -> None:
+    run_fixture(ID, case, tmp_path)
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_compose_reads_only_read_only_and_tmpfs_changed(case: str) -> None:
+    only_keys_changed(ID, case, KEYS)
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "tmpfs"),
+    [
+        pytest.param("known-and-unknown", "db", ["/var/run/postgresql:size=64m", "/tmp:size=64m"], id="postgres"),
+        pytest.param("known-and-unknown", "web", ["/var/cache/nginx:size=32m", "/var/run:size=64m", "/tmp:size=64m"],
+                     id="nginx: its own tmpfs kept, the rest added"),
+        pytest.param("known-and-unknown", "cache", None, id="redis writes only its volume"),
+        pytest.param("built", "app", ["/tmp:size=64m", "/srv/cache:size=64m"], id="built: volume on its data dir"),
+    ],
+)
+def test_compose_model(case: str, service: str, tmpfs: list[str] | None) -> None:
+    svc = config_json(FIXTURES / case / "expected")["services"][service]
+    assert svc["read_only"] is True
+    assert svc.get("tmpfs") == tmpfs
+
+
+def test_what_is_not_known_is_left_writable() -> None:
+    after = config_json(FIXTURES / "known-and-unknown" / "expected")["services"]
+    assert "read_only" not in after["thing"] and "read_only" not in after["commander"]
+    assert after["chosen"].get("read_only", False) is False
+    built = config_json(FIXTURES / "built" / "expected")["services"]
+    assert "read_only" not in built["report"] and "read_only" not in built["rooted"]
+
+
+def test_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    out = check(ID, FIXTURES / "built" / "input", capsys)
+    assert any("service 'report' has a writable root filesystem; not made read-only: it writes /srv/reports, which "
+               "no volume holds (mount a volume there first)" in line for line in out)
+    assert any("service 'rooted'" in line and "runs as root" in line for line in out)
+
+
+def one(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("services:\n  a:\n    image: redis\n    read_only: true\n", id="already read-only"),
+        pytest.param("services:\n  a:\n    image: redis\n    network_mode: host\n", id="host network"),
+        pytest.param("services:\n  a:\n    image: postgres\n    tmpfs: /run\n", id="tmpfs string"),
+        pytest.param("services:\n  a:  # e2i-fix: ignore\n    image: redis\n", id="opted out"),
+    ],
+)
+def test_noop(tmp_path: Path, text: str) -> None:
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
+
+
+def test_size_options(tmp_path: Path) -> None:
+    one(tmp_path, "services:\n  a:\n    image: postgres:16\n")
+    (tmp_path / ".e2i-fix.toml").write_text(f'[{ID}]\ntmpfs-size = "16m"\ntmpfs-sizes = {{"/tmp" = "1g"}}\n')
+    assert apply(ID, tmp_path) == 1
+    assert config_json(tmp_path)["services"]["a"]["tmpfs"] == ["/var/run/postgresql:size=16m", "/tmp:size=1g"]
+
+
+def test_documented() -> None:
+    doc = registry()[ID].__doc__ or ""
+    for heading in ("## What it does", "## Why", "## Example", "## Fix safety", "## Options"):
+        assert heading in doc
+
+
+def test_corpus(tmp_path: Path) -> None:
+    """The pass alone over the corpus settles; Compose judges it with the other hardening
+    passes in test_hardening_corpus.py."""
+    corpus(ID, tmp_path, KEYS)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+        ('tmpfs-size = "10%"', "option tmpfs-size = '10%' is not a size"),
+        ('tmpfs-sizes = {"/tmp" = 0}', 'option tmpfs-sizes./tmp = 0 is not a size'),
+])
+def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)
