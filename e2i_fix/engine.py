@@ -235,7 +235,11 @@ class Workspace:
         key = (path, self.texts[path])
         doc = self._docker_cache.get(key)
         if doc is None:
-            doc = dockerfile.parse(self.current(path))
+            try:
+                doc = dockerfile.parse(self.current(path))
+            except InputError as e:
+                problems.append(e.problem(str(path)))
+                return None
             self._docker_cache[key] = doc
         return doc
 
