@@ -130,6 +130,21 @@ class Workspace:
         self.env: dict[str, str] = {}
         self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
         self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
+        self.dockerfile_paths: set[Path] = set()
+        self._inside: dict[Path, bool] = {}
+
+    def writable(self, path: Path) -> bool:
+        """Whether `path` (through any symlink) lies inside the project this run may write."""
+        ok = self._inside.get(path)
+        if ok is None:
+            from e2i_fix import boundary
+
+            ok = self._inside[path] = boundary.inside(self.stack.write_root, path)
+        return ok
+
+    def docker_doc(self, path: Path) -> dockerfile.DockerfileDoc | None:
+        """The parsed Dockerfile at `path` in its current text, if it has been parsed."""
+        return self._docker_cache.get((path, self.texts.get(path, "")))
 
     def load(self) -> None:
         """Read the compose files (any failure stops the stack), `.env` and the Dockerfiles."""
@@ -229,6 +244,7 @@ class Workspace:
         return True
 
     def _dockerfile(self, path: Path, problems: list[Problem]) -> dockerfile.DockerfileDoc | None:
+        self.dockerfile_paths.add(path)
         if path not in self.originals:
             if not path.is_file() or not self._read(path, problems):
                 return None
@@ -271,7 +287,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = _propose(p, project, settings, result, disabled)
+                last[p.ID] = [_bounded(f, ws) for f in _propose(p, project, settings, result, disabled)]
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -282,7 +298,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             if bad:
                 for pass_id, err in bad.items():
                     disabled.add(pass_id)
-                    result.problems.append(Problem(err.path, f"[{pass_id}] produced invalid YAML, its fixes were dropped: {err.message}", err.line, err.col))
+                    result.problems.append(err._replace(message=f"[{pass_id}] {err.message}"))
                 accepted = [] if "engine" in bad else [f for f in accepted if f.pass_id not in bad]
                 if accepted and _apply(ws, accepted):  # pragma: no cover - each pass alone parsed
                     accepted = []
@@ -315,6 +331,17 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             result.texts = {p: s.text for p, s in ws.originals.items()}
             result.applied = []
     return result
+
+
+def _bounded(fix: Fix, ws: Workspace) -> Fix:
+    """A fix that would write outside the project (a build context of `../../elsewhere`, a
+    symlink to a file outside) is reported instead, never applied."""
+    outside = next((e.path for e in fix.edits if not ws.writable(e.path)), None)
+    if outside is None:
+        return fix
+    root = ws.stack.write_root
+    return fix._replace(edits=(), safety=Safety.DISPLAY_ONLY,
+                        message=f"{fix.message} ({outside} is outside the project {root}: not written)")
 
 
 def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], disabled: set[str]) -> list[Pass]:
@@ -394,6 +421,8 @@ def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
     for fix in fixes:
         if any(e.path in ws.stack.context for e in fix.edits):
             continue
+        if any(_unsafe_place(e, ws) for e in fix.edits):
+            continue
         # Fixes may share an edit (one anchor block for many services): it is applied once.
         if any(clashes(e) for e in fix.edits if e not in taken):
             continue  # the next round sees the result and may propose it again
@@ -404,6 +433,17 @@ def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
                 longest[e.path] = max(longest.get(e.path, 0), e.end - e.start)
         out.append(fix)
     return out
+
+
+def _unsafe_place(e: Edit, ws: Workspace) -> bool:
+    """An edit no pass may make: inside a heredoc body (its bytes are a script or a file's
+    content), or one that creates a file which exists (new files never overwrite)."""
+    if e.path not in ws.originals:
+        return os.path.lexists(e.path)
+    doc = ws.docker_doc(e.path) if e.path in ws.dockerfile_paths else None
+    if doc is None:
+        return False
+    return doc.in_heredoc(e.start) or (e.end > e.start and doc.in_heredoc(e.end - 1))
 
 
 def splice(text: str, edits: list[tuple[int, Edit]], newline: str,
@@ -431,6 +471,13 @@ def _depth(e: Edit) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+def _compose_parser(path: Path) -> Callable[[str], object]:
+    def reparse(text: str) -> object:
+        return proj.parse_compose(src.Source(path, b"", text, False, "\n"))
+
+    return reparse
+
+
 def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
     """Splice `fixes` into the workspace; return the passes whose edits broke a compose file."""
     by_path: dict[Path, list[tuple[int, Edit]]] = {}
@@ -444,10 +491,19 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
         ws.texts[path] = splice(before[path] if path in before else ws.texts[path], edits, s.newline, spans)
     bad: dict[str, Problem] = {}
     for path in by_path:
-        if path not in ws.compose_paths:
+        if path in ws.compose_paths:
+            reparse: Callable[[str], object] = _compose_parser(path)
+            what = "invalid YAML"
+        elif path in ws.dockerfile_paths:
+            reparse = dockerfile.check
+            what = "a Dockerfile BuildKit rejects"
+        else:
             continue
         try:
-            ws.compose_doc(path)
+            if path in ws.compose_paths:
+                ws.compose_doc(path)
+            else:
+                dockerfile.check(ws.texts[path])
         except InputError as err:
             # Find the pass to blame: apply each pass's edits alone.
             for pass_id in dict.fromkeys(f.pass_id for f in fixes):
@@ -457,11 +513,11 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
                     continue
                 trial = splice(before[path], mine, ws.source(path).newline)
                 try:
-                    proj.parse_compose(src.Source(path, b"", trial, False, "\n"))
+                    reparse(trial)
                 except InputError as e2:
-                    bad[pass_id] = e2.problem(str(path))
+                    bad[pass_id] = e2.problem(str(path))._replace(message=f"produced {what}, its fixes were dropped: {e2.message}")
             if not bad:
-                bad["engine"] = err.problem(str(path))
+                bad["engine"] = err.problem(str(path))._replace(message=f"produced {what}: {err.message}")
     if bad:
         ws.texts = before
     return bad

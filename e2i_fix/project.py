@@ -80,6 +80,13 @@ class Stack:
         self.folder = folder
         self.compose = compose
         self.context: set[Path] = set() if context is None else context
+        self.root: Path | None = None  # where writes may go (`boundary`); set by discover
+
+    @property
+    def write_root(self) -> Path:
+        from e2i_fix import boundary
+
+        return self.root or boundary.root_of(self.folder)
 
     def __repr__(self) -> str:
         return f"Stack({self.folder!r}, {self.compose!r}, {self.context!r})"
@@ -108,7 +115,18 @@ def discover(paths: list[Path]) -> Iterator[Stack | tuple[Path, InputError]]:
             found.append((p, InputError("no such file or folder")))
     for folder, files in explicit.items():
         found += _group(folder, sorted(set(files), key=_order), explicit=True)
-    yield from _claim(found)
+    from e2i_fix import boundary
+
+    # Each stack writes inside the project of the command-line path that found it.
+    scopes = sorted(((os.path.abspath(p if p.is_dir() else p.parent), p) for p in paths), key=lambda t: -len(t[0]))
+    for item in _claim(found):
+        if isinstance(item, Stack):
+            where = os.path.abspath(item.folder)
+            for scope, given in scopes:
+                if where == scope or where.startswith(scope.rstrip(os.sep) + os.sep):
+                    item.root = boundary.root_of(given)
+                    break
+        yield item
 
 
 _MAY_REFER = re.compile(r"^include\s*:|[\s{,]file\s*:", re.MULTILINE)

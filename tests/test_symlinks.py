@@ -24,6 +24,7 @@ def entries(folder: Path) -> list[str]:
 
 
 def test_a_link_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()  # the link's target is inside the project: the git work tree
     real = tmp_path / "shared"
     real.mkdir()
     target = real / "base.yaml"
