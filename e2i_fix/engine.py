@@ -216,7 +216,9 @@ class Workspace:
         dfs: dict[Path, dockerfile.DockerfileDoc | None] = {}
         for path in sorted(proj.dockerfile_paths(docs, folders)):
             dfs[path] = self._dockerfile(path, problems)
-        return proj.Project(self.stack, docs, dfs, self.env, roles, refs)
+        project = proj.Project(self.stack, docs, dfs, self.env, roles, refs)
+        project.created = {p: self.texts[p] for p, s in self.originals.items() if not s.exists}
+        return project
 
     def _referenced(self, path: Path, context: bool, problems: list[Problem]) -> ComposeDoc | None:
         """A file an `include:` or `extends: file:` names, read and parsed once per text. One

@@ -433,6 +433,8 @@ class Project:
         self.refs = refs or {}
         self._models: dict[tuple[int, ...], dict[str, Any]] = {}
         self._expanded: dict[tuple[int, Path], dict[str, Any]] = {}
+        # Files fixes have created in this run (not on disk yet), with their text.
+        self.created: dict[Path, str] = {}
 
     def variants(self) -> list[tuple[int, ...]]:
         """The files Compose can be run with (indexes into `docs`): the base alone, and the base
