@@ -20,17 +20,18 @@ from e2i_fix.source import Source
 
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
 _ERROR_LINE = re.compile(r"line (\d+)")
-# The package managers a RUN may call, by the word that starts the command.
-_INSTALLERS = {
-    "pip": re.compile(r"(?:^|[\s;&|(])(?:python[0-9.]*\s+-m\s+)?pip[0-9.]*\s+install\b"),
-    "uv": re.compile(r"(?:^|[\s;&|(])uv\s+(?:pip\s+install|sync|add|tool\s+install)\b"),
-    "poetry": re.compile(r"(?:^|[\s;&|(])poetry\s+(?:install|add|sync)\b"),
-    "npm": re.compile(r"(?:^|[\s;&|(])npm\s+(?:ci|install|i)\b"),
-    "yarn": re.compile(r"(?:^|[\s;&|(])yarn(?:\s+install)?(?:\s+--[\w-]+)*\s*(?:$|[;&|)])"),
-    "pnpm": re.compile(r"(?:^|[\s;&|(])pnpm\s+(?:install|i|add)\b"),
-    "apt": re.compile(r"(?:^|[\s;&|(])apt(?:-get)?\s+(?:-\S+\s+)*install\b"),
-    "apk": re.compile(r"(?:^|[\s;&|(])apk\s+(?:-\S+\s+)*add\b"),
-}
+# The package managers a RUN may call, where a shell command starts (not `echo pip install`).
+_CMD = r"(?:^|[;&|(`]|\b(?:then|do|else|exec)\b)\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(?:sudo\s+(?:-\S+\s+)*)?"
+_INSTALLERS = {name: re.compile(_CMD + rx, re.MULTILINE) for name, rx in {
+    "pip": r"(?:python[0-9.]*\s+-m\s+)?pip[0-9.]*\s+install\b",
+    "uv": r"uv\s+(?:pip\s+install|sync|add|tool\s+install)\b",
+    "poetry": r"poetry\s+(?:install|add|sync)\b",
+    "npm": r"npm\s+(?:ci|install|i)\b",
+    "yarn": r"yarn(?:\s+install)?(?:\s+--[\w-]+)*\s*(?:$|[;&|)])",
+    "pnpm": r"pnpm\s+(?:install|i|add)\b",
+    "apt": r"apt(?:-get)?\s+(?:-\S+\s+)*install\b",
+    "apk": r"apk\s+(?:-\S+\s+)*add\b",
+}.items()}
 
 
 class Heredoc(NamedTuple):
@@ -93,7 +94,8 @@ class Instruction:
         if self.name != "RUN":
             return set()
         text = " ".join([self.command, *self.heredoc_texts()])
-        return {name for name, rx in _INSTALLERS.items() if rx.search(text)}
+        found = {name for name, rx in _INSTALLERS.items() if rx.search(text)}
+        return found
 
     def heredoc_texts(self) -> list[str]:
         return [b.content for b in self.bodies]

@@ -144,3 +144,26 @@ def corpus_run(tmp_path: Path, apply: Callable[..., int]) -> tuple[CorpusRun, li
     variants, extra = corpus_stacks(root)
     assert apply(root, *extra) == 1
     return CorpusRun(before_root, root, variants, snapshot(before_root), snapshot(root)), extra
+
+
+def fixture_case(fixtures: Path, case: str, pass_id: str, tmp_path: Path, *extra: str) -> dict[str, bytes]:
+    """Apply one pass to a copy of `fixtures/case/input`: the result must be `expected`, byte
+    for byte, every Dockerfile must still parse with BuildKit's parser, and a second run must
+    change nothing. Returns the result."""
+    from e2i_fix._main import main
+
+    work = tmp_path / case
+    shutil.copytree(fixtures / case / "input", work)
+    before = snapshot(work)
+    expected = snapshot(fixtures / case / "expected")
+    args = ["--apply", "--select", pass_id, *extra, str(work)]
+    assert main(args) == (0 if expected == before else 1)
+    assert snapshot(work) == expected
+    assert main(args) == 0, "not idempotent"
+    assert snapshot(work) == expected
+    import dockerfile as buildkit
+
+    for name, data in expected.items():
+        if Path(name).name.startswith("Dockerfile") and not name.endswith(".dockerignore"):
+            buildkit.parse_string(data.decode("utf-8-sig"))
+    return expected
