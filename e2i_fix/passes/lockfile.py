@@ -66,7 +66,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             if key in seen:
                 continue
             ignored = rules.excluded(rel)
-            if not ignored and os.path.lexists(context / rel):
+            if not ignored and buildctx.exists(project, context / rel):
                 continue
             seen.add(key)
             name = rel.rsplit("/", 1)[-1]
