@@ -16,7 +16,7 @@ from e2i_fix._main import main
 
 from conftest import corpus_files, laid_out, layout, need_corpus, snapshot
 
-PASSES = "buildkit-syntax,cache-mounts,lockfile,dockerignore"
+PASSES = "buildkit-syntax,cache-mounts,lockfile,dockerignore,non-root-user,missing-build-files"
 
 
 def hadolint_errors(path: Path) -> set[str]:
