@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from e2i_fix import __version__
 
@@ -69,10 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--select", action=_Ids, metavar="ID[,ID...]", help="Run only these passes.")
     p.add_argument("--ignore", action=_Ids, metavar="ID[,ID...]", help="Skip these passes.")
     p.add_argument("--unsafe-fixes", action="store_true", help="Also apply fixes marked unsafe.")
-    p.add_argument("--format", dest="fmt", choices=["text", "json"], default="text", help="Output format.")
+    p.add_argument("--format", dest="fmt", choices=["text", "json", "sarif", "github"], default="text",
+                   help="Output format: text, json, sarif (GitHub code scanning) or github (workflow annotations).")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="Colour diffs: auto (on a terminal, unless NO_COLOR; always with FORCE_COLOR).")
+    p.add_argument("--show-fixes", action="store_true", help="List the fixes by file and pass (dry-run, apply).")
+    p.add_argument("--statistics", action="store_true", help="Count the findings by pass instead of listing them.")
     p.add_argument("--list-passes", action="store_true", help="List the passes and exit.")
     p.add_argument("--explain", metavar="ID", help="Print a pass's documentation and exit.")
+    p.add_argument("--config", type=Path, metavar="PATH",
+                   help="Read this configuration file (a .e2i-fix.toml, or a pyproject.toml's [tool.e2i-fix]) "
+                        "for every stack instead of looking for one.")
     p.add_argument("--no-config", action="store_true", help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
+    p.add_argument("--show-config", action="store_true",
+                   help="Print the configuration that applies to PATH (default: .), and where each value came from.")
     p.add_argument("--jobs", "-j", type=_positive, metavar="N",
                    help="Processes for a run over many stacks (default: one per CPU; --apply always uses one).")
     p.add_argument("--version", action="version", version=f"e2i-fix {__version__}")
@@ -85,7 +95,7 @@ def _cli(args: argparse.Namespace) -> int:
     passes = registry()
     if args.list_passes:
         for pid, p in passes.items():
-            print(f"{pid:<22} {p.SAFETY.name.lower():<8} {p.SUMMARY}")
+            print(f"{pid:<22} {p.SAFETY.name.lower().replace('_', '-'):<12} {p.SUMMARY}")
         return 0
     explain: str | None = args.explain
     if explain is not None:
@@ -112,35 +122,119 @@ def _cli(args: argparse.Namespace) -> int:
     if ignore and "all" in ignore:
         ignore = set(passes)
     settings = Settings(passes, select, ignore or set(), args.unsafe_fixes)
-    return _run(list(args.paths) or [Path(".")], args.mode or "dry-run", settings, args.fmt,
-                use_config=not args.no_config, jobs=args.jobs)
+    for key, flag in (("select", args.select), ("ignore", args.ignore), ("unsafe-fixes", args.unsafe_fixes)):
+        if flag:
+            settings.origin[key] = f"--{key}"
+    paths = list(args.paths) or [Path(".")]
+    fixed: tuple[Path, dict[str, Any]] | None = None
+    if args.config is not None and args.no_config:
+        print("e2i-fix: --config and --no-config exclude one another", file=sys.stderr)
+        return 2
+    try:
+        if args.config is not None:
+            from e2i_fix import config
+
+            fixed = config.load(args.config)
+        if args.show_config:
+            return _show_config(paths[0], settings, fixed, not args.no_config)
+    except InputError as e:
+        print(f"e2i-fix: {e.message}", file=sys.stderr)
+        return 2
+    return _run(paths, args.mode or "dry-run", settings, args.fmt,
+                use_config=not args.no_config, jobs=args.jobs, view=_View.from_args(args), fixed=fixed)
+
+
+def _show_config(path: Path, settings: Settings, fixed: tuple[Path, dict[str, Any]] | None, use_config: bool) -> int:
+    from e2i_fix import config
+
+    folder = (path if path.is_dir() else path.parent).resolve()
+    found = fixed or (config.find_config(folder) if use_config else None)
+    resolved = config.apply_file(settings, *found) if found else settings
+    sys.stdout.write(config.show(resolved, folder))
+    return 0
+
+
+class _View(NamedTuple):
+    """How the text output looks."""
+
+    color: bool = False
+    statistics: bool = False
+    show_fixes: bool = False
+    progress: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> _View:
+        from e2i_fix.output import use_color
+
+        return cls(use_color(args.color, os.environ, _isatty(sys.stdout)), args.statistics, args.show_fixes,
+                   args.fmt == "text" and _isatty(sys.stderr))
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+PROGRESS_MIN = 20  # stacks: fewer finish before a bar would be worth drawing
 
 
 def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config: bool,
-         jobs: int | None = None) -> int:
+         jobs: int | None = None, view: _View = _View(), fixed: tuple[Path, dict[str, Any]] | None = None) -> int:
     from e2i_fix import output, project, workers
 
-    out = output.Reporter(fmt, mode)
+    out = output.Reporter(fmt, mode, color=view.color, statistics=view.statistics, show_fixes=view.show_fixes)
     # Node trees are many small acyclic objects: the cyclic collector would rescan them over and
     # over while they are built (a third of the run time). Collect now and then between stacks.
     gc.disable()
     items = list(project.discover(paths))
-    one = _Stacks(items, mode, settings, fmt, use_config)
+    one = _Stacks(items, mode, settings, fmt, use_config, view, fixed)
     n = workers.count(jobs, mode, len(items))
+    bar = view.progress and len(items) >= PROGRESS_MIN
     outcomes: Iterator[tuple[int, Captured]]
     if n == 1:
         outcomes = (one(i) for i in range(len(items)))  # each printed as soon as it is done
     else:
         costs = [0 if isinstance(item, tuple) else sum(_size(p) for p in item.compose) for item in items]
-        done = workers.run(one, workers.share(costs, n))
+        shares = workers.share(costs, n)
+        work: Any = one
+        if bar:  # the parent's own share, scaled: the shares are balanced by cost
+            work = _Paced(one, out, len(shares[0]), len(items))
+        done = workers.run(work, shares)
         outcomes = (done[i] for i in range(len(items)))
+        bar = False
     status = 0
-    for got, captured in outcomes:
+    for k, (got, captured) in enumerate(outcomes, 1):
         out.replay(captured)
         status = max(status, got)
-    out.close()
+        if bar:
+            out.progress(k, len(items))
+    if view.progress:
+        out.progress(len(items), len(items))  # gone before the summary, whatever drew it
+    out.close(settings.passes)
     gc.enable()
     return status
+
+
+class _Paced:
+    """The work of a run shared among workers, drawing the progress bar from the parent's own
+    share (the children's progress is not seen until they are done)."""
+
+    def __init__(self, work: Any, out: Reporter, mine: int, total: int) -> None:
+        self.work = work
+        self.out = out
+        self.mine = max(mine, 1)
+        self.total = total
+        self.done = 0
+        self.pid = os.getpid()
+
+    def __call__(self, i: int) -> Any:
+        got = self.work(i)
+        if os.getpid() == self.pid:
+            self.done += 1
+            self.out.progress(min(self.done * self.total // self.mine, self.total - 1), self.total)
+        return got
 
 
 def _size(path: Path) -> int:
@@ -154,8 +248,10 @@ class _Stacks:
     """Fix the i-th item of a run: its exit status and what it printed (captured)."""
 
     def __init__(self, items: list[Stack | tuple[Path, InputError]], mode: str, settings: Settings, fmt: str,
-                 use_config: bool) -> None:
+                 use_config: bool, view: _View, fixed: tuple[Path, dict[str, Any]] | None = None) -> None:
         self.items = items
+        self.fixed = fixed  # --config: one file for every stack
+        self.view = view
         self.mode = mode
         self.settings = settings
         self.fmt = fmt
@@ -168,7 +264,8 @@ class _Stacks:
         from e2i_fix import config, engine, output, verify
         from e2i_fix.errors import InputError, Problem
 
-        out = output.Reporter(self.fmt, self.mode, capture=True)
+        view = self.view
+        out = output.Reporter(self.fmt, self.mode, capture=True, color=view.color, statistics=view.statistics)
         item = self.items[i]
         if isinstance(item, tuple):
             out.problem(item[1].problem(str(item[0])))
@@ -178,7 +275,7 @@ class _Stacks:
         if self.use_config:
             if stack.folder not in self.cached:
                 try:
-                    found = config.find_config(stack.folder, self.looked)
+                    found = self.fixed or config.find_config(stack.folder, self.looked)
                     self.cached[stack.folder] = config.apply_file(self.settings, *found) if found else self.settings
                 except InputError as e:
                     self.cached[stack.folder] = e.problem(str(stack.folder))
@@ -186,15 +283,17 @@ class _Stacks:
         if isinstance(stack_settings, Problem):
             out.problem(stack_settings)
             return 2, out.captured()
+        if stack_settings.exclude and all(stack_settings.excluded(p) for p in stack.compose):
+            return 0, out.captured()
         result = engine.run(stack, list(self.settings.passes.values()), stack_settings, verify.verify)
-        status = _finish(result, self.mode, out)
+        status = _finish(result, self.mode, out, stack_settings)
         self.done += 1
         if self.done % 200 == 0:
             gc.collect()
         return status, out.captured()
 
 
-def _finish(result: Result, mode: str, out: Reporter) -> int:
+def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None = None) -> int:
     from e2i_fix import source
     from e2i_fix.errors import InputError
 
@@ -210,31 +309,39 @@ def _finish(result: Result, mode: str, out: Reporter) -> int:
         line, col = result.original_location(fix)
         return fix._replace(line=line, col=col)
 
+    # Edits and end positions are given in the files as read; after --apply they are gone. Text
+    # output shows neither: no need to work them out.
+    located = out.fmt != "text"
+    sources = None if mode == "apply" or not located else result.originals
     for fix in result.findings:
         if fix.error:  # a finding that means the run itself is wrong (a bad option value)
-            out.finding(where(fix, left=True), fixable=False, quiet=True)
+            out.fix(where(fix, left=True), fixable=False, quiet=True)
             status = 2
     findings = [f for f in result.findings if not f.error]
     changed = result.changed()
+    for fix in result.applied:
+        out.fix(where(fix), fixable=True, edits=result.original_edits(fix) if located else None,
+                sources=result.originals if located else None)
+    for fix in findings:
+        hidden = fix.applicable and settings is not None and not settings.allows(fix)
+        out.fix(where(fix, left=True), fixable=False, edits=result.original_edits(fix) if sources else None,
+                sources=sources, quiet=mode != "check", hidden=hidden)
     if mode == "check":
-        for fix in result.applied:
-            out.finding(where(fix), fixable=True)
-        for fix in findings:
-            out.finding(where(fix, left=True), fixable=False)
+        out.changed(len(changed))
         if result.applied or findings:
             status = max(status, 1)
         return status
-    for fix in findings:
-        out.finding(where(fix, left=True), fixable=False, quiet=True)
     for path in changed:
         orig = result.originals[path]
         new = result.texts[path]
         if mode == "dry-run":
             out.diff(path, orig, new, result.regions(path))
+            out.changed(1)
         else:
             try:
                 source.write(orig, orig.encode(new))
                 out.wrote(path)
+                out.changed(1)
             except InputError as e:
                 out.problem(e.problem(str(path)))
                 status = 2

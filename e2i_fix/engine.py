@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from e2i_fix import dockerfile, project as proj, source as src
+from e2i_fix import dockerfile, project as proj, source as src, suppress
 from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
 from e2i_fix.fix import Edit, Fix, Safety
@@ -49,12 +49,30 @@ class Result:
         text that earlier fixes had already changed)."""
         r = self.round_of.get(id(fix), 0)
         path = Path(fix.path)
-        if not fix.line or r == 0 or path not in self.snapshots[r]:
-            return fix.line, fix.col
+        if not fix.line or r == 0 or path not in self.snapshots[r] or path not in self.snapshots[0]:
+            return fix.line, fix.col  # (a file a fix created has no text as read: its own lines)
         offset = _offset(self.snapshots[r][path], fix.line, fix.col)
         for k in reversed(range(r)):
             offset = _back(offset, self.spans[k].get(path, []))
         return _line_col(self.snapshots[0][path], offset)
+
+    def original_edits(self, fix: Fix) -> tuple[Edit, ...] | None:
+        """`fix`'s edits with offsets in the files as they were read, or None when they cannot
+        stand alone there: a later round proposed them inside (or across) what an earlier
+        round's fixes wrote, so they only make sense after those."""
+        r = self.round_of.get(id(fix), 0)
+        if r == 0:
+            return fix.edits
+        out = []
+        for e in fix.edits:
+            start, end = e.start, e.end
+            for k in reversed(range(min(r, len(self.spans)))):
+                got = _back_exact(start, end, self.spans[k].get(e.path, []))
+                if got is None:
+                    return None
+                start, end = got
+            out.append(e._replace(start=start, end=end))
+        return tuple(out)
 
     def regions(self, path: Path) -> list[tuple[int, int, int, int]]:
         """Where the file as read and its result may differ: (start, end) in the original and
@@ -116,6 +134,35 @@ def _back(offset: int, spans: list[tuple[int, int, int]]) -> int:
             return start  # inside inserted text: the place it was inserted at
         shift += new_len - (end - start)
     return offset - shift
+
+
+def _back_exact(start: int, end: int, spans: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+    """The span (start, end) of spliced text in the text before the splice; None when it
+    reaches into a splice's new text, or strictly encloses a splice (it would also replace what
+    that splice removed)."""
+    shift = 0
+    old_start, old_end = start, end
+    start_done = end_done = False
+    for s, e, n in spans:  # ascending, in the old text's coordinates
+        ns = s + shift
+        ne = ns + n
+        if start < end and ((n and start < ne and ns < end) or (not n and start < ns < end)):
+            return None
+        if start == end and ns < start < ne:
+            return None
+        # An end on a splice's start stays before it; a start on a splice's end goes after it.
+        if not start_done and (start < ns or (start == ns and n)):
+            old_start, start_done = start - shift, True
+        if not end_done and end <= ns:
+            old_end, end_done = end - shift, True
+        if start_done and end_done:
+            break
+        shift += n - (e - s)
+    if not start_done:
+        old_start = start - shift
+    if not end_done:
+        old_end = end - shift
+    return old_start, old_start if start == end else old_end
 
 
 class Workspace:
@@ -285,11 +332,12 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     passes = [p for p in passes if settings.selected(p.ID)]
     pending = passes
     last: dict[str, list[Fix]] = {}  # what each pass proposed when it last ran
+    suppressions = suppress.Suppressions(settings)
     for round_no in range(MAX_ROUNDS):
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = [_bounded(f, ws) for f in _propose(p, project, settings, result, disabled)]
+                last[p.ID] = suppressions.keep([_bounded(f, ws) for f in _propose(p, project, settings, result, disabled)], ws.texts)
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -321,6 +369,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     result.originals = ws.originals
     result.texts = ws.texts
     result.after = project
+    suppressions.editable = {p for p in ws.originals if p not in stack.context}
+    result.findings.extend(suppressions.unused({p: s.text for p, s in ws.originals.items()}))
     if verify and result.changed():
         try:
             problems = verify(result)

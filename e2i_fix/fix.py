@@ -39,7 +39,10 @@ class Fix(NamedTuple):
     safety: Safety = Safety.SAFE
     # Where the normalised model may change; verification rejects any other difference.
     changes: tuple[ModelPath, ...] = ()
-    error: bool = False  # a finding that makes --check fail even with nothing to apply
+    error: bool = False  # the run itself is wrong (a bad option value): exit 2
+    # A finding about something that breaks the build or `up` (a file a build needs is missing):
+    # an error in SARIF and GitHub annotations, and like any other finding for the exit code.
+    severe: bool = False
     # Where the figures of a fix came from, for the finding and machine-readable output:
     # (what, source) pairs such as ("memory 4G", "role api (built-in table)").
     provenance: tuple[tuple[str, str], ...] = ()

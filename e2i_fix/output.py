@@ -1,17 +1,25 @@
-"""What the user sees: unified diffs, findings and problems, as text or JSON."""
+"""What the user sees: unified diffs, findings and problems, as text (coloured on a terminal),
+JSON, SARIF 2.1.0 (GitHub code scanning) or GitHub workflow annotations; a summary line and a
+progress bar on stderr."""
 
 from __future__ import annotations
 
 import bisect
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from e2i_fix.errors import Problem
 from e2i_fix.fix import Fix
 from e2i_fix.source import Source
+
+if TYPE_CHECKING:
+    from e2i_fix.fix import Edit
+    from e2i_fix.passes import Pass
+
+FORMATS = ("text", "json", "sarif", "github")
 
 
 def unified_diff(path: Path, before: Source, after: str,
@@ -187,66 +195,484 @@ def _unique_anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bh
     return out[::-1]
 
 
-# What one stack printed, kept to be printed later: (to stderr?, text) in order, and its JSON records.
-Captured = tuple[list[tuple[bool, str]], list[dict[str, Any]]]
+# ANSI colours of a unified diff, as git shows one.
+_BOLD, _CYAN, _RED, _GREEN, _RESET = "\x1b[1m", "\x1b[36m", "\x1b[31m", "\x1b[32m", "\x1b[0m"
+
+
+def use_color(choice: str, env: Mapping[str, str], tty: bool) -> bool:
+    """Colour or not: `--color always|never` decides; with `auto`, `NO_COLOR` (any value but
+    empty) turns it off, `FORCE_COLOR` on, and otherwise only a terminal that is not dumb gets it."""
+    if choice != "auto":
+        return choice == "always"
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    return tty and env.get("TERM") != "dumb"
+
+
+def colored(diff: str) -> str:
+    out = []
+    for line in diff.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        end = line[len(body):]
+        if line.startswith(("--- ", "+++ ")):
+            out.append(f"{_BOLD}{body}{_RESET}{end}")
+        elif line.startswith("@@"):
+            out.append(f"{_CYAN}{body}{_RESET}{end}")
+        elif line.startswith("-"):
+            out.append(f"{_RED}{body}{_RESET}{end}")
+        elif line.startswith("+"):
+            out.append(f"{_GREEN}{body}{_RESET}{end}")
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+class Stats:
+    """What a run came to, added up over its stacks (plain data: workers send it back)."""
+
+    __slots__ = ("fixes", "files", "hidden", "findings", "errors", "by_pass", "by_file")
+
+    def __init__(self) -> None:
+        self.fixes = 0  # applied (or, in dry-run and check, that would be)
+        self.files = 0  # files changed
+        self.hidden = 0  # unsafe fixes left out without --unsafe-fixes
+        self.findings = 0  # reported with no fix applied
+        self.errors = 0
+        self.by_pass: dict[str, list[int]] = {}  # id: [fixed, not fixed]
+        self.by_file: dict[str, dict[str, int]] = {}  # path: {id: fixes}
+
+    def dump(self) -> list[Any]:
+        return [self.fixes, self.files, self.hidden, self.findings, self.errors, self.by_pass, self.by_file]
+
+    def add(self, data: list[Any]) -> None:
+        self.fixes += data[0]
+        self.files += data[1]
+        self.hidden += data[2]
+        self.findings += data[3]
+        self.errors += data[4]
+        for pid, (a, b) in data[5].items():
+            got = self.by_pass.setdefault(pid, [0, 0])
+            got[0] += a
+            got[1] += b
+        for path, counts in data[6].items():
+            mine = self.by_file.setdefault(path, {})
+            for pid, n in counts.items():
+                mine[pid] = mine.get(pid, 0) + n
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def summary(stats: Stats, mode: str) -> str:
+    """One line, such as `12 fixes in 3 files (4 more with --unsafe-fixes)`; empty when there
+    is nothing to say."""
+    if not (stats.fixes or stats.findings or stats.hidden or stats.errors):
+        return ""
+    parts = []
+    if stats.fixes:
+        verb = " applied" if mode == "apply" else ""
+        parts.append(f"{_plural(stats.fixes, 'fix', 'fixes')}{verb} in {_plural(stats.files, 'file')}")
+    if stats.findings:
+        parts.append(f"{_plural(stats.findings, 'finding')} without a fix")
+    if stats.errors:
+        parts.append(_plural(stats.errors, "error"))
+    line = ", ".join(parts)
+    if stats.hidden:
+        more = " more" if stats.fixes else ""
+        hidden = f"{_plural(stats.hidden, 'fix', 'fixes') if not stats.fixes else stats.hidden}{more} with --unsafe-fixes"
+        line = f"{line} ({hidden})" if line else hidden
+    if mode == "dry-run" and stats.fixes:
+        line += "; --apply writes them"
+    return line
+
+
+# What one stack printed, kept to be printed later: (to stderr?, text) in order, its records
+# (JSON or SARIF) and its Stats.
+Captured = tuple[list[tuple[bool, str]], list[dict[str, Any]], list[Any]]
+
+
+class Positions:
+    """Line and column (1-based, in characters) of offsets into one text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0]
+        pos = text.find("\n")
+        while pos >= 0:
+            self.starts.append(pos + 1)
+            pos = text.find("\n", pos + 1)
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        return i + 1, offset - self.starts[i] + 1
+
+    def offset(self, line: int, col: int) -> int:
+        if line > len(self.starts):
+            return len(self.text)
+        return min(self.starts[line - 1] + max(col, 1) - 1, len(self.text))
+
+    def line_end(self, line: int) -> int:
+        """The offset of the end of `line`, before its line break."""
+        if line >= len(self.starts):
+            return len(self.text)
+        end = self.starts[line] - 1
+        return end - 1 if end > 0 and self.text[end - 1] == "\r" else end
 
 
 class Reporter:
-    def __init__(self, fmt: str, mode: str, capture: bool = False) -> None:
+    """Told about one stack's (or a whole run's) problems, fixes, findings and diffs, it prints
+    them in its format, at once or captured to be printed later in the run's order."""
+
+    def __init__(self, fmt: str, mode: str, capture: bool = False, color: bool = False,
+                 statistics: bool = False, show_fixes: bool = False) -> None:
         self.fmt = fmt
         self.mode = mode
+        self.color = color
+        self.statistics = statistics
+        self.show_fixes = show_fixes
         self.records: list[dict[str, Any]] = []
         self.printed: list[tuple[bool, str]] | None = [] if capture else None
+        self.stats = Stats()
+        self._positions: dict[Path, Positions] = {}
+        self._bar = ""  # the progress bar on stderr, when one is drawn
 
     def _emit(self, text: str, err: bool = False) -> None:
         if self.printed is not None:
             self.printed.append((err, text))
             return
+        if self._bar:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._bar = ""
+        if err:
+            sys.stdout.flush()  # what came before stays before, on a terminal both go to
         stream = sys.stderr if err else sys.stdout
         stream.write(text)
 
     def captured(self) -> Captured:
-        return self.printed or [], self.records
+        return self.printed or [], self.records, self.stats.dump()
 
     def replay(self, captured: Captured) -> None:
         """Print what another (capturing) reporter was told, as if told here."""
-        printed, records = captured
+        printed, records, stats = captured
         for err, text in printed:
             self._emit(text, err)
         self.records.extend(records)
+        self.stats.add(stats)
+
+    def progress(self, done: int, total: int) -> None:
+        """A bar on stderr (the caller knows it is a terminal); redrawn after other output."""
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} stacks"
+        if done >= total:
+            if self._bar:
+                sys.stderr.write("\r\x1b[K")
+                sys.stderr.flush()
+            self._bar = ""
+            return
+        sys.stdout.flush()
+        sys.stderr.write("\r" + bar)
+        sys.stderr.flush()
+        self._bar = bar
 
     def problem(self, p: Problem) -> None:
+        self.stats.errors += 1
         if self.fmt == "json":
             self.records.append({"type": "error", "path": p.path, "line": p.line, "col": p.col, "message": p.message})
+        elif self.fmt == "sarif":
+            self.records.append({"type": "error", "path": p.path, "line": p.line, "col": p.col, "message": p.message})
+        elif self.fmt == "github":
+            where = f" file={_gh_property(p.path)}" + (f",line={p.line},col={p.col or 1}" if p.line else "")
+            self._emit(f"::error{where},title=e2i-fix::{_gh_data(p.message)}\n")
         else:
             self._emit(f"{p}\n", err=True)
 
-    def finding(self, fix: Fix, fixable: bool, quiet: bool = False) -> None:
-        if self.fmt == "json":
-            self.records.append({
-                "type": "finding", "pass": fix.pass_id, "path": str(fix.path), "line": fix.line or None,
-                "col": fix.col or None, "message": fix.message, "fixable": fixable, "safety": fix.safety.name.lower(),
-            })
+    def _pos(self, path: Path, sources: Mapping[Path, Source]) -> Positions | None:
+        got = self._positions.get(path)
+        if got is None:
+            src = sources.get(path)
+            if src is None:
+                return None
+            got = self._positions[path] = Positions(src.text if src.exists else "")
+        return got
+
+    def _edits(self, edits: Sequence[Edit], sources: Mapping[Path, Source]) -> list[dict[str, Any]] | None:
+        out = []
+        for e in edits:
+            pos = self._pos(e.path, sources)
+            if pos is None:
+                return None
+            newline = sources[e.path].newline
+            text = e.text if newline == "\n" else e.text.replace("\r\n", "\n").replace("\n", newline)
+            (l0, c0), (l1, c1) = pos.line_col(e.start), pos.line_col(e.end)
+            out.append({"path": str(e.path), "start": e.start, "end": e.end, "start_line": l0, "start_col": c0,
+                        "end_line": l1, "end_col": c1, "text": text})
+        return out
+
+    def fix(self, fix: Fix, fixable: bool, edits: Sequence[Edit] | None = None,
+            sources: Mapping[Path, Source] | None = None, quiet: bool = False, hidden: bool = False) -> None:
+        """A fix that was applied (`fixable`), or a finding: one left out (an unsafe fix without
+        --unsafe-fixes is `hidden`) or with nothing to apply. `edits` are its edits in the files as
+        read (`sources`), None where they cannot be applied there alone. Findings only go to
+        stderr in text (`quiet`) in modes that print diffs."""
+        stats = self.stats
+        counts = stats.by_pass.setdefault(fix.pass_id, [0, 0])
+        if fixable:
+            stats.fixes += 1
+            counts[0] += 1
+            per_file = stats.by_file.setdefault(str(fix.path), {})
+            per_file[fix.pass_id] = per_file.get(fix.pass_id, 0) + 1
+        elif hidden:
+            stats.hidden += 1
+            counts[1] += 1
+        elif fix.error:
+            stats.errors += 1
+        else:
+            stats.findings += 1
+            counts[1] += 1
+        if self.fmt == "text":
+            if (fixable and self.mode != "check") or (self.statistics and not fix.error):
+                return
+            mark = "" if fixable else " (no fix applied)"
+            self._emit(f"{fix.location()}: [{fix.pass_id}] {fix.message}{mark}\n", err=quiet)
             return
-        mark = "" if fixable else " (no fix applied)"
-        self._emit(f"{fix.location()}: [{fix.pass_id}] {fix.message}{mark}\n", err=quiet)
+        record: dict[str, Any] = {
+            "type": "finding", "pass": fix.pass_id, "path": str(fix.path), "line": fix.line or None,
+            "col": fix.col or None, "message": fix.message, "fixable": fixable, "safety": fix.safety.name.lower(),
+        }
+        end: tuple[int, int] | None = None
+        mapped = self._edits(edits, sources) if edits is not None and sources is not None else None
+        pos = self._pos(Path(fix.path), sources) if sources is not None else None
+        if pos is not None and fix.line:
+            end = self._region_end(fix, pos, edits or ())
+            record["end_line"], record["end_col"] = end
+        if self.fmt == "json":
+            record["edits"] = mapped if fix.edits else []
+            record["provenance"] = [{"what": w, "source": s} for w, s in fix.provenance]
+            record["error"] = fix.error
+            record["severe"] = fix.severe
+            self.records.append(record)
+            return
+        if self.fmt == "sarif":
+            record["edits"] = mapped or []
+            record["provenance"] = [list(p) for p in fix.provenance]
+            record["error"] = fix.error or fix.severe
+            record["line_text"] = pos.text[pos.offset(fix.line, 1):pos.line_end(fix.line)].strip() if pos and fix.line else ""
+            self.records.append(record)
+            return
+        # github: one workflow annotation
+        level = "error" if fix.error or fix.severe else "warning"
+        props = [f"file={_gh_property(Path(fix.path).as_posix())}"]
+        if fix.line:
+            props += [f"line={fix.line}", f"col={fix.col or 1}"]
+            if end is not None:
+                props += [f"endLine={end[0]}"] + ([f"endColumn={end[1]}"] if end[0] == fix.line else [])
+        props.append(f"title={_gh_property(f'e2i-fix [{fix.pass_id}]')}")
+        note = "" if fixable or not fix.edits else " (fix available with --unsafe-fixes)" if hidden else ""
+        self._emit(f"::{level} {','.join(props)}::{_gh_data(fix.message + note)}\n")
+
+    @staticmethod
+    def _region_end(fix: Fix, pos: Positions, edits: Sequence[Edit]) -> tuple[int, int]:
+        """Where a finding's region ends: the furthest end of its edits in its own file from its
+        location on, or else the end of its line. An end at the start of a line is pulled back
+        to the end of the line before."""
+        start = pos.offset(fix.line, fix.col)
+        ends = [e.end for e in edits if Path(e.path) == Path(fix.path) and e.start >= start]
+        end = max(ends) if ends else pos.line_end(fix.line)
+        line, col = pos.line_col(end)
+        if col == 1 and end > start:
+            line -= 1
+            col = pos.line_end(line) - pos.starts[line - 1] + 1
+        if (line, col) < (fix.line, fix.col):
+            line, col = fix.line, fix.col
+        return line, col
 
     def diff(self, path: Path, before: Source, after: str,
              regions: Sequence[tuple[int, int, int, int]] | None = None) -> None:
         text = unified_diff(path, before, after, regions)
         if self.fmt == "json":
             self.records.append({"type": "diff", "path": str(path), "diff": text})
-        else:
-            self._emit(text)
+        elif self.fmt == "text":
+            self._emit(colored(text) if self.color else text)
+
+    def changed(self, n: int) -> None:
+        self.stats.files += n
 
     def wrote(self, path: Path) -> None:
         if self.fmt == "json":
             self.records.append({"type": "fixed", "path": str(path)})
-        else:
+        elif self.fmt == "text":
             self._emit(f"fixed {path}\n", err=True)
 
-    def close(self) -> None:
+    def close(self, passes: Mapping[str, Pass] | None = None) -> None:
         if self.fmt == "json":
             import json
 
             self._emit(json.dumps(self.records, indent=2) + "\n")
+        elif self.fmt == "sarif":
+            import json
+
+            self._emit(json.dumps(sarif(self.records, passes or {}), indent=2) + "\n")
+        elif self.fmt == "text":
+            if self.statistics:
+                self._emit(statistics(self.stats, passes or {}))
+            if self.show_fixes and self.stats.by_file and self.mode != "check":
+                self._emit(shown_fixes(self.stats, passes or {}, self.mode), err=True)
+            line = summary(self.stats, self.mode)
+            if line:
+                self._emit(line + "\n", err=True)
+
+
+def statistics(stats: Stats, passes: Mapping[str, Pass]) -> str:
+    """ruff's --statistics: a count per pass, most first; `[*]` marks the ones fixed."""
+    rows = sorted(stats.by_pass.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))
+    if not rows:
+        return ""
+    width = max(len(pid) for pid, _ in rows)
+    out = []
+    for pid, (fixed, other) in rows:
+        mark = "[*]" if fixed and not other else "[-]" if fixed else "[ ]"
+        summary_text = getattr(passes.get(pid), "SUMMARY", "")
+        out.append(f"{fixed + other:>5}\t{pid:<{width}}\t{mark} {summary_text}".rstrip() + "\n")
+    return "".join(out)
+
+
+def shown_fixes(stats: Stats, passes: Mapping[str, Pass], mode: str) -> str:
+    """ruff's --show-fixes: the fixes by file and pass."""
+    head = "Fixed" if mode == "apply" else "Would fix"
+    out = [f"{head} {_plural(stats.fixes, 'issue')}:\n"]
+    for path in sorted(stats.by_file):
+        out.append(f"- {path}:\n")
+        for pid, n in sorted(stats.by_file[path].items()):
+            summary_text = getattr(passes.get(pid), "SUMMARY", "")
+            out.append(f"    {n} × {pid} ({summary_text})\n")
+    return "".join(out)
+
+
+def _gh_data(text: str) -> str:
+    """A workflow command's message, escaped as the runner unescapes it."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    """A workflow command's property value: `:` and `,` end it unless escaped."""
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# SARIF 2.1.0: https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_FINGERPRINT = "e2iFix/v1"
+
+
+def _uri(path: str) -> dict[str, str]:
+    """An artifactLocation: relative to the folder the tool ran in (`%SRCROOT%`, the
+    repository root in CI) when the path is, else an absolute file URI."""
+    from urllib.parse import quote
+
+    p = Path(path)
+    if p.is_absolute():
+        return {"uri": p.as_uri()}
+    return {"uri": quote(p.as_posix()), "uriBaseId": "%SRCROOT%"}
+
+
+def _region(l0: int, c0: int, l1: int, c1: int) -> dict[str, int]:
+    return {"startLine": l0, "startColumn": c0, "endLine": l1, "endColumn": c1}
+
+
+def _help_uri(module: Pass) -> str | None:
+    """A pass's `HELP_URI`, else the first link its documentation cites."""
+    import re
+
+    got: str | None = getattr(module, "HELP_URI", None)
+    if got:
+        return got
+    m = re.search(r"https?://[^\s)>\]`'\"]+", module.__doc__ or "")
+    return m.group(0).rstrip(".,;") if m else None
+
+
+def sarif(records: list[dict[str, Any]], passes: Mapping[str, Pass]) -> dict[str, Any]:
+    """The SARIF log of a run's records: one rule per pass, one result per finding (an applied
+    fix is a finding too, with its `fixes`), problems as tool notifications."""
+    import hashlib
+
+    from e2i_fix import __version__
+
+    rules: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    for pid, module in passes.items():
+        doc = (module.__doc__ or "").strip()
+        first, _, rest = doc.partition("\n")
+        rule: dict[str, Any] = {
+            "id": pid,
+            "shortDescription": {"text": module.SUMMARY},
+            "fullDescription": {"text": first.strip() or module.SUMMARY},
+            "help": {"text": rest.strip() or module.SUMMARY, "markdown": rest.strip() or module.SUMMARY},
+            "defaultConfiguration": {"level": "warning"},
+            "properties": {"safety": module.SAFETY.name.lower()},
+        }
+        uri = _help_uri(module)
+        if uri:
+            rule["helpUri"] = uri
+        index[pid] = len(rules)
+        rules.append(rule)
+    results = []
+    notifications = []
+    seen: Counter[str] = Counter()
+    for r in records:
+        if r["type"] == "error":
+            note: dict[str, Any] = {"level": "error", "message": {"text": r["message"]}}
+            loc: dict[str, Any] = {"artifactLocation": _uri(r["path"])}
+            if r["line"]:
+                loc["region"] = {"startLine": r["line"], "startColumn": r["col"] or 1}
+            note["locations"] = [{"physicalLocation": loc}]
+            notifications.append(note)
+            continue
+        physical: dict[str, Any] = {"artifactLocation": _uri(r["path"])}
+        if r["line"]:
+            physical["region"] = _region(r["line"], r["col"] or 1, r.get("end_line") or r["line"],
+                                         r.get("end_col") or r["col"] or 1)
+        key = "\0".join([r["pass"], Path(r["path"]).as_posix(), r["message"], r["line_text"]])
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        seen[digest] += 1
+        result: dict[str, Any] = {
+            "ruleId": r["pass"],
+            "level": "error" if r["error"] else "warning",
+            "message": {"text": r["message"]},
+            "locations": [{"physicalLocation": physical}],
+            "partialFingerprints": {_FINGERPRINT: f"{digest}:{seen[digest]}"},
+            "properties": {"fixable": r["fixable"], "safety": r["safety"]},
+        }
+        if r["pass"] in index:
+            result["ruleIndex"] = index[r["pass"]]
+        if r["provenance"]:
+            result["properties"]["provenance"] = [{"what": w, "source": s} for w, s in r["provenance"]]
+        if r["edits"]:
+            changes: dict[str, list[dict[str, Any]]] = {}
+            for e in r["edits"]:
+                changes.setdefault(e["path"], []).append({
+                    "deletedRegion": _region(e["start_line"], e["start_col"], e["end_line"], e["end_col"]),
+                    "insertedContent": {"text": e["text"]},
+                })
+            result["fixes"] = [{
+                "description": {"text": r["message"]},
+                "artifactChanges": [{"artifactLocation": _uri(p), "replacements": reps} for p, reps in changes.items()],
+            }]
+        results.append(result)
+    from urllib.parse import quote
+
+    cwd = Path.cwd().as_posix().rstrip("/") + "/"
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": "e2i-fix", "version": __version__, "semanticVersion": __version__,
+            "rules": rules,
+        }},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": "file://" + quote(cwd)}},
+        "columnKind": "unicodeCodePoints",
+        "invocations": [{"executionSuccessful": not notifications, "toolExecutionNotifications": notifications}],
+        "results": results,
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

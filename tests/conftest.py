@@ -167,3 +167,8 @@ def fixture_case(fixtures: Path, case: str, pass_id: str, tmp_path: Path, *extra
         if Path(name).name.startswith("Dockerfile") and not name.endswith(".dockerignore"):
             buildkit.parse_string(data.decode("utf-8-sig"))
     return expected
+
+
+# The run's summary line on stderr (`12 fixes in 3 files...`, `1 error`): tests that read stderr
+# line by line leave it out with this.
+SUMMARY = re.compile(r"^\d+ (fix|fixes|finding|findings|error|errors)\b")

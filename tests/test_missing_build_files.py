@@ -70,3 +70,13 @@ def test_never_over_an_existing_nginx_conf(tmp_path: Path) -> None:
     assert main(["--apply", "--unsafe-fixes", "--select", ID, str(work)]) == 1
     assert (work / "web" / "nginx.conf").read_text() == "# mine\n"
     assert (work / "web" / "Dockerfile").is_file()
+
+
+def test_every_pass_over_the_scaffold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Later passes report inside a file an earlier round created: located in that file."""
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / "feast-and-frontend" / "input", work)
+    capsys.readouterr()
+    assert main(["--dry-run", "--unsafe-fixes", str(work)]) == 1
+    cap = capsys.readouterr()
+    assert f"{work / 'docker' / 'frontend' / 'Dockerfile'}:7:1: [lockfile] COPY source `frontend/package.json`" in cap.out + cap.err

@@ -76,4 +76,4 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             hint = f": create it with `{command}` and commit it" if command else ""
             provenance = ((name, sources[name]),) if name in sources else ()
             yield Fix(ID, f"{ins.name} source `{src}` {why}{hint} (service {b.service.name!r})",
-                      b.doc.source.path, ins.line, 1, safety=Safety.DISPLAY_ONLY, provenance=provenance)
+                      b.doc.source.path, ins.line, 1, safety=Safety.DISPLAY_ONLY, severe=True, provenance=provenance)

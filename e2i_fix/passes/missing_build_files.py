@@ -90,13 +90,13 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             edit = _replace_build(doc, key, value, spec["image"])
             yield Fix(ID, f"{message}: use the official {spec['what']} image `{spec['image']}` instead of building",
                       doc.path, at.line + 1, at.column + 1, edits=(edit,), safety=Safety.UNSAFE,
-                      changes=(("services", svc.name, "build"), ("services", svc.name, "image")),
+                      changes=(("services", svc.name, "build"), ("services", svc.name, "image")), severe=True,
                       provenance=((spec["image"], spec["source"]),))
             continue
         if b.context.is_dir() and b.dockerfile is not None and _is_frontend(svc, b.context):
             yield _scaffold(project, svc, b.context, b.dockerfile, message, doc.path, at.line + 1, at.column + 1)
             continue
-        yield Fix(ID, message, doc.path, at.line + 1, at.column + 1, safety=Safety.DISPLAY_ONLY)
+        yield Fix(ID, message, doc.path, at.line + 1, at.column + 1, safety=Safety.DISPLAY_ONLY, severe=True)
 
 
 def _where(svc: Service) -> tuple[Any, ScalarNode, Node] | None:
@@ -181,5 +181,5 @@ def _scaffold(project: Project, svc: Service, context: Path, dockerfile: Path, m
         edits.append(Edit(conf, 0, 0, conf_text))
     hint = "" if app == "." else f" (it expects the app's package.json in `{app}/`)"
     return Fix(ID, f"{message}: scaffold a Node + Vite dev stage and an nginx production stage with nginx.conf{hint}",
-               where, line, col, edits=tuple(edits), safety=Safety.UNSAFE,
+               where, line, col, edits=tuple(edits), safety=Safety.UNSAFE, severe=True,
                provenance=(("scaffold", "e2i_fix/data/frontend_scaffold.toml"),))

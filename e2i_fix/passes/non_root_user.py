@@ -103,12 +103,12 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             continue
         seen.add(key)
         path = b.doc.source.path
-        where = f"stage {stage.name or stage.index} (from {stage.root_image}) that service {svc.name!r} runs"
+        where = f"service {svc.name!r} runs stage {stage.name or stage.index} (from {stage.root_image})"
         if svc.config.get("user") is not None:
             continue  # compose sets the user; no-force-root judges it
         k = kind(stage.root_image)
         if k in (None, "scratch"):
-            yield Fix(ID, f"{where} runs as root; the pass cannot tell how to add a user to {stage.root_image}",
+            yield Fix(ID, f"{where} as root; the pass cannot tell how to add a user to {stage.root_image}",
                       path, stage.from_instruction.line, 1, safety=Safety.DISPLAY_ONLY)
             continue
         text = b.doc.text
@@ -138,7 +138,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         insert = "".join(indent + line + "\n" for line in lines)
         if at == len(text) and text and not text.endswith("\n"):
             insert = "\n" + insert.removesuffix("\n")
-        yield Fix(ID, f"{where} runs as root: add user {user!r} and `USER {user}`",
+        yield Fix(ID, f"{where} as root: add user {user!r} and `USER {user}`",
                   path, stage.from_instruction.line, 1, edits=(Edit(path, at, at, insert),), safety=SAFETY)
 
 
