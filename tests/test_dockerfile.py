@@ -124,3 +124,14 @@ def test_crlf_and_bom_offsets() -> None:
     doc = doc_of("FROM a\r\nRUN a \\\r\n  b\r\nUSER x\r\n", bom=True)
     assert [(i.name, i.line, i.end_line) for i in doc.instructions] == [("FROM", 1, 1), ("RUN", 2, 3), ("USER", 4, 4)]
     assert doc.text[doc.instructions[1].start:doc.instructions[1].end] == "RUN a \\\r\n  b"
+
+
+def test_no_fork_once_buildkit_is_loaded() -> None:
+    """The parser's Go threads do not survive a fork: work is then done in this process."""
+    import os
+
+    from e2i_fix import workers
+
+    doc_of("FROM alpine\n")  # the parser is loaded
+    parent = os.getpid()
+    assert workers.run(lambda i: (i, os.getpid()), [[0], [1], [2]]) == {0: (0, parent), 1: (1, parent), 2: (2, parent)}
