@@ -14,10 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=256)
 def root_of(path: Path) -> Path:
     """The folder that bounds the writes of a run given `path` (resolved)."""
-    folder = Path(os.path.realpath(path))
+    return _root(Path(os.path.realpath(path)))  # cached by the real path: `.` moves with the cwd
+
+
+@lru_cache(maxsize=256)
+def _root(folder: Path) -> Path:
     if not folder.is_dir():
         folder = folder.parent
     here = folder

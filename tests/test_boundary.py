@@ -74,3 +74,10 @@ def test_a_new_file_gets_its_folder(tmp_path: Path) -> None:
     source.write(source.new_file(path), b"events {}\n")
     assert path.read_bytes() == b"events {}\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["nginx.conf"]  # no temporary file left
+
+
+def test_a_relative_path_follows_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        assert boundary.root_of(Path(".")) == (tmp_path / name).resolve()

@@ -66,3 +66,11 @@ def test_compose_user_left_to_compose(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    user: '1000'\n")
     (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nCMD [\"python\"]\n")
     assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 0
+
+
+def test_above_the_comment_of_the_command(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n\n# the server\n# (port 8000)\nCMD [\"python\"]\n")
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    got = (tmp_path / "Dockerfile").read_text().splitlines()
+    assert got[2].startswith("RUN groupadd") and got[3:] == ["USER app", "# the server", "# (port 8000)", 'CMD ["python"]']

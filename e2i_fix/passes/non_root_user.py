@@ -150,7 +150,14 @@ def _insertion(stage: Stage, text: str) -> int:
             after_user = i + 1
     for ins in stage.instructions[after_user:]:
         if ins.name in ("CMD", "ENTRYPOINT", "HEALTHCHECK"):
-            return text.rfind("\n", 0, ins.start) + 1
+            at = text.rfind("\n", 0, ins.start) + 1
+            # Above the comment lines that introduce the instruction, not between them.
+            while at > 0:
+                prev = text.rfind("\n", 0, at - 1) + 1
+                if not text[prev:at].lstrip().startswith("#"):
+                    break
+                at = prev
+            return at
     last = stage.instructions[-1] if stage.instructions else stage.from_instruction
     nl = text.find("\n", last.end)
     return len(text) if nl < 0 else nl + 1
