@@ -17,8 +17,10 @@ from e2i_fix.fix import Fix, Safety
 if TYPE_CHECKING:
     from e2i_fix.passes import Pass
 
-_TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore", "exclude", "per-file-ignores"}
+_TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore", "exclude", "per-file-ignores", "placement"}
 DEFAULT = "default"
+# Where a key several services need goes: their shared service template, or each service.
+PLACEMENTS = ("template", "per-service")
 
 
 class Settings:
@@ -30,6 +32,7 @@ class Settings:
         self.unsafe = unsafe
         self.pass_options: dict[str, dict[str, Any]] = {}
         self.per_service_ignore: dict[str, set[str]] = {}
+        self.placement = PLACEMENTS[0]
         # Glob patterns, each with the folder it is relative to (the config file's).
         self.exclude: list[tuple[Path, str]] = []
         self.per_file_ignores: list[tuple[Path, str, set[str]]] = []
@@ -59,6 +62,7 @@ class Settings:
         out = dict(p.DEFAULTS)
         out.update(self.pass_options.get(pass_id, {}))
         out["_ignored_services"] = {s for s, ids in self.per_service_ignore.items() if pass_id in ids or "all" in ids}
+        out["_placement"] = self.placement
         return out
 
     def check_ids(self, ids: set[str], where: str) -> None:
@@ -153,6 +157,7 @@ def load(path: Path) -> tuple[Path, dict[str, Any]]:
 def apply_file(settings: Settings, path: Path, data: dict[str, Any]) -> Settings:
     """Settings with a config file's values under the command line's (flags win)."""
     s = Settings(settings.passes, settings.select, set(settings.ignore), settings.unsafe)
+    s.placement = settings.placement
     s.origin = dict(settings.origin)
     s.source = path
     base = path.parent
@@ -189,6 +194,10 @@ def apply_file(settings: Settings, path: Path, data: dict[str, Any]) -> Settings
                 s.origin["ignore"] = f"{settings.origin['ignore']} and {path}"
         elif key == "unsafe-fixes":
             s.unsafe = settings.unsafe or bool(value)
+        elif key == "placement":
+            if value not in PLACEMENTS:
+                raise InputError(f"{path}: placement must be one of {', '.join(map(repr, PLACEMENTS))}")
+            s.placement = value
         elif key == "per-service-ignore":
             if not isinstance(value, dict):
                 raise InputError(f"{path}: per-service-ignore must be a table of service = [pass ids]")
@@ -222,6 +231,7 @@ def show(settings: Settings, folder: Path) -> str:
     row("exclude", [p for _, p in settings.exclude])
     row("per-file-ignores", {p: sorted(ids) for _, p, ids in settings.per_file_ignores})
     row("per-service-ignore", {k: sorted(v) for k, v in settings.per_service_ignore.items()})
+    row("placement", settings.placement)
     for pid, p in settings.passes.items():
         out.append("")
         state = "" if settings.selected(pid) else "  # not selected"

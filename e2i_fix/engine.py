@@ -178,16 +178,7 @@ class Workspace:
         self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
         self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
         self.dockerfile_paths: set[Path] = set()
-        self._inside: dict[Path, bool] = {}
-
-    def writable(self, path: Path) -> bool:
-        """Whether `path` (through any symlink) lies inside the project this run may write."""
-        ok = self._inside.get(path)
-        if ok is None:
-            from e2i_fix import boundary
-
-            ok = self._inside[path] = boundary.inside(self.stack.write_root, path)
-        return ok
+        self._unwritable: dict[Path, str | None] = {}
 
     def docker_doc(self, path: Path) -> dockerfile.DockerfileDoc | None:
         """The parsed Dockerfile at `path` in its current text, if it has been parsed."""
@@ -208,6 +199,17 @@ class Workspace:
                 self.env = proj.parse_env(src.read(env_path).text)
             except InputError:
                 pass  # interpolation values are a nicety; a broken .env is Compose's to report
+
+    def unwritable(self, path: Path) -> str | None:
+        """Why an edit of `path` cannot be written, or None. Asked once per path."""
+        if path not in self._unwritable:
+            why = None
+            if not self.stack.writable(path):
+                why = f"{path} is outside the project"
+            elif path not in self.originals and os.path.lexists(path):
+                why = f"{path} already exists"  # a new file is never written over one
+            self._unwritable[path] = why
+        return self._unwritable[path]
 
     def source(self, path: Path) -> src.Source:
         if path not in self.originals:
@@ -264,7 +266,7 @@ class Workspace:
         for path in sorted(proj.dockerfile_paths(docs, folders)):
             dfs[path] = self._dockerfile(path, problems)
         project = proj.Project(self.stack, docs, dfs, self.env, roles, refs)
-        project.created = {p: self.texts[p] for p, s in self.originals.items() if not s.exists}
+        project.created = frozenset(p for p, s in self.originals.items() if not s.exists and self.texts[p])
         return project
 
     def _referenced(self, path: Path, context: bool, problems: list[Problem]) -> ComposeDoc | None:
@@ -337,7 +339,8 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.snapshots.append(dict(ws.texts))
         for p in pending:
             if p.ID not in disabled:
-                last[p.ID] = suppressions.keep([_bounded(f, ws) for f in _propose(p, project, settings, result, disabled)], ws.texts)
+                proposed_now = suppressions.keep(_propose(p, project, settings, result, disabled), ws.texts)
+                last[p.ID] = [_bounded(f, ws) for f in proposed_now]
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -385,17 +388,6 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     return result
 
 
-def _bounded(fix: Fix, ws: Workspace) -> Fix:
-    """A fix that would write outside the project (a build context of `../../elsewhere`, a
-    symlink to a file outside) is reported instead, never applied."""
-    outside = next((e.path for e in fix.edits if not ws.writable(e.path)), None)
-    if outside is None:
-        return fix
-    root = ws.stack.write_root
-    return fix._replace(edits=(), safety=Safety.DISPLAY_ONLY,
-                        message=f"{fix.message} ({outside} is outside the project {root}: not written)")
-
-
 def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], disabled: set[str]) -> list[Pass]:
     """The passes whose answer may differ after this round's fixes.
 
@@ -425,6 +417,17 @@ def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], 
         if p.ID in waiting or reads is None or "*" in others or others & reads:
             out.append(p)
     return out
+
+
+def _bounded(fix: Fix, ws: Workspace) -> Fix:
+    """`fix`, or a finding in its place when it would write outside the project (the boundary
+    of the path given on the command line) or create a file that already exists."""
+    for e in fix.edits:
+        why = ws.unwritable(e.path)
+        if why:
+            return fix._replace(message=f"{fix.message} (not applied: {why})", edits=(),
+                                safety=Safety.DISPLAY_ONLY, changes=())
+    return fix
 
 
 def _propose(p: Pass, project: proj.Project, settings: Settings, result: Result, disabled: set[str]) -> list[Fix]:

@@ -74,19 +74,23 @@ _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".
 
 
 class Stack:
-    """The files of one stack. `context` files are read for decisions, never edited."""
+    """The files of one stack. `context` files are read for decisions, never edited.
 
-    def __init__(self, folder: Path, compose: list[Path], context: set[Path] | None = None) -> None:
+    `boundary` is the folder outside which nothing is written (see `boundary_of`); None: the
+    boundary of the stack's own folder."""
+
+    def __init__(self, folder: Path, compose: list[Path], context: set[Path] | None = None,
+                 boundary: Path | None = None) -> None:
         self.folder = folder
         self.compose = compose
         self.context: set[Path] = set() if context is None else context
-        self.root: Path | None = None  # where writes may go (`boundary`); set by discover
+        self.boundary = boundary
 
-    @property
-    def write_root(self) -> Path:
-        from e2i_fix import boundary
-
-        return self.root or boundary.root_of(self.folder)
+    def writable(self, path: Path) -> bool:
+        """Whether `path` (followed through symlinks, as writes are) lies inside the boundary."""
+        root = self.boundary if self.boundary is not None else boundary_of(self.folder)
+        real = os.path.realpath(path)
+        return real == str(root) or real.startswith(str(root).rstrip(os.sep) + os.sep)
 
     def __repr__(self) -> str:
         return f"Stack({self.folder!r}, {self.compose!r}, {self.context!r})"
@@ -99,6 +103,32 @@ def is_compose_name(name: str) -> bool:
     return name in BASE_NAMES or bool(_OVERRIDE.fullmatch(name))
 
 
+_BOUNDARIES: dict[str, Path] = {}
+
+
+def boundary_of(path: Path) -> Path:
+    """Where a run given `path` may write: the git work tree that holds it, or outside git the
+    folder itself (a file's folder). Compose files are untrusted input in CI: a `build.context`
+    of `../../elsewhere`, an include from outside or a symlink out is read, never written."""
+    start = os.path.realpath(path)
+    if not os.path.isdir(start):
+        start = os.path.dirname(start)
+    got = _BOUNDARIES.get(start)
+    if got is None:
+        here = start
+        while True:
+            if os.path.lexists(os.path.join(here, ".git")):  # a folder, or a worktree's file
+                got = Path(here)
+                break
+            parent = os.path.dirname(here)
+            if parent == here:
+                got = Path(start)
+                break
+            here = parent
+        _BOUNDARIES[start] = got
+    return got
+
+
 def discover(paths: list[Path]) -> Iterator[Stack | tuple[Path, InputError]]:
     """Stacks under the given paths. Folders are searched; files form stacks by folder. A file
     that a stack's files include or extend from belongs to that stack: it is neither an override
@@ -108,25 +138,20 @@ def discover(paths: list[Path]) -> Iterator[Stack | tuple[Path, InputError]]:
     explicit: dict[Path, list[Path]] = {}
     for p in paths:
         if p.is_dir():
-            found += _walk(p)
+            root = boundary_of(p)
+            for s in _walk(p):
+                s.boundary = root
+                found.append(s)
         elif p.exists() or p.is_symlink():
             explicit.setdefault(p.parent, []).append(p)
         else:
             found.append((p, InputError("no such file or folder")))
     for folder, files in explicit.items():
-        found += _group(folder, sorted(set(files), key=_order), explicit=True)
-    from e2i_fix import boundary
-
-    # Each stack writes inside the project of the command-line path that found it.
-    scopes = sorted(((os.path.abspath(p if p.is_dir() else p.parent), p) for p in paths), key=lambda t: -len(t[0]))
-    for item in _claim(found):
-        if isinstance(item, Stack):
-            where = os.path.abspath(item.folder)
-            for scope, given in scopes:
-                if where == scope or where.startswith(scope.rstrip(os.sep) + os.sep):
-                    item.root = boundary.root_of(given)
-                    break
-        yield item
+        root = boundary_of(folder)
+        for s in _group(folder, sorted(set(files), key=_order), explicit=True):
+            s.boundary = root
+            found.append(s)
+    yield from _claim(found)
 
 
 _MAY_REFER = re.compile(r"^include\s*:|[\s{,]file\s*:", re.MULTILINE)
@@ -178,7 +203,7 @@ def _claim(found: list[Stack | tuple[Path, InputError]]) -> list[Stack | tuple[P
         base, rest = item.compose[0], item.compose[1:]
         kept = [f for f in rest if f not in claims[n] and owner.get(f, n) == n]
         if owner.get(base, n) != n:
-            out += [Stack(item.folder, [f], item.context) for f in kept]  # claimed by a stack that includes it
+            out += [Stack(item.folder, [f], item.context, item.boundary) for f in kept]  # claimed by a stack that includes it
         else:
             item.compose = [base, *kept]
             out.append(item)
@@ -432,9 +457,9 @@ class Project:
         # For each file, the references it makes, with the indexes of the files they load.
         self.refs = refs or {}
         self._models: dict[tuple[int, ...], dict[str, Any]] = {}
+        # Files an earlier round of this run created (a `.dockerignore`...): they exist now.
+        self.created: frozenset[Path] = frozenset()
         self._expanded: dict[tuple[int, Path], dict[str, Any]] = {}
-        # Files fixes have created in this run (not on disk yet), with their text.
-        self.created: dict[Path, str] = {}
 
     def variants(self) -> list[tuple[int, ...]]:
         """The files Compose can be run with (indexes into `docs`): the base alone, and the base
@@ -549,6 +574,10 @@ class Project:
             out.update((str(k), v if v is None or isinstance(v, str) else model.as_string(v)) for k, v in env.items())
         return out
 
+    def exists(self, path: Path) -> bool:
+        """Whether `path` exists, on disk or as a file an earlier round of this run created."""
+        return path in self.created or os.path.lexists(path)
+
     def env_file(self, path: Path) -> list[EnvEntry] | None:
         """The entries of an env file a service names (read once per index; None when it is
         missing or unreadable). Env files are read for decisions, never edited."""
@@ -611,14 +640,25 @@ class Project:
         """`names` and the services that extend one of them, transitively: a change to a
         service's own keys reaches them too."""
         out = list(names)
-        grown = True
-        while grown:
-            grown = False
-            for child, parent in self.extends_parents.items():
-                if parent in out and child not in out:
+        children = self._extenders
+        if not children:
+            return out
+        seen = set(out)
+        i = 0
+        while i < len(out):  # breadth-first: each service's children once, not every round
+            for child in children.get(out[i], ()):
+                if child not in seen:
+                    seen.add(child)
                     out.append(child)
-                    grown = True
+            i += 1
         return out
+
+    @cached_property
+    def _extenders(self) -> dict[str, list[str]]:
+        children: dict[str, list[str]] = {}
+        for child, parent in self.extends_parents.items():
+            children.setdefault(parent, []).append(child)
+        return children
 
     def sharers(self, node: Node) -> list[str]:
         """Services whose definition is `node` or merges it (`<<: *anchor`): an edit inside

@@ -56,8 +56,11 @@ MERGE = "<<"
 # Plain scalars that YAML 1.1 (PyYAML and older tools) and 1.2 (Compose) both read as the same
 # string: no indicator at the start, no `: ` or ` #`, nothing that resolves to another type.
 _PLAIN_OK = re.compile(r"[A-Za-z_./$][A-Za-z0-9_./:@${}=+-]*")
+# `.5` and `.5e3` are floats in both (a leading dot and a digit), `.` alone is one in YAML 1.1's
+# spec regex: none of them may go out plain.
 _OTHER_TYPE = re.compile(
     r"(?i:y|n|yes|no|on|off|true|false|null|~)|[-+]?[0-9][0-9_:.eE+-]*|[-+]?\.(?i:inf|nan)|0[box].*"
+    r"|\.|\.[0-9].*"
 )
 
 
@@ -88,11 +91,25 @@ def scalar(value: object, style: Style) -> str:
     return quote(s, style.quote)
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
+
+
 def quote(s: str, q: str = '"') -> str:
-    if q == "'" and "\n" not in s and s.isprintable():
+    """`s` as a quoted scalar that reads back as exactly `s`: single quotes where the file
+    prefers them and `s` is printable, else double quotes with every character that is not
+    printable escaped (a raw CR, NEL or U+2028 would be read as a line break and folded)."""
+    if q == "'" and s.isprintable():
         return "'" + s.replace("'", "''") + "'"
-    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    out = "".join(c if c.isprintable() and c not in '\\"' else _escape(c) for c in s)
     return f'"{out}"'
+
+
+def _escape(c: str) -> str:
+    got = _ESCAPES.get(c)
+    if got is not None:
+        return got
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 _BLOCKS: dict[str, str] = {}

@@ -145,6 +145,8 @@ def write(source: Source, data: bytes) -> None:
             raise InputError(f"cannot write: {e.strerror or e}") from None
 
     try:
+        if not source.exists:  # a new file may open a new folder (a scaffolded docker/web/Dockerfile)
+            os.makedirs(target.parent, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".e2i-fix")
     except OSError as e:
         raise InputError(f"cannot write: {e.strerror or e}") from None

@@ -100,13 +100,22 @@ def _fill_empty(doc: ComposeDoc, key: ScalarNode, empty: ScalarNode, key_end: in
 
 def top_level_block(doc: ComposeDoc, key: str, value: Any, before: str = "services") -> Edit:
     """Add a top-level entry (an `x-` anchor block) before `before`, its comments kept with it."""
-    kv = doc.get(doc.root, before)
     column = doc.root.value[0][0].start_mark.column
-    text = render.entry(key, value, column, doc.style)
-    if kv is None:
-        edit = append_entry(doc, doc.root, key, value, 0)
-        assert edit is not None
-        return edit
+    return top_level_text(doc, render.entry(key, value, column, doc.style), before)
+
+
+def top_level_text(doc: ComposeDoc, text: str, before: str = "services") -> Edit:
+    """Place a rendered top-level entry (lines ending in a newline) before `before`, spaced
+    from its neighbours as the file spaces its top-level keys."""
+    kv = doc.get(doc.root, before)
+    if kv is None:  # the last entry, as `append_entry` places one
+        pos = doc.line_after(doc.content_end(doc.root, 0))
+        if pos == len(doc.text) and not doc.text.endswith("\n"):
+            if _ends_in_clipped_block_scalar(doc, doc.root):
+                start = doc.line_start(doc.root.value[-1][0].start_mark.index)
+                return Edit(doc.path, start, start, text)
+            return Edit(doc.path, pos, pos, "\n" + text.removesuffix("\n"))
+        return Edit(doc.path, pos, pos, text)
     pos = doc.line_start(kv[0].start_mark.index)
     # Comment lines directly above `services:` describe it: insert above them.
     while pos > 0:
@@ -115,6 +124,29 @@ def top_level_block(doc: ComposeDoc, key: str, value: Any, before: str = "servic
             pos = prev
         else:
             break
-    if pos > 0 and doc.text[doc.line_start(pos - 1) : pos].strip():
-        text = "\n" + text  # keep the new block visually apart from what precedes it
-    return Edit(doc.path, pos, pos, text + "\n")
+    gap = "\n" if top_level_gap(doc) else ""
+    before = doc.text[doc.line_start(pos - 1) : pos].strip() if pos > 0 else ""
+    if before and before != "---":
+        text = gap + text  # keep the new block apart from what precedes it, as the file does
+    return Edit(doc.path, pos, pos, text + gap)
+
+
+def top_level_gap(doc: ComposeDoc) -> bool:
+    """Whether the file puts a blank line between its top-level entries: the majority over the
+    entries after the first (a file with one top-level key: yes, the common style)."""
+    text = doc.text
+    blank = tight = 0
+    for k, _ in doc.root.value[1:]:
+        pos = doc.line_start(k.start_mark.index)
+        while pos > 0:  # past the comment lines that head the entry
+            prev = doc.line_start(pos - 1)
+            line = text[prev:pos].strip()
+            if line.startswith("#"):
+                pos = prev
+                continue
+            if line:
+                tight += 1
+            else:
+                blank += 1
+            break
+    return blank >= tight

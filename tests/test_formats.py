@@ -58,15 +58,18 @@ def offsets(text: str, line: int, col: int) -> int:
 
 
 def apply_replacements(texts: dict[str, str], doc: dict[str, Any], base: Path) -> dict[str, str]:
-    """Apply every result's fixes (an edit shared by several fixes once) as the engine splices."""
+    """Apply every result's fixes (an edit shared by several fixes once) as the engine splices.
+    An unsafe fix left out of the run is offered too (`fixable` false): --apply leaves it out."""
     from e2i_fix.engine import splice
 
     edits: dict[str, dict[Edit, None]] = {}
     for result in doc["runs"][0]["results"]:
+        if not result["properties"]["fixable"]:
+            continue  # an unsafe fix on offer: --apply without --unsafe-fixes leaves it
         for fix in result.get("fixes", []):
             for change in fix["artifactChanges"]:
                 path = str(base / change["artifactLocation"]["uri"])
-                text = texts.get(path, "")  # a file the fix creates
+                text = texts.setdefault(path, "")  # a new file (a .dockerignore) starts empty
                 for r in change["replacements"]:
                     d = r["deletedRegion"]
                     start = offsets(text, d["startLine"], d["startColumn"])
@@ -74,7 +77,7 @@ def apply_replacements(texts: dict[str, str], doc: dict[str, Any], base: Path) -
                     edits.setdefault(path, {})[Edit(Path(path), start, end, r["insertedContent"]["text"])] = None
     out = dict(texts)
     for path, es in edits.items():
-        out[path] = splice(out.get(path, ""), list(enumerate(es)), "\n")
+        out[path] = splice(out[path], list(enumerate(es)), "\n")
     return out
 
 
@@ -100,21 +103,20 @@ def test_sarif_of_the_example_validates_and_its_fixes_are_the_apply_result(
     results = run["results"]
     assert results and all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
     for r in results:
-        region = r["locations"][0]["physicalLocation"].get("region")  # none for a file a fix creates
-        if region is not None:
-            assert (region["endLine"], region["endColumn"]) >= (region["startLine"], region["startColumn"])
-        assert r["level"] in ("warning", "error") and r["partialFingerprints"]
+        region = r["locations"][0]["physicalLocation"]["region"]
+        assert (region["endLine"], region["endColumn"]) >= (region["startLine"], region["startColumn"])
+        # What breaks a build (a missing Dockerfile) is an error; the rest are warnings.
+        assert r["level"] == ("error" if r["ruleId"] in ("missing-build-files", "lockfile") else "warning"), r["ruleId"]
+        assert r["partialFingerprints"]
+    assert {r["level"] for r in results} == {"error", "warning"}
     assert len({next(iter(r["partialFingerprints"].values())) for r in results}) == len(results)
     # The fixes, applied to the files as read, give exactly what --apply writes.
     files = sorted(p for p in stack.rglob("*") if p.is_file())
     before = {str(p.relative_to(tmp_path)): p.read_text() for p in files}
     fixed = apply_replacements(before, doc, Path("."))
-    # SARIF carries the unsafe fixes too (as fixes a user may take).
-    assert main(["--apply", "--unsafe-fixes", "e2i"]) == 1
-    files = sorted(p for p in stack.rglob("*") if p.is_file())  # with the files fixes created
-    after = {str(p.relative_to(tmp_path)): p.read_text() for p in files}
-    # The frontend scaffold (files created in a folder that is not there yet) carries no SARIF fix.
-    assert fixed == {k: v for k, v in after.items() if k in fixed}
+    assert main(["--apply", "e2i"]) == 1
+    after = sorted(p for p in stack.rglob("*") if p.is_file())  # with the files the run created
+    assert fixed == {str(p.relative_to(tmp_path)): p.read_text() for p in after}
 
 
 def test_sarif_fingerprints_survive_lines_moving(tmp_path: Path, capsys: pytest.CaptureFixture[str],

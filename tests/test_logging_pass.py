@@ -108,6 +108,17 @@ def test_fixture(tmp_path: Path, case: str) -> None:
         pytest.param("flow-service", "db", DEFAULT, id="next to a flow service"),
         pytest.param("ignore-comment", "web", None, id="opted out"),
         pytest.param("anchor-after-services", "web", DEFAULT, id="anchor after services not reused"),
+        pytest.param("template-all", "cli", DEFAULT, id="through the template"),
+        pytest.param("template-override", "worker", DEFAULT, id="template value"),
+        pytest.param("template-override", "api", HIGH, id="own value over the template's"),
+        pytest.param("template-partial", "db", DEFAULT, id="outside the template"),
+        pytest.param("template-partial", "triggerer", DEFAULT, id="inside the template"),
+        pytest.param("template-opted-out", "legacy", None, id="opted out of a shared template"),
+        pytest.param("template-opted-out", "scheduler", DEFAULT, id="next to an opted-out sharer"),
+        pytest.param("fragment", "db", DEFAULT, id="a fragment is not a template"),
+        pytest.param("template-extends", "triggerer", DEFAULT, id="through extends"),
+        pytest.param("two-templates", "bridge", DEFAULT, id="two templates, the first wins"),
+        pytest.param("two-templates", "snuba-replacer", DEFAULT, id="the second template"),
     ],
 )
 def test_compose_reads_the_rotation(case: str, service: str, logging: dict[str, Any] | None) -> None:
@@ -152,6 +163,20 @@ def test_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         f"{f}:9:3: [{ID}] service 'b': json-file logging never rotates; add max-size, max-file to its anchor",
         f"{f}:14:5: [{ID}] service 'app': json-file logging never rotates; add max-size, max-file",
         f"{f}:16:3: [{ID}] service 'app-worker': json-file logging never rotates; add max-size, max-file to its anchor",
+    ]
+
+
+def test_a_template_edit_is_one_line_and_every_service_is_reported(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / "template-override" / "input", work)
+    f = work / "compose.yaml"
+    assert check(work, capsys) == [
+        f"{f}:6:3: [{ID}] service 'api' has no log rotation: add `logging: *high-volume-logging`",
+        f"{f}:9:3: [{ID}] service 'worker' has no log rotation: add `logging: *default-logging`"
+        " (once, in `x-app-common`, for 2 services)",
+        f"{f}:12:3: [{ID}] service 'beat' has no log rotation: add `logging: *default-logging`"
+        " (once, in `x-app-common`, for 2 services)",
     ]
 
 

@@ -26,7 +26,14 @@ FLAGS = ("--format", "json", "--no-interpolate", "--no-path-resolution")
 def config_json(folder: Path, files: list[str]) -> Any:
     proc = compose_config(folder, files, *FLAGS)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    data = json.loads(proc.stdout)
+    # Without interpolation Compose prints a list environment as written; when it interpolates
+    # (what `up` does) it reads `KEY=VALUE` and a bare `KEY` as a mapping: compare that.
+    for svc in (data.get("services") or {}).values():
+        env = svc.get("environment")
+        if isinstance(env, list):
+            svc["environment"] = {k: v if eq else None for k, eq, v in (str(e).partition("=") for e in env)}
+    return data
 
 
 def run_everything(root: Path) -> list[tuple[project.Stack, engine.Result]]:

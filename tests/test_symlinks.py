@@ -2,7 +2,9 @@
 pointed, and the file it points to gets the new content (atomically, with its own mode, the
 temporary file made next to the target). This is what an editor does when you save through a
 link, and what keeps a stack that shares its compose file by link sharing the fixed one.
-Broken links and loops are refused in tests/test_bad_input.py.
+A link that leads out of the project (the path given on the command line, or the git work
+tree holding it) is read, and its fixes reported, never written: compose files are untrusted
+input. Broken links and loops are refused in tests/test_bad_input.py.
 """
 
 from __future__ import annotations
@@ -24,24 +26,38 @@ def entries(folder: Path) -> list[str]:
 
 
 def test_a_link_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
-    (tmp_path / ".git").mkdir()  # the link's target is inside the project: the git work tree
-    real = tmp_path / "shared"
+    project = tmp_path
+    real = project / "shared"
     real.mkdir()
     target = real / "base.yaml"
     target.write_text(PLAIN)
     target.chmod(0o600)
-    stack = tmp_path / "app"
+    stack = project / "app"
     stack.mkdir()
     link = stack / "compose.yaml"
     link.symlink_to(Path("..") / "shared" / "base.yaml")
 
-    assert main(["--apply", "--select", "logging", str(stack)]) == 1
+    assert main(["--apply", "--select", "logging", str(project)]) == 1
     assert link.is_symlink()
     assert os.readlink(link) == str(Path("..") / "shared" / "base.yaml")
     assert FIXED_LINE in target.read_text()
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert entries(stack) == ["compose.yaml"] and entries(real) == ["base.yaml"]  # no temp file anywhere
-    assert main(["--apply", "--select", "logging", str(stack)]) == 0  # idempotent through the link
+    assert main(["--apply", "--select", "logging", str(project)]) == 0  # idempotent through the link
+
+
+def test_a_link_out_of_the_project_is_reported_not_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "base.yaml").write_text(PLAIN)
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "compose.yaml").symlink_to(outside / "base.yaml")
+    assert main(["--apply", "--select", "logging", str(project)]) == 0
+    assert (outside / "base.yaml").read_text() == PLAIN
+    err = capsys.readouterr().err
+    assert f"not applied: {project / 'compose.yaml'} is outside the project" in err
+    assert main(["--check", "--select", "logging", str(project)]) == 1  # still a finding
 
 
 def test_a_chain_of_links_is_followed_to_the_file(tmp_path: Path) -> None:

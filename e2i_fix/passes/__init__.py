@@ -23,12 +23,14 @@ class Pass(Protocol):
 def registry() -> dict[str, Pass]:
     """Every pass by id, in run order. Imported on first use: `--version` needs none of this."""
     from e2i_fix.passes import (
-        buildkit_syntax, cache_mounts, deploy_limits, dockerignore, lockfile, logging, missing_build_files,
-        non_root_user, tmpfs_size, unused_suppression,
+        buildkit_syntax, cache_mounts, deploy_limits, depends_on_healthy, dockerignore, env_anchors, frontend_network,
+        healthcheck_probes, lockfile, logging, missing_build_files, no_force_root, non_root_user, tmpfs_size,
+        unused_suppression,
     )
 
-    # missing-build-files first: an official image replaces a build the Dockerfile passes
-    # would otherwise look at; buildkit-syntax after the passes that add BuildKit features.
-    modules: list[Any] = [missing_build_files, deploy_limits, logging, tmpfs_size, lockfile, non_root_user,
-                          cache_mounts, buildkit_syntax, dockerignore, unused_suppression]
+    # env-anchors rewrites whole environment blocks: passes that edit single entries go first.
+    # buildkit-syntax comes after the passes that add BuildKit features to a Dockerfile.
+    modules: list[Any] = [deploy_limits, logging, tmpfs_size, no_force_root, healthcheck_probes, depends_on_healthy,
+                          env_anchors, frontend_network, missing_build_files, lockfile, non_root_user, cache_mounts,
+                          buildkit_syntax, dockerignore, unused_suppression]
     return {m.ID: m for m in modules}

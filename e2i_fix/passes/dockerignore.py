@@ -1,39 +1,38 @@
 """dockerignore: a `.dockerignore` for each build context that has none.
 
 ## What it does
-A local build context with neither a `.dockerignore` nor a `<Dockerfile>.dockerignore` for any
-Dockerfile built from it gets a `.dockerignore` (a new file; the diff shows it created from
-`/dev/null`). What goes in is chosen by what the context holds (`e2i_fix/data/dockerignore.toml`,
-with its sources): for every context VCS data, editor files and local `.env` files
-(`.env.example` kept); for Python (a `pyproject.toml`, `setup.py`, `requirements.txt`...) caches,
-virtualenvs and `*.egg-info`; for Node (`package.json`) `node_modules` and caches; compose files,
-CI folders, `tests`, `docs`, `build`, `dist` only where no `COPY`/`ADD` (or bind mount) of any
-Dockerfile built from the context needs them (`COPY . .` needs everything). A pattern that
-would leave out a path a Dockerfile copies by name is dropped, `README*` is never left out (a
-`pyproject.toml` build reads it), and `.git` stays where the version comes from it
-(setuptools-scm, hatch-vcs, versioningit, dunamai, poetry-dynamic-versioning). A context
-outside the project is reported, not written.
+Writes `<context>/.dockerignore` for every local build context of the stack that has neither
+one nor a `<Dockerfile>.dockerignore` beside each Dockerfile built from it. The patterns are
+chosen by what the context holds (`pyproject.toml`: Python caches and virtualenvs;
+`package.json`: `node_modules`; `go.mod`, `Cargo.toml`, `pom.xml`...), plus version control,
+editor and OS files, compose files and local `.env` files, and tests and docs where no COPY or
+ADD takes them. The table is `e2i_fix/data/dockerignore.json`.
+
+A pattern never excludes what a build needs: every COPY/ADD source of every Dockerfile built
+from the context is matched as Docker matches `.dockerignore` patterns (`*`, `?`, `**`, a
+folder's pattern covering what is inside it), and a pattern that would take a named source
+away is left out; a broad copy (`COPY . .`, or a source set through a variable) keeps every
+test, doc and build output in. A `pyproject.toml` the build copies keeps the README and licence
+files it names; a version computed from git (setuptools-scm, hatch-vcs...) keeps `.git` for a
+broad copy; a broad copy with no `npm ci`/`yarn`/`pnpm install` keeps `node_modules`.
+
+A context that is missing, remote, built from a Dockerfile that cannot be read
+(`dockerfile_inline` included: its copies are not checked), or outside the project, gets none.
 
 ## Why
-Without it `docker build` sends the whole folder to the builder: `.git`, virtualenvs and
-`node_modules` make every build slow, bust the cache of `COPY . .` on every commit, and can
-put local secrets (`.env`) into an image layer.
+Without it, `docker build` sends the whole folder to the builder: `.git`, virtualenvs and
+`node_modules` make every build slower, bust the layer cache on every commit, and a `COPY . .`
+bakes local secrets (`.env`) and a host virtualenv into the image.
 
 ## Example
-A Python context whose Dockerfile copies `pyproject.toml uv.lock` and `src/` gets
-
-    # Kept out of the build context (docker build never needs these)
-    .git
-    ...
-    **/__pycache__
-    .venv
-    tests
-    docs
+Before: a context with `pyproject.toml`, `src/` and `tests/`, built by
+`COPY pyproject.toml ./` and `COPY src/ ./src/`. After, a new `.dockerignore` holds `.git`,
+`**/__pycache__`, `.venv`, ..., `.env`, `tests`: nothing the two COPYs take.
 
 ## Fix safety
-Safe: nothing a Dockerfile of the context copies or mounts by name, or could copy through
-`COPY . .`, is left out, except VCS data, caches and local environment files a build must not
-depend on.
+Safe: nothing a COPY or ADD names is left out, and only files no build reads are. Unsafe when a
+broad copy would have put an existing local `.env` file into the image: the application may
+read it there.
 
 ## Options
 None.
@@ -41,113 +40,292 @@ None.
 
 from __future__ import annotations
 
-import glob
+import json
 import os
+import posixpath
+import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from e2i_fix import buildctx
 from e2i_fix.fix import Edit, Fix, Safety
-from e2i_fix.project import Project, targets
+from e2i_fix.project import Project, Service
+from e2i_fix.yamldoc import position
 
 ID = "dockerignore"
-SUMMARY = "a .dockerignore for each build context without one, chosen by what the context holds"
+SUMMARY = "a .dockerignore for each build context, never excluding what a COPY/ADD needs"
 SAFETY = Safety.SAFE
+READS = frozenset({"build"})
 DEFAULTS: dict[str, Any] = {}
 
-_VCS_VERSION = ("setuptools_scm", "setuptools-scm", "hatch-vcs", "hatch_vcs", "versioningit", "dunamai",
-                "poetry-dynamic-versioning", "setuptools-git-versioning")
-HEADER = "# Kept out of the build context: docker build does not need these\n"
+_MAX_FILES = 20_000  # a context listing beyond this is not walked further
 
 
-def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
-    data = buildctx.table("dockerignore.toml")
-    by_context: dict[Path, list[buildctx.Built]] = {}
-    for b in buildctx.builds(project, targets(project, ID, options)):
-        assert b.build.context is not None
-        by_context.setdefault(b.build.context, []).append(b)
-    for context, built in by_context.items():
-        if not context.is_dir():
+@lru_cache(maxsize=1)
+def table() -> dict[str, Any]:
+    with open(Path(__file__).resolve().parent.parent / "data" / "dockerignore.json", encoding="utf-8") as f:
+        data: dict[str, Any] = json.load(f)
+    return data
+
+
+# --- Docker's pattern matching --------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def pattern(text: str) -> re.Pattern[str]:
+    """A `.dockerignore` pattern (or a COPY source glob) as a regex over context-relative
+    posix paths: `**` any number of folders, `*` and `?` within one name, `[...]` a class."""
+    p = posixpath.normpath(text.strip().lstrip("/")) if text.strip("/ ") else "."
+    out = []
+    i = 0
+    while i < len(p):
+        c = p[i]
+        if p.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
             continue
-        target = context / ".dockerignore"
-        if buildctx.exists(project, target) or any(
-                b.build.dockerfile is not None and buildctx.exists(project, b.build.dockerfile.parent / (b.build.dockerfile.name + ".dockerignore"))
-                for b in built):
+        if p.startswith("**", i):
+            out.append(".*")
+            i += 2
             continue
-        patterns = choose(context, built, data)
-        if not patterns:
-            continue
-        text = HEADER + "".join(p + "\n" for p in patterns)
-        kinds = [k for k in data if k != "common" and _holds(context, data[k]["markers"])]
-        yield Fix(ID, f"build context `{os.path.relpath(context, project.folder)}` has no .dockerignore: "
-                      f"create one ({', '.join(kinds) or 'generic'}: {len(patterns)} patterns)",
-                  target, 0, 0, edits=(Edit(target, 0, 0, text),), safety=SAFETY,
-                  provenance=(("patterns", "e2i_fix/data/dockerignore.toml"),))
-
-
-def _holds(context: Path, markers: list[str]) -> bool:
-    return any((context / m).exists() for m in markers)
-
-
-def choose(context: Path, built: list[buildctx.Built], data: dict[str, Any]) -> list[str]:
-    """The patterns for `context`: what it holds decides the lists; what its Dockerfiles copy
-    decides which of the optional ones stay."""
-    always: list[str] = list(data["common"]["always"])
-    optional: list[str] = list(data["common"]["unless-copied"])
-    for kind, spec in data.items():
-        if kind != "common" and _holds(context, spec["markers"]):
-            always += spec["always"]
-            optional += spec["unless-copied"]
-    sources: list[str] = []
-    for b in built:
-        for _, src in buildctx.copy_sources(b.doc, b.doc.stages):  # every stage: any may be built
-            sources.append(src)
-    if any("$" in s for s in sources):
-        optional = []  # a source named by a variable could be anything
-    everything = any(buildctx.clean(s) == "" for s in sources)
-    named = _expand(context, [s for s in sources if buildctx.clean(s)])
-    out: list[str] = []
-    for p in dict.fromkeys(always + ([] if everything else optional)):
-        if p.startswith("!"):
-            out.append(p)
-            continue
-        if p == ".git" and _versioned_by_vcs(context):
-            continue
-        if p.upper().startswith("README"):
-            continue
-        rules = buildctx.IgnoreRules([p])
-        if any(rules.excluded(n) or _under(p, n) for n in named):
-            continue  # a Dockerfile copies it, or something inside it, by name
-        out.append(p)
-    # A lone exception with nothing before it to except from means nothing.
-    return [p for i, p in enumerate(out) if not p.startswith("!") or any(not q.startswith("!") for q in out[:i])]
-
-
-def _expand(context: Path, sources: list[str]) -> list[str]:
-    """Sources as context paths; a wildcard as the paths it matches now."""
-    out: list[str] = []
-    for s in sources:
-        rel = buildctx.clean(s)
-        if buildctx.GLOB_CHARS.search(rel):
-            hits = [os.path.relpath(h, context).replace(os.sep, "/") for h in glob.glob(str(context / rel))]
-            out += hits or [rel.split("*", 1)[0].rstrip("/") or rel]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = p.find("]", i + 1)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                body = p[i + 1 : j]
+                out.append("[" + ("^" + body[1:] if body.startswith(("!", "^")) else body).replace("\\", "\\\\") + "]")
+                i = j
         else:
-            out.append(rel)
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    """`a/b/c` -> `a/b/c`, `a/b`, `a`: a pattern that matches a folder excludes what is in it."""
+    while path and path != ".":
+        yield path
+        path = posixpath.dirname(path)
+
+
+def excluded(path: str, patterns: list[str]) -> bool:
+    """Whether Docker leaves `path` out of the context under `patterns` (later ones win; `!`
+    brings a path back)."""
+    out = False
+    for pat in patterns:
+        neg = pat.startswith("!")
+        rx = pattern(pat[1:] if neg else pat)
+        if any(rx.fullmatch(a) for a in _ancestors(path)):
+            out = not neg
     return out
 
 
-def _under(pattern: str, source: str) -> bool:
-    """Whether a literal pattern names something inside a copied folder (`src/tests` under `src`)."""
-    return not buildctx.GLOB_CHARS.search(pattern) and pattern.startswith(source.rstrip("/") + "/")
+# --- what the builds need -------------------------------------------------------------------
 
 
-def _versioned_by_vcs(context: Path) -> bool:
-    for name in ("pyproject.toml", "setup.cfg", "setup.py"):
-        try:
-            text = (context / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+class _Needs(NamedTuple):
+    literal: list[str]  # every COPY/ADD source as written, normalised
+    files: set[str]  # the existing files the sources take
+    broad: bool  # a source takes the whole context, or cannot be known
+    installs: bool  # a RUN installs Node packages
+
+
+def _listing(context: Path) -> list[str]:
+    """The context's files, relative, without descending into folders no build reads."""
+    skip = {".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox"}
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(context):
+        rel = os.path.relpath(dirpath, context)
+        base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        out += (base + f for f in sorted(filenames))
+        if len(out) > _MAX_FILES:
+            break
+    return out
+
+
+def _needs(context: Path, docs: list[Any], files: list[str]) -> _Needs:
+    literal: list[str] = []
+    taken: set[str] = set()
+    broad = installs = False
+    install_words = table()["installs"]
+    for doc in docs:
+        for stage in doc.stages:
+            for ins in stage.instructions:
+                if ins.name == "RUN" and any(w in ins.args for w in install_words):
+                    installs = True
+            for _, sources in stage.copies():
+                for src in sources:
+                    if "://" in src:
+                        continue  # ADD of a URL: not from the context
+                    norm = posixpath.normpath(src.lstrip("/")) if src.strip("/") else "."
+                    if norm == "." or "$" in norm or norm.startswith(".."):
+                        broad = True
+                        continue
+                    literal.append(norm)
+                    rx = pattern(norm)
+                    taken.update(f for f in files if any(rx.fullmatch(a) for a in _ancestors(f)))
+    pyproject = context / "pyproject.toml"
+    if "pyproject.toml" in taken or broad:
+        literal += _pyproject_files(pyproject)
+    return _Needs(literal, taken, broad, installs)
+
+
+def _pyproject_files(path: Path) -> list[str]:
+    """The README and licence files a pyproject build reads."""
+    try:
+        import tomllib
+
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return []
+    got = data.get("project")
+    project: dict[str, Any] = got if isinstance(got, dict) else {}
+    out = []
+    readme = project.get("readme")
+    if isinstance(readme, dict):
+        readme = readme.get("file")
+    if isinstance(readme, str):
+        out.append(posixpath.normpath(readme))
+    lic = project.get("license")
+    if isinstance(lic, dict) and isinstance(lic.get("file"), str):
+        out.append(posixpath.normpath(lic["file"]))
+    files = project.get("license-files")
+    if isinstance(files, list):
+        out += [posixpath.normpath(f) for f in files if isinstance(f, str)]
+    return out
+
+
+def _vcs_versioned(context: Path) -> bool:
+    try:
+        text = (context / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(w in text for w in table()["vcs_versioning"])
+
+
+# --- choosing the patterns ------------------------------------------------------------------
+
+
+def choose(context: Path, needs: _Needs, files: list[str]) -> tuple[list[tuple[str, str, list[str]]], bool]:
+    """The groups of patterns to write (label, comment, patterns), and whether a local env file a
+    broad copy took is now left out (the unsafe case)."""
+    data = table()
+    top = {f.split("/", 1)[0] for f in files} | {d for d in os.listdir(context) if (context / d).is_dir()}
+    kinds = {k for k, markers in data["markers"].items() if any(m in top for m in markers)}
+    groups: list[tuple[str, str, list[str]]] = []
+    secret_hit = False
+    seen: set[str] = set()
+    for group in data["groups"]:
+        name = group["name"]
+        if name in data["markers"] and name not in kinds:
             continue
-        if any(v in text for v in _VCS_VERSION):
+        kept: list[str] = []
+        for entry in group["patterns"]:
+            pat, kind = entry["pattern"], entry["kind"]
+            if pat in seen:
+                continue
+            neg = pat.startswith("!")
+            if neg:
+                if kept:
+                    kept.append(pat)
+                continue
+            if _takes_needed(pat, kind, needs):
+                continue
+            if entry.get("unless") == "no-install" and needs.broad and not needs.installs:
+                continue  # the image runs on the host's node_modules
+            if pat == ".git" and needs.broad and _vcs_versioned(context):
+                continue
+            if name == "docs" and not any(pattern(pat).fullmatch(t) for t in top):
+                continue  # only tests and docs that are there
+            kept.append(pat)
+            seen.add(pat)
+        if any(not p.startswith("!") for p in kept):
+            # An exception is written only for a file that is there.
+            kept = [p for p in kept if not p.startswith("!") or p[1:] in top]
+            if name == "secrets" and needs.broad and any(excluded(f, kept) for f in files):
+                secret_hit = True
+            groups.append((group["label"], group["comment"], kept))
+    return groups, secret_hit
+
+
+def _takes_needed(pat: str, kind: str, needs: _Needs) -> bool:
+    """Whether `pat` would take away a source a COPY/ADD names, or (content) a file one takes."""
+    rx = pattern(pat)
+    for lit in needs.literal:
+        if any(rx.fullmatch(a) for a in _ancestors(lit)):
             return True
+        # A source folder or glob: the pattern may match something inside what it takes.
+        if kind == "content" and rx.fullmatch(lit.rstrip("/")):
+            return True
+    if kind == "content":
+        if needs.broad:
+            return True
+        return any(any(rx.fullmatch(a) for a in _ancestors(f)) for f in needs.files)
     return False
+
+
+def render(groups: list[tuple[str, str, list[str]]]) -> str:
+    lines = ["# Kept out of the build context: nothing a COPY or ADD of this build needs."]
+    for _, comment, patterns in groups:
+        lines += ["", f"# {comment}", *patterns]
+    return "\n".join(lines) + "\n"
+
+
+# --- the pass -------------------------------------------------------------------------------
+
+
+def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    contexts: dict[Path, list[Service]] = {}
+    for svc in project.services.values():
+        if svc.reset is not None:
+            continue
+        b = svc.build
+        if b is not None and b.context is not None:
+            contexts.setdefault(Path(os.path.normpath(b.context)), []).append(svc)
+    for context, services in contexts.items():
+        fix = _context_fix(project, context, services)
+        if fix is not None:
+            yield fix
+
+
+def _context_fix(project: Project, context: Path, services: list[Service]) -> Fix | None:
+    target = context / ".dockerignore"
+    if not context.is_dir() or project.exists(target):
+        return None
+    docs = []
+    unknown = False  # a Dockerfile inline or still missing: what it will copy is not known
+    for svc in services:
+        b = svc.build
+        assert b is not None
+        if b.dockerfile is not None and project.exists(Path(str(b.dockerfile) + ".dockerignore")):
+            continue  # Docker reads that one instead, for this Dockerfile
+        if b.doc is None:
+            unknown = True
+        else:
+            docs.append(b.doc)
+    if not docs and not unknown:
+        return None
+    files = _listing(context)
+    needs = _needs(context, list({id(d): d for d in docs}.values()), files)
+    if unknown:
+        needs = needs._replace(broad=True)
+    groups, secret_hit = choose(context, needs, files)
+    if not groups:
+        return None
+    svc = services[0]
+    where = next((d for d in svc.defs if d.get("build") is not None), svc.defs[0])
+    key = where.get("build")
+    line, col = position(key[0] if key else where.key)
+    rel = os.path.relpath(context, project.folder)
+    names = ", ".join(sorted({s.name for s in services}))
+    note = "; unsafe: a COPY of the whole context took a local .env file, which it now leaves out" if secret_hit else ""
+    return Fix(ID, f"build context {rel!r} ({names}) has no .dockerignore: add one that leaves out "
+               f"{', '.join(label for label, _, _ in groups)}{note}", where.doc.path, line, col,
+               (Edit(target, 0, 0, render(groups)),), Safety.UNSAFE if secret_hit else SAFETY)

@@ -19,8 +19,52 @@ are left alone. A service written as a flow mapping (`web: {image: x}`) is repor
 rewritten. A block that several services share (an anchor, a merged service, an `extends` base)
 is edited once, for all of them.
 
+Where services merge one service template (`<<: *airflow-common`, an anchored block with
+`image` or `build`) or extend one service, `logging:` goes once into the template, and a
+service that needs the other size gets its own line; each service still has its finding. The
+template is used only when every service it reaches then means what it would with a line of its
+own (`placement = "per-service"` in the configuration turns this off).
+
 ## Why
 Docker's default json-file driver never rotates: a chatty service fills the disk.
+
+## Example
+Before:
+
+    x-app-common: &app-common
+      image: example/app:1.4
+    services:
+      scheduler:
+        <<: *app-common
+      triggerer:
+        <<: *app-common
+      api:
+        <<: *app-common
+        command: gunicorn app:app
+
+After:
+
+    x-logging: &default-logging
+      driver: json-file
+      options:
+        max-size: "10m"
+        max-file: "3"
+
+    x-logging-high-volume: &high-volume-logging
+      ...
+
+    x-app-common: &app-common
+      image: example/app:1.4
+      logging: *default-logging
+    services:
+      scheduler:
+        <<: *app-common
+      triggerer:
+        <<: *app-common
+      api:
+        <<: *app-common
+        command: gunicorn app:app
+        logging: *high-volume-logging
 
 ## Fix safety
 Safe: rotation only drops old log lines; the defaults keep 30 MB per container.
@@ -36,12 +80,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import yamledit
-from e2i_fix.fix import Fix, Safety
+from e2i_fix import placement, yamledit
+from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, role, targets
 from e2i_fix.render import Alias, Anchored
 from e2i_fix.yamldoc import (
-    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, is_merge_key, merge_sources,
+    ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key,
     position, to_value,
 )
 
@@ -68,103 +112,89 @@ def _config(size: str, files: str) -> dict[str, Any]:
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     high = options["high-volume-services"]
     plans: dict[int, _DocPlan] = {}
-    wanted: list[tuple[_DocPlan, Service, str]] = []
-    unreachable: list[Service] = []
+    needs: dict[str, placement.Need] = {}
     allowed = targets(project, ID, options)
     names = {s.name for s in allowed}
     written = _written(project)
     for svc in allowed:
         logging = svc.config.get("logging")
         if logging is None:
-            home = svc.home
-            if home is None:
-                unreachable.append(svc)
-                continue
-            later = svc.shadows(home, "logging")
+            where = svc.home or next((d for d in svc.defs if not d.doc.readonly), None)
+            if where is None:
+                continue  # only in a file read for context: not this run's to fix
+            later = svc.shadows(svc.home, "logging") if svc.home else None
             if later is not None:  # an override resets it: logging added here would be dropped
                 line, col = position(later.key)
                 yield Fix(ID, f"service {svc.name!r} has no log rotation (an override resets its logging: "
                           "set it there)", later.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
                 continue
-            volume = svc.name in high if high is not None else role(svc) == "api"
-            plan = plans.get(id(home.doc))
+            plan = plans.get(id(where.doc))
             if plan is None:
-                plan = plans[id(home.doc)] = _DocPlan(home.doc, options)
-            wanted.append((plan, svc, "high" if volume else "default"))
+                plan = plans[id(where.doc)] = _DocPlan(where.doc, options)
+            volume = svc.name in high if high is not None else role(svc) == "api"
+            name = plan.names["high" if volume else "default"]
+            needs[svc.name] = placement.Need(
+                Alias(name), f"service {svc.name!r} has no log rotation: add `logging: *{name}`",
+                f"service {svc.name!r} has no log rotation (its mapping cannot be edited here)")
         elif isinstance(logging, dict):
             yield from _complete(svc, logging, options, written, names)
-    # A service that merges (`<<: *x`) a mapping that gets logging here inherits it, and so does
-    # one that is an alias of it (`web2: *web`).
-    receiving = {id(svc.home.node) for _, svc, _ in wanted if svc.home}
 
-    def inherits(svc: Service) -> bool:
-        own = svc.home.node if svc.home else None
-        return any(d.node is not own and id(d.node) in receiving
-                   or any(id(src) in receiving for src in merge_sources(d.node)) for d in svc.defs)
+    def support(doc: ComposeDoc, uses: list[tuple[int, Any]]) -> tuple[tuple[Edit, ...], tuple[ModelPath, ...]]:
+        plan = plans.get(id(doc))
+        return plan.blocks(uses) if plan else ((), ())
 
-    wanted = [w for w in wanted if not inherits(w[1])]
-    for svc in unreachable:
-        # A flow mapping (`web: {image: x}`) or an alias cannot take a new key without being
-        # rewritten: say so. A service only in a file read for context is not this run's to fix.
-        where = next((d for d in svc.defs if not d.doc.readonly), None)
-        if where is not None and not inherits(svc):
-            line, col = position(where.key)
-            yield Fix(ID, f"service {svc.name!r} has no log rotation (its mapping cannot be edited here)",
-                      where.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
-    # Anchors first, in a fixed order, so the blocks read the same whichever service needs them.
-    for kind in ("default", "high"):
-        for plan, _, k in wanted:
-            if k == kind:
-                plan.anchor(kind)
-    for plan, svc, kind in wanted:
-        yield plan.reference(svc, kind, project)
+    yield from placement.add_key(project, ID, "logging", needs, options, SAFETY, support)
 
 
 class _DocPlan:
-    """The shared anchor blocks one file needs, found or added once and shared by its fixes."""
+    """The shared anchor blocks of one file: their names are known before any edit is made, the
+    blocks go in front of the first place that uses them."""
 
     def __init__(self, doc: ComposeDoc, options: dict[str, Any]) -> None:
         self.doc = doc
         self.options = options
-        self.anchors: dict[str, tuple[str, tuple[Any, ...]]] = {}
         self.existing = _existing_anchor(doc)
-        self.taken = {name for name, _ in doc.anchors()}
-        self.keys = {k for k in doc.value}
-
-    def anchor(self, kind: str) -> tuple[str, tuple[Any, ...]]:
-        if kind not in self.anchors:
+        taken = {name for name, _ in doc.anchors()}
+        keys = set(doc.value)
+        self.names: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+        for kind, name, key in (("default", "default-logging", "x-logging"),
+                                ("high", "high-volume-logging", "x-logging-high-volume")):
             if kind == "default" and self.existing:
-                self.anchors[kind] = (self.existing, ())
-            else:
-                size, files = (
-                    (self.options["max-size"], self.options["max-file"]) if kind == "default"
-                    else (self.options["high-volume-max-size"], self.options["high-volume-max-file"])
-                )
-                name = _unique(f"{kind}-logging" if kind == "default" else "high-volume-logging", self.taken)
-                key = _unique("x-logging" if kind == "default" else "x-logging-high-volume", self.keys)
-                self.taken.add(name)
-                self.keys.add(key)
-                edit = yamledit.top_level_block(self.doc, key, Anchored(name, _config(size, files)))
-                self.anchors[kind] = (name, (edit, (key,)))
-        return self.anchors[kind]
+                self.names[kind] = self.existing
+                continue
+            self.names[kind] = _unique(name, taken)
+            self.keys[kind] = _unique(key, keys)
+            taken.add(self.names[kind])
+            keys.add(self.keys[kind])
 
-    def reference(self, svc: Service, kind: str, project: Project) -> Fix:
-        home = svc.home
-        assert home is not None and isinstance(home.node, MappingNode)  # editable: a block mapping
-        name, extra = self.anchor(kind)
-        edit = yamledit.append_entry(self.doc, home.node, "logging", Alias(name), home.key.end_mark.index)
-        line, col = position(home.key)
-        if edit is None:
-            return Fix(ID, f"service {svc.name!r} has no log rotation (its mapping cannot be edited here)",
-                       self.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
-        # Every new anchor block of the file rides along (shared edits apply once), so the
-        # blocks land in a fixed order whichever fixes are taken first.
-        blocks = [a[1] for a in self.anchors.values() if a[1]]
-        edits = (edit, *(b[0] for b in blocks))
-        users = project.with_extenders(project.sharers(home.node))
-        changes = (*(("services", s, "logging") for s in users), *(b[1] for b in blocks))
-        return Fix(ID, f"service {svc.name!r} has no log rotation: add `logging: *{name}`",
-                   self.doc.path, line, col, edits, SAFETY, changes)
+    def blocks(self, uses: list[tuple[int, Any]]) -> tuple[tuple[Edit, ...], tuple[ModelPath, ...]]:
+        """The anchor blocks the new aliases name, before the top-level key of the first one.
+        Every fix of the file carries all of them (shared edits apply once), so they land in
+        a fixed order whichever fixes are taken."""
+        used = {v.name for _, v in uses if isinstance(v, Alias)}
+        first = min((pos for pos, _ in uses), default=len(self.doc.text))
+        before = "services"
+        for k, _ in self.doc.root.value:
+            if isinstance(k, ScalarNode) and k.start_mark.index < first:
+                before = k.value
+        edits: list[Edit] = []
+        changes: list[ModelPath] = []
+        for kind in ("default", "high"):
+            if kind not in self.keys or self.names[kind] not in used:
+                continue
+            size, files = (
+                (self.options["max-size"], self.options["max-file"]) if kind == "default"
+                else (self.options["high-volume-max-size"], self.options["high-volume-max-file"])
+            )
+            key = self.keys[kind]
+            edit = yamledit.top_level_block(self.doc, key, Anchored(self.names[kind], _config(size, files)), before)
+            if edits:  # both at one place: one insertion, the second after the first's blank line
+                first_edit = edits.pop()
+                edit = first_edit._replace(text=first_edit.text + edit.text.lstrip("\n"))
+            edits.append(edit)
+            changes.append((key,))
+        return tuple(edits), tuple(changes)
 
 
 def _unique(name: str, taken: set[str]) -> str:

@@ -1,0 +1,211 @@
+"""What is known about images: the probe that proves one ready, the port it serves, the probe
+tools a base image carries, and the health check a service has in each variant of its stack.
+
+The tables are data (`data/images.json`, with their sources), read on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from e2i_fix.project import command_text, image_family, resolve_build
+
+if TYPE_CHECKING:
+    from e2i_fix.dockerfile import Stage
+    from e2i_fix.project import Project
+
+# A port a command says it listens on: `--port 8000`, `-p 8000`, `--bind 0.0.0.0:8000`, `-b :8000`.
+PORT_FLAG = re.compile(
+    r"(?:--port[= ]|--http-port[= ]|(?<![\w-])-p\s+|--listen[= ](?:\S*:)?|(?:--bind|(?<![\w-])-b)[= ]?\s*(?:\S*:))(\d{2,5})\b"
+)
+
+ROOT_USERS = frozenset({"root", "0", "root:root", "0:0", "root:0", "0:root"})
+
+
+@lru_cache(maxsize=1)
+def table() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "images.json").read_text(encoding="utf-8"))
+    return data
+
+
+class Probe(NamedTuple):
+    test: list[str]
+    source: str
+
+
+def _tag(image: str) -> str:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.partition(":")[2]
+
+
+_PASSWORD = re.compile(r"pass", re.IGNORECASE)
+
+
+def known_probe(image: str | None, config: dict[str, Any] | None = None) -> Probe | None:
+    """The known-good health check test of an image, where its family and tag are known (and,
+    for a client that would need it, no password is configured)."""
+    family = image_family(image)
+    entry = table()["probes"].get(family or "")
+    if entry is None or image is None or "$" in image:
+        return None
+    floor = entry.get("min_major")
+    if floor is not None:
+        m = re.match(r"(\d+)", _tag(image))
+        if m and int(m.group(1)) < floor:
+            return None
+    if entry.get("unless_password") and config is not None:
+        env = config.get("environment")
+        said = " ".join(map(str, env)) if isinstance(env, dict) else ""
+        if _PASSWORD.search(said + " " + json.dumps(config.get("command"))):
+            return None  # `ping` without the password answers NOAUTH
+    test = [str(x) for x in entry["test"]]
+    port = entry.get("port")
+    if config is not None and port is not None:
+        ports = {m.group(1) for m in PORT_FLAG.finditer(command_text(config))}
+        if len(ports) == 1 and f":{port}" in " ".join(test):
+            test = [x.replace(f":{port}", f":{next(iter(ports))}") for x in test]
+    return Probe(test, str(entry["source"]))
+
+
+def known_port(image: str | None) -> tuple[int, str] | None:
+    family = image_family(image)
+    ports = table()["ports"]
+    if family is None or family not in ports:
+        return None
+    sources = table()["port_sources"]
+    return int(ports[family]), str(sources.get(family, sources["*"]).replace("<name>", family))
+
+
+def image_tools(image: str | None) -> set[str] | None:
+    """The probe tools an image has, or None where it is not known."""
+    family = image_family(image)
+    if image is None or family is None or "$" in image:
+        return None
+    t = table()
+    probe = t["probes"].get(family)
+    if probe is not None:
+        # A known service image: its own client, and nothing else is claimed.
+        return None
+    flavour = t["flavours"].get(family)
+    if flavour is None:
+        if "distroless" in image or image == "scratch":
+            return set()
+        return None
+    tag = _tag(image).lower()
+    if "alpine" in tag:
+        kind = "alpine"
+    elif "slim" in tag:
+        kind = "slim"
+    elif family == "busybox":
+        kind = "busybox"
+    else:
+        kind = flavour["default"]
+    return set(t["tools"][kind]) | set(flavour["runtime"])
+
+
+_INSTALL = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(?:install|add)\b([^;&|]*)")
+
+
+def installed(stage: Stage) -> set[str]:
+    """Probe tools the RUN instructions of a stage (and the stages it builds FROM) install."""
+    packages = table()["packages"]
+    out: set[str] = set()
+    s: Stage | None = stage
+    while s is not None:
+        for ins in s.instructions:
+            if ins.name != "RUN":
+                continue
+            for m in _INSTALL.finditer(ins.args):
+                for word in m.group(1).split():
+                    pkg = re.split(r"[=<>]", word, maxsplit=1)[0]
+                    out.update(packages.get(pkg, ()))
+        s = s.parent
+    return out
+
+
+def stage_tools(stage: Stage) -> set[str] | None:
+    base = image_tools(stage.root_image)
+    if base is None:
+        return None
+    return base | installed(stage)
+
+
+# --- health checks in each variant ---------------------------------------------------------
+
+
+class Health(NamedTuple):
+    """A service's health check in one variant: where it comes from and its test."""
+
+    source: str  # "compose" or "dockerfile"
+    test: Any
+
+
+def _disabled(hc: dict[str, Any]) -> bool:
+    test = hc.get("test")
+    return hc.get("disable") is True or test == ["NONE"] or test == "NONE"
+
+
+def health(project: Project, files: tuple[int, ...], name: str) -> Health | None:
+    """The health check `name` has when Compose runs the files `files` (indexes into
+    `project.docs`): the merged `healthcheck:`, else the HEALTHCHECK of the stage it builds."""
+    svc = (project.model(files).get("services") or {}).get(name)
+    if not isinstance(svc, dict):
+        return None
+    hc = svc.get("healthcheck")
+    if isinstance(hc, dict):
+        if _disabled(hc):
+            return None
+        if hc.get("test") is not None:
+            return Health("compose", hc["test"])
+    stage = built_stage(project, svc)
+    ins = stage.healthcheck if stage else None
+    if ins is None:
+        return None
+    return Health("dockerfile", ins.args)
+
+
+def built_stage(project: Project, config: dict[str, Any]) -> Stage | None:
+    build = resolve_build(config.get("build"), project.folder)
+    if build is None or build.dockerfile is None:
+        return None
+    doc = project.dockerfiles.get(build.dockerfile)
+    return doc.stage(build.target) if doc else None
+
+
+def variants(project: Project) -> list[tuple[int, ...]]:
+    return project.variants()
+
+
+def owners(project: Project) -> dict[int, int]:
+    """Each file of the stack and the base or override file that makes Compose read it: itself,
+    or, for an included file, the file that includes it (transitively)."""
+    cache: dict[int, int] | None = project.__dict__.get("_owners")
+    if cache is not None:
+        return cache
+    refs = project.refs
+    roles = project.roles
+    parent: dict[int, int] = {}
+    for i, lst in refs.items():
+        for ref, idx in lst:
+            if ref.kind == "include":
+                for j in idx:
+                    parent.setdefault(j, i)
+    out: dict[int, int] = {}
+    for k in range(len(project.docs)):
+        seen = {k}
+        top = k
+        while roles[top] not in ("base", "override") and top in parent and parent[top] not in seen:
+            top = parent[top]
+            seen.add(top)
+        out[k] = top
+    project.__dict__["_owners"] = out
+    return out
+
+
+def variant_names(project: Project, files: tuple[int, ...]) -> str:
+    return " + ".join(Path(project.docs[i].path).name for i in files)

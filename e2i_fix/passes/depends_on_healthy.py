@@ -1,0 +1,470 @@
+"""depends-on-healthy: a dependency waits until its target is ready, not just started.
+
+## What it does
+Every `depends_on` entry that waits only for its target to start (the short form, or
+`condition: service_started`) is upgraded:
+
+- to `condition: service_healthy` when the target has a health check in every variant of the
+  stack the entry applies to: its merged `healthcheck:`, or the `HEALTHCHECK` of the Dockerfile
+  stage it builds (`FROM <stage>` and `build.target` followed). `disable: true` or
+  `test: ["NONE"]`, here or in an override, means none;
+- to `condition: service_completed_successfully` when the target is a one-shot job (a migration,
+  an init or setup job, by its name or command, with `restart` absent, `"no"` or `on-failure`).
+
+A short-form list becomes the long form, entry by entry in its order, its comments kept. An
+entry is never made to wait on a target that a default-profile service cannot count on (a
+profile-only target), and never `service_healthy` on a target without a health check: `docker
+compose up` fails with "container X has no healthcheck configured". Where the target is a known
+image with no health check at all (Redis, Postgres, MySQL, MariaDB, MongoDB, RabbitMQ, MLflow),
+a finding suggests the image's known-good probe and an unsafe fix adds it; once it is there the
+dependency waits for it. A health check only in an override: the wait goes into that override
+where it defines the service (the base alone cannot wait on it), else it is reported. Services
+and Dockerfiles of an included file count with the file that includes them. Nothing waits for a
+check that `healthcheck-probes` finds unable to pass (a worker inheriting the API image's
+`HEALTHCHECK`): the dependent would never start.
+
+## Why
+A started container is not a ready one: the worker connects before the API or the database
+accepts connections, fails, and restarts in a loop, or worse, runs half-initialised.
+
+## Example
+Before:
+
+    services:
+      worker:
+        depends_on:
+          - api
+      api:
+        healthcheck:
+          test: ["CMD", "curl", "-f", "http://localhost:8000/health"]
+
+After:
+
+    services:
+      worker:
+        depends_on:
+          api:
+            condition: service_healthy
+
+## Fix safety
+Safe: the dependency only waits for a check the stack already has. Adding a health check to a
+known image is unsafe (`--unsafe-fixes`): it changes when the target counts as ready.
+
+## Options
+- `interval`, `timeout`, `retries`: the timings of an added health check.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from typing import Any
+
+from e2i_fix import images, render, yamledit
+from e2i_fix.fix import Edit, Fix, Safety
+from e2i_fix.project import Project, Service, command_text, targets
+from e2i_fix.yamldoc import (
+    ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position, to_value,
+)
+
+ID = "depends-on-healthy"
+SUMMARY = "depends_on waits for service_healthy / service_completed_successfully"
+SAFETY = Safety.SAFE
+# No READS: the health check this pass adds to a target lets the next round make its
+# dependents wait for it, so the pass runs again after every round that changed something.
+DEFAULTS: dict[str, Any] = {"interval": "10s", "timeout": "5s", "retries": 5}
+
+STARTED = "service_started"
+HEALTHY = "service_healthy"
+COMPLETED = "service_completed_successfully"
+
+_ONE_SHOT_NAME = re.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
+_ONE_SHOT_CMD = re.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb)\b")
+_LONG_RUNNING = re.compile(
+    r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
+)
+
+
+def one_shot(config: dict[str, Any], name: str) -> bool:
+    """A job that runs to completion: named or commanded like one, and not restarted forever."""
+    restart = config.get("restart")
+    if restart is not None and not (str(restart) == "no" or str(restart).startswith("on-failure")):
+        return False
+    cmd = command_text(config)
+    if _LONG_RUNNING.search(cmd):
+        return False
+    return bool(_ONE_SHOT_NAME.search(name.lower()) or _ONE_SHOT_CMD.search(cmd))
+
+
+def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
+    plan = _Plan(project, options)
+    allowed = targets(project, ID, options)
+    plan.allowed = {s.name for s in allowed}
+    for svc in allowed:
+        yield from plan.service(svc)
+    yield from plan.probes()
+
+
+class _Entry:
+    """One target named in one definition's depends_on."""
+
+    def __init__(self, name: str, node: Node, key: ScalarNode | None) -> None:
+        self.name = name
+        self.node = node  # the item (list form) or the value (long form)
+        self.key = key  # the key (long form)
+
+
+class _Plan:
+    def __init__(self, project: Project, options: dict[str, Any]) -> None:
+        self.project = project
+        self.options = options
+        self.variants = images.variants(project)
+        # Where a definition counts: an included file's definitions are read with the base or
+        # override file that includes it.
+        own = images.owners(project)
+        self.doc_index = {id(d): own[i] for i, d in enumerate(project.docs)}
+        self.wanted_probes: dict[str, list[str]] = {}  # target -> services that would wait on it
+        # (service, target) -> the variants where the target has a health check, when not all do
+        self.partial: dict[tuple[str, str], list[tuple[int, ...]]] = {}
+        self.allowed: set[str] = set(project.services)
+        self._broken: dict[str, bool] = {}
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def writers(self, svc: Service) -> dict[str, int]:
+        """Each target of `svc` and the last file (index) that writes its entry."""
+        out: dict[str, int] = {}
+        for d in svc.defs:
+            got = effective_entry(d.node, "depends_on")
+            if got is None:
+                continue
+            for e in _entries(got[2]) or ():
+                out[e.name] = self.doc_index[id(d.doc)]
+        return out
+
+    def applies_in(self, svc: Service, target: str, k: int) -> list[tuple[int, ...]]:
+        """The variants where the entry written in file `k` is the one Compose uses."""
+        out = []
+        for v in self.variants:
+            if k not in v:
+                continue
+            later = [i for i in v if i > k]
+            if any(target in self._written_in(svc, i) for i in later):
+                continue
+            services = self.project.model(v).get("services") or {}
+            if target in services and svc.name in services:
+                out.append(v)
+        return out
+
+    def _written_in(self, svc: Service, i: int) -> set[str]:
+        names: set[str] = set()
+        for d in svc.defs:
+            if self.doc_index[id(d.doc)] == i:
+                got = effective_entry(d.node, "depends_on")
+                if got is not None:
+                    names.update(e.name for e in _entries(got[2]) or ())
+        return names
+
+    def decide(self, svc: Service, target: str, k: int, required: object) -> tuple[str | None, str]:
+        """The condition the entry should have, or None with the reason it stays."""
+        services = self.project.services
+        tsvc = services.get(target)
+        if tsvc is None or target == svc.name or "$" in target:
+            return None, ""
+        if required is not False and not self.project.always_with(svc, tsvc):
+            return None, f"{target!r} runs only with profile {', '.join(tsvc.profiles)}"
+        where = self.applies_in(svc, target, k)
+        if not where:
+            return None, ""
+        models = [(v, (self.project.model(v).get("services") or {}).get(target) or {}) for v in where]
+        if all(one_shot(cfg, target) for _, cfg in models):
+            return COMPLETED, f"{target!r} is a one-shot job"
+        healthy = [v for v in where if images.health(self.project, v, target) is not None]
+        if healthy and self.broken(tsvc):
+            return None, ""  # a check that cannot pass would hold the dependent back for ever
+        if len(healthy) == len(where):
+            return HEALTHY, f"{target!r} has a health check"
+        if healthy:
+            self.partial[(svc.name, target)] = healthy
+            missing = [v for v in where if v not in healthy]
+            return None, (f"{target!r} to be healthy: it has no health check with "
+                          f"{'; '.join(images.variant_names(self.project, v) for v in missing)}")
+        self.wanted_probes.setdefault(target, []).append(svc.name)
+        return None, ""
+
+    def broken(self, tsvc: Service) -> bool:
+        """Whether healthcheck-probes finds the target's health check unable to pass."""
+        got = self._broken.get(tsvc.name)
+        if got is None:
+            from e2i_fix.passes import healthcheck_probes
+
+            got = self._broken[tsvc.name] = any(
+                True for _ in healthcheck_probes.check(self.project, tsvc, healthcheck_probes.DEFAULTS))
+        return got
+
+    # --- fixes --------------------------------------------------------------------------------
+
+    def service(self, svc: Service) -> Iterator[Fix]:
+        writers = self.writers(svc)
+        for d in svc.defs:
+            got = effective_entry(d.node, "depends_on")
+            if got is None:
+                continue
+            holder, key, node = got
+            doc = d.doc
+            k = self.doc_index[id(doc)]
+            entries = _entries(node)
+            if not entries:
+                continue
+            own = [e for e in entries if writers.get(e.name) == k]
+            users = self.project.with_extenders(self.project.sharers(holder)) if holder is not d.node \
+                else self.project.with_extenders([svc.name])
+            if holder is not d.node and svc.name != self.project.sharers(holder)[0]:
+                continue  # a shared block is decided once, by its first user
+            if any(u not in self.allowed for u in users):
+                continue  # shared with a service that opts out: not this pass's to edit
+            if svc.shadows(d, "depends_on") is not None:
+                continue  # a later file resets or overrides it: an edit here would be lost
+            changes = tuple(("services", u, "depends_on") for u in users) + _top_path(doc, holder)
+            decisions: dict[str, str] = {}
+            notes: list[str] = []
+            for e in own:
+                cond, required = _written(e)
+                if cond != STARTED:
+                    continue
+                want, why = self.decide(svc, e.name, k, required)
+                if want is None:
+                    if why:
+                        notes.append(why)
+                    continue
+                decisions[e.name] = want
+            line, col = position(key)
+            for e in own:
+                healthy = self.partial.get((svc.name, e.name))
+                if healthy is None:
+                    continue
+                waits = list(self._wait_in_overrides(svc, e, k, healthy))
+                yield from waits
+                if not waits:
+                    why = next(w for w in notes if w.startswith(f"{e.name!r} to be healthy"))
+                    yield Fix(ID, f"service {svc.name!r} cannot wait for {why}", doc.path, line, col,
+                              safety=Safety.DISPLAY_ONLY)
+            if not decisions:
+                continue
+            what = ", ".join(f"{n} ({_short(c)})" for n, c in decisions.items())
+            message = f"service {svc.name!r} starts before its dependencies are ready; wait for {what}"
+            edits = None if doc.readonly or doc.is_alias(node, doc.key_end(key)) else _edits(doc, key, node, entries, decisions)
+            if edits is None:
+                why = ("a target named by a variable keeps the short form" if any("$" in e.name for e in entries)
+                       else "its depends_on cannot be edited here")
+                yield Fix(ID, message + f" ({why})", doc.path, line, col,
+                          safety=Safety.DISPLAY_ONLY)
+                continue
+            yield Fix(ID, message, doc.path, line, col, tuple(edits), SAFETY, changes)
+
+    def _wait_in_overrides(self, svc: Service, e: _Entry, k: int, healthy: list[tuple[int, ...]]) -> Iterator[Fix]:
+        """The health check is there only with some override files: the wait goes into each of
+        them that defines the service, so the base alone stays as it was."""
+        _, required = _written(e)
+        extra: dict[str, Any] = {}
+        if isinstance(e.node, MappingNode):
+            for kk, vv in e.node.value:
+                if isinstance(kk, ScalarNode) and kk.value in ("required", "restart") and isinstance(vv, ScalarNode):
+                    extra[str(kk.value)] = to_value(vv)
+        for v in healthy:
+            i = v[-1]
+            if i == k:
+                continue
+            d = next((d for d in svc.defs if self.doc_index[id(d.doc)] == i), None)
+            if d is None or not d.editable or not isinstance(d.node, MappingNode) or svc.shadows(d, "depends_on"):
+                continue
+            own = d.get("depends_on")
+            if own is not None and not isinstance(own[1], MappingNode):
+                continue
+            edits = yamledit.ensure(d.doc, d.node, ("depends_on", e.name), {"condition": HEALTHY, **extra},
+                                    d.key.end_mark.index)
+            if not edits:
+                continue
+            line, col = position(d.key)
+            yield Fix(ID, f"service {svc.name!r} starts before {e.name!r} is ready; wait for it to be healthy "
+                      f"with {images.variant_names(self.project, (i,))}, which gives it its health check",
+                      d.doc.path, line, col, tuple(edits), SAFETY,
+                      tuple(("services", u, "depends_on") for u in self.project.with_extenders([svc.name])))
+
+    def probes(self) -> Iterator[Fix]:
+        """A known image without a health check that a service would wait for: suggest its probe."""
+        for target, waiting in self.wanted_probes.items():
+            tsvc = self.project.services[target]
+            if "healthcheck" in tsvc.config or tsvc.build is not None:
+                continue  # a disabled check is a decision; a local build has its own Dockerfile
+            probe = images.known_probe(tsvc.image, tsvc.config)
+            if probe is None:
+                continue
+            home = tsvc.home
+            if home is not None and tsvc.shadows(home, "healthcheck") is not None:
+                continue
+            who = ", ".join(map(repr, dict.fromkeys(waiting)))
+            shown = probe.test[1] if probe.test[0] == "CMD-SHELL" else " ".join(map(_shown, probe.test[1:]))
+            message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "
+                       f"add the known-good probe `{shown}`")
+            edit = None
+            if home is not None and isinstance(home.node, MappingNode):
+                edit = add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options)
+            where = home or tsvc.defs[0]
+            line, col = position(where.key)
+            provenance = (("probe", probe.source),)
+            if edit is None:
+                yield Fix(ID, message, where.doc.path, line, col, safety=Safety.DISPLAY_ONLY, provenance=provenance)
+                continue
+            users = self.project.with_extenders(self.project.sharers(where.node))
+            yield Fix(ID, message, where.doc.path, line, col, (edit,), Safety.UNSAFE,
+                      tuple(("services", u, "healthcheck") for u in users), provenance=provenance)
+
+
+def add_healthcheck(doc: ComposeDoc, mapping: MappingNode, after: int, test: list[str],
+                    options: dict[str, Any]) -> Edit | None:
+    """`healthcheck:` as the last entry of a service, its test a flow list as people write it."""
+    timings = {k: options[k] for k in ("interval", "timeout", "retries") if options.get(k) is not None}
+    edit = yamledit.append_entry(doc, mapping, "healthcheck", {"test": "\0", **timings}, after)
+    if edit is None:
+        return None
+    flow = "[" + ", ".join(render.quote(str(x), '"') for x in test) + "]"
+    return edit._replace(text=edit.text.replace(render.quote("\0", '"'), flow, 1))
+
+
+def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
+    """The top-level key (other than `services`) that holds `node`, if any: an `x-` block."""
+    start = node.start_mark.index
+    for k, v in doc.root.value:
+        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
+            return ((k.value,),)
+    return ()
+
+
+def _shown(word: str) -> str:
+    """A word of a probe as a person would type it: double quotes where a shell needs quotes."""
+    if shlex.quote(word) == word:
+        return word
+    return f'"{word}"' if not any(c in word for c in '"$`\\') else shlex.quote(word)
+
+
+def _short(cond: str) -> str:
+    return {HEALTHY: "healthy", COMPLETED: "completed successfully"}.get(cond, cond)
+
+
+def _entries(node: Node) -> list[_Entry] | None:
+    if isinstance(node, SequenceNode):
+        out = []
+        for item in node.value:
+            if not isinstance(item, ScalarNode):
+                return None
+            out.append(_Entry(str(item.value), item, None))
+        return out
+    if isinstance(node, MappingNode):
+        return [_Entry(str(k.value), v, k) for k, v in node.value if isinstance(k, ScalarNode) and k.value != "<<"]
+    return None
+
+
+def _written(e: _Entry) -> tuple[object, object]:
+    """The condition and `required` an entry is written with (short form: started, required)."""
+    if e.key is None:
+        return STARTED, True
+    if isinstance(e.node, MappingNode):
+        got: dict[str, object] = {str(k.value): v.value for k, v in e.node.value
+                                  if isinstance(k, ScalarNode) and isinstance(v, ScalarNode)}
+        cond = got.get("condition", STARTED)
+        req = got.get("required", True)
+        return cond, False if req in ("false", "False", False) else req
+    if isinstance(e.node, ScalarNode) and e.node.value in ("", "~", "null"):
+        return STARTED, True
+    return None, None
+
+
+def _edits(doc: ComposeDoc, key: ScalarNode, node: Node, entries: list[_Entry], decisions: dict[str, str]) -> list[Edit] | None:
+    if isinstance(node, SequenceNode):
+        if any("$" in e.name for e in entries):
+            return None  # a name from a variable is not a key the long form can be checked with
+        if len({e.name for e in entries}) < len(entries):
+            return None  # a name listed twice would be a duplicate key
+        return _list_to_long(doc, key, node, entries, decisions)
+    assert isinstance(node, MappingNode)
+    # In a flow mapping (`{db: {condition: service_started}}`) only a value or a flow entry is
+    # edited in place; an empty entry there cannot take a block under it (ensure says so).
+    edits: list[Edit] = []
+    for e in entries:
+        cond = decisions.get(e.name)
+        if cond is None:
+            continue
+        assert e.key is not None
+        after = doc.key_end(e.key)
+        v = e.node
+        if isinstance(v, MappingNode):
+            if doc.is_alias(v, after):
+                return None
+            kv = doc.get(v, "condition")
+            if kv is not None:
+                s = kv[1]
+                if not isinstance(s, ScalarNode):
+                    return None
+                q = s.style if s.style in ("'", '"') else ""
+                edits.append(Edit(doc.path, s.start_mark.index, s.end_mark.index, f"{q}{cond}{q}"))
+            elif v.flow_style:
+                if v.value:
+                    end = v.value[-1][1].end_mark.index
+                    edits.append(Edit(doc.path, end, end, f", condition: {cond}"))
+                else:
+                    edits.append(Edit(doc.path, v.start_mark.index, v.end_mark.index, f"{{condition: {cond}}}"))
+            else:
+                got = yamledit.append_entry(doc, v, "condition", cond, after)
+                if got is None:
+                    return None
+                edits.append(got)
+        else:
+            got_list = yamledit.ensure(doc, node, (e.name, "condition"), cond, doc.key_end(key))
+            if not got_list:
+                return None
+            edits.extend(got_list)
+    return edits
+
+
+def _list_to_long(doc: ComposeDoc, key: ScalarNode, node: SequenceNode, entries: list[_Entry],
+                  decisions: dict[str, str]) -> list[Edit] | None:
+    style = doc.style
+    text = doc.text
+    key_col = key.start_mark.column
+    if node.flow_style:
+        # `depends_on: [a, b]` becomes a block under its key; what follows the `]` stays.
+        body = {e.name: {"condition": decisions.get(e.name, STARTED)} for e in entries}
+        block = render.block(body, key_col + style.indent, style).removesuffix("\n")
+        # A comment after the `]` moves up to the key's line, where it still reads as about it.
+        end = node.end_mark.index
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        rest = text[end:line_end].rstrip("\r")
+        if rest.strip() and not rest.lstrip().startswith("#"):
+            return None
+        return [Edit(doc.path, doc.key_end(key), end + len(rest), rest + "\n" + block)]
+    edits = []
+    for e in entries:
+        item = e.node
+        start = item.start_mark.index
+        dash = text.rfind("-", 0, start)
+        line_start = doc.line_start(dash)
+        if dash < 0 or text[line_start:dash].strip() or text[dash + 1 : start].strip():
+            return None
+        end = item.end_mark.index
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        rest = text[end:line_end].rstrip("\r")
+        if rest.strip() and not rest.lstrip().startswith("#"):
+            return None
+        column = dash - line_start
+        if column <= key_col:
+            column = key_col + style.indent
+        name = text[start:end]
+        pad = " " * column
+        cond = decisions.get(e.name, STARTED)
+        new = f"{pad}{name}:{rest}\n{pad}{' ' * style.indent}condition: {cond}"
+        edits.append(Edit(doc.path, line_start, line_start + len(text[line_start:end]) + len(rest), new))
+    return edits

@@ -1,0 +1,70 @@
+"""Helpers shared by the tests of the startup-order and privilege passes (depends-on-healthy,
+no-force-root, healthcheck-probes): fixture stacks with per-case arguments, the real Compose CLI
+as the judge of every variant."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from e2i_fix import project as proj
+from e2i_fix._main import main
+
+from conftest import compose_config, snapshot
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def cases(pass_id: str) -> list[str]:
+    return sorted(p.name for p in (FIXTURES / pass_id).iterdir() if p.is_dir())
+
+
+def case_args(pass_id: str, case: str) -> list[str]:
+    f = FIXTURES / pass_id / case / "args"
+    return f.read_text().split() if f.is_file() else []
+
+
+def run_fixture(tmp_path: Path, pass_id: str, case: str) -> Path:
+    """Apply the pass to a copy of the case's input: the result is its `expected`, a second run
+    changes nothing, and Compose accepts every variant of the result."""
+    work = tmp_path / case
+    shutil.copytree(FIXTURES / pass_id / case / "input", work)
+    before = snapshot(work)
+    expected = snapshot(FIXTURES / pass_id / case / "expected")
+    args = ["--apply", "--select", pass_id, *case_args(pass_id, case)]
+    assert main([*args, str(work)]) == (0 if expected == before else 1)
+    assert snapshot(work) == expected
+    assert main([*args, str(work)]) == 0, "not idempotent"
+    assert snapshot(work) == expected
+    for files in variants(work):
+        proc = compose_config(work, files, "-q")
+        assert proc.returncode == 0, (files, proc.stderr)
+    return work
+
+
+def variants(folder: Path) -> list[list[str]]:
+    stacks = [s for s in proj.discover([folder]) if isinstance(s, proj.Stack)]
+    out = []
+    for s in stacks:
+        names = [p.name for p in s.compose]
+        out += [[names[0]]] + [[names[0], n] for n in names[1:]]
+    return out
+
+
+def config(folder: Path, files: list[str]) -> dict[str, Any]:
+    proc = compose_config(folder, files, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def findings(folder: Path, pass_id: str, *extra: str) -> list[str]:
+    """What `--check` reports, one line each, with the folder shown as `<dir>`."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["--check", "--select", pass_id, *extra, str(folder)])
+    return [line.replace(str(folder), "<dir>") for line in out.getvalue().splitlines()]

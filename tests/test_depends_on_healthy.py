@@ -1,0 +1,324 @@
+"""depends-on-healthy: fixture stacks (cross-file ones among them), inline cases, the example
+stack, and the corpus judged by the real Compose CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2i_fix import dockerfile, project as proj, source
+from e2i_fix._main import main
+
+from conftest import compose_config, corpus_run, corpus_stacks
+from startup_helpers import FIXTURES, cases, config, findings, run_fixture
+
+ID = "depends-on-healthy"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "e2i"
+
+
+@pytest.mark.parametrize("case", cases(ID))
+def test_fixture(tmp_path: Path, case: str) -> None:
+    run_fixture(tmp_path, ID, case)
+
+
+def conditions(folder: Path, files: list[str], service: str) -> dict[str, str]:
+    deps = config(folder, files)["services"][service].get("depends_on") or {}
+    return {k: v["condition"] for k, v in deps.items()}
+
+
+@pytest.mark.parametrize(
+    ("case", "files", "service", "expected"),
+    [
+        pytest.param("dockerfile-healthcheck", ["compose.yaml"], "worker",
+                     {"api": "service_healthy", "cache": "service_started"}, id="health check only in the Dockerfile"),
+        pytest.param("include-healthcheck", ["compose.yaml"], "api",
+                     {"db": "service_healthy", "cache": "service_started", "search": "service_healthy",
+                      "migrate": "service_completed_successfully"},
+                     id="health checks only in an included file and its Dockerfile; a one-shot job there"),
+        pytest.param("include-healthcheck", ["compose.yaml"], "migrate", {"db": "service_healthy"},
+                     id="fixed in the included file that defines it"),
+        pytest.param("override-healthcheck", ["compose.yaml", "compose.override.yaml"], "worker",
+                     {"api": "service_started"}, id="health check only in an override: the base cannot wait"),
+        pytest.param("override-healthcheck", ["compose.yaml", "compose.override.yaml"], "scheduler",
+                     {"api": "service_healthy"}, id="health check only in an override: the wait goes there"),
+        pytest.param("override-healthcheck", ["compose.yaml"], "scheduler",
+                     {"api": "service_started"}, id="and the base alone is as it was"),
+        pytest.param("disabled-override", ["compose.yaml"], "worker",
+                     {"api": "service_started", "db": "service_started"}, id="disabled in an override"),
+        pytest.param("one-shot-migration", ["compose.yaml"], "api",
+                     {"db": "service_healthy", "migrate": "service_completed_successfully",
+                      "create-buckets": "service_completed_successfully"}, id="one-shot jobs"),
+        pytest.param("profiles", ["compose.yaml"], "web",
+                     {"debug-proxy": "service_healthy", "cache": "service_healthy"}, id="profile-only target, not required"),
+        pytest.param("profiles", ["compose.yaml"], "tools",
+                     {"debug-proxy": "service_healthy", "cache": "service_healthy", "metrics": "service_started"},
+                     id="same profile waits, another profile is kept"),
+        pytest.param("known-image-probe", ["compose.yaml"], "app",
+                     {"redis": "service_healthy", "postgres": "service_healthy", "legacy-mongo": "service_started"},
+                     id="known images get their probe, then are waited for"),
+        pytest.param("long-form", ["compose.yaml"], "a", {"db": "service_healthy"}, id="anchored block"),
+        pytest.param("long-form", ["compose.yaml"], "c", {"db": "service_healthy", "queue": "service_healthy"},
+                     id="entries without condition"),
+        pytest.param("long-form", ["compose.yaml"], "e", {"db": "service_healthy", "queue": "service_healthy"},
+                     id="flow list"),
+    ],
+)
+def test_compose_reads_the_conditions(case: str, files: list[str], service: str, expected: dict[str, str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_PROFILES", "debug,metrics")
+    assert conditions(FIXTURES / ID / case / "expected", files, service) == expected
+
+
+def test_required_and_restart_are_kept() -> None:
+    deps = config(FIXTURES / ID / "one-shot-migration" / "expected", ["compose.yaml"])["services"]["api"]["depends_on"]
+    assert deps["db"]["restart"] is True and deps["migrate"]["required"] is False
+    over = config(FIXTURES / ID / "override-healthcheck" / "expected", ["compose.yaml", "compose.override.yaml"])
+    assert over["services"]["scheduler"]["depends_on"]["api"]["restart"] is True
+    long_form = config(FIXTURES / ID / "long-form" / "expected", ["compose.yaml"])["services"]["c"]["depends_on"]
+    assert long_form["db"]["required"] is False
+
+
+def test_comments_and_order_kept() -> None:
+    text = (FIXTURES / ID / "dockerfile-healthcheck" / "expected" / "compose.yaml").read_text()
+    assert ("      # The API must answer before tasks are queued.\n      api:  # HTTP\n"
+            "        condition: service_healthy\n      cache:\n        condition: service_started\n") in text
+    flow = (FIXTURES / ID / "long-form" / "expected" / "compose.yaml").read_text()
+    assert "    depends_on:  # both\n      db:\n" in flow
+
+
+def test_partial_health_checks_are_reported(tmp_path: Path) -> None:
+    assert findings(FIXTURES / ID / "override-healthcheck" / "input", ID) == [
+        "<dir>/compose.override.yaml:5:3: [depends-on-healthy] service 'scheduler' starts before 'api' is ready; "
+        "wait for it to be healthy with compose.override.yaml, which gives it its health check",
+        "<dir>/compose.yaml:6:5: [depends-on-healthy] service 'worker' cannot wait for 'api' to be healthy: "
+        "it has no health check with compose.yaml (no fix applied)",
+    ]
+    assert findings(FIXTURES / ID / "disabled-override" / "input", ID) == [
+        f"<dir>/compose.yaml:12:5: [depends-on-healthy] service 'worker' cannot wait for {t!r} to be healthy: "
+        "it has no health check with compose.yaml + compose.dev.yaml (no fix applied)" for t in ("api", "db")
+    ]
+
+
+def test_probe_is_unsafe(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / ID / "known-image-probe" / "input", work)
+    assert main(["--apply", "--select", ID, str(work)]) == 0  # nothing safe to do
+    lines = findings(work, ID)
+    assert any("service 'redis' has no health check, so 'app' cannot wait for it to be ready; "
+               "add the known-good probe `redis-cli ping`" in line for line in lines)
+    assert not any("legacy-mongo" in line for line in lines)  # mongosh is not in mongo 4.4
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      - b\n  b:\n    image: y\n", id="no health check"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      b:\n        condition: service_healthy\n"
+                     "  b:\n    image: y\n    healthcheck:\n      test: [CMD, 'true']\n", id="already waits"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: y\n    healthcheck:\n"
+                     "      disable: true\n", id="disabled"),
+        pytest.param("services:\n  a:  # e2i-fix: ignore[depends-on-healthy]\n    image: x\n    depends_on: [b]\n"
+                     "  b:\n    image: y\n    healthcheck:\n      test: [CMD, 'true']\n", id="opted out"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      b:\n        condition: service_started\n"
+                     "  b:\n    image: redis:7\n    healthcheck:\n      test: [NONE]\n", id="NONE test, known image"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      - ${DB_HOST:-db}\n  db:\n    image: y\n"
+                     "    healthcheck:\n      test: [CMD, 'true']\n", id="target from a variable"),
+        pytest.param("services:\n  a:\n    image: x\n    depends_on:\n      - db\n      - db\n  db:\n    image: y\n"
+                     "    healthcheck:\n      test: [CMD, 'true']\n", id="a name listed twice"),
+        pytest.param("x-d: &d\n  depends_on: [db]\nservices:\n  a:  # e2i-fix: ignore[depends-on-healthy]\n    <<: *d\n"
+                     "    image: x\n  b:\n    <<: *d\n    image: x\n  db:\n    image: y\n    healthcheck:\n"
+                     "      test: [CMD, 'true']\n", id="a block shared with an opted-out service"),
+    ],
+)
+def test_noop(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text(text)
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 0
+    assert f.read_text() == text
+
+
+def test_long_running_service_named_like_a_job_is_not_waited_to_finish(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  a:\n    image: x\n    depends_on: [init-server]\n  init-server:\n    image: y\n"
+                 "    command: gunicorn app:app\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+
+
+# --- the example stack ------------------------------------------------------------------------
+
+
+def test_example_worker_waits_for_a_healthy_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "e2i"
+    shutil.copytree(EXAMPLE, work)
+    monkeypatch.setenv("COMPOSE_PROFILES", "*")
+    variants = (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.dev.yml"])
+    before = [config(work, files)["services"] for files in variants]
+    assert main(["--apply", "--unsafe-fixes", "--select", f"{ID},healthcheck-probes", str(work)]) == 1
+    assert [_check_healthy_targets(work, files, b) for files, b in zip(variants, before)] == [10, 10]
+    shutil.rmtree(work)
+    shutil.copytree(EXAMPLE, work)
+    assert main(["--apply", "--select", ID, str(work)]) == 1
+    for files in variants:
+        got = conditions(work, files, "worker")
+        assert got == {"api": "service_healthy", "redis": "service_healthy", "falkordb": "service_healthy"}
+        assert conditions(work, files, "api")["mlflow"] == "service_started"  # no health check yet
+
+
+# --- the corpus -------------------------------------------------------------------------------
+
+
+def _stage_has_healthcheck(folder: Path, svc: dict[str, Any]) -> bool:
+    build = svc.get("build")
+    if not isinstance(build, dict):
+        return False
+    ctx = Path(build.get("context", folder))
+    path = ctx / build.get("dockerfile", "Dockerfile")
+    if not path.is_file():
+        return False
+    stage = dockerfile.parse(source.read(path)).stage(build.get("target"))
+    return bool(stage and stage.healthcheck)
+
+
+def _check_healthy_targets(folder: Path, files: list[str], before: dict[str, Any]) -> int:
+    """Every `service_healthy` that is new since `before` (the services as Compose printed them
+    before the run) has a target with a health check, in the stack or in the stage it builds."""
+    after = config(folder, files)["services"]
+    written = 0
+    for name, svc in after.items():
+        for target, dep in (svc.get("depends_on") or {}).items():
+            was = ((before.get(name) or {}).get("depends_on") or {}).get(target, {}).get("condition")
+            if dep["condition"] != "service_healthy" or was == "service_healthy":
+                continue
+            written += 1
+            t = after[target]
+            hc = t.get("healthcheck") or {}
+            has = bool(hc.get("test")) and hc.get("test") != ["NONE"] and not hc.get("disable")
+            assert has or (not hc.get("disable") and _stage_has_healthcheck(folder, t)), (folder, files, name, target)
+    return written
+
+
+def test_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `service_healthy` the tool writes (all three startup passes, unsafe fixes too) has a
+    target with a health check in the stack as Compose loads it, or in the image it builds; and
+    Compose judges every variant as before."""
+    passes = "depends-on-healthy,no-force-root,healthcheck-probes"
+
+    def apply(*args: str | Path) -> int:
+        return main(["--apply", "--unsafe-fixes", "--select", passes, *map(str, args)])
+
+    run, extra = corpus_run(tmp_path, apply)
+    assert len(run.changed) >= 10
+    assert run.verdicts_kept() >= len(run.changed)
+    written = 0
+    monkeypatch.setenv("COMPOSE_PROFILES", "*")  # profile-only services are judged too
+    for folder, files in corpus_stacks(run.root)[0]:
+        rel = folder.relative_to(run.root)
+        if not any(str(rel / f) in run.changed for f in files):
+            continue
+        before = compose_config(run.before_root / rel, list(files), "--format", "json")
+        if before.returncode != 0:
+            continue  # Compose refused the original too (a missing env file): verdicts_kept compared them
+        proc_before = json.loads(before.stdout)["services"]
+        written += _check_healthy_targets(folder, list(files), proc_before)
+    assert written >= 20
+    assert apply(run.root, *extra) == 0
+
+
+def test_messages_name_the_conditions(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / ID / "one-shot-migration" / "input", work)
+    lines = findings(work, ID)
+    assert any(re.search(r"service 'api' starts before its dependencies are ready; wait for db \(healthy\), "
+                         r"migrate \(completed successfully\), create-buckets \(completed successfully\)", line)
+               for line in lines), lines
+
+
+# --- what counts as a health check ------------------------------------------------------------
+
+_DF = "FROM python:3.12-slim AS base\nHEALTHCHECK CMD true\n\nFROM base AS app\nCMD [\"x\"]\n\nFROM base AS quiet\nHEALTHCHECK NONE\n"
+
+
+@pytest.mark.parametrize(
+    ("base", "override", "expected"),
+    [
+        pytest.param("    image: x\n    healthcheck:\n      test: [CMD, 'true']\n", None, [True], id="compose test"),
+        pytest.param("    image: x\n    healthcheck:\n      disable: true\n", None, [False], id="disable: true"),
+        pytest.param("    image: x\n    healthcheck:\n      test: [NONE]\n", None, [False], id="test NONE"),
+        pytest.param("    build:\n      context: .\n      target: app\n", None, [True], id="inherited through FROM <stage>"),
+        pytest.param("    build:\n      context: .\n      target: quiet\n", None, [False], id="HEALTHCHECK NONE"),
+        pytest.param("    build:\n      context: .\n      target: app\n    healthcheck:\n      disable: true\n", None,
+                     [False], id="compose disables the image's check"),
+        pytest.param("    image: x\n    healthcheck:\n      test: [CMD, 'true']\n",
+                     "    healthcheck:\n      disable: true\n", [True, False], id="an override disables it"),
+        pytest.param("    build:\n      context: .\n      target: quiet\n",
+                     "    build:\n      target: app\n", [False, True], id="an override's build.target"),
+        pytest.param("    image: x\n", "    healthcheck:\n      test: [CMD, 'true']\n", [False, True],
+                     id="only in an override"),
+    ],
+)
+def test_health_in_each_variant(tmp_path: Path, base: str, override: str | None, expected: list[bool]) -> None:
+    from e2i_fix import images
+    from e2i_fix.engine import Workspace
+
+    (tmp_path / "Dockerfile").write_text(_DF)
+    (tmp_path / "compose.yaml").write_text("services:\n  s:\n" + base)
+    if override is not None:
+        (tmp_path / "compose.override.yaml").write_text("services:\n  s:\n" + override)
+    stack = next(s for s in proj.discover([tmp_path]) if isinstance(s, proj.Stack))
+    project = Workspace(stack)
+    project.load()
+    p = project.project([])
+    got = [images.health(p, v, "s") is not None for v in images.variants(p)]
+    assert got == expected
+    # The index's own answer is the one for every file merged: the last variant here.
+    assert p.services["s"].has_healthcheck is expected[-1]
+
+
+def test_a_known_probe_follows_the_port_the_command_names(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  m:\n    image: ghcr.io/mlflow/mlflow:v2.16.2\n    command: mlflow server --port 5001\n"
+                 "  a:\n    image: x\n    depends_on: [m]\n")
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    svcs = config(tmp_path, ["compose.yaml"])["services"]
+    assert "http://localhost:5001/health" in svcs["m"]["healthcheck"]["test"][-1]
+    assert svcs["a"]["depends_on"]["m"]["condition"] == "service_healthy"
+
+
+def test_an_override_that_resets_depends_on_is_respected(tmp_path: Path) -> None:
+    base = ("services:\n  a:\n    image: x\n    depends_on: [db]\n  db:\n    image: y\n    healthcheck:\n"
+            "      test: [CMD, 'true']\n")
+    (tmp_path / "compose.yaml").write_text(base)
+    (tmp_path / "compose.override.yaml").write_text("services:\n  a:\n    depends_on: !reset []\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+    assert (tmp_path / "compose.yaml").read_text() == base
+    assert "depends_on" not in config(tmp_path, ["compose.yaml", "compose.override.yaml"])["services"]["a"]
+
+
+def test_a_check_that_cannot_pass_is_not_waited_for(tmp_path: Path) -> None:
+    """The worker inherits the API image's HEALTHCHECK on a port it does not serve: waiting for
+    it would hold the dependent back for ever. Once healthcheck-probes gives it a probe of its
+    own (an unsafe fix), the next round waits for it."""
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nHEALTHCHECK CMD python -c \"import urllib.request; "
+                                         "urllib.request.urlopen('http://localhost:8000/health')\"\n")
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  worker:\n    build: .\n    command: celery -A app worker\n"
+                 "  monitor:\n    image: x\n    depends_on: [worker]\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+    assert main(["--apply", "--unsafe-fixes", "--select", f"{ID},healthcheck-probes", str(tmp_path)]) == 1
+    assert conditions(tmp_path, ["compose.yaml"], "monitor") == {"worker": "service_healthy"}
+
+
+def test_a_flow_mapping_is_edited_in_place(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  a:\n    image: x\n    depends_on: {db: {condition: service_started}, q: {required: true}}\n"
+                 "  db:\n    image: y\n    healthcheck: {test: [CMD, 'true']}\n  q:\n    image: y\n"
+                 "    healthcheck: {test: [CMD, 'true']}\n")
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
+    assert "    depends_on: {db: {condition: service_healthy}, q: {required: true, condition: service_healthy}}\n" \
+        in f.read_text()
+    assert conditions(tmp_path, ["compose.yaml"], "a") == {"db": "service_healthy", "q": "service_healthy"}

@@ -1,0 +1,227 @@
+"""frontend-network: fixture stacks, the example, the corpus; who can reach whom judged on the
+networks the real Compose CLI reports (`config --format json`, every profile)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2i_fix import project as proj
+from e2i_fix._main import main
+from e2i_fix.engine import Workspace
+from e2i_fix.passes import frontend_network as fn
+
+from conftest import ROOT, compose_config, corpus_run, snapshot
+
+ID = "frontend-network"
+FIXTURES = Path(__file__).parent / "fixtures" / ID
+CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+
+
+@pytest.fixture(autouse=True)
+def every_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_PROFILES", "*")
+
+
+def apply(*args: str | Path) -> int:
+    return main(["--apply", "--unsafe-fixes", "--select", ID, *map(str, args)])
+
+
+def index(folder: Path, files: list[str]) -> proj.Project:
+    ws = Workspace(proj.Stack(folder, [folder / f for f in files]))
+    ws.load()
+    return ws.project([])
+
+
+def config(folder: Path, files: list[str]) -> dict[str, Any]:
+    proc = compose_config(folder, files, "--format", "json", "--no-interpolate")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def reachable(cfg: dict[str, Any], src: str, dst: str, host: str) -> bool:
+    """Whether `src` can resolve `host` to `dst` on a network they share: by service or
+    container name on any, by an alias only on the network that has it."""
+    svcs = cfg["services"]
+    a, b = svcs[src].get("networks") or {}, svcs[dst].get("networks") or {}
+    for net in set(a) & set(b):
+        spec = b[net] or {}
+        if host in (dst, svcs[dst].get("container_name")) or host in (spec.get("aliases") or []):
+            return True
+    return False
+
+
+def links_kept(before: Path, after: Path, files: list[str]) -> int:
+    """Every link the pass can infer in the original stack still resolves after it; returns
+    how many links were checked."""
+    project = index(before, files)
+    old, new = config(before, files), config(after, files)
+    known = fn.hosts(project)
+    checked = 0
+    for name, svc in project.services.items():
+        via: dict[str, set[str]] = {}
+        fn.talks_to(project, svc, known, via)
+        for dst, used in via.items():
+            if name not in new["services"] or dst not in new["services"]:
+                continue  # not in this variant
+            for host in used:
+                if reachable(old, name, dst, host):
+                    assert reachable(new, name, dst, host), (files, name, dst, host)
+                    checked += 1
+    return checked
+
+
+def variants(folder: Path) -> list[list[str]]:
+    stacks = [s for s in proj.discover([folder]) if isinstance(s, proj.Stack)]
+    out = []
+    for s in stacks:
+        names = [p.name for p in s.compose]
+        out += [[names[0]]] + [[names[0], n] for n in names[1:]]
+    return out
+
+
+def networks(cfg: dict[str, Any], service: str) -> set[str]:
+    return set(cfg["services"][service].get("networks") or {})
+
+
+def members(cfg: dict[str, Any], net: str) -> set[str]:
+    return {s for s in cfg["services"] if net in networks(cfg, s)}
+
+
+# --- fixture stacks -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fixture(tmp_path: Path, case: str) -> None:
+    work = tmp_path / case
+    shutil.copytree(FIXTURES / case / "input", work)
+    before = snapshot(work)
+    expected = snapshot(FIXTURES / case / "expected")
+    assert apply(work) == (0 if expected == before else 1)
+    assert snapshot(work) == expected
+    assert apply(work) == 0, "not idempotent"
+    assert snapshot(work) == expected
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_no_link_is_lost(case: str) -> None:
+    for files in variants(FIXTURES / case / "input"):
+        links_kept(FIXTURES / case / "input", FIXTURES / case / "expected", files)
+
+
+@pytest.mark.parametrize(
+    ("case", "frontend", "net", "together"),
+    [
+        pytest.param("two-backends", "web", "frontend", {"web", "api", "auth"}, id="two backends"),
+        pytest.param("proxy-config", "web", "shop_frontend", {"web", "api"}, id="nginx upstream by alias"),
+        pytest.param("dockerfile-config", "frontend", "frontend_network", {"frontend", "backend"},
+                     id="nginx.conf the Dockerfile copies"),
+        pytest.param("shared-caller", "ui", "frontend", {"ui", "api"}, id="the API calls the frontend"),
+    ],
+)
+def test_the_frontend_is_alone_with_what_it_talks_to(case: str, frontend: str, net: str, together: set[str]) -> None:
+    cfg = config(FIXTURES / case / "expected", ["compose.yaml"])
+    declared = {k: (v or {}).get("name", k) for k, v in cfg["networks"].items()}
+    key = next(k for k, name in declared.items() if name.endswith(net))
+    assert networks(cfg, frontend) == {key}
+    assert members(cfg, key) == together
+    before = config(FIXTURES / case / "input", ["compose.yaml"])
+    for svc in together - {frontend}:  # the backends keep every network they had
+        assert networks(before, svc) <= networks(cfg, svc)
+
+
+def test_aliases_and_addresses_are_kept() -> None:
+    cfg = config(FIXTURES / "proxy-config" / "expected", ["compose.yaml"])
+    api = cfg["services"]["api"]["networks"]
+    assert api["data"]["ipv4_address"] == "172.28.0.10"
+    assert api["backend"]["aliases"] == ["shop-api"] and api["frontend"]["aliases"] == ["shop-api"]
+    assert cfg["services"]["web"]["networks"]["frontend"]["aliases"] == ["www"]
+
+
+@pytest.mark.parametrize("case", ["no-frontend", "gateway"])
+def test_nothing_changes(case: str) -> None:
+    assert snapshot(FIXTURES / case / "input") == snapshot(FIXTURES / case / "expected")
+
+
+def check(folder: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    capsys.readouterr()
+    main(["--check", "--unsafe-fixes", "--select", ID, str(folder)])
+    return capsys.readouterr().out.splitlines()
+
+
+def test_findings_name_the_links_and_their_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    f = FIXTURES / "two-backends" / "input" / "compose.yaml"
+    assert check(f.parent, capsys) == [
+        f"{f}:2:3: [{ID}] frontend 'web' (its environment has VITE_API_URL) moves to network `frontend`, shared only "
+        "with api (environment VITE_API_URL), auth (environment VITE_AUTH_URL)"]
+    g = FIXTURES / "gateway" / "input" / "compose.yaml"
+    assert check(g.parent, capsys) == [
+        f"{g}:2:3: [{ID}] service 'traefik' runs traefik: a reverse proxy in front of the stack, left on its networks (no fix applied)",
+        f"{g}:9:3: [{ID}] service 'web' talks to a, b, c: a reverse proxy in front of the stack, left on its networks (no fix applied)"]
+
+
+def test_unsafe_only(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "two-backends" / "input", tmp_path / "w")
+    assert main(["--apply", "--select", ID, str(tmp_path / "w")]) == 0
+    assert snapshot(tmp_path / "w") == snapshot(FIXTURES / "two-backends" / "input")
+
+
+def test_frontends_option(tmp_path: Path) -> None:
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "compose.yaml").write_text("services:\n  api:\n    image: x\n    depends_on: [db]\n"
+                                                 "  db:\n    image: y\n  cache:\n    image: z\n")
+    (tmp_path / "w" / ".e2i-fix.toml").write_text(f'[{ID}]\nfrontends = ["api"]\n')
+    assert apply(tmp_path / "w") == 1
+    cfg = config(tmp_path / "w", ["compose.yaml"])
+    assert networks(cfg, "api") == {"frontend"} and networks(cfg, "db") == {"default", "frontend"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("upstream app { server api:8000; server api2:8000 backup; }\nserver { location / { proxy_pass http://app; } }",
+                     ["api", "api2"], id="upstream"),
+        pytest.param("location / { proxy_pass http://backend:3000/; }  # proxy_pass http://old;", ["backend"], id="comment"),
+        pytest.param("location ~ \\.php$ { fastcgi_pass php:9000; }", ["php"], id="fastcgi"),
+        pytest.param("set $u http://api.internal:80; proxy_pass $u;", ["api.internal"], id="variable"),
+        pytest.param("location / { root /srv; }", [], id="static"),
+    ],
+)
+def test_nginx_targets(text: str, expected: list[str]) -> None:
+    assert fn.nginx_targets(text) == expected
+
+
+# --- the example and the corpus -------------------------------------------------------------
+
+
+def test_example_frontend_shares_a_network_with_the_api_only(tmp_path: Path) -> None:
+    work = tmp_path / "e2i"
+    shutil.copytree(ROOT / "examples" / "e2i", work)
+    assert apply(work) == 1
+    for files in variants(work):
+        cfg = config(work, files)
+        assert networks(cfg, "frontend") == {"frontend_network"}
+        assert members(cfg, "frontend_network") == {"frontend", "api"}
+        assert networks(cfg, "api") == {"e2i_network", "mlops_network", "frontend_network"}
+        assert links_kept(ROOT / "examples" / "e2i", work, files) > 0
+    assert apply(work) == 0
+
+
+def test_corpus(tmp_path: Path) -> None:
+    """No service loses a link, Compose judges every variant as before, a second run finds
+    nothing."""
+    run, extra = corpus_run(tmp_path, apply)
+    changed = set(run.changed)
+    checked = 0
+    for folder, files in run.variants:
+        rel = folder.relative_to(run.root)
+        if any(str(rel / f) in changed for f in files):
+            checked += links_kept(run.before_root / rel, folder, files)
+    assert checked >= len(changed)
+    assert run.verdicts_kept() >= len(changed)
+    assert apply(run.root, *extra) == 0
+    assert snapshot(run.root) == run.after
