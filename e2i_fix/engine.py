@@ -49,8 +49,8 @@ class Result:
         text that earlier fixes had already changed)."""
         r = self.round_of.get(id(fix), 0)
         path = Path(fix.path)
-        if not fix.line or r == 0 or path not in self.snapshots[r]:
-            return fix.line, fix.col
+        if not fix.line or r == 0 or path not in self.snapshots[r] or path not in self.snapshots[0]:
+            return fix.line, fix.col  # (a file a fix created has no text as read: its own lines)
         text = self.snapshots[r][path]
         # One table of line starts per round and file: a run with many findings from later
         # rounds would otherwise walk the text from its start once per finding.
@@ -204,7 +204,12 @@ class Workspace:
         self.env: dict[str, str] = {}
         self.last_spans: dict[Path, list[tuple[int, int, int]]] = {}
         self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
+        self.dockerfile_paths: set[Path] = set()
         self._unwritable: dict[Path, str | None] = {}
+
+    def docker_doc(self, path: Path) -> dockerfile.DockerfileDoc | None:
+        """The parsed Dockerfile at `path` in its current text, if it has been parsed."""
+        return self._docker_cache.get((path, self.texts.get(path, "")))
 
     def load(self) -> None:
         """Read the compose files (any failure stops the stack), `.env` and the Dockerfiles."""
@@ -317,13 +322,18 @@ class Workspace:
         return True
 
     def _dockerfile(self, path: Path, problems: list[Problem]) -> dockerfile.DockerfileDoc | None:
+        self.dockerfile_paths.add(path)
         if path not in self.originals:
             if not path.is_file() or not self._read(path, problems):
                 return None
         key = (path, self.texts[path])
         doc = self._docker_cache.get(key)
         if doc is None:
-            doc = dockerfile.parse(self.current(path))
+            try:
+                doc = dockerfile.parse(self.current(path))
+            except InputError as e:
+                problems.append(e.problem(str(path)))
+                return None
             self._docker_cache[key] = doc
         return doc
 
@@ -368,7 +378,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             if bad:
                 for pass_id, err in bad.items():
                     disabled.add(pass_id)
-                    result.problems.append(Problem(err.path, f"[{pass_id}] produced invalid YAML, its fixes were dropped: {err.message}", err.line, err.col))
+                    result.problems.append(err._replace(message=f"[{pass_id}] {err.message}"))
                 accepted = [] if "engine" in bad else [f for f in accepted if f.pass_id not in bad]
                 if accepted and _apply(ws, accepted):  # pragma: no cover - each pass alone parsed
                     accepted = []
@@ -493,6 +503,8 @@ def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
     for fix in fixes:
         if any(e.path in ws.stack.context for e in fix.edits):
             continue
+        if any(_unsafe_place(e, ws) for e in fix.edits):
+            continue
         # Fixes may share an edit (one anchor block for many services): it is applied once.
         if any(clashes(e) for e in fix.edits if e not in taken):
             continue  # the next round sees the result and may propose it again
@@ -503,6 +515,17 @@ def _compatible(fixes: list[Fix], ws: Workspace) -> list[Fix]:
                 longest[e.path] = max(longest.get(e.path, 0), e.end - e.start)
         out.append(fix)
     return out
+
+
+def _unsafe_place(e: Edit, ws: Workspace) -> bool:
+    """An edit no pass may make: inside a heredoc body (its bytes are a script or a file's
+    content), or one that creates a file which exists (new files never overwrite)."""
+    if e.path not in ws.originals:
+        return os.path.lexists(e.path)
+    doc = ws.docker_doc(e.path) if e.path in ws.dockerfile_paths else None
+    if doc is None:
+        return False
+    return doc.in_heredoc(e.start) or (e.end > e.start and doc.in_heredoc(e.end - 1))
 
 
 def splice(text: str, edits: list[tuple[int, Edit]], newline: str,
@@ -530,6 +553,13 @@ def _depth(e: Edit) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+def _compose_parser(path: Path) -> Callable[[str], object]:
+    def reparse(text: str) -> object:
+        return proj.parse_compose(src.Source(path, b"", text, False, "\n"))
+
+    return reparse
+
+
 def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
     """Splice `fixes` into the workspace; return the passes whose edits broke a compose file."""
     by_path: dict[Path, list[tuple[int, Edit]]] = {}
@@ -543,10 +573,19 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
         ws.texts[path] = splice(before[path] if path in before else ws.texts[path], edits, s.newline, spans)
     bad: dict[str, Problem] = {}
     for path in by_path:
-        if path not in ws.compose_paths:
+        if path in ws.compose_paths:
+            reparse: Callable[[str], object] = _compose_parser(path)
+            what = "invalid YAML"
+        elif path in ws.dockerfile_paths:
+            reparse = dockerfile.check
+            what = "a Dockerfile BuildKit rejects"
+        else:
             continue
         try:
-            ws.compose_doc(path)
+            if path in ws.compose_paths:
+                ws.compose_doc(path)
+            else:
+                dockerfile.check(ws.texts[path])
         except InputError as err:
             # Find the pass to blame: apply each pass's edits alone.
             for pass_id in dict.fromkeys(f.pass_id for f in fixes):
@@ -556,11 +595,11 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
                     continue
                 trial = splice(before[path], mine, ws.source(path).newline)
                 try:
-                    proj.parse_compose(src.Source(path, b"", trial, False, "\n"))
+                    reparse(trial)
                 except InputError as e2:
-                    bad[pass_id] = e2.problem(str(path))
+                    bad[pass_id] = e2.problem(str(path))._replace(message=f"produced {what}, its fixes were dropped: {e2.message}")
             if not bad:
-                bad["engine"] = err.problem(str(path))
+                bad["engine"] = err.problem(str(path))._replace(message=f"produced {what}: {err.message}")
     if bad:
         ws.texts = before
     return bad

@@ -138,6 +138,12 @@ def write(source: Source, data: bytes) -> None:
     owner = on_disk[1] if on_disk else None
     import tempfile  # only a run that writes pays for it
 
+    if not source.exists:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)  # a scaffold's folder
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror or e}") from None
+
     try:
         if not source.exists:  # a new file may open a new folder (a scaffolded docker/web/Dockerfile)
             os.makedirs(target.parent, exist_ok=True)
@@ -155,7 +161,20 @@ def write(source: Source, data: bytes) -> None:
                 os.chown(tmp, *owner)
             except PermissionError:
                 pass  # not ours to give away: the file ends up owned by whoever ran the tool
-        os.replace(tmp, target)
+        if source.exists:
+            os.replace(tmp, target)
+        else:
+            # A new file never replaces one that appeared meanwhile: link(2) refuses to.
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise InputError("created by someone else since the run started; not written") from None
+            except OSError:
+                if os.path.lexists(target):
+                    raise InputError("created by someone else since the run started; not written") from None
+                os.replace(tmp, target)  # a file system without hard links
+            else:
+                os.unlink(tmp)
     except BaseException as e:
         try:
             os.unlink(tmp)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +50,12 @@ def run(work: Callable[[int], Any], shares: list[list[int]]) -> dict[int, Any]:
     sends something unreadable has its share done here instead."""
     children: list[tuple[int, int, list[int]]] = []
     here = list(shares[0]) if shares else []
+    if "dockerfile" in sys.modules:
+        # BuildKit's parser is Go code with threads of its own: a child forked after it was
+        # loaded has lost them and would hang on its first Dockerfile. (The command line forks
+        # before reading any file, so this is a caller that ran the tool in-process before.)
+        here = [i for s in shares for i in s]
+        shares = []
     for mine in shares[1:]:
         try:
             r, w = os.pipe()

@@ -146,6 +146,29 @@ def corpus_run(tmp_path: Path, apply: Callable[..., int]) -> tuple[CorpusRun, li
     return CorpusRun(before_root, root, variants, snapshot(before_root), snapshot(root)), extra
 
 
+def fixture_case(fixtures: Path, case: str, pass_id: str, tmp_path: Path, *extra: str) -> dict[str, bytes]:
+    """Apply one pass to a copy of `fixtures/case/input`: the result must be `expected`, byte
+    for byte, every Dockerfile must still parse with BuildKit's parser, and a second run must
+    change nothing. Returns the result."""
+    from e2i_fix._main import main
+
+    work = tmp_path / case
+    shutil.copytree(fixtures / case / "input", work)
+    before = snapshot(work)
+    expected = snapshot(fixtures / case / "expected")
+    args = ["--apply", "--select", pass_id, *extra, str(work)]
+    assert main(args) == (0 if expected == before else 1)
+    assert snapshot(work) == expected
+    assert main(args) == 0, "not idempotent"
+    assert snapshot(work) == expected
+    import dockerfile as buildkit
+
+    for name, data in expected.items():
+        if Path(name).name.startswith("Dockerfile") and not name.endswith(".dockerignore"):
+            buildkit.parse_string(data.decode("utf-8-sig"))
+    return expected
+
+
 # The run's summary line on stderr (`12 fixes in 3 files...`, `1 error`): tests that read stderr
 # line by line leave it out with this.
 SUMMARY = re.compile(r"^\d+ (fix|fixes|finding|findings|error|errors)\b")

@@ -23,14 +23,17 @@ class Pass(Protocol):
 def registry() -> dict[str, Pass]:
     """Every pass by id, in run order. Imported on first use: `--version` needs none of this."""
     from e2i_fix.passes import (
-        cap_drop, deploy_limits, depends_on_healthy, dockerignore, env_anchors, frontend_network, healthcheck_probes,
-        localhost_ports, logging, missing_build_files, no_force_root, no_new_privileges, read_only_root, tmpfs_size,
+        buildkit_syntax, cap_drop, cache_mounts, deploy_limits, depends_on_healthy, dockerignore, env_anchors,
+        frontend_network, healthcheck_probes, localhost_ports, lockfile, logging, missing_build_files, no_force_root,
+        no_new_privileges, non_root_user, read_only_root, tmpfs_size,
         unused_suppression,
     )
 
     # env-anchors rewrites whole environment blocks: passes that edit single entries go first.
     # The hardening passes run after no-force-root: the user it sets decides what they add.
+    # buildkit-syntax comes after the passes that add BuildKit features to a Dockerfile.
     modules: list[Any] = [deploy_limits, logging, tmpfs_size, no_force_root, healthcheck_probes, depends_on_healthy,
-                          env_anchors, frontend_network, missing_build_files, dockerignore, no_new_privileges,
-                          cap_drop, read_only_root, localhost_ports, unused_suppression]
+                          env_anchors, frontend_network, missing_build_files, lockfile, non_root_user, cache_mounts,
+                          buildkit_syntax, dockerignore, no_new_privileges, cap_drop, read_only_root, localhost_ports,
+                          unused_suppression]
     return {m.ID: m for m in modules}
