@@ -86,7 +86,7 @@ class IgnoreRules:
             p = os.path.normpath(p).replace(os.sep, "/").lstrip("/")
             if p == ".":
                 continue
-            self.rules.append((negate, re.compile(_glob_regex(p))))
+            self.rules.append((negate, re.compile(glob_regex(p))))
 
     def excluded(self, rel: str) -> bool:
         rel = rel.strip("/")
@@ -99,7 +99,10 @@ class IgnoreRules:
         return out
 
 
-def _glob_regex(p: str) -> str:
+def glob_regex(p: str) -> str:
+    """A `.dockerignore` pattern or COPY source glob (normalised, relative) as a regex over
+    context-relative posix paths: `**` any number of folders, `*` and `?` within one name,
+    `[...]` a class (`[^...]` negated), `\\` escaping."""
     out = []
     i = 0
     while i < len(p):

@@ -49,6 +49,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from e2i_fix import buildctx
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service
 from e2i_fix.yamldoc import position
@@ -74,37 +75,10 @@ def table() -> dict[str, Any]:
 
 @lru_cache(maxsize=1024)
 def pattern(text: str) -> re.Pattern[str]:
-    """A `.dockerignore` pattern (or a COPY source glob) as a regex over context-relative
-    posix paths: `**` any number of folders, `*` and `?` within one name, `[...]` a class."""
+    """A `.dockerignore` pattern (or a COPY source glob) as a regex over context-relative posix
+    paths, as Docker matches them (`buildctx.glob_regex`)."""
     p = posixpath.normpath(text.strip().lstrip("/")) if text.strip("/ ") else "."
-    out = []
-    i = 0
-    while i < len(p):
-        c = p[i]
-        if p.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if p.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = p.find("]", i + 1)
-            if j < 0:
-                out.append(re.escape(c))
-            else:
-                body = p[i + 1 : j]
-                out.append("[" + ("^" + body[1:] if body.startswith(("!", "^")) else body).replace("\\", "\\\\") + "]")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out))
+    return re.compile(buildctx.glob_regex(p))
 
 
 def _ancestors(path: str) -> Iterator[str]:
@@ -117,13 +91,7 @@ def _ancestors(path: str) -> Iterator[str]:
 def excluded(path: str, patterns: list[str]) -> bool:
     """Whether Docker leaves `path` out of the context under `patterns` (later ones win; `!`
     brings a path back)."""
-    out = False
-    for pat in patterns:
-        neg = pat.startswith("!")
-        rx = pattern(pat[1:] if neg else pat)
-        if any(rx.fullmatch(a) for a in _ancestors(path)):
-            out = not neg
-    return out
+    return buildctx.IgnoreRules(patterns).excluded(path)
 
 
 # --- what the builds need -------------------------------------------------------------------
