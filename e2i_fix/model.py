@@ -18,6 +18,13 @@ from typing import Any
 
 # Keys whose sequences Compose replaces instead of appending when an override sets them.
 _REPLACE = {"command", "entrypoint", "test"}
+# Keys whose merged sequences compose-go makes unique (its `override/uniques.go`). Any other
+# sequence is appended as it is: `security_opt`, `group_add`, `external_links`, `volumes_from`,
+# `device_cgroup_rules`, `build.cache_from`, `build.platforms`... so the same item in a base
+# and in what extends or overrides it is there twice, which the schema refuses (uniqueItems).
+_UNIQUE = {"cap_add", "cap_drop", "devices", "dns", "dns_opt", "dns_search", "expose", "links", "profiles",
+           "tmpfs", "tags", "aliases", "link_local_ips", "annotations", "labels", "environment", "sysctls",
+           "args", "additional_contexts", "extra_hosts"}
 _SERVICE_KEYS_AS_MAP = ("environment", "labels", "annotations", "sysctls", "extra_hosts")
 
 
@@ -57,7 +64,8 @@ def _list_to_map(items: list[Any], sep: str) -> dict[str, Any]:
 
 def merge(base: Any, over: Any, key: str = "") -> Any:
     """Compose's override merge (compose-go's `override.Merge`): mappings merge, sequences
-    append without duplicates, `command`, `entrypoint` and `healthcheck.test` are replaced, and
+    append (without duplicates where compose-go makes them unique, `_UNIQUE`), `command`,
+    `entrypoint` and `healthcheck.test` are replaced, and
     `ports`, `volumes`, `secrets`, `configs` and `env_file` entries merge by what they mount or
     bind (the override's entry takes the base's place). A `logging` with another driver
     replaces the base's."""
@@ -72,6 +80,8 @@ def merge(base: Any, over: Any, key: str = "") -> Any:
         index = _BY_KEY.get(key)
         if index is not None:
             return _merge_by(base, over, index)
+        if key not in _UNIQUE:
+            return [*base, *over]
         out_l = list(base)
         for item in over:
             if item not in out_l:

@@ -208,3 +208,41 @@ def test_profiles_index_equals_compose(tmp_path: Path, binary: Path) -> None:
         compared += 1
         assert sorted(s.name for s in p.running(profiles)) == sorted(proc.stdout.split()), (p.folder, profiles)
     assert compared >= len(cases) // 2, f"only {compared} of {len(cases)} compared"
+
+
+LIST_KEYS = ["security_opt", "group_add", "external_links", "volumes_from", "device_cgroup_rules", "cap_add",
+             "cap_drop", "dns", "tmpfs", "expose", "links", "profiles"]
+
+
+@pytest.mark.parametrize("how", ["override", "extends"])
+def test_list_keys_merge_as_compose_does(tmp_path: Path, binary: Path, how: str) -> None:
+    """The same item in a base and in what overrides or extends it: compose-go keeps one for
+    some keys and appends the other (then its schema refuses `items at 0 and 1 are equal`).
+    The merged model says the same: equal to Compose's where Compose accepts it, refused by the
+    schema where Compose refuses it."""
+    from e2i_fix import schema
+    from test_project import write
+
+    cases = []
+    for key in LIST_KEYS:
+        item = {"volumes_from": "db", "device_cgroup_rules": "'c 1:3 mr'", "expose": "'80'"}.get(key, "a")
+        folder = tmp_path / key
+        if how == "override":
+            write(folder, {"compose.yaml": f"services:\n  db:\n    image: postgres\n  web:\n    image: nginx\n    {key}: [{item}]\n",
+                           "compose.override.yaml": f"services:\n  web:\n    {key}: [{item}]\n"})
+        else:
+            write(folder, {"compose.yaml": f"services:\n  db:\n    image: postgres\n  base:\n    image: nginx\n    {key}: [{item}]\n"
+                                           f"  web:\n    extends: base\n    {key}: [{item}]\n"})
+        cases += _variants(folder, [])
+    procs = [_compose(folder, files) for _, folder, files, _ in cases]
+    refused = []
+    for (name, folder, _, ours), proc in zip(cases, procs):
+        key = folder.name
+        merged = ours["services"]["web"].get(key)
+        invalid = bool(schema.validate(ours))
+        assert invalid == (proc.returncode != 0), (key, name, merged, proc.stderr)
+        if proc.returncode == 0:
+            assert merged == model.canonical(json.loads(proc.stdout))["services"]["web"].get(key), key
+        else:
+            refused.append(key)
+    assert sorted(refused) == ["device_cgroup_rules", "external_links", "group_add", "security_opt", "volumes_from"]
