@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from e2i_fix.errors import InputError, Problem
     from e2i_fix.fix import Fix
     from e2i_fix.output import Captured, Reporter
-    from e2i_fix.project import Stack
+    from e2i_fix.project import Discovered
 
 
 class _Ids(argparse.Action):
@@ -164,8 +164,40 @@ def _show_config(path: Path, settings: Settings, fixed: tuple[Path, dict[str, An
     folder = (path if path.is_dir() else path.parent).resolve()
     found = fixed or (config.find_config(folder) if use_config else None)
     resolved = config.apply_file(settings, *found) if found else settings
-    sys.stdout.write(config.show(resolved, folder))
+    sys.stdout.write(config.show(resolved, folder, _roles_shown(path, resolved)))
     return 0
+
+
+def _roles_shown(path: Path, settings: Settings) -> list[str]:
+    """Comment lines for `--show-config`: each file of the stacks under `path` with its role
+    and why, and the variants each stack is run as."""
+    from e2i_fix import engine, project
+    from e2i_fix.errors import Problem
+
+    root = path if path.is_dir() else path.parent
+    out = ["# files: role (why); roles come from [roles], then names, then contents; production by default"]
+    for item in project.discover([path]):
+        if isinstance(item, project.Skipped):
+            out.append(f"#   {os.path.relpath(item.path, root)}: {item.message}")
+            continue
+        if not isinstance(item, project.Stack):
+            continue
+        ws = engine.Workspace(item)
+        ws.role_globs = settings.roles
+        problems: list[Problem] = []
+        try:
+            ws.load()
+            p = ws.project(problems)
+        except engine._Failed:
+            continue  # a stack that does not read: the run says why
+        for i, doc in enumerate(p.docs):
+            role = p.file_role(i)
+            out.append(f"#   {os.path.relpath(doc.path, root)}: {role.name} ({role.why})")
+        for df in sorted(p.dockerfiles):
+            out.append(f"#   {os.path.relpath(df, root)}: {p.role_of(df)} (the variants whose services build it)")
+        for v in p.variants():
+            out.append(f"#   variant {v.kind}: {p.variant_name(v)} ({v.role})")
+    return out
 
 
 class _View(NamedTuple):
@@ -210,7 +242,7 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
     if n == 1:
         outcomes = (one(i) for i in range(len(items)))  # each printed as soon as it is done
     else:
-        costs = [0 if isinstance(item, tuple) else sum(_size(p) for p in item.compose) for item in items]
+        costs = [sum(_size(p) for p in item.compose) if isinstance(item, project.Stack) else 0 for item in items]
         shares = workers.share(costs, n)
         work: Any = one
         if bar:  # the parent's own share, scaled: the shares are balanced by cost
@@ -261,7 +293,7 @@ def _size(path: Path) -> int:
 class _Stacks:
     """Fix the i-th item of a run: its exit status and what it printed (captured)."""
 
-    def __init__(self, items: list[Stack | tuple[Path, InputError]], mode: str, settings: Settings, fmt: str,
+    def __init__(self, items: list[Discovered], mode: str, settings: Settings, fmt: str,
                  use_config: bool, view: _View, fixed: tuple[Path, dict[str, Any]] | None = None) -> None:
         self.items = items
         self.fixed = fixed  # --config: one file for every stack
@@ -277,10 +309,16 @@ class _Stacks:
     def __call__(self, i: int) -> tuple[int, Captured]:
         from e2i_fix import config, engine, output, verify
         from e2i_fix.errors import InputError, Problem
+        from e2i_fix.fix import Fix, Safety
+        from e2i_fix.project import Skipped
 
         view = self.view
         out = output.Reporter(self.fmt, self.mode, capture=True, color=view.color, statistics=view.statistics)
         item = self.items[i]
+        if isinstance(item, Skipped):  # information: shown by --check, never counted
+            if self.mode == "check":
+                out.fix(Fix("input", item.message, item.path, safety=Safety.DISPLAY_ONLY, info=True), fixable=False)
+            return 0, out.captured()
         if isinstance(item, tuple):
             out.problem(item[1].problem(str(item[0])))
             return 2, out.captured()

@@ -17,7 +17,8 @@ from e2i_fix.fix import Fix, Safety
 if TYPE_CHECKING:
     from e2i_fix.passes import Pass
 
-_TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore", "exclude", "per-file-ignores", "placement"}
+_TOP_KEYS = {"select", "ignore", "unsafe-fixes", "per-service-ignore", "exclude", "per-file-ignores", "placement",
+             "roles"}
 DEFAULT = "default"
 # Where a key several services need goes: their shared service template, or each service.
 PLACEMENTS = ("template", "per-service")
@@ -37,6 +38,8 @@ class Settings:
         # Glob patterns, each with the folder it is relative to (the config file's).
         self.exclude: list[tuple[Path, str]] = []
         self.per_file_ignores: list[tuple[Path, str, set[str]]] = []
+        # `[roles]`: (folder the glob is relative to, glob, role), in the file's order.
+        self.roles: list[tuple[Path, str, str]] = []
         self.origin: dict[str, str] = {}  # key: where its value came from (a flag, a file)
         self.source: Path | None = None  # the configuration file read, if any
 
@@ -198,6 +201,15 @@ def apply_file(settings: Settings, path: Path, data: dict[str, Any]) -> Settings
                 s.origin["ignore"] = f"{settings.origin['ignore']} and {path}"
         elif key == "unsafe-fixes":
             s.unsafe = settings.unsafe or bool(value)
+        elif key == "roles":
+            from e2i_fix.fileroles import ROLES
+
+            if not isinstance(value, dict):
+                raise InputError(f"{path}: roles must be a table of role = [globs]")
+            for role, globs in value.items():
+                if role not in ROLES:
+                    raise InputError(f"{path}: unknown role {role!r} in roles (allowed: {', '.join(ROLES)})")
+                s.roles += [(base, g, role) for g in _globs(globs, path, f"roles.{role}")]
         elif key == "placement":
             if value not in PLACEMENTS:
                 raise InputError(f"{path}: placement must be one of {', '.join(map(repr, PLACEMENTS))}")
@@ -220,9 +232,13 @@ def _globs(value: Any, path: Path, key: str) -> list[str]:
     return value
 
 
-def show(settings: Settings, folder: Path) -> str:
+def show(settings: Settings, folder: Path, files: list[str] | None = None) -> str:
     """The resolved configuration for the stacks in `folder`, as TOML, each value with where it
-    came from."""
+    came from; `files` are comment lines that follow `roles` (the stacks' files, their roles
+    and variants)."""
+    from e2i_fix.fileroles import ROLES
+
+    files = files or []
     src = settings.source
     out = [f"# e2i-fix configuration for {folder}", f"# file: {src if src else 'none found'}"]
 
@@ -236,10 +252,17 @@ def show(settings: Settings, folder: Path) -> str:
     row("per-file-ignores", {p: sorted(ids) for _, p, ids in settings.per_file_ignores})
     row("per-service-ignore", {k: sorted(v) for k, v in settings.per_service_ignore.items()})
     row("placement", settings.placement)
+    roles: dict[str, list[str]] = {}
+    for _, pattern, role in settings.roles:
+        roles.setdefault(role, []).append(pattern)
+    row("roles", roles)
+    out += files
     for pid, p in settings.passes.items():
         out.append("")
         state = "" if settings.selected(pid) else "  # not selected"
         out.append(f"[{pid}]{state}")
+        served = getattr(p, "ROLES", None)
+        out.append(f"# serves: {', '.join(r for r in ROLES if served is None or r in served)}")
         given = settings.pass_options.get(pid, {})
         for opt, default in p.DEFAULTS.items():
             if opt in given:

@@ -12,6 +12,7 @@ import os
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from e2i_fix import dockerfile, project as proj, source as src, suppress
 from e2i_fix.config import Settings
@@ -19,6 +20,9 @@ from e2i_fix.errors import InputError, Problem
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes import Pass
 from e2i_fix.yamldoc import ComposeDoc
+
+if TYPE_CHECKING:
+    from e2i_fix.verify import Failure
 
 MAX_ROUNDS = 10
 
@@ -206,6 +210,8 @@ class Workspace:
         self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
         self.dockerfile_paths: set[Path] = set()
         self._unwritable: dict[Path, str | None] = {}
+        self.role_globs: list[tuple[Path, str, str]] = []  # the configuration's [roles]
+        self.plan: list[tuple[tuple[int, ...], str, bool]] | None = None  # the variants, from the files as read
 
     def docker_doc(self, path: Path) -> dockerfile.DockerfileDoc | None:
         """The parsed Dockerfile at `path` in its current text, if it has been parsed."""
@@ -292,7 +298,9 @@ class Workspace:
         dfs: dict[Path, dockerfile.DockerfileDoc | None] = {}
         for path in sorted(proj.dockerfile_paths(docs, folders)):
             dfs[path] = self._dockerfile(path, problems)
-        project = proj.Project(self.stack, docs, dfs, self.env, roles, refs)
+        project = proj.Project(self.stack, docs, dfs, self.env, roles, refs, self.plan, self.role_globs)
+        if self.plan is None:
+            self.plan = project.plan = proj.plan_variants(project)
         project.created = frozenset(p for p, s in self.originals.items() if not s.exists and self.texts[p])
         return project
 
@@ -343,11 +351,109 @@ class _Failed(Exception):
         self.problem = problem
 
 
-def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
-        verify: Callable[[Result], list[Problem]] | None = None) -> Result:
-    """Fix one stack in memory. Never raises for bad input: problems are in the result."""
+# Verification (`verify.verify`): the variants the result breaks, and where.
+Verify = Callable[["Result"], Sequence["Failure"]]
+
+
+def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings, verify: Verify | None = None) -> Result:
+    """Fix one stack in memory. Never raises for bad input: problems are in the result.
+
+    With `verify`, the result is checked in every variant of the stack before it is returned.
+    A fix that breaks one is dropped (it becomes a finding that says why) and the stack is fixed
+    again without it: the rest of the stack is still fixed. Of the fixes that may have caused a
+    failure (`_suspects`), the last applied is tried first, and a drop is kept only if the
+    failure goes with it; when no single drop clears it, all of them go."""
+    blocked: dict[tuple[object, ...], str] = {}
+    result = _run(stack, passes, settings, blocked)
+    if verify is None:
+        return result
+    failures = _check(result, verify)
+    runs = 1
+    while failures:
+        if failures[0].path == ("internal",):
+            result.problems.append(Problem(str(stack), f"internal error in verification: {failures[0].message}; nothing written"))
+            return _unchanged(result)
+        target = failures[0]
+        suspects = [f for f in _suspects(result, target) if _key(f) not in blocked]
+        cleared = False
+        for fix in suspects[:3]:  # the likeliest few, one at a time
+            if runs >= MAX_RUNS:
+                break
+            trial = {**blocked, _key(fix): target.reason()}
+            got = _run(stack, passes, settings, trial)
+            found = _check(got, verify)
+            runs += 1
+            if not any(f[:4] == target[:4] for f in found):
+                blocked, result, failures, cleared = trial, got, found, True
+                break
+        if cleared:
+            continue
+        if not suspects or runs >= MAX_RUNS:
+            result.findings.append(Fix("verify", f"verification failed: {target.reason()}; nothing written",
+                                       Path(str(stack)), safety=Safety.DISPLAY_ONLY))
+            return _unchanged(result)
+        blocked.update((_key(f), target.reason()) for f in suspects)
+        result = _run(stack, passes, settings, blocked)
+        failures = _check(result, verify)
+        runs += 1
+    return result
+
+
+MAX_RUNS = 12  # runs of the engine on one stack, when verification drops fixes
+
+
+def _check(result: Result, verify: Verify) -> list[Failure]:
+    if not result.changed():
+        return []
+    try:
+        return list(verify(result))
+    except Exception as e:
+        if os.environ.get("E2I_FIX_DEBUG"):
+            raise
+        from e2i_fix.verify import Failure
+
+        return [Failure("", (), ("internal",), f"{type(e).__name__}: {e}")]
+
+
+def _unchanged(result: Result) -> Result:
+    result.texts = {p: s.text for p, s in result.originals.items()}
+    result.applied = []
+    return result
+
+
+def _key(fix: Fix) -> tuple[object, ...]:
+    """What makes a fix the same fix when the engine runs again: its pass and message, the
+    files it edits, what it writes there and the places it changes (not offsets: they move)."""
+    return (fix.pass_id, fix.message, tuple(sorted({str(e.path) for e in fix.edits})),
+            tuple(sorted(e.text for e in fix.edits)), tuple(sorted(fix.changes)))
+
+
+def _suspects(result: Result, failure: Failure) -> list[Fix]:
+    """The applied fixes that may have caused `failure`, the last applied first: those that
+    declared a change at or around its place, else those that changed that service, else those
+    that edited the variant's files, else all."""
+    place = tuple(str(p) for p in failure.path)
+
+    def near(c: tuple[str, ...]) -> bool:
+        n = min(len(c), len(place))
+        return c[:n] == place[:n]
+
+    applied = result.applied
+    tiers = [
+        [] if failure.undeclared else [f for f in applied if any(near(c) for c in f.changes)],
+        [f for f in applied if len(place) >= 2 and any(c[:2] == place[:2] for c in f.changes)],
+        [f for f in applied if any(e.path in failure.files for e in f.edits)],
+        applied,
+    ]
+    found = next((t for t in tiers if t), [])
+    return list({_key(f): f for f in reversed(found)}.values())
+
+
+def _run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
+         blocked: dict[tuple[object, ...], str]) -> Result:
     result = Result(stack)
     ws = Workspace(stack)
+    ws.role_globs = settings.roles
     try:
         ws.load()
         project = ws.project(result.problems)
@@ -367,7 +473,9 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         for p in pending:
             if p.ID not in disabled:
                 proposed_now = suppressions.keep(_propose(p, project, settings, result, disabled), ws.texts)
-                last[p.ID] = [_bounded(f, ws) for f in proposed_now]
+                serves = getattr(p, "ROLES", None)
+                kept = [f for f in proposed_now if serves is None or _serves(f, serves, project)]
+                last[p.ID] = [_blocked(_bounded(g, ws), blocked) for g in (_scoped(f, ws) for f in kept) if g]
                 result.round_of.update((id(f), round_no) for f in last[p.ID])
         ran = {p.ID for p in pending}
         proposed = [f for p in passes for f in last.get(p.ID, []) if p.ID in ran and p.ID not in disabled]
@@ -399,20 +507,46 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     result.originals = ws.originals
     result.texts = ws.texts
     result.after = project
-    suppressions.editable = {p for p in ws.originals if p not in stack.context}
+    suppressions.editable = {p for p in ws.originals if p not in stack.context
+                             and (stack.only is None or p in stack.only or p not in ws.compose_paths)}
     result.findings.extend(suppressions.unused({p: s.text for p, s in ws.originals.items()}))
-    if verify and result.changed():
-        try:
-            problems = verify(result)
-        except Exception as e:
-            if os.environ.get("E2I_FIX_DEBUG"):
-                raise
-            problems = [Problem(str(stack), f"internal error in verification: {type(e).__name__}: {e}; nothing written")]
-        if problems:
-            result.problems.extend(problems)
-            result.texts = {p: s.text for p, s in ws.originals.items()}
-            result.applied = []
     return result
+
+
+def _serves(fix: Fix, roles: frozenset[str], project: proj.Project) -> bool:
+    """Whether the file `fix` is about (where it is reported: the service's home, the
+    Dockerfile) has a role the pass serves (`fileroles`): a pass of limits or hardening leaves
+    development files alone. Edits it makes elsewhere to keep another file's meaning (an
+    override that keeps its own user) go with it."""
+    role = project.role_of(Path(fix.path))
+    return role is None or role in roles
+
+
+def _scoped(fix: Fix, ws: Workspace) -> Fix | None:
+    """With compose files named on the command line (`Stack.only`), what a run on the folder
+    would do to the named files: a fix about or in another compose file of the stack is left
+    out; one that needs both is reported, not applied."""
+    only = ws.stack.only
+    if only is None:
+        return fix
+    places = {e.path for e in fix.edits} | {Path(fix.path)}
+    others = sorted(p for p in places if p in ws.compose_paths and p not in only)
+    if not others:
+        return fix
+    if not any(p in only for p in places):
+        return None
+    names = ", ".join(p.name for p in others)
+    return fix._replace(message=f"{fix.message} (not applied: it also edits {names}, which was not named)",
+                        edits=(), safety=Safety.DISPLAY_ONLY, changes=())
+
+
+def _blocked(fix: Fix, blocked: dict[tuple[object, ...], str]) -> Fix:
+    """`fix`, or a finding in its place when verification dropped it on an earlier run."""
+    why = blocked.get(_key(fix)) if blocked and fix.edits else None
+    if why is None:
+        return fix
+    return fix._replace(message=f"{fix.message} (not applied: {why})", edits=(), safety=Safety.DISPLAY_ONLY,
+                        changes=())
 
 
 def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], disabled: set[str]) -> list[Pass]:

@@ -16,7 +16,7 @@ from e2i_fix.project import command_text, image_family, resolve_build
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import Stage
-    from e2i_fix.project import Project
+    from e2i_fix.project import Project, Variant
 
 # A port a command says it listens on: `--port 8000`, `-p 8000`, `--bind 0.0.0.0:8000`, `-b :8000`.
 PORT_FLAG = re.compile(
@@ -177,7 +177,7 @@ def built_stage(project: Project, config: dict[str, Any]) -> Stage | None:
     return doc.stage(build.target) if doc else None
 
 
-def variants(project: Project) -> list[tuple[int, ...]]:
+def variants(project: Project) -> list[Variant]:
     return project.variants()
 
 

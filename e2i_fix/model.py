@@ -255,7 +255,7 @@ def covered(path: tuple[str, ...], allowed: Iterable[tuple[str, ...]]) -> bool:
 #   short-syntax parser writes them (`bind.create_host_path`, `read_only`, `volume.nocopy`,
 #   `bind.selinux`); `secrets` and `configs` get their default target;
 # - `env_file` entries become `{path, required}`; `depends_on` long form; `networks` a mapping;
-#   `dns`, `dns_search`, `dns_opt` lists; `build` a mapping;
+#   `dns`, `dns_search`, `dns_opt` lists; `build` a mapping, its `context` `.` unless written;
 # - the top-level `include` is left out (its files are merged in), and so are `extends` (followed)
 #   and the obsolete `version`; an empty `volume: {}` or `bind: {}` says nothing and goes.
 #
@@ -298,7 +298,7 @@ def _canonical_service(svc: Any) -> Any:
     if isinstance(build, str):
         build = {"context": build}
     if isinstance(build, dict):
-        build = dict(build)
+        build = {"context": ".", **build}  # a build with no context builds the project folder
         if isinstance(build.get("args"), list):
             build["args"] = _list_to_map(build["args"], "=")
         if isinstance(build.get("args"), dict):

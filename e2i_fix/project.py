@@ -55,12 +55,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from e2i_fix import dockerfile, model, yamldoc
+from e2i_fix import dockerfile, fileroles, model, yamldoc
 from e2i_fix.dockerfile import DockerfileDoc, Stage
 from e2i_fix.errors import InputError
 from e2i_fix.source import Source
@@ -70,6 +70,9 @@ __all__ = ["Build", "ComposeDoc", "Project", "Ref", "Service", "ServiceDef", "St
 
 BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _OVERRIDE = re.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
+# Compose-like names with other separators (`docker-compose-local.yml`, `compose-dev.yaml`,
+# `fleet-compose.yml`): what they are is read from what they hold.
+_LIKE = re.compile(r"(?:[^/]*[-_.])?(?:docker-)?compose(?:[-_.][^/]*)?\.ya?ml")
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
 
 
@@ -77,14 +80,19 @@ class Stack:
     """The files of one stack. `context` files are read for decisions, never edited.
 
     `boundary` is the folder outside which nothing is written (see `boundary_of`); None: the
-    boundary of the stack's own folder."""
+    boundary of the stack's own folder. `chain` is the `COMPOSE_FILE` list of the folder's
+    `.env` (every file of it is in `compose`), [] when there is none. `only`: the compose files
+    named on the command line; the others are read and decided on as a run on the folder
+    would, and never written (None: every file of the stack may be written)."""
 
     def __init__(self, folder: Path, compose: list[Path], context: set[Path] | None = None,
-                 boundary: Path | None = None) -> None:
+                 boundary: Path | None = None, chain: list[Path] | None = None) -> None:
         self.folder = folder
         self.compose = compose
         self.context: set[Path] = set() if context is None else context
         self.boundary = boundary
+        self.chain: list[Path] = [] if chain is None else chain
+        self.only: set[Path] | None = None
 
     def writable(self, path: Path) -> bool:
         """Whether `path` (followed through symlinks, as writes are) lies inside the boundary."""
@@ -99,8 +107,21 @@ class Stack:
         return str(self.compose[0]) if len(self.compose) == 1 else str(self.folder)
 
 
+class Skipped(NamedTuple):
+    """A file with a compose-like name that is neither a stack nor an override: left alone, and
+    said so (information, never an error)."""
+
+    path: Path
+    message: str
+
+
 def is_compose_name(name: str) -> bool:
     return name in BASE_NAMES or bool(_OVERRIDE.fullmatch(name))
+
+
+def is_compose_like(name: str) -> bool:
+    """A name Compose does not look for but people give compose files (`compose-dev.yaml`)."""
+    return not is_compose_name(name) and bool(_LIKE.fullmatch(name))
 
 
 _BOUNDARIES: dict[str, Path] = {}
@@ -129,18 +150,24 @@ def boundary_of(path: Path) -> Path:
     return got
 
 
-def discover(paths: list[Path]) -> Iterator[Stack | tuple[Path, InputError]]:
-    """Stacks under the given paths. Folders are searched; files form stacks by folder. A file
-    that a stack's files include or extend from belongs to that stack: it is neither an override
-    of its folder's base nor a stack of its own (the first stack that names it owns it; any
-    other reads it for context)."""
-    found: list[Stack | tuple[Path, InputError]] = []
+Discovered = Stack | Skipped | tuple[Path, InputError]
+
+
+def discover(paths: list[Path]) -> Iterator[Discovered]:
+    """Stacks under the given paths. Folders are searched; a file named on the command line
+    brings its folder's stack with it (the overrides, the files that run alone, the `.env`
+    chain), of which only the named compose files are written: it gets exactly the fixes a run
+    on the folder gives it. A file that a stack's files include or extend from belongs to that
+    stack: it is neither an override of its folder's base nor a stack of its own (the first
+    stack that names it owns it; any other reads it for context)."""
+    found: list[Discovered] = []
     explicit: dict[Path, list[Path]] = {}
     for p in paths:
         if p.is_dir():
             root = boundary_of(p)
             for s in _walk(p):
-                s.boundary = root
+                if isinstance(s, Stack):
+                    s.boundary = root
                 found.append(s)
         elif p.exists() or p.is_symlink():
             explicit.setdefault(p.parent, []).append(p)
@@ -148,10 +175,54 @@ def discover(paths: list[Path]) -> Iterator[Stack | tuple[Path, InputError]]:
             found.append((p, InputError("no such file or folder")))
     for folder, files in explicit.items():
         root = boundary_of(folder)
-        for s in _group(folder, sorted(set(files), key=_order), explicit=True):
+        for s in _named(folder, sorted(set(files), key=_order)):
             s.boundary = root
             found.append(s)
     yield from _claim(found)
+
+
+def _named(folder: Path, files: list[Path]) -> list[Stack]:
+    """The stacks of `folder` that hold a named file, each writing only the named files; a
+    named file no stack of the folder holds is a stack of its own, as named."""
+    stacks = [s for s in _group(folder, _listing(folder)) if isinstance(s, Stack)]
+    named = set(files)
+    out: list[Stack] = []
+    for s in _claim(list(stacks)):
+        if not isinstance(s, Stack):
+            continue
+        reach = set(s.compose) | _reached(s)
+        mine = named & reach
+        if mine:
+            s.only = mine
+            out.append(s)
+            named -= mine
+    out += [Stack(folder, [f]) for f in files if f in named]
+    return out
+
+
+def _reached(stack: Stack) -> set[Path]:
+    """The files a stack's compose files include or extend from, transitively."""
+    cache: dict[Path, list[Ref]] = {}
+    mine: set[Path] = set()
+    todo = [(p, stack.folder) for p in stack.compose]
+    while todo:
+        path, folder = todo.pop()
+        for ref in _named_by(path, folder, cache):
+            for f in ref.paths:
+                if f not in mine:
+                    mine.add(f)
+                    todo.append((f, ref.project_dir))
+    return mine
+
+
+def _listing(folder: Path) -> list[Path]:
+    """The files of `folder` a search would find there."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return sorted((folder / n for n in names if is_compose_name(n) or is_compose_like(n) and (folder / n).is_file()),
+                  key=_order)
 
 
 _MAY_REFER = re.compile(r"^include\s*:|[\s{,]file\s*:", re.MULTILINE)
@@ -172,7 +243,7 @@ def _named_by(path: Path, folder: Path, cache: dict[Path, list[Ref]]) -> list[Re
     return cache[path]
 
 
-def _claim(found: list[Stack | tuple[Path, InputError]]) -> list[Stack | tuple[Path, InputError]]:
+def _claim(found: list[Discovered]) -> list[Discovered]:
     cache: dict[Path, list[Ref]] = {}
     owner: dict[Path, int] = {}
     claims: list[set[Path]] = []
@@ -192,8 +263,12 @@ def _claim(found: list[Stack | tuple[Path, InputError]]) -> list[Stack | tuple[P
         claims.append(mine)
     if not owner:
         return found
-    out: list[Stack | tuple[Path, InputError]] = []
+    out: list[Discovered] = []
     for n, item in enumerate(found):
+        if isinstance(item, Skipped):
+            if item.path not in owner:
+                out.append(item)  # a file another includes is no file left alone
+            continue
         if not isinstance(item, Stack):
             out.append(item)
             continue
@@ -203,9 +278,11 @@ def _claim(found: list[Stack | tuple[Path, InputError]]) -> list[Stack | tuple[P
         base, rest = item.compose[0], item.compose[1:]
         kept = [f for f in rest if f not in claims[n] and owner.get(f, n) == n]
         if owner.get(base, n) != n:
-            out += [Stack(item.folder, [f], item.context, item.boundary) for f in kept]  # claimed by a stack that includes it
+            # claimed by a stack that includes it
+            out += [Stack(item.folder, [f], item.context, item.boundary) for f in kept if f not in item.chain]
         else:
             item.compose = [base, *kept]
+            item.chain = [f for f in item.chain if f in item.compose]
             out.append(item)
     return out
 
@@ -219,38 +296,151 @@ def _order(p: Path) -> tuple[int, str]:
     return (20, name)
 
 
-def _walk(root: Path) -> Iterator[Stack]:
+def _walk(root: Path) -> Iterator[Stack | Skipped]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         # A folder named like a compose file is what Compose would try to read there: report it
         # (reading it says "is a folder") and still search it.
         found = sorted((Path(dirpath) / f for f in (*filenames, *dirnames) if is_compose_name(f)), key=_order)
+        found += [Path(dirpath) / f for f in sorted(filenames) if is_compose_like(f)]
         if found:
-            yield from _group(Path(dirpath), found, explicit=False)
+            yield from _group(Path(dirpath), found)
 
 
-def _group(folder: Path, files: list[Path], explicit: bool) -> Iterator[Stack]:
+def _group(folder: Path, files: list[Path]) -> Iterator[Stack | Skipped]:
     bases = [f for f in files if f.name in BASE_NAMES]
     overrides = [f for f in files if _OVERRIDE.fullmatch(f.name)]
-    others = [f for f in files if f not in bases and f not in overrides]
-    context: set[Path] = set()
-    if not bases and overrides and explicit:
-        # An override named alone still needs its base to be understood.
-        for name in BASE_NAMES:
-            if (folder / name).is_file():
-                bases = [folder / name]
-                context.add(bases[0])
-                break
+    like = [f for f in files if is_compose_like(f.name)]
+    others = [f for f in files if f not in bases and f not in overrides and f not in like]
+    chain = compose_file_chain(folder)
+    alone: list[Path] = []
+    for f in like:
+        if f in chain:
+            continue  # the chain says what it is
+        value, why = _peek(f)
+        if value is not None and why is None:
+            why = runs_alone(value, folder)
+            if why is None:
+                alone.append(f)  # a stack of its own
+                continue
+            base_value = _peek(bases[0])[0] if bases else None
+            if base_value is not None and _overrides(value, base_value):
+                overrides.append(f)
+                continue
+            why = f"{why}, and it overrides no service of {bases[0].name}" if bases else f"{why}, and no base file is beside it"
+        yield Skipped(f, f"left alone: {why} (name it on the command line, or in COMPOSE_FILE, to fix it)")
+    if not bases and chain:
+        bases = [chain[0]]
     if bases:
-        yield Stack(folder, [bases[0], *overrides], context)
+        extra = [f for f in chain if f not in bases[:1] and f not in overrides]
+        yield Stack(folder, [bases[0], *overrides, *extra], chain=chain)
         # Compose reads only one base file; any other is a stack of its own.
-        for extra in bases[1:]:
-            yield Stack(folder, [extra])
+        for other in bases[1:]:
+            if other not in chain:
+                yield Stack(folder, [other])
     else:
         for f in overrides:
             yield Stack(folder, [f])
-    for f in others:
+    for f in [*alone, *others]:
         yield Stack(folder, [f])
+
+
+def _peek(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A compose-like file's plain value, or why it is none."""
+    from e2i_fix import source
+
+    try:
+        value = yamldoc.to_value(yamldoc.parse(source.read(path)))
+    except (InputError, yamldoc.MultiDocument):
+        return None, "it cannot be read as one YAML document"
+    if not isinstance(value, dict) or not isinstance(value.get("services"), dict) or not value["services"]:
+        return None, "it defines no services"
+    return value, None
+
+
+def _overrides(value: dict[str, Any], base: dict[str, Any]) -> bool:
+    """Whether `value` reads as an override of `base`: it names some of the base's services,
+    and any other service it defines can run."""
+    svcs, known = value.get("services"), base.get("services")
+    if not isinstance(svcs, dict) or not isinstance(known, dict):
+        return False
+    if not any(name in known for name in svcs):
+        return False
+    return all(name in known or _runnable(svc) for name, svc in svcs.items())
+
+
+def _runnable(svc: Any) -> bool:
+    return isinstance(svc, dict) and any(svc.get(k) is not None for k in ("image", "build", "extends"))
+
+
+def runs_alone(value: dict[str, Any], folder: Path) -> str | None:
+    """None when Compose can run the file on its own (`docker compose -f FILE up`), else why
+    not: a service with no image, build or extends, or a network, volume, secret, config or
+    service it names that the file does not define."""
+    svcs = value.get("services")
+    if not isinstance(svcs, dict) or not svcs:
+        return "it defines no services"
+    tops = {k: set(v) if isinstance(v, dict) else set() for k, v in value.items()
+            if k in ("networks", "volumes", "secrets", "configs")}
+    for name, svc in svcs.items():
+        if not isinstance(svc, dict):
+            continue  # `web: !reset null`, or an empty entry: only an override has those
+        if not _runnable(svc):
+            return f"service {name!r} has no image, build or extends"
+        ext = svc.get("extends")
+        if isinstance(ext, dict) and isinstance(ext.get("file"), str):
+            if "$" not in ext["file"] and not (folder / ext["file"]).is_file():
+                return f"service {name!r} extends from {ext['file']}, which does not exist"
+        elif isinstance(ext, (dict, str)):
+            parent = ext.get("service") if isinstance(ext, dict) else ext
+            if parent not in svcs:
+                return f"service {name!r} extends {parent!r}, which the file does not define"
+        nets = svc.get("networks")
+        for net in (nets if isinstance(nets, (list, dict)) else ()):
+            if net != "default" and net not in tops.get("networks", ()):
+                return f"service {name!r} uses network {net!r}, which the file does not define"
+        deps = svc.get("depends_on")
+        for dep in (deps if isinstance(deps, (list, dict)) else ()):
+            required = deps[dep].get("required", True) if isinstance(deps, dict) and isinstance(deps[dep], dict) else True
+            if dep not in svcs and required is not False:
+                return f"service {name!r} depends on {dep!r}, which the file does not define"
+        for key in ("secrets", "configs"):
+            items = svc.get(key)
+            for item in (items if isinstance(items, list) else ()):
+                ref = item.get("source") if isinstance(item, dict) else item
+                if isinstance(ref, str) and ref not in tops.get(key, ()):
+                    return f"service {name!r} uses {key[:-1]} {ref!r}, which the file does not define"
+        vols = svc.get("volumes")
+        for v in (vols if isinstance(vols, list) else ()):
+            src = v.get("source") if isinstance(v, dict) and v.get("type", "volume") == "volume" else (
+                model.split_outside_vars(v)[0] if isinstance(v, str) and ":" in v else None)
+            if (isinstance(src, str) and src and not src.startswith((".", "/", "~", "$"))
+                    and src not in tops.get("volumes", ()) and not (len(src) > 1 and src[1] == ":")):
+                return f"service {name!r} mounts volume {src!r}, which the file does not define"
+    return None
+
+
+def compose_file_chain(folder: Path) -> list[Path]:
+    """The files `.env`'s `COMPOSE_FILE` names (split at `COMPOSE_PATH_SEPARATOR`, `:` by
+    default), relative to `folder`; [] when there is none, or it names a file that is missing
+    or comes from a variable."""
+    env = folder / ".env"
+    if not env.is_file():
+        return []
+    from e2i_fix import source
+
+    try:
+        values = parse_env(source.read(env).text)
+    except InputError:
+        return []
+    spec = values.get("COMPOSE_FILE")
+    if not spec or "$" in spec:
+        return []
+    sep = values.get("COMPOSE_PATH_SEPARATOR") or ":"
+    files = [Path(os.path.normpath(folder / f.strip())) for f in spec.split(sep) if f.strip()]
+    if not files or not all(f.is_file() for f in files):
+        return []
+    return list(dict.fromkeys(files))
 
 
 # --- the index ------------------------------------------------------------------------------
@@ -441,12 +631,42 @@ def _rebase(cfg: dict[str, Any], rel: str) -> dict[str, Any]:
     return out
 
 
+class Variant(tuple[int, ...]):
+    """One way the stack is run: the compose files Compose is given, in order (indexes into
+    `Project.docs`; the files they include come with them). It is the tuple of those indexes,
+    so `Project.model(v)` and everything that only wants the files take it as it is.
+
+    `kind`: "base" (the base alone), "override" (the base with one override file), "alone" (a
+    file that runs on its own, `docker compose -f docker-compose.dev.yml up`) or "chain" (the
+    files `.env`'s `COMPOSE_FILE` names). `role`: the role of its last file (`fileroles`).
+    `likely`: whether the files say users run it so; False for the base with an override file
+    that also runs alone (a `docker-compose.dev.yml` may be either). A fix must hold in every
+    variant; a report that something is broken needs a likely one."""
+
+    kind: str
+    role: str
+    likely: bool
+
+    def __new__(cls, files: Iterable[int], kind: str = "base", role: str = "production", likely: bool = True) -> Variant:
+        self = super().__new__(cls, files)
+        self.kind = kind
+        self.role = role
+        self.likely = likely
+        return self
+
+    @property
+    def files(self) -> tuple[int, ...]:
+        return tuple(self)
+
+
 class Project:
     """Read-only index of one stack at one moment. Passes query it; nothing mutates it."""
 
     def __init__(self, stack: Stack, docs: list[ComposeDoc], dockerfiles: dict[Path, dockerfile.DockerfileDoc | None],
                  env: dict[str, str], roles: list[str] | None = None,
-                 refs: dict[int, list[tuple[Ref, tuple[int, ...]]]] | None = None) -> None:
+                 refs: dict[int, list[tuple[Ref, tuple[int, ...]]]] | None = None,
+                 plan: list[tuple[tuple[int, ...], str, bool]] | None = None,
+                 role_globs: Sequence[tuple[Path, str, str]] = ()) -> None:
         self.stack = stack
         self.docs = docs  # base first, then the override files, then the files they reference
         self.dockerfiles = dockerfiles
@@ -456,20 +676,115 @@ class Project:
         self.roles = roles if roles is not None else ["base", *["override"] * (len(docs) - 1)]
         # For each file, the references it makes, with the indexes of the files they load.
         self.refs = refs or {}
+        # The variants as (files, kind, likely), worked out once per run from the files as read
+        # (`plan_variants`): a fix must not change which variants there are.
+        self.plan = plan
+        self.role_globs = role_globs  # the configuration's [roles]: (folder, glob, role)
         self._models: dict[tuple[int, ...], dict[str, Any]] = {}
         # Files an earlier round of this run created (a `.dockerignore`...): they exist now.
         self.created: frozenset[Path] = frozenset()
         self._expanded: dict[tuple[int, Path], dict[str, Any]] = {}
 
-    def variants(self) -> list[tuple[int, ...]]:
-        """The files Compose can be run with (indexes into `docs`): the base alone, and the base
-        with each override file. Included files belong to whichever file includes them."""
-        return [(0,), *((0, i) for i in self.widest[1:])]
+    def variants(self) -> list[Variant]:
+        """The ways the stack is run (`Variant`): the base alone; the base with each override
+        file; each override file that runs alone, on its own; the `.env` chain. Included files
+        belong to whichever file includes them. The one list of variants: verification, the
+        passes and the facts read it."""
+        got: list[Variant] | None = self.__dict__.get("_variants")
+        if got is None:
+            plan = self.plan if self.plan is not None else plan_variants(self)
+            got = self.__dict__["_variants"] = [
+                Variant(files, kind, self.file_role(files[-1]).name, likely) for files, kind, likely in plan]
+        return got
+
+    def reaching(self, doc: ComposeDoc) -> list[Variant]:
+        """The variants that read `doc` (one of their files, or a file they include): those an
+        edit of `doc` changes. A decision about such an edit asks these, not a variant that
+        never loads the file."""
+        i = next((k for k, d in enumerate(self.docs) if d is doc), None)
+        if i is None:
+            return []
+        return [v for v in self.variants() if i in self.members(v)]
+
+    def members(self, files: tuple[int, ...]) -> frozenset[int]:
+        """`files` and the files they include, transitively (not those read for `extends`,
+        whose services are templates)."""
+        cache: dict[tuple[int, ...], frozenset[int]] = self.__dict__.setdefault("_members", {})
+        got = cache.get(tuple(files))
+        if got is None:
+            seen = set(files)
+            todo = list(files)
+            while todo:
+                for ref, idx in self.refs.get(todo.pop(), ()):
+                    for j in idx if ref.kind == "include" else ():
+                        if j not in seen:
+                            seen.add(j)
+                            todo.append(j)
+            got = cache[tuple(files)] = frozenset(seen)
+        return got
+
+    def variant_name(self, files: tuple[int, ...]) -> str:
+        """`docker-compose.yml + docker-compose.dev.yml`: the files, as a user would name them."""
+        return " + ".join(os.path.relpath(self.docs[i].path, self.folder) for i in files)
 
     @property
     def widest(self) -> tuple[int, ...]:
         """The base with every override file: what `Service.config` is merged from."""
         return (0, *(i for i, r in enumerate(self.roles) if r == "override"))
+
+    def file_role(self, i: int) -> fileroles.Role:
+        """What `docs[i]` is for (`fileroles`): production, development, test or example. An
+        included file, or one read for `extends`, has its includer's role unless its own name
+        or the configuration says otherwise."""
+        cache: dict[int, fileroles.Role] = self.__dict__.setdefault("_file_roles", {})
+        got = cache.get(i)
+        if got is None:
+            doc = self.docs[i]
+            got = fileroles.of_file(doc.path, None, self.role_globs)
+            if got.why == "the default":
+                parent = self._referrer(i)
+                if parent is not None:
+                    up = self.file_role(parent)
+                    got = up._replace(why=f"{os.path.relpath(self.docs[parent].path, self.folder)} reads it, and {up.why}")
+                else:
+                    got = fileroles.of_file(doc.path, doc.value, ())
+            cache[i] = got
+        return got
+
+    def _referrer(self, i: int) -> int | None:
+        for j, lst in self.refs.items():
+            if j != i and any(i in idx for _, idx in lst):
+                return j
+        return None
+
+    def role_of(self, path: Path) -> str | None:
+        """The role of a compose file or Dockerfile of the stack (None for any other file). A
+        Dockerfile has the most demanding role of the variants whose services build it."""
+        cache: dict[Path, str | None] = self.__dict__.setdefault("_roles_by_path", {})
+        if path in cache:
+            return cache[path]
+        got: str | None = None
+        for i, doc in enumerate(self.docs):
+            if doc.path == path:
+                got = self.file_role(i).name
+                break
+        else:
+            if path in self.dockerfiles:
+                roles = set()
+                for v in self.variants():
+                    for cfg in (self.model(v).get("services") or {}).values():
+                        b = resolve_build(cfg.get("build"), self.folder) if isinstance(cfg, dict) else None
+                        if b is not None and b.dockerfile == path:
+                            roles.add(v.role)
+                for i, doc in enumerate(self.docs):  # a template only `extends` reaches
+                    svcs = doc.value.get("services")
+                    for cfg in svcs.values() if isinstance(svcs, dict) and not roles else ():
+                        b = resolve_build(cfg.get("build"), self.folder) if isinstance(cfg, dict) else None
+                        if b is not None and b.dockerfile == path:
+                            roles.add(self.file_role(i).name)
+                got = fileroles.first(roles)
+        cache[path] = got
+        return got
 
     def model(self, files: tuple[int, ...]) -> dict[str, Any]:
         """The normalised model of some of the stack's files (indexes into `docs`, base first),
@@ -685,6 +1000,26 @@ class Project:
         if build is not None and build.dockerfile is not None:
             build.doc = self.dockerfiles.get(build.dockerfile)
         return build
+
+
+def plan_variants(project: Project) -> list[tuple[tuple[int, ...], str, bool]]:
+    """The variants of `project` as (files, kind, likely): see `Variant`."""
+    docs, stack = project.docs, project.stack
+    overrides = [i for i, r in enumerate(project.roles) if r == "override"]
+    out: list[tuple[tuple[int, ...], str, bool]] = [((0,), "base", True)]
+    alone = [i for i in overrides if _OVERRIDE.fullmatch(docs[i].path.name) and ".override." not in docs[i].path.name
+             and runs_alone(docs[i].value, project.folder) is None]
+    for i in overrides:
+        path = docs[i].path
+        if path in stack.chain and not _OVERRIDE.fullmatch(path.name):
+            continue  # named by the chain only
+        out.append(((0, i), "override", i not in alone))
+    out += [((i,), "alone", True) for i in alone]
+    where = {d.path: i for i, d in enumerate(docs)}
+    chain = tuple(where[p] for p in stack.chain if p in where)
+    if chain and all(chain != files for files, _, _ in out):
+        out.append((chain, "chain", True))
+    return out
 
 
 def resolve_build(spec: Any, folder: Path) -> Build | None:

@@ -1,48 +1,73 @@
 """Self-verification before anything is written.
 
-The result must parse (the engine already re-parsed every changed file), must still be valid
-Compose wherever the input was (the compose-spec schema), and its normalised meaning may
-differ from the original only at the paths the applied fixes declared. Each variant of the
-stack is compared: the base alone, and the base with each override file.
+The result must parse (the engine already re-parsed every changed file), and in every variant
+of the stack (`Project.variants`: the base alone, the base with each override, each file that
+runs alone, the `.env` chain) its merged model must still be valid Compose wherever the input's
+was (the compose-spec schema, `uniqueItems` included: a list key added both to a service and
+to what extends or overrides it is there twice), and mean what the input meant but at the paths
+the applied fixes declared. Each changed file must also be valid on its own.
+
+`verify` returns the failures, each with the variant and the place; the engine drops the fixes
+that caused them and runs again (`engine.run`), so one bad fix costs that fix, not the stack.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from e2i_fix import model
-from e2i_fix.errors import Problem
 
 if TYPE_CHECKING:
     from e2i_fix.engine import Result
-    from e2i_fix.project import Project
+    from e2i_fix.project import Project, Variant
 
 
-def variants(project: Project) -> list[tuple[int, ...]]:
-    """The files Compose can be run with: the base alone, and the base with each override
-    (included files are part of each variant of the file that includes them)."""
+class Failure(NamedTuple):
+    """A variant (or one file) that the result breaks: where, and how."""
+
+    variant: str  # "compose.yaml + compose.dev.yaml", or one file's name
+    files: tuple[Path, ...]  # the compose files it reads
+    path: tuple[str | int, ...]  # where in the (merged) model
+    message: str  # "is not valid Compose: items at 0 and 1 are equal", "changed, which no fix declared"
+    undeclared: bool = False  # a change no fix declared (else: not valid Compose)
+
+    def reason(self) -> str:
+        where = ".".join(str(p) for p in self.path) or "the file"
+        return f"with {self.variant}, {where} {self.message}"
+
+
+def variants(project: Project) -> list[Variant]:
+    """The ways the stack is run (`Project.variants`)."""
     return project.variants()
 
 
-def verify(result: Result) -> list[Problem]:
-    assert result.before is not None and result.after is not None
+def verify(result: Result) -> list[Failure]:
+    before, after = result.before, result.after
+    assert before is not None and after is not None
     allowed = {p for f in result.applied for p in f.changes}
-    passes = ", ".join(sorted({f.pass_id for f in result.applied}))
-    problems: list[Problem] = []
-    for files in variants(result.before):
-        before = result.before.model(files)
-        after = result.after.model(files)
-        for path in sorted(model.differences(before, after)):
+    out: list[Failure] = []
+    checked = []
+    for files in variants(before):
+        name = before.variant_name(files)
+        paths = tuple(before.docs[i].path for i in files)
+        old, new = before.model(files), after.model(files)
+        for path in sorted(model.differences(old, new)):
             if not model.covered(path, allowed):
-                where = ".".join(path)
-                problems.append(Problem(str(result.stack), f"verification failed: {where} changed, which no fix declared ({passes}); nothing written"))
-                return problems
+                out.append(Failure(name, paths, path, "changed, which no fix declared", True))
+        checked.append((name, paths, old, new))
     from e2i_fix import schema  # only a run that changed something loads the schema
+
+    for doc_before, doc_after in zip(before.docs, after.docs):
+        if doc_after.text != doc_before.text:
+            rel = before.variant_name((before.docs.index(doc_before),))
+            checked.append((rel, (doc_after.path,), doc_before.value, doc_after.value))
+    for name, paths, old, new in checked:
+        before_clashes = set(_clashes(old))
+        out += [Failure(name, paths, place, f"would mount {target} twice, which the engine refuses at `up`")
+                for place, target in _clashes(new) if (place, target) not in before_clashes]
     alone = schema.keys_judged_alone()
-    for doc_before, doc_after in zip(result.before.docs, result.after.docs):
-        if doc_after.text == doc_before.text:
-            continue
-        old, new = doc_before.value, doc_after.value
+    for name, paths, old, new in checked:
         if alone:  # what did not change keeps its verdict: check only what did
             old, new = pruned(old, new)
         new_errors = schema.validate(new)
@@ -50,12 +75,35 @@ def verify(result: Result) -> list[Problem]:
             continue  # valid now: whatever the original was, nothing got worse
         # Compared by place: a message may quote a value that a fix was entitled to change.
         old_errors = {e.path for e in schema.validate(old)}
-        for e in new_errors:
-            if e.path not in old_errors:
-                where = ".".join(str(p) for p in e.path)
-                problems.append(Problem(str(doc_after.path), f"verification failed: the result is not valid Compose at {where}: {e.message} ({passes}); nothing written"))
-                return problems
-    return problems
+        out += [Failure(name, paths, e.path, f"would not be valid Compose: {e.message}")
+                for e in new_errors if e.path not in old_errors]
+    return out
+
+
+def _clashes(value: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Mount paths a service mounts twice (a bounded `/tmp:size=64m` in one file and `/tmp` in
+    another): `config` accepts them, the engine does not."""
+    out: list[tuple[tuple[str, ...], str]] = []
+    svcs = value.get("services")
+    for name, svc in svcs.items() if isinstance(svcs, dict) else ():
+        if not isinstance(svc, dict):
+            continue
+        seen: set[str] = set()
+        tmpfs = svc.get("tmpfs")
+        for item in tmpfs if isinstance(tmpfs, list) else [tmpfs] if isinstance(tmpfs, str) else []:
+            target = str(item).split(":", 1)[0]
+            if target in seen and "$" not in target:
+                out.append((("services", str(name), "tmpfs"), target))
+            seen.add(target)
+        vols = svc.get("volumes")
+        for item in vols if isinstance(vols, list) else []:
+            long = model.long_volume(item)
+            where = long.get("target") if isinstance(long, dict) else None
+            if isinstance(where, str) and where in seen and "$" not in where:
+                out.append((("services", str(name), "volumes"), where))
+            if isinstance(where, str):
+                seen.add(where)
+    return out
 
 
 _MISSING = object()

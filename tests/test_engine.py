@@ -140,10 +140,16 @@ def test_a_pass_that_never_settles_is_reported_and_nothing_changes(tmp_path: Pat
 
 
 def test_undeclared_change_fails_verification(tmp_path: Path) -> None:
-    # It rewrites the image but says it only touches logging.
-    result = run(tmp_path, BASE, rewrite_image("liar", "evil", ("services", "a", "logging")))
-    assert any("verification failed: services.a.image" in p.message and "liar" in p.message for p in result.problems)
-    assert not result.changed()
+    # It rewrites the image but says it only touches logging: dropped, with a finding that says
+    # why; the stack is no error, and the other pass's fixes stay.
+    result = run(tmp_path, BASE, rewrite_image("liar", "evil", ("services", "a", "logging")), add_key("restart", "always"))
+    assert not result.problems
+    dropped = [f for f in result.findings if f.pass_id == "liar"]
+    assert [f.message for f in dropped] == [
+        "image becomes evil (not applied: with compose.yaml, services.a.image changed, which no fix declared)"]
+    assert [f.pass_id for f in result.applied] == ["p", "p"]
+    assert "evil" not in result.texts[tmp_path / "compose.yaml"]
+    assert result.texts[tmp_path / "compose.yaml"].count("restart: always") == 2
 
 
 def test_unsafe_and_display_only_fixes(tmp_path: Path) -> None:

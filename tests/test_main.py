@@ -143,15 +143,23 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--format", "xml"]) == 2
 
 
-def test_override_file_named_alone_uses_its_base_as_context(tmp_path: Path) -> None:
+def test_a_file_named_alone_gets_what_the_folder_run_gives_it(tmp_path: Path) -> None:
+    """What pre-commit runs when one file is staged: the folder's stack is read, and the named
+    file gets exactly the fixes a run on the folder gives it; no other compose file is written."""
     base = stack(tmp_path, PLAIN)
     over = stack(tmp_path, "services:\n  web:\n    ports: ['80:80']\n  extra:\n    image: redis:7\n",
                  "compose.override.yaml")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for f in (base, over):
+        (folder / f.name).write_bytes(f.read_bytes())
+    assert main(["--apply", "--select", "logging", str(folder)]) == 1
     assert main(["--apply", "--select", "logging", str(over)]) == 1
-    assert base.read_text() == PLAIN  # named files only are edited
-    assert "  extra:\n    image: redis:7\n    logging: *default-logging\n" in over.read_text()
-    # The base is context only: web's rotation goes into the file that was named.
-    assert "    ports: ['80:80']\n    logging: *default-logging\n  extra" in over.read_text()
+    assert base.read_text() == PLAIN  # not named: not written
+    assert over.read_bytes() == (folder / over.name).read_bytes()  # web's rotation goes into the base
+    assert main(["--apply", "--select", "logging", str(base)]) == 1
+    assert base.read_bytes() == (folder / base.name).read_bytes()
+    assert main(["--apply", "--select", "logging", str(base), str(over)]) == 0
 
 
 def test_config_file_selects_and_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

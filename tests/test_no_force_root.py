@@ -121,6 +121,8 @@ def test_only_in_an_override_whose_stage_runs_as_root(tmp_path: Path) -> None:
     (work / "compose.dev.yaml").write_text(dev)
     assert main(["--apply", "--unsafe-fixes", "--select", ID, str(work)]) == 0
     assert (work / "compose.yaml").read_text() == base and (work / "compose.dev.yaml").read_text() == dev
+    assert findings(work, ID) == []  # a development file: no hardening, no finding
+    (work / ".e2i-fix.toml").write_text('[roles]\nproduction = ["compose.dev.yaml"]\n')
     assert findings(work, ID) == [
         "<dir>/compose.dev.yaml:7:9: [no-force-root] service 'worker' runs Celery as root through C_FORCE_ROOT, and "
         "no non-root user is known (the stage its override builds runs as root); give its image one (the "

@@ -207,8 +207,9 @@ def test_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_mount_path_another_file_keeps_is_not_split(tmp_path: Path) -> None:
-    """Named alone, an override's base is read-only: bounding the override's `/tmp` but not the
-    base's would give Compose two different `/tmp` mounts, which it refuses."""
+    """Named alone, an override is fixed as a run on the folder fixes it, but its base is not
+    written: bounding the override's `/tmp` without the base's would give Compose two different
+    `/tmp` mounts, which it refuses at `up`. Verification drops that one fix; `/new` is bounded."""
     base = one(tmp_path, "services:\n  w:\n    image: x\n    tmpfs:\n      - /tmp\n")
     over = tmp_path / "compose.override.yaml"
     over.write_text("services:\n  w:\n    tmpfs:\n      - /tmp\n      - /new\n")

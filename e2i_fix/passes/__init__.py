@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 
 class Pass(Protocol):
+    """A pass module. It may also say which file roles it serves (`ROLES`, a frozenset of
+    `fileroles` roles; every role when it says nothing): the engine keeps its fixes out of the
+    files of the other roles."""
+
     ID: str
     SUMMARY: str
     SAFETY: Safety

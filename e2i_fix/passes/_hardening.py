@@ -105,7 +105,8 @@ def _runs(project: Project, svc: Service) -> Runs:
     stages: list[Stage] = []
     contexts: list[Path | None] = []
     built = unreadable = False
-    for files in project.variants():
+    # The variants an edit of the service's home reaches: a file run alone without it is not changed.
+    for files in project.reaching(svc.home.doc) if svc.home is not None else project.variants():
         cfg = (project.model(files).get("services") or {}).get(svc.name)
         if not isinstance(cfg, dict) or cfg.get("build") is None:
             continue

@@ -64,6 +64,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from e2i_fix import fileroles
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, targets
@@ -72,6 +73,7 @@ from e2i_fix.yamldoc import effective_entry, to_value
 ID = "cap-drop"
 SUMMARY = "cap_drop: [ALL] with the cap_add the image needs (known and built images)"
 SAFETY = Safety.UNSAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"cap_drop", "cap_add", "command", "entrypoint", "user", "privileged", "network_mode",
                    "build", "image", "ports", "extends"})
 DEFAULTS: dict[str, Any] = {"add": {}}

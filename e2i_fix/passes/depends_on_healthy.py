@@ -145,11 +145,11 @@ class _Plan:
 
     def applies_in(self, svc: Service, target: str, k: int) -> list[tuple[int, ...]]:
         """The variants where the entry written in file `k` is the one Compose uses."""
-        out = []
+        out: list[tuple[int, ...]] = []
         for v in self.variants:
             if k not in v:
                 continue
-            later = [i for i in v if i > k]
+            later = v[v.index(k) + 1:]  # a chain need not list its files in the index's order
             if any(target in self._written_in(svc, i) for i in later):
                 continue
             services = self.project.model(v).get("services") or {}

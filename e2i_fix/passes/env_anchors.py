@@ -89,7 +89,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from e2i_fix import render, yamledit
+from e2i_fix import fileroles, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, ScalarNode, SequenceNode, is_merge_key, position, scalar_value
@@ -97,6 +97,7 @@ from e2i_fix.yamldoc import ComposeDoc, MappingNode, ScalarNode, SequenceNode, i
 ID = "env-anchors"
 SUMMARY = "environment entries several services share move into one anchored x- block"
 SAFETY = Safety.SAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"environment", "extends"})
 DEFAULTS: dict[str, Any] = {"min-services": 2, "min-entries": 3}
 

@@ -86,7 +86,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import render, yamledit
+from e2i_fix import fileroles, render, yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, image_family, opted_out
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, ScalarNode, SequenceNode, effective_entry, position
@@ -94,6 +94,7 @@ from e2i_fix.yamldoc import ComposeDoc, MappingNode, ScalarNode, SequenceNode, e
 ID = "frontend-network"
 SUMMARY = "a frontend moves to its own network, shared only with the services it talks to"
 SAFETY = Safety.UNSAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"networks", "network_mode", "depends_on", "links", "environment", "volumes", "build", "image",
                    "extends", "container_name", "hostname"})
 DEFAULTS: dict[str, Any] = {"frontends": None}

@@ -60,7 +60,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import render, yamledit
+from e2i_fix import fileroles, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, role, targets
@@ -71,6 +71,7 @@ from e2i_fix.yamldoc import (
 ID = "localhost-ports"
 SUMMARY = "published ports of internal services (databases, caches, admin tools) bind to 127.0.0.1"
 SAFETY = Safety.UNSAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"ports", "image", "build", "command", "entrypoint", "privileged", "network_mode", "extends"})
 DEFAULTS: dict[str, Any] = {"internal-services": [], "public-services": []}
 

@@ -80,7 +80,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import placement, yamledit
+from e2i_fix import fileroles, placement, yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, role, targets
 from e2i_fix.render import Alias, Anchored
@@ -92,6 +92,7 @@ from e2i_fix.yamldoc import (
 ID = "logging"
 SUMMARY = "log rotation (json-file max-size/max-file) through one shared anchor"
 SAFETY = Safety.SAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 # The service keys its decisions depend on: another pass changing one of them runs it again.
 READS = frozenset({"logging", "command", "entrypoint", "extends"})
 DEFAULTS: dict[str, Any] = {

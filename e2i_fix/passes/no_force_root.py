@@ -60,7 +60,7 @@ import shlex
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from e2i_fix import images, render, yamledit
+from e2i_fix import fileroles, images, render, yamledit
 from e2i_fix.dockerfile import Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, targets
@@ -69,6 +69,7 @@ from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceN
 ID = "no-force-root"
 SUMMARY = "drop C_FORCE_ROOT; run as the image's non-root user"
 SAFETY = Safety.SAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"environment", "env_file", "user", "build", "image", "extends"})
 DEFAULTS: dict[str, Any] = {}
 
@@ -333,7 +334,9 @@ def _user(project: Project, svc: Service) -> tuple[tuple[str, Safety, list[str],
     configured = (base if isinstance(base, dict) else svc.config).get("user")
     if configured is not None and str(configured) not in images.ROOT_USERS:
         return (str(configured), Safety.SAFE, [], []), ""
-    vs = [v for v in images.variants(project) if svc.name in (project.model(v).get("services") or {})]
+    # The variants the edit reaches: a file that runs alone without the home is not changed.
+    pool = project.reaching(svc.home.doc) if svc.home is not None else images.variants(project)
+    vs = [v for v in pool if svc.name in (project.model(v).get("services") or {})]
     stages = {v: images.built_stage(project, (project.model(v).get("services") or {})[svc.name]) for v in vs}
     first = stages[vs[0]] if vs else None
     if first is None:

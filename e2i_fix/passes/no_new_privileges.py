@@ -59,7 +59,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import placement
+from e2i_fix import fileroles, placement
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, targets
@@ -68,6 +68,7 @@ from e2i_fix.yamldoc import effective_entry
 ID = "no-new-privileges"
 SUMMARY = "security_opt no-new-privileges:true, unless the service gains privileges at execve"
 SAFETY = Safety.SAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"security_opt", "command", "entrypoint", "user", "privileged", "network_mode", "build",
                    "image", "extends"})
 DEFAULTS: dict[str, Any] = {}

@@ -54,7 +54,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import buildctx
+from e2i_fix import buildctx, fileroles
 from e2i_fix.dockerfile import Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, image_family, targets
@@ -62,6 +62,7 @@ from e2i_fix.project import Project, image_family, targets
 ID = "non-root-user"
 SUMMARY = "a non-root USER (created with the base image's tools) for the stage a service runs"
 SAFETY = Safety.UNSAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 DEFAULTS: dict[str, Any] = {"user": "app"}
 
 _ROOT = ("root", "0", "root:root", "0:0")

@@ -65,6 +65,7 @@ import shlex
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from e2i_fix import fileroles
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h, tmpfs_size
 from e2i_fix.project import Project, Service, targets
@@ -72,6 +73,7 @@ from e2i_fix.project import Project, Service, targets
 ID = "read-only-root"
 SUMMARY = "read_only: true with bounded tmpfs for the paths the image writes (known and built images)"
 SAFETY = Safety.UNSAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"read_only", "tmpfs", "volumes", "user", "command", "entrypoint", "privileged",
                    "network_mode", "build", "image", "extends"})
 DEFAULTS: dict[str, Any] = {"tmpfs-size": tmpfs_size.DEFAULTS["size"], "tmpfs-sizes": {}}

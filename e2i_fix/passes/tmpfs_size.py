@@ -58,7 +58,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import render, yamledit
+from e2i_fix import fileroles, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
 from e2i_fix.yamldoc import (
@@ -69,6 +69,7 @@ from e2i_fix.yamldoc import (
 ID = "tmpfs-size"
 SUMMARY = "a size bound on every tmpfs mount"
 SAFETY = Safety.SAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 # The service keys its decisions depend on: another pass changing one of them runs it again.
 READS = frozenset({"tmpfs", "volumes", "extends"})
 DEFAULTS: dict[str, Any] = {
