@@ -74,7 +74,7 @@ Token = Any
 
 
 class _Target:
-    __slots__ = ("svc", "need", "full", "token", "home", "edits", "bundle", "via")
+    __slots__ = ("svc", "need", "full", "token", "home", "edits", "bundle", "via", "through")
 
     def __init__(self, svc: Service, need: Need, full: Any) -> None:
         self.svc = svc
@@ -85,6 +85,7 @@ class _Target:
         self.edits: tuple[Edit, ...] = ()  # its own edit, when it has one
         self.bundle: _Bundle | None = None
         self.via: tuple[str, int] | None = None  # the template that serves it, and how many
+        self.through: str | None = None  # the service it extends, whose own edit serves it
 
 
 class _Bundle:
@@ -142,6 +143,7 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
         if made:
             t.home = home
             t.edits = tuple(made)
+    _inherit(project, k0, targets)
     per_service = {id(t.home.node): t.token for t in targets.values() if t.edits and t.home}
     added = dict(per_service)
     bundles: list[_Bundle] = []
@@ -159,6 +161,8 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
     # A service with no edit of its own may be reached by one made for another service.
     by_node = {nid: b for b in bundles for nid in b.nodes}
     for t in targets.values():
+        if t.bundle is None and t.through is not None:
+            t.bundle = targets[t.through].bundle
         if t.bundle is None:
             for d in t.svc.defs:
                 for n in (d.node, *merge_sources(d.node)):
@@ -190,9 +194,35 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
         msg = t.need.message
         if t.via and not t.edits:
             msg += f" (once, in `{t.via[0]}`, for {t.via[1]} services)"
+        elif t.through is not None:
+            msg += f" (through `{t.through}`, which it extends)"
         out.append(Fix(pass_id, msg, where.doc.path, line, col, carried[id(got)], safety, changes,
                        provenance=t.need.provenance))
     return out
+
+
+def _inherit(project: Project, k0: str, targets: dict[str, _Target]) -> None:
+    """A sequence Compose appends when it follows `extends` (`security_opt`...): a service that
+    extends one that gets the same value has it through that service, and its own copy would
+    list each item twice, which Compose refuses (`security_opt items at 0 and 1 are equal`).
+    Such a service keeps no edit of its own; the fix of the service it extends serves it."""
+    parents = project.extends_parents
+    for name, t in targets.items():
+        if not t.edits or _idempotent(t.full):
+            continue
+        seen = {name}
+        up = parents.get(name)
+        while up is not None and up not in seen:
+            seen.add(up)
+            got = targets.get(up)
+            if got is not None and got.edits:
+                if got.need.value == t.need.value:
+                    t.edits, t.through = (), up
+                break
+            svc = project.services.get(up)
+            if svc is None or any(d.get(k0) is not None for d in svc.defs):
+                break  # it sets the key itself: what lies above it does not reach through
+            up = parents.get(up)
 
 
 # --- templates ------------------------------------------------------------------------------

@@ -496,6 +496,7 @@ class Service:
         self.defs = defs
         self.config = config  # merged across files, extends followed, normalised
         self.build: Build | None = None
+        self.project: Project | None = None  # the index that holds it: what its variants are
 
     def __repr__(self) -> str:
         return f"Service({self.name!r})"
@@ -514,19 +515,32 @@ class Service:
 
     @property
     def reset(self) -> ServiceDef | None:
-        """The definition that drops the service (`backup: !reset null`), if a file does: such a
-        service is nobody's to fix (`targets` leaves it out)."""
-        return next((d for d in self.defs if d.tags.get(()) == yamldoc.RESET), None)
+        """The definition that drops the service (`backup: !reset null`), where every variant
+        that defines the service drops it: such a service is nobody's to fix (`targets` leaves it
+        out). One that the base alone still runs is fixed there."""
+        resets = [d for d in self.defs if d.tags.get(()) == yamldoc.RESET]
+        if not resets:
+            return None
+        first = next((d for d in self.defs if d not in resets), None)
+        return resets[-1] if first is None or self._lost(first, resets) else None
 
     def shadows(self, d: ServiceDef, *path: str) -> ServiceDef | None:
-        """A later definition that `!reset`s or `!override`s `path` (or what holds it): an
-        edit of `path` in `d` would be lost in every variant that loads that file."""
-        later = self.defs[self.defs.index(d) + 1:] if d in self.defs else []
-        for other in reversed(later):
-            tags = other.tags
-            if tags and any(tags.get(tuple(path[:i])) for i in range(len(path) + 1)):
-                return other
-        return None
+        """A later definition that `!reset`s or `!override`s `path` (or what holds it) in every
+        variant that reads `d`: an edit of `path` in `d` would be lost wherever it applies. Where
+        some variant reads `d` without it (the base run alone, with an override that
+        `!override`s the key), the edit still counts there, and this is None."""
+        others = [o for o in self.defs if o is not d and o.tags
+                  and any(o.tags.get(tuple(path[:i])) for i in range(len(path) + 1))]
+        if not others:
+            return None
+        return others[-1] if self._lost(d, others) else None
+
+    def _lost(self, d: ServiceDef, later: list[ServiceDef]) -> bool:
+        """Whether one of `later` comes after `d` in every variant that reads `d`."""
+        p = self.project
+        if p is None:  # an index without variants: files in order
+            return any(self.defs.index(o) > self.defs.index(d) for o in later if o in self.defs and d in self.defs)
+        return all(any(p.after(o.doc, d.doc, v) for o in later) for v in p.reaching(d.doc))
 
     @property
     def image(self) -> str | None:
@@ -705,6 +719,17 @@ class Project:
         if i is None:
             return []
         return [v for v in self.variants() if i in self.members(v)]
+
+    def after(self, later: ComposeDoc, doc: ComposeDoc, files: tuple[int, ...]) -> bool:
+        """Whether variant `files` reads `later` after `doc` (an included file is read where
+        its includer is)."""
+        where: dict[int, int] = {}
+        for k, f in enumerate(files):
+            for m in self.members((f,)):
+                where.setdefault(m, k)
+        pos = {id(self.docs[m]): k for m, k in where.items()}
+        a, b = pos.get(id(later)), pos.get(id(doc))
+        return a is not None and b is not None and a > b
 
     def members(self, files: tuple[int, ...]) -> frozenset[int]:
         """`files` and the files they include, transitively (not those read for `extends`,
@@ -930,6 +955,7 @@ class Project:
                         out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
         merged = self.model(self.widest).get("services") or {}
         for name, svc in out.items():
+            svc.project = self
             cfg = merged.get(name)
             svc.config = cfg if isinstance(cfg, dict) else {}
             svc.build = self._build(svc.config.get("build"))

@@ -289,14 +289,21 @@ def test_a_known_probe_follows_the_port_the_command_names(tmp_path: Path) -> Non
     assert svcs["a"]["depends_on"]["m"]["condition"] == "service_healthy"
 
 
-def test_an_override_that_resets_depends_on_is_respected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tag", ["!reset []", "!override [cache]"])
+def test_an_override_that_resets_depends_on_is_respected(tmp_path: Path, tag: str) -> None:
+    """The override's own depends_on stays as it is; the base run alone still waits for its
+    healthy db (the edit counts there, and is lost only where the override replaces it)."""
     base = ("services:\n  a:\n    image: x\n    depends_on: [db]\n  db:\n    image: y\n    healthcheck:\n"
-            "      test: [CMD, 'true']\n")
+            "      test: [CMD, 'true']\n  cache:\n    image: redis\n")
+    over = f"services:\n  a:\n    depends_on: {tag}\n"
     (tmp_path / "compose.yaml").write_text(base)
-    (tmp_path / "compose.override.yaml").write_text("services:\n  a:\n    depends_on: !reset []\n")
+    (tmp_path / "compose.override.yaml").write_text(over)
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
+    assert (tmp_path / "compose.override.yaml").read_text() == over
+    assert config(tmp_path, ["compose.yaml"])["services"]["a"]["depends_on"]["db"]["condition"] == "service_healthy"
+    merged = config(tmp_path, ["compose.yaml", "compose.override.yaml"])["services"]["a"]
+    assert merged.get("depends_on", {}).keys() == ({"cache"} if "cache" in tag else set())
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
-    assert (tmp_path / "compose.yaml").read_text() == base
-    assert "depends_on" not in config(tmp_path, ["compose.yaml", "compose.override.yaml"])["services"]["a"]
 
 
 def test_a_check_that_cannot_pass_is_not_waited_for(tmp_path: Path) -> None:

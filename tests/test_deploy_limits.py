@@ -182,9 +182,15 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); 'tasks', which would inherit it, gets its own",
             "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="extends"),
+        # The override `!override`s api's deploy and `!reset`s backup: the base run alone still
+        # gets both fixed.
         pytest.param("override-tags", [
-            "[deploy-limits] service 'api' has no resource limits, and compose.override.yaml resets or overrides its "
-            "deploy section (`!reset`/`!override`): set deploy.resources there (no fix applied)",
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
+            "1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the "
+            "configuration, or measure with --usage)",
+            "[deploy-limits] service 'backup' has no resource limits: add deploy.resources (1 CPU / 1G, reservations "
+            "0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the "
+            "configuration, or measure with --usage)",
             "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
             "1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the "
             "configuration, or measure with --usage)",

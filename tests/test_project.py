@@ -242,24 +242,36 @@ def test_override_tags_merge_as_compose_does(tmp_path: Path, override: str, expe
 
 
 def test_reset_service_is_nobodys_to_fix(tmp_path: Path) -> None:
-    write(tmp_path, {"compose.yaml": TAGGED_BASE,
-                     "compose.override.yaml": "services:\n  backup: !reset null\n  web:\n    tmpfs: !override [/tmp]\n"})
+    """Where every variant that defines it drops it. A `!reset` in an override leaves the base
+    run alone with the service, and an `!override` there leaves it its own key: an edit of the
+    base counts in that variant."""
+    over = "services:\n  backup: !reset null\n  web:\n    tmpfs: !override [/tmp]\n"
+    write(tmp_path, {"compose.yaml": TAGGED_BASE, "compose.override.yaml": over})
     p = index(tmp_path, "compose.yaml", "compose.override.yaml")
     backup, web = p.services["backup"], p.services["web"]
-    assert backup.reset is backup.defs[1] and backup.home is None
-    assert [s.name for s in project.targets(p, "logging", {})] == ["web"]
+    assert backup.reset is None and backup.home is backup.defs[0]
+    assert [s.name for s in project.targets(p, "logging", {})] == ["web", "backup"]
     assert web.defs[1].tags == {("tmpfs",): "!override"}
-    assert web.shadows(web.defs[0], "tmpfs") is web.defs[1]
-    assert web.shadows(web.defs[0], "logging") is None
+    assert web.shadows(web.defs[0], "tmpfs") is None  # the base alone keeps it
     assert web.shadows(web.defs[1], "tmpfs") is None  # the override owns it
     assert web.config["tmpfs"] == ["/tmp"]
+    # A stack whose only variant is the base with the override: the override wins everywhere.
+    write(tmp_path / "one", {"compose.yaml": TAGGED_BASE, "compose.override.yaml": over})
+    ws = Workspace(project.Stack(tmp_path / "one", [tmp_path / "one/compose.yaml", tmp_path / "one/compose.override.yaml"]))
+    ws.load()
+    q = ws.project([])
+    q.plan = [((0, 1), "chain", True)]
+    backup, web = q.services["backup"], q.services["web"]
+    assert backup.reset is backup.defs[1] and backup.home is None
+    assert web.shadows(web.defs[0], "tmpfs") is web.defs[1]
+    assert web.shadows(web.defs[0], "logging") is None
 
 
 def test_service_override_moves_home(tmp_path: Path) -> None:
     write(tmp_path, {"compose.yaml": TAGGED_BASE, "compose.override.yaml": "services:\n  web: !override\n    image: caddy\n"})
     web = index(tmp_path, "compose.yaml", "compose.override.yaml").services["web"]
     assert web.home is web.defs[1]
-    assert web.shadows(web.defs[0], "logging") is web.defs[1]
+    assert web.shadows(web.defs[0], "logging") is None  # the base run alone keeps its own web
 
 
 @pytest.mark.parametrize("text", [

@@ -152,6 +152,9 @@ class _Plan:
             later = v[v.index(k) + 1:]  # a chain need not list its files in the index's order
             if any(target in self._written_in(svc, i) for i in later):
                 continue
+            if any(self.doc_index[id(d.doc)] in later and (d.tags.get(()) or d.tags.get(("depends_on",)))
+                   for d in svc.defs):
+                continue  # a later file `!override`s (or `!reset`s) it there: the entry is not used
             services = self.project.model(v).get("services") or {}
             if target in services and svc.name in services:
                 out.append(v)
