@@ -55,7 +55,7 @@ from typing import Any
 
 from e2i_fix import render
 from e2i_fix.fix import Edit, Fix, Safety
-from e2i_fix.project import Project, Service, ServiceDef, command_text, role, targets
+from e2i_fix.project import Build, Project, Service, ServiceDef, Variant, command_text, resolve_build, role, targets
 from e2i_fix.yamldoc import MappingNode, position
 
 ID = "missing-build-files"
@@ -81,36 +81,49 @@ def _template(name: str) -> str:
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     scaffolded: set[Path] = set()
     for svc in targets(project, ID, options):
-        b = svc.build
-        if b is None or b.context is None:
-            continue
-        where = _build_def(svc)
-        if where is None:
-            continue
-        if not project.exists(b.context):
-            what = f"its build context {_rel(project, b.context)!r} does not exist"
-        elif b.dockerfile is not None and not project.exists(b.dockerfile):
-            what = f"its Dockerfile {_rel(project, b.dockerfile)!r} does not exist"
-        else:
-            continue
-        yield _fix(project, svc, where, what, scaffolded)
+        # Each way the stack is run resolves the build itself (a file run alone, its own paths):
+        # the first that users run and that cannot find what it builds is reported.
+        for v in project.variants():
+            cfg = (project.model(v).get("services") or {}).get(svc.name)
+            b = resolve_build(cfg.get("build"), project.folder) if v.likely and isinstance(cfg, dict) else None
+            if b is None or b.context is None:
+                continue
+            where = _build_def(project, svc, v)
+            if where is None:
+                continue
+            if not project.exists(b.context):
+                what = f"its build context {_rel(project, b.context)!r} does not exist"
+            elif b.dockerfile is not None and not project.exists(b.dockerfile):
+                what = f"its Dockerfile {_rel(project, b.dockerfile)!r} does not exist"
+            else:
+                continue
+            yield _fix(project, svc, where, what, scaffolded, b)
+            break
 
 
 def _rel(project: Project, path: Path) -> str:
     return os.path.relpath(path, project.folder)
 
 
-def _build_def(svc: Service) -> ServiceDef | None:
-    """The last definition that writes `build:`: where the finding points, and what a fix edits."""
-    return next((d for d in reversed(svc.defs) if d.get("build") is not None), None)
+def _build_def(project: Project, svc: Service, variant: Variant) -> ServiceDef | None:
+    """The last definition that writes `build:` in `variant`: where the finding points, and
+    what a fix edits."""
+    read = {id(project.docs[i]) for i in project.members(variant)}
+    got = None
+    for d in svc.defs:
+        if d.get("build") is None or id(d.doc) not in read:
+            continue
+        if got is None or project.after(d.doc, got.doc, variant):
+            got = d
+    return got
 
 
-def _fix(project: Project, svc: Service, where: ServiceDef, what: str, scaffolded: set[Path]) -> Fix:
+def _fix(project: Project, svc: Service, where: ServiceDef, what: str, scaffolded: set[Path], b: Build) -> Fix:
     kv = where.get("build")
     assert kv is not None
     line, col = position(kv[0])
     head = f"service {svc.name!r} cannot be built: {what}"
-    image = _official(svc)
+    image = _official(svc, b)
     if image is not None:
         edits = _replace_build(svc, where, image["image"])
         if edits is None:
@@ -121,8 +134,7 @@ def _fix(project: Project, svc: Service, where: ServiceDef, what: str, scaffolde
                    where.doc.path, line, col, edits, SAFETY,
                    (("services", svc.name, "build"), ("services", svc.name, "image")), severe=True,
                    provenance=((f"image {image['image']}", image["source"]),))
-    b = svc.build
-    assert b is not None and b.context is not None
+    assert b.context is not None
     if b.dockerfile is not None and project.exists(b.context) and (b.context / "package.json").is_file():
         if b.dockerfile in scaffolded:
             return Fix(ID, f"{head} (scaffolded for another service)", where.doc.path, line, col,
@@ -149,10 +161,9 @@ def _looks_frontend(svc: Service) -> bool:
     return bool(_FRONTEND_NAME.search(svc.name.lower())) or any(str(k).startswith(_FRONTEND_ENV) for k in keys)
 
 
-def _official(svc: Service) -> dict[str, Any] | None:
+def _official(svc: Service, b: Build) -> dict[str, Any] | None:
     if svc.image:
         return None  # `image:` with `build:` names what the build makes: not to be pulled instead
-    b = svc.build
     names = {svc.name.lower(), *svc.name.lower().replace("_", "-").split("-")}
     if b is not None and b.dockerfile is not None:
         names.update(w for w in re.split(r"[._-]", b.dockerfile.name.lower()) if w != "dockerfile")
