@@ -16,7 +16,7 @@ import pytest
 
 from e2i_fix import project
 from e2i_fix._main import main
-from e2i_fix.passes.deploy_limits import clean_ceil, demands, format_size, parse_size
+from e2i_fix.sizing import clean_ceil, demands, format_size, parse_size
 
 from conftest import (
     ROOT, compose_config, corpus_files, corpus_run, laid_out, snapshot,
