@@ -199,7 +199,7 @@ def _dev_server(svc: Service, stage: Stage | None) -> tuple[str, str] | None:
     env = svc.config.get("environment")
     keys = [str(k) for k in env] if isinstance(env, dict) else []
     container_ports = _container_ports(svc)
-    for name, spec in images.table()["dev_servers"].items():
+    for name, spec in images.section("dev_servers").items():
         if name.startswith("_"):
             continue
         port = int(spec["port"])

@@ -2,7 +2,9 @@
 `--maxmemory`, memcached's `-m`), the table of figures (configuration over the built-in
 `data/deploy-limits.json`) and observed usage (`docker stats` JSON).
 
-The `deploy-limits` pass decides where figures go; this module says what they are.
+The built-in figures of images come from the image table (`data/images.toml`); the roles and
+the default from `data/deploy-limits.json`. The `deploy-limits` pass decides where figures go;
+this module says what they are.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from e2i_fix.errors import InputError
-from e2i_fix.project import Project, Service, command_text, image_family, role
+from e2i_fix.project import Project, Service, command_text, role
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 _DATA_FILE = Path(__file__).resolve().parent / "data" / "deploy-limits.json"
@@ -32,13 +34,20 @@ def table_data() -> dict[str, Any]:
 
 
 def canon(family: str) -> str:
-    aliases: dict[str, str] = table_data()["aliases"]
-    return aliases.get(family, family)
+    """The family whose software an image family runs, as the image table names it
+    (`valkey` -> `redis`, `cp-kafka` -> `cp-kafka`'s entry)."""
+    from e2i_fix.facts import image as imagedata
+
+    entry = imagedata.table().family.get(family)
+    return entry.key.rsplit("/", 1)[-1] if entry is not None else family
 
 
 def heap_factor(family: str | None) -> float:
-    entry = table_data()["images"].get(canon(family)) if family else None
-    return float(entry.get("heap-factor", 1.5)) if entry else 1.5
+    from e2i_fix.facts import image as imagedata
+
+    entry = imagedata.table().family.get(family) if family else None
+    factor = entry.get("heap_factor") if entry is not None else None
+    return float(factor) if factor is not None else 1.5
 
 
 # --- sizes ----------------------------------------------------------------------------------
@@ -219,8 +228,7 @@ class Tables:
         self.images = self._table(options.get("images"), "images", str.lower)
         self.roles = self._table(options.get("roles"), "roles", str)
         self.default = self._entry(options.get("default") or {}, "default", "config default")
-        self.builtin_images = {k: self._builtin(v, f"image {k}", bool(v.get("documented")))
-                               for k, v in data["images"].items()}
+        self.builtin_images = _builtin_images(self)
         self.builtin_roles = {k: self._builtin(v, f"role {k}", False) for k, v in data["roles"].items()}
         self.builtin_default = self._builtin(data["default"], "", False)
         self.headroom = self._number(options, "headroom", 1)
@@ -305,7 +313,7 @@ class Tables:
                 continue
             names = (*keys, canon(keys[-1]))
             found = [self.images[k] for k in names if k in self.images]
-            found += [self.builtin_images[k] for k in names if k in self.builtin_images]
+            found += [self.builtin_images[e.key] for e in _software(image) if e.key in self.builtin_images][:1]
             if found:
                 chain.extend(found)
                 doc = next((e for e in found if e.floor and e.memory), None)
@@ -321,26 +329,39 @@ class Tables:
         return (Figure(c.cpus, c.label, c.source, True), Figure(m.memory, m.label, m.source, m.safe), floor)
 
 
-_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
-
-
 def image_keys(image: str | None) -> tuple[str, ...]:
-    """`${REG:-ghcr.io}/bitnami/kafka:3.7` -> ("bitnami/kafka", "kafka"); () when unknown."""
-    if not image:
+    """`${REG:-ghcr.io}/bitnami/kafka:3.7` -> ("bitnami/kafka", "kafka"): the names a
+    configuration's `images` table may use for it; () when unknown."""
+    from e2i_fix.facts import image as imagedata
+
+    ref = imagedata.parse(image)
+    if ref is None:
         return ()
-    # `${VAR:-default}` reads as its default; a bare `${VAR}` as nothing.
-    name = _VAR.sub(lambda m: m.group(2) or "", image).split("@", 1)[0]
-    parts = [p for p in name.split("/") if p]
-    if not parts:
-        return ()
-    parts[-1] = parts[-1].split(":", 1)[0]
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
-        parts = parts[1:]
-    family = image_family("/".join(parts))
-    if not family or "$" in family:
-        return ()
-    repo = "/".join(parts).lower()
-    return (repo, family) if repo != family else (family,)
+    return (ref.path, ref.family) if ref.path != ref.family else (ref.family,)
+
+
+def _software(image: str | None) -> tuple[Any, ...]:
+    from e2i_fix.facts import image as imagedata
+
+    return imagedata.knowledge(imagedata.parse(image)).software
+
+
+def _builtin_images(tables: Tables) -> dict[str, Entry]:
+    """The figures of the image table (`data/images.toml`), by entry."""
+    from e2i_fix.facts import image as imagedata
+
+    out: dict[str, Entry] = {}
+    seen: set[int] = set()
+    for e in imagedata.table().exact.values():
+        if id(e) in seen or e.get("memory") is None:
+            continue
+        seen.add(id(e))
+        fields = {"cpus": e.get("cpus"), "memory": e.get("memory"), "source": e.get("limits_source")}
+        # Named by its software: `confluentinc/cp-kafka` is "kafka", the first name of its family.
+        family = e.get("family")
+        name = family[0] if family and "/" in e.key else e.key.rsplit("/", 1)[-1]
+        out[e.key] = tables._builtin(fields, f"image {name}", bool(e.get("documented")))
+    return out
 
 
 # --- observed usage -------------------------------------------------------------------------
