@@ -263,3 +263,15 @@ def test_every_variant(tmp_path: Path) -> None:
                          "compose.override.yaml": "services:\n  api:\n    command: uvicorn app:app --port 9000\n"})
     got = [(f.files, [port for port, _ in f.ports]) for f in facts.every(p, "api")]
     assert got == [((0,), [8000]), ((0, 1), [9000])]
+
+
+@pytest.mark.parametrize(("files", "why"), [
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      placement:\n        constraints: [node.role == manager]\n"},
+     "deploy.placement"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n"},
+     "deploy.sh runs `docker stack deploy -c compose.yaml app`"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      resources:\n        limits:\n          memory: 1G\n"}, None),
+])
+def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
+    got = facts.swarm(index(tmp_path, files))
+    assert (got is None) if why is None else (got is not None and why in got)

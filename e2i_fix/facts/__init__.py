@@ -515,3 +515,61 @@ def _line(f: Facts, ins: Instruction) -> str:
     doc = f.dockerfile
     where = Path(str(doc.path)).name if doc is not None else "Dockerfile"
     return f"{where}:{ins.line}"
+
+
+# --- how the stack is deployed --------------------------------------------------------------
+
+_SWARM_KEYS = ("placement", "update_config", "rollback_config", "endpoint_mode")
+_STACK_DEPLOY = "docker stack deploy"
+
+
+def swarm(project: Project) -> str | None:
+    """Why the stack's files are also deployed with `docker stack deploy`, if they are: a
+    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), or a script or
+    Makefile beside the stack (or at the project's root) that deploys it as a stack. Swarm
+    reads the same file differently: `tmpfs:`, `depends_on` and `security_opt` are ignored,
+    `depends_on` conditions are refused by its schema, and reservations are scheduling
+    constraints."""
+    cache = project.__dict__
+    if "_swarm" in cache:
+        got: str | None = cache["_swarm"]
+        return got
+    why: str | None = None
+    for name, svc in (project.model(project.widest).get("services") or {}).items():
+        deploy = svc.get("deploy") if isinstance(svc, dict) else None
+        if not isinstance(deploy, dict):
+            continue
+        key = next((k for k in _SWARM_KEYS if k in deploy), None)
+        if key is None and deploy.get("mode") in ("global", "replicated-job", "global-job"):
+            key = "mode"
+        if key is not None:
+            why = f"service {name!r} sets deploy.{key}, which only swarm reads"
+            break
+    if why is None:
+        names = {Path(str(d.path)).name for d in project.docs}
+        for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
+            why = _stack_script(folder, names)
+            if why:
+                break
+    cache["_swarm"] = why
+    return why
+
+
+def _stack_script(folder: Path, names: set[str]) -> str | None:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return None
+    for p in entries:
+        if not (p.suffix in (".sh", ".bash") or p.name in ("Makefile", "justfile", "Taskfile.yml")):
+            continue
+        try:
+            if not p.is_file() or p.stat().st_size > 262144:
+                continue
+            text = p.read_text("utf-8", "replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if _STACK_DEPLOY in line and (any(n in line for n in names) or "-c" in line.split(_STACK_DEPLOY, 1)[1]):
+                return f"{p.name} runs `{line.strip()[:80]}`"
+    return None
