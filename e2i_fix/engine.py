@@ -210,6 +210,7 @@ class Workspace:
         self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
         self.dockerfile_paths: set[Path] = set()
         self._unwritable: dict[Path, str | None] = {}
+        self.settings: Settings | None = None  # given to each index: the decisions passes share read it
         self.role_globs: list[tuple[Path, str, str]] = []  # the configuration's [roles]
         self.plan: list[tuple[tuple[int, ...], str, bool]] | None = None  # the variants, from the files as read
 
@@ -299,6 +300,7 @@ class Workspace:
         for path in sorted(proj.dockerfile_paths(docs, folders)):
             dfs[path] = self._dockerfile(path, problems)
         project = proj.Project(self.stack, docs, dfs, self.env, roles, refs, self.plan, self.role_globs)
+        project.settings = self.settings
         if self.plan is None:
             self.plan = project.plan = proj.plan_variants(project)
         project.created = frozenset(p for p, s in self.originals.items() if not s.exists and self.texts[p])
@@ -453,6 +455,7 @@ def _run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
          blocked: dict[tuple[object, ...], str]) -> Result:
     result = Result(stack)
     ws = Workspace(stack)
+    ws.settings = settings
     ws.role_globs = settings.roles
     try:
         ws.load()
