@@ -203,7 +203,7 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from e2i_fix import model, yamledit
+from e2i_fix import fileroles, model, yamledit
 from e2i_fix.sizing import (
     GiB, MiB, Figure, Observed, Tables, clean_ceil, demands, format_cpus, format_size, half_size, image_keys,
     observed as observed_usage, parse_cpus, parse_size, read_usage, tables as sizing_tables, canon,
@@ -217,6 +217,7 @@ from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, effective
 ID = "deploy-limits"
 SUMMARY = "deploy.resources limits and reservations, each figure with its source, never below what a service needs"
 SAFETY = Safety.SAFE
+ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 # The service keys its decisions depend on: another pass changing one of them runs it again.
 READS = frozenset({"image", "build", "command", "entrypoint", "environment", "deploy", "mem_limit",
                    "mem_reservation", "memswap_limit", "cpus", "pids_limit", "extends", "profiles", "scale",
