@@ -169,9 +169,14 @@ def _drop(value: Any, keys: list[str]) -> Any:
     return out
 
 
-def resolve_extends(services: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_extends(services: Mapping[str, Any], tags: Iterable[tuple[tuple[str | int, ...], str]] = ()) -> dict[str, Any]:
     """Follow `extends` among `services`. One with `file:` names a file outside the stack and
-    keeps its own keys only."""
+    keeps its own keys only. `tags` are the file's `!reset` / `!override` places: what a service
+    resets or overrides is dropped from what it extends first, as Compose does."""
+    tagged: dict[str, list[tuple[str | int, ...]]] = {}
+    for path, _ in tags:
+        if len(path) > 2 and path[0] == "services":
+            tagged.setdefault(str(path[1]), []).append(path[2:])
     done: dict[str, Any] = {}
 
     def get(name: str, trail: tuple[str, ...]) -> Any:
@@ -186,13 +191,20 @@ def resolve_extends(services: Mapping[str, Any]) -> dict[str, Any]:
         from_file = isinstance(ext, dict) and ext.get("file")
         base = get(str(base_name), (*trail, name)) if base_name is not None and not from_file else None
         own = {k: v for k, v in svc.items() if k != "extends"}
-        result = merge(normalise_service(base), normalise_service(own)) if isinstance(base, dict) else svc
+        result = extend(base, own, tagged.get(name, ())) if isinstance(base, dict) else svc
         done[name] = result
         return result
 
     out = {name: get(name, ()) for name in services}
     del get  # a recursive closure is a reference cycle: break it, or the values wait for the GC
     return out
+
+
+def extend(parent: dict[str, Any], own: dict[str, Any], tagged: Iterable[tuple[str | int, ...]] = ()) -> dict[str, Any]:
+    """A service that extends `parent` with its own keys `own` (`tagged`: the places inside it
+    that it `!reset`s or `!override`s)."""
+    merged: dict[str, Any] = merge(without(normalise_service(parent), tagged), normalise_service(own))
+    return merged
 
 
 def normalise_stack(docs: Iterable[Mapping[str, Any]],
@@ -204,7 +216,8 @@ def normalise_stack(docs: Iterable[Mapping[str, Any]],
         doc = dict(doc)
         services = doc.get("services")
         if isinstance(services, dict):
-            doc["services"] = {k: normalise_service(v) for k, v in resolve_extends(services).items()}
+            own_tags = tags[i] if i < len(tags) else ()
+            doc["services"] = {k: normalise_service(v) for k, v in resolve_extends(services, own_tags).items()}
         if i < len(tags) and model:
             model = without(model, (p for p, _ in tags[i]))
         model = merge(model, doc)

@@ -345,15 +345,18 @@ def _group(folder: Path, files: list[Path]) -> Iterator[Stack | Skipped]:
         yield Stack(folder, [f])
 
 
-def _peek(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """A compose-like file's plain value, or why it is none."""
+def _peek(path: Path, services: bool = True) -> tuple[dict[str, Any] | None, str | None]:
+    """A compose-like file's plain value, or why it is none (with `services`: one that defines
+    none is none)."""
     from e2i_fix import source
 
     try:
         value = yamldoc.to_value(yamldoc.parse(source.read(path)))
     except (InputError, yamldoc.MultiDocument):
         return None, "it cannot be read as one YAML document"
-    if not isinstance(value, dict) or not isinstance(value.get("services"), dict) or not value["services"]:
+    if not isinstance(value, dict):
+        return None, "it is no Compose file"
+    if services and (not isinstance(value.get("services"), dict) or not value["services"]):
         return None, "it defines no services"
     return value, None
 
@@ -380,8 +383,11 @@ def runs_alone(value: dict[str, Any], folder: Path) -> str | None:
     svcs = value.get("services")
     if not isinstance(svcs, dict) or not svcs:
         return "it defines no services"
-    tops = {k: set(v) if isinstance(v, dict) else set() for k, v in value.items()
-            if k in ("networks", "volumes", "secrets", "configs")}
+    tops: dict[str, set[str]] = {k: set() for k in ("services", "networks", "volumes", "secrets", "configs")}
+    for part in (value, *_included(value, folder)):
+        for k, names in tops.items():
+            got = part.get(k)
+            names.update(got if isinstance(got, dict) else ())
     for name, svc in svcs.items():
         if not isinstance(svc, dict):
             continue  # `web: !reset null`, or an empty entry: only an override has those
@@ -393,22 +399,21 @@ def runs_alone(value: dict[str, Any], folder: Path) -> str | None:
                 return f"service {name!r} extends from {ext['file']}, which does not exist"
         elif isinstance(ext, (dict, str)):
             parent = ext.get("service") if isinstance(ext, dict) else ext
-            if parent not in svcs:
+            if parent not in tops["services"]:
                 return f"service {name!r} extends {parent!r}, which the file does not define"
         nets = svc.get("networks")
         for net in (nets if isinstance(nets, (list, dict)) else ()):
-            if net != "default" and net not in tops.get("networks", ()):
+            if net != "default" and net not in tops.get("networks", ()) and "$" not in str(net):
                 return f"service {name!r} uses network {net!r}, which the file does not define"
         deps = svc.get("depends_on")
         for dep in (deps if isinstance(deps, (list, dict)) else ()):
-            required = deps[dep].get("required", True) if isinstance(deps, dict) and isinstance(deps[dep], dict) else True
-            if dep not in svcs and required is not False:
+            if dep not in tops["services"] and "$" not in str(dep):  # `required: false` too: Compose refuses it
                 return f"service {name!r} depends on {dep!r}, which the file does not define"
         for key in ("secrets", "configs"):
             items = svc.get(key)
             for item in (items if isinstance(items, list) else ()):
                 ref = item.get("source") if isinstance(item, dict) else item
-                if isinstance(ref, str) and ref not in tops.get(key, ()):
+                if isinstance(ref, str) and ref not in tops.get(key, ()) and "$" not in ref:
                     return f"service {name!r} uses {key[:-1]} {ref!r}, which the file does not define"
         vols = svc.get("volumes")
         for v in (vols if isinstance(vols, list) else ()):
@@ -418,6 +423,25 @@ def runs_alone(value: dict[str, Any], folder: Path) -> str | None:
                     and src not in tops.get("volumes", ()) and not (len(src) > 1 and src[1] == ":")):
                 return f"service {name!r} mounts volume {src!r}, which the file does not define"
     return None
+
+
+def _included(value: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
+    """The plain values of the files `value` includes, transitively (unreadable ones left
+    out): what they define, the including file may use."""
+    out: list[dict[str, Any]] = []
+    todo, seen = [(value, folder)], set()
+    while todo:
+        v, where = todo.pop()
+        for ref in references(v, where):
+            for path in ref.paths if ref.kind == "include" else ():
+                if path in seen:
+                    continue
+                seen.add(path)
+                got, _ = _peek(path, services=False)
+                if got is not None:
+                    out.append(got)
+                    todo.append((got, ref.project_dir))
+    return out
 
 
 def compose_file_chain(folder: Path) -> list[Path]:
@@ -856,7 +880,8 @@ class Project:
                     if isinstance(parent, dict):
                         own = {k: v for k, v in svc.items() if k != "extends"}
                         parent = _rebase({k: v for k, v in parent.items() if k != "extends"}, rel)
-                        services[name] = model.merge(model.normalise_service(parent), model.normalise_service(own))
+                        tagged = [p[2:] for p, _ in self.docs[i].tags if len(p) > 2 and p[:2] == ("services", name)]
+                        services[name] = model.extend(parent, own, tagged)
             out["services"] = services
         for ref, idx in refs:
             if ref.kind != "include" or not idx:

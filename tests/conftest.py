@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import subprocess
@@ -86,18 +87,32 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def corpus_stacks(root: Path) -> tuple[list[tuple[Path, list[str]]], list[Path]]:
-    """Every variant Compose would load (a base alone, a base with each override), and the
-    compose files that only a name finds (`fleet-compose.yml`)."""
+    """Every variant Compose would load (`Project.variants`: a base alone, a base with each
+    override, a file that runs alone, the `.env` chain), as `-f` arguments from the stack's
+    folder, and the compose files that only a name finds (`fleet-compose.yml`)."""
     stacks = [s for s in project.discover([root]) if isinstance(s, project.Stack)]
     seen = {p for s in stacks for p in s.compose}
     extra = [laid_out(root, c) for c in corpus_files("compose") if laid_out(root, c) not in seen]
     for f in extra:
         stacks += [s for s in project.discover([f]) if isinstance(s, project.Stack)]
-    variants = []
+    variants: dict[tuple[Path, tuple[str, ...]], None] = {}
     for s in stacks:
-        names = [p.name for p in s.compose]
-        variants += [(s.folder, [names[0]])] + [(s.folder, [names[0], n]) for n in names[1:]]
-    return variants, extra
+        for files in stack_variants(s):
+            variants[(s.folder, tuple(files))] = None
+    return [(folder, list(files)) for folder, files in variants], extra
+
+
+def stack_variants(stack: project.Stack) -> list[list[str]]:
+    """The variants of one stack (`Project.variants`), as `-f` arguments from its folder."""
+    from e2i_fix.engine import Workspace
+
+    ws = Workspace(stack)
+    try:
+        ws.load()
+        p = ws.project([])
+    except Exception:  # noqa: BLE001 - a stack the tool cannot read has no variants to judge
+        return []
+    return [[os.path.relpath(p.docs[i].path, stack.folder) for i in v] for v in p.variants()]
 
 
 def verdict(folder: Path, files: list[str]) -> tuple[int, str]:

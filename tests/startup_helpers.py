@@ -45,12 +45,10 @@ def run_fixture(tmp_path: Path, pass_id: str, case: str) -> Path:
 
 
 def variants(folder: Path) -> list[list[str]]:
-    stacks = [s for s in proj.discover([folder]) if isinstance(s, proj.Stack)]
-    out = []
-    for s in stacks:
-        names = [p.name for p in s.compose]
-        out += [[names[0]]] + [[names[0], n] for n in names[1:]]
-    return out
+    """Every variant of the stacks in `folder` (`Project.variants`), as `-f` arguments."""
+    from conftest import stack_variants
+
+    return [files for s in proj.discover([folder]) if isinstance(s, proj.Stack) for files in stack_variants(s)]
 
 
 def config(folder: Path, files: list[str]) -> dict[str, Any]:

