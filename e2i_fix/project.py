@@ -803,6 +803,18 @@ class Project:
             cache[i] = got
         return got
 
+    def _reader(self, i: int) -> int:
+        """The base or override file that makes Compose read `docs[i]`: itself, or the file
+        that includes it (transitively)."""
+        seen = {i}
+        while self.roles[i] not in ("base", "override"):
+            up = next((j for j, lst in self.refs.items() if any(r.kind == "include" and i in idx for r, idx in lst)), None)
+            if up is None or up in seen:
+                break
+            seen.add(up)
+            i = up
+        return i
+
     def _referrer(self, i: int) -> int | None:
         for j, lst in self.refs.items():
             if j != i and any(i in idx for _, idx in lst):
@@ -985,8 +997,12 @@ class Project:
                 for k, v in svcs[1].value:
                     if isinstance(k, ScalarNode) and k.value != "<<":
                         out.setdefault(k.value, Service(k.value, [], {})).defs.append(ServiceDef(doc, k, v))
+        # Definitions in the order Compose reads them: an included file's where its includer is
+        # (before the override files), so a service an included file defines has its home there.
+        where = {id(d): (self._reader(i), i) for i, d in enumerate(self.docs)}
         merged = self.model(self.widest).get("services") or {}
         for name, svc in out.items():
+            svc.defs.sort(key=lambda d: where[id(d.doc)])
             svc.project = self
             cfg = merged.get(name)
             svc.config = cfg if isinstance(cfg, dict) else {}
