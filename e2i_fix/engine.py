@@ -369,36 +369,41 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings, verify: V
     result = _run(stack, passes, settings, blocked)
     if verify is None:
         return result
-    failures = _check(result, verify)
-    runs = 1
-    while failures:
-        if failures[0].path == ("internal",):
-            result.problems.append(Problem(str(stack), f"internal error in verification: {failures[0].message}; nothing written"))
-            return _unchanged(result)
-        target = failures[0]
-        suspects = [f for f in _suspects(result, target) if _key(f) not in blocked]
-        cleared = False
-        for fix in suspects[:3]:  # the likeliest few, one at a time
-            if runs >= MAX_RUNS:
-                break
-            trial = {**blocked, _key(fix): target.reason()}
-            got = _run(stack, passes, settings, trial)
-            found = _check(got, verify)
-            runs += 1
-            if not any(f[:4] == target[:4] for f in found):
-                blocked, result, failures, cleared = trial, got, found, True
-                break
-        if cleared:
-            continue
-        if not suspects or runs >= MAX_RUNS:
-            result.findings.append(Fix("verify", f"verification failed: {target.reason()}; nothing written",
-                                       Path(str(stack)), safety=Safety.DISPLAY_ONLY))
-            return _unchanged(result)
-        blocked.update((_key(f), target.reason()) for f in suspects)
-        result = _run(stack, passes, settings, blocked)
+    try:
         failures = _check(result, verify)
-        runs += 1
+        runs = 1
+        while failures:
+            target = failures[0]
+            suspects = [f for f in _suspects(result, target) if _key(f) not in blocked]
+            cleared = False
+            for fix in suspects[:3]:  # the likeliest few, one at a time
+                if runs >= MAX_RUNS:
+                    break
+                trial = {**blocked, _key(fix): target.reason()}
+                got = _run(stack, passes, settings, trial)
+                found = _check(got, verify)
+                runs += 1
+                if not any(f[:4] == target[:4] for f in found):
+                    blocked, result, failures, cleared = trial, got, found, True
+                    break
+            if cleared:
+                continue
+            if not suspects or runs >= MAX_RUNS:
+                result.findings.append(Fix("verify", f"verification failed: {target.reason()}; nothing written",
+                                           Path(str(stack)), safety=Safety.DISPLAY_ONLY))
+                return _unchanged(result)
+            blocked.update((_key(f), target.reason()) for f in suspects)
+            result = _run(stack, passes, settings, blocked)
+            failures = _check(result, verify)
+            runs += 1
+    except _VerifyError as e:
+        result.problems.append(Problem(str(stack), f"internal error in verification: {e}; nothing written"))
+        return _unchanged(result)
     return result
+
+
+class _VerifyError(Exception):
+    """A bug in verification: the stack is left as it is, and the run says so."""
 
 
 MAX_RUNS = 12  # runs of the engine on one stack, when verification drops fixes
@@ -412,9 +417,7 @@ def _check(result: Result, verify: Verify) -> list[Failure]:
     except Exception as e:
         if os.environ.get("E2I_FIX_DEBUG"):
             raise
-        from e2i_fix.verify import Failure
-
-        return [Failure("", (), ("internal",), f"{type(e).__name__}: {e}")]
+        raise _VerifyError(f"{type(e).__name__}: {e}") from None
 
 
 def _unchanged(result: Result) -> Result:

@@ -209,3 +209,51 @@ def test_a_pass_runs_again_only_when_a_key_it_reads_changed(tmp_path: Path) -> N
     # Round 1: all three run. Round 2: the writer (it reads everything) and the pass that reads
     # `restart`, which the writer changed; the pass reading only `image` is not asked again.
     assert calls == {"reads-restart": 2, "reads-image": 1}
+
+
+def test_a_bug_in_verification_writes_nothing_and_says_so(tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text(BASE)
+    p = add_key("restart", "always")
+
+    def broken(result: engine.Result) -> list[Any]:
+        raise KeyError("oops")
+
+    result = engine.run(Stack(tmp_path, [f]), [p], Settings({"p": p}), broken)
+    assert [x.message for x in result.problems] == ["internal error in verification: KeyError: 'oops'; nothing written"]
+    assert not result.changed() and not result.applied
+
+
+def test_a_failure_no_single_drop_clears_drops_every_suspect(tmp_path: Path) -> None:
+    """A failure that stays whichever single fix is dropped: the suspects go, then the fixes of
+    the variant's files, until it clears; each says why, and the stack is no error."""
+    from e2i_fix.verify import Failure
+
+    f = tmp_path / "compose.yaml"
+    f.write_text(BASE)
+    p = add_key("restart", "always")
+
+    def always(result: engine.Result) -> list[Failure]:
+        return [Failure("compose.yaml", (f,), ("services", "a", "restart"), "is wrong")]
+
+    result = engine.run(Stack(tmp_path, [f]), [p], Settings({"p": p}), always)
+    assert not result.problems and not result.changed()
+    assert [x.message for x in result.findings] == [
+        "add restart (not applied: with compose.yaml, services.a.restart is wrong)"] * 2
+
+
+def test_verification_gives_up_after_a_few_runs_and_writes_nothing(tmp_path: Path) -> None:
+    from e2i_fix.verify import Failure
+
+    names = tuple(f"s{i}" for i in range(30))
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n" + "".join(f"  {n}:\n    image: x\n" for n in names))
+    p = add_key("restart", "always", services=names)
+
+    def always(result: engine.Result) -> list[Failure]:
+        return [Failure("compose.yaml", (f,), ("volumes",), "is wrong")]
+
+    result = engine.run(Stack(tmp_path, [f]), [p], Settings({"p": p}), always)
+    assert not result.problems and not result.changed() and not result.applied
+    assert [x.message for x in result.findings if x.pass_id == "verify"] == [
+        "verification failed: with compose.yaml, volumes is wrong; nothing written"]
