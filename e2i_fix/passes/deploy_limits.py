@@ -24,59 +24,119 @@ First match wins, figure by figure (an entry may give only `cpus` or only `memor
 2. observed usage (`--usage FILE`, below): the memory limit is the service's peak x `headroom`
    (1.5), never below its image's documented need (3); the CPU limit the peak CPU share x
    `headroom`, in quarters of a CPU; reservations the typical (median) sample;
-3. the image: the family of `image:` (no registry, no tag: `docker.io/bitnami/redis:7` is
-   `redis`), else of the image the service's Dockerfile stage starts from; `images` of the
-   configuration first, then the built-in table (`e2i_fix/data/deploy-limits.json`, below);
+3. the image, as the one reading of the service (`e2i_fix.facts`) gives it: `image:` with its
+   variables read through `.env` and their defaults (`postgres:${PG_VERSION}`,
+   `${REGISTRY:-docker.io}/library/postgres:16` are postgres), else the image the service's
+   Dockerfile stages start from; `images` of the configuration first (by repository, path or
+   family), then the image table (`e2i_fix/data/images.toml`, below);
 4. the role, from the command (`celery ... worker`, `rq worker`, `sidekiq`: worker; `gunicorn`,
    `uvicorn`, `node server.js`: api) or else the service name: `roles`, then api 2 / 4G and
-   worker 2 / 4G, generic profiles;
-5. `default`, then the generic default 1 / 1G.
+   worker 2 / 4G, generic profiles (`e2i_fix/data/deploy-limits.json`);
+5. `default`, then the generic default 1 / 1G, which is never applied on its own (below).
 Reservations are half the limits unless observed usage gives them.
 
-Never below what the service sizes itself to. The memory limit is raised, to the next clean
-size (256M, 384M, 512M, 768M, 1G, 1536M, then whole gigabytes), above:
+### Never below what the service configures for itself
+The memory limit is raised, to the next clean size (256M, 384M, 512M, 768M, 1G, 1536M, then
+whole gigabytes), above what the service sizes itself to in every variant of the stack (the
+base file, the base with each override), read from its command, its environment (the image's
+ENV, the `env_file:` entries, `environment` over them) and the configuration files it mounts
+or copies:
+- JVM heaps: `-Xmx` / `-XX:MaxHeapSize` (the last one given) in the command or in `JAVA_OPTS`,
+  `ES_JAVA_OPTS`, `OPENSEARCH_JAVA_OPTS`, `*_HEAP_OPTS` (`KAFKA_HEAP_OPTS`...), `*_MEM`
+  (`PULSAR_MEM`...), `_JAVA_OPTIONS`, `JAVA_TOOL_OPTIONS`, `JVMFLAGS`, `*_JAVAOPTS` (SonarQube),
+  `INSTALL4J_ADD_VM_PARAMS` (Nexus)..., and bare sizes in `*_HEAP`, `*_HEAP_SIZE`, `*_JAVA_MEM`
+  (`SOLR_HEAP=2g`): x 2 for Elasticsearch and OpenSearch (their documented rule: heap at most
+  half the memory, the rest is Lucene's file cache) and x 1.5 for any other JVM (metaspace,
+  threads), plus `-XX:MaxDirectMemorySize`, which is outside the heap;
+- Flink's whole-process sizes, `jobmanager.memory.process.size` and
+  `taskmanager.memory.process.size`, in `FLINK_PROPERTIES` or the command;
+- PostgreSQL: `shared_buffers` + `max_connections` x `work_mem` + `maintenance_work_mem`, from
+  `-c` flags, a mounted or copied postgresql.conf, or the file `-c config_file=` names (a
+  bind mount of any name): every backend may hold at least a `work_mem` for a sort or a hash
+  (postgresql.org/docs/current/runtime-config-resource.html); a setting left alone counts at
+  its default (128MB, 100, 4MB, 64MB). Only where the service sets one of them itself;
+- RabbitMQ: an absolute `vm_memory_high_watermark` (rabbitmq.conf, or
+  `RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS`) x 2: the watermark only throttles publishers, and
+  Erlang's garbage collector can in the worst case use double it (rabbitmq.com/docs/memory);
+- workers that each may grow to a size the service sets: Celery's `--max-memory-per-child`
+  (KiB) and uWSGI's `--reload-on-rss` (MB, or `UWSGI_RELOAD_ON_RSS`), times the workers
+  (`--concurrency`, `-c`, `--processes`, `-p`, `--workers`, `-w`, `WEB_CONCURRENCY`...) and the
+  main process. A worker count alone says nothing: no per-worker figure can be sourced for
+  a generic gunicorn or uvicorn worker;
 - Redis `--maxmemory` (command or entrypoint, string or list form) x 1.5: fragmentation,
   client buffers and the copy-on-write fork of a save need room besides the data;
-- JVM `-Xmx` / `-XX:MaxHeapSize` in the command or in `JAVA_OPTS`, `ES_JAVA_OPTS`,
-  `OPENSEARCH_JAVA_OPTS`, `*_HEAP_OPTS` (`KAFKA_HEAP_OPTS`...), `_JAVA_OPTIONS`,
-  `JAVA_TOOL_OPTIONS`, `JVMFLAGS`, `*_JAVAOPTS` (SonarQube), `INSTALL4J_ADD_VM_PARAMS` (Nexus)...
-  x 2 for Elasticsearch and OpenSearch (their documented rule: heap at most half the memory,
-  the rest is Lucene's file cache) and x 1.5 for any other JVM (metaspace, threads, direct
-  buffers);
 - Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
 - memcached `-m` / `--memory-limit` (MB) x 1.5.
-The environment is the one the container gets: the `env_file:` entries, `environment` over them.
-A value set through `${VAR}` cannot be read: the fix is marked unsafe and the message says so.
+A value set through `${VAR}` (even with a default: the shell decides at `up`), or a
+`config_file` the stack does not hold, cannot be read: the fix is marked unsafe and the
+message says so. A figure above what the service asks for is kept, and the message says what
+it covers.
 
-### The built-in table
+### Where no figure can be trusted: a finding, not a guess
+No fix at all, not even an unsafe one, where nothing can be trusted to cover what the service
+needs; the finding says why and asks for a measurement (`--usage`) or a figure in the
+configuration:
+- an image the tool has no figures for, with no role, no observed usage and no size it sets
+  itself (the generic default would be a guess);
+- an all-in-one container, whose memory is every server it supervises: its command, its
+  entrypoint or the scripts they run start supervisord, s6, runit, my_init or systemd;
+- a model server, whose memory is the models it loads: BentoML, Ollama, vLLM, Immich's
+  machine learning (the image table), or a command that serves models (`bentoml serve`,
+  `ollama serve`, `vllm serve`, `torchserve`, `tritonserver`, `tensorflow_model_server`,
+  `text-generation-launcher`, `mlflow models serve`);
+- a derivative of an image whose figure the vendor documents: the figure is for the image's
+  own configuration, and an image built on it (`ghcr.io/<org>/postgres`, `timescale/timescaledb`,
+  `pgautoupgrade/pgautoupgrade`, `zulip/zulip-postgresql`, `bitnami/...`) may bake in a bigger
+  one. Where the service's own settings are read (a mounted postgresql.conf...) the limit covers
+  them, as an unsafe fix.
+A service no figure can be trusted with never inherits another's through a shared mapping.
+
+### Brokers, swarm
+RabbitMQ sets its memory watermark from the memory it detects, and in a container it may not
+see the limit (rabbitmq.com/docs/memory: an absolute threshold is highly recommended in
+containers): without an absolute `vm_memory_high_watermark` the fix is unsafe and says which
+to set (half the limit, in rabbitmq.conf).
+A stack that `docker stack deploy` also runs (`e2i_fix.facts.swarm`: a deploy key only swarm
+reads, or a script beside the stack that deploys it) gets limits only: swarm places a task only
+on a node with its reservations free, so generic reservations can leave most of the stack
+pending.
+
+### The image table
 Image families whose vendor documents what the default configuration needs (limits;
-reservations are half), with the source named in the data file:
-postgres (postgis, timescaledb, pgvector...) 1 / 1G: shared_buffers 128MB and 100 connections
-by default (postgresql.org/docs/current/runtime-config-resource.html); mysql, mariadb 1 / 1G:
-a 128MB buffer pool (dev.mysql.com/doc/refman/8.0/en/innodb-parameters.html); mongo 1 / 1G:
-the WiredTiger cache follows the container's limit (mongodb.com/docs/manual/core/wiredtiger/);
+reservations are half), each with its source in `e2i_fix/data/images.toml`:
+postgres (the official image, postgis/postgis, pgvector/pgvector) 1 / 1G: shared_buffers
+128MB, 100 connections of 4MB work_mem, 64MB maintenance_work_mem by default
+(postgresql.org/docs/current/runtime-config-resource.html); mysql, mariadb 1 / 1G: a 128MB
+buffer pool (dev.mysql.com/doc/refman/8.0/en/innodb-parameters.html); mongo 1 / 1G: the
+WiredTiger cache follows the container's limit (mongodb.com/docs/manual/core/wiredtiger/);
 elasticsearch 2 / 2G and opensearch 2 / 2G: heap at most half the memory, OpenSearch's
 jvm.options default 1g (elastic.co/guide/en/elasticsearch/reference/current/advanced-configuration.html,
-opensearch.org/docs/latest/install-and-configure/install-opensearch/docker/); logstash 1 / 2G:
--Xmx1g in its jvm.options (elastic.co/guide/en/logstash/current/jvm-settings.html); kafka
-(cp-kafka, cp-server...) 1 / 2G: kafka-server-start.sh's default -Xmx1G
-(kafka.apache.org/documentation/#java); zookeeper 1 / 1536M: zkEnv.sh's 1000 MB heap
-(zookeeper.apache.org/doc/current/zookeeperAdmin.html); redpanda 1 / 2G: 2 GB per core
-(docs.redpanda.com); rabbitmq 1 / 512M: its watermark follows the container's limit
-(rabbitmq.com/docs/memory); clickhouse 2 / 4G: it keeps under 0.9 of the memory it detects
-(clickhouse.com/docs/operations/tips); keycloak 2 / 2G: 1250 MB base, 70% of the limit as
+opensearch.org/docs/latest/install-and-configure/install-opensearch/docker/); solr 1 / 1G:
+SOLR_HEAP 512m (solr.apache.org/guide/solr/latest/deployment-guide/jvm-settings.html);
+clickhouse 2 / 4G: it keeps under 0.9 of the memory it detects (clickhouse.com/docs/operations/tips);
+logstash 1 / 2G: -Xmx1g in its jvm.options (elastic.co/guide/en/logstash/current/jvm-settings.html);
+flink 1 / 2G: jobmanager.memory.process.size 1600m, taskmanager.memory.process.size 1728m
+(github.com/apache/flink, flink-dist config.yaml); kafka (cp-kafka, cp-server, bitnami/kafka,
+apache/kafka) 1 / 2G: kafka-server-start.sh's default -Xmx1G (kafka.apache.org/documentation/#java);
+kafka connect (cp-kafka-connect) 1 / 3G: connect-distributed.sh's default -Xmx2G
+(github.com/apache/kafka, bin/connect-distributed.sh); pulsar 1 / 7G: PULSAR_MEM's default
+-Xmx2g and 4g of direct memory (github.com/apache/pulsar, conf/pulsar_env.sh); zookeeper 1 / 1536M:
+zkEnv.sh's 1000 MB heap (zookeeper.apache.org/doc/current/zookeeperAdmin.html); redpanda 1 / 2G:
+2 GB per core (docs.redpanda.com); rabbitmq 1 / 512M: its watermark is a share of the memory
+it detects (rabbitmq.com/docs/memory); keycloak 2 / 2G: 1250 MB base, 70% of the limit as
 heap plus 300 MB (keycloak.org/high-availability/concepts-memory-and-cpu-sizing); sonarqube
 2 / 4G: three JVMs at -Xmx512m and its search engine's cache
 (docs.sonarsource.com/sonarqube-server/latest/setup-and-upgrade/installation-requirements/server-host/);
 jenkins 2 / 4G: 4 GB+ for a small team (jenkins.io/doc/book/installing/docker/); nexus3 2 / 8G:
 -Xmx2703m and 2703m of direct memory in the image (github.com/sonatype/docker-nexus3); gitlab-ce
-2 / 8G (docs.gitlab.com/install/requirements/); solr 1 / 1G: SOLR_HEAP 512m
-(solr.apache.org/guide/solr/latest/deployment-guide/jvm-settings.html); memcached 0.5 / 256M:
-64 MB of items by default; grafana 0.5 / 512M: its minimum hardware
+2 / 8G (docs.gitlab.com/install/requirements/); memcached 0.5 / 256M: 64 MB of items by
+default; grafana 0.5 / 512M: its minimum hardware
 (grafana.com/docs/grafana/latest/setup-grafana/installation/).
-Generic profiles (no vendor figure: the software grows with its load): redis, valkey, keydb,
-falkordb 1 / 512M; kibana, opensearch-dashboards 1 / 1G; prometheus 1 / 1G; minio 1 / 1G;
-nginx, httpd, caddy, haproxy, traefik 0.5 / 256M.
+Generic profiles (no vendor figure: the software grows with its load), unsafe fixes unless
+what the service sets itself checks them: redis, valkey, keydb 1 / 512M; falkordb 1 / 1G and
+mlflow 1 / 2G (the figures of the stack review this tool started from); kibana,
+opensearch-dashboards 1 / 1G; prometheus 1 / 1G; minio 1 / 1G; nginx, httpd, caddy, haproxy,
+traefik 0.5 / 256M.
 
 ### Observed usage
 `--usage FILE` (or the option `usage`) reads what `docker stats --no-stream --format json`
@@ -173,13 +233,15 @@ After:
               memory: "384M"
 
 ## Fix safety
-Safe when the memory limit rests on something known: the configuration, observed usage, what
-the service configures for itself (`--maxmemory`, `-Xmx`...: the limit covers it with
-headroom), legacy keys carried over, or an image family whose vendor documents its needs.
-Unsafe (`--unsafe-fixes`) when it comes from a generic figure (a generic profile, a role, the
-default): nothing says the service fits in it. Unsafe too when a size the service asks for is
-set through `${VAR}` and cannot be checked. A CPU limit only throttles, so it never makes a fix
-unsafe.
+Safe when every figure rests on something known: the configuration, observed usage, legacy
+keys carried over, or an image whose vendor documents what its own configuration needs (the
+image itself, not a derivative); a generic memory figure is safe only where what the service
+configures for itself (`--maxmemory`, `-Xmx`, `shared_buffers`...) checks it. Unsafe
+(`--unsafe-fixes`) when a figure is generic (a generic profile of that kind of image, a role):
+nothing says the service fits in it; when a generic CPU figure completes a limit (a guessed
+CPU limit starves a service that needs more); when a size the service asks for is set through
+`${VAR}` and cannot be checked; for a derivative whose own settings are read; for RabbitMQ
+without an absolute watermark. No fix at all where no figure can be trusted (above).
 
 ## Options
 Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (`"512M"`, `"4G"`).
