@@ -402,7 +402,7 @@ class Tables:
                 if doc is not None:
                     floor = Figure(doc.memory, doc.label, doc.source, True, "documented")
                 break
-        r = role(svc)
+        r = role_of(svc, f)
         if r:
             chain += [t[r] for t in (self.roles, self.builtin_roles) if r in t]
         chain += [e for e in (self.default, self.builtin_default) if e is not None]
@@ -421,6 +421,20 @@ def image_keys(image: str | None) -> tuple[str, ...]:
     if ref is None:
         return ()
     return (ref.path, ref.family) if ref.path != ref.family else (ref.family,)
+
+
+def role_of(svc: Service, f: Facts | None) -> str | None:
+    """`worker` or `api` from what runs (the compose command, else the image's ENTRYPOINT and
+    CMD as facts read them: a Dockerfile's `CMD gunicorn ...`), else from the service name."""
+    from e2i_fix.project import _API_CMD, _WORKER_CMD
+
+    if f is not None and f.argv and not command_text(svc.config):
+        words = " ".join(f.argv)
+        if _WORKER_CMD.search(words):
+            return "worker"
+        if _API_CMD.search(words):
+            return "api"
+    return role(svc)
 
 
 def imagedata_knowledge(ref: ImageRef) -> Knowledge:

@@ -908,3 +908,33 @@ def test_a_service_template_and_shared_profiles(placement: str, tmp_path: Path) 
     res = resources(tmp_path, ["compose.yaml"])
     assert all(figures(res[n]) == (1, G, 0.5, 512 * M) for n in res)
     assert apply(str(tmp_path)) == 0
+
+
+# --- one reading of the service -------------------------------------------------------------
+
+
+def test_the_role_of_what_the_image_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A service that builds an image whose CMD is gunicorn is an API server, though its compose
+    entry says nothing of it; its generic figure is an unsafe fix."""
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]\n')
+    assert main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)]) == 1
+    assert findings(capsys) == [
+        "[deploy-limits] service 'web' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); "
+        "from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure "
+        "with --usage)"]
+
+
+def test_an_image_through_variables_is_one_family_for_every_pass(tmp_path: Path) -> None:
+    """`${REGISTRY:-docker.io}/library/postgres:${PG_VERSION}` is the official postgres image
+    for deploy-limits (its documented figure, a safe fix) as for cap-drop (the capabilities its
+    entrypoint needs): one reading of the image."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  db:\n    image: ${REGISTRY:-docker.io}/library/postgres:${PG_VERSION}\n")
+    (tmp_path / ".env").write_text("PG_VERSION=16-alpine\n")
+    assert main(["--apply", "--unsafe-fixes", "--select", "deploy-limits,cap-drop", str(tmp_path)]) == 1
+    proc = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    db = json.loads(proc.stdout)["services"]["db"]
+    assert figures(db["deploy"]["resources"]) == (1, G, 0.5, 512 * M)
+    assert db["cap_drop"] == ["ALL"] and sorted(db["cap_add"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
