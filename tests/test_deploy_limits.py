@@ -369,6 +369,10 @@ def test_noop(text: str, tmp_path: Path) -> None:
                                       "  b:\n    image: redis:7\n    command: redis-server --maxmemory 2gb\n"
                                       "    deploy: *d\n"},
                      "its deploy is an alias, in flow style or not a mapping", id="deploy through an alias"),
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: postgres:16\n    deploy: &d\n      replicas: 1\n"
+                                      "  b:\n    image: example/unknown:1\n    deploy: *d\n"},
+                     "its mapping is shared with 'b', which has no figure that can be trusted",
+                     id="anchored deploy shared with a service no figure can be trusted with"),
         pytest.param({"compose.yaml": "services:\n  a:\n    image: postgres:16\n    deploy: {replicas: 2}\n"},
                      "its deploy is an alias, in flow style or not a mapping", id="flow style deploy"),
     ],

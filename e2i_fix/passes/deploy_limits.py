@@ -503,6 +503,7 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     else:
         final_cpus = cpu_fig.value
         source = cpu_fig.source
+        cpu_generic = not cpu_fig.safe
         if tables.host_cpus is not None and final_cpus > tables.host_cpus:
             # Docker refuses a CPU limit above the host's count: the container would not start.
             final_cpus = tables.host_cpus
@@ -516,10 +517,9 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             elif floor_c > final_cpus:
                 final_cpus = floor_c
                 source = f"the service's CPU reservation {rsv['cpus']}"
+                cpu_generic = False
         add_l["cpus"] = format_cpus(final_cpus)
         prov.append((f"limits.cpus {add_l['cpus']}", source))
-        if not cpu_fig.safe and source == cpu_fig.source:
-            cpu_generic = True
     final_mem: int | None
     if "memory" in lim:
         final_mem = parse_size(lim["memory"])
