@@ -23,6 +23,7 @@ Read through `facts.Facts.sizes`; `deploy-limits` keeps its limits above the dem
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -274,15 +275,19 @@ def _per_worker(f: Facts, env: dict[str, object],
 # --- what no fixed figure covers ------------------------------------------------------------
 
 
-def _unsized(f: Facts) -> str | None:
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], dict[str, Any]]:
     from e2i_fix.facts import image as imagedata
 
+    data: dict[str, Any] = imagedata.section("sizing")
+    return re.compile(data["supervisors"], re.MULTILINE), re.compile(data["model_servers"]), data
+
+
+def _unsized(f: Facts) -> str | None:
     why = f.knowledge.soft("unsized")
     if isinstance(why, str):
         return why
-    data: dict[str, Any] = imagedata.section("sizing")
-    supervisors = re.compile(data["supervisors"], re.MULTILINE)
-    models = re.compile(data["model_servers"])
+    supervisors, models, data = _patterns()
     texts = [("its command", " ".join(f.argv))]
     texts += [(s.origin, _code(s.text)) for s in f.scripts]
     for origin, text in texts:
