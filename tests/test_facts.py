@@ -324,11 +324,6 @@ def test_every_variant(tmp_path: Path) -> None:
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n"},
      "deploy.sh runs `docker stack deploy -c compose.yaml app`"),
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      resources:\n        limits:\n          memory: 1G\n"}, None),
-    ({"deploy/cli/compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      replicas: 2\n",
-      "deploy/swarm/swarm.sh": "#!/bin/sh\nFILE=$HOME/app/compose.yaml\ndocker stack deploy -c $FILE app\n"},
-     "deploy/swarm/swarm.sh runs `docker stack deploy -c $FILE app`"),
-    ({"deploy/cli/compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      replicas: 2\n",
-      "deploy/swarm/swarm.sh": "#!/bin/sh\nFILE=$HOME/app/other.yaml\ndocker stack deploy -c $FILE app\n"}, None),
 ])
 def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
     got = facts.swarm(index(tmp_path, files))

@@ -551,17 +551,11 @@ def swarm(project: Project) -> str | None:
             why = _stack_script(folder, names)
             if why:
                 break
-    if why is None and project.stack.boundary and any(
-            isinstance(s, dict) and isinstance(s.get("deploy"), dict)
-            for s in (project.model(project.widest).get("services") or {}).values()):
-        # A stack written for swarm too (its services have `deploy:`), deployed by a script
-        # elsewhere in the repository that names a file of its name (`-c $FILE`, FILE=.../name).
-        why = _stack_script_in(project.stack.boundary, {Path(str(d.path)).name for d in project.docs})
     cache["_swarm"] = why
     return why
 
 
-def _stack_script(folder: Path, names: set[str], strict: bool = False) -> str | None:
+def _stack_script(folder: Path, names: set[str]) -> str | None:
     try:
         entries = sorted(folder.iterdir())
     except OSError:
@@ -576,49 +570,6 @@ def _stack_script(folder: Path, names: set[str], strict: bool = False) -> str | 
         except OSError:
             continue
         for line in text.splitlines():
-            if _STACK_DEPLOY not in line:
-                continue
-            rest = line.split(_STACK_DEPLOY, 1)[1]
-            if strict:
-                m = re.search(r"(?:-c|--compose-file)[= ]\s*[\"']?\$\{?(\w+)", rest)
-                named = any(n in rest for n in names) or bool(m and re.search(
-                    rf"^\s*(?:export\s+)?{m.group(1)}=\S*?(?:{'|'.join(map(re.escape, names))})[\"']?\s*$",
-                    text, re.MULTILINE))
-            else:
-                named = any(n in line for n in names) or "-c" in rest
-            if named:
+            if _STACK_DEPLOY in line and (any(n in line for n in names) or "-c" in line.split(_STACK_DEPLOY, 1)[1]):
                 return f"{p.name} runs `{line.strip()[:80]}`"
-    return None
-
-
-_SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "vendor", "dist", "build", "__pycache__"})
-
-
-_SCRIPTS_IN: dict[tuple[Path, frozenset[str]], str | None] = {}
-
-
-def _stack_script_in(root: Path, names: set[str]) -> str | None:
-    """A script up to three folders below `root` that deploys a file of the stack's name (once
-    per run and repository: every round's index asks again)."""
-    key = (root, frozenset(names))
-    if key not in _SCRIPTS_IN:
-        _SCRIPTS_IN[key] = _find_stack_script(root, names)
-    return _SCRIPTS_IN[key]
-
-
-def _find_stack_script(root: Path, names: set[str]) -> str | None:
-    folders = [root]
-    for _ in range(3):
-        nxt: list[Path] = []
-        for folder in folders:
-            try:
-                nxt += sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in _SKIP_DIRS
-                              and not p.name.startswith("."))
-            except OSError:
-                continue
-        folders = nxt[:500]
-        for folder in folders:
-            why = _stack_script(folder, names, strict=True)
-            if why:
-                return f"{folder.relative_to(root).as_posix()}/{why}"
     return None
