@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -75,3 +76,31 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
     assert [ln.rsplit(".", 1)[-1] for ln in out.splitlines() if ln.startswith("e2i-fix (")] == ["Failed", "Passed"]
     assert "    logging: *default-logging\n" in (repo / "compose.yaml").read_text()
     assert (repo / "notes.yaml").read_text() == "services: not compose, not named like it\n"
+
+    # Twelve stacks build one Dockerfile. pre-commit would share them out among parallel
+    # batches (one per CPU), each fixing the Dockerfile and creating its .dockerignore, and all
+    # but the first would find them changed or created under them: the hooks run serially.
+    shared = repo / "shared"
+    shared.mkdir()
+    (shared / "Dockerfile").write_text(
+        "FROM python:3.12-slim\nCOPY requirements.txt .\nRUN pip install --no-cache-dir -r requirements.txt\n")
+    (shared / "requirements.txt").write_text("")
+    for k in range(12):
+        (repo / f"s{k}").mkdir()
+        (repo / f"s{k}" / "compose.yaml").write_text(f"services:\n  s{k}:\n    build: ../shared\n")
+    for cmd in (["git", "add", "."], ["git", "commit", "-qm", "stacks"]):
+        subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "e2i-fix", "--all-files"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "exit code: 1" in out, out
+    assert "since it was read" not in out and "created by someone else" not in out
+    # One process: one summary line.
+    assert len(re.findall(r"^\d+ fix(?:es)? applied in \d+ files?", out, re.M)) == 1, out
+    assert "RUN --mount=type=cache," in (shared / "Dockerfile").read_text()
+    assert (shared / ".dockerignore").is_file()
+
+
+def test_both_hooks_run_serially() -> None:
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert {h["id"]: h.get("require_serial") for h in hooks} == {"e2i-fix": True, "e2i-fix-check": True}
