@@ -661,10 +661,16 @@ def step_summary(records: Sequence[dict[str, Any]], stats: Stats, mode: str, roo
 
 def _git_tree(path: Path) -> Path | None:
     """The git work tree that holds `path` (a file's folder), if any."""
-    from e2i_fix.project import boundary_of
-
-    root = boundary_of(path)
-    return root if os.path.lexists(root / ".git") else None
+    here = os.path.realpath(path)
+    if not os.path.isdir(here):
+        here = os.path.dirname(here)
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):  # a folder, or a worktree's file
+            return Path(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
 def source_root(paths: Iterable[str]) -> Path:
