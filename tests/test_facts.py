@@ -275,3 +275,19 @@ def test_every_variant(tmp_path: Path) -> None:
 def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
     got = facts.swarm(index(tmp_path, files))
     assert (got is None) if why is None else (got is not None and why in got)
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("not json", ":1:1: not JSON"),
+    ('[{"RepoTags": ["x:1"]}]', ":1:1: entry 1 has no Config"),
+])
+def test_a_bad_inspect_file_is_the_runs_error(tmp_path: Path, text: str, where: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from e2i_fix._main import main
+
+    bad = tmp_path / "inspect.json"
+    bad.write_text(text)
+    (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: redis:7\n")
+    assert main(["--check", "--inspect", str(bad), str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(bad) + where)
