@@ -686,7 +686,7 @@ def test_provenance_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert by_service["configured"]["provenance"][3] == {"what": "reservations.memory 384M",
                                                         "source": "half the memory limit"}
     assert by_service["api"]["safety"] == "unsafe" and by_service["broker"]["safety"] == "safe"
-    assert by_service["misc"]["safety"] == "display_only" and not by_service["misc"].get("provenance")
+    assert by_service["misc"]["safety"] == "display-only" and not by_service["misc"].get("provenance")
     totals = [r for r in records if r["info"]]
     assert len(totals) == 1 and totals[0]["message"].startswith("resource totals, compose.yaml: default: 7 containers")
 
