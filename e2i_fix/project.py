@@ -19,14 +19,16 @@ For pass authors
   relative paths of an included or extended service made relative to the stack's folder.
   Environments and labels are mappings, `depends_on` long form (`model.normalise_service`).
 - `Service.defs`: each file's definition (`ServiceDef`: `doc`, `key`, `node`, `editable`,
-  `tags`), base first. `Service.home`: where new keys go (the first editable definition; the
+  `tags`), in the order Compose reads them (an included file's where its includer is), base
+  first. `Service.home`: where new keys go (the first editable definition; the
   one that `!override`s the whole service; None for a `!reset` service). A service an included
   file defines has its home there: it is fixed in the file that defines it.
-- `Service.reset`: the definition that drops the service (`backup: !reset null`). `targets()`
-  leaves such a service out: it gets nothing.
+- `Service.reset`: the definition that drops the service (`backup: !reset null`) in every
+  variant that defines it. `targets()` leaves such a service out: it gets nothing.
 - `Service.shadows(d, *path)`: a later definition that `!reset`s or `!override`s `path` (or what
-  holds it). A pass about to add `path` in `d` asks it first: the edit would be lost there, so
-  it edits the overriding file, or reports.
+  holds it) in every variant that reads `d`. A pass about to add `path` in `d` asks it first:
+  the edit would be lost everywhere, so it edits the overriding file, or reports. Where some
+  variant reads `d` without that file (the base run alone), it is None and the edit counts.
 - `Service.build`: the context, Dockerfile and target it builds (`Build.stage`: the Dockerfile
   stage it ends at); `Service.has_healthcheck`: a health check in the merged config or in that
   stage.
@@ -37,11 +39,16 @@ For pass authors
 - `Project.environment(svc)`: what the container really gets: its `env_file` entries, then
   `environment` over them. `Project.env_file(path)` and `Project.service_env_files(svc)` give
   the entries with their line numbers.
-- `Project.variants()`: the file sets Compose runs (indexes into `Project.docs`): the base alone
-  and the base with each override file; included files belong to each variant of their
-  includer. `Project.model(files)`: one variant's normalised model, computed once (verification
-  compares these before and after a run). `Project.roles[i]` says what `docs[i]` is: `base`,
-  `override`, `include` or `extends` (read only for the services extending from it).
+- `Project.variants()`: the ways the stack is run (`Variant`: a tuple of indexes into
+  `Project.docs`, with `kind`, `role` and `likely`): the base alone, the base with each override
+  file, each override file that runs alone (`runs_alone`), the chain `.env`'s `COMPOSE_FILE`
+  names; included files belong to each variant of their includer. `Project.reaching(doc)`: the
+  variants an edit of `doc` changes (decide on these, not on a file run alone without it).
+  `Project.model(files)`: one variant's normalised model, computed once (verification compares
+  these before and after a run). `Project.roles[i]` says what `docs[i]` is to the stack: `base`,
+  `override`, `include` or `extends` (read only for the services extending from it);
+  `Project.file_role(i)` / `Project.role_of(path)` what a file is for (`fileroles`: production,
+  development, test, example).
 - `Project.sharers(node)`, `Project.with_extenders(names)`, `Project.extends_parents`: who else
   an edit of a shared node or of an `extends` base reaches.
 
