@@ -329,26 +329,27 @@ class _Stacks:
         view = self.view
         out = output.Reporter(self.fmt, self.mode, capture=True, color=view.color, statistics=view.statistics)
         item = self.items[i]
-        if isinstance(item, Skipped):  # information: shown by --check, never counted
-            if self.mode == "check":
-                out.fix(Fix("input", item.message, item.path, safety=Safety.DISPLAY_ONLY, info=True), fixable=False)
-            return 0, out.captured()
-        if isinstance(item, tuple):
+        if isinstance(item, tuple) and not isinstance(item, Skipped):
             out.problem(item[1].problem(str(item[0])))
             return 2, out.captured()
-        stack = item
+        folder = item.path.parent if isinstance(item, Skipped) else item.folder
         stack_settings: Settings | Problem = self.settings
         if self.use_config:
-            if stack.folder not in self.cached:
+            if folder not in self.cached:
                 try:
-                    found = self.fixed or config.find_config(stack.folder, self.looked)
-                    self.cached[stack.folder] = config.apply_file(self.settings, *found) if found else self.settings
+                    found = self.fixed or config.find_config(folder, self.looked)
+                    self.cached[folder] = config.apply_file(self.settings, *found) if found else self.settings
                 except InputError as e:
-                    self.cached[stack.folder] = e.problem(str(stack.folder))
-            stack_settings = self.cached[stack.folder]
+                    self.cached[folder] = e.problem(str(folder))
+            stack_settings = self.cached[folder]
         if isinstance(stack_settings, Problem):
             out.problem(stack_settings)
             return 2, out.captured()
+        if isinstance(item, Skipped):  # information: shown by --check, never counted
+            if self.mode == "check" and not stack_settings.excluded(item.path):
+                out.fix(Fix("input", item.message, item.path, safety=Safety.DISPLAY_ONLY, info=True), fixable=False)
+            return 0, out.captured()
+        stack = item
         if stack_settings.exclude and all(stack_settings.excluded(p) for p in stack.compose):
             return 0, out.captured()
         result = engine.run(stack, list(self.settings.passes.values()), stack_settings, verify.verify)

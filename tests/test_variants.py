@@ -258,3 +258,19 @@ def test_runs_alone_agrees_with_compose_on_the_corpus(tmp_path: Path) -> None:
         assert (project.runs_alone(value, f.parent) is None) is (proc.returncode == 0), (f, err)
         judged += 1
     assert judged >= 45
+
+
+def test_a_file_left_alone_is_information(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Said by --check, never counted: a folder with nothing else to fix passes; `exclude`
+    silences it."""
+    (tmp_path / "docker-compose-old.yml").write_text("services:\n  worker:\n    command: [celery, worker]\n")
+    assert main(["--check", str(tmp_path)]) == 0
+    assert "[input] left alone: service 'worker' has no image, build or extends, and no base file is beside it" \
+        in capsys.readouterr().out
+    assert main(["--dry-run", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""
+    (tmp_path / ".e2i-fix.toml").write_text('exclude = ["docker-compose-old.yml"]\n')
+    assert main(["--check", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""
+    # Named on the command line, it is fixed as the file it is.
+    assert main(["--check", "--select", "logging", str(tmp_path / "docker-compose-old.yml"), "--no-config"]) == 1
