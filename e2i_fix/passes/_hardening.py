@@ -330,7 +330,7 @@ def append_items(doc: Any, seq: SequenceNode, after: int, items: list[Any]) -> E
     if any(isinstance(i, MappingNode) for i in seq.value) and not all(isinstance(i, ScalarNode) for i in seq.value):
         return None
     end = doc.content_end(seq, after)
-    pos = doc.line_after(end)
+    pos = yamledit.past_trailing_comments(doc, doc.line_after(end), column)
     lines = "".join(f"{' ' * column}- {scalar(i, doc.style)}\n" for i in items)
     if pos == len(text) and not text.endswith("\n"):
         return Edit(doc.path, pos, pos, "\n" + lines.removesuffix("\n"))
