@@ -206,6 +206,7 @@ class Workspace:
         self.compose_paths: set[Path] = set(stack.compose)  # with the files they include
         self.dockerfile_paths: set[Path] = set()
         self._unwritable: dict[Path, str | None] = {}
+        self.settings: Settings | None = None  # given to each index: the decisions passes share read it
 
     def docker_doc(self, path: Path) -> dockerfile.DockerfileDoc | None:
         """The parsed Dockerfile at `path` in its current text, if it has been parsed."""
@@ -293,6 +294,7 @@ class Workspace:
         for path in sorted(proj.dockerfile_paths(docs, folders)):
             dfs[path] = self._dockerfile(path, problems)
         project = proj.Project(self.stack, docs, dfs, self.env, roles, refs)
+        project.settings = self.settings
         project.created = frozenset(p for p, s in self.originals.items() if not s.exists and self.texts[p])
         return project
 
@@ -348,6 +350,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     """Fix one stack in memory. Never raises for bad input: problems are in the result."""
     result = Result(stack)
     ws = Workspace(stack)
+    ws.settings = settings
     try:
         ws.load()
         project = ws.project(result.problems)

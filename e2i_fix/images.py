@@ -1,18 +1,20 @@
-"""What is known about images: the probe that proves one ready, the port it serves, the probe
-tools a base image carries, and the health check a service has in each variant of its stack.
+"""What is known about images for health checks: the probe that proves one ready, the port it
+serves, the probe tools a base image carries, and the health check a service has in each variant
+of its stack.
 
-The tables are data (`data/images.json`, with their sources), read on first use.
+The facts are in the one image table (`data/images.toml`, with their sources), read through
+`e2i_fix.facts.image`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from e2i_fix.project import command_text, image_family, resolve_build
+from e2i_fix.facts import image as imagedata
+from e2i_fix.project import command_text, resolve_build
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import Stage
@@ -26,10 +28,9 @@ PORT_FLAG = re.compile(
 ROOT_USERS = frozenset({"root", "0", "root:root", "0:0", "root:0", "0:root"})
 
 
-@lru_cache(maxsize=1)
-def table() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "images.json").read_text(encoding="utf-8"))
-    return data
+def section(name: str) -> Any:
+    """One of the image table's other tables: tools, flavours, packages, dev_servers."""
+    return imagedata.section(name)
 
 
 class Probe(NamedTuple):
@@ -37,66 +38,63 @@ class Probe(NamedTuple):
     source: str
 
 
-def _tag(image: str) -> str:
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.partition(":")[2]
-
-
 _PASSWORD = re.compile(r"pass", re.IGNORECASE)
 
 
-def known_probe(image: str | None, config: dict[str, Any] | None = None) -> Probe | None:
-    """The known-good health check test of an image, where its family and tag are known (and,
-    for a client that would need it, no password is configured)."""
-    family = image_family(image)
-    entry = table()["probes"].get(family or "")
-    if entry is None or image is None or "$" in image:
+def known_probe(image: str | None, config: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> Probe | None:
+    """The known-good health check test of an image, where its family is known (and its tag,
+    for a probe that only some versions ship; and, for a client that would need it, no
+    password is configured)."""
+    ref = imagedata.parse(image, env)
+    k = imagedata.knowledge(ref)
+    test_raw = k.soft("probe")
+    if ref is None or not isinstance(test_raw, list):
         return None
-    floor = entry.get("min_major")
+    floor = k.soft("probe_min_major")
     if floor is not None:
-        m = re.match(r"(\d+)", _tag(image))
-        if m and int(m.group(1)) < floor:
+        major = ref.major()
+        if major is None and ref.tag is None and not ref.resolved:
+            return None  # a variable tag: which version runs is not known here
+        if major is not None and major < int(floor):
             return None
-    if entry.get("unless_password") and config is not None:
-        env = config.get("environment")
-        said = " ".join(map(str, env)) if isinstance(env, dict) else ""
+    if k.soft("probe_unless_password") and config is not None:
+        env_cfg = config.get("environment")
+        said = " ".join(map(str, env_cfg)) if isinstance(env_cfg, dict) else ""
         if _PASSWORD.search(said + " " + json.dumps(config.get("command"))):
             return None  # `ping` without the password answers NOAUTH
-    test = [str(x) for x in entry["test"]]
-    port = entry.get("port")
+    test = [str(x) for x in test_raw]
+    port = k.soft("port")
     if config is not None and port is not None:
         ports = {m.group(1) for m in PORT_FLAG.finditer(command_text(config))}
         if len(ports) == 1 and f":{port}" in " ".join(test):
             test = [x.replace(f":{port}", f":{next(iter(ports))}") for x in test]
-    return Probe(test, str(entry["source"]))
+    return Probe(test, str(k.soft("probe_source")))
 
 
-def known_port(image: str | None) -> tuple[int, str] | None:
-    family = image_family(image)
-    ports = table()["ports"]
-    if family is None or family not in ports:
+def known_port(image: str | None, env: dict[str, str] | None = None) -> tuple[int, str] | None:
+    k = imagedata.knowledge(imagedata.parse(image, env))
+    port = k.soft("port")
+    if not isinstance(port, int):
         return None
-    sources = table()["port_sources"]
-    return int(ports[family]), str(sources.get(family, sources["*"]).replace("<name>", family))
+    return port, str(k.soft("port_source"))
 
 
-def image_tools(image: str | None) -> set[str] | None:
+def image_tools(image: str | None, env: dict[str, str] | None = None) -> set[str] | None:
     """The probe tools an image has, or None where it is not known."""
-    family = image_family(image)
-    if image is None or family is None or "$" in image:
+    ref = imagedata.parse(image, env)
+    if image is None or ref is None or not ref.resolved:
         return None
-    t = table()
-    probe = t["probes"].get(family)
-    if probe is not None:
+    if imagedata.knowledge(ref).soft("probe") is not None:
         # A known service image: its own client, and nothing else is claimed.
         return None
-    flavour = t["flavours"].get(family)
+    family = ref.family
+    flavour = section("flavours").get(family)
     if flavour is None:
-        if "distroless" in image or image == "scratch":
+        if "distroless" in ref.repository or ref.path == "scratch":
             return set()
         return None
-    tag = _tag(image).lower()
+    tag = (ref.tag or "").lower()
     if "alpine" in tag:
         kind = "alpine"
     elif "slim" in tag:
@@ -105,7 +103,7 @@ def image_tools(image: str | None) -> set[str] | None:
         kind = "busybox"
     else:
         kind = flavour["default"]
-    return set(t["tools"][kind]) | set(flavour["runtime"])
+    return set(section("tools")[kind]) | set(flavour["runtime"])
 
 
 _INSTALL = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(?:install|add)\b([^;&|]*)")
@@ -113,7 +111,7 @@ _INSTALL = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\
 
 def installed(stage: Stage) -> set[str]:
     """Probe tools the RUN instructions of a stage (and the stages it builds FROM) install."""
-    packages = table()["packages"]
+    packages = section("packages")
     out: set[str] = set()
     s: Stage | None = stage
     while s is not None:

@@ -460,6 +460,9 @@ class Project:
         # Files an earlier round of this run created (a `.dockerignore`...): they exist now.
         self.created: frozenset[Path] = frozenset()
         self._expanded: dict[tuple[int, Path], dict[str, Any]] = {}
+        # The run's settings (set by the engine): which passes' fixes this run applies, for the
+        # decisions passes share (`facts.decisions`). None for an index built outside a run.
+        self.settings: Any = None
 
     def variants(self) -> list[tuple[int, ...]]:
         """The files Compose can be run with (indexes into `docs`): the base alone, and the base
@@ -565,11 +568,15 @@ class Project:
         """The environment the service's container really gets, before interpolation: its
         `env_file` entries in order, then `environment` over them (as `docker compose config`
         inlines them). A bare `KEY` maps to None: its value comes from the shell."""
+        return self.environment_of(svc.config)
+
+    def environment_of(self, config: dict[str, Any]) -> dict[str, str | None]:
+        """`environment` for a service's config in one variant."""
         out: dict[str, str | None] = {}
-        for _, entries in self.service_env_files(svc):
-            for e in entries:
+        for path, _ in env_file_paths(config, self.folder):
+            for e in self.env_file(path) or ():
                 out[e.key] = e.value
-        env = svc.config.get("environment")
+        env = config.get("environment")
         if isinstance(env, dict):
             out.update((str(k), v if v is None or isinstance(v, str) else model.as_string(v)) for k, v in env.items())
         return out
@@ -877,9 +884,9 @@ def targets(project: Project, pass_id: str, options: dict[str, Any]) -> list[Ser
 
 
 def image_family(image: str | None) -> str | None:
-    """`docker.io/library/postgres:16-alpine@sha...` -> `postgres`; `bitnami/redis` -> `redis`."""
-    if not image:
-        return None
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[0].lower() or None
+    """`docker.io/library/postgres:16-alpine@sha...` -> `postgres`; `bitnami/redis` -> `redis`.
+    Read by the one image reference parser (`facts.image.parse`)."""
+    from e2i_fix.facts import image as imagedata
+
+    ref = imagedata.parse(image)
+    return ref.family if ref is not None else None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from e2i_fix import conventions, yamledit
+from e2i_fix.facts import image as imagedata
 from e2i_fix.dockerfile import Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, command_text, resolve_build
@@ -16,7 +17,7 @@ from e2i_fix.yamldoc import MappingNode, ScalarNode, SequenceNode, effective_ent
 
 
 class Image(NamedTuple):
-    """One entry of `data/hardening.toml`; None: not known."""
+    """What the image table (`data/images.toml`) says of how an image runs; None: not known."""
 
     name: str
     user: str | None
@@ -31,51 +32,39 @@ class Image(NamedTuple):
     gains: str | None
 
 
-class Table(NamedTuple):
-    images: dict[str, Image]
-    profiles: dict[str, tuple[str, ...]]
+def _image(entry: imagedata.Entry) -> Image:
+    caps = entry.get("cap_add")
+    writes = entry.get("writes")
+    return Image(entry.key, entry.get("user"), entry.get("step_down"), None if caps is None else tuple(caps),
+                 tuple(entry.get("volumes") or ()), None if writes is None else tuple(writes), entry.get("read_only"),
+                 entry.get("internal"), tuple(entry.get("sources") or ()), entry.get("notes"), entry.get("gains"))
 
 
-_TABLE: list[Table] = []
+_IMAGES: dict[str, Image] = {}
 
 
-def table() -> Table:
-    """The image table, read on first use."""
-    if not _TABLE:
-        import tomllib
-
-        raw = tomllib.loads((Path(__file__).parent.parent / "data" / "hardening.toml").read_text("utf-8"))
-        images: dict[str, Image] = {}
-        for name, e in raw.get("images", {}).items():
-            caps = e.get("cap_add")
-            writes = e.get("writes")
-            img = Image(name, e.get("user"), e.get("step_down"), None if caps is None else tuple(caps),
-                        tuple(e.get("volumes", ())), None if writes is None else tuple(writes),
-                        e.get("read_only"), e.get("internal"), tuple(e.get("sources", ())), e.get("notes"),
-                        e.get("gains"))
-            for n in (name, *e.get("images", ())):
-                images[n] = img
-        _TABLE.append(Table(images, {k: tuple(v) for k, v in raw.get("profiles", {}).items()}))
-    return _TABLE[0]
+def profiles() -> dict[str, tuple[str, ...]]:
+    """The capability sets of the image table: `root` (what a root process of an unknown image
+    keeps) and Docker's `default`."""
+    return {k: tuple(v) for k, v in imagedata.section("profiles").items()}
 
 
 def repository(image: str | None) -> str | None:
     """`docker.io/library/postgres:16@sha256:...` -> `postgres`; `ghcr.io/a/b:1` -> `ghcr.io/a/b`."""
-    if not image or "$" in image:
+    ref = imagedata.parse(image)
+    return ref.repository if ref is not None and ref.resolved else None
+
+
+def known(image: str | None, env: dict[str, str] | None = None) -> Image | None:
+    """The image table's entry for the image itself (a family's entry says nothing of how
+    another packaging runs)."""
+    k = imagedata.knowledge(imagedata.parse(image, env))
+    if k.image is None:
         return None
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)
-    if ":" in last[-1]:
-        name = name[: len(name) - len(last[-1]) + last[-1].index(":")]
-    name = name.lower()
-    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
-        name = name.removeprefix(prefix)
-    return name.removeprefix("library/") or None
-
-
-def known(image: str | None) -> Image | None:
-    repo = repository(image)
-    return table().images.get(repo) if repo else None
+    got = _IMAGES.get(k.image.key)
+    if got is None:
+        got = _IMAGES[k.image.key] = _image(k.image)
+    return got
 
 
 # --- what a service runs ----------------------------------------------------------------------
@@ -119,10 +108,10 @@ def _runs(project: Project, svc: Service) -> Runs:
         elif stage not in stages:
             stages.append(stage)
             contexts.append(b.context if b is not None else None)
-    img = known(svc.image) if not built else None
+    img = known(svc.image, project.env) if not built else None
     if built and not unreadable and stages:
         # A stage chain that only adds files to a known image runs that image's entrypoint.
-        bases = {known(s.root_image) for s in stages}
+        bases = {known(s.root_image, project.env) for s in stages}
         if len(bases) == 1 and all(_chain_last(s, "ENTRYPOINT") is None and _chain_last(s, "USER") is None
                                    for s in stages):
             img = bases.pop()

@@ -203,7 +203,7 @@ def _needs(svc: Service, r: h.Runs) -> Needs | None:
             why += f" (its entrypoint runs as root and steps down with {img.step_down})"
         return Needs(img.cap_add, why, f"{img.name} (built-in table: {'; '.join(img.sources)})")
     if r.built:
-        caps = list(h.table().profiles["root"])
+        caps = list(h.profiles()["root"])
         if any(p < 1024 for p in h.port_numbers(svc, r)):
             caps.append("NET_BIND_SERVICE")
         return Needs(tuple(sorted(caps)), "its image runs as root: it keeps root's powers over files and users "

@@ -61,7 +61,7 @@ import shlex
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import images, render, yamledit
+from e2i_fix import health, images, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, command_text, targets
 from e2i_fix.yamldoc import (
@@ -197,10 +197,7 @@ class _Plan:
         """Whether healthcheck-probes finds the target's health check unable to pass."""
         got = self._broken.get(tsvc.name)
         if got is None:
-            from e2i_fix.passes import healthcheck_probes
-
-            got = self._broken[tsvc.name] = any(
-                True for _ in healthcheck_probes.check(self.project, tsvc, healthcheck_probes.DEFAULTS))
+            got = self._broken[tsvc.name] = any(True for _ in health.check(self.project, tsvc, health.DEFAULTS))
         return got
 
     # --- fixes --------------------------------------------------------------------------------
@@ -310,7 +307,7 @@ class _Plan:
                        f"add the known-good probe `{shown}`")
             edit = None
             if home is not None and isinstance(home.node, MappingNode):
-                edit = add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options)
+                edit = health.add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options)
             where = home or tsvc.defs[0]
             line, col = position(where.key)
             provenance = (("probe", probe.source),)
@@ -320,17 +317,6 @@ class _Plan:
             users = self.project.with_extenders(self.project.sharers(where.node))
             yield Fix(ID, message, where.doc.path, line, col, (edit,), Safety.UNSAFE,
                       tuple(("services", u, "healthcheck") for u in users), provenance=provenance)
-
-
-def add_healthcheck(doc: ComposeDoc, mapping: MappingNode, after: int, test: list[str],
-                    options: dict[str, Any]) -> Edit | None:
-    """`healthcheck:` as the last entry of a service, its test a flow list as people write it."""
-    timings = {k: options[k] for k in ("interval", "timeout", "retries") if options.get(k) is not None}
-    edit = yamledit.append_entry(doc, mapping, "healthcheck", {"test": "\0", **timings}, after)
-    if edit is None:
-        return None
-    flow = "[" + ", ".join(render.quote(str(x), '"') for x in test) + "]"
-    return edit._replace(text=edit.text.replace(render.quote("\0", '"'), flow, 1))
 
 
 def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:

@@ -199,14 +199,18 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from e2i_fix import model, yamledit
+from e2i_fix.sizing import (
+    GiB, MiB, Figure, Observed, Tables, clean_ceil, demands, format_cpus, format_size, half_size, image_keys,
+    observed as observed_usage, parse_cpus, parse_size, read_usage, tables as sizing_tables, canon,
+)
 from e2i_fix.errors import InputError
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
-from e2i_fix.project import Project, Service, ServiceDef, command_text, image_family, role, targets
+from e2i_fix.project import Project, Service, ServiceDef, targets
 from e2i_fix.render import Alias, Anchored
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key, merge_sources, position, to_value
 
@@ -233,464 +237,8 @@ DEFAULTS: dict[str, Any] = {
 }
 _OPTIONS = tuple(DEFAULTS)
 
-_KiB, _MiB, _GiB = 1024, 1024**2, 1024**3
 _LEGACY = {"mem_limit": ("limits", "memory"), "cpus": ("limits", "cpus"), "pids_limit": ("limits", "pids"),
            "mem_reservation": ("reservations", "memory")}
-_DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "deploy-limits.json"
-_DATA: dict[str, Any] = {}
-
-
-def _data() -> dict[str, Any]:
-    """The built-in table, read on first use."""
-    if not _DATA:
-        import json
-
-        _DATA.update(json.loads(_DATA_FILE.read_text(encoding="utf-8")))
-    return _DATA
-
-
-def _canon(family: str) -> str:
-    aliases: dict[str, str] = _data()["aliases"]
-    return aliases.get(family, family)
-
-
-def _heap_factor(family: str | None) -> float:
-    entry = _data()["images"].get(_canon(family)) if family else None
-    return float(entry.get("heap-factor", 1.5)) if entry else 1.5
-
-
-# --- sizes ----------------------------------------------------------------------------------
-
-_COMPOSE_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?")
-_UNIT = {"": 1, "k": _KiB, "m": _MiB, "g": _GiB, "t": 1024**4, "p": 1024**5}
-
-
-def parse_size(value: Any) -> int | None:
-    """Bytes of a Compose size (`512m`, `1.5G`, `1073741824`); None when it cannot be read."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if not isinstance(value, str):
-        return None
-    m = _COMPOSE_SIZE.fullmatch(value.strip())
-    if not m:
-        return None
-    return int(float(m.group(1)) * _UNIT[(m.group(2) or "").lower()])
-
-
-def format_size(b: int) -> str:
-    for unit, size in (("G", _GiB), ("M", _MiB), ("K", _KiB)):
-        if b % size == 0:
-            return f"{b // size}{unit}"
-    return str(b)
-
-
-def parse_cpus(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        d = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() and d >= 0 else None
-
-
-def format_cpus(d: Decimal) -> str:
-    return format(d.normalize(), "f")
-
-
-# Clean sizes below 2G, in MiB: powers of two and one and a half times them (64M ... 1G, 1536M).
-_LADDER = sorted(m for m in {2**k for k in range(6, 11)} | {3 * 2**k for k in range(5, 10)})
-
-
-def clean_ceil(b: int) -> int:
-    """The next clean size at or above `b`: 384M, 512M, 768M, 1G, 1536M, then whole gigabytes."""
-    mib = math.ceil(b / _MiB)
-    small = next((s for s in _LADDER if s >= mib), None)
-    return small * _MiB if small is not None else math.ceil(b / _GiB) * _GiB
-
-
-def _half_size(b: int) -> int | None:
-    half = b // 2 // _MiB * _MiB
-    return half or None
-
-
-# --- what a service asks for ----------------------------------------------------------------
-
-_REDIS_UNIT = {"": 1, "k": 1000, "kb": _KiB, "m": 1000**2, "mb": _MiB, "g": 1000**3, "gb": _GiB}
-_MAXMEMORY = re.compile(r"--maxmemory(?![\w-])(?:=|\s+)(\S+)")
-_XMX = re.compile(r"(-Xmx|-XX:MaxHeapSize=)(\S+)")
-_JVM_SIZE = re.compile(r"(\d+)([kKmMgGtT]?)")
-_OLD_SPACE = re.compile(r"--max-old-space-size(?:=|\s+)(\S+)")
-_JVM_ENV = re.compile(r"(?:^|_)(?:JAVA_OPTS|JAVA_OPTIONS|JAVA_TOOL_OPTIONS|HEAP_OPTS|JVM_OPTS|JVMFLAGS|JVM_ARGS|JAVAOPTS"
-                      r"|VM_PARAMS)$")
-# memcached's item memory in MB: `-m 64`, `-m64`, `--memory-limit=64` (newer ones take k/m/g).
-_MEMCACHED = re.compile(r"(?:^|\s)(?:-m\s*|--memory-limit(?:=|\s+))(\S+)")
-_INTERP = re.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
-
-
-class _Demand(NamedTuple):
-    need: int  # bytes the limit must reach
-    what: str  # for the message: "-Xmx512m in ES_JAVA_OPTS x 2"
-
-
-def _redis_bytes(tok: str) -> int | None:
-    m = re.fullmatch(r"(\d+)([kmg]b?)?", tok.lower())
-    return int(m.group(1)) * _REDIS_UNIT[m.group(2) or ""] if m else None
-
-
-def demands(config: dict[str, Any], family: str | None,
-            environment: dict[str, Any] | None = None) -> tuple[list[_Demand], list[str]]:
-    """What the service sizes itself to, and the sizes it sets through `${VAR}` (unreadable)."""
-    out: list[_Demand] = []
-    unread: list[str] = []
-    cmd = command_text(config)
-    env = config.get("environment") if environment is None else environment
-    env = env if isinstance(env, dict) else {}
-
-    for m in _MAXMEMORY.finditer(cmd):
-        tok = m.group(1).strip("'\"")
-        if _INTERP.search(tok):
-            unread.append(f"--maxmemory {tok}")
-            continue
-        b = _redis_bytes(tok)
-        if b:
-            out.append(_Demand(math.ceil(b * 1.5), f"--maxmemory {tok} x 1.5"))
-
-    jvm = [("the command", cmd)] + [(k, str(v)) for k, v in env.items() if v is not None and _JVM_ENV.search(k)]
-    for where, text in jvm:
-        factor = 2.0 if where in ("ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS") else _heap_factor(family)
-        if where != "the command" and text.lstrip().startswith("$") and _INTERP.match(text.lstrip()):
-            unread.append(f"{where}={text.strip()}")
-            continue
-        for m in _XMX.finditer(text):
-            tok = m.group(2).strip("'\"")
-            if _INTERP.search(tok):
-                unread.append(f"{m.group(1)}{tok} in {where}")
-                continue
-            sm = _JVM_SIZE.fullmatch(tok)
-            if sm:
-                b = int(sm.group(1)) * _UNIT[sm.group(2).lower()]
-                out.append(_Demand(math.ceil(b * factor), f"{m.group(1)}{tok} in {where} x {factor:g}"))
-
-    node = [("the command", cmd)] + ([("NODE_OPTIONS", str(env["NODE_OPTIONS"]))] if env.get("NODE_OPTIONS") else [])
-    for where, text in node:
-        for m in _OLD_SPACE.finditer(text):
-            tok = m.group(1).strip("'\"")
-            if _INTERP.search(tok):
-                unread.append(f"--max-old-space-size {tok} in {where}")
-            elif tok.isdigit() and int(tok):
-                out.append(_Demand(math.ceil(int(tok) * _MiB * 1.5), f"--max-old-space-size={tok} in {where} x 1.5"))
-    if family and _canon(family) == "memcached" or re.search(r"(?:^|[\s/])memcached(?:\s|$)", cmd):
-        for m in _MEMCACHED.finditer(cmd):
-            tok = m.group(1).strip("'\"")
-            sm = re.fullmatch(r"(\d+)([kKmMgG]?)", tok)
-            if _INTERP.search(tok):
-                unread.append(f"memcached -m {tok}")
-            elif sm and int(sm.group(1)):
-                b = int(sm.group(1)) * _UNIT[(sm.group(2) or "m").lower()]
-                out.append(_Demand(math.ceil(b * 1.5), f"memcached -m {tok} x 1.5"))
-    return out, unread
-
-
-# --- the profile table ----------------------------------------------------------------------
-
-
-class _Entry(NamedTuple):
-    cpus: Decimal | None
-    memory: int | None
-    label: str  # for the message: "role api (generic profile)"
-    source: str  # for the machine-readable provenance
-    safe: bool  # its memory figure may be applied by the default run
-    floor: bool = False  # a documented need: no other figure goes below it
-
-
-class _Figure(NamedTuple):
-    value: Any  # Decimal (cpus) or int (bytes)
-    label: str
-    source: str
-    safe: bool
-
-
-_TABLES: dict[str, _Tables] = {}
-
-
-def _tables(options: dict[str, Any]) -> _Tables:
-    """The tables for these options, built once per distinct configuration (every stack of a
-    run usually shares one)."""
-    key = repr([(k, options.get(k)) for k in _OPTIONS])
-    got = _TABLES.get(key)
-    if got is None:
-        got = _TABLES[key] = _Tables(options)
-    return got
-
-
-class _Tables:
-    """The options, checked, with the built-in table under them."""
-
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.errors: list[str] = []
-        data = _data()
-        self.services = self._table(options.get("services"), "services", str)
-        self.images = self._table(options.get("images"), "images", str.lower)
-        self.roles = self._table(options.get("roles"), "roles", str)
-        self.default = self._entry(options.get("default") or {}, "default", "config default")
-        self.builtin_images = {k: self._builtin(v, f"image {k}", bool(v.get("documented")))
-                               for k, v in data["images"].items()}
-        self.builtin_roles = {k: self._builtin(v, f"role {k}", False) for k, v in data["roles"].items()}
-        self.builtin_default = self._builtin(data["default"], "", False)
-        self.headroom = self._number(options, "headroom", 1)
-        self.overcommit = self._number(options, "overcommit", 1)
-        self.host_cpus = parse_cpus(options.get("host-cpus")) if options.get("host-cpus") is not None else None
-        if options.get("host-cpus") is not None and not self.host_cpus:
-            self.errors.append(f"option host-cpus: {options['host-cpus']!r} is not a number of CPUs")
-        hm = options.get("host-memory")
-        self.host_memory = parse_size(hm) if isinstance(hm, str) else None
-        if hm is not None and not self.host_memory:
-            self.errors.append(f"option host-memory: {hm!r} is not a size like \"16G\"")
-        self.shared = options.get("shared-profiles", True)
-        if not isinstance(self.shared, bool):
-            self.errors.append("option shared-profiles must be true or false")
-            self.shared = False
-        n = options.get("min-shared", 3)
-        self.min_shared = n if isinstance(n, int) and not isinstance(n, bool) and n >= 2 else 3
-        if self.min_shared != n:
-            self.errors.append(f"option min-shared: {n!r} is not a whole number of 2 or more")
-        u = options.get("usage")
-        self.usage_path = u if isinstance(u, str) and u else None
-        if u is not None and self.usage_path is None:
-            self.errors.append("option usage must be the path of a `docker stats --format json` file")
-
-    def _number(self, options: dict[str, Any], name: str, least: float) -> float:
-        v = options.get(name, DEFAULTS[name])
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= least:
-            return float(v)
-        self.errors.append(f"option {name}: {v!r} is not a number of {least:g} or more")
-        return float(DEFAULTS[name])
-
-    @staticmethod
-    def _builtin(v: dict[str, Any], what: str, documented: bool) -> _Entry:
-        if not what:
-            label = "the generic default"
-        else:
-            label = f"{what} ({'documented needs' if documented else 'generic profile'})"
-        return _Entry(parse_cpus(v["cpus"]), parse_size(v["memory"]), label, f"{label}: {v['source']}",
-                      documented, documented)
-
-    def _table(self, value: Any, name: str, key: Any) -> dict[str, _Entry]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.errors.append(f"option {name} must be a table of name = {{cpus = ..., memory = ...}}")
-            return {}
-        out = {}
-        for k, v in value.items():
-            e = self._entry(v, f"{name}.{k}", f"config {name}.{k}")
-            if e is not None:
-                out[key(str(k))] = e
-        return out
-
-    def _entry(self, v: Any, where: str, label: str) -> _Entry | None:
-        if not isinstance(v, dict):
-            self.errors.append(f"option {where} must be a table with cpus and/or memory")
-            return None
-        bad = sorted(set(v) - {"cpus", "memory"})
-        if bad:
-            self.errors.append(f"option {where}: unknown key {', '.join(bad)} (allowed: cpus, memory)")
-            return None
-        cpus = parse_cpus(v["cpus"]) if "cpus" in v else None
-        memory = parse_size(v["memory"]) if "memory" in v else None
-        if "cpus" in v and not cpus:
-            self.errors.append(f"option {where}.cpus: {v['cpus']!r} is not a number of CPUs")
-            return None
-        if "memory" in v and (not memory or isinstance(v["memory"], int)):
-            self.errors.append(f"option {where}.memory: {v['memory']!r} is not a size like \"512M\"")
-            return None
-        return _Entry(cpus, memory, label, label, True)
-
-    def profile(self, svc: Service) -> tuple[_Figure, _Figure, _Figure | None]:
-        """The CPU and memory figures for `svc`, first match wins, and the documented memory
-        need of its image (a floor for observed usage), if the table has one."""
-        chain: list[_Entry] = []
-        if svc.name in self.services:
-            chain.append(self.services[svc.name])
-        floor: _Figure | None = None
-        for image in (svc.image, svc.build.stage.root_image if svc.build and svc.build.stage else None):
-            keys = _image_keys(image)
-            if not keys:
-                continue
-            names = (*keys, _canon(keys[-1]))
-            found = [self.images[k] for k in names if k in self.images]
-            found += [self.builtin_images[k] for k in names if k in self.builtin_images]
-            if found:
-                chain.extend(found)
-                doc = next((e for e in found if e.floor and e.memory), None)
-                if doc is not None:
-                    floor = _Figure(doc.memory, doc.label, doc.source, True)
-                break
-        r = role(svc)
-        if r:
-            chain += [t[r] for t in (self.roles, self.builtin_roles) if r in t]
-        chain += [e for e in (self.default, self.builtin_default) if e is not None]
-        c = next(e for e in chain if e.cpus is not None)
-        m = next(e for e in chain if e.memory is not None)
-        return (_Figure(c.cpus, c.label, c.source, True), _Figure(m.memory, m.label, m.source, m.safe), floor)
-
-
-_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
-
-
-def _image_keys(image: str | None) -> tuple[str, ...]:
-    """`${REG:-ghcr.io}/bitnami/kafka:3.7` -> ("bitnami/kafka", "kafka"); () when unknown."""
-    if not image:
-        return ()
-    # `${VAR:-default}` reads as its default; a bare `${VAR}` as nothing.
-    name = _VAR.sub(lambda m: m.group(2) or "", image).split("@", 1)[0]
-    parts = [p for p in name.split("/") if p]
-    if not parts:
-        return ()
-    parts[-1] = parts[-1].split(":", 1)[0]
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
-        parts = parts[1:]
-    family = image_family("/".join(parts))
-    if not family or "$" in family:
-        return ()
-    repo = "/".join(parts).lower()
-    return (repo, family) if repo != family else (family,)
-
-
-# --- observed usage -------------------------------------------------------------------------
-
-_STAT_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKMGTP]?)(i?)B")
-_STAT_POWER = {"": 0, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
-_USAGE: dict[str, tuple[float, dict[str, list[tuple[int, Decimal]]]]] = {}
-
-
-def _stat_size(text: str) -> int | None:
-    m = _STAT_SIZE.fullmatch(text.strip())
-    if not m:
-        return None
-    return int(Decimal(m.group(1)) * (1024 if m.group(3) else 1000) ** _STAT_POWER[m.group(2)])
-
-
-def read_usage(path: str) -> dict[str, list[tuple[int, Decimal]]]:
-    """The samples of a `docker stats --no-stream --format json` file (or `docker compose
-    stats`, or several runs of either appended), per container name: (memory in bytes, CPUs).
-    Read once per run. Raises InputError with the line of the first bad entry."""
-    try:
-        mtime = os.stat(path).st_mtime
-        if path in _USAGE and _USAGE[path][0] == mtime:
-            return _USAGE[path][1]
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the usage file: {e}") from None
-    import json
-
-    out: dict[str, list[tuple[int, Decimal]]] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"not a JSON object ({e.msg}): expected `docker stats --no-stream --format json` "
-                             "output, one object a line", n, e.colno) from None
-        if not isinstance(rec, dict):
-            raise InputError("not a JSON object: expected one `docker stats --format json` object a line", n, 1)
-        name = rec.get("Name") or rec.get("Container")
-        if not isinstance(name, str) or not name:
-            raise InputError("no container Name in this sample", n, 1)
-        mem, cpu = rec.get("MemUsage"), rec.get("CPUPerc")
-        if mem in ("--", "0B / 0B") or cpu == "--":
-            continue  # a container that is not running: no sample
-        used = _stat_size(mem.split("/", 1)[0]) if isinstance(mem, str) else None
-        if used is None:
-            raise InputError(f"MemUsage {mem!r} of {name!r} is not a size like \"12.5MiB / 1GiB\"", n, 1)
-        try:
-            cores = Decimal(cpu.strip().removesuffix("%")) / 100 if isinstance(cpu, str) else None
-        except InvalidOperation:
-            cores = None
-        if cores is None or not cores.is_finite() or cores < 0:
-            raise InputError(f"CPUPerc {cpu!r} of {name!r} is not a percentage like \"12.5%\"", n, 1)
-        out.setdefault(name.lstrip("/"), []).append((used, cores))
-    _USAGE[path] = (mtime, out)
-    return out
-
-
-class _Observed(NamedTuple):
-    peak_memory: int
-    typical_memory: int  # the median sample
-    peak_cpus: Decimal
-    typical_cpus: Decimal
-    samples: int
-
-
-def _project_name(project: Project) -> str | None:
-    """The name Compose gives the project: COMPOSE_PROJECT_NAME, `name:`, else the folder's."""
-    raw = project.env.get("COMPOSE_PROJECT_NAME") or project.model(tuple(range(len(project.docs)))).get("name")
-    if raw is None:
-        raw = project.folder.resolve().name
-    if not isinstance(raw, str) or "$" in raw:
-        return None
-    return re.sub(r"[^a-z0-9_-]", "", raw.lower()) or None
-
-
-def _observed(project: Project, samples: dict[str, list[tuple[int, Decimal]]]) -> tuple[dict[str, _Observed], list[str]]:
-    """Each service's figures from the samples of its containers (`<project>-<service>-<n>`,
-    `<project>_<service>_<n>` or its `container_name`), and the containers that match no
-    service of the stack."""
-    services = project.services
-    by_name = {str(s.config["container_name"]): s.name for s in services.values()
-               if isinstance(s.config.get("container_name"), str)}
-    prefix = _project_name(project)
-    found: dict[str, list[tuple[int, Decimal]]] = {}
-    unknown: list[str] = []
-
-    def split(container: str) -> tuple[str, str] | None:
-        """`shop-web-1` -> ("shop", "web") for a service of this stack; None otherwise."""
-        m = re.fullmatch(r"(.+)[-_]\d+", container)
-        if not m:
-            return None
-        base = m.group(1)
-        for sep in "-_":
-            if prefix and base.startswith(prefix + sep) and base[len(prefix) + 1 :] in services:
-                return prefix, base[len(prefix) + 1 :]
-        for i, ch in enumerate(base):  # the longest service name that ends it
-            if ch in "-_" and i and base[i + 1 :] in services:
-                return base[:i], base[i + 1 :]
-        return None
-
-    parsed = {c: split(c) for c in samples if c not in by_name}
-    # Containers under this project's name; else (a stack started with `-p other`) under the one
-    # name most of this stack's services have containers under: never a few services that
-    # another stack of the same file happens to share.
-    covered: dict[str, set[str]] = {}
-    for sp in parsed.values():
-        if sp is not None:
-            covered.setdefault(sp[0], set()).add(sp[1])
-    chosen = prefix if prefix in covered else None
-    if chosen is None and covered:
-        best = max(covered, key=lambda k: len(covered[k]))
-        if len(covered[best]) >= 2 and 2 * len(covered[best]) > len(services):
-            chosen = best
-    for container, got in samples.items():
-        svc = by_name.get(container)
-        if svc is None:
-            sp = parsed.get(container)
-            svc = sp[1] if sp is not None and sp[0] == chosen else None
-        if svc is None:
-            unknown.append(container)
-        else:
-            found.setdefault(svc, []).extend(got)
-    del split
-    out = {}
-    for name, got in found.items():
-        mems = sorted(m for m, _ in got)
-        cpus = sorted(c for _, c in got)
-        out[name] = _Observed(mems[-1], mems[len(mems) // 2], cpus[-1], cpus[len(cpus) // 2], len(got))
-    return out, sorted(unknown) if found else []  # a file of other stacks only: nothing to say
 
 
 def _ceil_step(d: Decimal, step: str) -> Decimal:
@@ -820,8 +368,8 @@ def _cpu_phrase(c: Any) -> str:
     return f"{c} CPU" if d is not None and d <= 1 else f"{c} CPUs"
 
 
-def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
-          observed: _Observed | None = None) -> _Plan | Fix | None:
+def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
+          observed: Observed | None = None) -> _Plan | Fix | None:
     """What `svc` lacks and where it goes. A `shadow` plan is for a service that has its limits
     in legacy keys but would inherit another's new `deploy`: it gets its own, with those values."""
     state, cfg = _extends(project, svc)
@@ -928,7 +476,7 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
         elif final_cpus is None:
             notes.append("no CPU reservation: the CPU limit cannot be read")
     if "memory" not in rsv:
-        half = _half_size(final_mem) if final_mem else None
+        half = half_size(final_mem) if final_mem else None
         if "mem_reservation" in legacy:
             add_r["memory"] = _carry(legacy["mem_reservation"], "mem_reservation")
             carried.append("mem_reservation")
@@ -975,20 +523,20 @@ def _plan(project: Project, svc: Service, tables: _Tables, shadow: bool = False,
     return plan
 
 
-def _from_usage(obs: _Observed, tables: _Tables, floor: _Figure | None) -> tuple[_Figure, _Figure]:
+def _from_usage(obs: Observed, tables: Tables, floor: Figure | None) -> tuple[Figure, Figure]:
     """The limits a service's observed peak asks for, never below its image's documented need."""
     h = tables.headroom
     where = f"{os.path.basename(tables.usage_path or '')} ({obs.samples} sample{'s' if obs.samples != 1 else ''})"
     cpus = _ceil_step(obs.peak_cpus * Decimal(str(h)), "0.25")
     peak_c = format_cpus(obs.peak_cpus.quantize(Decimal("0.01"), ROUND_CEILING))
     cpu_label = f"observed usage (peak {peak_c} CPUs x {h:g})"
-    cpu_fig = _Figure(cpus, cpu_label, f"{cpu_label}: {where}", True)
+    cpu_fig = Figure(cpus, cpu_label, f"{cpu_label}: {where}", True)
     memory = clean_ceil(math.ceil(obs.peak_memory * h))
     peak_m = _human(obs.peak_memory)
     mem_label = f"observed usage (peak {peak_m} x {h:g})"
-    mem_fig = _Figure(memory, mem_label, f"{mem_label}: {where}", True)
+    mem_fig = Figure(memory, mem_label, f"{mem_label}: {where}", True)
     if floor is not None and floor.value > memory:
-        mem_fig = _Figure(floor.value, floor.label, f"{floor.source} (above the observed peak {peak_m} x {h:g})", True)
+        mem_fig = Figure(floor.value, floor.label, f"{floor.source} (above the observed peak {peak_m} x {h:g})", True)
     return cpu_fig, mem_fig
 
 
@@ -1003,7 +551,7 @@ def _from_phrase(prov: list[tuple[str, str]]) -> str:
     return ", ".join(f"{k.removeprefix('limits.')} from {v}" for k, v in short.items())
 
 
-def _profile_name(mem: _Figure, cpu: _Figure, svc: Service) -> str:
+def _profile_name(mem: Figure, cpu: Figure, svc: Service) -> str:
     """A name for a shared block of these figures: the role, the image family, `default`..."""
     label = mem.label if mem.label == cpu.label else mem.label
     m = re.match(r"(?:role|image|config \w+\.)\s*([\w.-]+)", label)
@@ -1014,11 +562,11 @@ def _profile_name(mem: _Figure, cpu: _Figure, svc: Service) -> str:
     return "default"
 
 
-def _memory(svc: Service, cfg: dict[str, Any], fig: _Figure, rsv: dict[str, Any], legacy: dict[str, Any],
+def _memory(svc: Service, cfg: dict[str, Any], fig: Figure, rsv: dict[str, Any], legacy: dict[str, Any],
             notes: list[str], safety: Safety, env: dict[str, Any]) -> tuple[int, Safety, str]:
     """The memory limit: the figure's, raised above what the service asks for and its reservation."""
-    keys = _image_keys(svc.image) or _image_keys(svc.build.stage.root_image if svc.build and svc.build.stage else None)
-    family = _canon(keys[-1]) if keys else None
+    keys = image_keys(svc.image) or image_keys(svc.build.stage.root_image if svc.build and svc.build.stage else None)
+    family = canon(keys[-1]) if keys else None
     asked, unread = demands(cfg, family, env)
     final = int(fig.value)
     source = fig.source
@@ -1202,10 +750,10 @@ def _legacy_conflict(other: Service, p: _Plan) -> bool:
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
-    tables = _tables(options)
+    tables = sizing_tables(options, DEFAULTS)
     for err in tables.errors:
         yield Fix(ID, err, project.docs[0].path, safety=Safety.DISPLAY_ONLY, error=True)
-    observed: dict[str, _Observed] = {}
+    observed: dict[str, Observed] = {}
     if tables.usage_path:
         # From the command line, an absolute path; in the configuration, relative to the stack.
         usage = os.path.join(project.folder, tables.usage_path)
@@ -1214,7 +762,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         except InputError as e:
             yield Fix(ID, e.message, Path(usage), e.line or 0, e.col or 0, safety=Safety.DISPLAY_ONLY, error=True)
             return
-        observed, unknown = _observed(project, samples)
+        observed, unknown = observed_usage(project, samples)
         if unknown:
             shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
             yield Fix(ID, f"{len(unknown)} container{'s' if len(unknown) != 1 else ''} of {os.path.basename(usage)} "
@@ -1385,12 +933,12 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _human(b: int) -> str:
-    if b >= _GiB:
-        return f"{b / _GiB:.1f}".removesuffix(".0") + "G"
-    return f"{math.ceil(b / _MiB)}M"
+    if b >= GiB:
+        return f"{b / GiB:.1f}".removesuffix(".0") + "G"
+    return f"{math.ceil(b / MiB)}M"
 
 
-def _budget(project: Project, tables: _Tables, finals: dict[str, tuple[Any, ...]]) -> Iterator[Fix]:
+def _budget(project: Project, tables: Tables, finals: dict[str, tuple[Any, ...]]) -> Iterator[Fix]:
     """The stack's total limits and reservations, per variant (base alone, base + each
     override) and per set of profiles Compose would start, once this run's fixes are in;
     a finding where they do not fit the host."""
@@ -1479,7 +1027,7 @@ def _totals_phrase(t: _Totals) -> str:
     return out
 
 
-def _over_budget(what: str, t: _Totals, tables: _Tables, path: Path) -> Iterator[Fix]:
+def _over_budget(what: str, t: _Totals, tables: Tables, path: Path) -> Iterator[Fix]:
     k = tables.overcommit
     hm, hc = tables.host_memory, tables.host_cpus
     problems = []
@@ -1555,8 +1103,8 @@ def _reach_index(project: Project) -> dict[int, set[str]]:
 
 
 def _fix(project: Project, p: _Plan, plans: dict[str, _Plan], inherits: dict[str, _Plan], chosen: set[str],
-         tables: _Tables, wants: dict[str, tuple[Any, ...]], reach: dict[int, set[str]],
-         extending: list[Service], observed: dict[str, _Observed]) -> Fix:
+         tables: Tables, wants: dict[str, tuple[Any, ...]], reach: dict[int, set[str]],
+         extending: list[Service], observed: dict[str, Observed]) -> Fix:
     """The fix for one plan, with the edits of the services its edit would otherwise reach."""
     candidates = {name for t in p.targets for name in reach.get(id(t.node), ())}
     reached = {name for name in candidates for d in project.services[name].defs

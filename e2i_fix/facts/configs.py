@@ -1,0 +1,207 @@
+"""The configuration files a service reads: the files it bind-mounts and the files its stages
+copy from the build context, by what reads them (nginx, caddy, haproxy, postgresql, redis), and
+what they say: the upstreams a proxy passes requests to, the server settings a database or a
+cache sizes itself with. Read for decisions, never edited."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from e2i_fix.facts import Facts
+
+_MAX = 512 * 1024
+_MAX_FILES = 50
+
+
+class ConfigFile(NamedTuple):
+    kind: str  # "nginx", "caddy", "haproxy", "postgresql", "redis"
+    target: str  # where the container reads it
+    host: Path  # the file in the project
+    text: str
+
+
+class Upstream(NamedTuple):
+    """A place a proxy passes requests to."""
+
+    host: str  # a service name, alias or outside host; "" when a variable names it
+    port: int | None
+    where: str  # the file it is written in, relative to the stack's folder
+
+
+def kind_of(target: str, name: str) -> str | None:
+    """What reads a file at container path `target` (its project file named `name`)."""
+    t = target.lower()
+    n = name.lower()
+    if "nginx" in t or t.startswith("/etc/nginx") or n.endswith(".conf.template") and "nginx" in t:
+        return "nginx"
+    if n == "caddyfile" or "caddy" in t:
+        return "caddy"
+    if n.startswith("haproxy") or "haproxy" in t:
+        return "haproxy"
+    if n in ("postgresql.conf", "postgresql.auto.conf") or "postgres" in t and n.endswith(".conf"):
+        return "postgresql"
+    if n.startswith("redis") and n.endswith(".conf") or "redis" in t and n.endswith(".conf"):
+        return "redis"
+    if n.endswith(".conf") and ("/conf.d" in t or "sites-" in t) and "nginx" in (t + n):
+        return "nginx"
+    return None
+
+
+def files(f: Facts) -> tuple[ConfigFile, ...]:
+    """The configuration files the service's container reads, bind mounts first."""
+    from e2i_fix.facts import runs
+
+    pairs: list[tuple[str, Path]] = []
+    for m in f.mounts:
+        if m.kind == "bind" and m.host is not None:
+            pairs.append((m.target, m.host))
+    for target, _, host in runs._copied(f):
+        pairs.append((target, host))
+    out: list[ConfigFile] = []
+    seen: set[Path] = set()
+    for target, host in pairs:
+        for t, p in _expand(target, host):
+            if p in seen:
+                continue
+            kind = kind_of(t, p.name)
+            if kind is None and _is_nginx_site(p, target):
+                kind = "nginx"
+            if kind is None:
+                continue
+            seen.add(p)
+            try:
+                if p.stat().st_size > _MAX:
+                    continue
+                out.append(ConfigFile(kind, t, p, p.read_text("utf-8", "replace")))
+            except OSError:
+                continue
+    return tuple(out)
+
+
+def _is_nginx_site(p: Path, target: str) -> bool:
+    return p.name.endswith((".conf", ".conf.template", ".template")) and "nginx" in (str(p) + target).lower()
+
+
+def _expand(target: str, host: Path) -> list[tuple[str, Path]]:
+    try:
+        if host.is_file():
+            return [(target, host)]
+        if host.is_dir():
+            got: list[tuple[str, Path]] = []
+            for p in sorted(host.rglob("*")):
+                if len(got) >= _MAX_FILES:
+                    break
+                if p.is_file() and (p.suffix in (".conf", ".cfg", ".template") or p.name == "Caddyfile"):
+                    got.append((posixpath.join(target, p.relative_to(host).as_posix()), p))
+            return got
+    except OSError:
+        pass
+    return []
+
+
+# --- proxies --------------------------------------------------------------------------------
+
+_COMMENT = re.compile(r"(?m)(?:^|(?<=\s))#[^\n]*")
+_NGINX_PASS = re.compile(r"\b(?:proxy|fastcgi|uwsgi|scgi|grpc)_pass\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
+_NGINX_SET = re.compile(r"\bset\s+\$(\w+)\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
+_UPSTREAM = re.compile(r"\bupstream\s+([\w.-]+)\s*\{([^}]*)\}")
+_SERVER = re.compile(r"\bserver\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
+_CADDY = re.compile(r"\breverse_proxy\s+(?:[/*][^\s{]*\s+)?([^{\n]+)")
+_HAPROXY = re.compile(r"^\s*server\s+\S+\s+(\S+)", re.MULTILINE)
+
+
+def upstreams(f: Facts) -> list[Upstream]:
+    """Where the proxies of this service pass requests to (nginx `proxy_pass` and its kin,
+    `upstream` blocks, `set $var` targets; caddy `reverse_proxy`; haproxy `server` lines),
+    quoted or not. A host written as a variable nginx or the entrypoint fills in is kept with
+    the host empty, so a caller knows a target is not known."""
+    out: list[Upstream] = []
+    folder = f.project.folder
+    for c in f.configs:
+        where = _shown(c.host, folder)
+        text = _COMMENT.sub("", c.text)
+        if c.kind == "nginx":
+            found = nginx_targets(text)
+        elif c.kind == "caddy":
+            found = [t for m in _CADDY.finditer(text) for t in m.group(1).split()]
+        elif c.kind == "haproxy":
+            found = _HAPROXY.findall(text)
+        else:
+            continue
+        for target in found:
+            host, port = split_target(target)
+            out.append(Upstream(host, port, where))
+    return out
+
+
+def nginx_targets(text: str) -> list[str]:
+    """The targets an nginx configuration passes requests to, as written (quotes removed;
+    upstream names expanded to their servers; `set $x http://...` followed)."""
+    text = _COMMENT.sub("", text)
+    upstreams = {m.group(1): [_unquote(s) for s in _SERVER.findall(m.group(2))] for m in _UPSTREAM.finditer(text)}
+    sets = {m.group(1): _unquote(m.group(2)) for m in _NGINX_SET.finditer(text)}
+    out: list[str] = []
+    for raw in _NGINX_PASS.findall(text):
+        target = _unquote(raw)
+        for name, value in sets.items():
+            target = target.replace("${" + name + "}", value).replace("$" + name, value)
+        host, _ = split_target(target)
+        out += upstreams.get(host, [target])
+    for servers in upstreams.values():
+        out += servers
+    return list(dict.fromkeys(out))
+
+
+def split_target(target: str) -> tuple[str, int | None]:
+    """`http://api:8000/x` -> ("api", 8000); `unix:/x` -> ("", None); a variable -> ("", None)."""
+    rest = _unquote(target).split("://", 1)[-1].split("@", 1)[-1]
+    if rest.startswith("unix:"):
+        return "", None
+    m = re.match(r"\[?([A-Za-z0-9_.${}-]+)\]?(?::(\d+))?", rest)
+    if not m:
+        return "", None
+    host = m.group(1)
+    if "$" in host or "{" in host:
+        return "", int(m.group(2)) if m.group(2) else None
+    return host, int(m.group(2)) if m.group(2) else None
+
+
+def _unquote(s: str) -> str:
+    s = s.strip()
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+        return s[1:-1]
+    return s
+
+
+def _shown(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# --- server settings ------------------------------------------------------------------------
+
+
+def settings(f: Facts, kind: str) -> dict[str, str]:
+    """`name = value` settings of the service's `kind` config files (postgresql.conf, redis.conf),
+    later files over earlier ones; names lower case."""
+    out: dict[str, str] = {}
+    for c in f.configs:
+        if c.kind != kind:
+            continue
+        for line in c.text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if kind == "postgresql":
+                m = re.match(r"([A-Za-z_.]+)\s*=?\s*(.+)$", line)
+            else:
+                m = re.match(r"([A-Za-z_-]+)\s+(.+)$", line)
+            if m:
+                out[m.group(1).lower()] = m.group(2).strip().strip("'\"")
+    return out

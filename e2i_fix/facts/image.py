@@ -1,0 +1,270 @@
+"""Image references and what the tool knows about images.
+
+One parser reads an image reference (`${REGISTRY:-docker.io}/library/postgres:${TAG:-16}`,
+`bitnami/redis`, `ghcr.io/mlflow/mlflow:v2@sha256:...`) through `.env` and the defaults its
+variables carry; one table (`data/images.toml`, each fact with its source) says what is known of
+the image; `docker image inspect` output the user gives (`--inspect FILE`) outranks the table for
+the images it describes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
+_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}$]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
+
+
+class ImageRef(NamedTuple):
+    """An image reference as Compose would pull it, where the stack tells."""
+
+    written: str  # as the file writes it
+    name: str  # with every variable the stack gives a value replaced
+    registry: str | None  # None: Docker Hub
+    path: str  # the repository without registry or `library/`: "postgres", "bitnami/redis", "mlflow/mlflow"
+    tag: str | None  # None: none written (latest), or a variable with no value here
+    resolved: bool  # every variable had a value (from `.env` or its default)
+
+    @property
+    def repository(self) -> str:
+        """The repository as the table keys it: "postgres", "bitnami/redis", "ghcr.io/mlflow/mlflow"."""
+        return f"{self.registry}/{self.path}" if self.registry else self.path
+
+    @property
+    def family(self) -> str:
+        """The repository's last part: `bitnami/redis` -> "redis"."""
+        return self.path.rsplit("/", 1)[-1]
+
+    def major(self) -> int | None:
+        """The tag's leading number (`16-alpine` -> 16), if it has one."""
+        m = re.match(r"v?(\d+)", self.tag or "")
+        return int(m.group(1)) if m else None
+
+
+def parse(image: str | None, env: Mapping[str, str] | None = None) -> ImageRef | None:
+    """`image` read as Compose reads it, its variables from `env` (the stack's `.env`) or their
+    defaults; None when what names the repository is unknown (a variable with no value)."""
+    if not isinstance(image, str) or not image.strip():
+        return None
+    written = image.strip()
+    resolved = True
+    name = written
+    if "$" in name:
+        env = env or {}
+        holes: list[int] = []
+
+        def sub(m: re.Match[str]) -> str:
+            nonlocal resolved
+            var = m.group("name") or m.group("bare")
+            value = env.get(var)
+            op, arg = m.group("op"), m.group("arg") or ""
+            if op in (":-", "-"):
+                got = value if value is not None and (op == "-" or value) else arg
+            elif op in (":+", "+"):
+                got = arg if value is not None and (op == "+" or value) else ""
+            else:
+                got = value or ""
+            if not got and value is None and op not in (":+", "+"):
+                resolved = False
+                holes.append(m.start())
+            return got
+
+        name = _VAR.sub(sub, name.replace("$$", "\0")).replace("\0", "$")
+        if not resolved and not name.strip(":/@"):
+            return None
+    name = name.split("@", 1)[0]
+    parts = [p for p in name.split("/") if p]
+    if not parts:
+        return None
+    last = parts[-1]
+    tag: str | None = None
+    if ":" in last:
+        last, tag = last.split(":", 1)
+        tag = tag or None
+        parts[-1] = last
+    if not last:
+        return None
+    registry: str | None = None
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        registry = parts[0].lower()
+        parts = parts[1:]
+    if registry in _HUB:
+        registry = None
+    if len(parts) > 1 and parts[0] == "library":
+        parts = parts[1:]
+    path = "/".join(parts).lower()
+    if not path or "$" in path:
+        return None
+    if not resolved and tag is None and written.rstrip().endswith("}"):
+        tag = None  # `redis:${TAG}`: the tag is not known here
+    return ImageRef(written, name, registry, path, tag, resolved)
+
+
+# --- the table ------------------------------------------------------------------------------
+
+_RUNTIME = ("user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
+            "read_only", "internal", "gains", "notes", "sources")
+_SOFTWARE = ("probe", "probe_min_major", "probe_unless_password", "probe_source", "port", "port_source", "cpus",
+             "memory", "documented", "heap_factor", "limits_source")
+
+
+class Entry:
+    """One entry of `data/images.toml` (or of an inspect file); a field is None when not known."""
+
+    __slots__ = ("key", "fields")
+
+    def __init__(self, key: str, fields: dict[str, Any]) -> None:
+        self.key = key
+        self.fields = fields
+
+    def get(self, field: str) -> Any:
+        return self.fields.get(field)
+
+    def __repr__(self) -> str:
+        return f"Entry({self.key!r})"
+
+
+class Table(NamedTuple):
+    exact: dict[str, Entry]  # by repository: the key and its `images`
+    family: dict[str, Entry]  # by family: the last part of each repository, and `family`
+    sections: dict[str, Any]  # the other tables: profiles, tools, flavours, packages, dev_servers
+
+
+_TABLE: list[Table] = []
+DATA = Path(__file__).resolve().parent.parent / "data" / "images.toml"
+
+
+def table() -> Table:
+    """The image table, read on first use."""
+    if not _TABLE:
+        import tomllib
+
+        raw = tomllib.loads(DATA.read_text("utf-8"))
+        exact: dict[str, Entry] = {}
+        family: dict[str, Entry] = {}
+        for key, fields in raw.get("images", {}).items():
+            e = Entry(key, fields)
+            for n in (key, *fields.get("images", ())):
+                exact[n] = e
+            for n in (key, *fields.get("images", ())):
+                family.setdefault(n.rsplit("/", 1)[-1], e)
+            for n in fields.get("family", ()):
+                family.setdefault(n, e)
+        # A family named by an entry's own key wins over one another entry claims.
+        for key, e in list(exact.items()):
+            if "/" not in key and key == e.key:
+                family[key] = e
+        _TABLE.append(Table(exact, family, {k: v for k, v in raw.items() if k != "images"}))
+    return _TABLE[0]
+
+
+class Knowledge(NamedTuple):
+    """What is known of one image: how it runs (only from an entry for the image itself) and
+    the software it runs (from its entry, else its family's)."""
+
+    image: Entry | None
+    software: tuple[Entry, ...]
+    inspected: Entry | None = None  # `docker image inspect` output given by the user
+
+    def runtime(self, field: str) -> Any:
+        if self.inspected is not None and self.inspected.get(field) is not None:
+            return self.inspected.get(field)
+        return self.image.get(field) if self.image is not None else None
+
+    def soft(self, field: str) -> Any:
+        for e in self.software:
+            v = e.get(field)
+            if v is not None:
+                return v
+        return None
+
+    def source(self, field: str) -> str:
+        """Where a runtime fact comes from, for messages and provenance."""
+        if self.inspected is not None and self.inspected.get(field) is not None:
+            return f"docker image inspect of {self.inspected.key} ({self.inspected.get('sources')[0]})"
+        if self.image is not None:
+            return f"{self.image.key} (built-in table: {'; '.join(self.image.get('sources') or ())})"
+        return "not known"
+
+    @property
+    def known(self) -> bool:
+        return self.image is not None or self.inspected is not None
+
+
+NOTHING = Knowledge(None, ())
+
+
+def knowledge(ref: ImageRef | None) -> Knowledge:
+    """The table's facts for `ref` (and the inspect file's, where the user gave one)."""
+    if ref is None:
+        return NOTHING
+    t = table()
+    image = t.exact.get(ref.repository) or t.exact.get(ref.path)
+    software: list[Entry] = [image] if image is not None else []
+    fam = t.family.get(ref.family)
+    if fam is not None and fam is not image:
+        software.append(fam)
+        # An alias family points at the entry that runs the same software.
+    return Knowledge(image, tuple(software), _INSPECTED.get(ref.repository) or _INSPECTED.get(ref.path))
+
+
+def section(name: str) -> Any:
+    return table().sections.get(name, {})
+
+
+# --- docker image inspect -------------------------------------------------------------------
+
+_INSPECTED: dict[str, Entry] = {}
+
+
+def read_inspect(path: str) -> dict[str, Entry]:
+    """The images of a `docker image inspect IMAGE...` file, by repository. What they say (User,
+    Entrypoint, Cmd, Env, ExposedPorts, Healthcheck, Volumes, WorkingDir) outranks the table for
+    those images. Raises InputError when the file is not such output."""
+    import json
+
+    from e2i_fix.errors import InputError
+
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the inspect file: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"not JSON ({e.msg}): expected `docker image inspect` output", e.lineno, e.colno) from None
+    items = data if isinstance(data, list) else [data]
+    out: dict[str, Entry] = {}
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("Config"), dict):
+            raise InputError(f"entry {n + 1} has no Config: expected `docker image inspect` output", 1, 1)
+        cfg = item["Config"]
+        tags = [t for t in item.get("RepoTags") or () if isinstance(t, str)]
+        tags += [d.split("@", 1)[0] for d in item.get("RepoDigests") or () if isinstance(d, str)]
+        user = cfg.get("User") or ""
+        fields: dict[str, Any] = {
+            "user": user or "root",
+            "entrypoint": cfg.get("Entrypoint"),
+            "cmd": cfg.get("Cmd"),
+            "env": dict(e.split("=", 1) for e in cfg.get("Env") or () if isinstance(e, str) and "=" in e),
+            "ports": sorted(int(p.split("/", 1)[0]) for p in (cfg.get("ExposedPorts") or {}) if p.split("/", 1)[0].isdigit()),
+            "healthcheck": cfg.get("Healthcheck"),
+            "volumes": sorted(cfg.get("Volumes") or {}),
+            "workdir": cfg.get("WorkingDir") or None,
+            "sources": [f"{path}, entry {n + 1}"],
+        }
+        for tag in tags:
+            ref = parse(tag)
+            if ref is not None:
+                out[ref.repository] = Entry(ref.repository, fields)
+    return out
+
+
+def use_inspect(entries: dict[str, Entry]) -> None:
+    """Make these inspected images outrank the table for the rest of the run."""
+    _INSPECTED.clear()
+    _INSPECTED.update(entries)

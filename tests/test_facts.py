@@ -1,0 +1,293 @@
+"""The one reading of each service (e2i_fix.facts): image references, the image table, the
+stage and user, what runs, what it writes, its mounts, configs, sizes and ports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from e2i_fix import engine, facts, project
+from e2i_fix.facts import image as images
+from e2i_fix.facts import configs
+
+
+def index(tmp_path: Path, files: dict[str, str]) -> project.Project:
+    for name, text in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    stack = next(s for s in project.discover([tmp_path]) if isinstance(s, project.Stack))
+    ws = engine.Workspace(stack)
+    ws.load()
+    return ws.project([])
+
+
+@pytest.mark.parametrize(("written", "env", "repository", "family", "tag", "resolved"), [
+    ("postgres:16", {}, "postgres", "postgres", "16", True),
+    ("${REGISTRY:-docker.io}/library/postgres:16", {}, "postgres", "postgres", "16", True),
+    ("docker.io/library/postgres:16-alpine@sha256:abc", {}, "postgres", "postgres", "16-alpine", True),
+    ("redis:${TAG}", {}, "redis", "redis", None, False),
+    ("redis:${TAG}", {"TAG": "7.2"}, "redis", "redis", "7.2", True),
+    ("redis:${TAG:-7}", {}, "redis", "redis", "7", True),
+    ("${REG}/bitnami/redis:7", {}, "bitnami/redis", "redis", "7", False),
+    ("ghcr.io/mlflow/mlflow:v2.16.2", {}, "ghcr.io/mlflow/mlflow", "mlflow", "v2.16.2", True),
+    ("localhost:5000/team/app:1", {}, "localhost:5000/team/app", "app", "1", True),
+    ("mirror.gcr.io/library/postgres", {}, "mirror.gcr.io/postgres", "postgres", None, True),
+])
+def test_image_reference(written: str, env: dict[str, str], repository: str, family: str, tag: str | None,
+                         resolved: bool) -> None:
+    ref = images.parse(written, env)
+    assert ref is not None
+    assert (ref.repository, ref.family, ref.tag, ref.resolved) == (repository, family, tag, resolved)
+
+
+@pytest.mark.parametrize("written", ["${IMAGE}", "${IMAGE}:${TAG}", ""])
+def test_image_unknown(written: str) -> None:
+    assert images.parse(written, {}) is None
+
+
+RUNTIME = {"user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
+           "read_only", "internal", "gains", "notes"}
+
+
+def test_every_fact_in_the_table_has_its_source() -> None:
+    """One table, every fact with where it comes from: how an image runs (`sources`), its
+    probe, its port and its limits (each their own source)."""
+    import tomllib
+
+    raw = tomllib.loads(images.DATA.read_text("utf-8"))
+    default = set(raw["profiles"]["default"])
+    assert raw["images"]
+    for key, e in raw["images"].items():
+        assert set(e) <= RUNTIME | {"images", "family", "sources", "probe", "probe_min_major", "probe_unless_password",
+                                    "probe_source", "port", "port_source", "cpus", "memory", "documented",
+                                    "heap_factor", "limits_source"}, key
+        if RUNTIME & set(e):
+            assert e.get("sources"), key
+        assert ("probe" in e) == ("probe_source" in e), key
+        assert ("port" in e) == ("port_source" in e), key
+        if "memory" in e or "cpus" in e:
+            assert float(e["cpus"]) > 0 and e["memory"][:-1].isdigit() and isinstance(e["documented"], bool), key
+            # A documented figure names the page it rests on.
+            assert not e["documented"] or "." in e["limits_source"].rsplit("(", 1)[-1], key
+        assert set(e.get("cap_add") or ()) <= default | {"SYS_NICE"}, key
+        for caps in (e.get("file_caps") or {}).values():
+            assert set(caps) <= default, key
+    # No name belongs to two entries.
+    names = [n for key, e in raw["images"].items() for n in (key, *e.get("images", ()))]
+    assert len(names) == len(set(names))
+
+
+def test_knowledge_runtime_only_for_the_image_itself() -> None:
+    official = images.knowledge(images.parse("postgres:16"))
+    assert official.runtime("step_down") == "gosu" and official.soft("port") == 5432
+    # bitnami's redis runs the same software, packaged otherwise: its probe and limits hold,
+    # not how the official image starts.
+    bitnami = images.knowledge(images.parse("bitnami/redis:7"))
+    assert bitnami.image is None and bitnami.runtime("step_down") is None
+    assert bitnami.soft("port") == 6379 and bitnami.soft("probe")
+    # A mirror of an official image is that image.
+    assert images.knowledge(images.parse("mirror.gcr.io/library/postgres")).runtime("own_user") == "postgres"
+
+
+def test_one_family_through_variable_tags(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  a:\n    image: redis:${REDIS_TAG}\n"
+                                         "  b:\n    image: ${REGISTRY:-docker.io}/library/redis:7\n",
+                         ".env": "REGISTRY=\n"})
+    a, b = facts.of(p, "a"), facts.of(p, "b")
+    assert a is not None and b is not None
+    assert a.knowledge.image is not None and a.knowledge.image is b.knowledge.image
+    assert a.step_down == b.step_down == "gosu"
+
+
+DOCKERFILE = """\
+ARG BASE=python:3.12-slim
+FROM ${BASE} AS base
+ARG APP_USER=app
+ENV APP_HOME=/srv/app
+WORKDIR ${APP_HOME}
+COPY docker/entrypoint.sh /usr/local/bin/entrypoint.sh
+RUN useradd --system ${APP_USER}
+USER ${APP_USER}
+ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
+CMD ["gunicorn", "app:app"]
+"""
+
+
+def test_stage_user_and_workdir_through_arg_and_env(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  web:\n    build: .\n  other:\n    build:\n      context: .\n"
+                                         "      args:\n        APP_USER: svc\n",
+                         "Dockerfile": DOCKERFILE, "docker/entrypoint.sh": "#!/bin/sh\nexec \"$@\"\n"})
+    web = facts.of(p, "web")
+    assert web is not None
+    assert web.user.name == "app" and "Dockerfile:8" in web.user.source and not web.user.root
+    assert web.workdir == "/srv/app"
+    assert web.base is not None and web.base.repository == "python"
+    assert web.argv == ["/usr/local/bin/entrypoint.sh", "gunicorn", "app:app"]
+    assert [s.origin for s in web.scripts] == [str(Path("docker/entrypoint.sh"))]
+    assert web.step_down is None and web.starts_as_root is None
+    assert (8000, "gunicorn listens on 8000 by default") in web.ports
+    other = facts.of(p, "other")
+    assert other is not None and other.user.name == "svc"
+
+
+def test_step_down_in_an_entrypoint_script(tmp_path: Path) -> None:
+    p = index(tmp_path, {
+        "compose.yaml": "services:\n  app:\n    build: .\n",
+        "Dockerfile": "FROM node:20\nCOPY entrypoint.sh /entrypoint.sh\nENTRYPOINT [\"/entrypoint.sh\"]\nCMD [\"node\", \"server.js\"]\n",
+        "entrypoint.sh": "#!/bin/sh\nchown -R node /data\nexec su-exec node \"$@\"\n",
+    })
+    app = facts.of(p, "app")
+    assert app is not None
+    assert app.step_down == "su-exec"
+    assert app.starts_as_root == "its entrypoint starts as root and steps down with su-exec"
+    assert app.base_knowledge.runtime("own_user") == "node"
+
+
+@pytest.mark.parametrize(("script", "why"), [
+    ("#!/bin/sh\nenvsubst < /t.conf > /etc/nginx/conf.d/default.conf\nexec nginx\n", "writes /etc/nginx/conf.d/default.conf"),
+    ("#!/bin/sh\nexec supervisord -c /etc/supervisor.conf\n", "starts supervisord"),
+    ("#!/bin/sh\nusermod -u \"$PUID\" app\nexec \"$@\"\n", "runs usermod"),
+    ("#!/bin/sh\nexec su app -c \"$*\"\n", "steps down with su"),
+])
+def test_why_an_entrypoint_starts_as_root(tmp_path: Path, script: str, why: str) -> None:
+    p = index(tmp_path, {
+        "compose.yaml": "services:\n  app:\n    build: .\n",
+        "Dockerfile": "FROM debian:12\nCOPY start.sh /start.sh\nCMD [\"/start.sh\"]\n",
+        "start.sh": script,
+    })
+    app = facts.of(p, "app")
+    assert app is not None and app.starts_as_root is not None and why in app.starts_as_root
+
+
+def test_compose_entrypoint_resets_the_image_cmd(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  app:\n    build: .\n    entrypoint: [\"sh\", \"-c\", \"echo hi > /var/log/x.log\"]\n",
+                         "Dockerfile": "FROM python:3.12\nCMD [\"python\", \"-m\", \"app\"]\n"})
+    app = facts.of(p, "app")
+    assert app is not None
+    assert app.command == (None, None)
+    assert app.argv == ["sh", "-c", "echo hi > /var/log/x.log"]
+    assert [w.path for w in app.writes] == ["/var/log/x.log"]
+
+
+def test_a_debugger_port_is_not_the_server(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  api:\n    image: python:3.12\n    command: python -m debugpy --listen 0.0.0.0:5678 -m uvicorn app:app --host 0.0.0.0\n"})
+    api = facts.of(p, "api")
+    assert api is not None
+    assert [port for port, _ in api.ports] == [8000]
+
+
+def test_writes_of_a_celery_beat_and_its_home(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  beat:\n    image: python:3.12\n    working_dir: /app\n"
+                                         "    user: \"1000\"\n    command: celery -A proj beat\n"})
+    beat = facts.of(p, "beat")
+    assert beat is not None
+    assert [w.path for w in beat.writes] == ["/app/celerybeat-schedule"]
+
+
+def test_mounts(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  db:\n    image: postgres:16\n    volumes:\n"
+                                         "      - data:/var/lib/postgresql/data\n      - ./init.sql:/docker-entrypoint-initdb.d/init.sql:ro\n"
+                                         "      - type: tmpfs\n        target: /run\n        tmpfs:\n          size: 64m\n"
+                                         "volumes:\n  data:\n    external: true\n"})
+    db = facts.of(p, "db")
+    assert db is not None
+    kinds = [(m.kind, m.target, m.read_only, m.external, m.size) for m in db.mounts]
+    assert kinds == [("volume", "/var/lib/postgresql/data", False, True, None),
+                     ("bind", "/docker-entrypoint-initdb.d/init.sql", True, False, None),
+                     ("tmpfs", "/run", False, False, "64m")]
+    assert db.mounts[1].host == tmp_path / "init.sql"
+
+
+NGINX = """\
+upstream backend { server "api:8000"; }
+server {
+  set $front http://web:3000;
+  location /api/ { proxy_pass "http://backend"; }
+  location / { proxy_pass $front; }
+  location /ws { proxy_pass http://${WS_HOST}:9000; }
+}
+"""
+
+
+def test_proxy_upstreams_quoted_and_through_variables(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  proxy:\n    image: nginx:1.27\n    volumes:\n"
+                                         "      - ./nginx/default.conf:/etc/nginx/conf.d/default.conf:ro\n",
+                         "nginx/default.conf": NGINX})
+    proxy = facts.of(p, "proxy")
+    assert proxy is not None
+    assert [c.kind for c in proxy.configs] == ["nginx"]
+    got = {(u.host, u.port) for u in configs.upstreams(proxy)}
+    assert got == {("api", 8000), ("web", 3000), ("", 9000)}
+
+
+def test_sizes_a_service_asks_for(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  db:\n    image: postgres:16\n"
+                                         "    command: postgres -c shared_buffers=2GB -c 'max_connections=300'\n"
+                                         "  search:\n    image: opensearchproject/opensearch:2\n"
+                                         "    environment:\n      OPENSEARCH_JAVA_OPTS: -Xms1g -Xmx1g\n"
+                                         "  web:\n    image: python:3.12\n    command: gunicorn -w 9 app:app\n"})
+    db, search, web = (facts.of(p, n) for n in ("db", "search", "web"))
+    assert db is not None and db.sizes.shared_buffers == 2 * 1024**3 and db.sizes.max_connections == 300
+    assert search is not None and [d.need for d in search.sizes.demands] == [2 * 1024**3]
+    assert web is not None and web.sizes.workers is not None and web.sizes.workers[0] == 9
+
+
+def test_file_capabilities(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  caddy:\n    image: caddy:2\n  own:\n    build: .\n",
+                         "Dockerfile": "FROM debian:12\nRUN setcap 'cap_net_bind_service=+ep' /usr/local/bin/server\n"})
+    caddy, own = facts.of(p, "caddy"), facts.of(p, "own")
+    assert caddy is not None and caddy.file_caps == {"/usr/bin/caddy": ("NET_BIND_SERVICE",)}
+    assert own is not None and own.file_caps == {"/usr/local/bin/server": ("NET_BIND_SERVICE",)}
+
+
+def test_inspect_outranks_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "inspect.json"
+    out.write_text(json.dumps([{"RepoTags": ["redis:7"], "Config": {"User": "999", "Entrypoint": ["redis-server"],
+                                                                     "Cmd": None, "ExposedPorts": {"6380/tcp": {}}}}]))
+    images.use_inspect(images.read_inspect(str(out)))
+    try:
+        p = index(tmp_path / "s", {"compose.yaml": "services:\n  cache:\n    image: redis:7\n"})
+        cache = facts.of(p, "cache")
+        assert cache is not None
+        assert cache.user.name == "999" and "docker image inspect" in cache.user.source
+        assert cache.argv == ["redis-server"]
+    finally:
+        images.use_inspect({})
+
+
+def test_every_variant(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  api:\n    image: python:3.12\n    command: uvicorn app:app\n",
+                         "compose.override.yaml": "services:\n  api:\n    command: uvicorn app:app --port 9000\n"})
+    got = [(f.files, [port for port, _ in f.ports]) for f in facts.every(p, "api")]
+    assert got == [((0,), [8000]), ((0, 1), [9000])]
+
+
+@pytest.mark.parametrize(("files", "why"), [
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      placement:\n        constraints: [node.role == manager]\n"},
+     "deploy.placement"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n"},
+     "deploy.sh runs `docker stack deploy -c compose.yaml app`"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      resources:\n        limits:\n          memory: 1G\n"}, None),
+])
+def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
+    got = facts.swarm(index(tmp_path, files))
+    assert (got is None) if why is None else (got is not None and why in got)
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("not json", ":1:1: not JSON"),
+    ('[{"RepoTags": ["x:1"]}]', ":1:1: entry 1 has no Config"),
+])
+def test_a_bad_inspect_file_is_the_runs_error(tmp_path: Path, text: str, where: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from e2i_fix._main import main
+
+    bad = tmp_path / "inspect.json"
+    bad.write_text(text)
+    (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: redis:7\n")
+    assert main(["--check", "--inspect", str(bad), str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(bad) + where)
