@@ -159,3 +159,23 @@ def test_diff_headers_apply_where_the_command_ran(tmp_path: Path, monkeypatch: p
     assert main(["--dry-run", "--unsafe-fixes", "--select", "cache-mounts", "docker/testing"]) == 1
     heads = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("--- ", "+++ "))]
     assert heads == ["--- docker/Dockerfile", "+++ docker/Dockerfile"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_one_dockerfile_reached_two_ways_is_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`context: ../..` with `dockerfile: docker/Dockerfile`, and `context: ..`: the same file,
+    edited once and shown once, so the preview applies."""
+    from e2i_fix._main import main
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "docker" / "testing").mkdir(parents=True)
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM python:3.12-slim\nRUN pip install flask\nCOPY app.py /app/\n")
+    (tmp_path / "docker" / "testing" / "compose.yml").write_text(
+        "services:\n  a:\n    build:\n      context: ../..\n      dockerfile: docker/Dockerfile\n"
+        "  b:\n    build:\n      context: ..\n")
+    monkeypatch.chdir(tmp_path / "docker" / "testing")
+    assert main(["--dry-run", "--select", "cache-mounts", "."]) == 1
+    diff = capsys.readouterr().out
+    assert [line for line in diff.splitlines() if line.startswith("+++ ")] == ["+++ ../Dockerfile"]
+    assert diff.count("+RUN --mount=type=cache") == 1
