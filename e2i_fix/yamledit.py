@@ -140,14 +140,18 @@ def top_level_text(doc: ComposeDoc, text: str, before: str = "services") -> Edit
                 return Edit(doc.path, start, start, text)
             return Edit(doc.path, pos, pos, "\n" + text.removesuffix("\n"))
         return Edit(doc.path, pos, pos, text)
-    pos = doc.line_start(kv[0].start_mark.index)
-    # Comment lines directly above `services:` describe it: insert above them.
+    own = pos = doc.line_start(kv[0].start_mark.index)
+    # Comment lines directly above the key describe it: insert above them. Unless they open
+    # the file above `services:`: then they are its header (a licence, how to run it), which
+    # stays first (above an `x-` block, they are that block's).
     while pos > 0:
         prev = doc.line_start(pos - 1)
         if doc.text[prev:pos].lstrip().startswith("#"):
             pos = prev
         else:
             break
+    if before == "services" and doc.text[:pos].strip() in ("", "---"):
+        pos = own
     gap = "\n" if top_level_gap(doc) else ""
     before = doc.text[doc.line_start(pos - 1) : pos].strip() if pos > 0 else ""
     if before and before != "---":

@@ -72,3 +72,23 @@ def test_a_new_key_goes_after_the_last_key_and_its_trailing_comments(service: st
     assert main(["--apply", "--no-config", "--select", "logging", str(tmp_path)]) == 1
     assert f.read_text() == head + "  web:\n" + expected
     assert main(["--apply", "--no-config", "--select", "logging", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param("# Copyright Example\n# Run: docker compose up\nservices:\n",
+                     "# Copyright Example\n# Run: docker compose up\n\n" + BLOCKS[0] + "\nservices:\n",
+                     id="the file's header stays first"),
+        pytest.param("---\n# Example stack\nservices:\n", "---\n# Example stack\n\n" + BLOCKS[0] + "\nservices:\n",
+                     id="after a document marker too"),
+        pytest.param("name: shop\n\n# The services\nservices:\n",
+                     "name: shop\n\n" + BLOCKS[0] + "\n# The services\nservices:\n",
+                     id="a comment heading services stays with it"),
+    ],
+)
+def test_a_new_block_goes_below_the_file_header(head: str, expected: str, tmp_path: Path) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text(head + "  web:\n    image: y\n")
+    assert main(["--apply", "--no-config", "--select", "logging", str(tmp_path)]) == 1
+    assert f.read_text().split("  web:\n")[0] == expected
