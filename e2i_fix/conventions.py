@@ -53,6 +53,18 @@ class ListStyle(NamedTuple):
     quote: str  # the quote its items take where any would do: '"', "'" or "" (plain)
 
 
+class Limits(NamedTuple):
+    """How the stack's services write their resource limits."""
+
+    legacy: bool  # `mem_limit` / `cpus` / `mem_reservation` rather than `deploy.resources`
+    cpus: bool  # some service limits CPUs (else the stack limits memory only)
+    reserves_memory: bool  # some service reserves memory
+    reserves_cpus: bool  # some service reserves CPUs
+    anchored: bool  # its `resources` blocks are shared through anchors or merged blocks
+    memory: Raw | None  # a memory figure as written (`300M`, `"1G"`, `512mb`), for the style
+    cpu: Raw | None  # a CPU figure as written (`0.5`, `"1"`)
+
+
 class _Seen(NamedTuple):
     doc: ComposeDoc
     key: Any  # what is compared: equal keys are one way of writing it
@@ -68,6 +80,7 @@ class Conventions:
         self._lists: list[_Seen] = []
         self._nnp: list[_Seen] = []
         self._orders: dict[tuple[str, str], list[_Seen]] = {}
+        self._limits: list[tuple[_Seen, dict[str, Any]]] = []
         self._read()
 
     # --- what the passes ask ----------------------------------------------------------------
@@ -103,6 +116,41 @@ class Conventions:
         seen = [s for s in seen if s.doc is doc] or seen
         return bool(_majority(s.key for s in seen)) if seen else None
 
+    def limits(self, doc: ComposeDoc) -> Limits | None:
+        """How `doc` (else the stack) writes resource limits; None: no service has any."""
+        seen = [r for s, r in self._limits if s.doc is doc] or [r for _, r in self._limits]
+        if not seen:
+            return None
+        mem = [r["memory"] for r in seen if r["memory"] is not None]
+        cpu = [r["cpu"] for r in seen if r["cpu"] is not None]
+        # Only services with limits say how limits are written, and whether CPUs are limited.
+        limited = [r for r in seen if r["limited"]]
+        return Limits(bool(_majority(r["legacy"] for r in limited)) if limited else False,
+                      any(r["has_cpus"] for r in limited) if limited else True,
+                      any(r["reserves_memory"] for r in seen), any(r["reserves_cpus"] for r in seen),
+                      any(r["anchored"] for r in seen), _by_style(mem), _by_style(cpu))
+
+    def size(self, doc: ComposeDoc, value: str) -> Any:
+        """A memory figure (`512M`) written as the stack writes its own (`512m`, `"512M"`,
+        `512mb`); the figure itself where the stack writes none."""
+        lim = self.limits(doc)
+        like = lim.memory if lim is not None else None
+        if like is None:
+            return value
+        written = like.text.strip("'\"")
+        unit = written.lstrip("0123456789.")
+        if unit[:1].islower():
+            value = value.lower()
+        if unit[1:2].lower() == "b" and value[-1:].isalpha():
+            value += "b" if unit[1:2] == "b" else "B"
+        return styled(value, _quote_of(like), doc, like)
+
+    def cpus(self, doc: ComposeDoc, value: str) -> Any:
+        """A CPU figure (`0.5`) written as the stack writes its own (`0.5`, `"0.5"`, `'0.5'`)."""
+        lim = self.limits(doc)
+        like = lim.cpu if lim is not None else None
+        return value if like is None else styled(value, _quote_of(like), doc, like)
+
     def items(self, doc: ComposeDoc, values: Iterable[str]) -> list[Any] | Flow:
         """`values` as a new list of the file's: each item quoted as its lists' items are, on
         one line if they are written so."""
@@ -130,6 +178,9 @@ class Conventions:
                 self._read_service(doc, node, order)
 
     def _read_service(self, doc: ComposeDoc, node: MappingNode, order: int) -> None:
+        got = _limits(doc, node)
+        if got is not None:
+            self._limits.append((_Seen(doc, None, order), got))
         rot = _rotation(doc, node)
         if rot is not None:
             self._rotations.append((_Seen(doc, (rot.anchor, repr(rot.value)), order), rot))
@@ -189,6 +240,67 @@ def _majority(values: Iterable[Any]) -> Any:
 def _free(s: str) -> bool:
     """Whether the string could go out plain or quoted alike: the item's quotes are a choice."""
     return render._plain_ok(s)
+
+
+def _by_style(raws: list[Raw]) -> Raw | None:
+    """The figure written in the most common style (quotes; unit case and a `b`)."""
+    if not raws:
+        return None
+
+    def style(r: Raw) -> tuple[str, str]:
+        return _quote_of(r), r.text.strip("'\"").lstrip("0123456789.")[:2]
+
+    counts = Counter(style(r) for r in raws)
+    top = max(counts, key=lambda k: (counts[k], -[style(r) for r in raws].index(k)))
+    return next(r for r in raws if style(r) == top)
+
+
+# --- resource limits ------------------------------------------------------------------------
+
+
+def _limits(doc: ComposeDoc, service: MappingNode) -> dict[str, Any] | None:
+    """What a service definition writes about its limits and reservations (its own keys, or
+    those of a block it merges), None where it writes none."""
+
+    def entry(node: Node | None, key: str) -> tuple[Node, bool] | None:
+        got = effective_entry(node, key) if node is not None else None
+        if got is None:
+            return None
+        holder, k, v = got
+        return v, holder is not node or doc.is_alias(v, doc.key_end(k))
+
+    dep = entry(service, "deploy")
+    res = entry(dep[0], "resources") if dep else None
+    anchored = bool(dep and dep[1]) or bool(res and res[1])
+    lim = entry(res[0], "limits") if res else None
+    rsv = entry(res[0], "reservations") if res else None
+    mem = entry(lim[0], "memory") if lim else None
+    cpu = entry(lim[0], "cpus") if lim else None
+    r_mem = entry(rsv[0], "memory") if rsv else None
+    r_cpu = entry(rsv[0], "cpus") if rsv else None
+    legacy_mem, legacy_cpu, legacy_rsv = (entry(service, k) for k in ("mem_limit", "cpus", "mem_reservation"))
+    if not any((mem, cpu, r_mem, r_cpu, legacy_mem, legacy_cpu, legacy_rsv)):
+        return None
+    return {
+        "limited": bool(mem or cpu or legacy_mem or legacy_cpu),
+        "legacy": not any((mem, cpu, r_mem, r_cpu)),
+        "has_cpus": bool(cpu or legacy_cpu),
+        "reserves_memory": bool(r_mem or legacy_rsv),
+        "reserves_cpus": bool(r_cpu),
+        "anchored": anchored,
+        "memory": _figure(doc, (mem or legacy_mem or r_mem or legacy_rsv or (None, False))[0]),
+        "cpu": _figure(doc, (cpu or legacy_cpu or (None, False))[0]),
+    }
+
+
+def _figure(doc: ComposeDoc, node: Node | None) -> Raw | None:
+    """A figure as written, where it is one (not `${MEM_LIMIT}`)."""
+    if not isinstance(node, ScalarNode):
+        return None
+    got = _raw(doc, node)
+    if not isinstance(got, Raw) or "$" in got.text or not got.text.strip("'\"")[:1].isdigit():
+        return None
+    return got
 
 
 # --- log rotation ---------------------------------------------------------------------------
@@ -271,9 +383,11 @@ def styled(value: str, quote: str, doc: ComposeDoc, like: Raw | None = None) -> 
         return Raw(value)
     if like is not None and not like.text.startswith(("'", '"')) and _FIGURE.fullmatch(value):
         old, new = _cached_plain(like.text), _cached_plain(value)
-        if type(old) is type(new) and (isinstance(new, str) or str(new) == value):
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, new))
+        if (type(old) is type(new) and isinstance(new, str)) or (numbers and _DECIMAL.fullmatch(value)):
             return Raw(value)  # `512m` for `10m`, `4` for `3`: a string for a string, a number for a number
     return Raw(render.scalar(value, doc.style))
 
 
 _FIGURE = re.compile(r"[0-9][0-9A-Za-z.]*")  # `10m`, `4`, `1.5g`: plain in every YAML
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a number that reads back as itself
