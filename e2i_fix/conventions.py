@@ -117,10 +117,13 @@ class Conventions:
         return bool(_majority(s.key for s in seen)) if seen else None
 
     def limits(self, doc: ComposeDoc) -> Limits | None:
-        """How `doc` (else the stack) writes resource limits; None: no service has any."""
-        seen = [r for s, r in self._limits if s.doc is doc] or [r for _, r in self._limits]
-        if not seen:
-            return None
+        """How `doc` (else the stack) writes resource limits; None: fewer than two services
+        write limits or reservations."""
+        seen = [r for s, r in self._limits if s.doc is doc]
+        if len(seen) < 2:
+            seen = [r for _, r in self._limits]
+        if len(seen) < 2:
+            return None  # one service is a choice for that service, not yet the stack's way
         mem = [r["memory"] for r in seen if r["memory"] is not None]
         cpu = [r["cpu"] for r in seen if r["cpu"] is not None]
         # Only services with limits say how limits are written, and whether CPUs are limited.

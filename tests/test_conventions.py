@@ -112,3 +112,37 @@ def test_styled(value: str, quote: str, like: Raw | None, written: str, tmp_path
     doc = p.docs[0]
     doc.__dict__["style"] = Style(quote='"')
     assert conventions.styled(value, quote, doc, like) == Raw(written)
+
+
+def test_limits_how_the_stack_writes_them(tmp_path: Path) -> None:
+    text = ("services:\n  a:\n    image: x\n    mem_limit: 512m\n  b:\n    image: x\n    mem_limit: 1g\n"
+            "    mem_reservation: 256m\n  c:\n    image: x\n")
+    p = index(tmp_path, {"compose.yaml": text})
+    ways = conventions.read(p)
+    doc = p.docs[0]
+    lim = ways.limits(doc)
+    assert lim is not None and lim.legacy and not lim.cpus and lim.reserves_memory and not lim.reserves_cpus
+    assert ways.size(doc, "1536M") == Raw("1536m") and ways.cpus(doc, "1") == "1"
+
+
+def test_one_limited_service_is_not_yet_a_convention(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  a:\n    image: x\n    mem_limit: 512m\n  b:\n    image: x\n"})
+    ways = conventions.read(p)
+    assert ways.limits(p.docs[0]) is None and ways.size(p.docs[0], "1G") == "1G"
+
+
+@pytest.mark.parametrize(
+    ("memory", "cpus", "size", "cpu"),
+    [
+        pytest.param('"1G"', '"0.5"', Raw('"2G"'), Raw('"1"'), id="quoted"),
+        pytest.param("300M", "0.5", Raw("2G"), Raw("1"), id="plain, a number for a number"),
+        pytest.param("512mb", "'1'", Raw("2gb"), Raw("'1'"), id="lower case, a b"),
+    ],
+)
+def test_figures_in_the_stack_s_style(memory: str, cpus: str, size: Raw, cpu: Raw, tmp_path: Path) -> None:
+    one = f"    deploy:\n      resources:\n        limits:\n          cpus: {cpus}\n          memory: {memory}\n"
+    p = index(tmp_path, {"compose.yaml": f"services:\n  a:\n    image: x\n{one}  b:\n    image: y\n{one}"})
+    ways = conventions.read(p)
+    lim = ways.limits(p.docs[0])
+    assert lim is not None and not lim.legacy and lim.cpus and not lim.reserves_memory and not lim.anchored
+    assert ways.size(p.docs[0], "2G") == size and ways.cpus(p.docs[0], "1") == cpu
