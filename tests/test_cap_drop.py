@@ -141,3 +141,12 @@ def test_corpus(tmp_path: Path) -> None:
 ])
 def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)
+
+
+def test_written_in_the_stack_s_order_and_quotes() -> None:
+    """The stack writes `cap_add` before `cap_drop`, its items single-quoted: so do new ones."""
+    folder = Path(__file__).parent / "fixtures" / ID / "convention" / "expected"
+    text = (folder / "compose.yaml").read_text()
+    assert text.endswith("  cache:\n    image: redis:7\n    cap_add:\n      - 'CHOWN'\n      - 'DAC_OVERRIDE'\n"
+                         "      - 'SETGID'\n      - 'SETUID'\n    cap_drop:\n      - 'ALL'\n")
+    assert config_json(folder)["services"]["cache"]["cap_drop"] == ["ALL"]

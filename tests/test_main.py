@@ -146,20 +146,26 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_file_named_alone_gets_what_the_folder_run_gives_it(tmp_path: Path) -> None:
     """What pre-commit runs when one file is staged: the folder's stack is read, and the named
     file gets exactly the fixes a run on the folder gives it; no other compose file is written."""
-    base = stack(tmp_path, PLAIN)
-    over = stack(tmp_path, "services:\n  web:\n    ports: ['80:80']\n  extra:\n    image: redis:7\n",
-                 "compose.override.yaml")
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    for f in (base, over):
-        (folder / f.name).write_bytes(f.read_bytes())
+    files = {"compose.yaml": PLAIN, "compose.override.yaml": "services:\n  web:\n    ports: ['80:80']\n  extra:\n"
+                                                             "    image: redis:7\n"}
+
+    def copy(name: str) -> Path:
+        (tmp_path / name).mkdir()
+        for f, text in files.items():
+            stack(tmp_path / name, text, f)
+        return tmp_path / name
+
+    folder = copy("folder")
     assert main(["--apply", "--select", "logging", str(folder)]) == 1
-    assert main(["--apply", "--select", "logging", str(over)]) == 1
-    assert base.read_text() == PLAIN  # not named: not written
-    assert over.read_bytes() == (folder / over.name).read_bytes()  # web's rotation goes into the base
-    assert main(["--apply", "--select", "logging", str(base)]) == 1
-    assert base.read_bytes() == (folder / base.name).read_bytes()
-    assert main(["--apply", "--select", "logging", str(base), str(over)]) == 0
+    for named in (["compose.override.yaml"], ["compose.yaml"], ["compose.yaml", "compose.override.yaml"]):
+        work = copy("-".join(named))
+        assert main(["--apply", "--select", "logging", *(str(work / n) for n in named)]) == 1
+        for f, text in files.items():
+            want = (folder / f).read_text() if f in named else text  # not named: not written
+            assert (work / f).read_text() == want, (named, f)
+    # The override's share is the new service's rotation; web's goes into the base.
+    assert "  extra:\n    image: redis:7\n    logging:" in (folder / "compose.override.yaml").read_text()
+    assert "  web:\n    ports: ['80:80']\n  extra" in (folder / "compose.override.yaml").read_text()
 
 
 def test_config_file_selects_and_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

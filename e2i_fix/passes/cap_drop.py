@@ -14,6 +14,9 @@ Adds `cap_drop: [ALL]` to each service, with the `cap_add` its image needs:
   DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, and NET_BIND_SERVICE when it listens
   below 1024) and loses the rest: NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP.
 
+The new keys are written as the stack writes them: in its order of `cap_drop` and
+`cap_add`, its items quoted and laid out (`[ALL]` or `- ALL`) as its other lists.
+
 A service built in several ways (an override that builds another target) gets what every way
 needs. What the service already adds with `cap_add` stays: the missing capabilities are
 appended to its own list. An image the table does not know, and that is not built here, is
@@ -64,7 +67,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from e2i_fix import fileroles
+from e2i_fix import conventions, fileroles
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, targets
@@ -140,7 +143,10 @@ def _fix(project: Project, svc: Service, extra: list[str], reach: h.Reach, extra
         return
     edits: list[Any] = []
     changes: list[tuple[str, ...]] = []
-    for key, items in (("cap_drop", ["ALL"]), ("cap_add", missing)):
+    keys: list[tuple[str, list[str]]] = [("cap_drop", ["ALL"]), ("cap_add", missing)]
+    if conventions.read(project).first(h.where_doc(svc), "cap_drop", "cap_add") is False:
+        keys.reverse()  # the stack writes cap_add first
+    for key, items in keys:
         if not items:
             continue
         got = h.extend_list(project, svc, key, items)

@@ -11,6 +11,9 @@ path it writes outside its volumes:
   prepares for run time (`RUN mkdir`, `chown` and `chmod` of absolute paths, the `WORKDIR` when
   a RUN line hands it to the user).
 
+The new keys follow the stack's habits: `tmpfs` before `read_only` where its services write
+them so, the tmpfs items quoted and laid out as its other lists.
+
 A path that a volume, a bind mount, an existing tmpfs or one of the image's own `VOLUME`s
 already holds needs nothing. A scratch path (`/tmp`, `/var/tmp`, `/run`, `/var/run`, caches)
 gets a tmpfs bounded as the `tmpfs-size` pass bounds them (`/tmp:size=64m`); the tmpfs entries
@@ -65,7 +68,7 @@ import shlex
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from e2i_fix import fileroles
+from e2i_fix import conventions, fileroles
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h, tmpfs_size
 from e2i_fix.project import Project, Service, targets
@@ -141,14 +144,16 @@ def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach
     changes: list[tuple[str, ...]] = []
     got_ro = h.add_key(project, svc, "read_only", True)
     got_tmpfs = h.extend_list(project, svc, "tmpfs", entries) if entries else ([], [])
+    if got_ro is not None and got_tmpfs is not None:
+        tmpfs_first = conventions.read(project).first(h.where_doc(svc), "read_only", "tmpfs") is False
+        edits = got_tmpfs[0] + got_ro[0] if tmpfs_first else got_ro[0] + got_tmpfs[0]
+        changes = got_ro[1] + got_tmpfs[1]
     if got_ro is None or got_tmpfs is None:
         recipe = "`read_only: true`" + (f" and `tmpfs: [{', '.join(entries)}]`" if entries else "")
         yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: its mapping "
                         f"or tmpfs cannot be edited here); add {recipe}")
         return
     reach.give(svc)
-    edits = got_ro[0] + got_tmpfs[0]
-    changes = got_ro[1] + got_tmpfs[1]
     path, line, col = h.where(svc)
     extra = f" with `tmpfs: {', '.join(entries)}`" if entries else ""
     yield Fix(ID, f"service {svc.name!r} has a writable root filesystem: add `read_only: true`{extra} ({got.why})",
