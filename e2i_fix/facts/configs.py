@@ -184,6 +184,65 @@ def _shown(path: Path, folder: Path) -> str:
         return str(path)
 
 
+# --- what a web server answers ---------------------------------------------------------------
+
+_LISTEN = re.compile(r"(?m)^\s*listen\s+([^;\s]+)[^;]*;")
+_BIND = re.compile(r"(?m)^\s*bind\s+([^\s]+)")
+_LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*([^\s{]+)\s*\{")
+
+
+def listens(f: Facts) -> list[tuple[int, str]]:
+    """The ports the nginx (`listen`) and haproxy (`bind`) configuration of the service listens
+    on, each with the file that says so. Nothing when a listen address is a variable the
+    entrypoint fills in (`listen ${PORT};`): then the config does not tell."""
+    out: list[tuple[int, str]] = []
+    for c in f.configs:
+        if c.kind == "nginx":
+            found = _LISTEN.findall(_COMMENT.sub("", c.text))
+        elif c.kind == "haproxy":
+            found = _BIND.findall(_COMMENT.sub("", c.text))
+        else:
+            continue
+        where = _shown(c.host, f.project.folder)
+        for addr in found:
+            addr = _unquote(addr)
+            if "$" in addr:
+                return []
+            if addr.startswith("unix:"):
+                continue
+            port = addr.rsplit(":", 1)[-1]
+            if port.isdigit():
+                out.append((int(port), f"its config {where} listens on {port}"))
+    return list(dict.fromkeys(out))
+
+
+def nginx(f: Facts) -> list[ConfigFile]:
+    """The nginx configuration files the service reads."""
+    return [c for c in f.configs if c.kind == "nginx"]
+
+
+def answers(text: str, path: str) -> bool:
+    """Whether an nginx configuration has a `location` that answers `path`: an exact or prefix
+    match, a regex that matches, or a catch-all `/` that proxies or falls back to a file."""
+    text = _COMMENT.sub("", text)
+    for m in _LOCATION.finditer(text):
+        kind, loc = m.group(1), m.group(2)
+        if kind in ("~", "~*"):
+            try:
+                if re.search(loc, path, re.IGNORECASE if kind == "~*" else 0):
+                    return True
+            except re.error:
+                continue
+        elif kind == "=":
+            if loc == path:
+                return True
+        elif loc != "/" and path.startswith(loc):
+            return True
+        elif loc == "/" and re.search(r"proxy_pass|return\s+200|try_files[^;]*(?:index\.html|@)", text[m.end():m.end() + 2000]):
+            return True
+    return False
+
+
 # --- server settings ------------------------------------------------------------------------
 
 
