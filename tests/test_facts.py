@@ -223,6 +223,23 @@ def test_proxy_upstreams_quoted_and_through_variables(tmp_path: Path) -> None:
     assert got == {("api", 8000), ("web", 3000), ("", 9000)}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("upstream app { server api:8000; server api2:8000 backup; }\nserver { location / { proxy_pass http://app; } }",
+                     ["api", "api2"], id="upstream"),
+        pytest.param("upstream lemmy { server \"lemmy:8536\"; }\nserver { location /api { proxy_pass \"http://lemmy\"; }\n"
+                     "location / { proxy_pass 'http://lemmy-ui:1234'; } }", ["lemmy", "lemmy-ui"], id="quoted"),
+        pytest.param("location / { proxy_pass http://backend:3000/; }  # proxy_pass http://old;", ["backend"], id="comment"),
+        pytest.param("location ~ \\.php$ { fastcgi_pass php:9000; }", ["php"], id="fastcgi"),
+        pytest.param("set $u http://api.internal:80; proxy_pass $u;", ["api.internal"], id="variable"),
+        pytest.param("location / { root /srv; }", [], id="static"),
+    ],
+)
+def test_nginx_targets(text: str, expected: list[str]) -> None:
+    assert list(dict.fromkeys(configs.split_target(t)[0] for t in configs.nginx_targets(text))) == expected
+
+
 def test_sizes_a_service_asks_for(tmp_path: Path) -> None:
     p = index(tmp_path, {"compose.yaml": "services:\n  db:\n    image: postgres:16\n"
                                          "    command: postgres -c shared_buffers=2GB -c 'max_connections=300'\n"

@@ -133,9 +133,26 @@ def upstreams(f: Facts) -> list[Upstream]:
         else:
             continue
         for target in found:
-            host, port = split_target(target)
+            host, port = split_target(_filled(target, f.env, c))
             out.append(Upstream(host, port, where))
     return out
+
+
+_TEMPLATE_VAR = re.compile(r"\$\{(\w+)\}|\{\$(\w+)\}|\{env\.(\w+)\}")
+
+
+def _filled(target: str, env: dict[str, str], c: ConfigFile) -> str:
+    """`target` with the variables the container's environment fills in replaced: `${VAR}` in
+    a template the nginx image renders with envsubst, `{$VAR}` and `{env.VAR}` in a Caddyfile.
+    A variable with no known value stays (its host is then not known)."""
+    if c.kind == "nginx" and not c.host.name.endswith(".template"):
+        return target
+
+    def sub(m: re.Match[str]) -> str:
+        value = env.get(m.group(1) or m.group(2) or m.group(3))
+        return value if value and "$" not in value else m.group(0)
+
+    return _TEMPLATE_VAR.sub(sub, target)
 
 
 def nginx_targets(text: str) -> list[str]:
