@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="deploy-limits: size services from `docker stats --no-stream --format json` output.")
     p.add_argument("--host-memory", metavar="SIZE", help="deploy-limits: the host's memory, e.g. 16G.")
     p.add_argument("--host-cpus", metavar="N", help="deploy-limits: the host's CPUs.")
+    p.add_argument("--inspect", type=Path, metavar="FILE", action="append",
+                   help="`docker image inspect` output for images the stacks use: what it says (user, entrypoint, "
+                        "command, environment, ports, health check, volumes) outranks the built-in image table.")
     p.add_argument("--show-config", action="store_true",
                    help="Print the configuration that applies to PATH (default: .), and where each value came from.")
     p.add_argument("--jobs", "-j", type=_positive, metavar="N",
@@ -136,6 +139,17 @@ def _cli(args: argparse.Namespace) -> int:
             except InputError as e:
                 print(e.problem(str(args.usage)), file=sys.stderr)
                 return 2
+    if args.inspect:  # read before any stack: a bad file is the run's error
+        from e2i_fix.facts import image as imagedata
+
+        inspected: dict[str, Any] = {}
+        for path in args.inspect:
+            try:
+                inspected.update(imagedata.read_inspect(str(path)))
+            except InputError as e:
+                print(e.problem(str(path)), file=sys.stderr)
+                return 2
+        imagedata.use_inspect(inspected)
     for key, flag in (("select", args.select), ("ignore", args.ignore), ("unsafe-fixes", args.unsafe_fixes)):
         if flag:
             settings.origin[key] = f"--{key}"

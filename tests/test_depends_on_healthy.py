@@ -334,7 +334,7 @@ def _json(folder: Path, *extra: str) -> list[dict[str, Any]]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         main(["--dry-run", "--format", "json", "--select", ID, *extra, str(folder)])
-    got: list[dict[str, Any]] = json.loads(out.getvalue())
+    got: list[dict[str, Any]] = json.loads(out.getvalue())["records"]
     return got
 
 
@@ -381,7 +381,7 @@ def test_a_wait_on_a_check_another_unsafe_fix_added_is_unsafe(tmp_path: Path) ->
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         main(["--dry-run", "--unsafe-fixes", "--format", "json", "--select", f"{ID},healthcheck-probes", str(tmp_path)])
-    waits = [(r["safety"], r["message"]) for r in json.loads(out.getvalue()) if r.get("pass") == ID]
+    waits = [(r["safety"], r["message"]) for r in json.loads(out.getvalue())["records"] if r.get("pass") == ID]
     assert waits == [("unsafe", "service 'monitor' starts before its dependencies are ready; wait for worker (healthy)")]
 
 

@@ -613,7 +613,7 @@ def test_only_figures_that_rest_on_something_known_are_safe(tmp_path: Path, caps
 def test_provenance_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(FIXTURES / "sources" / "input", tmp_path, dirs_exist_ok=True)
     assert main(["--check", "--format", "json", *SELECT, str(tmp_path)]) == 1
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["records"]
     by_service = {r["message"].split("'")[1]: r for r in records if r["message"].startswith("service ")}
     assert by_service["broker"]["provenance"][:2] == [
         {"what": "limits.cpus 1", "source": "image kafka (documented needs): kafka-server-start.sh defaults "

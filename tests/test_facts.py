@@ -346,3 +346,19 @@ def test_upstreams_of_a_template_are_filled_from_the_environment(tmp_path: Path)
     proxy = facts.of(p, "proxy")
     assert proxy is not None
     assert {(u.host, u.port) for u in configs.upstreams(proxy)} == {("api", 8000), ("", 3000)}
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("not json", ":1:1: not JSON"),
+    ('[{"RepoTags": ["x:1"]}]', ":1:1: entry 1 has no Config"),
+])
+def test_a_bad_inspect_file_is_the_runs_error(tmp_path: Path, text: str, where: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from e2i_fix._main import main
+
+    bad = tmp_path / "inspect.json"
+    bad.write_text(text)
+    (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: redis:7\n")
+    assert main(["--check", "--inspect", str(bad), str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(bad) + where)
