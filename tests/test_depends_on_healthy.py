@@ -424,19 +424,19 @@ def test_a_derivative_image_may_have_its_own_check(tmp_path: Path) -> None:
         "<dir>/compose.yaml:2:3: [depends-on-healthy] service 'database' has no health check in the stack, so 'server' "
         "cannot wait for it to be ready; its image ghcr.io/example/postgres:16-vectors is built on postgres and may ship "
         "a HEALTHCHECK of its own, which a probe here would replace: if it has none, "
-        "`pg_isready -U \"$${POSTGRES_USER:-postgres}\"` is the probe (no fix applied)",
+        "`pg_isready -U \"$${POSTGRES_USER:-postgres}\"` is the probe (`--inspect` with its `docker image inspect` "
+        "output tells) (no fix applied)",
     ]
-    from e2i_fix.facts import image as imagedata
-
     out = tmp_path / "inspect.json"
     out.write_text(json.dumps([{"RepoTags": ["ghcr.io/example/postgres:16-vectors"],
                                 "Config": {"Healthcheck": {"Test": ["CMD-SHELL", "/usr/local/bin/healthcheck.sh"]}}}]))
-    imagedata.use_inspect(imagedata.read_inspect(str(out)))
+    work = tmp_path / "w"
+    shutil.copytree(folder, work)
     try:
-        work = tmp_path / "w"
-        shutil.copytree(folder, work)
-        assert main(["--apply", "--select", ID, str(work)]) == 1
-        assert conditions(work, ["compose.yaml"], "server") == {"database": "service_healthy"}
-        assert "healthcheck" not in (work / "compose.yaml").read_text()
+        assert main(["--apply", "--select", ID, "--inspect", str(out), str(work)]) == 1
     finally:
+        from e2i_fix.facts import image as imagedata
+
         imagedata.use_inspect({})
+    assert conditions(work, ["compose.yaml"], "server") == {"database": "service_healthy"}
+    assert "healthcheck" not in (work / "compose.yaml").read_text()

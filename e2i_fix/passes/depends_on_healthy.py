@@ -425,7 +425,8 @@ class _Plan:
             if not probe.exact:
                 yield Fix(ID, f"service {target!r} has no health check in the stack, so {who} cannot wait for it to be "
                           f"ready; its image {tsvc.image} is built on {probe.family} and may ship a HEALTHCHECK of its "
-                          f"own, which a probe here would replace: if it has none, `{shown}` is the probe",
+                          f"own, which a probe here would replace: if it has none, `{shown}` is the probe "
+                          "(`--inspect` with its `docker image inspect` output tells)",
                           got.where.doc.path, line, col,
                           safety=Safety.DISPLAY_ONLY, provenance=provenance)
                 continue
