@@ -38,17 +38,23 @@ def run_fixture(tmp_path: Path, pass_id: str, case: str) -> Path:
     assert snapshot(work) == expected
     assert main([*args, str(work)]) == 0, "not idempotent"
     assert snapshot(work) == expected
-    for files in variants(work):
-        proc = compose_config(work, files, "-q")
-        assert proc.returncode == 0, (files, proc.stderr)
+    for folder, files in stack_variants(work):
+        proc = compose_config(folder, files, "-q")
+        assert proc.returncode == 0, (folder, files, proc.stderr)
     return work
 
 
-def variants(folder: Path) -> list[list[str]]:
-    """Every variant of the stacks in `folder` (`Project.variants`), as `-f` arguments."""
-    from conftest import stack_variants
+def stack_variants(folder: Path) -> list[tuple[Path, list[str]]]:
+    """Each stack under `folder` (its own folder) with each list of files Compose runs it with
+    (`Project.variants`: the base, the base with each override, a file that runs alone, the
+    `.env` chain)."""
+    from conftest import stack_variants as of_stack
 
-    return [files for s in proj.discover([folder]) if isinstance(s, proj.Stack) for files in stack_variants(s)]
+    return [(s.folder, files) for s in proj.discover([folder]) if isinstance(s, proj.Stack) for files in of_stack(s)]
+
+
+def variants(folder: Path) -> list[list[str]]:
+    return [files for _, files in stack_variants(folder)]
 
 
 def config(folder: Path, files: list[str]) -> dict[str, Any]:

@@ -29,6 +29,8 @@ one round must share (the user a service will run as once `non-root-user` is app
 
 from __future__ import annotations
 
+import functools
+import os
 import posixpath
 import re
 import shlex
@@ -521,6 +523,7 @@ def _line(f: Facts, ins: Instruction) -> str:
 
 _SWARM_KEYS = ("placement", "update_config", "rollback_config", "endpoint_mode")
 _STACK_DEPLOY = "docker stack deploy"
+_NOT_SCRIPTS = ("node_modules", "venv", "vendor", "__pycache__", "site-packages")
 
 
 def swarm(project: Project) -> str | None:
@@ -551,8 +554,43 @@ def swarm(project: Project) -> str | None:
             why = _stack_script(folder, names)
             if why:
                 break
+    if why is None and project.stack.boundary is not None:
+        # A deploy script elsewhere in the repository that names the stack's folder.
+        try:
+            rel = project.folder.resolve().relative_to(project.stack.boundary.resolve()).as_posix()
+        except ValueError:
+            rel = "."
+        # Its last two folders, as scripts name it from wherever they run (a lone folder name
+        # only as a path, not a word of the command).
+        tail = "/".join(rel.split("/")[-2:])
+        named = tail if "/" in tail else tail + "/"
+        if rel != ".":
+            why = next((f"{p.relative_to(project.stack.boundary).as_posix()} deploys {rel} with `{_STACK_DEPLOY}`"
+                        for p, text in _deploy_scripts(project.stack.boundary) if named in text), None)
     cache["_swarm"] = why
     return why
+
+
+@functools.lru_cache(maxsize=8)
+def _deploy_scripts(root: Path) -> tuple[tuple[Path, str], ...]:
+    """The shell scripts of a repository (six folders deep) that run `docker stack deploy`."""
+    out = []
+    for dirpath, dirs, files in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        dirs[:] = [] if depth >= 6 else [d for d in dirs if not d.startswith(".") and d not in _NOT_SCRIPTS]
+        for name in files:
+            if name.endswith((".sh", ".bash")):
+                text = _stack_script_text(Path(dirpath) / name)
+                if text is not None and _STACK_DEPLOY in text:
+                    out.append((Path(dirpath) / name, text))
+    return tuple(out)
+
+
+def _stack_script_text(p: Path) -> str | None:
+    try:
+        return p.read_text("utf-8", "replace") if p.is_file() and p.stat().st_size <= 262144 else None
+    except OSError:
+        return None
 
 
 def _stack_script(folder: Path, names: set[str]) -> str | None:
