@@ -29,6 +29,7 @@ one round must share (the user a service will run as once `non-root-user` is app
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import shlex
@@ -525,8 +526,10 @@ _STACK_DEPLOY = "docker stack deploy"
 
 def swarm(project: Project) -> str | None:
     """Why the stack's files are also deployed with `docker stack deploy`, if they are: a
-    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), or a script or
-    Makefile beside the stack (or at the project's root) that deploys it as a stack. Swarm
+    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), a script or
+    Makefile beside the stack (or at the project's root) that deploys it as a stack, or, for a
+    file whose services say how swarm runs them (`deploy.replicas`, `deploy.restart_policy`), a
+    script elsewhere in the repository that stack-deploys a file of its name. Swarm
     reads the same file differently: `tmpfs:`, `depends_on` and `security_opt` are ignored,
     `depends_on` conditions are refused by its schema, and reservations are scheduling
     constraints."""
@@ -551,8 +554,44 @@ def swarm(project: Project) -> str | None:
             why = _stack_script(folder, names)
             if why:
                 break
+    if why is None:
+        why = _deployed_elsewhere(project)
     cache["_swarm"] = why
     return why
+
+
+def _deployed_elsewhere(project: Project) -> str | None:
+    from e2i_fix.project import boundary_of
+
+    said = None
+    for name, svc in (project.model(project.widest).get("services") or {}).items():
+        deploy = svc.get("deploy") if isinstance(svc, dict) else None
+        if isinstance(deploy, dict) and ("replicas" in deploy or "restart_policy" in deploy):
+            said = f"service {name!r} sets deploy.{'replicas' if 'replicas' in deploy else 'restart_policy'}"
+            break
+    if said is None:
+        return None
+    names = {Path(str(d.path)).name for d in project.docs}
+    root = project.stack.boundary or boundary_of(project.folder)
+    seen = 0
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "vendor", "venv"))
+        if len(Path(dirpath).relative_to(root).parts) >= 4:
+            dirs[:] = []
+        for f in sorted(files):
+            if not f.endswith((".sh", ".bash")) or seen > 200:
+                continue
+            seen += 1
+            path = Path(dirpath) / f
+            try:
+                if path.stat().st_size > 262144:
+                    continue
+                text = path.read_text("utf-8", "replace")
+            except OSError:
+                continue
+            if _STACK_DEPLOY in text and any(n in text for n in names):
+                return f"{said}, and {os.path.relpath(path, root)} stack-deploys a file of its name"
+    return None
 
 
 def _stack_script(folder: Path, names: set[str]) -> str | None:
