@@ -273,9 +273,16 @@ def test_every_variant(tmp_path: Path) -> None:
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n"},
      "deploy.sh runs `docker stack deploy -c compose.yaml app`"),
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      resources:\n        limits:\n          memory: 1G\n"}, None),
+    # A file written for `deploy:`, and a script elsewhere in the repository that stack-deploys
+    # a file of its name (a copy it downloads).
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      replicas: 1\n",
+      "../swarm/deploy.sh": "#!/bin/sh\nFILE=$DIR/compose.yaml\ndocker stack deploy -c $FILE app\n", "../.git/HEAD": ""},
+     "service 'a' sets deploy.replicas, and swarm/deploy.sh stack-deploys a file of its name"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n",
+      "../swarm/deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n", "../.git/HEAD": ""}, None),
 ])
 def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
-    got = facts.swarm(index(tmp_path, files))
+    got = facts.swarm(index(tmp_path / "stack", files))
     assert (got is None) if why is None else (got is not None and why in got)
 
 
@@ -309,7 +316,7 @@ def test_writes_through_variables_of_a_compose_command(tmp_path: Path) -> None:
     assert cache is not None and other is not None
     got = {(w.path, w.known) for w in cache.writes}
     assert got == {("/home/memcache/memcached.conf", True), ("/home/memcache/sasl-db", True)}
-    assert "through $SASL_CONF_PATH" in next(w.why for w in cache.writes if w.path.endswith(".conf"))
+    assert "redirects into it through $SASL_CONF_PATH" in next(w.why for w in cache.writes if w.path.endswith(".conf"))
     assert [(w.path, w.known) for w in other.writes] == [("$OUT", False)]
 
 

@@ -521,10 +521,10 @@ def sudo(f: Facts) -> Sudo:
                 if granted is None:
                     m = _GRANTS.search(text)
                     if m:
-                        granted = f"line {ins.line} ({m.group(0).strip()})"
+                        granted = f"line {ins.line}: {m.group(0).strip()}"
             elif ins.name in ("COPY", "ADD") and granted is None and ins.operands \
                     and f.expand(ins.operands[-1], st, ins).startswith("/etc/sudoers"):
-                granted = f"line {ins.line} (a file in {f.expand(ins.operands[-1], st, ins)})"
+                granted = f"line {ins.line}: a file in {f.expand(ins.operands[-1], st, ins)}"
     for origin, text in [("its command", " ".join(f.argv)), *((s.origin, _code(s.text)) for s in f.scripts)]:
         m = _CALLS.search(text)
         if m:
@@ -601,7 +601,12 @@ def writes(f: Facts) -> tuple[Write, ...]:
     for template_dir, output in (k.runtime("renders") or {}).items():
         source = _resolve(str(template_dir), env)
         if source is not None and _provides(f, source):
-            _target(add, str(output), env, f"the image renders the templates of {source} into it ({k.source('renders')})")
+            image = k.image.key if k.image is not None else "the image"
+            out_dir = _resolve(str(output), env)
+            if out_dir is not None:
+                add(out_dir, f"the {image} image renders the templates of {source} into it")
+            else:
+                add(str(output), f"the {image} image renders the templates of {source} into it", False)
     cmd = " ".join([words, *(s.text for s in f.scripts)])
     if re.search(r"\bcelery\b.*\bbeat\b", cmd) and not re.search(r"(?:-s|--schedule)[= ]", cmd):
         add(posixpath.join(f.workdir or "/", "celerybeat-schedule"), "celery beat keeps its schedule file in the working folder")
@@ -623,7 +628,7 @@ def _target(add: Any, word: str, values: dict[str, str], why: str) -> None:
     if path is None:
         add(word, f"{why}, through a variable the stack gives no value", False)
     elif path.startswith("/"):
-        add(path, why if path == word else f"{why} (through {word})")
+        add(path, why if path == word else f"{why} through {word}")
 
 
 def _resolve(word: str, values: dict[str, str]) -> str | None:
