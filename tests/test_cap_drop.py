@@ -188,3 +188,17 @@ def test_no_run_adds_a_user_and_keeps_root_capabilities(tmp_path: Path) -> None:
             assert "cap_drop" not in svc  # cap-drop is unsafe: nothing of it either
             continue
         assert svc["cap_drop"] == ["ALL"] and svc.get("cap_add") == caps
+
+
+def test_a_process_supervisor_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An image built here whose entrypoint starts supervisord runs several programs as root,
+    each with needs of its own: no root profile is guessed for it."""
+    text = "services:\n  app:\n    build: .\n"
+    f = one(tmp_path, text)
+    (tmp_path / "Dockerfile").write_text("FROM debian:12\nCOPY start.sh /start.sh\nENTRYPOINT [\"/start.sh\"]\n")
+    (tmp_path / "start.sh").write_text("#!/bin/sh\nexec supervisord -n -c /etc/supervisor/supervisord.conf -u root\n")
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
+    out = check(ID, tmp_path, capsys)
+    assert any("start.sh starts supervisord: the programs it runs as root each need capabilities of their own" in line
+               for line in out)

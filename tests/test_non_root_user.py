@@ -67,6 +67,10 @@ def said(tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]) -> str:
     pytest.param("registry-tag", None, "its image is published (the stack tags what it builds as "
                  "ghcr.io/example/app:2.1", id="tagged for a registry"),
     pytest.param("scratch", None, "the pass cannot tell how to add a user to scratch", id="scratch"),
+    pytest.param("unread-entrypoint", None, "runs /opt/server/docker/start.sh, which is not in its build context: what "
+                 "it needs is not known here", id="an entrypoint script not in the context"),
+    pytest.param("unknown-base", None, "who registry.example.com/platform/base:7 runs as is not known here",
+                 id="a base image the table does not know"),
 ])
 def test_the_decision_and_its_reason(tmp_path: Path, case: str, user: str | None, reason: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,7 +60,8 @@ class UserPlan(NamedTuple):
     """What `non-root-user` does to one stage of one Dockerfile: the user it gives the stage
     (`user`, None: no USER goes in), whether it makes that user (`tools`: "debian" or "alpine";
     None: the image or a stage has it already), and why. `said` False: nothing to report (the
-    stage runs as a non-root user already, or every service that runs it names its user)."""
+    stage runs as a non-root user already, or every service that runs it names its user).
+    `root`: the stage is known to run as root today (False: who it runs as is not known)."""
 
     user: str | None
     group: str | None
@@ -68,6 +69,7 @@ class UserPlan(NamedTuple):
     why: str
     said: bool
     services: tuple[str, ...]
+    root: bool = True
 
 
 def stage_user(project: Project, path: Path, index: int) -> UserPlan:
@@ -105,6 +107,7 @@ def _stage_user(project: Project, path: Path, index: int) -> UserPlan:
         return UserPlan(None, None, None, why, False, names)
     f0 = own[0]
     where = f"stage {stage.name or stage.index} (from {stage.root_image})"
+    known_root = False
     for st in reversed(f0.chain):
         ins = st.last("USER")
         if ins is not None:
@@ -113,10 +116,16 @@ def _stage_user(project: Project, path: Path, index: int) -> UserPlan:
                 return UserPlan(None, None, None, f"{where} sets its USER through a variable", False, names)
             if user.split(":", 1)[0] not in facts.ROOT_USERS:
                 return UserPlan(None, None, None, f"{where} runs as {user}", False, names)
+            known_root = True
             break
+    else:
+        if f0.user.name is not None:
+            if not f0.user.root:
+                return UserPlan(None, None, None, f"{where} runs as {f0.user.name}", False, names)
+            known_root = True
 
     def no(why: str) -> UserPlan:
-        return UserPlan(None, None, None, why, True, names)
+        return UserPlan(None, None, None, why, True, names, known_root)
 
     services = project.services
     for n in names:
@@ -130,6 +139,10 @@ def _stage_user(project: Project, path: Path, index: int) -> UserPlan:
         root = f.starts_as_root
         if root:
             return no(f"service {f.name!r} is built to start as root: {root}")
+        unread = _unread_script(f)
+        if unread:
+            return no(f"service {f.name!r} runs {unread}, which is not in its build context: what it needs is "
+                      "not known here")
     for f in own:
         for m in f.mounts:
             if m.read_only or m.kind in ("tmpfs", "image", "npipe"):
@@ -148,15 +161,29 @@ def _stage_user(project: Project, path: Path, index: int) -> UserPlan:
                       "their volumes, which a new user cannot write (give its entrypoint an ownership migration first)")
     has = runs.own_user(f0)
     if has is not None:
-        return UserPlan(has.name, has.group, None, has.source, True, names)
+        return UserPlan(has.name, has.group, None, has.source, True, names, known_root)
     base = f0.base.name if f0.base is not None else stage.root_image
     tools = runs.user_tools(base)
     if tools == "distroless":
-        return UserPlan("nonroot", "nonroot", None, "distroless images ship the user nonroot (uid 65532)", True, names)
+        return UserPlan("nonroot", "nonroot", None, "distroless images ship the user nonroot (uid 65532)", True, names,
+                        known_root)
+    if not known_root:
+        return no(f"who {base} runs as is not known here (the image table does not know it)")
     if tools in ("debian", "alpine"):
         name = str(project.settings.options(NON_ROOT_USER).get("user", "app")) if project.settings else "app"
         return UserPlan(name, name, tools, f"a system user made with the {tools} tools of {base}", True, names)
     return no(f"the pass cannot tell how to add a user to {base}")
+
+
+def _unread_script(f: Facts) -> str | None:
+    """A script the service's entrypoint or command names by its path that neither the build
+    context nor a bind mount holds: what it does is not known."""
+    from e2i_fix.facts import runs
+
+    for word in f.argv:
+        if "/" in word and runs._looks_like_script(word) and runs.host_file(f, word) is None:
+            return word
+    return None
 
 
 def user_after(project: Project, f: Facts) -> User:

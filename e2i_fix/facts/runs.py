@@ -253,11 +253,9 @@ def starts_as_root(f: Facts) -> str | None:
             return f"{why}, then steps down with {tool}" if tool else why
     if tool is not None:
         return f"its entrypoint starts as root and steps down with {tool}"
-    words = " ".join(f.argv)
-    for origin, body in [*texts, ("its command", words)]:
-        m = _SUPERVISORS.search(body)
-        if m:
-            return f"{origin} starts {m.group(1).strip()}, which runs as root"
+    sup = supervisor(f)
+    if sup is not None:
+        return f"{sup[0]} starts {sup[1]}, which runs as root"
     first = _plain_command(f.argv)
     if first is not None:
         m = _ROOT_WORK.match(first)
@@ -276,6 +274,16 @@ def starts_as_root(f: Facts) -> str | None:
         why = k.runtime("root_entrypoint")
         if isinstance(why, str) and (k is f.knowledge or not f.argv or f.runs_image is not None):
             return why
+    return None
+
+
+def supervisor(f: Facts) -> tuple[str, str] | None:
+    """What starts a process supervisor (supervisord, s6, runit, an init), and which: a
+    container of several programs, each with needs of its own."""
+    for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), ("its command", " ".join(f.argv))]:
+        m = _SUPERVISORS.search(body)
+        if m:
+            return origin, m.group(1).strip()
     return None
 
 

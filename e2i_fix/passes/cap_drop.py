@@ -16,7 +16,9 @@ the decision `non-root-user` and `no-force-root` take):
   SETUID and NET_BIND_SERVICE; caddy keeps NET_BIND_SERVICE;
 - an image built here that runs as root keeps root's powers over files and users (CHOWN,
   DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, and NET_BIND_SERVICE when it listens
-  below 1024) and loses the rest: NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP;
+  below 1024) and loses the rest: NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP.
+  One whose entrypoint starts a process supervisor (supervisord, s6, runit) is reported
+  instead: each program it runs as root has needs of its own;
 - whatever the user, the capabilities of binaries that carry file capabilities stay (caddy's
   `/usr/bin/caddy` has cap_net_bind_service, a Dockerfile's `setcap ... /usr/local/bin/x`):
   with them out of the bounding set, the binary fails to start with EPERM.
@@ -73,7 +75,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from e2i_fix import facts
-from e2i_fix.facts import decisions
+from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, targets
@@ -222,6 +224,9 @@ def _needs(project: Project, svc: Service) -> Needs | str:
             continue
         if not f.built:
             return "what its image needs is not known here"
+        sup = runs.supervisor(f)
+        if sup is not None:
+            return f"{sup[0]} starts {sup[1]}: the programs it runs as root each need capabilities of their own"
         root = set(h.profiles()["root"])
         if any(p < 1024 for p in _ports(f)):
             root.add("NET_BIND_SERVICE")

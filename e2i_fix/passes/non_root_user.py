@@ -114,16 +114,17 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         names = ", ".join(repr(n) for n in plan.services) or repr(b.service.name)
         who = f"service{'s' if len(plan.services) > 1 else ''} {names}"
         where = f"{who} run{'' if len(plan.services) > 1 else 's'} stage {stage.name or stage.index} (from {stage.root_image})"
+        where += " as root" if plan.root else ""
         path = b.doc.source.path
         line = stage.from_instruction.line
         if plan.user is None:
             if plan.said:
-                yield Fix(ID, f"{where} as root; no USER added: {plan.why}", path, line, 1, safety=Safety.DISPLAY_ONLY)
+                yield Fix(ID, f"{where}; no USER added: {plan.why}", path, line, 1, safety=Safety.DISPLAY_ONLY)
             continue
         edits = _edits(project, b.doc, stage, plan)
         made = (f"add user {plan.user!r} ({plan.why}) and `USER {plan.user}`" if plan.tools
                 else f"`USER {plan.user}` ({plan.why})")
-        yield Fix(ID, f"{where} as root: {made}", path, line, 1, edits=tuple(edits), safety=SAFETY,
+        yield Fix(ID, f"{where}: {made}", path, line, 1, edits=tuple(edits), safety=SAFETY,
                   provenance=((f"USER {plan.user}", plan.why),))
 
 
