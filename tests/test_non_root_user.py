@@ -154,3 +154,12 @@ def test_above_the_comment_of_the_command(tmp_path: Path) -> None:
     assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
     got = (tmp_path / "Dockerfile").read_text().splitlines()
     assert got[2].startswith("RUN groupadd") and got[3:] == ["USER app", "# the server", "# (port 8000)", 'CMD ["python"]']
+
+
+def test_a_stage_another_builds_on_keeps_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A USER in a stage that another stage builds FROM would run that stage's RUN lines as the
+    new user: the base stage is reported, the stage on top gets the USER."""
+    got = lines("child-stage")
+    assert got.index("FROM base AS prod") < got.index("USER app")
+    assert got[: got.index("FROM base AS prod")] == lines("child-stage", "input")[:4]
+    assert "stage prod builds on it, and its RUN lines would run as the new user" in said(tmp_path, "child-stage", capsys)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
+    from e2i_fix.dockerfile import Stage
     from e2i_fix.facts import Facts, User
     from e2i_fix.fix import Safety
     from e2i_fix.project import Project
@@ -135,6 +136,9 @@ def _stage_user(project: Project, path: Path, index: int) -> UserPlan:
             return no(f"service {n!r}, which runs the same stage, opts out of {NON_ROOT_USER}")
     if not project.stack.writable(path):
         return no(f"{path} is outside the project")
+    for child in doc.stages if doc is not None else ():
+        if child.parent is stage and _runs_before_user(child):
+            return no(f"stage {child.name or child.index} builds on it, and its RUN lines would run as the new user")
     for f in own:
         root = f.starts_as_root
         if root:
@@ -173,6 +177,16 @@ def _stage_user(project: Project, path: Path, index: int) -> UserPlan:
         name = str(project.settings.options(NON_ROOT_USER).get("user", "app")) if project.settings else "app"
         return UserPlan(name, name, tools, f"a system user made with the {tools} tools of {base}", True, names)
     return no(f"the pass cannot tell how to add a user to {base}")
+
+
+def _runs_before_user(stage: Stage) -> bool:
+    """Whether a stage runs a RUN line before a USER of its own (with the USER it inherits)."""
+    for ins in stage.instructions:
+        if ins.name == "USER":
+            return False
+        if ins.name == "RUN":
+            return True
+    return False
 
 
 def _unread_script(f: Facts) -> str | None:
