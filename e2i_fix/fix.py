@@ -17,6 +17,11 @@ class Safety(enum.IntEnum):
     UNSAFE = 1  # applied with --unsafe-fixes
     SAFE = 2
 
+    @property
+    def label(self) -> str:
+        """As the documentation and the reports spell it: `display-only`, `unsafe`, `safe`."""
+        return self.name.lower().replace("_", "-")
+
 
 class Edit(NamedTuple):
     """Replace `text[start:end]` of the document at `path` (insertion: start == end)."""

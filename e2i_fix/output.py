@@ -5,9 +5,10 @@ progress bar on stderr."""
 from __future__ import annotations
 
 import bisect
+import os
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -386,8 +387,8 @@ class Reporter:
         elif self.fmt == "sarif":
             self.records.append({"type": "error", "path": p.path, "line": p.line, "col": p.col, "message": p.message})
         elif self.fmt == "github":
-            where = f" file={_gh_property(p.path)}" + (f",line={p.line},col={p.col or 1}" if p.line else "")
-            self._emit(f"::error{where},title=e2i-fix::{_gh_data(p.message)}\n")
+            self.records.append(_annotation("error", _RANK_PROBLEM, None, p.path, p.line or 0, p.col or 0, None,
+                                            p.message))
         else:
             self._emit(f"{p}\n", err=True)
 
@@ -446,7 +447,7 @@ class Reporter:
             return  # information is no result or annotation
         record: dict[str, Any] = {
             "type": "finding", "pass": fix.pass_id, "path": str(fix.path), "line": fix.line or None,
-            "col": fix.col or None, "message": fix.message, "fixable": fixable, "safety": fix.safety.name.lower(),
+            "col": fix.col or None, "message": fix.message, "fixable": fixable, "safety": fix.safety.label,
         }
         end: tuple[int, int] | None = None
         mapped = self._edits(edits, sources) if edits is not None and sources is not None else None
@@ -469,16 +470,18 @@ class Reporter:
             record["line_text"] = pos.text[pos.offset(fix.line, 1):pos.line_end(fix.line)].strip() if pos and fix.line else ""
             self.records.append(record)
             return
-        # github: one workflow annotation
-        level = "error" if fix.error or fix.severe else "warning"
-        props = [f"file={_gh_property(Path(fix.path).as_posix())}"]
-        if fix.line:
-            props += [f"line={fix.line}", f"col={fix.col or 1}"]
-            if end is not None:
-                props += [f"endLine={end[0]}"] + ([f"endColumn={end[1]}"] if end[0] == fix.line else [])
-        props.append(f"title={_gh_property(f'e2i-fix [{fix.pass_id}]')}")
+        # github: one workflow annotation, printed by close() (a step shows only the first ten of
+        # each level: the most severe go first)
         note = "" if fixable or not fix.edits else " (fix available with --unsafe-fixes)" if hidden else ""
-        self._emit(f"::{level} {','.join(props)}::{_gh_data(fix.message + note)}\n")
+        if fix.error:
+            level, rank = "error", _RANK_PROBLEM
+        elif fix.severe:
+            level, rank = "error", _RANK_SEVERE
+        else:
+            # What only a person can settle first, then a fix on offer, then a fix --apply takes.
+            level, rank = "warning", _RANK_APPLIED if fixable else _RANK_OFFERED if fix.edits else _RANK_NO_FIX
+        self.records.append(_annotation(level, rank, fix.pass_id, str(fix.path), fix.line, fix.col, end,
+                                        fix.message + note))
 
     @staticmethod
     def _region_end(fix: Fix, pos: Positions, edits: Sequence[Edit]) -> tuple[int, int]:
@@ -517,11 +520,21 @@ class Reporter:
         if self.fmt == "json":
             import json
 
-            self._emit(json.dumps(self.records, indent=2) + "\n")
+            self._emit(json.dumps(report(self.records, self.stats, self.mode), indent=2) + "\n")
         elif self.fmt == "sarif":
             import json
 
             self._emit(json.dumps(sarif(self.records, passes or {}), indent=2) + "\n")
+        elif self.fmt == "github":
+            root = source_root(r["path"] for r in self.records)
+            self._emit(github_annotations(self.records, root))
+            target = os.environ.get("GITHUB_STEP_SUMMARY")
+            if target:
+                try:
+                    with open(target, "a", encoding="utf-8") as f:
+                        f.write(step_summary(self.records, self.stats, self.mode, root))
+                except OSError as e:
+                    self._emit(f"{Problem(target, f'cannot append the step summary: {e.strerror or e}')}\n", err=True)
         elif self.fmt == "text":
             if self.statistics:
                 self._emit(statistics(self.stats, passes or {}))
@@ -568,20 +581,164 @@ def _gh_property(text: str) -> str:
     return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+# GitHub shows ten error and ten warning annotations of a step and drops the rest without a word:
+# the most severe of each level are printed, then one notice saying what was left out.
+GITHUB_LIMIT = 10
+# Within a level, lower ranks are more severe: a problem or a wrong option (exit 2), a finding
+# about what breaks a build; a finding no fix settles, a fix on offer (unsafe, not taken), a fix
+# --apply takes.
+_RANK_PROBLEM, _RANK_SEVERE, _RANK_NO_FIX, _RANK_OFFERED, _RANK_APPLIED = 0, 1, 0, 1, 2
+
+
+def _annotation(level: str, rank: int, pass_id: str | None, path: str, line: int, col: int,
+                end: tuple[int, int] | None, message: str) -> dict[str, Any]:
+    """One annotation, as a record (plain data: workers send it back); close() prints it."""
+    return {"type": "annotation", "level": level, "rank": rank, "pass": pass_id, "path": path, "line": line,
+            "col": col, "end": list(end) if end else None, "message": message}
+
+
+def _annotation_text(r: dict[str, Any], root: Path) -> str:
+    props = [f"file={_gh_property(_display_path(r['path'], root))}"]
+    if r["line"]:
+        props += [f"line={r['line']}", f"col={r['col'] or 1}"]
+        if r["end"]:
+            end_line, end_col = r["end"]
+            # GitHub reads an end column only on a region of one line.
+            props += [f"endLine={end_line}"] + ([f"endColumn={end_col}"] if end_line == r["line"] else [])
+    title = f"e2i-fix [{r['pass']}]" if r["pass"] else "e2i-fix"
+    props.append(f"title={_gh_property(title)}")
+    return f"::{r['level']} {','.join(props)}::{_gh_data(r['message'])}\n"
+
+
+def github_annotations(records: Sequence[dict[str, Any]], root: Path, limit: int = GITHUB_LIMIT) -> str:
+    """The workflow commands of a run: the `limit` most severe errors, then warnings (in the
+    run's order within a rank), and a notice with how many more there are and where to see them."""
+    out: list[str] = []
+    left: dict[str, int] = {}
+    for level in ("error", "warning"):
+        mine = sorted((r for r in records if r["type"] == "annotation" and r["level"] == level),
+                      key=lambda r: int(r["rank"]))
+        out += (_annotation_text(r, root) for r in mine[:limit])
+        if len(mine) > limit:
+            left[level] = len(mine) - limit
+    if left:
+        n = sum(left.values())
+        counts = " and ".join(_plural(k, level) for level, k in left.items())
+        out.append("::notice title=e2i-fix::" + _gh_data(
+            f"{n} more {'annotation is' if n == 1 else 'annotations are'} not shown ({counts}): a step shows"
+            f" {limit} errors and {limit} warnings, the most severe are above. `e2i-fix --check --format text`"
+            " lists every finding; the SARIF report (`--format sarif`, uploaded to code scanning by the"
+            " e2i-fix Action) shows each with its fix.") + "\n")
+    return "".join(out)
+
+
+def _md(text: str) -> str:
+    """Text in a markdown table cell, as code."""
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def step_summary(records: Sequence[dict[str, Any]], stats: Stats, mode: str, root: Path) -> str:
+    """The markdown GitHub shows on a job's page (appended to `$GITHUB_STEP_SUMMARY`): the run's
+    summary line, its counts per pass and per file."""
+    out = ["## e2i-fix\n\n", (summary(stats, mode) or "Nothing to fix.") + "\n"]
+    passes = sorted(stats.by_pass.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))
+    if passes:
+        out += ["\n| pass | fixes | findings without a fix applied |\n| --- | ---: | ---: |\n"]
+        out += (f"| {_md(pid)} | {fixed} | {other} |\n" for pid, (fixed, other) in passes)
+    files: dict[str, list[int]] = {}
+    for r in records:
+        if r["type"] == "annotation":
+            counts = files.setdefault(_display_path(r["path"], root), [0, 0])
+            counts[r["level"] != "error"] += 1
+    if files:
+        out += ["\n| file | errors | warnings |\n| --- | ---: | ---: |\n"]
+        out += (f"| {_md(path)} | {e} | {w} |\n" for path, (e, w) in sorted(files.items()))
+    return "".join(out) + "\n"
+
+
+# --- where paths are relative to -----------------------------------------------------------
+
+
+def _git_tree(path: Path) -> Path | None:
+    """The git work tree that holds `path` (a file's folder), if any."""
+    here = os.path.realpath(path)
+    if not os.path.isdir(here):
+        here = os.path.dirname(here)
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):  # a folder, or a worktree's file
+            return Path(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def source_root(paths: Iterable[str]) -> Path:
+    """The folder SARIF URIs and annotations are relative to: code scanning and the runner read
+    paths from the repository root. The git work tree holding the current folder; outside one,
+    the git work tree holding every path of the run; else the current folder."""
+    cwd = Path.cwd()
+    tree = _git_tree(cwd)
+    if tree is not None:
+        return tree
+    trees = {_git_tree(Path(os.path.abspath(p))) for p in set(paths)}
+    if len(trees) == 1:
+        (only,) = trees
+        if only is not None:
+            return only
+    return cwd
+
+
+def _relative(path: str, root: Path) -> str | None:
+    """`path` (as given, relative to the current folder or absolute) relative to `root`, or None
+    outside it."""
+    for p, r in ((os.path.abspath(path), str(root)), (os.path.realpath(path), os.path.realpath(root))):
+        rel = os.path.relpath(p, r)
+        if rel != ".." and not rel.startswith(".." + os.sep) and not os.path.isabs(rel):
+            return Path(rel).as_posix()
+    return None
+
+
+def _display_path(path: str, root: Path) -> str:
+    rel = _relative(path, root)
+    return rel if rel is not None else Path(path).as_posix()
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+# The version of the JSON report's form (`e2i_fix/data/report.schema.json`): a new version
+# only for a change a reader of the old one would misread; new optional fields keep it.
+REPORT_VERSION = 1
+
+
+def report(records: list[dict[str, Any]], stats: Stats, mode: str) -> dict[str, Any]:
+    """The JSON report of a run: its form's version, the tool, the mode, counts and the records."""
+    from e2i_fix import __version__
+
+    return {
+        "version": REPORT_VERSION,
+        "tool": {"name": "e2i-fix", "version": __version__},
+        "mode": mode,
+        "summary": {"fixes": stats.fixes, "files": stats.files, "findings": stats.findings,
+                    "unsafe_fixes": stats.hidden, "errors": stats.errors},
+        "records": records,
+    }
+
+
 # SARIF 2.1.0: https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _FINGERPRINT = "e2iFix/v1"
 
 
-def _uri(path: str) -> dict[str, str]:
-    """An artifactLocation: relative to the folder the tool ran in (`%SRCROOT%`, the
-    repository root in CI) when the path is, else an absolute file URI."""
+def _uri(path: str, root: Path) -> dict[str, str]:
+    """An artifactLocation: relative to `%SRCROOT%` (`root`, the repository root) when the path
+    lies inside it, however it was given, else an absolute file URI."""
     from urllib.parse import quote
 
-    p = Path(path)
-    if p.is_absolute():
-        return {"uri": p.as_uri()}
-    return {"uri": quote(p.as_posix()), "uriBaseId": "%SRCROOT%"}
+    rel = _relative(path, root)
+    if rel is None:
+        return {"uri": Path(os.path.abspath(path)).as_uri()}
+    return {"uri": quote(rel), "uriBaseId": "%SRCROOT%"}
 
 
 def _region(l0: int, c0: int, l1: int, c1: int) -> dict[str, int]:
@@ -617,7 +774,7 @@ def sarif(records: list[dict[str, Any]], passes: Mapping[str, Pass]) -> dict[str
             "fullDescription": {"text": first.strip() or module.SUMMARY},
             "help": {"text": rest.strip() or module.SUMMARY, "markdown": rest.strip() or module.SUMMARY},
             "defaultConfiguration": {"level": "warning"},
-            "properties": {"safety": module.SAFETY.name.lower()},
+            "properties": {"safety": module.SAFETY.label},
         }
         uri = _help_uri(module)
         if uri:
@@ -627,16 +784,17 @@ def sarif(records: list[dict[str, Any]], passes: Mapping[str, Pass]) -> dict[str
     results = []
     notifications = []
     seen: Counter[str] = Counter()
+    root = source_root(r["path"] for r in records)
     for r in records:
         if r["type"] == "error":
             note: dict[str, Any] = {"level": "error", "message": {"text": r["message"]}}
-            loc: dict[str, Any] = {"artifactLocation": _uri(r["path"])}
+            loc: dict[str, Any] = {"artifactLocation": _uri(r["path"], root)}
             if r["line"]:
                 loc["region"] = {"startLine": r["line"], "startColumn": r["col"] or 1}
             note["locations"] = [{"physicalLocation": loc}]
             notifications.append(note)
             continue
-        physical: dict[str, Any] = {"artifactLocation": _uri(r["path"])}
+        physical: dict[str, Any] = {"artifactLocation": _uri(r["path"], root)}
         if r["line"]:
             physical["region"] = _region(r["line"], r["col"] or 1, r.get("end_line") or r["line"],
                                          r.get("end_col") or r["col"] or 1)
@@ -664,18 +822,19 @@ def sarif(records: list[dict[str, Any]], passes: Mapping[str, Pass]) -> dict[str
                 })
             result["fixes"] = [{
                 "description": {"text": r["message"]},
-                "artifactChanges": [{"artifactLocation": _uri(p), "replacements": reps} for p, reps in changes.items()],
+                "artifactChanges": [{"artifactLocation": _uri(p, root), "replacements": reps}
+                                    for p, reps in changes.items()],
             }]
         results.append(result)
     from urllib.parse import quote
 
-    cwd = Path.cwd().as_posix().rstrip("/") + "/"
+    base = root.as_posix().rstrip("/") + "/"
     run: dict[str, Any] = {
         "tool": {"driver": {
             "name": "e2i-fix", "version": __version__, "semanticVersion": __version__,
             "rules": rules,
         }},
-        "originalUriBaseIds": {"%SRCROOT%": {"uri": "file://" + quote(cwd)}},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": "file://" + quote(base)}},
         "columnKind": "unicodeCodePoints",
         "invocations": [{"executionSuccessful": not notifications, "toolExecutionNotifications": notifications}],
         "results": results,

@@ -12,12 +12,17 @@ from __future__ import annotations
 import math
 import os
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from e2i_fix.errors import InputError
 from e2i_fix.project import Project, Service, command_text, role
+
+if TYPE_CHECKING:
+    from e2i_fix.facts import Facts
+    from e2i_fix.facts.image import ImageRef, Knowledge
+    from e2i_fix.facts.sizes import Sizes
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 _DATA_FILE = Path(__file__).resolve().parent / "data" / "deploy-limits.json"
@@ -115,7 +120,16 @@ _XMX = re.compile(r"(-Xmx|-XX:MaxHeapSize=)(\S+)")
 _JVM_SIZE = re.compile(r"(\d+)([kKmMgGtT]?)")
 _OLD_SPACE = re.compile(r"--max-old-space-size(?:=|\s+)(\S+)")
 _JVM_ENV = re.compile(r"(?:^|_)(?:JAVA_OPTS|JAVA_OPTIONS|JAVA_TOOL_OPTIONS|HEAP_OPTS|JVM_OPTS|JVMFLAGS|JVM_ARGS|JAVAOPTS"
-                      r"|VM_PARAMS)$")
+                      r"|VM_PARAMS|HEAP|MEM)$")
+# A heap given as a bare size (`SOLR_HEAP=512m`, `ES_HEAP_SIZE=2g`, `*_JAVA_MEM=1g`): the launch
+# script passes it to -Xmx. A bare number has no unit the tool can tell, so it is not read.
+_HEAP_ENV = re.compile(r"(?:^|_)(?:HEAP|HEAP_SIZE|HEAPSIZE|JAVA_MEM)$")
+_DIRECT = re.compile(r"-XX:MaxDirectMemorySize=(\S+)")
+# Flink's whole-process sizes, in FLINK_PROPERTIES (appended to its configuration by the image's
+# entrypoint) or `-D key=value` on the command line.
+_FLINK = re.compile(r"\b((?:jobmanager|taskmanager)\.memory\.process\.size)\s*[:=]\s*['\"]?(\d+(?:\.\d+)?\s*[a-zA-Z]*)")
+_FLINK_UNIT = {"": 1, "b": 1, "bytes": 1, "k": KiB, "kb": KiB, "m": MiB, "mb": MiB, "g": GiB, "gb": GiB, "t": 1024**4,
+               "tb": 1024**4}
 # memcached's item memory in MB: `-m 64`, `-m64`, `--memory-limit=64` (newer ones take k/m/g).
 _MEMCACHED = re.compile(r"(?:^|\s)(?:-m\s*|--memory-limit(?:=|\s+))(\S+)")
 _INTERP = re.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
@@ -124,6 +138,11 @@ _INTERP = re.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
 class Demand(NamedTuple):
     need: int  # bytes the limit must reach
     what: str  # for the message: "-Xmx512m in ES_JAVA_OPTS x 2"
+
+
+def _jvm_bytes(tok: str) -> int | None:
+    sm = _JVM_SIZE.fullmatch(tok)
+    return int(sm.group(1)) * UNIT[sm.group(2).lower()] if sm else None
 
 
 def _redis_bytes(tok: str) -> int | None:
@@ -155,15 +174,49 @@ def demands(config: dict[str, Any], family: str | None,
         if where != "the command" and text.lstrip().startswith("$") and _INTERP.match(text.lstrip()):
             unread.append(f"{where}={text.strip()}")
             continue
+        # The JVM takes the last -Xmx it is given; direct memory (-XX:MaxDirectMemorySize) is
+        # outside the heap and comes on top of it.
+        heap: tuple[int, str] | None = None
         for m in _XMX.finditer(text):
             tok = m.group(2).strip("'\"")
             if _INTERP.search(tok):
                 unread.append(f"{m.group(1)}{tok} in {where}")
+                heap = None
                 continue
-            sm = _JVM_SIZE.fullmatch(tok)
-            if sm:
-                b = int(sm.group(1)) * UNIT[sm.group(2).lower()]
-                out.append(Demand(math.ceil(b * factor), f"{m.group(1)}{tok} in {where} x {factor:g}"))
+            b = _jvm_bytes(tok)
+            if b is not None:
+                heap = (b, f"{m.group(1)}{tok}")
+        if heap is None:
+            continue
+        need, what = math.ceil(heap[0] * factor), f"{heap[1]} in {where} x {factor:g}"
+        direct = _DIRECT.search(text)
+        b = _jvm_bytes(direct.group(1).strip("'\"")) if direct else None
+        if direct and b is not None:
+            need += b
+            what = f"{heap[1]} x {factor:g} + {direct.group(0)} in {where}"
+        out.append(Demand(need, what))
+
+    for k, v in env.items():
+        text = str(v).strip().strip("'\"") if v is not None else ""
+        if not _HEAP_ENV.search(k) or not text or "-X" in text:
+            continue
+        if _INTERP.search(text):
+            unread.append(f"{k}={text}")
+            continue
+        sm = re.fullmatch(r"(\d+)([kKmMgGtT])", text)
+        if sm:
+            factor = 2.0 if k.startswith(("ES_", "OPENSEARCH_")) else heap_factor(family)
+            b = int(sm.group(1)) * UNIT[sm.group(2).lower()]
+            out.append(Demand(math.ceil(b * factor), f"{k}={text} x {factor:g}"))
+
+    flink = [("the command", cmd)] + ([("FLINK_PROPERTIES", str(env["FLINK_PROPERTIES"]))]
+                                      if env.get("FLINK_PROPERTIES") else [])
+    for where, text in flink:
+        for m in _FLINK.finditer(text):
+            sm = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]*)", m.group(2).strip())
+            unit = _FLINK_UNIT.get(sm.group(2).lower()) if sm else None
+            if sm and unit:
+                out.append(Demand(math.ceil(float(sm.group(1)) * unit), f"{m.group(1)} {m.group(2).strip()} in {where}"))
 
     node = [("the command", cmd)] + ([("NODE_OPTIONS", str(env["NODE_OPTIONS"]))] if env.get("NODE_OPTIONS") else [])
     for where, text in node:
@@ -182,7 +235,7 @@ def demands(config: dict[str, Any], family: str | None,
             elif sm and int(sm.group(1)):
                 b = int(sm.group(1)) * UNIT[(sm.group(2) or "m").lower()]
                 out.append(Demand(math.ceil(b * 1.5), f"memcached -m {tok} x 1.5"))
-    return out, unread
+    return out, list(dict.fromkeys(unread))
 
 
 # --- the profile table ----------------------------------------------------------------------
@@ -193,8 +246,9 @@ class Entry(NamedTuple):
     memory: int | None
     label: str  # for the message: "role api (generic profile)"
     source: str  # for the machine-readable provenance
-    safe: bool  # its memory figure may be applied by the default run
+    safe: bool  # its figures may be applied by the default run
     floor: bool = False  # a documented need: no other figure goes below it
+    kind: str = "config"  # config, documented, derivative, generic, role, default
 
 
 class Figure(NamedTuple):
@@ -202,6 +256,17 @@ class Figure(NamedTuple):
     label: str
     source: str
     safe: bool
+    kind: str = "config"  # where it comes from: config, usage, documented, derivative, generic, role, default
+
+
+class Profile(NamedTuple):
+    """The figures the table gives one service, and what they were matched on."""
+
+    cpu: Figure
+    memory: Figure
+    floor: Figure | None  # the documented memory need of its image, a floor for observed usage
+    image: str | None  # the repository they were matched on: "ghcr.io/immich-app/postgres"
+    family: str | None  # the table's name for its software: "postgres"
 
 
 _TABLES: dict[str, Tables] = {}
@@ -229,8 +294,9 @@ class Tables:
         self.roles = self._table(options.get("roles"), "roles", str)
         self.default = self._entry(options.get("default") or {}, "default", "config default")
         self.builtin_images = _builtin_images(self)
-        self.builtin_roles = {k: self._builtin(v, f"role {k}", False) for k, v in data["roles"].items()}
-        self.builtin_default = self._builtin(data["default"], "", False)
+        self.builtin_roles = {k: self._builtin(v, f"role {k}", False)._replace(kind="role")
+                              for k, v in data["roles"].items()}
+        self.builtin_default = self._builtin(data["default"], "", False)._replace(kind="default")
         self.headroom = self._number(options, "headroom", 1)
         self.overcommit = self._number(options, "overcommit", 1)
         self.host_cpus = parse_cpus(options.get("host-cpus")) if options.get("host-cpus") is not None else None
@@ -267,7 +333,7 @@ class Tables:
         else:
             label = f"{what} ({'documented needs' if documented else 'generic profile'})"
         return Entry(parse_cpus(v["cpus"]), parse_size(v["memory"]), label, f"{label}: {v['source']}",
-                      documented, documented)
+                     documented, documented, "documented" if documented else "generic")
 
     def _table(self, value: Any, name: str, key: Any) -> dict[str, Entry]:
         if value is None:
@@ -300,33 +366,50 @@ class Tables:
             return None
         return Entry(cpus, memory, label, label, True)
 
-    def profile(self, svc: Service) -> tuple[Figure, Figure, Figure | None]:
-        """The CPU and memory figures for `svc`, first match wins, and the documented memory
-        need of its image (a floor for observed usage), if the table has one."""
+    def profile(self, svc: Service, f: Facts | None = None) -> Profile:
+        """The CPU and memory figures for `svc`, first match wins (the configuration's service,
+        its images, the built-in image table, the role, the default), and the documented memory
+        need of its image (a floor for observed usage), if the table has one. The image is the
+        one facts read (`f`: variables through `.env`, the image that runs); a documented figure
+        holds only for the image whose configuration it documents: one matched through its
+        family is a derivative's, never safe."""
         chain: list[Entry] = []
         if svc.name in self.services:
             chain.append(self.services[svc.name])
         floor: Figure | None = None
-        for image in (svc.image, svc.build.stage.root_image if svc.build and svc.build.stage else None):
-            keys = image_keys(image)
-            if not keys:
+        matched: tuple[str | None, str | None] = (None, None)
+        for ref, runs in _images(svc, f):
+            if ref is None:
                 continue
-            names = (*keys, canon(keys[-1]))
+            keys = tuple(dict.fromkeys((ref.repository, ref.path, ref.family)))
+            names = (*keys, canon(ref.family))
             found = [self.images[k] for k in names if k in self.images]
-            found += [self.builtin_images[e.key] for e in _software(image) if e.key in self.builtin_images][:1]
+            knowledge = imagedata_knowledge(ref)
+            entry = next((e for e in knowledge.software if e.key in self.builtin_images), None)
+            if entry is not None:
+                builtin = self.builtin_images[entry.key]
+                if builtin.kind == "documented" and not (runs and _documents(entry, knowledge, ref)):
+                    name = builtin.label.split(" ", 2)[1]
+                    label = f"image {name} (documented needs of {name} itself)"
+                    builtin = builtin._replace(label=label, source=builtin.source.replace(builtin.label, label, 1),
+                                               safe=False, floor=False, kind="derivative")
+                found.append(builtin)
+            if found or knowledge.software:
+                matched = (ref.repository, knowledge.software[0].key.rsplit("/", 1)[-1] if knowledge.software else None)
             if found:
                 chain.extend(found)
                 doc = next((e for e in found if e.floor and e.memory), None)
                 if doc is not None:
-                    floor = Figure(doc.memory, doc.label, doc.source, True)
+                    floor = Figure(doc.memory, doc.label, doc.source, True, "documented")
                 break
-        r = role(svc)
+        r = role_of(svc, f)
         if r:
             chain += [t[r] for t in (self.roles, self.builtin_roles) if r in t]
         chain += [e for e in (self.default, self.builtin_default) if e is not None]
         c = next(e for e in chain if e.cpus is not None)
         m = next(e for e in chain if e.memory is not None)
-        return (Figure(c.cpus, c.label, c.source, True), Figure(m.memory, m.label, m.source, m.safe), floor)
+        return Profile(Figure(c.cpus, c.label, c.source, c.safe, c.kind), Figure(m.memory, m.label, m.source, m.safe, m.kind),
+                       floor, *matched)
 
 
 def image_keys(image: str | None) -> tuple[str, ...]:
@@ -340,10 +423,48 @@ def image_keys(image: str | None) -> tuple[str, ...]:
     return (ref.path, ref.family) if ref.path != ref.family else (ref.family,)
 
 
-def _software(image: str | None) -> tuple[Any, ...]:
+def role_of(svc: Service, f: Facts | None) -> str | None:
+    """`worker` or `api` from what runs (the compose command, else the image's ENTRYPOINT and
+    CMD as facts read them: a Dockerfile's `CMD gunicorn ...`), else from the service name."""
+    from e2i_fix.project import _API_CMD, _WORKER_CMD
+
+    if f is not None and f.argv and not command_text(svc.config):
+        words = " ".join(f.argv)
+        if _WORKER_CMD.search(words):
+            return "worker"
+        if _API_CMD.search(words):
+            return "api"
+    return role(svc)
+
+
+def imagedata_knowledge(ref: ImageRef) -> Knowledge:
     from e2i_fix.facts import image as imagedata
 
-    return imagedata.knowledge(imagedata.parse(image)).software
+    return imagedata.knowledge(ref)
+
+
+def _images(svc: Service, f: Facts | None) -> list[tuple[ImageRef | None, bool]]:
+    """The images a service's figures are looked up by, in order, each with whether it is the
+    image that runs as the table knows it: its `image:`, then the image its Dockerfile stages
+    start from (the one that runs when the stages only add files to it)."""
+    from e2i_fix.facts import image as imagedata
+
+    if f is None:
+        root = svc.build.stage.root_image if svc.build and svc.build.stage else None
+        return [(imagedata.parse(svc.image), svc.build is None), (imagedata.parse(root), False)]
+    out: list[tuple[ImageRef | None, bool]] = [(f.image, not f.built)]
+    if f.built:
+        out.append((f.base, f.runs_image is not None and f.runs_image == f.base))
+    return out
+
+
+def _documents(entry: Any, knowledge: Knowledge, ref: ImageRef) -> bool:
+    """Whether the entry's documented figure is about this image's own configuration: the image
+    itself (its key or `images`), narrowed by `limits_images` where the entry names them."""
+    if knowledge.image is None or knowledge.image is not entry:
+        return False
+    only = knowledge.image.get("limits_images")
+    return only is None or ref.repository in only or ref.path in only
 
 
 def _builtin_images(tables: Tables) -> dict[str, Entry]:
@@ -495,3 +616,121 @@ def observed(project: Project, samples: dict[str, list[tuple[int, Decimal]]]) ->
         cpus = sorted(c for _, c in got)
         out[name] = Observed(mems[-1], mems[len(mems) // 2], cpus[-1], cpus[len(cpus) // 2], len(got))
     return out, sorted(unknown) if found else []  # a file of other stacks only: nothing to say
+
+
+# --- the memory limit -----------------------------------------------------------------------
+
+
+def human(b: int) -> str:
+    """`10.5G`, `768M`: sizes in messages."""
+    if b >= GiB:
+        return f"{b / GiB:.1f}".removesuffix(".0") + "G"
+    return f"{math.ceil(b / MiB)}M"
+
+
+def ceil_step(d: Decimal, step: str) -> Decimal:
+    q = Decimal(step)
+    return max(q, (d / q).to_integral_value(ROUND_CEILING) * q)
+
+
+def from_usage(obs: Observed, tables: Tables, floor: Figure | None) -> tuple[Figure, Figure]:
+    """The limits a service's observed peak asks for, never below its image's documented need."""
+    h = tables.headroom
+    where = f"{os.path.basename(tables.usage_path or '')} ({obs.samples} sample{'s' if obs.samples != 1 else ''})"
+    cpus = ceil_step(obs.peak_cpus * Decimal(str(h)), "0.25")
+    peak_c = format_cpus(obs.peak_cpus.quantize(Decimal("0.01"), ROUND_CEILING))
+    cpu_label = f"observed usage (peak {peak_c} CPUs x {h:g})"
+    cpu_fig = Figure(cpus, cpu_label, f"{cpu_label}: {where}", True, "usage")
+    memory = clean_ceil(math.ceil(obs.peak_memory * h))
+    peak_m = human(obs.peak_memory)
+    mem_label = f"observed usage (peak {peak_m} x {h:g})"
+    mem_fig = Figure(memory, mem_label, f"{mem_label}: {where}", True, "usage")
+    if floor is not None and floor.value > memory:
+        mem_fig = Figure(floor.value, floor.label, f"{floor.source} (above the observed peak {peak_m} x {h:g})", True,
+                         "usage")
+    return cpu_fig, mem_fig
+
+
+class Memory(NamedTuple):
+    """The memory limit of one service, or why no figure can be trusted with it."""
+
+    value: int | None  # bytes; None: a finding (`unknown` says why)
+    source: str
+    safe: bool
+    notes: tuple[str, ...]
+    unknown: str | None = None
+
+
+_TRUSTED = ("config", "usage", "documented")
+
+
+def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) -> Memory:
+    """The memory limit from `fig`, raised above what the service sizes itself to in every
+    variant (`sizes`) and above its memory reservation. A figure the vendor documents for the
+    image that runs, the configuration's or observed usage is trusted; a generic one (a profile
+    of that kind of image, a role) only where something the service says about itself checks
+    it, else the fix is unsafe. No fix at all where nothing can be trusted to cover the need:
+    the generic default with nothing the service says about itself, a generic figure for what
+    no fixed figure covers (a process supervisor, a model server), a documented figure for a
+    derivative of the image it documents."""
+    notes: list[str] = []
+    safe = True
+    asked = [d for s in sizes for d in s.demands]
+    unread = list(dict.fromkeys(u for s in sizes for u in s.unread))
+    unsized = next((s.unsized for s in sizes if s.unsized), None)
+    final = int(fig.value)
+    source = fig.source
+    top = max(asked, key=lambda d: d.need, default=None)
+    if top is not None and top.need > final:
+        final = clean_ceil(top.need)
+        notes.append(f"memory raised to cover {top.what}")
+        source = f"the service's own setting: {top.what}"
+    elif top is not None:
+        notes.append(f"it covers {top.what}")
+    for u in unread:
+        notes.append(f"{u} cannot be read, so the limit is not checked against it")
+        safe = False
+    own = top is not None
+    if reservation is not None:
+        b = parse_size(reservation)
+        if b is None:
+            notes.append(f"the memory reservation {reservation} cannot be read")
+            safe = False
+        elif b > final:
+            own = True
+            final = clean_ceil(b)
+            notes.append(f"memory raised to the reservation {reservation}")
+            source = f"the service's memory reservation {reservation}"
+    kind = fig.kind
+    if kind in _TRUSTED:
+        pass
+    elif unsized and kind in ("generic", "role", "default"):
+        return Memory(None, source, False, tuple(notes), unsized)
+    elif kind == "derivative":
+        entry = fig.label.split(" ", 2)[1]
+        image = profile.image or "its image"
+        if not own:
+            return Memory(None, source, False, tuple(notes),
+                          f"{image} is built on {entry}, and the {entry} figure ({human(int(fig.value))}) documents "
+                          f"{entry}'s own configuration, not one {image} may bake in")
+        notes.append(f"{image} is built on {entry}: what it configures beyond the settings read here is not known, "
+                     "so an unsafe fix")
+        safe = False
+    elif kind == "default" and not own:
+        return Memory(None, source, False, tuple(notes),
+                      "the tool has no figures for its image, and it has no role, no observed usage and no size it "
+                      "sets itself")
+    elif not own:
+        # A generic figure, checked against nothing the service says about itself: a limit
+        # below what it needs is an OOM kill long after the diff was merged.
+        notes.append("a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)")
+        safe = False
+    if profile.family == "rabbitmq" and not any(s.watermark for s in sizes):
+        from e2i_fix.facts import image as imagedata
+
+        factor = imagedata.table().family["rabbitmq"].get("watermark_factor") or 2
+        notes.append(f"RabbitMQ may not see the container's limit: set vm_memory_high_watermark.absolute = "
+                     f"{format_size(int(final // factor // MiB * MiB))} in rabbitmq.conf (rabbitmq.com/docs/memory), "
+                     "so an unsafe fix")
+        safe = False
+    return Memory(final, source, safe, tuple(notes))

@@ -1,5 +1,6 @@
 """The all-repos autofixer, for real: local git repositories listed by all-repos' `json_file`
-source, cloned by `all-repos-clone`, fixed, and merged back by its `merge_to_master` push."""
+source, cloned by `all-repos-clone`, fixed, and merged back by its `merge_to_master` push; the
+files e2i-fix creates are in the commit, and the repositories that failed are named at the end."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from pathlib import Path
 import pytest
 
 PLAIN = "services:\n  web:\n    image: nginx:1.27\n"
+BUILT = ("x-logging: &default-logging\n  driver: json-file\n  options:\n    max-size: 10m\n    max-file: \"3\"\n"
+         "services:\n  api:\n    build: ./api\n    logging: *default-logging\n")
 
 
 def git(*args: str, cwd: Path, env: dict[str, str]) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
-def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path, jobs: str) -> None:
     pytest.importorskip("all_repos")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
@@ -26,11 +30,16 @@ def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path) -> None:
                GIT_CONFIG_NOSYSTEM="1")
     (tmp_path / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
     remotes: dict[str, str] = {}
+    api = {"Dockerfile": "FROM python:3.12-slim\nCOPY . /app\n", "app.py": "print()\n"}
     files = {
         "app": {"deploy/compose.yaml": PLAIN, "README.md": "app\n"},
         "docs": {"README.md": "no compose file here\n", "notes/compose.txt": PLAIN},
         "broken": {"compose.yaml": "services: [\n"},
         "prod": {"docker-compose.prod.yml": PLAIN},
+        # Nothing to edit, one file to create: the commit must hold it.
+        "built": {"compose.yaml": BUILT, **{f"api/{k}": v for k, v in api.items()}},
+        # Its remote refuses every push.
+        "locked": {"compose.yaml": PLAIN},
     }
     for name, content in files.items():
         seed = tmp_path / "seed" / name
@@ -44,6 +53,9 @@ def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path) -> None:
         remote.parent.mkdir(exist_ok=True)
         git("clone", "-q", "--bare", str(seed), str(remote), cwd=tmp_path, env=env)
         remotes[name] = str(remote)
+    hook = Path(remotes["locked"]) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pushes are closed'\nexit 1\n")
+    hook.chmod(0o755)
     (tmp_path / "repos.json").write_text(json.dumps(remotes))
     config = tmp_path / "all-repos.json"
     config.write_text(json.dumps({
@@ -57,10 +69,16 @@ def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path) -> None:
                    capture_output=True, timeout=120)
 
     proc = subprocess.run([sys.executable, "-m", "e2i_fix.all_repos", "-C", str(config),
-                           "--e2i-fix-args", "--select logging"],
+                           "--e2i-fix-args", "--select logging,dockerignore", "--jobs", jobs],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
+    # The run fails, and says which repositories failed and why.
+    assert proc.returncode == 2, out
+    output = tmp_path / "output"
+    assert proc.stderr.endswith(
+        "e2i-fix: 2 of 5 repositories failed:\n"
+        f"  {output / 'broken'}: e2i-fix --apply exited with 2: nothing is committed\n"
+        f"  {output / 'locked'}: the push failed: `git push origin HEAD --quiet` exited with 1\n"), proc.stderr
 
     def remote_file(name: str, rel: str) -> str:
         return git("show", f"main:{rel}", cwd=Path(remotes[name]), env=env)
@@ -74,5 +92,10 @@ def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path) -> None:
     # No compose file: not touched. An error: reported, nothing committed.
     assert git("log", "--format=%s", "main", cwd=Path(remotes["docs"]), env=env).splitlines() == ["init"]
     assert git("log", "--format=%s", "main", cwd=Path(remotes["broken"]), env=env).splitlines() == ["init"]
-    assert "e2i-fix --apply exited with 2: nothing is committed here" in out
-    assert "invalid YAML" in out
+    assert "compose.yaml:2:1: invalid YAML" in out
+    # A created file is committed with the fixes; here it is the only change.
+    assert remote_file("built", "api/.dockerignore").startswith("# ")
+    assert git("log", "--format=%s", "main", cwd=Path(remotes["built"]), env=env).splitlines()[1] == \
+        "Harden the Docker Compose stacks with e2i-fix"
+    assert remote_file("built", "compose.yaml") == BUILT
+    assert git("log", "--format=%s", "main", cwd=Path(remotes["locked"]), env=env).splitlines() == ["init"]

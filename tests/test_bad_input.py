@@ -492,7 +492,7 @@ def test_errors_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["--format", "json", "--select", "logging", str(tmp_path)]) == 2
     out, err = capsys.readouterr()
     assert err == ""
-    records = json.loads(out)
+    records = json.loads(out)["records"]
     assert [(r["type"], r["path"], r.get("line")) for r in records if r["type"] == "error"] == \
         [("error", str(bad / "compose.yaml"), 3)]
     assert any(r["type"] == "diff" and r["path"] == str(good / "compose.yaml") for r in records)

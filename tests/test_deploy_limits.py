@@ -142,10 +142,12 @@ def test_fixture(case: str, tmp_path: Path) -> None:
     changes nothing."""
     src = FIXTURES / case
     shutil.copytree(src / "input", tmp_path, dirs_exist_ok=True)
-    assert apply(str(tmp_path)) == 1
-    for f in sorted((src / "input").iterdir()):
-        want = src / "expected" / f.name
-        assert (tmp_path / f.name).read_text() == (want if want.is_file() else f).read_text(), f.name
+    # A case whose decisions are all findings has no expected/: nothing is written.
+    assert apply(str(tmp_path)) == (1 if (src / "expected").is_dir() else 0)
+    for f in sorted(p for p in (src / "input").rglob("*") if p.is_file()):
+        rel = f.relative_to(src / "input")
+        want = src / "expected" / rel
+        assert (tmp_path / rel).read_text() == (want if want.is_file() else f).read_text(), rel
     files = compose_files(tmp_path)
     for variant in [files[:1]] + [[files[0], o] for o in files[1:]]:
         proc = compose_config(tmp_path, variant, "-q")
@@ -160,18 +162,18 @@ def test_fixture(case: str, tmp_path: Path) -> None:
     [
         pytest.param("legacy-keys", [
             "[deploy-limits] service 'db' has mem_limit but no CPU limit: add deploy.resources (1 CPU / 2g, reservations 0.5 / 1G); cpus from image postgres (documented needs); mem_limit carried over (Compose refuses deploy.resources that differ from it)",
-            "[deploy-limits] service 'job' has cpus but no memory limit: add deploy.resources (1.5 CPUs / 1G, reservations 0.75 / 512M); memory from the generic default; cpus carried over (Compose refuses deploy.resources that differ from it); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add deploy.resources (0.5 CPU / 512m, reservations 0.25 / 128m) with limits.pids 200; cpus from image nginx (generic profile); mem_limit, pids_limit, mem_reservation carried over (Compose refuses deploy.resources that differ from them)",
+            "[deploy-limits] service 'job' has cpus but no memory limit: add deploy.resources (1.5 CPUs / 1G, reservations 0.75 / 512M); memory from config default; cpus carried over (Compose refuses deploy.resources that differ from it)",
+            "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add deploy.resources (0.5 CPU / 512m, reservations 0.25 / 128m) with limits.pids 200; cpus from image nginx (generic profile); mem_limit, pids_limit, mem_reservation carried over (Compose refuses deploy.resources that differ from them); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="legacy keys"),
         pytest.param("jvm-heap", [
-            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx3g in the command x 1.5",
-            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs)",
+            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx3g in the command x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs); it covers -Xmx1G in KAFKA_HEAP_OPTS x 1.5",
             "[deploy-limits] service 'elasticsearch' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); cpus from image elasticsearch (documented needs), memory from the service's own setting; memory raised to cover -Xmx2g in ES_JAVA_OPTS x 2",
-            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G, reservations 1 / 1G); from image opensearch (documented needs)",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G, reservations 1 / 1G); from image opensearch (documented needs); it covers -Xmx512m in OPENSEARCH_JAVA_OPTS x 2",
         ], id="jvm heap"),
         pytest.param("partial-resources", [
-            "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 150M; cpus from the generic default",
-            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 3G, deploy.resources.reservations.cpus 0.5; cpus from the generic default, memory from the service's memory reservation 3G; memory raised to the reservation 3G",
+            "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 150M; cpus from the generic default; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 3G, deploy.resources.reservations.cpus 0.5; cpus from the generic default, memory from the service's memory reservation 3G; memory raised to the reservation 3G; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="partial resources"),
         pytest.param("anchors", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); 'cache', 'legacy', which would inherit it, get their own",
@@ -179,34 +181,31 @@ def test_fixture(case: str, tmp_path: Path) -> None:
         ], id="anchors"),
         pytest.param("extends", [
             "[deploy-limits] service 'external' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); 'tasks', which would inherit it, gets its own",
+            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from config default; 'tasks', which would inherit it, gets its own",
             "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="extends"),
         pytest.param("override-tags", [
-            "[deploy-limits] service 'api' has no resource limits, and compose.override.yaml resets or overrides its "
-            "deploy section (`!reset`/`!override`): set deploy.resources there (no fix applied)",
-            "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
-            "1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the "
-            "configuration, or measure with --usage)",
+            "[deploy-limits] service 'api' has no resource limits, and compose.override.yaml resets or overrides its deploy section (`!reset`/`!override`): set deploy.resources there (no fix applied)",
+            "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="override tags"),
         pytest.param("override", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 1g); from role api (generic profile); mem_reservation carried over (Compose refuses deploy.resources that differ from it); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from config default",
             "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, reservations 0.5 / 256M); from image redis (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="override"),
         pytest.param("sources", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
             "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs)",
-            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 1gb x 1.5",
+            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 1gb x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
             "[deploy-limits] service 'configured' has no resource limits: add deploy.resources (0.5 CPU / 768M, reservations 0.25 / 384M); from config services.configured",
-            "[deploy-limits] service 'misc' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'misc' has no resource limits, and no figure can be trusted with it: the tool has no figures for its image, and it has no role, no observed usage and no size it sets itself; measure it (--usage, `docker stats` output) or set services.misc in the configuration (no fix applied)",
             "[deploy-limits] service 'proxy' has no resource limits: add deploy.resources (0.5 CPU / 256M, reservations 0.25 / 128M); from image nginx (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
             "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 5G, reservations 1 / 2560M); cpus from image sonarqube (documented needs), memory from the service's own setting; memory raised to cover -Xmx3g in SONAR_SEARCH_JAVAOPTS x 1.5",
         ], id="sources"),
         pytest.param("usage", [
-            '[deploy-limits] 1 container of usage.json matches no service of this stack: other-proxy-1',
+            "[deploy-limits] 1 container of usage.json matches no service of this stack: other-proxy-1",
             "[deploy-limits] service 'db' has no resource limits: add deploy.resources (0.25 CPU / 1G, reservations 0.05 / 128M); cpus from observed usage (peak 0.05 CPUs x 1.5), memory from image postgres (documented needs)",
-            "[deploy-limits] service 'idle' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from the generic default; a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'idle' has no resource limits, and no figure can be trusted with it: the tool has no figures for its image, and it has no role, no observed usage and no size it sets itself; measure it (--usage, `docker stats` output) or set services.idle in the configuration (no fix applied)",
             "[deploy-limits] service 'kafka' has no resource limits: add deploy.resources (0.25 CPU / 2G, reservations 0.05 / 384M); cpus from observed usage (peak 0.04 CPUs x 1.5), memory from image kafka (documented needs)",
             "[deploy-limits] service 'web' has no resource limits: add deploy.resources (0.75 CPU / 384M, reservations 0.2 / 256M); cpus from observed usage (peak 0.4 CPUs x 1.5), memory from observed usage (peak 240M x 1.5)",
             "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2.25 CPUs / 3G, reservations 1 / 1G); cpus from observed usage (peak 1.46 CPUs x 1.5), memory from observed usage (peak 1.4G x 1.5)",
@@ -218,6 +217,54 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from image postgres (documented needs)",
             "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); cpus from image opensearch (documented needs), memory from the service's own setting; memory raised to cover -Xmx2g in OPENSEARCH_JAVA_OPTS x 2",
         ], id="budget"),
+        pytest.param("postgres-settings", [
+            "[deploy-limits] service 'conf' has no resource limits: add deploy.resources (1 CPU / 6G, reservations 0.5 / 3G); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 2GB + 200 connections x work_mem 16MB + maintenance_work_mem 512MB (postgresql.conf)",
+            "[deploy-limits] service 'connections' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 128MB + 1000 connections x work_mem 4MB + maintenance_work_mem 64MB (-c flags)",
+            "[deploy-limits] service 'flags' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 1GB + 300 connections x work_mem 4MB + maintenance_work_mem 64MB (-c flags)",
+            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from image postgres (documented needs)",
+        ], id="postgres: shared_buffers plus backends"),
+        pytest.param("postgres-derivatives", [
+            "[deploy-limits] service 'timeseries' has no resource limits, and no figure can be trusted with it: timescale/timescaledb is built on postgres, and the postgres figure (1G) documents postgres's own configuration, not one timescale/timescaledb may bake in; measure it (--usage, `docker stats` output) or set services.timeseries in the configuration (no fix applied)",
+            "[deploy-limits] service 'upgraded' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from image postgres (documented needs of postgres itself), memory from the service's own setting; memory raised to cover shared_buffers 3GB + 200 connections x work_mem 4MB + maintenance_work_mem 768MB (postgresql.conf); pgautoupgrade/pgautoupgrade is built on postgres: what it configures beyond the settings read here is not known, so an unsafe fix",
+            "[deploy-limits] service 'vectors' has no resource limits, and no figure can be trusted with it: ghcr.io/example/postgres is built on postgres, and the postgres figure (1G) documents postgres's own configuration, not one ghcr.io/example/postgres may bake in; measure it (--usage, `docker stats` output) or set services.vectors in the configuration (no fix applied)",
+        ], id="derivatives of postgres"),
+        pytest.param("unsized", [
+            "[deploy-limits] service 'app' has no resource limits, and no figure can be trusted with it: an all-in-one container, whose memory is every server it supervises (`supervisord` in app/entrypoint.sh); measure it (--usage, `docker stats` output) or set services.app in the configuration (no fix applied)",
+            "[deploy-limits] service 'embeddings' has no resource limits, and no figure can be trusted with it: a model server, whose memory is the models it loads (`bentoml serve` in its command); measure it (--usage, `docker stats` output) or set services.embeddings in the configuration (no fix applied)",
+            "[deploy-limits] service 'llm' has no resource limits, and no figure can be trusted with it: a model server (Ollama), whose memory is the models it pulls and runs; measure it (--usage, `docker stats` output) or set services.llm in the configuration (no fix applied)",
+            "[deploy-limits] service 'mailer' has no resource limits, and no figure can be trusted with it: the tool has no figures for its image, and it has no role, no observed usage and no size it sets itself; measure it (--usage, `docker stats` output) or set services.mailer in the configuration (no fix applied)",
+        ], id="no figure can be trusted"),
+        pytest.param("swarm", [
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources.limits.cpus 2, deploy.resources.limits.memory 4G; from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); no reservations: the stack is also deployed with `docker stack deploy` (deploy.sh runs `docker stack deploy -c compose.yaml shop`), where they are scheduling constraints",
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 1G; from image postgres (documented needs); no reservations: the stack is also deployed with `docker stack deploy` (deploy.sh runs `docker stack deploy -c compose.yaml shop`), where they are scheduling constraints",
+        ], id="swarm: limits only"),
+        pytest.param("rabbitmq-watermark", [
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 512M, reservations 0.5 / 256M); from image rabbitmq (documented needs); RabbitMQ may not see the container's limit: set vm_memory_high_watermark.absolute = 256M in rabbitmq.conf (rabbitmq.com/docs/memory), so an unsafe fix",
+            "[deploy-limits] service 'queue' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from image rabbitmq (documented needs), memory from the service's own setting; memory raised to cover vm_memory_high_watermark.absolute 1536MiB x 2",
+        ], id="rabbitmq and its watermark"),
+        pytest.param("generic-cpu", [
+            "[deploy-limits] service 'db' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 1G; cpus from image postgres (documented needs)",
+            "[deploy-limits] service 'web' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 500M; cpus from the generic default; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+        ], id="a generic cpu figure is unsafe"),
+        pytest.param("stream-processors", [
+            "[deploy-limits] service 'connect' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); from image cp-kafka-connect (documented needs)",
+            "[deploy-limits] service 'jobmanager' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image flink (documented needs)",
+            "[deploy-limits] service 'pulsar' has no resource limits: add deploy.resources (1 CPU / 7G, reservations 0.5 / 3584M); from image pulsar (documented needs)",
+            "[deploy-limits] service 'taskmanager' has no resource limits: add deploy.resources (1 CPU / 4G, reservations 0.5 / 2G); cpus from image flink (documented needs), memory from the service's own setting; memory raised to cover taskmanager.memory.process.size 4096m in FLINK_PROPERTIES",
+        ], id="stream processors and brokers"),
+        pytest.param("workers", [
+            "[deploy-limits] service 'legacy' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from the generic default, memory from the service's own setting; memory raised to cover UWSGI_RELOAD_ON_RSS=256 MB x 4 workers and the main process (`--processes 4` in its command); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role worker (generic profile); it covers --max-memory-per-child 400000 KiB x 4 workers and the main process (`--concurrency 4` in its command); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+        ], id="workers x a per-worker size"),
+        pytest.param("heap-settings", [
+            "[deploy-limits] service 'pulsar' has no resource limits: add deploy.resources (1 CPU / 10G, reservations 0.5 / 5G); cpus from image pulsar (documented needs), memory from the service's own setting; memory raised to cover -Xmx4g x 1.5 + -XX:MaxDirectMemorySize=4g in PULSAR_MEM",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx2g in JAVA_OPTS x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'solr' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from image solr (documented needs), memory from the service's own setting; memory raised to cover SOLR_HEAP=2g x 1.5",
+        ], id="heaps from the environment"),
+        pytest.param("variable-image", [
+            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 768mb x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from image postgres (documented needs)",
+        ], id="image through variables"),
     ],
 )
 def test_fixture_messages(case: str, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -305,7 +352,7 @@ def test_noop(text: str, tmp_path: Path) -> None:
     ("files", "message"),
     [
         pytest.param({"compose.yaml": "x-d: &d\n  deploy:\n    restart_policy:\n      condition: on-failure\n"
-                                      "services:\n  a:\n    <<: *d\n    image: x\n"},
+                                      "services:\n  a:\n    <<: *d\n    image: postgres:16\n"},
                      "its deploy comes from a merged mapping (<<:) that an own key would replace", id="merged deploy"),
         pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    mem_limit: 1g\n",
                       "compose.override.yaml": "services:\n  a:\n    mem_limit: 2g\n"},
@@ -314,7 +361,7 @@ def test_noop(text: str, tmp_path: Path) -> None:
                      "has memswap_limit but no mem_limit", id="memswap without mem_limit"),
         pytest.param({"compose.yaml": "services:\n  a: {image: x}\n"},
                      "its mapping cannot be edited here", id="flow style service"),
-        pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    deploy: &d\n      replicas: 1\n"
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: postgres:16\n    deploy: &d\n      replicas: 1\n"
                                       "  b:\n    image: redis:7\n    command: redis-server --maxmemory 2gb\n"
                                       "    deploy: *d\n"},
                      "its mapping is shared with 'b', which needs other figures", id="anchored deploy, other figures"),
@@ -322,7 +369,11 @@ def test_noop(text: str, tmp_path: Path) -> None:
                                       "  b:\n    image: redis:7\n    command: redis-server --maxmemory 2gb\n"
                                       "    deploy: *d\n"},
                      "its deploy is an alias, in flow style or not a mapping", id="deploy through an alias"),
-        pytest.param({"compose.yaml": "services:\n  a:\n    image: x\n    deploy: {replicas: 2}\n"},
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: postgres:16\n    deploy: &d\n      replicas: 1\n"
+                                      "  b:\n    image: example/unknown:1\n    deploy: *d\n"},
+                     "its mapping is shared with 'b', which has no figure that can be trusted",
+                     id="anchored deploy shared with a service no figure can be trusted with"),
+        pytest.param({"compose.yaml": "services:\n  a:\n    image: postgres:16\n    deploy: {replicas: 2}\n"},
                      "its deploy is an alias, in flow style or not a mapping", id="flow style deploy"),
     ],
 )
@@ -340,8 +391,8 @@ def test_reported_not_fixed(files: dict[str, str], message: str, tmp_path: Path,
 def test_an_anchored_deploy_is_shared_when_the_figures_agree(tmp_path: Path) -> None:
     """`b` uses `a`'s deploy anchor and needs the same figures: the anchor gets them, once."""
     f = tmp_path / "compose.yaml"
-    f.write_text("services:\n  a:\n    image: x\n    deploy: &d\n      replicas: 1\n"
-                 "  b:\n    image: y\n    deploy: *d\n")
+    f.write_text("services:\n  a:\n    image: postgres:16\n    deploy: &d\n      replicas: 1\n"
+                 "  b:\n    image: postgres:16-alpine\n    deploy: *d\n")
     assert apply(str(tmp_path)) == 1
     assert f.read_text().count("resources:") == 1
     res = resources(tmp_path, ["compose.yaml"])
@@ -445,7 +496,7 @@ STACK = (
     "  redis:\n    image: redis:7\n"
     "  valkey:\n    image: valkey/valkey:8\n"
     "  sessions:\n    image: bitnami/redis:7\n"
-    "  misc:\n    image: busybox\n"
+    "  misc:\n    image: busybox\n    mem_limit: 1g\n"
 )
 TABLES = (
     'services = {api = {cpus = "4", memory = "8G"}}\n'
@@ -474,7 +525,7 @@ def test_config_overrides_per_service_image_role_and_default(name: str, text: st
     assert figures(res["valkey"]) == (1, G, 0.5, 512 * M)  # valkey is a redis: the same entry
     assert figures(res["sessions"]) == (0.5, 2 * G, 0.25, G)  # a repository beats the family
     assert figures(res["worker"]) == (2, 6 * G, 1, 3 * G)  # role: memory set, cpus built in
-    assert figures(res["misc"]) == (0.5, G, 0.25, 512 * M)  # default: cpus set, memory built in
+    assert figures(res["misc"]) == (0.5, G, 0.25, 512 * M)  # default: cpus set, its own mem_limit carried
 
 
 @pytest.mark.parametrize(
@@ -516,8 +567,8 @@ REVIEW = {  # the review's figures: limits, reservations half
 
 
 def test_the_example_stack_gets_the_review_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The default run gives the review's figures (the example's .e2i-fix.toml has them; redis
-    sizes itself with --maxmemory) and leaves the generic ones to --unsafe-fixes."""
+    """The default run gives the review's figures (the example's .e2i-fix.toml has them); the
+    services no figure can be trusted with are findings, with or without --unsafe-fixes."""
     shutil.copytree(ROOT / "examples" / "e2i", tmp_path / "e2i")
     folder = tmp_path / "e2i"
     assert main(["--dry-run", *SELECT, str(folder)]) == 1
@@ -526,14 +577,16 @@ def test_the_example_stack_gets_the_review_figures(tmp_path: Path, capsys: pytes
     assert apply(str(folder), unsafe=False) == 1
     # redis runs with --maxmemory 256mb: 256mb x 1.5 = 384M is under 512M, so 512M stands.
     left = findings(capsys)
-    assert len(left) == 6 and all("a generic figure, so an unsafe fix" in f for f in left), left
+    assert [f.split("'")[1] for f in left] == ["bentoml", "feast", "flower", "frontend", "opik", "redis-commander"]
+    assert all("no figure can be trusted with it" in f and "(no fix applied)" in f for f in left), left
     for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.dev.yml"]):
         res = resources(folder, files)
         for name, want in REVIEW.items():
             assert figures(res[name]) == want, (files, name)
         assert {n for n, r in res.items() if r} == set(REVIEW)
-    assert apply(str(folder)) == 1  # the generic figures, with --unsafe-fixes
-    assert main(["--check", "--unsafe-fixes", *SELECT, str(folder)]) == 0
+    before = snapshot(folder)
+    apply(str(folder))  # --unsafe-fixes: no guess for them either
+    assert snapshot(folder) == before
 
 
 def test_the_example_stack_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -541,7 +594,10 @@ def test_the_example_stack_messages(tmp_path: Path, capsys: pytest.CaptureFixtur
     main(["--check", *SELECT, str(tmp_path / "e2i")])
     got = findings(capsys)
     assert "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, " \
-           "reservations 0.5 / 256M); from image redis (generic profile)" in got
+           "reservations 0.5 / 256M); from config services.redis; it covers --maxmemory 256mb x 1.5" in got
+    assert "[deploy-limits] service 'bentoml' has no resource limits, and no figure can be trusted with it: a model " \
+           "server (BentoML), whose memory is the models it loads; measure it (--usage, `docker stats` output) or " \
+           "set services.bentoml in the configuration (no fix applied)" in got
     assert "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, " \
            "reservations 1 / 2G); from config services.api" in got
     assert len(got) == 11
@@ -600,20 +656,23 @@ def test_only_figures_that_rest_on_something_known_are_safe(tmp_path: Path, caps
     shutil.copytree(FIXTURES / "sources" / "input", tmp_path, dirs_exist_ok=True)
     assert apply(str(tmp_path), unsafe=False) == 1
     res = resources(tmp_path, ["compose.yaml"])
-    assert {n for n, r in res.items() if r} == {"configured", "cache", "broker", "search"}
+    assert {n for n, r in res.items() if r} == {"configured", "broker", "search"}
     assert figures(res["configured"]) == (0.5, 768 * M, 0.25, 384 * M)  # config
-    assert figures(res["cache"]) == (1, 1536 * M, 0.5, 768 * M)  # --maxmemory 1gb x 1.5
     assert figures(res["broker"]) == (1, 2 * G, 0.5, G)  # Kafka's default 1G heap
     assert figures(res["search"]) == (2, 5 * G, 1, 2560 * M)  # SONAR_SEARCH_JAVAOPTS -Xmx3g x 1.5
-    left = findings(capsys)
-    assert [f.split("'")[1] for f in left] == ["api", "misc", "proxy"]
-    assert all("a generic figure, so an unsafe fix" in f and "(no fix applied)" in f for f in left)
+    left = {f.split("'")[1]: f for f in findings(capsys)}
+    assert sorted(left) == ["api", "cache", "misc", "proxy"]
+    assert all("(no fix applied)" in f for f in left.values())
+    assert all("a generic figure, so an unsafe fix" in left[n] for n in ("api", "proxy"))
+    # --maxmemory 1gb x 1.5 covers the memory; its CPU figure is a generic profile's.
+    assert "memory raised to cover --maxmemory 1gb x 1.5; a generic CPU figure, so an unsafe fix" in left["cache"]
+    assert "no figure can be trusted with it" in left["misc"]
 
 
 def test_provenance_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(FIXTURES / "sources" / "input", tmp_path, dirs_exist_ok=True)
     assert main(["--check", "--format", "json", *SELECT, str(tmp_path)]) == 1
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["records"]
     by_service = {r["message"].split("'")[1]: r for r in records if r["message"].startswith("service ")}
     assert by_service["broker"]["provenance"][:2] == [
         {"what": "limits.cpus 1", "source": "image kafka (documented needs): kafka-server-start.sh defaults "
@@ -626,7 +685,8 @@ def test_provenance_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         "what": "limits.memory 1536M", "source": "the service's own setting: --maxmemory 1gb x 1.5"}
     assert by_service["configured"]["provenance"][3] == {"what": "reservations.memory 384M",
                                                         "source": "half the memory limit"}
-    assert by_service["misc"]["safety"] == "unsafe" and by_service["broker"]["safety"] == "safe"
+    assert by_service["api"]["safety"] == "unsafe" and by_service["broker"]["safety"] == "safe"
+    assert by_service["misc"]["safety"] == "display-only" and not by_service["misc"].get("provenance")
     totals = [r for r in records if r["info"]]
     assert len(totals) == 1 and totals[0]["message"].startswith("resource totals, compose.yaml: default: 7 containers")
 
@@ -655,7 +715,7 @@ def test_usage_from_the_command_line_and_a_project_run_under_another_name(
     capsys.readouterr()
     # `other` has five services: staging's two are not most of them, so nothing matches.
     assert main(["--check", *SELECT, "--usage", str(usage), str(other)]) == 1
-    assert "observed" not in " ".join(findings(capsys))
+    assert "observed usage (peak" not in " ".join(findings(capsys))
 
 
 def test_usage_of_compose_v1_names(tmp_path: Path) -> None:
@@ -841,7 +901,8 @@ def test_a_service_template_and_shared_profiles(placement: str, tmp_path: Path) 
     template stands above where a new anchor could go); the others share one anchored block.
     With `placement = "per-service"` every service refers to the block."""
     (tmp_path / "compose.yaml").write_text(TEMPLATED)
-    (tmp_path / ".e2i-fix.toml").write_text(f'placement = "{placement}"\n')
+    (tmp_path / ".e2i-fix.toml").write_text(f'placement = "{placement}"\n\n[deploy-limits]\n'
+                                            'default = {cpus = "1", memory = "1G"}\n')
     assert apply(str(tmp_path)) == 1
     text = (tmp_path / "compose.yaml").read_text()
     block = ('  deploy:\n    resources:\n      limits:\n        cpus: "1"\n        memory: "1G"\n'
@@ -851,3 +912,33 @@ def test_a_service_template_and_shared_profiles(placement: str, tmp_path: Path) 
     res = resources(tmp_path, ["compose.yaml"])
     assert all(figures(res[n]) == (1, G, 0.5, 512 * M) for n in res)
     assert apply(str(tmp_path)) == 0
+
+
+# --- one reading of the service -------------------------------------------------------------
+
+
+def test_the_role_of_what_the_image_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A service that builds an image whose CMD is gunicorn is an API server, though its compose
+    entry says nothing of it; its generic figure is an unsafe fix."""
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]\n')
+    assert main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)]) == 1
+    assert findings(capsys) == [
+        "[deploy-limits] service 'web' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); "
+        "from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure "
+        "with --usage)"]
+
+
+def test_an_image_through_variables_is_one_family_for_every_pass(tmp_path: Path) -> None:
+    """`${REGISTRY:-docker.io}/library/postgres:${PG_VERSION}` is the official postgres image
+    for deploy-limits (its documented figure, a safe fix) as for cap-drop (the capabilities its
+    entrypoint needs): one reading of the image."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  db:\n    image: ${REGISTRY:-docker.io}/library/postgres:${PG_VERSION}\n")
+    (tmp_path / ".env").write_text("PG_VERSION=16-alpine\n")
+    assert main(["--apply", "--unsafe-fixes", "--select", "deploy-limits,cap-drop", str(tmp_path)]) == 1
+    proc = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    db = json.loads(proc.stdout)["services"]["db"]
+    assert figures(db["deploy"]["resources"]) == (1, G, 0.5, 512 * M)
+    assert db["cap_drop"] == ["ALL"] and sorted(db["cap_add"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]

@@ -63,11 +63,15 @@ def test_every_fact_in_the_table_has_its_source() -> None:
     for key, e in raw["images"].items():
         assert set(e) <= RUNTIME | {"images", "family", "sources", "probe", "probe_min_major", "probe_unless_password",
                                     "probe_source", "port", "port_source", "cpus", "memory", "documented",
-                                    "heap_factor", "limits_source"}, key
+                                    "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
+                                    "unsized", "watermark_factor", "watermark_source"}, key
         if RUNTIME & set(e):
             assert e.get("sources"), key
         assert ("probe" in e) == ("probe_source" in e), key
         assert ("port" in e) == ("port_source" in e), key
+        assert ("settings" in e) == ("settings_source" in e), key
+        assert ("watermark_factor" in e) == ("watermark_source" in e), key
+        assert "unsized" not in e or "." in e["limits_source"], key
         if "memory" in e or "cpus" in e:
             assert float(e["cpus"]) > 0 and e["memory"][:-1].isdigit() and isinstance(e["documented"], bool), key
             # A documented figure names the page it rests on.
@@ -235,6 +239,55 @@ def test_sizes_a_service_asks_for(tmp_path: Path) -> None:
     assert db is not None and db.sizes.shared_buffers == 2 * 1024**3 and db.sizes.max_connections == 300
     assert search is not None and [d.need for d in search.sizes.demands] == [2 * 1024**3]
     assert web is not None and web.sizes.workers is not None and web.sizes.workers[0] == 9
+
+
+@pytest.mark.parametrize(
+    ("files", "needs", "unread", "unsized"),
+    [
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: postgres:16\n"}, [], [], None,
+                     id="postgres with nothing of its own: no demand, the table's figure stands"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: postgres:16\n"
+                                      "    command: postgres -c config_file=/etc/pg/main.conf\n"
+                                      "    volumes:\n      - ./main.conf:/etc/pg/main.conf\n",
+                      "main.conf": "shared_buffers = 1GB\nwork_mem = 8MB # per sort\n"},
+                     [1024 + 100 * 8 + 64], [], None, id="the file config_file names, whatever its name"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: pgautoupgrade/pgautoupgrade:16-alpine\n"
+                                      "    command: postgres -c config_file=/etc/postgresql.conf\n"},
+                     [], ["config_file=/etc/postgresql.conf (not a file the stack holds)"], None,
+                     id="a config_file the stack does not hold cannot be read"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: postgres:16\n"
+                                      "    command: postgres -c shared_buffers=${PG_SB}\n"},
+                     [], ["shared_buffers=${PG_SB}"], None, id="a setting through a variable"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: rabbitmq:3\n    environment:\n"
+                                      "      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "
+                                      "'-rabbit vm_memory_high_watermark {absolute,\"512MiB\"}'\n"},
+                     [1024], [], None, id="rabbitmq's absolute watermark x 2"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: example/app:1\n"
+                                      "    command: celery -A app worker -c 3 --max-memory-per-child=102400\n"},
+                     [400], [], None, id="celery: the main process and 3 children of 100 MiB"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: example/app:1\n"
+                                      "    command: celery -A app worker --max-memory-per-child=102400\n"},
+                     [], ["--max-memory-per-child 102400 with no worker count (the default follows the host's CPUs)"],
+                     None, id="celery without a worker count"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: example/app:1\n    environment:\n"
+                                      "      APP_HEAP: 2g\n      BROKER_MEM: -Xmx1g -XX:MaxDirectMemorySize=1g\n"},
+                     [3072, 2560], [], None, id="a bare *_HEAP size, *_MEM with direct memory"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: example/app:1\n"
+                                      "    command: [\"/usr/bin/supervisord\", \"-n\"]\n"},
+                     [], [], "an all-in-one container, whose memory is every server it supervises "
+                             "(`supervisord` in its command)", id="supervisord"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    image: vllm/vllm-openai:v0.6.3\n"
+                                      "    command: --model org/model\n"},
+                     [], [], "a model server (vLLM), whose memory is the model it serves", id="a model server image"),
+    ],
+)
+def test_sizes_and_what_no_figure_covers(tmp_path: Path, files: dict[str, str], needs: list[int], unread: list[str],
+                                         unsized: str | None) -> None:
+    s = facts.of(index(tmp_path, files), "s")
+    assert s is not None
+    assert sorted(d.need // 1024**2 for d in s.sizes.demands) == sorted(needs)
+    assert list(s.sizes.unread) == unread
+    assert s.sizes.unsized == unsized
 
 
 def test_file_capabilities(tmp_path: Path) -> None:

@@ -203,11 +203,136 @@ def test_github_error_findings_are_errors(tmp_path: Path, capsys: pytest.Capture
     assert result["level"] == "error" and "region" not in result["locations"][0]["physicalLocation"]
 
 
-def test_github_escaping() -> None:
+def test_github_escaping(tmp_path: Path) -> None:
     out = output.Reporter("github", "check", capture=True)
     out.fix(Fix("p", "50% of a\nb, c: d", Path("a,b:c.yml"), 2, 3), fixable=True)
-    ((_, text),) = out.captured()[0]
+    text = output.github_annotations(out.captured()[1], tmp_path)
     assert text == "::warning file=a%2Cb%3Ac.yml,line=2,col=3,title=e2i-fix [p]::50%25 of a%0Ab, c: d\n"
+
+
+def annotations_of(out: str) -> tuple[list[str], list[str], list[str]]:
+    lines = out.splitlines()
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines), out
+    return ([ln for ln in lines if ln.startswith("::error ")], [ln for ln in lines if ln.startswith("::warning ")],
+            [ln for ln in lines if ln.startswith("::notice ")])
+
+
+def test_github_shows_the_most_severe_ten_of_each_level_and_a_notice_for_the_rest() -> None:
+    """Ranks within a level: a problem or a wrong option, then what breaks a build; a finding
+    only a person can settle, then a fix on offer, then a fix --apply takes. Ties keep the
+    run's order."""
+    out = output.Reporter("github", "check", capture=True)
+    f = Path("compose.yaml")
+    for i in range(1, 13):  # a fix --apply takes, lines 1-12
+        out.fix(Fix("safe", "s", f, i, 1, edits=(Edit(f, 0, 0, "x"),)), fixable=True)
+    for i in range(21, 26):  # an unsafe fix on offer, lines 21-25
+        out.fix(Fix("offer", "o", f, i, 1, edits=(Edit(f, 0, 0, "x"),), safety=Safety.UNSAFE), fixable=False, hidden=True)
+    for i in range(31, 34):  # findings with no fix, lines 31-33
+        out.fix(Fix("by-hand", "h", f, i, 1, safety=Safety.DISPLAY_ONLY), fixable=False)
+    for i in range(41, 51):  # what breaks a build, lines 41-50
+        out.fix(Fix("build", "b", f, i, 1, severe=True, safety=Safety.DISPLAY_ONLY), fixable=False)
+    for i in range(51, 54):  # problems: a file that does not parse
+        out.problem(output.Problem(f"bad{i}.yaml", "invalid YAML", i, 1))
+    errors, warnings, (notice,) = annotations_of(output.github_annotations(out.captured()[1], Path.cwd()))
+
+    def lines(shown: list[str]) -> list[int]:
+        return [int(re.search(r",line=(\d+),", a).group(1)) for a in shown]  # type: ignore[union-attr]
+
+    assert lines(errors) == [51, 52, 53, *range(41, 48)]
+    assert lines(warnings) == [31, 32, 33, 21, 22, 23, 24, 25, 1, 2]
+    assert "(fix available with --unsafe-fixes)" in warnings[3]
+    assert notice.startswith("::notice title=e2i-fix::13 more annotations are not shown (3 errors and 10 warnings)")
+    assert "--format text" in notice and "--format sarif" in notice
+
+
+def test_github_annotations_of_the_example_and_the_step_summary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    copy_example(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    code, out, _ = run_main(capsys, ["--check", "--format", "json", "e2i"])
+    records = json.loads(out)["records"]
+    severe = [r for r in records if r["type"] == "finding" and (r["severe"] or r["error"])]
+    other = [r for r in records if r["type"] == "finding" and not (r["severe"] or r["error"] or r["info"])]
+    assert code == 1 and len(severe) >= 1 and len(other) > 10
+    code, out, err = run_main(capsys, ["--check", "--format", "github", "e2i"])
+    assert code == 1 and err == ""
+    errors, warnings, notices = annotations_of(out)
+    assert len(errors) == min(len(severe), 10) and len(warnings) == 10
+    (notice,) = notices
+    hidden = len(severe) + len(other) - len(errors) - len(warnings)
+    assert notice.startswith(f"::notice title=e2i-fix::{hidden} more annotations are not shown")
+    # The warnings shown are findings no fix settles, ahead of the many fixes --apply would take.
+    by_hand = [(r["path"], r["line"]) for r in other if not r["fixable"] and not r["edits"]]
+    assert len(by_hand) >= 10
+    shown = [re.match(r"::warning file=([^,]+),line=(\d+),", a) for a in warnings]
+    assert [(m.group(1), int(m.group(2))) for m in shown if m] == by_hand[:10]
+
+    # On a runner: the job summary gets the counts per pass and the files, appended.
+    target = tmp_path / "summary.md"
+    target.write_text("# before\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(target))
+    assert run_main(capsys, ["--check", "--format", "github", "e2i"])[1] == out
+    text = target.read_text()
+    assert text.startswith("# before\n## e2i-fix\n")
+    rows = dict(re.findall(r"^\| `([a-z-]+)` \| (\d+ \| \d+) \|$", text, re.M))
+    counted: dict[str, list[int]] = {}
+    for r in records:
+        if r["type"] == "finding" and not r["info"]:
+            counted.setdefault(r["pass"], [0, 0])[not r["fixable"]] += 1
+    assert rows == {pid: f"{a} | {b}" for pid, (a, b) in counted.items()}
+    files = re.findall(r"^\| `([^`]+)` \| (\d+) \| (\d+) \|$", text.split("\n| file |")[1], re.M)
+    assert {f for f, _, _ in files} == {r["path"] for r in severe + other}
+    assert sum(int(e) + int(w) for _, e, w in files) == len(severe) + len(other)
+    # A summary that cannot be written is said, and the annotations still printed.
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "no" / "such" / "folder" / "summary.md"))
+    code, out2, err = run_main(capsys, ["--check", "--format", "github", "e2i"])
+    assert out2 == out and "cannot append the step summary" in err
+
+
+def git_repo(path: Path) -> Path:
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True, capture_output=True)
+    return path
+
+
+@pytest.mark.parametrize("where", ["root, absolute path", "sub-folder, relative path", "outside git, absolute path"])
+def test_paths_are_relative_to_the_repository_root(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    repo = git_repo(tmp_path / "repo")
+    (repo / "deploy").mkdir()
+    (repo / "deploy" / "compose.yaml").write_text(PLAIN)
+    (tmp_path / "elsewhere").mkdir()
+    cwd, arg = {"root, absolute path": (repo, str(repo / "deploy")),
+                "sub-folder, relative path": (repo / "deploy", "."),
+                "outside git, absolute path": (tmp_path / "elsewhere", str(repo / "deploy"))}[where]
+    monkeypatch.chdir(cwd)
+    code, out, _ = run_main(capsys, ["--check", "--format", "sarif", "--select", "logging", arg])
+    run = valid_sarif(out)["runs"][0]
+    assert code == 1 and run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == repo.as_uri() + "/"
+    locations = [r["locations"][0]["physicalLocation"]["artifactLocation"] for r in run["results"]]
+    changes = [c["artifactLocation"] for r in run["results"] for c in r["fixes"][0]["artifactChanges"]]
+    assert locations and changes
+    assert all(loc == {"uri": "deploy/compose.yaml", "uriBaseId": "%SRCROOT%"} for loc in locations + changes)
+    code, out, _ = run_main(capsys, ["--check", "--format", "github", "--select", "logging", arg])
+    assert out.startswith("::warning file=deploy/compose.yaml,line=2,")
+
+
+def test_outside_git_paths_are_relative_to_the_current_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "here" / "s").mkdir(parents=True)
+    (tmp_path / "here" / "s" / "compose.yaml").write_text(PLAIN)
+    (tmp_path / "there").mkdir()
+    (tmp_path / "there" / "compose.yaml").write_text(PLAIN)
+    monkeypatch.chdir(tmp_path / "here")
+    code, out, _ = run_main(capsys, ["--check", "--format", "sarif", "--select", "logging",
+                                     str(tmp_path / "here" / "s"), str(tmp_path / "there")])
+    run = valid_sarif(out)["runs"][0]
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == (tmp_path / "here").as_uri() + "/"
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+    assert uris == {"s/compose.yaml", (tmp_path / "there" / "compose.yaml").as_uri()}
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -217,7 +342,7 @@ def test_json_keeps_its_fields_and_adds_edits_and_provenance(tmp_path: Path, cap
     (tmp_path / "compose.yaml").write_text(PLAIN)
     code, out, _ = run_main(capsys, ["--check", "--unsafe-fixes", "--format", "json", str(tmp_path)])
     assert code == 1
-    records = json.loads(out)
+    records = json.loads(out)["records"]
     for r in records:
         assert {"type", "pass", "path", "line", "col", "message", "fixable", "safety", "edits", "provenance"} <= set(r)
     from e2i_fix.engine import splice
@@ -231,6 +356,73 @@ def test_json_keeps_its_fields_and_adds_edits_and_provenance(tmp_path: Path, cap
     limits = [r for r in records if r["pass"] == "deploy-limits"]
     assert limits and all(isinstance(p["what"], str) and isinstance(p["source"], str)
                           for r in limits for p in r["provenance"])
+
+
+def report_validator() -> Any:
+    """The JSON report's schema, as the installed package ships it."""
+    import importlib.resources
+
+    import jsonschema
+
+    schema = json.loads((importlib.resources.files("e2i_fix") / "data" / "report.schema.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def valid_report(text: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(text)
+    errors = sorted(report_validator().iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+    return doc
+
+
+def test_the_json_report_is_versioned_and_valid_in_every_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from e2i_fix import __version__
+
+    copy_example(tmp_path)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "compose.yaml").write_text("services:\n  web: [\n")
+    monkeypatch.chdir(tmp_path)
+    seen: dict[str, set[str]] = {}
+    for mode in ("--dry-run", "--check", "--apply"):
+        for extra in ([], ["--unsafe-fixes"]) if mode != "--apply" else ([],):
+            code, out, err = run_main(capsys, [mode, "--format", "json", *extra, "e2i", "broken"])
+            doc = valid_report(out)
+            assert code == 2 and err == ""
+            assert (doc["version"], doc["tool"], doc["mode"]) == (1, {"name": "e2i-fix", "version": __version__},
+                                                                  mode[2:])
+            records = doc["records"]
+            for r in records:
+                seen.setdefault(r["type"], set()).add(r.get("safety", ""))
+            findings = [r for r in records if r["type"] == "finding"]
+            # The summary counts what the records say.
+            assert doc["summary"]["fixes"] == sum(r["fixable"] for r in findings) > 0
+            assert doc["summary"]["errors"] == len([r for r in records if r["type"] == "error"]) == 1
+            # (after --apply edits are null: they were made in files that are now rewritten)
+            assert doc["summary"]["unsafe_fixes"] == (0 if extra else len(
+                [r for r in findings if not r["fixable"] and r["safety"] == "unsafe" and r["edits"] != []]))
+            assert extra or doc["summary"]["unsafe_fixes"] > 0
+    assert set(seen) == {"finding", "diff", "fixed", "error"}
+    # Safety levels as the documentation spells them (lockfile's findings are display-only).
+    assert seen["finding"] == {"safe", "unsafe", "display-only"}
+    # A report in the old spelling, or without its version, is not one.
+    doc = json.loads(run_main(capsys, ["--check", "--format", "json", "e2i"])[1])
+    validator = report_validator()
+    assert validator.is_valid(doc)
+    (lockfile,) = [r for r in doc["records"] if r.get("pass") == "lockfile"]
+    lockfile["safety"] = "display_only"
+    assert not validator.is_valid(doc)
+    lockfile["safety"] = "display-only"
+    del doc["version"]
+    assert not validator.is_valid(doc)
+
+
+def test_every_json_report_over_the_corpus_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = layout(tmp_path / "corpus")
+    code, out, _ = run_main(capsys, ["--check", "--unsafe-fixes", "--format", "json", str(root)])
+    assert code in (0, 1, 2)
+    assert valid_report(out)["records"]
 
 
 @hsettings(max_examples=200, deadline=None)
@@ -413,7 +605,7 @@ def test_edits_of_a_later_round_are_located_in_the_file_as_read(tmp_path: Path, 
         "two": _image_pass("two", "x:1", ":2", start=1),
     }
     assert _main._run([Path(".")], "check", Settings(passes), "json", use_config=False) == 1
-    records = {r["pass"]: r for r in json.loads(capsys.readouterr().out)}
+    records = {r["pass"]: r for r in json.loads(capsys.readouterr().out)["records"]}
     assert records["two"]["edits"] is None and records["two"]["fixable"] is True
     (edit,) = records["after-a"]["edits"]
     assert text[:edit["start"]] + edit["text"] + text[edit["end"]:] == text + "    restart: always\n"

@@ -125,13 +125,17 @@ def test_compose_lint_findings_drop_to_a_quarter(tmp_path: Path) -> None:
     before = lint(work)
     assert main(["--apply", "--unsafe-fixes", str(work)]) == 1
     after = lint(work)
-    total_before = sum(before[r] for r in JUDGED)
-    total_after = sum(after[r] for r in JUDGED)
+    # Resource limits (CL-0026) are left where no figure can be trusted (deploy-limits reports
+    # them and asks for a measurement): judged apart.
+    judged = [r for r in JUDGED if r != "CL-0026"]
+    total_before = sum(before[r] for r in judged)
+    total_after = sum(after[r] for r in judged)
     assert total_before >= 20, before
     assert total_after * 4 <= total_before, (before, after)
     # What is left is what no table or Dockerfile here can vouch for: the API and the frontend
     # users reach, and images nothing here knows.
-    assert after["CL-0003"] == 0 and after["CL-0026"] == 0
+    assert after["CL-0003"] == 0
+    assert after["CL-0026"] == 6  # bentoml, feast, flower, frontend, opik, redis-commander
 
 
 @pytest.mark.parametrize(("toml", "message"), [

@@ -177,7 +177,7 @@ def test_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
     stack(tmp_path, PLAIN)
     assert main(["--check", "--format", "json", "--select", "logging", str(tmp_path)]) == 1
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["records"]
     assert [r["pass"] for r in records] == ["logging"] and records[0]["fixable"] is True
 
 

@@ -304,7 +304,7 @@ def nothing_fixable(args: list[str]) -> bool:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         run(["--check", "--format", "json", *args])
-    return not any(r.get("fixable") for r in json.loads(out.getvalue()))
+    return not any(r.get("fixable") for r in json.loads(out.getvalue())["records"])
 
 
 def roundtrip(raw: bytes, select: list[str] | None, extra: Callable[[bytes, bytes], None] | None = None) -> None:

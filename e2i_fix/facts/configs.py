@@ -1,7 +1,7 @@
 """The configuration files a service reads: the files it bind-mounts and the files its stages
-copy from the build context, by what reads them (nginx, caddy, haproxy, postgresql, redis), and
-what they say: the upstreams a proxy passes requests to, the server settings a database or a
-cache sizes itself with. Read for decisions, never edited."""
+copy from the build context, by what reads them (nginx, caddy, haproxy, postgresql, redis,
+rabbitmq), and what they say: the upstreams a proxy passes requests to, the server settings a
+database, a cache or a broker sizes itself with. Read for decisions, never edited."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _MAX_FILES = 50
 
 
 class ConfigFile(NamedTuple):
-    kind: str  # "nginx", "caddy", "haproxy", "postgresql", "redis"
+    kind: str  # "nginx", "caddy", "haproxy", "postgresql", "redis", "rabbitmq"
     target: str  # where the container reads it
     host: Path  # the file in the project
     text: str
@@ -46,6 +46,8 @@ def kind_of(target: str, name: str) -> str | None:
         return "postgresql"
     if n.startswith("redis") and n.endswith(".conf") or "redis" in t and n.endswith(".conf"):
         return "redis"
+    if "rabbitmq" in t and n.endswith(".conf") and not n.endswith("-env.conf"):
+        return "rabbitmq"
     if n.endswith(".conf") and ("/conf.d" in t or "sites-" in t) and "nginx" in (t + n):
         return "nginx"
     return None
@@ -187,21 +189,29 @@ def _shown(path: Path, folder: Path) -> str:
 # --- server settings ------------------------------------------------------------------------
 
 
-def settings(f: Facts, kind: str) -> dict[str, str]:
-    """`name = value` settings of the service's `kind` config files (postgresql.conf, redis.conf),
-    later files over earlier ones; names lower case."""
+def settings(f: Facts, kind: str, target: str | None = None) -> dict[str, str]:
+    """`name = value` settings of the service's `kind` config files (postgresql.conf, redis.conf,
+    rabbitmq.conf), later files over earlier ones; names lower case. `target`: only the file the
+    container reads at that path (`postgres -c config_file=...`)."""
     out: dict[str, str] = {}
     for c in f.configs:
-        if c.kind != kind:
+        if c.kind == kind and (target is None or c.target == target):
+            out.update(parse_settings(c.text, kind))
+    return out
+
+
+def parse_settings(text: str, kind: str) -> dict[str, str]:
+    """The settings of one file: `name = value` (postgresql.conf, rabbitmq.conf's sysctl format)
+    or `name value` (redis.conf)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
             continue
-        for line in c.text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if kind == "postgresql":
-                m = re.match(r"([A-Za-z_.]+)\s*=?\s*(.+)$", line)
-            else:
-                m = re.match(r"([A-Za-z_-]+)\s+(.+)$", line)
-            if m:
-                out[m.group(1).lower()] = m.group(2).strip().strip("'\"")
+        if kind in ("postgresql", "rabbitmq"):
+            m = re.match(r"([A-Za-z_.]+)\s*=?\s*(.+)$", line)
+        else:
+            m = re.match(r"([A-Za-z_-]+)\s+(.+)$", line)
+        if m:
+            out[m.group(1).lower()] = m.group(2).strip().strip("'\"")
     return out

@@ -24,59 +24,119 @@ First match wins, figure by figure (an entry may give only `cpus` or only `memor
 2. observed usage (`--usage FILE`, below): the memory limit is the service's peak x `headroom`
    (1.5), never below its image's documented need (3); the CPU limit the peak CPU share x
    `headroom`, in quarters of a CPU; reservations the typical (median) sample;
-3. the image: the family of `image:` (no registry, no tag: `docker.io/bitnami/redis:7` is
-   `redis`), else of the image the service's Dockerfile stage starts from; `images` of the
-   configuration first, then the built-in table (`e2i_fix/data/deploy-limits.json`, below);
+3. the image, as the one reading of the service (`e2i_fix.facts`) gives it: `image:` with its
+   variables read through `.env` and their defaults (`postgres:${PG_VERSION}`,
+   `${REGISTRY:-docker.io}/library/postgres:16` are postgres), else the image the service's
+   Dockerfile stages start from; `images` of the configuration first (by repository, path or
+   family), then the image table (`e2i_fix/data/images.toml`, below);
 4. the role, from the command (`celery ... worker`, `rq worker`, `sidekiq`: worker; `gunicorn`,
    `uvicorn`, `node server.js`: api) or else the service name: `roles`, then api 2 / 4G and
-   worker 2 / 4G, generic profiles;
-5. `default`, then the generic default 1 / 1G.
+   worker 2 / 4G, generic profiles (`e2i_fix/data/deploy-limits.json`);
+5. `default`, then the generic default 1 / 1G, which is never applied on its own (below).
 Reservations are half the limits unless observed usage gives them.
 
-Never below what the service sizes itself to. The memory limit is raised, to the next clean
-size (256M, 384M, 512M, 768M, 1G, 1536M, then whole gigabytes), above:
+### Never below what the service configures for itself
+The memory limit is raised, to the next clean size (256M, 384M, 512M, 768M, 1G, 1536M, then
+whole gigabytes), above what the service sizes itself to in every variant of the stack (the
+base file, the base with each override), read from its command, its environment (the image's
+ENV, the `env_file:` entries, `environment` over them) and the configuration files it mounts
+or copies:
+- JVM heaps: `-Xmx` / `-XX:MaxHeapSize` (the last one given) in the command or in `JAVA_OPTS`,
+  `ES_JAVA_OPTS`, `OPENSEARCH_JAVA_OPTS`, `*_HEAP_OPTS` (`KAFKA_HEAP_OPTS`...), `*_MEM`
+  (`PULSAR_MEM`...), `_JAVA_OPTIONS`, `JAVA_TOOL_OPTIONS`, `JVMFLAGS`, `*_JAVAOPTS` (SonarQube),
+  `INSTALL4J_ADD_VM_PARAMS` (Nexus)..., and bare sizes in `*_HEAP`, `*_HEAP_SIZE`, `*_JAVA_MEM`
+  (`SOLR_HEAP=2g`): x 2 for Elasticsearch and OpenSearch (their documented rule: heap at most
+  half the memory, the rest is Lucene's file cache) and x 1.5 for any other JVM (metaspace,
+  threads), plus `-XX:MaxDirectMemorySize`, which is outside the heap;
+- Flink's whole-process sizes, `jobmanager.memory.process.size` and
+  `taskmanager.memory.process.size`, in `FLINK_PROPERTIES` or the command;
+- PostgreSQL: `shared_buffers` + `max_connections` x `work_mem` + `maintenance_work_mem`, from
+  `-c` flags, a mounted or copied postgresql.conf, or the file `-c config_file=` names (a
+  bind mount of any name): every backend may hold at least a `work_mem` for a sort or a hash
+  (postgresql.org/docs/current/runtime-config-resource.html); a setting left alone counts at
+  its default (128MB, 100, 4MB, 64MB). Only where the service sets one of them itself;
+- RabbitMQ: an absolute `vm_memory_high_watermark` (rabbitmq.conf, or
+  `RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS`) x 2: the watermark only throttles publishers, and
+  Erlang's garbage collector can in the worst case use double it (rabbitmq.com/docs/memory);
+- workers that each may grow to a size the service sets: Celery's `--max-memory-per-child`
+  (KiB) and uWSGI's `--reload-on-rss` (MB, or `UWSGI_RELOAD_ON_RSS`), times the workers
+  (`--concurrency`, `-c`, `--processes`, `-p`, `--workers`, `-w`, `WEB_CONCURRENCY`...) and the
+  main process. A worker count alone says nothing: no per-worker figure can be sourced for
+  a generic gunicorn or uvicorn worker;
 - Redis `--maxmemory` (command or entrypoint, string or list form) x 1.5: fragmentation,
   client buffers and the copy-on-write fork of a save need room besides the data;
-- JVM `-Xmx` / `-XX:MaxHeapSize` in the command or in `JAVA_OPTS`, `ES_JAVA_OPTS`,
-  `OPENSEARCH_JAVA_OPTS`, `*_HEAP_OPTS` (`KAFKA_HEAP_OPTS`...), `_JAVA_OPTIONS`,
-  `JAVA_TOOL_OPTIONS`, `JVMFLAGS`, `*_JAVAOPTS` (SonarQube), `INSTALL4J_ADD_VM_PARAMS` (Nexus)...
-  x 2 for Elasticsearch and OpenSearch (their documented rule: heap at most half the memory,
-  the rest is Lucene's file cache) and x 1.5 for any other JVM (metaspace, threads, direct
-  buffers);
 - Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
 - memcached `-m` / `--memory-limit` (MB) x 1.5.
-The environment is the one the container gets: the `env_file:` entries, `environment` over them.
-A value set through `${VAR}` cannot be read: the fix is marked unsafe and the message says so.
+A value set through `${VAR}` (even with a default: the shell decides at `up`), or a
+`config_file` the stack does not hold, cannot be read: the fix is marked unsafe and the
+message says so. A figure above what the service asks for is kept, and the message says what
+it covers.
 
-### The built-in table
+### Where no figure can be trusted: a finding, not a guess
+No fix at all, not even an unsafe one, where nothing can be trusted to cover what the service
+needs; the finding says why and asks for a measurement (`--usage`) or a figure in the
+configuration:
+- an image the tool has no figures for, with no role, no observed usage and no size it sets
+  itself (the generic default would be a guess);
+- an all-in-one container, whose memory is every server it supervises: its command, its
+  entrypoint or the scripts they run start supervisord, s6, runit, my_init or systemd;
+- a model server, whose memory is the models it loads: BentoML, Ollama, vLLM, Immich's
+  machine learning (the image table), or a command that serves models (`bentoml serve`,
+  `ollama serve`, `vllm serve`, `torchserve`, `tritonserver`, `tensorflow_model_server`,
+  `text-generation-launcher`, `mlflow models serve`);
+- a derivative of an image whose figure the vendor documents: the figure is for the image's
+  own configuration, and an image built on it (`ghcr.io/<org>/postgres`, `timescale/timescaledb`,
+  `pgautoupgrade/pgautoupgrade`, `zulip/zulip-postgresql`, `bitnami/...`) may bake in a bigger
+  one. Where the service's own settings are read (a mounted postgresql.conf...) the limit covers
+  them, as an unsafe fix.
+A service no figure can be trusted with never inherits another's through a shared mapping.
+
+### Brokers, swarm
+RabbitMQ sets its memory watermark from the memory it detects, and in a container it may not
+see the limit (rabbitmq.com/docs/memory: an absolute threshold is highly recommended in
+containers): without an absolute `vm_memory_high_watermark` the fix is unsafe and says which
+to set (half the limit, in rabbitmq.conf).
+A stack that `docker stack deploy` also runs (`e2i_fix.facts.swarm`: a deploy key only swarm
+reads, or a script beside the stack that deploys it) gets limits only: swarm places a task only
+on a node with its reservations free, so generic reservations can leave most of the stack
+pending.
+
+### The image table
 Image families whose vendor documents what the default configuration needs (limits;
-reservations are half), with the source named in the data file:
-postgres (postgis, timescaledb, pgvector...) 1 / 1G: shared_buffers 128MB and 100 connections
-by default (postgresql.org/docs/current/runtime-config-resource.html); mysql, mariadb 1 / 1G:
-a 128MB buffer pool (dev.mysql.com/doc/refman/8.0/en/innodb-parameters.html); mongo 1 / 1G:
-the WiredTiger cache follows the container's limit (mongodb.com/docs/manual/core/wiredtiger/);
+reservations are half), each with its source in `e2i_fix/data/images.toml`:
+postgres (the official image, postgis/postgis, pgvector/pgvector) 1 / 1G: shared_buffers
+128MB, 100 connections of 4MB work_mem, 64MB maintenance_work_mem by default
+(postgresql.org/docs/current/runtime-config-resource.html); mysql, mariadb 1 / 1G: a 128MB
+buffer pool (dev.mysql.com/doc/refman/8.0/en/innodb-parameters.html); mongo 1 / 1G: the
+WiredTiger cache follows the container's limit (mongodb.com/docs/manual/core/wiredtiger/);
 elasticsearch 2 / 2G and opensearch 2 / 2G: heap at most half the memory, OpenSearch's
 jvm.options default 1g (elastic.co/guide/en/elasticsearch/reference/current/advanced-configuration.html,
-opensearch.org/docs/latest/install-and-configure/install-opensearch/docker/); logstash 1 / 2G:
--Xmx1g in its jvm.options (elastic.co/guide/en/logstash/current/jvm-settings.html); kafka
-(cp-kafka, cp-server...) 1 / 2G: kafka-server-start.sh's default -Xmx1G
-(kafka.apache.org/documentation/#java); zookeeper 1 / 1536M: zkEnv.sh's 1000 MB heap
-(zookeeper.apache.org/doc/current/zookeeperAdmin.html); redpanda 1 / 2G: 2 GB per core
-(docs.redpanda.com); rabbitmq 1 / 512M: its watermark follows the container's limit
-(rabbitmq.com/docs/memory); clickhouse 2 / 4G: it keeps under 0.9 of the memory it detects
-(clickhouse.com/docs/operations/tips); keycloak 2 / 2G: 1250 MB base, 70% of the limit as
+opensearch.org/docs/latest/install-and-configure/install-opensearch/docker/); solr 1 / 1G:
+SOLR_HEAP 512m (solr.apache.org/guide/solr/latest/deployment-guide/jvm-settings.html);
+clickhouse 2 / 4G: it keeps under 0.9 of the memory it detects (clickhouse.com/docs/operations/tips);
+logstash 1 / 2G: -Xmx1g in its jvm.options (elastic.co/guide/en/logstash/current/jvm-settings.html);
+flink 1 / 2G: jobmanager.memory.process.size 1600m, taskmanager.memory.process.size 1728m
+(github.com/apache/flink, flink-dist config.yaml); kafka (cp-kafka, cp-server, bitnami/kafka,
+apache/kafka) 1 / 2G: kafka-server-start.sh's default -Xmx1G (kafka.apache.org/documentation/#java);
+kafka connect (cp-kafka-connect) 1 / 3G: connect-distributed.sh's default -Xmx2G
+(github.com/apache/kafka, bin/connect-distributed.sh); pulsar 1 / 7G: PULSAR_MEM's default
+-Xmx2g and 4g of direct memory (github.com/apache/pulsar, conf/pulsar_env.sh); zookeeper 1 / 1536M:
+zkEnv.sh's 1000 MB heap (zookeeper.apache.org/doc/current/zookeeperAdmin.html); redpanda 1 / 2G:
+2 GB per core (docs.redpanda.com); rabbitmq 1 / 512M: its watermark is a share of the memory
+it detects (rabbitmq.com/docs/memory); keycloak 2 / 2G: 1250 MB base, 70% of the limit as
 heap plus 300 MB (keycloak.org/high-availability/concepts-memory-and-cpu-sizing); sonarqube
 2 / 4G: three JVMs at -Xmx512m and its search engine's cache
 (docs.sonarsource.com/sonarqube-server/latest/setup-and-upgrade/installation-requirements/server-host/);
 jenkins 2 / 4G: 4 GB+ for a small team (jenkins.io/doc/book/installing/docker/); nexus3 2 / 8G:
 -Xmx2703m and 2703m of direct memory in the image (github.com/sonatype/docker-nexus3); gitlab-ce
-2 / 8G (docs.gitlab.com/install/requirements/); solr 1 / 1G: SOLR_HEAP 512m
-(solr.apache.org/guide/solr/latest/deployment-guide/jvm-settings.html); memcached 0.5 / 256M:
-64 MB of items by default; grafana 0.5 / 512M: its minimum hardware
+2 / 8G (docs.gitlab.com/install/requirements/); memcached 0.5 / 256M: 64 MB of items by
+default; grafana 0.5 / 512M: its minimum hardware
 (grafana.com/docs/grafana/latest/setup-grafana/installation/).
-Generic profiles (no vendor figure: the software grows with its load): redis, valkey, keydb,
-falkordb 1 / 512M; kibana, opensearch-dashboards 1 / 1G; prometheus 1 / 1G; minio 1 / 1G;
-nginx, httpd, caddy, haproxy, traefik 0.5 / 256M.
+Generic profiles (no vendor figure: the software grows with its load), unsafe fixes unless
+what the service sets itself checks them: redis, valkey, keydb 1 / 512M; falkordb 1 / 1G and
+mlflow 1 / 2G (the figures of the stack review this tool started from); kibana,
+opensearch-dashboards 1 / 1G; prometheus 1 / 1G; minio 1 / 1G; nginx, httpd, caddy, haproxy,
+traefik 0.5 / 256M.
 
 ### Observed usage
 `--usage FILE` (or the option `usage`) reads what `docker stats --no-stream --format json`
@@ -173,13 +233,15 @@ After:
               memory: "384M"
 
 ## Fix safety
-Safe when the memory limit rests on something known: the configuration, observed usage, what
-the service configures for itself (`--maxmemory`, `-Xmx`...: the limit covers it with
-headroom), legacy keys carried over, or an image family whose vendor documents its needs.
-Unsafe (`--unsafe-fixes`) when it comes from a generic figure (a generic profile, a role, the
-default): nothing says the service fits in it. Unsafe too when a size the service asks for is
-set through `${VAR}` and cannot be checked. A CPU limit only throttles, so it never makes a fix
-unsafe.
+Safe when every figure rests on something known: the configuration, observed usage, legacy
+keys carried over, or an image whose vendor documents what its own configuration needs (the
+image itself, not a derivative); a generic memory figure is safe only where what the service
+configures for itself (`--maxmemory`, `-Xmx`, `shared_buffers`...) checks it. Unsafe
+(`--unsafe-fixes`) when a figure is generic (a generic profile of that kind of image, a role):
+nothing says the service fits in it; when a generic CPU figure completes a limit (a guessed
+CPU limit starves a service that needs more); when a size the service asks for is set through
+`${VAR}` and cannot be checked; for a derivative whose own settings are read; for RabbitMQ
+without an absolute watermark. No fix at all where no figure can be trusted (above).
 
 ## Options
 Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (`"512M"`, `"4G"`).
@@ -204,9 +266,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from e2i_fix import model, yamledit
+from e2i_fix import facts
 from e2i_fix.sizing import (
-    GiB, MiB, Figure, Observed, Tables, clean_ceil, demands, format_cpus, format_size, half_size, image_keys,
-    observed as observed_usage, parse_cpus, parse_size, read_usage, tables as sizing_tables, canon,
+    Figure, Observed, Tables, ceil_step, clean_ceil, format_cpus, format_size, from_usage, half_size, human,
+    memory as memory_limit, observed as observed_usage, parse_cpus, parse_size, read_usage, tables as sizing_tables,
 )
 from e2i_fix.errors import InputError
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
@@ -239,11 +302,6 @@ _OPTIONS = tuple(DEFAULTS)
 
 _LEGACY = {"mem_limit": ("limits", "memory"), "cpus": ("limits", "cpus"), "pids_limit": ("limits", "pids"),
            "mem_reservation": ("reservations", "memory")}
-
-
-def _ceil_step(d: Decimal, step: str) -> Decimal:
-    q = Decimal(step)
-    return max(q, (d / q).to_integral_value(ROUND_CEILING) * q)
 
 
 # --- one service ----------------------------------------------------------------------------
@@ -279,6 +337,16 @@ class _Plan:
     def top(self) -> bool:
         """The edit adds `deploy` to the service mapping itself."""
         return any(t.level == 0 for t in self.targets)
+
+
+class _Untrusted(NamedTuple):
+    """A service no figure can be trusted with: its finding."""
+
+    fix: Fix
+
+
+# What `wants` holds for such a service: no figures, so none it could share with another.
+_UNTRUSTED: tuple[Any, ...] = ("untrusted",)
 
 
 def _finding(svc: Service, message: str) -> Fix:
@@ -369,7 +437,7 @@ def _cpu_phrase(c: Any) -> str:
 
 
 def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
-          observed: Observed | None = None) -> _Plan | Fix | None:
+          observed: Observed | None = None) -> _Plan | _Untrusted | Fix | None:
     """What `svc` lacks and where it goes. A `shadow` plan is for a service that has its limits
     in legacy keys but would inherit another's new `deploy`: it gets its own, with those values."""
     state, cfg = _extends(project, svc)
@@ -403,9 +471,18 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
         return _finding(svc, f"has no resource limits, and {later.doc.path.name} resets or overrides its deploy "
                              "section (`!reset`/`!override`): set deploy.resources there")
 
-    cpu_fig, mem_fig, floor = tables.profile(svc)
+    if not has_cpu and not has_mem:
+        what = "no resource limits"
+    elif not has_cpu:
+        what = "mem_limit but no CPU limit" if "mem_limit" in legacy and "memory" not in lim else "no CPU limit"
+    else:
+        what = "cpus but no memory limit" if "cpus" in legacy and "cpus" not in lim else "no memory limit"
+    seen = facts.every(project, svc)
+    profile = tables.profile(svc, facts.of(project, svc) or (seen[0] if seen else None))
+    cpu_fig, mem_fig = profile.cpu, profile.memory
     if observed is not None and svc.name not in tables.services:
-        cpu_fig, mem_fig = _from_usage(observed, tables, floor)
+        cpu_fig, mem_fig = from_usage(observed, tables, profile.floor)
+    swarm = facts.swarm(project)
     notes: list[str] = []
     safety = SAFETY
     add_l: dict[str, Any] = {}
@@ -415,6 +492,7 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
 
     # Limits: what is there stays, legacy values are carried over, the rest comes from the table.
     final_cpus: Decimal | None
+    cpu_generic = False
     if "cpus" in lim:
         final_cpus = parse_cpus(lim["cpus"])
     elif "cpus" in legacy:
@@ -425,6 +503,7 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     else:
         final_cpus = cpu_fig.value
         source = cpu_fig.source
+        cpu_generic = not cpu_fig.safe
         if tables.host_cpus is not None and final_cpus > tables.host_cpus:
             # Docker refuses a CPU limit above the host's count: the container would not start.
             final_cpus = tables.host_cpus
@@ -438,6 +517,7 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             elif floor_c > final_cpus:
                 final_cpus = floor_c
                 source = f"the service's CPU reservation {rsv['cpus']}"
+                cpu_generic = False
         add_l["cpus"] = format_cpus(final_cpus)
         prov.append((f"limits.cpus {add_l['cpus']}", source))
     final_mem: int | None
@@ -449,12 +529,24 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
         carried.append("mem_limit")
         prov.append((f"limits.memory {add_l['memory']}", "the service's mem_limit, carried over"))
     else:
-        # The environment the container gets: its env_file entries, `environment` over them.
-        own = cfg.get("environment")
-        env = {**project.environment(svc), **(own if isinstance(own, dict) else {})}
-        final_mem, safety, source = _memory(svc, cfg, mem_fig, rsv, legacy, notes, safety, env)
+        reservation = rsv.get("memory") if "memory" in rsv else legacy.get("mem_reservation")
+        mem = memory_limit(profile, mem_fig, [f.sizes for f in seen], reservation)
+        if mem.value is None:
+            return _Untrusted(_finding(svc, f"has {what}, and no figure can be trusted with it: {mem.unknown}; "
+                                            f"measure it (--usage, `docker stats` output) or set services.{svc.name} "
+                                            "in the configuration"))
+        final_mem = mem.value
+        notes += mem.notes
+        if not mem.safe:
+            safety = Safety.UNSAFE
         add_l["memory"] = format_size(final_mem)
-        prov.append((f"limits.memory {add_l['memory']}", source))
+        prov.append((f"limits.memory {add_l['memory']}", mem.source))
+    if cpu_generic:
+        # A CPU limit only throttles, but a guessed one can starve a service that needs more.
+        if safety >= Safety.SAFE:
+            notes.append("a generic CPU figure, so an unsafe fix (set it in the configuration, or measure "
+                         "with --usage)")
+        safety = Safety.UNSAFE
     if "pids_limit" in legacy and "pids" not in lim:
         add_l["pids"] = _carry(legacy["pids_limit"], "pids_limit")
         carried.append("pids_limit")
@@ -464,10 +556,15 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     typical = observed if observed is not None and svc.name not in tables.services else None
     if shadow:
         pass  # only what the legacy keys say
+    elif swarm:
+        # `docker stack deploy` places a task only on a node with its reservations free: a
+        # generic reservation can leave most of the stack pending. Limits only.
+        notes.append(f"no reservations: the stack is also deployed with `docker stack deploy` ({swarm}), where "
+                     "they are scheduling constraints")
     elif "cpus" not in rsv:
         if final_cpus:
             if typical is not None:
-                got = min(_ceil_step(typical.typical_cpus, "0.05"), final_cpus)
+                got = min(ceil_step(typical.typical_cpus, "0.05"), final_cpus)
                 add_r["cpus"] = format_cpus(got)
                 prov.append((f"reservations.cpus {add_r['cpus']}", f"the typical (median) sample of {os.path.basename(tables.usage_path or '')}"))
             else:
@@ -477,7 +574,9 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             notes.append("no CPU reservation: the CPU limit cannot be read")
     if "memory" not in rsv:
         half = half_size(final_mem) if final_mem else None
-        if "mem_reservation" in legacy:
+        if swarm and not shadow and "mem_reservation" not in legacy:
+            pass
+        elif "mem_reservation" in legacy:
             add_r["memory"] = _carry(legacy["mem_reservation"], "mem_reservation")
             carried.append("mem_reservation")
             prov.append((f"reservations.memory {add_r['memory']}", "the service's mem_reservation, carried over"))
@@ -495,12 +594,6 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             notes.append("no memory reservation: the memory limit cannot be read")
 
     add = {k: v for k, v in (("limits", add_l), ("reservations", add_r)) if v}
-    if not has_cpu and not has_mem:
-        what = "no resource limits"
-    elif not has_cpu:
-        what = "mem_limit but no CPU limit" if "mem_limit" in carried else "no CPU limit"
-    else:
-        what = "cpus but no memory limit" if "cpus" in carried else "no memory limit"
     if {"cpus", "memory"} <= set(add_l) and {"cpus", "memory"} <= set(add_r):
         body = (f"add deploy.resources ({_cpu_phrase(add_l['cpus'])} / {add_l['memory']}, "
                 f"reservations {add_r['cpus']} / {add_r['memory']})")
@@ -523,23 +616,6 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     return plan
 
 
-def _from_usage(obs: Observed, tables: Tables, floor: Figure | None) -> tuple[Figure, Figure]:
-    """The limits a service's observed peak asks for, never below its image's documented need."""
-    h = tables.headroom
-    where = f"{os.path.basename(tables.usage_path or '')} ({obs.samples} sample{'s' if obs.samples != 1 else ''})"
-    cpus = _ceil_step(obs.peak_cpus * Decimal(str(h)), "0.25")
-    peak_c = format_cpus(obs.peak_cpus.quantize(Decimal("0.01"), ROUND_CEILING))
-    cpu_label = f"observed usage (peak {peak_c} CPUs x {h:g})"
-    cpu_fig = Figure(cpus, cpu_label, f"{cpu_label}: {where}", True)
-    memory = clean_ceil(math.ceil(obs.peak_memory * h))
-    peak_m = _human(obs.peak_memory)
-    mem_label = f"observed usage (peak {peak_m} x {h:g})"
-    mem_fig = Figure(memory, mem_label, f"{mem_label}: {where}", True)
-    if floor is not None and floor.value > memory:
-        mem_fig = Figure(floor.value, floor.label, f"{floor.source} (above the observed peak {peak_m} x {h:g})", True)
-    return cpu_fig, mem_fig
-
-
 def _from_phrase(prov: list[tuple[str, str]]) -> str:
     """`from role api (generic profile)`, or per figure where the limits' sources differ."""
     short = {what.split(" ", 1)[0]: src.split(": ", 1)[0] for what, src in prov if what.startswith("limits.")
@@ -560,40 +636,6 @@ def _profile_name(mem: Figure, cpu: Figure, svc: Service) -> str:
     if label.startswith("observed"):
         return "observed"
     return "default"
-
-
-def _memory(svc: Service, cfg: dict[str, Any], fig: Figure, rsv: dict[str, Any], legacy: dict[str, Any],
-            notes: list[str], safety: Safety, env: dict[str, Any]) -> tuple[int, Safety, str]:
-    """The memory limit: the figure's, raised above what the service asks for and its reservation."""
-    keys = image_keys(svc.image) or image_keys(svc.build.stage.root_image if svc.build and svc.build.stage else None)
-    family = canon(keys[-1]) if keys else None
-    asked, unread = demands(cfg, family, env)
-    final = int(fig.value)
-    source = fig.source
-    top = max(asked, key=lambda d: d.need, default=None)
-    if top is not None and top.need > final:
-        final = clean_ceil(top.need)
-        notes.append(f"memory raised to cover {top.what}")
-        source = f"the service's own setting: {top.what}"
-    for u in unread:
-        notes.append(f"{u} cannot be read, so the limit is not checked against it")
-        safety = Safety.UNSAFE
-    floor = rsv.get("memory") if "memory" in rsv else legacy.get("mem_reservation")
-    if floor is not None:
-        b = parse_size(floor)
-        if b is None:
-            notes.append(f"the memory reservation {floor} cannot be read")
-            safety = Safety.UNSAFE
-        elif b > final:
-            final = clean_ceil(b)
-            notes.append(f"memory raised to the reservation {floor}")
-            source = f"the service's memory reservation {floor}"
-    if not fig.safe and top is None and not source.startswith("the service's"):
-        # A generic figure, checked against nothing the service says about itself: a limit
-        # below what it needs is an OOM kill long after the diff was merged.
-        notes.append("a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)")
-        safety = Safety.UNSAFE
-    return final, safety, source
 
 
 def _is_empty(node: Node) -> bool:
@@ -773,7 +815,10 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     wants: dict[str, tuple[Any, ...]] = {}  # what each service lacking limits should end up with
     for svc in chosen:
         got = _plan(project, svc, tables, observed=observed.get(svc.name))
-        if isinstance(got, Fix):
+        if isinstance(got, _Untrusted):
+            wants[svc.name] = _UNTRUSTED
+            yield got.fix
+        elif isinstance(got, Fix):
             yield got
         elif got is not None and got.reason:
             wants[svc.name] = got.final
@@ -801,7 +846,7 @@ def _simple(p: _Plan, f: Fix) -> bool:
     """A plan that adds a whole `resources` (limits and reservations, CPUs and memory) to the
     service's own mapping and reaches no other service that needs another figure."""
     return (f.applicable and f.edits == tuple(p.edits) and p.whole and len(p.targets) == 1
-            and p.targets[0].level in (0, 1) and set(p.add) == {"limits", "reservations"}
+            and p.targets[0].level in (0, 1) and set(p.add) in ({"limits", "reservations"}, {"limits"})
             and all(set(v) == {"cpus", "memory"} for v in p.add.values()))
 
 
@@ -884,7 +929,8 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
             continue
         names.add(name)
         keys.add(key)
-        block = yamledit.top_level_block(doc, key, Anchored(name, {b: dict(add[b]) for b in ("limits", "reservations")}))
+        block = yamledit.top_level_block(doc, key, Anchored(name, {b: dict(add[b]) for b in ("limits", "reservations")
+                                                                   if b in add}))
         for i, edits in refs.items():
             p, f = pairs[i]
             out[i] = (p, f._replace(edits=(*edits, block), changes=(*f.changes, (key,)),
@@ -905,7 +951,7 @@ def _existing_block(doc: ComposeDoc, add: dict[str, dict[str, Any]]) -> str | No
         if (isinstance(node, MappingNode) and node.start_mark.index < services[0].start_mark.index
                 and id(node) in used):
             v = to_value(node)
-            if isinstance(v, dict) and set(v) == {"limits", "reservations"} and _figures_of(v) == want:
+            if isinstance(v, dict) and set(v) in ({"limits", "reservations"}, {"limits"}) and _figures_of(v) == want:
                 return name
     return None
 
@@ -914,6 +960,9 @@ def _figures_of(res: dict[str, Any]) -> tuple[Any, ...] | None:
     out: list[Any] = []
     for b in ("limits", "reservations"):
         v = res.get(b)
+        if v is None and b == "reservations":
+            out += [None, None]  # limits only (a stack swarm deploys)
+            continue
         if not isinstance(v, dict) or set(v) != {"cpus", "memory"}:
             return None
         out += [parse_cpus(v["cpus"]), parse_size(v["memory"])]
@@ -930,12 +979,6 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 # --- the host budget ------------------------------------------------------------------------
-
-
-def _human(b: int) -> str:
-    if b >= GiB:
-        return f"{b / GiB:.1f}".removesuffix(".0") + "G"
-    return f"{math.ceil(b / MiB)}M"
 
 
 def _budget(project: Project, tables: Tables, finals: dict[str, tuple[Any, ...]]) -> Iterator[Fix]:
@@ -967,7 +1010,7 @@ def _budget(project: Project, tables: Tables, finals: dict[str, tuple[Any, ...]]
     if tables.host_cpus is not None or tables.host_memory is not None:
         host = " (host: " + " / ".join(
             x for x in (f"{format_cpus(tables.host_cpus)} CPUs" if tables.host_cpus is not None else "",
-                        _human(tables.host_memory) if tables.host_memory else "") if x) + ")"
+                        human(tables.host_memory) if tables.host_memory else "") if x) + ")"
     for line in info:
         yield Fix(ID, f"resource totals{host}, {line}", path, safety=Safety.DISPLAY_ONLY, info=True)
 
@@ -1021,7 +1064,7 @@ def _totals(services: dict[str, Any], active: set[str] | None, finals: dict[str,
 
 def _totals_phrase(t: _Totals) -> str:
     out = (f"{t.containers} container{'s' if t.containers != 1 else ''}, limits {_cpu_phrase(format_cpus(t.cpus))} / "
-           f"{_human(t.memory)}, reservations {format_cpus(t.rsv_cpus)} / {_human(t.rsv_memory)}")
+           f"{human(t.memory)}, reservations {format_cpus(t.rsv_cpus)} / {human(t.rsv_memory)}")
     if t.no_memory or t.no_cpus:
         out += f" ({t.no_memory} without a memory limit, {t.no_cpus} without a CPU limit)"
     return out
@@ -1032,11 +1075,11 @@ def _over_budget(what: str, t: _Totals, tables: Tables, path: Path) -> Iterator[
     hm, hc = tables.host_memory, tables.host_cpus
     problems = []
     if hm and t.rsv_memory > hm:
-        problems.append(f"memory reservations add up to {_human(t.rsv_memory)}, more than the host's {_human(hm)}")
+        problems.append(f"memory reservations add up to {human(t.rsv_memory)}, more than the host's {human(hm)}")
     if hc is not None and t.rsv_cpus > hc:
         problems.append(f"CPU reservations add up to {format_cpus(t.rsv_cpus)}, more than the host's {format_cpus(hc)}")
     if hm and t.memory > hm * k:
-        problems.append(f"memory limits add up to {_human(t.memory)}, over {k:g} x the host's {_human(hm)}")
+        problems.append(f"memory limits add up to {human(t.memory)}, over {k:g} x the host's {human(hm)}")
     if hc is not None and t.cpus > hc * Decimal(str(k)):
         problems.append(f"CPU limits add up to {format_cpus(t.cpus)}, over {k:g} x the host's {format_cpus(hc)}")
     if problems:
@@ -1135,8 +1178,9 @@ def _fix(project: Project, p: _Plan, plans: dict[str, _Plan], inherits: dict[str
             edits += [e for e in own.edits if e not in edits]
             shielded.append(name)
             continue
-        why = ("opts out of this pass" if name not in chosen else "needs other figures" if name in wants
-               else "has legacy limits that would then conflict")
+        why = ("opts out of this pass" if name not in chosen
+               else "has no figure that can be trusted" if wants.get(name) == _UNTRUSTED
+               else "needs other figures" if name in wants else "has legacy limits that would then conflict")
         head = p.message.split(":", 1)[0]
         return Fix(ID, f"{head}, but its mapping is shared with {name!r}, which {why}: set deploy.resources by hand",
                    p.home.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
