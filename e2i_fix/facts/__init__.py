@@ -571,8 +571,19 @@ def _deployed_elsewhere(project: Project) -> str | None:
             break
     if said is None:
         return None
-    names = {Path(str(d.path)).name for d in project.docs}
+    names = frozenset(Path(str(d.path)).name for d in project.docs)
     root = project.stack.boundary or boundary_of(project.folder)
+    key = (root, names)
+    if key not in _DEPLOYED:
+        # Once per repository and run: each round's index asks again.
+        _DEPLOYED[key] = _stack_deploys(root, names)
+    return f"{said}, and {_DEPLOYED[key]} stack-deploys a file of its name" if _DEPLOYED[key] else None
+
+
+_DEPLOYED: dict[tuple[Path, frozenset[str]], str | None] = {}
+
+
+def _stack_deploys(root: Path, names: frozenset[str]) -> str | None:
     seen = 0
     for dirpath, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "vendor", "venv"))
@@ -590,7 +601,7 @@ def _deployed_elsewhere(project: Project) -> str | None:
             except OSError:
                 continue
             if _STACK_DEPLOY in text and any(n in text for n in names):
-                return f"{said}, and {os.path.relpath(path, root)} stack-deploys a file of its name"
+                return os.path.relpath(path, root)
     return None
 
 
