@@ -148,7 +148,7 @@ def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsy
 
 
 @pytest.mark.parametrize(("case", "service", "cap_add", "reason"), [
-    pytest.param("file-caps", "proxy", ["NET_BIND_SERVICE"], "/usr/bin/caddy carries file capabilities "
+    pytest.param("file-caps", "proxy", ["DAC_OVERRIDE", "NET_BIND_SERVICE"], "/usr/bin/caddy carries file capabilities "
                  "(NET_BIND_SERVICE): without them in the bounding set it fails to start (EPERM)", id="caddy"),
     pytest.param("file-caps", "server", ["NET_BIND_SERVICE"], "/usr/local/bin/server carries file capabilities",
                  id="setcap in its Dockerfile, non-root user"),

@@ -234,14 +234,14 @@ def _needs(project: Project, svc: Service) -> Needs | str:
         whys.append(f"{label}its image runs as root: it keeps root's powers over files and users "
                     f"({', '.join(sorted(root))}) and loses NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP")
         sources.append("its Dockerfile (no non-root USER); the root profile of the built-in table")
+    bare = [w[len(_label(w)):] for w in whys]
+    if len(set(bare)) == 1:
+        whys = bare  # every variant for the same reason: said once
     for binary, needed_by in sorted(binaries.items()):
         caps.update(needed_by)
         whys.append(f"{binary} carries file capabilities ({', '.join(needed_by)}): without them in the bounding "
                     "set it fails to start (EPERM)")
         sources.append(f"the file capabilities of {binary}")
-    bare = [w[len(label):] if (label := _label(w)) else w for w in whys]
-    if len(set(bare)) == 1:
-        whys = bare
     return Needs(tuple(sorted(caps)), "; ".join(dict.fromkeys(whys)), "; ".join(dict.fromkeys(sources)))
 
 
