@@ -466,3 +466,14 @@ def test_sudo(tmp_path: Path, dockerfile: str, script: str | None, installed: bo
     assert app is not None
     got = runs.sudo(app)
     assert (got.installed is not None, got.granted is not None, got.called is not None) == (installed, granted, called)
+
+
+def test_a_script_a_build_step_only_prepares_is_still_read(tmp_path: Path) -> None:
+    p = index(tmp_path, {
+        "compose.yaml": "services:\n  app:\n    build: .\n",
+        "Dockerfile": "FROM debian:12\nCOPY start.sh /usr/local/bin/start.sh\nRUN chmod +x /usr/local/bin/start.sh\n"
+                      "CMD [\"supervisord\"]\n",
+        "start.sh": "#!/bin/sh\nchown -R app /data\n",
+    })
+    app = facts.of(p, "app")
+    assert app is not None and [s.origin for s in app.scripts] == ["start.sh"]

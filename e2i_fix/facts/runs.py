@@ -89,12 +89,13 @@ def scripts(f: Facts) -> tuple[Script, ...]:
     # Scripts the stages copy from the context with an entrypoint-like name, named or not:
     # an image often starts them from a path its ENTRYPOINT reaches indirectly. One a RUN
     # line runs is a build step, not what the container runs.
-    built_with = " ".join(_run_text(ins) for st in f.chain for ins in st.instructions if ins.name == "RUN")
+    built_with = "\n".join(_run_text(ins) for st in f.chain for ins in st.instructions if ins.name == "RUN")
     for target, src, host in _copied(f):
         if host in seen or not (src.endswith(".sh") or "entrypoint" in src.lower()):
             continue
-        if target in built_with or target.startswith("/tmp/"):
-            continue
+        if target.startswith("/tmp/") or re.search(
+                r"(?:^|[;&|(]\s*|\b(?:sh|bash|source|\.)\s+)" + re.escape(target) + r"(?![\w.-])", built_with, re.MULTILINE):
+            continue  # run by a build step (`RUN /usr/local/bin/install.sh`), not by the container
         if host.is_file():
             seen.add(host)
             text = _read(host)
