@@ -36,7 +36,7 @@ def unified_diff(path: Path, before: Source, after: str,
     b = after.splitlines(keepends=True)
     if regions is None:
         regions = [(0, len(old), 0, len(after))]
-    name = path.as_posix()
+    name = header_path(path)
     out = [f"--- {name if before.exists else '/dev/null'}\n", f"+++ {name}\n"]
     for group in _grouped(_opcodes(_matching_blocks(a, b, _line_ranges(old, after, a, b, regions)))):
         (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
@@ -50,6 +50,26 @@ def unified_diff(path: Path, before: Source, after: str,
     if len(out) == 2:
         return ""
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in out)
+
+
+def header_path(path: Path, cwd: str | None = None) -> str:
+    """How a diff header names `path`: relative to the folder the command ran in and without
+    `a/../b` detours, so that `git apply -p0` and `patch -p0` run there find it. A file outside
+    that folder is named as the command line named its stack: by `../` (neither tool writes
+    there, but the header still says where) or, given as an absolute path, absolutely.
+
+    `..` is taken away by name only where that names the same file: after a symlinked folder,
+    `link/..` is not the folder `link` is in."""
+    here = cwd if cwd is not None else os.getcwd()
+    full = os.path.join(here, os.fspath(path))
+    folder = os.path.dirname(full)
+    short = os.path.normpath(full)
+    if os.path.realpath(os.path.dirname(short)) != os.path.realpath(folder):
+        short = os.path.join(os.path.realpath(folder), os.path.basename(full))
+        here = os.path.realpath(here)
+    rel = os.path.relpath(short, here)
+    outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
+    return Path(short if outside and os.path.isabs(path) else rel).as_posix()
 
 
 def _range(start: int, stop: int) -> str:

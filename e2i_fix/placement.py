@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 from e2i_fix import yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef
-from e2i_fix.render import Alias, Anchored
+from e2i_fix.render import Alias, Anchored, Flow
 from e2i_fix.yamldoc import (
     _ALIAS_RE, ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, merge_sources, position,
 )
@@ -437,7 +437,7 @@ def _idempotent(value: Any) -> bool:
     them do (an `Alias` stands for a mapping or a scalar); sequences are appended."""
     if isinstance(value, Mapping):
         return all(_idempotent(v) for v in value.values())
-    return not (isinstance(value, (list, tuple)))
+    return not (isinstance(value, (list, tuple, Flow)))
 
 
 # --- the stack's text -----------------------------------------------------------------------

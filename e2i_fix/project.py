@@ -705,11 +705,20 @@ def resolve_build(spec: Any, folder: Path) -> Build | None:
     target = spec.get("target") if isinstance(spec.get("target"), str) else None
     if "://" in ctx or ctx.startswith(("git@", "github.com/")) or "$" in ctx:
         return Build(None, None, target)
-    context = folder / ctx
+    context = _cleaned(folder / ctx)
     name = str(spec.get("dockerfile") or "Dockerfile")
     if spec.get("dockerfile_inline") is not None or "$" in name:
         return Build(context, None, target)
-    return Build(context, context / name, target)
+    return Build(context, _cleaned(context / name), target)
+
+
+def _cleaned(path: Path) -> Path:
+    """`path` without `a/..` detours, cleaned by name as Compose joins paths, relative paths
+    from the folder the tool runs in: one Dockerfile reached by `../..` from one service and by
+    `..` from another is one file, edited once and shown once."""
+    if path.is_absolute():
+        return Path(os.path.normpath(path))
+    return Path(os.path.relpath(os.path.abspath(path)))
 
 
 def dockerfile_paths(docs: list[ComposeDoc], folders: list[Path]) -> set[Path]:

@@ -1,7 +1,8 @@
 """Render small YAML fragments in a file's own style.
 
 Passes describe new YAML as plain Python values; `Alias`, `Anchored` and `Merge` stand for
-`*name`, `&name value` and `<<: *name`. The output is a block with the measured mapping indent,
+`*name`, `&name value` and `<<: *name`, `Raw` for a scalar written as the file writes it and
+`Flow` for a one-line `[a, b]` list. The output is a block with the measured mapping indent,
 sequence dash offset and quote character, ending in a newline (the engine turns newlines
 into the file's own style when it splices).
 """
@@ -51,6 +52,44 @@ class Anchored:
         return f"Anchored({self.name!r}, {self.value!r})"
 
 
+class Raw:
+    """A scalar written as the file already writes it (`"5"`, `10m`, `'json-file'`): the text
+    goes out as it is. Made by `conventions` from scalars the stack wrote, so it reads back
+    as what they read."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Raw and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(("raw", self.text))
+
+    def __repr__(self) -> str:
+        return f"Raw({self.text!r})"
+
+
+class Flow:
+    """A sequence written on one line, `[a, b]`, where the file writes its lists so."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Sequence[object]) -> None:
+        self.items = tuple(items)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Flow and other.items == self.items
+
+    def __hash__(self) -> int:
+        return hash(("flow", self.items))
+
+    def __repr__(self) -> str:
+        return f"Flow({list(self.items)!r})"
+
+
 MERGE = "<<"
 
 # Plain scalars that YAML 1.1 (PyYAML and older tools) and 1.2 (Compose) both read as the same
@@ -85,6 +124,8 @@ def scalar(value: object, style: Style) -> str:
         return repr(value)
     if isinstance(value, Alias):
         return f"*{value.name}"
+    if isinstance(value, Raw):
+        return value.text
     s = str(value)
     if _plain_ok(s):
         return s
@@ -142,6 +183,9 @@ def _value(head: str, v: object, column: int, style: Style, lines: list[str]) ->
     if isinstance(v, Anchored):
         head = f"{head} &{v.name}"
         v = v.value
+    if isinstance(v, Flow):
+        lines.append(f"{head} [{', '.join(scalar(i, style) for i in v.items)}]")
+        return
     if isinstance(v, Mapping):
         if not v:
             lines.append(f"{head} {{}}")

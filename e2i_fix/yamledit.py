@@ -24,10 +24,11 @@ def append_entry(doc: ComposeDoc, mapping: MappingNode, key: str, value: Any, af
         return None
     column = mapping.value[0][0].start_mark.column
     end = doc.content_end(mapping, after)
-    pos = doc.line_after(end)
+    last = doc.line_after(end)
+    pos = past_trailing_comments(doc, last, column)
     text = render.entry(key, value, column, doc.style)
     if pos == len(doc.text) and not doc.text.endswith("\n"):
-        if _ends_in_clipped_block_scalar(doc, mapping):
+        if pos == last and _ends_in_clipped_block_scalar(doc, mapping):
             # `key: |` ending the file keeps no line break; any line after it would give it
             # one and change its value. The new entry goes before the last key instead.
             start = doc.line_start(mapping.value[-1][0].start_mark.index)
@@ -35,6 +36,29 @@ def append_entry(doc: ComposeDoc, mapping: MappingNode, key: str, value: Any, af
         # No final newline: keep it that way, the new entry becomes the last line.
         return Edit(doc.path, pos, pos, "\n" + text.removesuffix("\n"))
     return Edit(doc.path, pos, pos, text)
+
+
+def past_trailing_comments(doc: ComposeDoc, pos: int, column: int) -> int:
+    """`pos`, the start of the line after a block's last content line, moved past the comment
+    lines that still belong to the block: those indented to its own column or deeper (a
+    commented-out entry, a note closing an `environment:`), with the blank lines between them.
+    A comment less indented heads what comes next, and blank lines after the last comment
+    separate the block from it: a new entry goes before both."""
+    text = doc.text
+    end = len(text)
+    got = i = pos
+    while i < end:
+        nl = text.find("\n", i)
+        stop = end if nl < 0 else nl + 1
+        body = text[i:stop].lstrip(" \t")
+        if body.startswith("#"):
+            if stop - i - len(body) < column:
+                break
+            got = stop
+        elif body.strip():
+            break
+        i = stop
+    return got
 
 
 def _ends_in_clipped_block_scalar(doc: ComposeDoc, node: Node) -> bool:
@@ -116,14 +140,18 @@ def top_level_text(doc: ComposeDoc, text: str, before: str = "services") -> Edit
                 return Edit(doc.path, start, start, text)
             return Edit(doc.path, pos, pos, "\n" + text.removesuffix("\n"))
         return Edit(doc.path, pos, pos, text)
-    pos = doc.line_start(kv[0].start_mark.index)
-    # Comment lines directly above `services:` describe it: insert above them.
+    own = pos = doc.line_start(kv[0].start_mark.index)
+    # Comment lines directly above the key describe it: insert above them. Unless they open
+    # the file above `services:`: then they are its header (a licence, how to run it), which
+    # stays first (above an `x-` block, they are that block's).
     while pos > 0:
         prev = doc.line_start(pos - 1)
         if doc.text[prev:pos].lstrip().startswith("#"):
             pos = prev
         else:
             break
+    if before == "services" and doc.text[:pos].strip() in ("", "---"):
+        pos = own
     gap = "\n" if top_level_gap(doc) else ""
     before = doc.text[doc.line_start(pos - 1) : pos].strip() if pos > 0 else ""
     if before and before != "---":

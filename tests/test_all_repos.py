@@ -30,7 +30,9 @@ def test_the_autofixer_commits_and_merges_the_fixes(tmp_path: Path, jobs: str) -
                GIT_CONFIG_NOSYSTEM="1")
     (tmp_path / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
     remotes: dict[str, str] = {}
-    api = {"Dockerfile": "FROM python:3.12-slim\nCOPY . /app\n", "app.py": "print()\n"}
+    # Tests the image does not copy: a .dockerignore worth writing (dockerignore writes none
+    # for a context whose files the build uses anyway).
+    api = {"Dockerfile": "FROM python:3.12-slim\nCOPY app.py /app/\n", "app.py": "print()\n", "tests/test_app.py": ""}
     files = {
         "app": {"deploy/compose.yaml": PLAIN, "README.md": "app\n"},
         "docs": {"README.md": "no compose file here\n", "notes/compose.txt": PLAIN},

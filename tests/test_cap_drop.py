@@ -202,3 +202,12 @@ def test_a_process_supervisor_is_reported(tmp_path: Path, capsys: pytest.Capture
     out = check(ID, tmp_path, capsys)
     assert any("start.sh starts supervisord: the programs it runs as root each need capabilities of their own" in line
                for line in out)
+
+
+def test_written_in_the_stack_s_order_and_quotes() -> None:
+    """The stack writes `cap_add` before `cap_drop`, its items single-quoted: so do new ones."""
+    folder = Path(__file__).parent / "fixtures" / ID / "convention" / "expected"
+    text = (folder / "compose.yaml").read_text()
+    assert text.endswith("  cache:\n    image: redis:7\n    cap_add:\n      - 'CHOWN'\n      - 'DAC_OVERRIDE'\n"
+                         "      - 'SETGID'\n      - 'SETUID'\n    cap_drop:\n      - 'ALL'\n")
+    assert config_json(folder)["services"]["cache"]["cap_drop"] == ["ALL"]

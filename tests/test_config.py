@@ -101,7 +101,8 @@ def test_show_config_says_where_each_value_came_from(tmp_path: Path, capsys: pyt
     assert "unsafe-fixes = true  # --unsafe-fixes" in lines
     assert 'select = ["all"]  # default' in lines
     assert f'max-size = "20m"  # {cfg.resolve()}' in lines
-    assert 'max-file = "3"  # default' in lines
+    assert "# max-file: not set (the pass's built-in choice)  # default" in lines  # the stack's own, else 3
+    assert "min-services = 2  # default" in lines
     assert "[tmpfs-size]  # not selected" in lines
     # What it prints is TOML that reads back as the configuration.
     data = tomllib.loads(out)

@@ -3,6 +3,8 @@ pass is byte-identical, apply is idempotent, and the result still loads in Docke
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,28 @@ def test_each_file_alone(tmp_path: Path, c: object, capsys: pytest.CaptureFixtur
     fixed = f.read_bytes()
     assert main(["--apply", "--unsafe-fixes", str(f)]) == 0, "not idempotent"
     assert f.read_bytes() == fixed
+
+
+@pytest.mark.skipif(shutil.which("git") is None or shutil.which("patch") is None, reason="git or patch(1) is not installed")
+def test_the_dry_run_diff_applies_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The preview is a patch: the dry run's diff of every corpus stack, applied to a pristine
+    copy with `git apply -p0` and with `patch -p0` in the folder the command ran in, gives what
+    `--apply` writes, new files included."""
+    preview = layout(tmp_path / "preview")
+    monkeypatch.chdir(preview)
+    assert main(["--dry-run", "--unsafe-fixes", "."]) == 1
+    diff = capsys.readouterr().out
+    assert "/../" not in "".join(line for line in diff.splitlines(keepends=True) if line.startswith(("--- ", "+++ ")))
+    applied = layout(tmp_path / "applied")
+    monkeypatch.chdir(applied)
+    assert main(["--apply", "--unsafe-fixes", "."]) == 1
+    want = snapshot(applied)
+    assert want != snapshot(preview)
+    for tool, args in (("git", ["git", "apply", "-p0"]), ("patch", ["patch", "-p0", "-s", "-f", "--no-backup-if-mismatch"])):
+        by_hand = layout(tmp_path / tool)
+        proc = subprocess.run(args, cwd=by_hand, input=diff.encode(), capture_output=True, timeout=120)
+        assert proc.returncode == 0, (tool, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+        got = snapshot(by_hand)
+        assert sorted(got) == sorted(want), tool
+        assert [k for k in want if got[k] != want[k]] == [], tool

@@ -161,10 +161,15 @@ def test_fixture(case: str, tmp_path: Path) -> None:
     ("case", "expected"),
     [
         pytest.param("legacy-keys", [
+            "[deploy-limits] service 'db' has mem_limit but no CPU limit: add cpus 1, mem_reservation 1g (as the stack writes its limits); cpus from image postgres (documented needs)",
+            "[deploy-limits] service 'job' has cpus but no memory limit: add mem_limit 1g, mem_reservation 512m (as the stack writes its limits); memory from config default",
+            "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add cpus 0.5 (as the stack writes its limits); cpus from image nginx (generic profile); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+        ], id="legacy keys"),
+        pytest.param("legacy-carried", [
             "[deploy-limits] service 'db' has mem_limit but no CPU limit: add deploy.resources (1 CPU / 2g, reservations 0.5 / 1G); cpus from image postgres (documented needs); mem_limit carried over (Compose refuses deploy.resources that differ from it)",
             "[deploy-limits] service 'job' has cpus but no memory limit: add deploy.resources (1.5 CPUs / 1G, reservations 0.75 / 512M); memory from config default; cpus carried over (Compose refuses deploy.resources that differ from it)",
             "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add deploy.resources (0.5 CPU / 512m, reservations 0.25 / 128m) with limits.pids 200; cpus from image nginx (generic profile); mem_limit, pids_limit, mem_reservation carried over (Compose refuses deploy.resources that differ from them); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-        ], id="legacy keys"),
+        ], id="legacy keys carried into the stack's deploy.resources"),
         pytest.param("jvm-heap", [
             "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx3g in the command x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
             "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs); it covers -Xmx1G in KAFKA_HEAP_OPTS x 1.5",
@@ -172,8 +177,9 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G, reservations 1 / 1G); from image opensearch (documented needs); it covers -Xmx512m in OPENSEARCH_JAVA_OPTS x 2",
         ], id="jvm heap"),
         pytest.param("partial-resources", [
-            "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 150M; cpus from the generic default; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 3G, deploy.resources.reservations.cpus 0.5; cpus from the generic default, memory from the service's memory reservation 3G; memory raised to the reservation 3G; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            # The stack reserves memory, never CPUs: no CPU reservation is added.
+            "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.memory 150M; cpus from the generic default; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 3G; cpus from the generic default, memory from the service's memory reservation 3G; memory raised to the reservation 3G; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="partial resources"),
         pytest.param("anchors", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); 'cache', 'legacy', which would inherit it, get their own",
@@ -275,7 +281,7 @@ def test_fixture_messages(case: str, expected: list[str], tmp_path: Path, capsys
 
 def test_legacy_keys_meet_compose_rule(tmp_path: Path) -> None:
     """What the CLI loads: legacy values and deploy values agree, byte for byte."""
-    shutil.copytree(FIXTURES / "legacy-keys" / "input", tmp_path, dirs_exist_ok=True)
+    shutil.copytree(FIXTURES / "legacy-carried" / "input", tmp_path, dirs_exist_ok=True)
     apply(str(tmp_path))
     proc = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
     assert proc.returncode == 0, proc.stderr
@@ -285,7 +291,33 @@ def test_legacy_keys_meet_compose_rule(tmp_path: Path) -> None:
     assert proxy["deploy"]["resources"]["reservations"]["memory"] == proxy["mem_reservation"]
     assert svcs["db"]["deploy"]["resources"]["limits"]["memory"] == svcs["db"]["mem_limit"] == str(2 * G)
     assert svcs["job"]["deploy"]["resources"]["limits"]["cpus"] == svcs["job"]["cpus"] == 1.5
-    assert "deploy" not in svcs["done"]
+
+
+def test_a_stack_that_writes_legacy_keys_gets_legacy_keys(tmp_path: Path) -> None:
+    """Every limited service writes `mem_limit`/`cpus`: the missing figures go there too, in
+    the stack's units (`1g`), and no deploy block appears."""
+    shutil.copytree(FIXTURES / "legacy-keys" / "input", tmp_path, dirs_exist_ok=True)
+    apply(str(tmp_path))
+    assert "deploy:" not in (tmp_path / "compose.yaml").read_text()
+    proc = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    svcs = json.loads(proc.stdout)["services"]
+    assert (svcs["db"]["cpus"], svcs["db"]["mem_limit"], svcs["db"]["mem_reservation"]) == (1, str(2 * G), str(G))
+    assert (svcs["job"]["cpus"], svcs["job"]["mem_limit"]) == (1.5, str(G))
+    assert svcs["proxy"]["cpus"] == 0.5 and svcs["done"]["cpus"] == 0.5
+
+
+def test_a_stack_that_limits_memory_only_gets_memory_limits_only(tmp_path: Path) -> None:
+    """Services limited at `memory: 300M` and nothing else: a service without limits gets a
+    memory limit written the same way, and no CPU limit or reservation anyone would delete."""
+    f = tmp_path / "compose.yaml"
+    limited = "".join(f"  {n}:\n    image: myorg/{n}:1\n    deploy:\n      resources:\n        limits:\n"
+                      f"          memory: {m}\n" for n, m in (("ad", "300M"), ("cart", "160M")))
+    f.write_text(f"services:\n{limited}  cache:\n    image: redis:7\n")
+    assert apply(str(tmp_path)) == 1
+    assert f.read_text() == (f"services:\n{limited}  cache:\n    image: redis:7\n    deploy:\n      resources:\n"
+                             "        limits:\n          memory: 512M\n")
+    assert apply(str(tmp_path)) == 0
 
 
 def test_anchored_service_and_the_services_that_merge_it(tmp_path: Path) -> None:
@@ -295,7 +327,8 @@ def test_anchored_service_and_the_services_that_merge_it(tmp_path: Path) -> None
     assert figures(res["api"]) == figures(res["admin"]) == (2, 4 * G, 1, 2 * G)  # admin inherits api's
     assert figures(res["cache"]) == (1, 512 * M, 0.5, 256 * M)  # its own, not api's
     assert res["legacy"] == {"limits": {"cpus": 1, "memory": str(G)}}  # shielded with its own values
-    assert res["sidecar"] == {"limits": {"cpus": 0.5, "memory": str(256 * M)}}  # untouched
+    assert res["sidecar"] == {"limits": {"cpus": 0.5, "memory": str(256 * M)},
+                              "reservations": {"cpus": 0.25, "memory": str(128 * M)}}  # untouched
     text = (tmp_path / "compose.yaml").read_text()
     assert text.count("deploy:") == 4  # x-defaults, api, cache, legacy: none in admin
     assert "admin:\n    <<: *app\n    command: gunicorn admin.main:app -b 0.0.0.0:8001\n  #" in text
@@ -305,7 +338,8 @@ def test_extends_follow_their_base(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "extends" / "input", tmp_path, dirs_exist_ok=True)
     apply(str(tmp_path))
     res = resources(tmp_path, ["compose.yaml"])
-    assert res["web"] == res["base"] == {"limits": {"cpus": 1, "memory": str(G)}}  # base had limits: alone
+    assert res["web"] == res["base"] == {"limits": {"cpus": 1, "memory": str(G)},
+                                         "reservations": {"cpus": 0.5, "memory": str(512 * M)}}  # base had limits: alone
     assert figures(res["copy"]) == figures(res["plain"]) == (1, G, 0.5, 512 * M)  # copy inherits plain's
     assert figures(res["tasks"]) == (2, 4 * G, 1, 2 * G)
     assert figures(res["external"]) == (2, 4 * G, 1, 2 * G)  # its base, in another file, is a worker
@@ -417,11 +451,14 @@ def test_interpolated_size_is_an_unsafe_fix(tmp_path: Path, capsys: pytest.Captu
 def test_carried_interpolated_mem_limit_stays_equal(tmp_path: Path) -> None:
     """`mem_limit: ${MEM_LIMIT}` is carried over as written, so both always interpolate alike."""
     f = tmp_path / "compose.yaml"
-    f.write_text("services:\n  db:\n    image: mysql:8\n    mem_limit: ${MEM_LIMIT}\n")
+    # The stack writes deploy.resources (web, first): db's legacy mem_limit is carried into one.
+    web = ('  web:\n    image: nginx:1.27\n    deploy:\n      resources:\n        limits:\n          cpus: "0.5"\n'
+           '          memory: "256M"\n        reservations:\n          cpus: "0.25"\n          memory: "128M"\n')
+    f.write_text(f"services:\n{web}  db:\n    image: mysql:8\n    mem_limit: ${{MEM_LIMIT}}\n")
     (tmp_path / ".env").write_text("MEM_LIMIT=3g\n")
     assert apply(str(tmp_path)) == 1
     assert f.read_text() == (
-        "services:\n  db:\n    image: mysql:8\n    mem_limit: ${MEM_LIMIT}\n"
+        f"services:\n{web}  db:\n    image: mysql:8\n    mem_limit: ${{MEM_LIMIT}}\n"
         '    deploy:\n      resources:\n        limits:\n          cpus: "1"\n          memory: ${MEM_LIMIT}\n'
         '        reservations:\n          cpus: "0.5"\n'
     )
@@ -631,7 +668,8 @@ def test_corpus_inserts_lines_only_stays_valid_and_settles(tmp_path: Path, capsy
         ops = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False).get_opcodes()
         rewritten = [(tag, i1, i2) for tag, i1, i2, _, _ in ops if tag not in ("equal", "insert")]
         assert not rewritten, f"{c.id}: original lines removed or rewritten: {rewritten}"
-    assert changed >= 40
+    # The OpenTelemetry demo limits memory only, on every service: nothing it would keep to add.
+    assert changed >= 38
 
     def judge(variant: tuple[Path, list[str]]) -> tuple[str, Any, Any]:
         folder, names = variant

@@ -12,9 +12,18 @@ from e2i_fix import project as proj
 from e2i_fix._main import main
 from e2i_fix.passes import dockerignore
 
-from conftest import ROOT, layout, snapshot
+from conftest import ROOT, fixture_case, layout, snapshot
 
 ID = "dockerignore"
+FIXTURES = Path(__file__).parent / "fixtures" / ID
+CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fixture(tmp_path: Path, case: str) -> None:
+    """`config-only`: a context of a Dockerfile and the two files it copies gets nothing;
+    `tests-and-env`, `node`: what they hold and no COPY reads is left out."""
+    fixture_case(FIXTURES, case, ID, tmp_path)
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -61,6 +70,7 @@ def test_a_later_exception_brings_a_file_back() -> None:
 def test_the_example_keeps_what_its_builds_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "e2i"
     shutil.copytree(ROOT / "examples" / "e2i", root)
+    write(root, {".venv/bin/python": "", "src/e2i/__pycache__/a.pyc": ""})  # a developer's checkout
     assert main(["--dry-run", "--select", ID, str(root)]) == 1
     out = capsys.readouterr().out
     assert out.startswith(f"--- /dev/null\n+++ {(root / '.dockerignore').as_posix()}\n@@ -0,0 +1,")
@@ -93,7 +103,7 @@ def test_a_copy_of_a_named_file_is_never_excluded(tmp_path: Path) -> None:
     write(tmp_path, {
         "compose.yaml": COMPOSE,
         "Dockerfile": "FROM python:3.12-slim\nCOPY requirements.txt .env.defaults ./\nCOPY docs/ /srv/docs/\n",
-        "requirements.txt": "", ".env.defaults": "A=1\n", "docs/a.md": "",
+        "requirements.txt": "", ".env.defaults": "A=1\n", "docs/a.md": "", "tests/test_a.py": "",
     })
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
     got = patterns(tmp_path / ".dockerignore")
@@ -108,7 +118,7 @@ def test_a_copy_of_a_named_file_is_never_excluded(tmp_path: Path) -> None:
 ])
 def test_node_modules_only_where_the_image_installs_its_own(tmp_path: Path, run: str, excluded: bool) -> None:
     write(tmp_path, {
-        "compose.yaml": COMPOSE, "package.json": "{}\n", "node_modules/a/index.js": "",
+        "compose.yaml": COMPOSE, "package.json": "{}\n", "node_modules/a/index.js": "", ".git/HEAD": "",
         "Dockerfile": f"FROM node:22-alpine\nWORKDIR /app\nCOPY . .\n{run}CMD [\"node\", \"server.js\"]\n",
     })
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
@@ -118,7 +128,7 @@ def test_node_modules_only_where_the_image_installs_its_own(tmp_path: Path, run:
 def test_a_git_versioned_build_keeps_git(tmp_path: Path) -> None:
     write(tmp_path, {
         "compose.yaml": COMPOSE, "Dockerfile": "FROM python:3.12\nCOPY . /src\nRUN pip install /src\n",
-        "pyproject.toml": '[build-system]\nrequires = ["setuptools", "setuptools-scm"]\n',
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools", "setuptools-scm"]\n', ".venv/pyvenv.cfg": "",
     })
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
     assert ".git" not in patterns(tmp_path / ".dockerignore")
@@ -141,7 +151,7 @@ def test_a_context_with_an_ignore_file_gets_none(tmp_path: Path, existing: str) 
 
 
 def test_a_context_outside_the_project_is_reported_never_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path / "elsewhere", {"Dockerfile": "FROM alpine\nCOPY app /app\n", "app": ""})
+    write(tmp_path / "elsewhere", {"Dockerfile": "FROM alpine\nCOPY app /app\n", "app": "", "tests/t.sh": ""})
     project = write(tmp_path / "project", {"compose.yaml": "services:\n  app:\n    build: ../elsewhere\n"})
     assert main(["--apply", "--select", ID, str(project)]) == 0
     assert not (tmp_path / "elsewhere" / ".dockerignore").exists()
@@ -150,14 +160,15 @@ def test_a_context_outside_the_project_is_reported_never_written(tmp_path: Path,
 
 def test_inside_a_git_work_tree_the_boundary_is_the_work_tree(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
-    write(tmp_path, {"images/app/Dockerfile": "FROM alpine\n", "deploy/compose.yaml": "services:\n  app:\n    build: ../images/app\n"})
+    write(tmp_path, {"images/app/Dockerfile": "FROM alpine\n", "images/app/tests/run.sh": "",
+                     "deploy/compose.yaml": "services:\n  app:\n    build: ../images/app\n"})
     assert main(["--apply", "--select", ID, str(tmp_path / "deploy")]) == 1
     assert (tmp_path / "images" / "app" / ".dockerignore").is_file()
 
 
 def test_a_new_file_that_appears_before_the_write_is_not_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, {"compose.yaml": COMPOSE, "Dockerfile": "FROM alpine\n"})
+    write(tmp_path, {"compose.yaml": COMPOSE, "Dockerfile": "FROM alpine\n", ".env": "A=1\n"})
     from e2i_fix import source
 
     real = source.write
@@ -201,3 +212,28 @@ def test_every_corpus_context_keeps_what_its_dockerfiles_copy(tmp_path: Path) ->
     assert checked > 0
     # Idempotent: nothing left to add.
     assert main(["--apply", "--unsafe-fixes", "--select", ID, str(root)]) == 0
+
+
+@pytest.mark.parametrize("files", [
+    pytest.param({"Dockerfile": "FROM nginx:1.27\nCOPY nginx.conf /etc/nginx/nginx.conf\nCOPY site.conf /etc/nginx/conf.d/\n",
+                  "nginx.conf": "", "site.conf": ""}, id="a Dockerfile and the two config files it copies"),
+    pytest.param({"Dockerfile": "FROM python:3.12-slim\nCOPY . /app\n", "app.py": "", "requirements.txt": "",
+                  "README.md": "", "tests/test_app.py": "", "docs/index.md": ""},
+                 id="a broad copy takes the tests and docs too"),
+    pytest.param({"Dockerfile": "FROM alpine\nCOPY run.sh /\n", "run.sh": "", ".vscode/settings.json": "",
+                  "docker-compose.override.yml": "services: {}\n", "NOTES.md": ""},
+                 id="editor, compose and Markdown files are not worth a file"),
+])
+def test_no_file_where_it_would_leave_out_nothing_worth_it(tmp_path: Path, files: dict[str, str]) -> None:
+    write(tmp_path, {"compose.yaml": COMPOSE, **files})
+    before = snapshot(tmp_path)
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 0
+    assert snapshot(tmp_path) == before
+
+
+def test_the_finding_names_what_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, {"compose.yaml": COMPOSE, "Dockerfile": "FROM node:22-alpine\nCOPY package.json ./\nRUN npm ci\n",
+                     "package.json": "{}\n", "node_modules/a/index.js": "", ".git/HEAD": "", "test/a.test.js": ""})
+    assert main(["--check", "--select", ID, str(tmp_path)]) == 1
+    said = capsys.readouterr().out
+    assert "add one that leaves out .git, node_modules, test (" in said, said

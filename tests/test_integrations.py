@@ -89,6 +89,8 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
     (shared / "Dockerfile").write_text(
         "FROM python:3.12-slim\nCOPY requirements.txt .\nRUN pip install --no-cache-dir -r requirements.txt\n")
     (shared / "requirements.txt").write_text("")
+    (shared / "tests").mkdir()  # what the new .dockerignore leaves out
+    (shared / "tests" / "test_app.py").write_text("")
     for k in range(12):
         (repo / f"s{k}").mkdir()
         (repo / f"s{k}" / "compose.yaml").write_text(f"services:\n  s{k}:\n    build: ../shared\n")

@@ -21,6 +21,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / ID
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 DEFAULT = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
 HIGH = {"driver": "json-file", "options": {"max-size": "50m", "max-file": "5"}}
+STACK = {"driver": "json-file", "options": {"max-file": "4", "max-size": "512m"}}
+SMALL = {"driver": "json-file", "options": {"max-size": "5m", "max-file": "2"}}
 
 
 def apply(*args: str | Path) -> int:
@@ -107,7 +109,10 @@ def test_fixture(tmp_path: Path, case: str) -> None:
         pytest.param("flow-service", "web", None, id="flow service untouched"),
         pytest.param("flow-service", "db", DEFAULT, id="next to a flow service"),
         pytest.param("ignore-comment", "web", None, id="opted out"),
-        pytest.param("anchor-after-services", "web", DEFAULT, id="anchor after services not reused"),
+        pytest.param("anchor-after-services", "web", {"driver": "json-file", "options": {"max-size": "5m"}},
+                     id="an anchor after the service: the stack's block, inline"),
+        pytest.param("reset-override", "worker", {"driver": "json-file", "options": {"max-size": "20m"}},
+                     id="the stack's figures"),
         pytest.param("template-all", "cli", DEFAULT, id="through the template"),
         pytest.param("template-override", "worker", DEFAULT, id="template value"),
         pytest.param("template-override", "api", HIGH, id="own value over the template's"),
@@ -119,10 +124,34 @@ def test_fixture(tmp_path: Path, case: str) -> None:
         pytest.param("template-extends", "triggerer", DEFAULT, id="through extends"),
         pytest.param("two-templates", "bridge", DEFAULT, id="two templates, the first wins"),
         pytest.param("two-templates", "snuba-replacer", DEFAULT, id="the second template"),
+        pytest.param("convention-inline", "worker", STACK, id="the stack's figures, inline, for an api-like service too"),
+        pytest.param("convention-inline", "cache", STACK, id="completed with the stack's figures"),
+        pytest.param("convention-alias", "proxy", SMALL, id="before the stack's anchor: its block inline"),
+        pytest.param("convention-alias", "scheduler", SMALL, id="after the stack's anchor: its alias"),
+        pytest.param("convention-config", "worker", {"driver": "json-file", "options": {"max-size": "512m", "max-file": "6"}},
+                     id="the configuration's figure, written as the stack writes its own"),
+        pytest.param("convention-override-file", "cache", SMALL, id="the file's own anchor"),
     ],
 )
 def test_compose_reads_the_rotation(case: str, service: str, logging: dict[str, Any] | None) -> None:
     assert config_json(FIXTURES / case / "expected")["services"][service].get("logging") == logging
+
+
+def test_the_stack_writes_it_the_same_way_in_every_file() -> None:
+    """An override file that spells its logging out gets the block inline, with the base
+    file's figures and quotes: the base file's anchor cannot be aliased from there."""
+    expected = FIXTURES / "convention-override-file" / "expected"
+    assert config_json(expected)["services"]["jaeger"]["logging"] == SMALL
+    override = (expected / "compose.override.yaml").read_text()
+    assert override.count('      driver: "json-file"\n      options:\n        max-size: "5m"\n        max-file: "2"\n') == 2
+    assert "\nx-" not in override and "x-logging:" not in (expected / "compose.yaml").read_text()
+
+
+def test_the_issue_s_stack_gets_no_anchor_and_no_10m() -> None:
+    """A stack that rotates inline at 512m x 4 gets the same lines, in its key order and quotes."""
+    text = (FIXTURES / "convention-inline" / "expected" / "compose.yaml").read_text()
+    assert "x-logging" not in text and "10m" not in text and "50m" not in text
+    assert text.count('      options:\n        max-file: "4"\n        max-size: 512m\n') == 4
 
 
 def test_override_blocks_land_where_each_service_is_defined() -> None:

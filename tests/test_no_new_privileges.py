@@ -31,8 +31,9 @@ def test_compose_reads_only_security_opt_changed(case: str) -> None:
 
 def test_existing_options_are_kept(tmp_path: Path) -> None:
     model = config_json(Path(__file__).parent / "fixtures" / ID / "known-and-unknown" / "expected")["services"]
-    assert model["app"]["security_opt"] == ["label:disable", "no-new-privileges:true"]
-    assert model["cache"]["security_opt"] == ["apparmor:unconfined", "no-new-privileges:true"]
+    # Spelled as `done` spells it: the stack's way.
+    assert model["app"]["security_opt"] == ["label:disable", "no-new-privileges"]
+    assert model["cache"]["security_opt"] == ["apparmor:unconfined", "no-new-privileges"]
     assert model["done"]["security_opt"] == ["no-new-privileges"]
 
 
@@ -164,3 +165,13 @@ def test_swarm_ignores_security_opt(capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split(": [", 1)[1] for line in out] == [
         f"{ID}] no-new-privileges is not added: the stack is also deployed with docker stack deploy (service 'api' "
         "sets deploy.update_config, which only swarm reads), which ignores security_opt (no fix applied)"]
+
+
+def test_spelled_and_quoted_as_the_stack_writes_it() -> None:
+    """The stack writes `["no-new-privileges=true"]`: new entries use that spelling, its quotes
+    and its one-line lists, appended to a list or as a new key."""
+    folder = Path(__file__).parent / "fixtures" / ID / "convention" / "expected"
+    text = (folder / "compose.yaml").read_text()
+    assert '    security_opt: ["label=disable", "no-new-privileges=true"]\n' in text
+    assert text.endswith('  cache:\n    image: redis:7\n    security_opt: ["no-new-privileges=true"]\n')
+    assert config_json(folder)["services"]["cache"]["security_opt"] == ["no-new-privileges=true"]

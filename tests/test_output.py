@@ -106,3 +106,76 @@ def test_the_regions_of_several_rounds_cover_every_change(case: tuple[str, list[
     assert (diff == "") == (old == new)
     if diff:
         assert patched(old, diff) == new
+
+
+# --- the paths in the headers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        pytest.param("compose.yaml", "compose.yaml", id="plain"),
+        pytest.param("docker/testing/../../docker/Dockerfile", "docker/Dockerfile", id="a detour through .."),
+        pytest.param("./web/./Dockerfile", "web/Dockerfile", id="dots"),
+        pytest.param("{here}/web/Dockerfile", "web/Dockerfile", id="absolute, inside: relative"),
+        pytest.param("../other/compose.yaml", "../other/compose.yaml", id="outside, given relative"),
+        pytest.param("{here}/../other/compose.yaml", "{parent}/other/compose.yaml", id="outside, given absolute"),
+    ],
+)
+def test_header_paths_are_normalised_and_relative(tmp_path: Path, path: str, shown: str) -> None:
+    from e2i_fix.output import header_path
+
+    here = tmp_path / "repo"
+    (here / "docker" / "testing").mkdir(parents=True)
+    fill = {"here": str(here), "parent": tmp_path.as_posix()}
+    assert header_path(Path(path.format(**fill)), str(here)) == shown.format(**fill)
+
+
+def test_a_symlinked_folder_keeps_its_detour(tmp_path: Path) -> None:
+    """`link/../x` is next to what `link` points to, not next to `link`: the header names the
+    file that is written."""
+    from e2i_fix.output import header_path
+
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "link").symlink_to(tmp_path / "real" / "deep")
+    assert header_path(Path("link/../Dockerfile"), str(tmp_path / "repo")) == "../real/Dockerfile"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_headers_apply_where_the_command_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A stack in `docker/testing` that builds `../..` with `docker/Dockerfile`: run from the
+    repository's root, the headers name `docker/Dockerfile`, not `docker/testing/../../docker/...`."""
+    from e2i_fix._main import main
+
+    (tmp_path / "docker" / "testing").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # the write boundary: the work tree
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM python:3.12-slim\nRUN pip install flask\nCOPY app.py /app/\n")
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    (tmp_path / "docker" / "testing" / "compose.yml").write_text(
+        "services:\n  web:\n    build:\n      context: ../..\n      dockerfile: docker/Dockerfile\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--dry-run", "--unsafe-fixes", "--select", "cache-mounts", "docker/testing"]) == 1
+    heads = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("--- ", "+++ "))]
+    assert heads == ["--- docker/Dockerfile", "+++ docker/Dockerfile"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_one_dockerfile_reached_two_ways_is_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`context: ../..` with `dockerfile: docker/Dockerfile`, and `context: ..`: the same file,
+    edited once and shown once, so the preview applies."""
+    from e2i_fix._main import main
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "docker" / "testing").mkdir(parents=True)
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM python:3.12-slim\nRUN pip install flask\nCOPY app.py /app/\n")
+    (tmp_path / "docker" / "testing" / "compose.yml").write_text(
+        "services:\n  a:\n    build:\n      context: ../..\n      dockerfile: docker/Dockerfile\n"
+        "  b:\n    build:\n      context: ..\n")
+    monkeypatch.chdir(tmp_path / "docker" / "testing")
+    assert main(["--dry-run", "--select", "cache-mounts", "."]) == 1
+    diff = capsys.readouterr().out
+    assert [line for line in diff.splitlines() if line.startswith("+++ ")] == ["+++ ../Dockerfile"]
+    assert diff.count("+RUN --mount=type=cache") == 1

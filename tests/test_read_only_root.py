@@ -147,3 +147,12 @@ def test_corpus(tmp_path: Path) -> None:
 ])
 def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)
+
+
+def test_written_in_the_stack_s_order_and_layout() -> None:
+    """The stack writes `tmpfs` as a one-line list of double-quoted items, before `read_only`."""
+    folder = Path(__file__).parent / "fixtures" / ID / "convention" / "expected"
+    text = (folder / "compose.yaml").read_text()
+    assert ('      - pg_data:/var/lib/postgresql/data\n    tmpfs: ["/var/run/postgresql:size=64m", "/tmp:size=64m"]\n'
+            '    read_only: true\n\nvolumes:\n') in text
+    assert config_json(folder)["services"]["db"]["read_only"] is True

@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import yamledit
+from e2i_fix import conventions, yamledit
 from e2i_fix.facts import image as imagedata
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service
+from e2i_fix.render import Flow
 from e2i_fix.yamldoc import MappingNode, SequenceNode, effective_entry, position
 
 
@@ -64,6 +65,12 @@ def where(svc: Service) -> tuple[Path, int, int]:
     return Path(d.doc.path), line, col
 
 
+def where_doc(svc: Service) -> Any:
+    """The file a new key of the service goes into."""
+    d = svc.home or next((d for d in svc.defs if not d.doc.readonly), svc.defs[0])
+    return d.doc
+
+
 def finding(pass_id: str, svc: Service, message: str, provenance: tuple[tuple[str, str], ...] = ()) -> Fix:
     path, line, col = where(svc)
     return Fix(pass_id, message, path, line, col, safety=Safety.DISPLAY_ONLY, provenance=provenance)
@@ -82,20 +89,28 @@ def add_key(project: Project, svc: Service, key: str, value: Any) -> tuple[list[
 
 
 def extend_list(project: Project, svc: Service, key: str, items: list[Any]) -> tuple[list[Edit], list[tuple[str, ...]]] | None:
-    """`items` added to the service's own `key` list, or the key added with them."""
+    """`items` added to the service's own `key` list, or the key added with them, written as
+    the stack writes its lists (`conventions`: quotes, one line or one item per line)."""
     home = svc.home
     if home is None or not isinstance(home.node, MappingNode) or svc.shadows(home, key) is not None:
         return None  # a later file resets or replaces the key: the edit would be lost there
+    ways = conventions.read(project)
+    plain = all(isinstance(i, str) for i in items)  # mappings (a long-syntax volume) keep their form
+
+    def style(values: list[Any]) -> list[Any] | Flow:
+        return ways.items(home.doc, values) if plain else values
+
     kv = home.doc.get(home.node, key)
     if kv is None:
         if effective_entry(home.node, key) is not None:
             return None  # from a merge key: an own list would replace it
-        return add_key(project, svc, key, items)
+        return add_key(project, svc, key, style(items))
     k, seq = kv
     doc = home.doc
     if not isinstance(seq, SequenceNode) or doc.is_alias(seq, doc.key_end(k)):
         return None
-    edit = append_items(home.doc, seq, doc.key_end(k), items)
+    styled = style(items)
+    edit = append_items(home.doc, seq, doc.key_end(k), list(styled.items if isinstance(styled, Flow) else styled))
     if edit is None:
         return None
     return [edit], [("services", s, key) for s in users_of(project, svc)]
@@ -135,7 +150,7 @@ def append_items(doc: Any, seq: SequenceNode, after: int, items: list[Any]) -> E
     if any(isinstance(i, MappingNode) for i in seq.value) and not all(isinstance(i, Mapping) for i in items):
         return None
     end = doc.content_end(seq, after)
-    pos = doc.line_after(end)
+    pos = yamledit.past_trailing_comments(doc, doc.line_after(end), column)
     lines = "".join(_item(i, column, doc.style) for i in items)
     if pos == len(text) and not text.endswith("\n"):
         return Edit(doc.path, pos, pos, "\n" + lines.removesuffix("\n"))

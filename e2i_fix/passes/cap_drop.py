@@ -23,6 +23,9 @@ the decision `non-root-user` and `no-force-root` take):
   `/usr/bin/caddy` has cap_net_bind_service, a Dockerfile's `setcap ... /usr/local/bin/x`):
   with them out of the bounding set, the binary fails to start with EPERM.
 
+The new keys are written as the stack writes them: in its order of `cap_drop` and
+`cap_add`, its items quoted and laid out (`[ALL]` or `- ALL`) as its other lists.
+
 A service built in several ways (an override that builds another target) gets what every way
 needs. What the service already adds with `cap_add` stays: the missing capabilities are
 appended to its own list. An image the table does not know, and that is not built here, is
@@ -74,7 +77,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from e2i_fix import facts
+from e2i_fix import conventions, facts
 from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
@@ -148,7 +151,10 @@ def _fix(project: Project, svc: Service, extra: list[str], reach: h.Reach, extra
         return
     edits: list[Any] = []
     changes: list[tuple[str, ...]] = []
-    for key, items in (("cap_drop", ["ALL"]), ("cap_add", missing)):
+    keys: list[tuple[str, list[str]]] = [("cap_drop", ["ALL"]), ("cap_add", missing)]
+    if conventions.read(project).first(h.where_doc(svc), "cap_drop", "cap_add") is False:
+        keys.reverse()  # the stack writes cap_add first
+    for key, items in keys:
         if not items:
             continue
         got = h.extend_list(project, svc, key, items)

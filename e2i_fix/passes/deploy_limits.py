@@ -72,6 +72,20 @@ A value set through `${VAR}` (even with a default: the shell decides at `up`), o
 message says so. A figure above what the service asks for is kept, and the message says what
 it covers.
 
+### The stack's way
+Where two services or more of the stack already have limits or reservations, new ones are
+written as those are (`e2i_fix/conventions.py`, the file's services first, else the stack's):
+- a stack whose limited services write `mem_limit` / `cpus` / `mem_reservation` gets those
+  keys, not a `deploy` block;
+- a stack that limits memory only gets no CPU limit (unless the configuration gives CPU
+  figures), and one that reserves nothing (or no CPUs) gets no reservation (or no CPU
+  reservation): nothing a reviewer would delete;
+- figures take the stack's quotes and units (`300M` plain, `"1G"`, `512m`, `1gb`; `0.5` or
+  `"0.5"`);
+- a stack that writes its resources out in each service gets no shared `x-resources-*`
+  block.
+A stack with fewer such services gets the full set described here.
+
 ### Where no figure can be trusted: a finding, not a guess
 No fix at all, not even an unsafe one, where nothing can be trusted to cover what the service
 needs; the finding says why and asks for a measurement (`--usage`) or a figure in the
@@ -265,7 +279,7 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from e2i_fix import model, yamledit
+from e2i_fix import conventions, model, yamledit
 from e2i_fix import facts
 from e2i_fix.sizing import (
     Figure, Observed, Tables, ceil_step, clean_ceil, format_cpus, format_size, from_usage, half_size, human,
@@ -274,7 +288,7 @@ from e2i_fix.sizing import (
 from e2i_fix.errors import InputError
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef, targets
-from e2i_fix.render import Alias, Anchored
+from e2i_fix.render import Alias, Anchored, Raw
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key, merge_sources, position, to_value
 
 ID = "deploy-limits"
@@ -332,6 +346,8 @@ class _Plan:
         self.reason: str | None = None  # why the text cannot take the edits: reported instead
         self.edits: list[Edit] = []
         self.targets: list[_Target] = []
+        self.keys: dict[str, Any] | None = None  # legacy keys to add instead, where the stack writes those
+        self.written: dict[str, dict[str, Any]] = add  # `add` as the stack writes its figures
 
     @property
     def top(self) -> bool:
@@ -452,7 +468,15 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     legacy, split = _legacy(svc, cfg)
     has_cpu = "cpus" in lim or "cpus" in legacy
     has_mem = "memory" in lim or "mem_limit" in legacy
-    if has_cpu and has_mem and not shadow:
+    # The stack's way (`conventions`): a stack that limits memory only, or reserves nothing,
+    # gets no CPU limit or reservation it would delete; one that writes `mem_limit` gets that.
+    place = svc.home or next((d for d in svc.defs if not d.doc.readonly), svc.defs[0])
+    ways = conventions.read(project).limits(place.doc)
+    # The configuration still overrides: CPU figures in it are CPU limits wanted.
+    want_cpu = ways is None or ways.cpus or _configures_cpus(tables)
+    want_rsv_cpu = ways is None or ways.reserves_cpus
+    want_rsv_mem = ways is None or ways.reserves_memory
+    if (has_cpu or not want_cpu) and has_mem and not shadow:
         return None
     if shadow and not (has_cpu and has_mem and "deploy" not in cfg):
         return None
@@ -495,6 +519,8 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     cpu_generic = False
     if "cpus" in lim:
         final_cpus = parse_cpus(lim["cpus"])
+    elif not want_cpu and "cpus" not in legacy:
+        final_cpus = None  # the stack limits memory only
     elif "cpus" in legacy:
         add_l["cpus"] = _carry(legacy["cpus"], "cpus")
         final_cpus = parse_cpus(legacy["cpus"])
@@ -561,6 +587,8 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
         # generic reservation can leave most of the stack pending. Limits only.
         notes.append(f"no reservations: the stack is also deployed with `docker stack deploy` ({swarm}), where "
                      "they are scheduling constraints")
+    elif not want_rsv_cpu:
+        pass  # the stack reserves no CPUs
     elif "cpus" not in rsv:
         if final_cpus:
             if typical is not None:
@@ -580,7 +608,7 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             add_r["memory"] = _carry(legacy["mem_reservation"], "mem_reservation")
             carried.append("mem_reservation")
             prov.append((f"reservations.memory {add_r['memory']}", "the service's mem_reservation, carried over"))
-        elif shadow:
+        elif shadow or not want_rsv_mem:
             pass
         elif typical is not None and final_mem:
             add_r["memory"] = format_size(min(clean_ceil(typical.typical_memory), final_mem))
@@ -594,7 +622,18 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             notes.append("no memory reservation: the memory limit cannot be read")
 
     add = {k: v for k, v in (("limits", add_l), ("reservations", add_r)) if v}
-    if {"cpus", "memory"} <= set(add_l) and {"cpus", "memory"} <= set(add_r):
+    keys = None
+    if ways is not None and ways.legacy and not res and not shadow:
+        # The stack writes `mem_limit` / `cpus` / `mem_reservation`: new figures go there too.
+        keys = {k: v for k, v in (("cpus", None if "cpus" in legacy else add_l.get("cpus")),
+                                  ("mem_limit", None if "mem_limit" in legacy else add_l.get("memory")),
+                                  ("mem_reservation", None if "mem_reservation" in legacy else add_r.get("memory")))
+                if v is not None}
+        carried = []
+        keys = {k: _as_written(project, home.doc, {"k": {"cpus" if k == "cpus" else "memory": v}})["k"].popitem()[1]
+                for k, v in keys.items()}
+        body = "add " + ", ".join(f"{k} {_shown(v)}" for k, v in keys.items()) + " (as the stack writes its limits)"
+    elif {"cpus", "memory"} <= set(add_l) and {"cpus", "memory"} <= set(add_r):
         body = (f"add deploy.resources ({_cpu_phrase(add_l['cpus'])} / {add_l['memory']}, "
                 f"reservations {add_r['cpus']} / {add_r['memory']})")
         if "pids" in add_l:
@@ -608,8 +647,14 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     message = f"service {svc.name!r} has {what}: {body}" + "".join(f"; {n}" for n in notes if n)
     final = tuple(add.get(b, {}).get(k, have.get(k)) for b, have in (("limits", lim), ("reservations", rsv))
                   for k in ("cpus", "memory", "pids"))
-    plan = _Plan(svc, home, add, final, message, safety, whole=not res and not carried, provenance=tuple(prov),
-                 profile=_profile_name(mem_fig, cpu_fig, svc))
+    if keys is not None:  # each figure named by the key it goes to
+        names = {"limits.cpus": "cpus", "limits.memory": "mem_limit", "reservations.memory": "mem_reservation"}
+        prov = [(f"{names[f.split()[0]]} {_shown(keys[names[f.split()[0]]])}", src) for f, src in prov
+                if names.get(f.split()[0]) in keys]
+    plan = _Plan(svc, home, add, final, message, safety, whole=not res and not carried and keys is None,
+                 provenance=tuple(prov), profile=_profile_name(mem_fig, cpu_fig, svc))
+    plan.keys = keys
+    plan.written = _as_written(project, home.doc, add)
     reason = _locate(plan)
     if reason:
         plan.reason = f"has {what}, but {reason}: set deploy.resources by hand"
@@ -656,7 +701,17 @@ def _locate(plan: _Plan) -> str | None:
     assert isinstance(root, MappingNode)  # an editable definition is a block mapping
     cur: Node = root
     path: list[str] = []
-    for level, key, value in ((0, "deploy", {"resources": plan.add}), (1, "resources", plan.add)):
+    if plan.keys is not None:
+        edits: list[Edit] = []
+        for key, value in plan.keys.items():
+            got = yamledit.ensure(doc, root, (key,), value, after)
+            if not got:
+                return "its mapping cannot be edited here"
+            edits += got
+            plan.targets.append(_Target(root, key, 0))
+        plan.edits = edits
+        return None
+    for level, key, value in ((0, "deploy", {"resources": plan.written}), (1, "resources", plan.written)):
         assert isinstance(cur, MappingNode)
         kv = doc.get(cur, key)
         if kv is None or _is_empty(kv[1]):
@@ -673,8 +728,8 @@ def _locate(plan: _Plan) -> str | None:
         path.append(key)
         cur = v
     assert isinstance(cur, MappingNode)
-    edits: list[Edit] = []
-    for block, want in plan.add.items():
+    edits = []
+    for block, want in plan.written.items():
         kv = doc.get(cur, block)
         if kv is None or _is_empty(kv[1]):
             if kv is None and _merged_in(cur, block):
@@ -700,6 +755,32 @@ def _locate(plan: _Plan) -> str | None:
     # first, or it would land inside the shallower block.
     plan.edits = sorted(edits, key=lambda e: (e.start, -_indent(e.text)))
     return None
+
+
+def _as_written(project: Project, doc: ComposeDoc, add: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The figures to add, written as the stack writes its own (`conventions`): `300M` plain
+    or `"1G"` quoted, `512m`, `0.5` or `"0.5"`. Carried legacy values stay as they are."""
+    ways = conventions.read(project)
+    out: dict[str, dict[str, Any]] = {}
+    for block, figures in add.items():
+        out[block] = {k: ways.size(doc, v) if k == "memory" and _is_figure(v)
+                      else ways.cpus(doc, v) if k == "cpus" and _is_figure(v) else v
+                      for k, v in figures.items()}
+    return out
+
+
+def _configures_cpus(tables: Tables) -> bool:
+    entries = [*tables.services.values(), *tables.images.values(), *tables.roles.values(), tables.default]
+    return any(e is not None and e.cpus is not None for e in entries)
+
+
+def _shown(v: Any) -> str:
+    """A figure as the file will say it, for a message: `1g`, `0.5`."""
+    return v.text.strip("'\"") if isinstance(v, Raw) else str(v)
+
+
+def _is_figure(v: Any) -> bool:
+    return isinstance(v, str) and v[:1].isdigit()
 
 
 def _indent(text: str) -> int:
@@ -864,7 +945,7 @@ def _placed(project: Project, pairs: list[tuple[_Plan, Fix]], options: dict[str,
     for safety, members in by_safety.items():
         if len(members) < 2:
             continue  # one service: no template to share
-        needs = {pairs[i][0].svc.name: placement.Need({b: dict(v) for b, v in pairs[i][0].add.items()},
+        needs = {pairs[i][0].svc.name: placement.Need({b: dict(v) for b, v in pairs[i][0].written.items()},
                                                      pairs[i][1].message, provenance=pairs[i][1].provenance)
                  for i in members}
         got = placement.add_key(project, ID, ("deploy", "resources"), needs, options, safety)
@@ -899,6 +980,9 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
     for members in groups.values():
         doc = pairs[members[0]][0].home.doc
         add = pairs[members[0]][0].add
+        ways = conventions.read(project).limits(doc)
+        if ways is not None and not ways.anchored:
+            continue  # the stack writes its resources out in each service: so do these
         existing = _existing_block(doc, add)
         if len(members) < least and existing is None:
             continue
@@ -929,8 +1013,9 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
             continue
         names.add(name)
         keys.add(key)
-        block = yamledit.top_level_block(doc, key, Anchored(name, {b: dict(add[b]) for b in ("limits", "reservations")
-                                                                   if b in add}))
+        written = pairs[members[0]][0].written
+        block = yamledit.top_level_block(doc, key, Anchored(name, {b: dict(written[b]) for b in ("limits", "reservations")
+                                                                   if b in written}))
         for i, edits in refs.items():
             p, f = pairs[i]
             out[i] = (p, f._replace(edits=(*edits, block), changes=(*f.changes, (key,)),
@@ -1184,7 +1269,8 @@ def _fix(project: Project, p: _Plan, plans: dict[str, _Plan], inherits: dict[str
         head = p.message.split(":", 1)[0]
         return Fix(ID, f"{head}, but its mapping is shared with {name!r}, which {why}: set deploy.resources by hand",
                    p.home.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
-    changes: tuple[ModelPath, ...] = tuple(("services", s, "deploy") for s in sorted(reached | {p.svc.name}))
+    keys = ("deploy",) if p.keys is None else tuple(p.keys)
+    changes: tuple[ModelPath, ...] = tuple(("services", s, k) for s in sorted(reached | {p.svc.name}) for k in keys)
     message = p.message
     if shielded:
         names = ", ".join(map(repr, shielded))

@@ -16,6 +16,12 @@ test, doc and build output in. A `pyproject.toml` the build copies keeps the REA
 files it names; a version computed from git (setuptools-scm, hatch-vcs...) keeps `.git` for a
 broad copy; a broad copy with no `npm ci`/`yarn`/`pnpm install` keeps `node_modules`.
 
+A context gets one only where the file leaves out something the context holds that is worth
+it: a version control folder, a virtualenv, `node_modules`, caches and build output, local
+`.env` files, tests and docs no COPY reads (the `weighs` entries of the table). A context whose
+files the build uses anyway (a Dockerfile and the config files it copies) gets none: a file
+that lists only what is not there is one more file to review for nothing.
+
 A context that is missing, remote, built from a Dockerfile that cannot be read
 (`dockerfile_inline` included: its copies are not checked), or outside the project, gets none.
 
@@ -105,12 +111,14 @@ class _Needs(NamedTuple):
 
 
 def _listing(context: Path) -> list[str]:
-    """The context's files, relative, without descending into folders no build reads."""
+    """The context's files, relative, without descending into folders no build reads (those
+    are listed themselves, as one entry: `.git`, `web/node_modules`)."""
     skip = {".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox"}
     out: list[str] = []
     for dirpath, dirnames, filenames in os.walk(context):
         rel = os.path.relpath(dirpath, context)
         base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        out += (base + d for d in sorted(dirnames) if d in skip)
         dirnames[:] = sorted(d for d in dirnames if d not in skip)
         out += (base + f for f in sorted(filenames))
         if len(out) > _MAX_FILES:
@@ -223,6 +231,31 @@ def choose(context: Path, needs: _Needs, files: list[str]) -> tuple[list[tuple[s
     return groups, secret_hit
 
 
+def worth(groups: list[tuple[str, str, list[str]]], files: list[str]) -> list[str]:
+    """What the context holds that the new file would leave out and that makes the file worth
+    writing (a pattern the table says `weighs`: version control, virtualenvs, node_modules,
+    caches, env files, tests and docs no COPY reads), each named by its outermost folder or
+    file that such a pattern matches. Empty: the file would only list what is not there, or
+    editor and compose files."""
+    kept = [p for _, _, pats in groups for p in pats]
+    heavy = _weighing()
+    found = [pattern(p) for p in kept if p in heavy]
+    if not found:
+        return []
+    rules = buildctx.IgnoreRules(kept)
+    out: dict[str, None] = {}
+    for f in files:
+        hit = next((a for a in reversed(list(_ancestors(f))) if any(rx.fullmatch(a) for rx in found)), None)
+        if hit is not None and hit not in out and rules.excluded(f):
+            out[hit] = None
+    return list(out)
+
+
+@lru_cache(maxsize=1)
+def _weighing() -> frozenset[str]:
+    return frozenset(e["pattern"] for g in table()["groups"] for e in g["patterns"] if e.get("weighs"))
+
+
 def _takes_needed(pat: str, kind: str, needs: _Needs) -> bool:
     """Whether `pat` would take away a source a COPY/ADD names, or (content) a file one takes."""
     rx = pattern(pat)
@@ -285,8 +318,9 @@ def _context_fix(project: Project, context: Path, services: list[Service]) -> Fi
     if unknown:
         needs = needs._replace(broad=True)
     groups, secret_hit = choose(context, needs, files)
-    if not groups:
-        return None
+    held = worth(groups, files)
+    if not held:
+        return None  # nothing there that the file would keep out: the build uses what it holds
     svc = services[0]
     where = next((d for d in svc.defs if d.get("build") is not None), svc.defs[0])
     key = where.get("build")
@@ -294,6 +328,7 @@ def _context_fix(project: Project, context: Path, services: list[Service]) -> Fi
     rel = os.path.relpath(context, project.folder)
     names = ", ".join(sorted({s.name for s in services}))
     note = "; unsafe: a COPY of the whole context took a local .env file, which it now leaves out" if secret_hit else ""
-    return Fix(ID, f"build context {rel!r} ({names}) has no .dockerignore: add one that leaves out "
-               f"{', '.join(label for label, _, _ in groups)}{note}", where.doc.path, line, col,
+    shown = ", ".join(held[:6]) + (f" and {len(held) - 6} more" if len(held) > 6 else "")
+    return Fix(ID, f"build context {rel!r} ({names}) has no .dockerignore: add one that leaves out {shown} "
+               f"({', '.join(label for label, _, _ in groups)}){note}", where.doc.path, line, col,
                (Edit(target, 0, 0, render(groups)),), Safety.UNSAFE if secret_hit else SAFETY)

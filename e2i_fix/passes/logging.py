@@ -1,7 +1,14 @@
 """logging: log rotation for every service.
 
 ## What it does
-Adds one shared block to each compose file that needs it,
+Where the stack already rotates logs, every service without `logging` gets the rotation the
+other services of its file have, written their way (`e2i_fix/conventions.py`): the same
+figures, the same form, the same quoting and key order. Services that alias an anchor
+(`logging: *logging`) get the alias, where the anchor comes before them; services that spell
+the block out get the same block, inline. A file that writes no logging of its own follows
+the rest of the stack, inline (an alias cannot reach another file's anchor).
+
+A stack that rotates nowhere gets one shared block in each compose file that needs it,
 
     x-logging: &default-logging
       driver: json-file
@@ -9,15 +16,17 @@ Adds one shared block to each compose file that needs it,
         max-size: "10m"
         max-file: "3"
 
-and `logging: *default-logging` to every service without `logging`. High-volume services (the
+and `logging: *default-logging` on every service without `logging`. High-volume services (the
 `api` role by default: gunicorn, uvicorn, node servers, or a name like `api`/`backend`) get a
-second block, `&high-volume-logging`, with 50m x 5. A `json-file` logging without `max-size`
-gets the missing options added, in place (in its anchor, if it is one). A file that already
-anchors a json-file logging block with `max-size` before `services:` has it reused instead of a
-second one. Services with another driver (`local` rotates by itself; `syslog`, `gelf`, `none`...)
-are left alone. A service written as a flow mapping (`web: {image: x}`) is reported, not
-rewritten. A block that several services share (an anchor, a merged service, an `extends` base)
-is edited once, for all of them.
+second block, `&high-volume-logging`, with 50m x 5; in a stack with figures of its own, only
+where the configuration asks for them. A file that already anchors a json-file logging block
+with `max-size` before `services:` has it reused instead of a second one.
+
+A json-file logging without `max-size` gets the missing options added, in place (in its
+anchor, if it is one), with the stack's figures. Services with another driver (`local`
+rotates by itself; `syslog`, `gelf`, `none`...) are left alone. A service written as a flow
+mapping (`web: {image: x}`) is reported, not rewritten. A block that several services share
+(an anchor, a merged service, an `extends` base) is edited once, for all of them.
 
 Where services merge one service template (`<<: *airflow-common`, an anchored block with
 `image` or `build`) or extend one service, `logging:` goes once into the template, and a
@@ -70,9 +79,11 @@ After:
 Safe: rotation only drops old log lines; the defaults keep 30 MB per container.
 
 ## Options
-- `max-size`, `max-file`: the default rotation.
-- `high-volume-max-size`, `high-volume-max-file`: for high-volume services.
-- `high-volume-services`: service names; default: every service of the `api` role.
+- `max-size`, `max-file`: the rotation; not set: the stack's own figures, else 10m and 3. A
+  figure set here is written as the stack writes the one it replaces.
+- `high-volume-max-size`, `high-volume-max-file`: for high-volume services (not set: 50m, 5).
+- `high-volume-services`: service names; default: every service of the `api` role (in a stack
+  that has figures of its own, none unless one of these three options is set).
 """
 
 from __future__ import annotations
@@ -80,7 +91,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import placement, yamledit
+from e2i_fix import conventions, placement, yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, role, targets
 from e2i_fix.render import Alias, Anchored
@@ -90,17 +101,20 @@ from e2i_fix.yamldoc import (
 )
 
 ID = "logging"
-SUMMARY = "log rotation (json-file max-size/max-file) through one shared anchor"
+SUMMARY = "log rotation (json-file max-size/max-file) as the stack writes it, else through one shared anchor"
 SAFETY = Safety.SAFE
 # The service keys its decisions depend on: another pass changing one of them runs it again.
 READS = frozenset({"logging", "command", "entrypoint", "extends"})
+# Not set: the stack's own figures, else these.
 DEFAULTS: dict[str, Any] = {
-    "max-size": "10m",
-    "max-file": "3",
-    "high-volume-max-size": "50m",
-    "high-volume-max-file": "5",
+    "max-size": None,
+    "max-file": None,
+    "high-volume-max-size": None,
+    "high-volume-max-file": None,
     "high-volume-services": None,
 }
+BUILT_IN = {"max-size": "10m", "max-file": "3", "high-volume-max-size": "50m", "high-volume-max-file": "5"}
+_HIGH = ("high-volume-max-size", "high-volume-max-file", "high-volume-services")
 
 _ROTATING = ("json-file",)
 
@@ -116,6 +130,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     allowed = targets(project, ID, options)
     names = {s.name for s in allowed}
     written = _written(project)
+    ways = conventions.read(project)
     for svc in allowed:
         logging = svc.config.get("logging")
         if logging is None:
@@ -130,14 +145,14 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                 continue
             plan = plans.get(id(where.doc))
             if plan is None:
-                plan = plans[id(where.doc)] = _DocPlan(where.doc, options)
-            volume = svc.name in high if high is not None else role(svc) == "api"
-            name = plan.names["high" if volume else "default"]
+                plan = plans[id(where.doc)] = _DocPlan(where.doc, options, ways.rotation(where.doc))
+            volume = plan.high_volume and (svc.name in high if high is not None else role(svc) == "api")
+            value, said = plan.value("high" if volume else "default", where.node)
             needs[svc.name] = placement.Need(
-                Alias(name), f"service {svc.name!r} has no log rotation: add `logging: *{name}`",
+                value, f"service {svc.name!r} has no log rotation: add {said}",
                 f"service {svc.name!r} has no log rotation (its mapping cannot be edited here)")
         elif isinstance(logging, dict):
-            yield from _complete(svc, logging, options, written, names)
+            yield from _complete(svc, logging, options, written, names, ways)
 
     def support(doc: ComposeDoc, uses: list[tuple[int, Any]]) -> tuple[tuple[Edit, ...], tuple[ModelPath, ...]]:
         plan = plans.get(id(doc))
@@ -147,17 +162,25 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
 
 
 class _DocPlan:
-    """The shared anchor blocks of one file: their names are known before any edit is made, the
-    blocks go in front of the first place that uses them."""
+    """How one file gets its log rotation. Where the stack already rotates logs, the way it
+    does (`conventions`): an alias of the file's own anchor, or the same block inline, with its
+    figures unless the configuration sets others. Otherwise the shared anchor blocks: their
+    names are known before any edit is made, the blocks go in front of the first place that
+    uses them."""
 
-    def __init__(self, doc: ComposeDoc, options: dict[str, Any]) -> None:
+    def __init__(self, doc: ComposeDoc, options: dict[str, Any], rotation: conventions.Rotation | None) -> None:
         self.doc = doc
         self.options = options
-        self.existing = _existing_anchor(doc)
-        taken = {name for name, _ in doc.anchors()}
-        keys = set(doc.value)
+        self.rotation = rotation
+        # The stack's figures stand for every service, unless the configuration asks for more.
+        self.high_volume = rotation is None or any(options[k] is not None for k in _HIGH)
+        self.existing = _existing_anchor(doc) if rotation is None else None
         self.names: dict[str, str] = {}
         self.keys: dict[str, str] = {}
+        if rotation is not None:
+            return
+        taken = {name for name, _ in doc.anchors()}
+        keys = set(doc.value)
         for kind, name, key in (("default", "default-logging", "x-logging"),
                                 ("high", "high-volume-logging", "x-logging-high-volume")):
             if kind == "default" and self.existing:
@@ -167,6 +190,24 @@ class _DocPlan:
             self.keys[kind] = _unique(key, keys)
             taken.add(self.names[kind])
             keys.add(self.keys[kind])
+
+    def figures(self, kind: str) -> dict[str, str | None]:
+        return _figures(self.options, self.rotation, kind)
+
+    def value(self, kind: str, service: Node) -> tuple[Any, str]:
+        """What a service defined at `service` gets for `kind`, and how its finding says it."""
+        rot = self.rotation
+        if rot is None:
+            name = self.names[kind]
+            return Alias(name), f"`logging: *{name}`"
+        figures = self.figures(kind)
+        if (kind == "default" and rot.anchor and rot.node is not None
+                and rot.node.start_mark.index < service.start_mark.index
+                and all(figures[k] == rot.figures.get(k) for k in figures)):
+            return Alias(rot.anchor), f"`logging: *{rot.anchor}`, as the file's other services"
+        said = ", ".join(f"{k} {v}" for k, v in figures.items() if v is not None)
+        return (conventions.with_figures(rot, figures, self.doc),
+                f"`logging` (json-file, {said}) as the stack's other services write it")
 
     def blocks(self, uses: list[tuple[int, Any]]) -> tuple[tuple[Edit, ...], tuple[ModelPath, ...]]:
         """The anchor blocks the new aliases name, before the top-level key of the first one.
@@ -183,18 +224,32 @@ class _DocPlan:
         for kind in ("default", "high"):
             if kind not in self.keys or self.names[kind] not in used:
                 continue
-            size, files = (
-                (self.options["max-size"], self.options["max-file"]) if kind == "default"
-                else (self.options["high-volume-max-size"], self.options["high-volume-max-file"])
-            )
+            fig = self.figures(kind)
             key = self.keys[kind]
-            edit = yamledit.top_level_block(self.doc, key, Anchored(self.names[kind], _config(size, files)), before)
+            edit = yamledit.top_level_block(self.doc, key, Anchored(self.names[kind], _config(
+                str(fig["max-size"]), str(fig["max-file"]))), before)
             if edits:  # both at one place: one insertion, the second after the first's blank line
                 first_edit = edits.pop()
                 edit = first_edit._replace(text=first_edit.text + edit.text.lstrip("\n"))
             edits.append(edit)
             changes.append((key,))
         return tuple(edits), tuple(changes)
+
+
+def _figures(options: dict[str, Any], rot: conventions.Rotation | None, kind: str) -> dict[str, str | None]:
+    """max-size and max-file for `kind` ("default" or "high"): the configuration's, else the
+    stack's (a figure its blocks leave out stays out), else the built-in ones."""
+    pre = "" if kind == "default" else "high-volume-"
+    out: dict[str, str | None] = {}
+    for k in ("max-size", "max-file"):
+        given = options[pre + k]
+        if given is not None:
+            out[k] = str(given)
+        elif rot is not None and kind == "default":
+            out[k] = rot.figures.get(k)
+        else:
+            out[k] = BUILT_IN[pre + k]
+    return out
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -238,7 +293,7 @@ def _pairs(doc: ComposeDoc) -> Iterator[tuple[Any, Node]]:
 
 
 def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any],
-              written: dict[int, list[str]], names: set[str]) -> Iterator[Fix]:
+              written: dict[int, list[str]], names: set[str], ways: conventions.Conventions) -> Iterator[Fix]:
     """A json-file logging without max-size: add the missing options where it is written."""
     if logging.get("driver", "json-file") not in _ROTATING:
         return
@@ -257,9 +312,15 @@ def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any],
         line, col = position(key if holder is d.node else d.key)
         anchored = holder is not d.node or doc.is_alias(node, doc.key_end(key))
         where = "its anchor" if anchored else "it"
-        missing: dict[str, Any] = {"max-size": str(options["max-size"])}
-        if "max-file" not in opts:
-            missing["max-file"] = str(options["max-file"])
+        rot = ways.rotation(doc)
+        figures = _figures(options, rot, "default")
+        wanted = {"max-size": figures["max-size"] or BUILT_IN["max-size"]}
+        if "max-file" not in opts and figures["max-file"] is not None:
+            wanted["max-file"] = figures["max-file"]
+        missing: dict[str, Any] = dict(wanted)
+        if rot is not None:  # quoted as the stack quotes its own figures
+            written_so = conventions.with_figures(rot, wanted, doc)["options"]
+            missing = {k: v for k, v in written_so.items() if k in wanted}  # in the stack's key order
         held = sorted(set(users) - names)
         edits: list[Any] | None = None
         why = f"cannot edit {where} here"

@@ -34,6 +34,11 @@ Services that already name `no-new-privileges` (with any value), that run privil
 host's network, that opted out, or whose `security_opt` an override sets, are left alone; so is
 a `security_opt` shared through an anchor or a merge key (reported).
 
+The option is written as the stack already writes it: its spelling
+(`no-new-privileges:true`, `no-new-privileges=true` or a bare `no-new-privileges`) where
+another service sets it, and the quoting and layout (`[a, b]` or one `- a` per line) of the
+file's other `security_opt`, `cap_add`, `cap_drop` and `tmpfs` lists.
+
 ## Why
 Without it, a process in the container that runs a setuid binary or one with file
 capabilities gets those privileges: the classic path from a shell in the container to root
@@ -70,7 +75,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import facts, placement
+from e2i_fix import conventions, facts, placement
 from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
@@ -98,6 +103,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         return
     reach = h.Reach(project, allowed)
     needs: dict[str, placement.Need] = {}
+    ways = conventions.read(project)
     for svc in allowed:
         if reach.inherits(svc):
             continue
@@ -116,17 +122,19 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges, and {why}: "
                             "it needs to gain privileges at execve, which the option blocks")
             continue
-        message = f"service {svc.name!r} can gain privileges through setuid binaries: add `security_opt: {ENTRY}`"
+        doc = h.where_doc(svc)
+        entry = ways.no_new_privileges(doc) or ENTRY  # spelled as the stack spells it
+        message = f"service {svc.name!r} can gain privileges through setuid binaries: add `security_opt: {entry}`"
         if not any(effective_entry(d.node, "security_opt") for d in svc.defs):
             # A new key: placement writes it once into a template the services share.
-            needs[svc.name] = placement.Need([ENTRY], message)
+            needs[svc.name] = placement.Need(ways.items(doc, [entry]), message)
             continue
         held = reach.held(svc, lambda o: _gains(project, o) is None)
-        got = None if held else h.extend_list(project, svc, "security_opt", [ENTRY])
+        got = None if held else h.extend_list(project, svc, "security_opt", [entry])
         if got is None:
             why = held or "its mapping or security_opt cannot be edited here"
             yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges (not edited: {why}); "
-                            f"add `security_opt: [\"{ENTRY}\"]`")
+                            f"add `security_opt: [\"{entry}\"]`")
             continue
         reach.give(svc)
         edits, changes = got

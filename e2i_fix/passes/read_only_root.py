@@ -31,6 +31,9 @@ cannot run read-only (it writes next to its own files), a service whose `read_on
 an override sets. Services with `read_only` already set (either way), privileged, on the host's
 network, or opted out are left alone.
 
+The new keys follow the stack's habits: `tmpfs` before `read_only` where its services write
+them so, the tmpfs items quoted and laid out as its other lists.
+
 Where the stack is also deployed with `docker stack deploy` (`facts.swarm`: a swarm-only deploy
 key, or a script that stack-deploys the file), the tmpfs mounts are written as `volumes:`
 entries of type tmpfs, their size in bytes (swarm ignores `tmpfs:`, and its schema wants an
@@ -79,7 +82,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from e2i_fix import facts, sizing
+from e2i_fix import conventions, facts, sizing
 from e2i_fix.facts import decisions
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h, tmpfs_size
@@ -148,14 +151,18 @@ def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach
         shown = entries
         got_tmpfs = h.extend_list(project, svc, "tmpfs", entries) if entries else ([], [])
         key = "tmpfs"
+    edits: list[Any] = []
+    changes: list[tuple[str, ...]] = []
+    if got_ro is not None and got_tmpfs is not None:
+        tmpfs_first = key == "tmpfs" and conventions.read(project).first(h.where_doc(svc), "read_only", "tmpfs") is False
+        edits = got_tmpfs[0] + got_ro[0] if tmpfs_first else got_ro[0] + got_tmpfs[0]
+        changes = got_ro[1] + got_tmpfs[1]
     if got_ro is None or got_tmpfs is None:
         recipe = "`read_only: true`" + (f" and `{key}: [{', '.join(shown)}]`" if shown else "")
         yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: its mapping "
                         f"or {key} cannot be edited here); add {recipe}")
         return
     reach.give(svc)
-    edits = got_ro[0] + got_tmpfs[0]
-    changes = got_ro[1] + got_tmpfs[1]
     path, line, col = h.where(svc)
     extra = f" with `{key}: {', '.join(shown)}`" if shown else ""
     if swarm and shown:
