@@ -389,6 +389,7 @@ def run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
             result.applied.extend(accepted)
             result.spans.append(ws.last_spans)
             project = ws.project(result.problems)
+            project.unsafe_changes = frozenset(c for f in result.applied if f.safety is Safety.UNSAFE for c in f.changes)
         pending = _next_round(passes, wanted, accepted, disabled)
         if not pending:
             result.findings = notices + [f for p in passes if p.ID not in disabled for f in last.get(p.ID, [])

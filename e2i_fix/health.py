@@ -1,6 +1,10 @@
-"""Health checks: whether a service's health check can pass (its tool is in the image, its
-path is served, its port is listened on, an inherited `HEALTHCHECK` fits the command), and the
-one way a health check is written into a service.
+"""Health checks: whether a service's health check can pass in each variant of the stack (its
+tool is in the image, its path is served, its port is listened on, an inherited `HEALTHCHECK`
+fits the command), and the one way a health check is written into a service.
+
+What a service is in a variant (its image, the stage it builds, what runs, the ports it serves,
+the nginx config it reads) is the facts layer's reading (`e2i_fix.facts`); a fix for what one
+variant runs goes to the file of that variant, never to the base every variant shares.
 
 The `healthcheck-probes` pass reports and fixes what this module finds; `depends-on-healthy`
 asks it before it makes anything wait for a check. Its findings carry that pass's id.
@@ -14,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from e2i_fix import images, render, yamledit
-from e2i_fix.dockerfile import Stage
-from e2i_fix.fix import Edit, Fix, Safety
-from e2i_fix.project import Project, Service, command_text, image_family, role
+from e2i_fix import facts, images, render, yamledit
+from e2i_fix.facts import configs, runs
+from e2i_fix.fix import Edit, Fix, ModelPath, Safety
+from e2i_fix.project import Project, Service, ServiceDef, role
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
 
 ID = "healthcheck-probes"  # the pass that reports what this module finds
@@ -27,14 +31,34 @@ DEFAULTS: dict[str, Any] = {"interval": "30s", "timeout": "10s", "retries": 3}
 
 _URL = re.compile(r"(https?)://([A-Za-z0-9_.\-\[\]]+)(?::(\d+))?(/[^\s'\"),;]*)?")
 _LOCAL = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
-_PORT_FLAG = images.PORT_FLAG
 _PROBE_TOOLS = ("curl", "wget", "python", "python3", "node", "nc")
+_NGINX = ("nginx", "nginx-unprivileged", "openresty")
 
 
 class _Probe(NamedTuple):
     tool: str | None
     url: re.Match[str] | None
     text: str
+
+
+class _Verdict(NamedTuple):
+    """What is wrong with a health check in one variant, and the fix when one is known: a whole
+    new `test` (`test`), one string replaced inside it (`old` -> `new`), or `disable: true`
+    (`disable`)."""
+
+    message: str
+    test: tuple[str, ...] | None = None
+    old: str | None = None
+    new: str | None = None
+    disable: bool = False
+    provenance: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def fixable(self) -> bool:
+        return self.test is not None or self.old is not None or self.disable
+
+    def same_fix(self, other: _Verdict) -> bool:
+        return (self.test, self.old, self.new, self.disable) == (other.test, other.old, other.new, other.disable)
 
 
 def _parse(test: Any) -> _Probe | None:
@@ -62,120 +86,196 @@ def _first_command(text: str) -> list[str]:
         return first.split()
 
 
-def _stage(project: Project, svc: Service) -> Stage | None:
-    return images.built_stage(project, svc.config)
+def _disabled(hc: Any) -> bool:
+    return isinstance(hc, dict) and (hc.get("disable") is True or hc.get("test") in (["NONE"], "NONE"))
 
 
 def check(project: Project, svc: Service, options: dict[str, Any]) -> Iterator[Fix]:
-    """What this pass finds wrong with one service's health check (depends-on-healthy asks it
-    before it makes anything wait for that check)."""
+    """What this pass finds wrong with one service's health check, in every variant of the
+    stack (depends-on-healthy asks it before it makes anything wait for that check)."""
     return _service(project, svc, options)
 
 
 def _service(project: Project, svc: Service, options: dict[str, Any]) -> Iterator[Fix]:
-    hc = svc.config.get("healthcheck")
-    stage = _stage(project, svc)
-    if isinstance(hc, dict) and (hc.get("disable") is True or hc.get("test") in (["NONE"], "NONE")):
+    own: dict[int, tuple[ServiceDef | None, list[tuple[facts.Facts, _Verdict | None]]]] = {}
+    inherited: list[tuple[facts.Facts, _Verdict | None]] = []
+    for f in facts.every(project, svc):
+        hc = f.config.get("healthcheck")
+        if _disabled(hc):
+            continue
+        if isinstance(hc, dict) and hc.get("test") is not None:
+            probe = _parse(hc["test"])
+            if probe is None:
+                continue
+            writer = _writer(project, svc, f.files)
+            own.setdefault(id(writer), (writer, []))[1].append((f, _judge(f, probe)))
+        elif f.stage is not None and f.stage.healthcheck is not None:
+            inherited.append((f, _inherited(svc, f)))
+    for writer, judged in own.values():
+        yield from _dispose(project, svc, writer, judged, options, compose=True)
+    if inherited:
+        yield from _dispose(project, svc, svc.home, inherited, options, compose=False)
+
+
+def _writer(project: Project, svc: Service, files: tuple[int, ...]) -> ServiceDef | None:
+    """The definition whose `healthcheck.test` Compose uses when it runs `files`."""
+    owner = images.owners(project)
+    index = {id(d): i for i, d in enumerate(project.docs)}
+    for d in reversed(svc.defs):
+        if owner[index[id(d.doc)]] not in files:
+            continue
+        got = effective_entry(d.node, "healthcheck") if isinstance(d.node, MappingNode) else None
+        if got is not None and isinstance(got[2], MappingNode) and d.doc.get(got[2], "test") is not None:
+            return d
+    return None
+
+
+def _variant_def(project: Project, svc: Service, files: tuple[int, ...]) -> ServiceDef | None:
+    """The definition of the service in the last file of a variant (an override's)."""
+    owner = images.owners(project)
+    index = {id(d): i for i, d in enumerate(project.docs)}
+    return next((d for d in reversed(svc.defs) if owner[index[id(d.doc)]] == files[-1]), None)
+
+
+def _dispose(project: Project, svc: Service, writer: ServiceDef | None,
+             judged: list[tuple[facts.Facts, _Verdict | None]], options: dict[str, Any], compose: bool) -> Iterator[Fix]:
+    """One finding or fix for what is wrong in the variants that share one health check: where
+    every variant has the same fault, it is fixed where the check (or, for an inherited one,
+    the service) is written; where only some have it, each of those gets the fix in its own
+    file, and the files every variant shares are left as they are."""
+    bad = [(f, v) for f, v in judged if v is not None]
+    if not bad:
         return
-    if isinstance(hc, dict) and hc.get("test") is not None:
-        probe = _parse(hc["test"])
-        if probe is not None:
-            yield from _compose_check(project, svc, stage, probe)
+    first = bad[0][1]
+    if len(bad) == len(judged) and all(v.same_fix(first) for _, v in bad):
+        yield _fix_at(project, svc, writer, first, options, compose)
         return
-    # The stage can differ by variant (an override's `build.target`): the first variant whose
-    # stage has a HEALTHCHECK the service inherits is the one to judge.
-    for v in images.variants(project):
-        cfg = (project.model(v).get("services") or {}).get(svc.name)
-        own = cfg.get("healthcheck") if isinstance(cfg, dict) else None
-        if not isinstance(cfg, dict) or isinstance(own, dict) and (own.get("test") is not None or own.get("disable")):
-            continue  # its own check (or none): only timings keep the image's test
-        st = images.built_stage(project, cfg)
-        if st is not None and st.healthcheck is not None:
-            yield from _inherited(project, svc, cfg, st, options)
-            return
+    for f, v in bad:
+        if len(f.files) == 1:
+            # The base alone has the fault and another variant does not: a fix in the base
+            # would reach that variant too.
+            where = writer or svc.home or svc.defs[0]
+            line, col = position(where.key)
+            yield Fix(ID, _in_variant(v.message, svc, project, f.files), where.doc.path, line, col,
+                      safety=Safety.DISPLAY_ONLY, provenance=v.provenance)
+            continue
+        d = _variant_def(project, svc, f.files)
+        named = v._replace(message=_in_variant(v.message, svc, project, f.files))
+        if v.old is not None and v.new is not None:
+            hc = f.config.get("healthcheck") or {}
+            test = hc.get("test")
+            words = [str(x) for x in test] if isinstance(test, list) else ["CMD-SHELL", str(test)]
+            named = named._replace(test=tuple(w.replace(v.old, v.new, 1) for w in words), old=None, new=None)
+        # Only the test: the variant's file merges it over the timings every variant shares.
+        yield _fix_at(project, svc, d, named, {}, compose=False)
+
+
+def _in_variant(message: str, svc: Service, project: Project, files: tuple[int, ...]) -> str:
+    who = f"service {svc.name!r}"
+    return message.replace(who, f"{who} with {images.variant_names(project, files)}", 1)
+
+
+def _fix_at(project: Project, svc: Service, d: ServiceDef | None, v: _Verdict, options: dict[str, Any],
+            compose: bool) -> Fix:
+    """`v` fixed in definition `d`: in place in its `test` (a check written there), else as a
+    `healthcheck` of its own; a finding where that cannot be edited."""
+    where = d or svc.home or svc.defs[0]
+    line, col = position(where.key)
+    path = where.doc.path
+    got = _test_node(d) if compose and d is not None else None
+    if got is not None:
+        line, col = position(got[1])  # a check written here is reported at its test
+    if not v.fixable or d is None:
+        return Fix(ID, v.message, path, line, col, safety=Safety.DISPLAY_ONLY, provenance=v.provenance)
+    edits: list[Edit] | None = None
+    users: list[str] = [svc.name]
+    if compose:
+        if got is not None:
+            doc, key, node, shared = got
+            if shared:
+                if v.test is not None:
+                    edits = _replace_test(doc, key, node, list(v.test))
+                elif v.old is not None and v.new is not None:
+                    edits = _replace_in_test(doc, node, v.old, v.new)
+    elif d.editable and svc.shadows(d, "healthcheck") is None:
+        edit = _set_check(d.doc, d.node, d.key.end_mark.index, list(v.test) if v.test is not None else None,
+                          options) if isinstance(d.node, MappingNode) and (v.test is not None or v.disable) else None
+        edits = [edit] if edit is not None else None
+        users = project.sharers(d.node) if d is svc.home else [svc.name]
+    if not edits:
+        return Fix(ID, v.message, path, line, col, safety=Safety.DISPLAY_ONLY, provenance=v.provenance)
+    changes: tuple[ModelPath, ...] = tuple(("services", u, "healthcheck") for u in project.with_extenders(users))
+    return Fix(ID, v.message, path, line, col, tuple(edits), SAFETY, changes, provenance=v.provenance)
 
 
 # --- a health check written in the compose files ----------------------------------------------
 
 
-def _test_node(svc: Service) -> tuple[ComposeDoc, ScalarNode, Node, list[str]] | None:
-    """Where the effective `test:` is written, and the services that share it."""
-    for d in reversed(svc.defs):
-        got = effective_entry(d.node, "healthcheck")
-        if got is None:
-            continue
-        holder, key, hc = got
-        kv = d.doc.get(hc, "test") if isinstance(hc, MappingNode) else None
-        if kv is None:
-            continue
-        if d.doc.readonly or d.doc.is_alias(hc, d.doc.key_end(key)) or d.doc.is_alias(kv[1], d.doc.key_end(kv[0])):
-            return None
-        return d.doc, kv[0], kv[1], [svc.name] if holder is d.node else []
-    return None
+def _test_node(d: ServiceDef) -> tuple[ComposeDoc, ScalarNode, Node, bool] | None:
+    """Where `d`'s effective `test:` is written, and whether it is its own (not a shared block)."""
+    got = effective_entry(d.node, "healthcheck") if isinstance(d.node, MappingNode) else None
+    if got is None:
+        return None
+    holder, key, hc = got
+    kv = d.doc.get(hc, "test") if isinstance(hc, MappingNode) else None
+    if kv is None:
+        return None
+    if d.doc.readonly or d.doc.is_alias(hc, d.doc.key_end(key)) or d.doc.is_alias(kv[1], d.doc.key_end(kv[0])):
+        return None
+    return d.doc, kv[0], kv[1], holder is d.node
 
 
-def _compose_check(project: Project, svc: Service, stage: Stage | None, probe: _Probe) -> Iterator[Fix]:
-    where = _test_node(svc)
-    at = where[1] if where else (svc.home or svc.defs[0]).key
-    doc_path = where[0].path if where else (svc.home or svc.defs[0]).doc.path
-    line, col = position(at)
-    editable = where is not None and bool(where[3])
-    changes = tuple(("services", u, "healthcheck") for u in project.with_extenders([svc.name]))
-
-    def fix(message: str, new_test: list[str] | None = None, old: str | None = None, new: str | None = None,
-            provenance: tuple[tuple[str, str], ...] = ()) -> Fix:
-        edits: list[Edit] | None = None
-        if editable and where is not None:
-            if new_test is not None:
-                edits = _replace_test(where[0], where[1], where[2], new_test)
-            elif old is not None and new is not None:
-                edits = _replace_in_test(where[0], where[2], old, new)
-        if not edits:
-            return Fix(ID, message, doc_path, line, col, safety=Safety.DISPLAY_ONLY, provenance=provenance)
-        return Fix(ID, message, doc_path, line, col, tuple(edits), SAFETY, changes, provenance=provenance)
-
-    tools = images.stage_tools(stage) if stage is not None else images.image_tools(svc.image) if svc.build is None else None
+def _judge(f: facts.Facts, probe: _Probe) -> _Verdict | None:
+    """What is wrong with a compose health check in one variant."""
+    name = f.name
+    tools = _tools(f)
     url = probe.url
     if probe.tool in _PROBE_TOOLS and tools is not None and probe.tool not in tools:
-        base = stage.root_image if stage is not None else svc.image
-        message = f"service {svc.name!r}: the health check runs {probe.tool}, which {base} does not have"
-        if stage is not None:
+        base = f.base.written if f.base is not None else "its image"
+        message = f"service {name!r}: the health check runs {probe.tool}, which {base} does not have"
+        if f.stage is not None:
             message += " and its Dockerfile does not install"
         replacement = _with_tool(tools, url.group(0)) if url else None
         if replacement is not None:
-            yield fix(message + f"; probe with {replacement[0]} instead", new_test=replacement,
-                      provenance=(("tools", f"{base} (e2i_fix/data/images.json)"),))
-        else:
-            yield fix(message)
-        return
+            return _Verdict(message + f"; probe with {replacement[0]} instead", test=tuple(replacement),
+                            provenance=(("tools", f"{base} (e2i_fix/data/images.toml)"),))
+        return _Verdict(message)
     if url is None or url.group(2) not in _LOCAL or probe.text[url.end():url.end() + 2] in (":$", "${") \
             or probe.text[url.end():url.end() + 1] == "$":
-        return  # a port or path from a variable is the variable's
+        return None  # a port or path from a variable is the variable's
     path = url.group(4) or "/"
     port = int(url.group(3)) if url.group(3) else (443 if url.group(1) == "https" else 80)
-    dev = _dev_server(svc, stage)
+    dev = _dev_server(f)
     if dev is not None and path not in ("", "/"):
         new_url = url.group(0)[: len(url.group(0)) - len(url.group(4) or "")] + "/"
-        yield fix(f"service {svc.name!r}: the health check probes {path}, which the {dev[0]} dev server does not "
-                  f"have ({dev[1]}); probe / instead", old=url.group(0), new=new_url)
-        return
-    if _is_nginx(svc, stage) and path not in ("", "/"):
-        configs = _nginx_configs(project, svc, stage)
-        if not any(_has_location(text, path) for text in configs):
-            what = "the nginx config the service mounts or copies" if configs else "the nginx image's default config"
-            yield fix(f"service {svc.name!r}: the health check probes {path}, which {what} has no `location` for; "
-                      f"add `location = {path} {{ return 200; }}` or probe /")
-            return
-    ports, why = _listening(svc, stage)
+        return _Verdict(f"service {name!r}: the health check probes {path}, which the {dev[0]} dev server does not "
+                        f"have ({dev[1]}); probe / instead", old=url.group(0), new=new_url)
+    if _is_nginx(f) and path not in ("", "/"):
+        texts = [c.text for c in configs.nginx(f)]
+        if not any(configs.answers(text, path) for text in texts):
+            what = "the nginx config the service mounts or copies" if texts else "the nginx image's default config"
+            return _Verdict(f"service {name!r}: the health check probes {path}, which {what} has no `location` for; "
+                            f"add `location = {path} {{ return 200; }}` or probe /")
+    ports, why = runs.listening(f)
     if ports and port not in ports:
         listed = ", ".join(map(str, sorted(ports)))
-        message = f"service {svc.name!r}: the health check probes port {port}, but the service listens on {listed} ({why})"
+        message = f"service {name!r}: the health check probes port {port}, but the service listens on {listed} ({why})"
         if len(ports) == 1 and url.group(3):
             new_port = next(iter(ports))
             new_url = url.group(0).replace(f":{port}", f":{new_port}", 1)
-            yield fix(message + f"; probe {new_port}", old=url.group(0), new=new_url, provenance=(("port", why),))
-        else:
-            yield fix(message, provenance=(("port", why),))
+            return _Verdict(message + f"; probe {new_port}", old=url.group(0), new=new_url, provenance=(("port", why),))
+        return _Verdict(message, provenance=(("port", why),))
+    return None
+
+
+def _tools(f: facts.Facts) -> set[str] | None:
+    """The probe tools the service's container has, where that is known."""
+    if f.stage is not None:
+        return images.stage_tools(f.stage)
+    if f.built:
+        return None
+    img = f.config.get("image")
+    return images.image_tools(img if isinstance(img, str) else None, f.project.env)
 
 
 def _with_tool(tools: set[str], url: str) -> list[str] | None:
@@ -190,15 +290,15 @@ def _with_tool(tools: set[str], url: str) -> list[str] | None:
     return None
 
 
-def _dev_server(svc: Service, stage: Stage | None) -> tuple[str, str] | None:
-    """(`vite`, why) when the service runs a development server, from its command, else from
-    its environment and port."""
-    if stage is not None and _is_nginx(svc, stage):
+def _dev_server(f: facts.Facts) -> tuple[str, str] | None:
+    """(`vite`, why) when the service runs a development server, from what runs, else from its
+    environment and port."""
+    if f.stage is not None and _is_nginx(f):
         return None
-    cmd = command_text(svc.config) or _stage_command(stage)
-    env = svc.config.get("environment")
+    cmd = " ".join(f.argv)
+    env = f.config.get("environment")
     keys = [str(k) for k in env] if isinstance(env, dict) else []
-    container_ports = _container_ports(svc)
+    container_ports = set(runs.container_ports(f.config))
     for name, spec in images.section("dev_servers").items():
         if name.startswith("_"):
             continue
@@ -212,105 +312,10 @@ def _dev_server(svc: Service, stage: Stage | None) -> tuple[str, str] | None:
     return None
 
 
-def _stage_command(stage: Stage | None) -> str:
-    while stage is not None:
-        parts = [" ".join(ins.operands) for n in ("ENTRYPOINT", "CMD") if (ins := stage.last(n)) is not None]
-        if parts:
-            return " ".join(parts)
-        stage = stage.parent
-    return ""
-
-
-def _is_nginx(svc: Service, stage: Stage | None) -> bool:
-    image = stage.root_image if stage is not None else svc.image
-    fam = image_family(image) or ""
-    return fam in ("nginx", "nginx-unprivileged", "openresty") or fam.startswith("nginx")
-
-
-def _nginx_configs(project: Project, svc: Service, stage: Stage | None) -> list[str]:
-    """The text of the nginx config files the service mounts or its image copies."""
-    out: list[str] = []
-    sources: list[Path] = []
-    vols = svc.config.get("volumes")
-    for v in vols if isinstance(vols, list) else []:
-        src, target = (v.get("source"), v.get("target")) if isinstance(v, dict) else (str(v).split(":") + [""])[:2]
-        if isinstance(src, str) and isinstance(target, str) and target.startswith("/etc/nginx") and src.startswith((".", "/")):
-            sources.append(project.folder / src)
-    if stage is not None and svc.build is not None and svc.build.context is not None:
-        s: Stage | None = stage
-        while s is not None:
-            for ins, srcs in s.copies():
-                if ins.operands and ins.operands[-1].startswith("/etc/nginx"):
-                    sources.extend(svc.build.context / p for p in srcs)
-            s = s.parent
-    for p in sources:
-        files = sorted([*p.glob("*.conf"), *p.glob("*.template")]) if p.is_dir() else [p]
-        for f in files:
-            try:
-                out.append(f.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                continue
-    return out
-
-
-def _has_location(text: str, path: str) -> bool:
-    for m in re.finditer(r"\blocation\s+(=|\^~|~\*?)?\s*([^\s{]+)\s*\{", text):
-        kind, loc = m.group(1), m.group(2)
-        if kind in ("~", "~*"):
-            if re.search(loc, path, re.IGNORECASE if kind == "~*" else 0):
-                return True
-        elif kind == "=":
-            if loc == path:
-                return True
-        elif loc != "/" and path.startswith(loc):
-            return True
-        elif loc == "/" and re.search(r"proxy_pass|return\s+200|try_files[^;]*(?:index\.html|@)", text[m.end():m.end() + 2000]):
-            return True  # a catch-all that proxies or falls back answers any path
-    return False
-
-
-def _container_ports(svc: Service) -> set[int]:
-    out: set[int] = set()
-    for key in ("ports", "expose"):
-        items = svc.config.get(key)
-        for p in items if isinstance(items, list) else []:
-            if isinstance(p, dict):
-                t = p.get("target")
-                if isinstance(t, int):
-                    out.add(t)
-                continue
-            s = str(p).split("/", 1)[0]
-            last = s.rsplit(":", 1)[-1]
-            if last.isdigit():
-                out.add(int(last))
-    return out
-
-
-def _listening(svc: Service, stage: Stage | None) -> tuple[set[int], str]:
-    """The ports the service listens on, strongest evidence first, and where they come from."""
-    cmd = command_text(svc.config) or _stage_command(stage)
-    found = {int(m.group(1)) for m in _PORT_FLAG.finditer(cmd)}
-    if found:
-        return found, f"its command `{cmd}`"
-    if "$" in cmd:
-        return set(), ""
-    env = svc.config.get("environment")
-    moved = any("PORT" in str(k).upper() for k in env) if isinstance(env, dict) else False
-    known = None if moved else images.known_port(svc.image if svc.build is None else None)
-    if known is not None:
-        return {known[0]}, known[1]
-    exposed: set[int] = set()
-    s = stage
-    while s is not None:
-        for ins in s.instructions:
-            if ins.name == "EXPOSE":
-                exposed.update(int(w.split("/")[0]) for w in ins.operands if w.split("/")[0].isdigit())
-        s = s.parent
-    # Published ports alone prove nothing: a server may listen on an admin port it does not
-    # publish. A Dockerfile's EXPOSE says what the image is meant to serve.
-    if exposed:
-        return exposed | _container_ports(svc), "its Dockerfile's EXPOSE, ports and expose"
-    return set(), ""
+def _is_nginx(f: facts.Facts) -> bool:
+    ref = f.base if f.built else f.image
+    fam = ref.family if ref is not None else ""
+    return fam in _NGINX or fam.startswith("nginx")
 
 
 # --- a health check inherited from the image ------------------------------------------------
@@ -318,53 +323,35 @@ def _listening(svc: Service, stage: Stage | None) -> tuple[set[int], str]:
 _CELERY_APP = re.compile(r"(?:-A|--app)[= ]?\s*(\S+)")
 
 
-def _inherited(project: Project, svc: Service, config: dict[str, Any], stage: Stage,
-               options: dict[str, Any]) -> Iterator[Fix]:
-    if not command_text(config):
-        return  # the image's own command, which its HEALTHCHECK was written for
-    ins = stage.healthcheck
+def _inherited(svc: Service, f: facts.Facts) -> _Verdict | None:
+    """What is wrong with the HEALTHCHECK a service inherits from the stage it builds, in one
+    variant: a probe of a port the service's own command does not serve."""
+    words, origin = f.command
+    if origin != "compose command" or not words:
+        return None  # the image's own command, which its HEALTHCHECK was written for
+    assert f.stage is not None
+    ins = f.stage.healthcheck
     assert ins is not None
     m = _URL.search(ins.args)
     if m is None or m.group(2) not in _LOCAL:
-        return
+        return None
     port = int(m.group(3)) if m.group(3) else 80
-    cmd = command_text(config)
-    serves = {int(x.group(1)) for x in _PORT_FLAG.finditer(cmd)}
-    if port in serves:
-        return
+    cmd = " ".join(words)
+    if port in runs.command_ports(f):
+        return None
     celery = bool(re.search(r"\bcelery\b", cmd))
     if not celery and role(svc) != "worker":
-        return
+        return None
     worker = celery and re.search(r"\bworker\b", cmd)
-    home = svc.home
-    if home is not None and svc.shadows(home, "healthcheck") is not None:
-        home = None  # a later file resets or overrides it: an edit here would be lost
-    line, col = position((home or svc.defs[0]).key)
-    path = (home or svc.defs[0]).doc.path
     message = (f"service {svc.name!r} inherits its image's HEALTHCHECK (Dockerfile line {ins.line}), which probes port "
                f"{port}; `{cmd}` does not serve it, so the container is never healthy")
     app = _CELERY_APP.search(cmd) if worker else None
-    if home is None or not isinstance(home.node, MappingNode):
-        yield Fix(ID, message + "; give it a health check of its own, or `healthcheck: {disable: true}`",
-                  path, line, col, safety=Safety.DISPLAY_ONLY)
-        return
-    changes = tuple(("services", u, "healthcheck") for u in project.with_extenders(project.sharers(home.node)))
     if app is None:
         # No probe is known for this command: a check that always fails is worse than none.
-        off = _set_check(home.doc, home.node, home.key.end_mark.index, None, options)
-        message += "; disable it (or give the service a health check of its own)"
-        if off is None:
-            yield Fix(ID, message, path, line, col, safety=Safety.DISPLAY_ONLY)
-        else:
-            yield Fix(ID, message, path, line, col, (off,), SAFETY, changes)
-        return
+        return _Verdict(message + "; disable it (or give the service a health check of its own)", disable=True)
     named = re.search(r"(?:^|\s)(?:-n|--hostname)[= ]", cmd)
     ping = f"celery -A {app.group(1)} inspect ping" + ("" if named else " -d celery@$$HOSTNAME")
-    edit = _set_check(home.doc, home.node, home.key.end_mark.index, ["CMD-SHELL", ping], options)
-    if edit is None:
-        yield Fix(ID, message + f"; probe it with `{ping}`", path, line, col, safety=Safety.DISPLAY_ONLY)
-        return
-    yield Fix(ID, message + f"; probe it with `{ping}`", path, line, col, (edit,), SAFETY, changes)
+    return _Verdict(message + f"; probe it with `{ping}`", test=("CMD-SHELL", ping))
 
 
 # --- edits ------------------------------------------------------------------------------------

@@ -36,6 +36,11 @@ def section(name: str) -> Any:
 class Probe(NamedTuple):
     test: list[str]
     source: str
+    # The table knows the image itself (its key or `images`), not only its software: an image
+    # built on it (`ghcr.io/immich-app/postgres`) may ship a HEALTHCHECK of its own, which a
+    # probe in the compose file would replace.
+    exact: bool = True
+    family: str = ""  # the table entry the probe comes from
 
 
 _PASSWORD = re.compile(r"pass", re.IGNORECASE)
@@ -69,7 +74,8 @@ def known_probe(image: str | None, config: dict[str, Any] | None = None,
         ports = {m.group(1) for m in PORT_FLAG.finditer(command_text(config))}
         if len(ports) == 1 and f":{port}" in " ".join(test):
             test = [x.replace(f":{port}", f":{next(iter(ports))}") for x in test]
-    return Probe(test, str(k.soft("probe_source")))
+    owner = next(e for e in k.software if e.get("probe") is not None)
+    return Probe(test, str(k.soft("probe_source")), k.image is not None and k.image.get("probe") is not None, owner.key)
 
 
 def known_port(image: str | None, env: dict[str, str] | None = None) -> tuple[int, str] | None:
@@ -150,21 +156,28 @@ def _disabled(hc: dict[str, Any]) -> bool:
 
 def health(project: Project, files: tuple[int, ...], name: str) -> Health | None:
     """The health check `name` has when Compose runs the files `files` (indexes into
-    `project.docs`): the merged `healthcheck:`, else the HEALTHCHECK of the stage it builds."""
-    svc = (project.model(files).get("services") or {}).get(name)
-    if not isinstance(svc, dict):
+    `project.docs`): the merged `healthcheck:`, else the HEALTHCHECK of the stage it builds,
+    else the Healthcheck of its image where the user's `docker image inspect` output gives it."""
+    from e2i_fix import facts
+
+    f = facts.of(project, name, files)
+    if f is None:
         return None
-    hc = svc.get("healthcheck")
+    hc = f.config.get("healthcheck")
     if isinstance(hc, dict):
         if _disabled(hc):
             return None
         if hc.get("test") is not None:
             return Health("compose", hc["test"])
-    stage = built_stage(project, svc)
-    ins = stage.healthcheck if stage else None
-    if ins is None:
-        return None
-    return Health("dockerfile", ins.args)
+    if f.built:
+        ins = f.stage.healthcheck if f.stage is not None else None
+        return Health("dockerfile", ins.args) if ins is not None else None
+    inspected = f.knowledge.inspected
+    got = inspected.get("healthcheck") if inspected is not None else None
+    test = got.get("Test") if isinstance(got, dict) else None
+    if isinstance(test, list) and test and test != ["NONE"]:
+        return Health("image", test)
+    return None
 
 
 def built_stage(project: Project, config: dict[str, Any]) -> Stage | None:

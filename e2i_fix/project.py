@@ -459,6 +459,9 @@ class Project:
         self._models: dict[tuple[int, ...], dict[str, Any]] = {}
         # Files an earlier round of this run created (a `.dockerignore`...): they exist now.
         self.created: frozenset[Path] = frozenset()
+        # What unsafe fixes of earlier rounds of this run changed (model paths): a fix that
+        # builds on one (a wait for a health check an unsafe fix added) is unsafe too.
+        self.unsafe_changes: frozenset[tuple[str, ...]] = frozenset()
         self._expanded: dict[tuple[int, Path], dict[str, Any]] = {}
         # The run's settings (set by the engine): which passes' fixes this run applies, for the
         # decisions passes share (`facts.decisions`). None for an index built outside a run.

@@ -38,19 +38,24 @@ def run_fixture(tmp_path: Path, pass_id: str, case: str) -> Path:
     assert snapshot(work) == expected
     assert main([*args, str(work)]) == 0, "not idempotent"
     assert snapshot(work) == expected
-    for files in variants(work):
-        proc = compose_config(work, files, "-q")
-        assert proc.returncode == 0, (files, proc.stderr)
+    for folder, files in stack_variants(work):
+        proc = compose_config(folder, files, "-q")
+        assert proc.returncode == 0, (folder, files, proc.stderr)
     return work
 
 
-def variants(folder: Path) -> list[list[str]]:
-    stacks = [s for s in proj.discover([folder]) if isinstance(s, proj.Stack)]
+def stack_variants(folder: Path) -> list[tuple[Path, list[str]]]:
+    """Each stack under `folder` (its own folder) with each list of files Compose runs it with."""
     out = []
-    for s in stacks:
-        names = [p.name for p in s.compose]
-        out += [[names[0]]] + [[names[0], n] for n in names[1:]]
+    for s in proj.discover([folder]):
+        if isinstance(s, proj.Stack):
+            names = [p.name for p in s.compose]
+            out += [(s.folder, [names[0]])] + [(s.folder, [names[0], n]) for n in names[1:]]
     return out
+
+
+def variants(folder: Path) -> list[list[str]]:
+    return [files for _, files in stack_variants(folder)]
 
 
 def config(folder: Path, files: list[str]) -> dict[str, Any]:

@@ -1,5 +1,8 @@
-"""cache-mounts: fixture stacks (pip with defeating flags and env, CRLF, heredocs, a non-root
-user, apt with and without the docker-clean hook, a multi-stage alpine build, uv)."""
+"""cache-mounts: fixture stacks (pip with a defeating flag, CRLF, heredocs, a non-root user, apt
+with and without the docker-clean hook, a multi-stage alpine build, uv; the cache each tool
+really uses: PNPM_HOME, --store-dir and `pnpm config set store-dir`, Yarn 4's global cache,
+PIP_CACHE_DIR and HOME; and where no mount goes: a cache the Dockerfile turns off, a store
+`pnpm fetch` filled, Yarn 3's project cache, pip upgrading itself, a RUN that has one)."""
 
 from __future__ import annotations
 
@@ -26,10 +29,54 @@ def dockerfile_of(case: str) -> str:
     return (FIXTURES / case / "expected" / "Dockerfile").read_bytes().decode()
 
 
-def test_defeating_flag_and_env_go() -> None:
+def test_defeating_flag_goes() -> None:
     text = dockerfile_of("pip-debian")
-    assert "--no-cache-dir" not in text and "PIP_NO_CACHE_DIR" not in text
+    assert "--no-cache-dir" not in text
     assert "    # comment inside the continuation\n" in text  # the comment line is kept
+
+
+def unchanged(case: str) -> bool:
+    return (FIXTURES / case / "input" / "Dockerfile").read_bytes() == (FIXTURES / case / "expected" / "Dockerfile").read_bytes()
+
+
+def test_a_cache_the_dockerfile_turns_off_stays_off() -> None:
+    """`ENV PIP_NO_CACHE_DIR=1` is a decision about the image too (pip run in the container
+    reads it): no mount, and the ENV and the flags stay."""
+    assert unchanged("pip-no-cache-env")
+
+
+def test_pnpm_store_where_pnpm_keeps_it() -> None:
+    text = dockerfile_of("pnpm-home")
+    # $PNPM_HOME/store, under the id the file's own mounts of it use
+    assert "RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm add -g turbo@2\n" in text
+    # A RUN that mounts the store already gets no second mount.
+    assert text.count("--mount=") == 2
+    text = dockerfile_of("pnpm-store-dir")
+    assert "RUN --mount=type=cache,target=/var/cache/pnpm-store pnpm install --frozen-lockfile\n" in text
+    assert "RUN --mount=type=cache,target=/opt/store pnpm install --store-dir /opt/store --filter web\n" in text
+
+
+def test_no_mount_over_a_store_pnpm_fetch_filled() -> None:
+    assert unchanged("pnpm-fetch")
+
+
+def test_yarn_berry_cache() -> None:
+    """Yarn 4 keeps one global cache, ~/.yarn/berry/cache; Yarn 3 keeps it in the project, where
+    a mount would hide what is there."""
+    assert "RUN --mount=type=cache,target=/root/.yarn/berry/cache yarn install --immutable\n" in dockerfile_of("yarn-berry")
+    assert unchanged("yarn-berry-project-cache")
+
+
+def test_pip_cache_where_pip_keeps_it() -> None:
+    text = dockerfile_of("pip-cache-dir")
+    assert "RUN --mount=type=cache,target=/var/cache/pip pip wheel" in text  # PIP_CACHE_DIR
+    assert "RUN --mount=type=cache,target=/home/builder/.cache/pip pip install" in text  # ENV HOME
+
+
+def test_pip_upgrading_itself_is_not_worth_a_cache() -> None:
+    text = dockerfile_of("pip-upgrade-only")
+    assert " && pip install --no-cache-dir -U pip setuptools wheel \\\n" in text
+    assert "RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt\n" in text
 
 
 def test_crlf_kept() -> None:
@@ -71,7 +118,12 @@ def test_uv_link_mode_once_per_stage() -> None:
         ("FROM node:20\nRUN pnpm install --frozen-lockfile\n", True),
         ("FROM python:3\nRUN poetry install --no-root\n", True),
         ("FROM python:3\nUSER 1000\nRUN pip install x\n", False),  # whose home? left alone
-        ("FROM python:3\nENV A=1 PIP_NO_CACHE_DIR=1\nRUN pip install x\n", False),  # cannot unset
+        ("FROM python:3\nENV A=1 PIP_NO_CACHE_DIR=1\nRUN pip install x\n", False),  # the cache is off
+        ("FROM python:3\nENV PIP_NO_CACHE_DIR=off\nRUN pip install x\n", False),  # pip: whatever the value
+        ("FROM python:3\nRUN python -m pip install --upgrade pip\n", False),
+        ("FROM python:3\nRUN --mount=type=cache,target=/root/.cache pip install x\n", False),  # above it
+        ("FROM node:20\nRUN --mount=type=cache,id=npm,target=/npm-cache npm ci --cache /npm-cache\n", False),
+        ("FROM node:20\nRUN --mount=type=cache,target=/root/.npm npm ci && pnpm install\n", True),  # npm's only
     ],
 )
 def test_inline(text: str, mounted: bool) -> None:

@@ -322,3 +322,121 @@ def test_a_flow_mapping_is_edited_in_place(tmp_path: Path) -> None:
     assert "    depends_on: {db: {condition: service_healthy}, q: {required: true, condition: service_healthy}}\n" \
         in f.read_text()
     assert conditions(tmp_path, ["compose.yaml"], "a") == {"db": "service_healthy", "q": "service_healthy"}
+
+
+# --- what a wait builds on --------------------------------------------------------------------
+
+
+def _json(folder: Path, *extra: str) -> list[dict[str, Any]]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["--dry-run", "--format", "json", "--select", ID, *extra, str(folder)])
+    got: list[dict[str, Any]] = json.loads(out.getvalue())["records"]
+    return got
+
+
+def test_a_wait_on_a_probe_this_run_adds_is_unsafe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`db` has no health check; the unsafe fix gives it postgres's probe. Every entry that waits
+    for it is as unsafe as that probe: labelled so, counted in the safe run's "more with
+    --unsafe-fixes", and applied only with it. The wait on `api`, whose check is in the file,
+    stays safe."""
+    folder = FIXTURES / ID / "probe-wait-unsafe" / "input"
+    records = [(r["safety"], r["message"]) for r in _json(folder) if r.get("pass") == ID]
+    assert records == [
+        ("safe", "service 'worker' starts before its dependencies are ready; wait for api (healthy)"),
+        ("unsafe", "service 'api' starts before its dependencies are ready; wait for db (healthy, once it has the "
+                   "known-good probe)"),
+        ("unsafe", "service 'worker' starts before its dependencies are ready; wait for db (healthy, once it has the "
+                   "known-good probe)"),
+        ("unsafe", "service 'db' has no health check, so 'api', 'worker' cannot wait for it to be ready; add the "
+                   "known-good probe `pg_isready -U \"$${POSTGRES_USER:-postgres}\"`"),
+    ]
+    work = tmp_path / "w"
+    shutil.copytree(folder, work)
+    capsys.readouterr()
+    assert main(["--apply", "--select", ID, str(work)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == "1 fix applied in 1 file (3 more with --unsafe-fixes)"
+    assert conditions(work, ["compose.yaml"], "worker") == {"api": "service_healthy", "db": "service_started"}
+    assert conditions(work, ["compose.yaml"], "api") == {"db": "service_started"}
+    shutil.rmtree(work)
+    shutil.copytree(folder, work)
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(work)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == "4 fixes applied in 1 file"  # 1 + 3
+    assert conditions(work, ["compose.yaml"], "worker") == {"api": "service_healthy", "db": "service_healthy"}
+
+
+def test_a_wait_on_a_check_another_unsafe_fix_added_is_unsafe(tmp_path: Path) -> None:
+    """healthcheck-probes gives a worker a Celery probe (unsafe); the wait that the next round
+    writes on it is unsafe too."""
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nHEALTHCHECK CMD python -c \"import urllib.request; "
+                                         "urllib.request.urlopen('http://localhost:8000/health')\"\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  worker:\n    build: .\n    command: celery -A app worker\n"
+                                           "  monitor:\n    image: x\n    depends_on: [worker]\n")
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["--dry-run", "--unsafe-fixes", "--format", "json", "--select", f"{ID},healthcheck-probes", str(tmp_path)])
+    waits = [(r["safety"], r["message"]) for r in json.loads(out.getvalue())["records"] if r.get("pass") == ID]
+    assert waits == [("unsafe", "service 'monitor' starts before its dependencies are ready; wait for worker (healthy)")]
+
+
+def test_no_condition_where_docker_stack_deploy_reads_the_file() -> None:
+    """scripts/swarm.sh deploys compose/production with `docker stack deploy`, whose schema has
+    a list of names for depends_on: the entries keep the short form; the probes still come, and
+    say that nothing waits for them."""
+    folder = FIXTURES / ID / "swarm" / "expected" / "compose" / "production"
+    assert conditions(folder, ["compose.yaml"], "api") == {"db": "service_started", "cache": "service_started"}
+    assert "depends_on:\n      - db\n      - cache\n" in (folder / "compose.yaml").read_text()
+    lines = findings(FIXTURES / ID / "swarm" / "input", ID, "--unsafe-fixes")
+    assert len(lines) == 2 and all(re.search(r"has no health check; add the known-good probe `.*` \(nothing is made "
+                                             r"to wait for it: \S*scripts/swarm\.sh deploys \S*compose/production with "
+                                             r"`docker stack deploy`, and that schema refuses depends_on conditions\)$", line)
+                                   for line in lines), lines
+
+
+def test_a_static_site_does_not_wait() -> None:
+    """admin is nginx serving files: nothing in it connects to web, so a health check of web
+    would only hold it back. The proxy passes requests to web: it waits."""
+    folder = FIXTURES / ID / "static-site" / "expected"
+    assert conditions(folder, ["compose.yaml"], "proxy") == {"web": "service_healthy", "admin": "service_started"}
+    assert "depends_on:\n      - web\n  proxy:" in (folder / "compose.yaml").read_text()  # admin as it was
+
+
+def test_mariadb_probe_works_on_an_existing_volume() -> None:
+    """`healthcheck.sh --innodb_initialized` needs the healthcheck user the entrypoint creates
+    only for a new data directory (or with MARIADB_AUTO_UPGRADE); `--connect` needs none."""
+    svcs = config(FIXTURES / ID / "mariadb-existing-volume" / "expected", ["compose.yaml"])["services"]
+    assert svcs["db"]["healthcheck"]["test"] == ["CMD", "healthcheck.sh", "--connect"]
+    assert svcs["webserver"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_a_derivative_image_may_have_its_own_check(tmp_path: Path) -> None:
+    """An image matched by its family only (built on postgres) may ship a HEALTHCHECK that a
+    compose probe would replace: reported, nothing added. Where `docker image inspect` output
+    says it has one, the server waits for it, safely."""
+    folder = FIXTURES / ID / "derivative-image" / "input"
+    assert findings(folder, ID, "--unsafe-fixes") == [
+        "<dir>/compose.yaml:2:3: [depends-on-healthy] service 'database' has no health check in the stack, so 'server' "
+        "cannot wait for it to be ready; its image ghcr.io/example/postgres:16-vectors is built on postgres and may ship "
+        "a HEALTHCHECK of its own, which a probe here would replace: if it has none, "
+        "`pg_isready -U \"$${POSTGRES_USER:-postgres}\"` is the probe (`--inspect` with its `docker image inspect` "
+        "output tells) (no fix applied)",
+    ]
+    out = tmp_path / "inspect.json"
+    out.write_text(json.dumps([{"RepoTags": ["ghcr.io/example/postgres:16-vectors"],
+                                "Config": {"Healthcheck": {"Test": ["CMD-SHELL", "/usr/local/bin/healthcheck.sh"]}}}]))
+    work = tmp_path / "w"
+    shutil.copytree(folder, work)
+    try:
+        assert main(["--apply", "--select", ID, "--inspect", str(out), str(work)]) == 1
+    finally:
+        from e2i_fix.facts import image as imagedata
+
+        imagedata.use_inspect({})
+    assert conditions(work, ["compose.yaml"], "server") == {"database": "service_healthy"}
+    assert "healthcheck" not in (work / "compose.yaml").read_text()

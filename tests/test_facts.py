@@ -229,6 +229,23 @@ def test_proxy_upstreams_quoted_and_through_variables(tmp_path: Path) -> None:
     assert got == {("api", 8000), ("web", 3000), ("", 9000)}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("upstream app { server api:8000; server api2:8000 backup; }\nserver { location / { proxy_pass http://app; } }",
+                     ["api", "api2"], id="upstream"),
+        pytest.param("upstream lemmy { server \"lemmy:8536\"; }\nserver { location /api { proxy_pass \"http://lemmy\"; }\n"
+                     "location / { proxy_pass 'http://lemmy-ui:1234'; } }", ["lemmy", "lemmy-ui"], id="quoted"),
+        pytest.param("location / { proxy_pass http://backend:3000/; }  # proxy_pass http://old;", ["backend"], id="comment"),
+        pytest.param("location ~ \\.php$ { fastcgi_pass php:9000; }", ["php"], id="fastcgi"),
+        pytest.param("set $u http://api.internal:80; proxy_pass $u;", ["api.internal"], id="variable"),
+        pytest.param("location / { root /srv; }", [], id="static"),
+    ],
+)
+def test_nginx_targets(text: str, expected: list[str]) -> None:
+    assert list(dict.fromkeys(configs.split_target(t)[0] for t in configs.nginx_targets(text))) == expected
+
+
 def test_sizes_a_service_asks_for(tmp_path: Path) -> None:
     p = index(tmp_path, {"compose.yaml": "services:\n  db:\n    image: postgres:16\n"
                                          "    command: postgres -c shared_buffers=2GB -c 'max_connections=300'\n"
@@ -326,17 +343,64 @@ def test_every_variant(tmp_path: Path) -> None:
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n"},
      "deploy.sh runs `docker stack deploy -c compose.yaml app`"),
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      resources:\n        limits:\n          memory: 1G\n"}, None),
-    # A file written for `deploy:`, and a script elsewhere in the repository that stack-deploys
-    # a file of its name (a copy it downloads).
-    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      replicas: 1\n",
-      "../swarm/deploy.sh": "#!/bin/sh\nFILE=$DIR/compose.yaml\ndocker stack deploy -c $FILE app\n", "../.git/HEAD": ""},
-     "service 'a' sets deploy.replicas, and swarm/deploy.sh stack-deploys a file of its name"),
-    ({"compose.yaml": "services:\n  a:\n    image: nginx\n",
-      "../swarm/deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n", "../.git/HEAD": ""}, None),
 ])
 def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
-    got = facts.swarm(index(tmp_path / "stack", files))
+    got = facts.swarm(index(tmp_path, files))
     assert (got is None) if why is None else (got is not None and why in got)
+
+
+def test_swarm_from_a_script_elsewhere_in_the_repository(tmp_path: Path) -> None:
+    """A deploy script in another folder that names the stack's folder: plane's
+    deployments/swarm/community/swarm.sh downloads deployments/cli/community's file and runs
+    `docker stack deploy -c` on it."""
+    files = {"deploy/cli/prod/compose.yaml": "services:\n  a:\n    image: nginx\n",
+             "deploy/swarm/swarm.sh": "#!/bin/sh\nURL=https://example.com/raw/main/deploy/cli/prod\n"
+                                      "docker stack deploy -c $FILE app\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    stack = project.Stack(tmp_path / "deploy/cli/prod", [tmp_path / "deploy/cli/prod/compose.yaml"], boundary=tmp_path)
+    ws = engine.Workspace(stack)
+    ws.load()
+    assert facts.swarm(ws.project([])) == "deploy/swarm/swarm.sh deploys deploy/cli/prod with `docker stack deploy`"
+    (tmp_path / "deploy/swarm/swarm.sh").write_text("#!/bin/sh\ndocker stack deploy -c other/compose.yaml app\n")
+    facts._deploy_scripts.cache_clear()
+    ws = engine.Workspace(stack)
+    ws.load()
+    assert facts.swarm(ws.project([])) is None
+
+
+@pytest.mark.parametrize(("compose", "extra", "ports", "why"), [
+    pytest.param("    command: python -m debugpy --listen 0.0.0.0:5678 --wait-for-client -m uvicorn app:app --port 9000\n",
+                 {}, {9000}, "its command", id="a debugger's port is not the server's"),
+    pytest.param("    command: gunicorn app:app\n", {}, {8000}, "gunicorn listens on 8000 by default", id="server default"),
+    pytest.param("    volumes: ['./site.conf:/etc/nginx/conf.d/default.conf:ro']\n",
+                 {"site.conf": "server {\n  listen 8080;\n  listen [::]:8080;\n  root /srv;\n}\n"}, {8080},
+                 "its config site.conf listens on 8080", id="nginx listen"),
+    pytest.param("    volumes: ['./site.conf:/etc/nginx/templates/default.conf.template:ro']\n",
+                 {"site.conf": "server { listen ${PORT}; }\n"}, set(), "", id="a listen from a variable tells nothing"),
+    pytest.param("    command: serve --port $PORT\n", {}, set(), "", id="a port from a variable"),
+])
+def test_listening(tmp_path: Path, compose: str, extra: dict[str, str], ports: set[int], why: str) -> None:
+    from e2i_fix.facts import runs
+
+    image = "nginx:1.27" if "nginx" in compose else "python:3.12"
+    p = index(tmp_path, {"compose.yaml": f"services:\n  s:\n    image: {image}\n" + compose, **extra})
+    s = facts.of(p, "s")
+    assert s is not None
+    got, because = runs.listening(s)
+    assert got == ports and because.startswith(why)
+
+
+def test_upstreams_of_a_template_are_filled_from_the_environment(tmp_path: Path) -> None:
+    p = index(tmp_path, {"compose.yaml": "services:\n  proxy:\n    image: nginx:1.27\n    environment:\n"
+                                         "      API_HOST: api\n    volumes:\n"
+                                         "      - ./default.conf.template:/etc/nginx/templates/default.conf.template\n",
+                         "default.conf.template": "server {\n  location /api/ { proxy_pass http://${API_HOST}:8000; }\n"
+                                                  "  location / { proxy_pass http://${WEB_HOST}:3000; }\n}\n"})
+    proxy = facts.of(p, "proxy")
+    assert proxy is not None
+    assert {(u.host, u.port) for u in configs.upstreams(proxy)} == {("api", 8000), ("", 3000)}
 
 
 @pytest.mark.parametrize(("text", "where"), [

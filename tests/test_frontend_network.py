@@ -161,7 +161,50 @@ def test_findings_name_the_links_and_their_sources(capsys: pytest.CaptureFixture
     g = FIXTURES / "gateway" / "input" / "compose.yaml"
     assert check(g.parent, capsys) == [
         f"{g}:2:3: [{ID}] service 'traefik' runs traefik: a reverse proxy in front of the stack, left on its networks (no fix applied)",
-        f"{g}:9:3: [{ID}] service 'web' talks to a, b, c: a reverse proxy in front of the stack, left on its networks (no fix applied)"]
+        f"{g}:9:3: [{ID}] service 'web' talks to a, b, c: three services or more, a network of its own would cut it off "
+        "from little, left on its networks (no fix applied)"]
+
+
+def test_a_quoted_upstream_is_read() -> None:
+    """`server "api:8000";` names the API: the proxy keeps a network with it."""
+    cfg = config(FIXTURES / "quoted-upstream" / "expected", ["compose.yaml"])
+    assert networks(cfg, "proxy") == {"frontend"}
+    assert reachable(cfg, "proxy", "api", "api") and reachable(cfg, "proxy", "web", "web")
+    assert not reachable(cfg, "proxy", "db", "db")
+
+
+def test_a_backend_is_no_frontend(capsys: pytest.CaptureFixture[str]) -> None:
+    """A gunicorn API that hands the browser a NEXT_PUBLIC_ variable, built from a root whose
+    package.json depends on react, and its RQ workers: none is a frontend, and the workers are
+    called nothing they are not (no "reverse proxy")."""
+    assert check(FIXTURES / "backend-browser-vars" / "input", capsys) == []
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "command", "why"),
+    [
+        pytest.param("FROM node:20 AS ui\nRUN npm run build\nFROM python:3.12-slim\nCMD [\"gunicorn\", \"app:app\"]\n", None,
+                     None, id="python final stage: the root package.json is the browser app's"),
+        pytest.param("FROM node:20-alpine\nCMD [\"npm\", \"start\"]\n", None, "its package.json depends on react",
+                     id="node serves the app"),
+        pytest.param("FROM node:20-alpine\nCMD [\"npm\", \"start\"]\n", "python -m app.api", None,
+                     id="a python command on a node image"),
+    ],
+)
+def test_what_runs_decides(tmp_path: Path, dockerfile: str, command: str | None, why: str | None) -> None:
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    (tmp_path / "package.json").write_text('{"dependencies": {"react": "^18.0.0"}}')
+    cmd = f"    command: {command}\n" if command else ""
+    (tmp_path / "compose.yaml").write_text(f"services:\n  app:\n    build: .\n{cmd}")
+    project = index(tmp_path, ["compose.yaml"])
+    assert fn.frontend_reason(project, project.services["app"]) == why
+
+
+def test_a_named_network_is_never_left(capsys: pytest.CaptureFixture[str]) -> None:
+    f = FIXTURES / "named-network" / "input" / "compose.yaml"
+    assert check(f.parent, capsys) == [
+        f"{f}:3:3: [{ID}] frontend 'web' is on network `edge`, which has an explicit name (`name: edge`: outside stacks "
+        "and proxies attach to it): left on its networks (no fix applied)"]
 
 
 def test_unsafe_only(tmp_path: Path) -> None:
@@ -178,21 +221,6 @@ def test_frontends_option(tmp_path: Path) -> None:
     assert apply(tmp_path / "w") == 1
     cfg = config(tmp_path / "w", ["compose.yaml"])
     assert networks(cfg, "api") == {"frontend"} and networks(cfg, "db") == {"default", "frontend"}
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("upstream app { server api:8000; server api2:8000 backup; }\nserver { location / { proxy_pass http://app; } }",
-                     ["api", "api2"], id="upstream"),
-        pytest.param("location / { proxy_pass http://backend:3000/; }  # proxy_pass http://old;", ["backend"], id="comment"),
-        pytest.param("location ~ \\.php$ { fastcgi_pass php:9000; }", ["php"], id="fastcgi"),
-        pytest.param("set $u http://api.internal:80; proxy_pass $u;", ["api.internal"], id="variable"),
-        pytest.param("location / { root /srv; }", [], id="static"),
-    ],
-)
-def test_nginx_targets(text: str, expected: list[str]) -> None:
-    assert fn.nginx_targets(text) == expected
 
 
 # --- the example and the corpus -------------------------------------------------------------

@@ -76,8 +76,9 @@ def test_fixes_are_unsafe(tmp_path: Path) -> None:
         "<dir>/compose.yaml:6:7: [healthcheck-probes] service 'api': the health check probes port 8000, but the "
         "service listens on 8001 (its command `gunicorn app:app --bind 0.0.0.0:8001`); probe 8001 (no fix applied)",
         "<dir>/compose.yaml:12:7: [healthcheck-probes] service 'opik': the health check probes port 5173, but the "
-        "service listens on 8080 (Opik docker-compose README: backend on 8080 (HTTP) and 3003 (OpenAPI); frontend "
-        "on 5173 (https://github.com/comet-ml/opik/blob/main/deployment/docker-compose/README.md)); probe 8080 "
+        "service listens on 8080 (the image's port (Opik docker-compose README: backend on 8080 (HTTP) and 3003 "
+        "(OpenAPI); frontend on 5173 (https://github.com/comet-ml/opik/blob/main/deployment/docker-compose/README.md))); "
+        "probe 8080 "
         "(no fix applied)",
     ]
 
@@ -141,3 +142,35 @@ def test_timings_alone_keep_the_image_check_and_get_a_test(tmp_path: Path) -> No
     assert f.read_text().endswith("    healthcheck:\n      interval: 1m\n"
                                   "      test: [\"CMD-SHELL\", \"celery -A proj inspect ping -d celery@$$HOSTNAME\"]\n")
     assert config(tmp_path, ["compose.yaml"])["services"]["w"]["healthcheck"]["interval"] == "1m0s"
+
+
+# --- the port each variant serves -------------------------------------------------------------
+
+
+def test_a_debugger_port_is_not_the_server() -> None:
+    """debugpy's `--listen 5678` is the debugger's; uvicorn under it still serves 8000, the port
+    the check probes: nothing to say in either variant."""
+    assert findings(FIXTURES / ID / "debugger-listen" / "input", ID, "--unsafe-fixes") == []
+
+
+def test_uvicorn_without_a_port_serves_8000() -> None:
+    assert findings(FIXTURES / ID / "uvicorn-default" / "input", ID, "--unsafe-fixes") == [
+        "<dir>/compose.yaml:7:7: [healthcheck-probes] service 'api': the health check probes port 8080, but the "
+        "service listens on 8000 (uvicorn listens on 8000 by default); probe 8000",
+    ]
+
+
+def test_a_fix_for_one_variant_goes_to_its_file() -> None:
+    """The dev file runs Flask on 5000; the base runs gunicorn on 8000. The base's check stays
+    as it is (it is right with the base alone); the dev file gets a test of its own."""
+    assert findings(FIXTURES / ID / "variant-port" / "input", ID, "--unsafe-fixes") == [
+        "<dir>/compose.dev.yaml:3:3: [healthcheck-probes] service 'api' with compose.yaml + compose.dev.yaml: the "
+        "health check probes port 8000, but the service listens on 5000 (its command `flask --app app run --host "
+        "0.0.0.0 --port 5000 --reload`); probe 5000",
+    ]
+    folder = FIXTURES / ID / "variant-port" / "expected"
+    base = config(folder, ["compose.yaml"])["services"]["api"]["healthcheck"]
+    dev = config(folder, ["compose.yaml", "compose.dev.yaml"])["services"]["api"]["healthcheck"]
+    assert base["test"][-1] == "http://localhost:8000/health"
+    assert dev["test"][-1] == "http://localhost:5000/health"
+    assert dev["interval"] == base["interval"] == "30s" and dev["retries"] == 3  # the shared timings still hold

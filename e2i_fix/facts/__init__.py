@@ -29,6 +29,7 @@ one round must share (the user a service will run as once `non-root-user` is app
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -522,14 +523,13 @@ def _line(f: Facts, ins: Instruction) -> str:
 
 _SWARM_KEYS = ("placement", "update_config", "rollback_config", "endpoint_mode")
 _STACK_DEPLOY = "docker stack deploy"
+_NOT_SCRIPTS = ("node_modules", "venv", "vendor", "__pycache__", "site-packages")
 
 
 def swarm(project: Project) -> str | None:
     """Why the stack's files are also deployed with `docker stack deploy`, if they are: a
-    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), a script or
-    Makefile beside the stack (or at the project's root) that deploys it as a stack, or, for a
-    file whose services say how swarm runs them (`deploy.replicas`, `deploy.restart_policy`), a
-    script elsewhere in the repository that stack-deploys a file of its name. Swarm
+    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), or a script or
+    Makefile beside the stack (or at the project's root) that deploys it as a stack. Swarm
     reads the same file differently: `tmpfs:`, `depends_on` and `security_opt` are ignored,
     `depends_on` conditions are refused by its schema, and reservations are scheduling
     constraints."""
@@ -554,55 +554,43 @@ def swarm(project: Project) -> str | None:
             why = _stack_script(folder, names)
             if why:
                 break
-    if why is None:
-        why = _deployed_elsewhere(project)
+    if why is None and project.stack.boundary is not None:
+        # A deploy script elsewhere in the repository that names the stack's folder.
+        try:
+            rel = project.folder.resolve().relative_to(project.stack.boundary.resolve()).as_posix()
+        except ValueError:
+            rel = "."
+        # Its last two folders, as scripts name it from wherever they run (a lone folder name
+        # only as a path, not a word of the command).
+        tail = "/".join(rel.split("/")[-2:])
+        named = tail if "/" in tail else tail + "/"
+        if rel != ".":
+            why = next((f"{p.relative_to(project.stack.boundary).as_posix()} deploys {rel} with `{_STACK_DEPLOY}`"
+                        for p, text in _deploy_scripts(project.stack.boundary) if named in text), None)
     cache["_swarm"] = why
     return why
 
 
-def _deployed_elsewhere(project: Project) -> str | None:
-    from e2i_fix.project import boundary_of
-
-    said = None
-    for name, svc in (project.model(project.widest).get("services") or {}).items():
-        deploy = svc.get("deploy") if isinstance(svc, dict) else None
-        if isinstance(deploy, dict) and ("replicas" in deploy or "restart_policy" in deploy):
-            said = f"service {name!r} sets deploy.{'replicas' if 'replicas' in deploy else 'restart_policy'}"
-            break
-    if said is None:
-        return None
-    names = frozenset(Path(str(d.path)).name for d in project.docs)
-    root = project.stack.boundary or boundary_of(project.folder)
-    key = (root, names)
-    if key not in _DEPLOYED:
-        # Once per repository and run: each round's index asks again.
-        _DEPLOYED[key] = _stack_deploys(root, names)
-    return f"{said}, and {_DEPLOYED[key]} stack-deploys a file of its name" if _DEPLOYED[key] else None
-
-
-_DEPLOYED: dict[tuple[Path, frozenset[str]], str | None] = {}
-
-
-def _stack_deploys(root: Path, names: frozenset[str]) -> str | None:
-    seen = 0
+@functools.lru_cache(maxsize=8)
+def _deploy_scripts(root: Path) -> tuple[tuple[Path, str], ...]:
+    """The shell scripts of a repository (six folders deep) that run `docker stack deploy`."""
+    out = []
     for dirpath, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "vendor", "venv"))
-        if len(Path(dirpath).relative_to(root).parts) >= 4:
-            dirs[:] = []
-        for f in sorted(files):
-            if not f.endswith((".sh", ".bash")) or seen > 200:
-                continue
-            seen += 1
-            path = Path(dirpath) / f
-            try:
-                if path.stat().st_size > 262144:
-                    continue
-                text = path.read_text("utf-8", "replace")
-            except OSError:
-                continue
-            if _STACK_DEPLOY in text and any(n in text for n in names):
-                return os.path.relpath(path, root)
-    return None
+        depth = len(Path(dirpath).relative_to(root).parts)
+        dirs[:] = [] if depth >= 6 else [d for d in dirs if not d.startswith(".") and d not in _NOT_SCRIPTS]
+        for name in files:
+            if name.endswith((".sh", ".bash")):
+                text = _stack_script_text(Path(dirpath) / name)
+                if text is not None and _STACK_DEPLOY in text:
+                    out.append((Path(dirpath) / name, text))
+    return tuple(out)
+
+
+def _stack_script_text(p: Path) -> str | None:
+    try:
+        return p.read_text("utf-8", "replace") if p.is_file() and p.stat().st_size <= 262144 else None
+    except OSError:
+        return None
 
 
 def _stack_script(folder: Path, names: set[str]) -> str | None:

@@ -135,9 +135,26 @@ def upstreams(f: Facts) -> list[Upstream]:
         else:
             continue
         for target in found:
-            host, port = split_target(target)
+            host, port = split_target(_filled(target, f.env, c))
             out.append(Upstream(host, port, where))
     return out
+
+
+_TEMPLATE_VAR = re.compile(r"\$\{(\w+)\}|\{\$(\w+)\}|\{env\.(\w+)\}")
+
+
+def _filled(target: str, env: dict[str, str], c: ConfigFile) -> str:
+    """`target` with the variables the container's environment fills in replaced: `${VAR}` in
+    a template the nginx image renders with envsubst, `{$VAR}` and `{env.VAR}` in a Caddyfile.
+    A variable with no known value stays (its host is then not known)."""
+    if c.kind == "nginx" and not c.host.name.endswith(".template"):
+        return target
+
+    def sub(m: re.Match[str]) -> str:
+        value = env.get(m.group(1) or m.group(2) or m.group(3))
+        return value if value and "$" not in value else m.group(0)
+
+    return _TEMPLATE_VAR.sub(sub, target)
 
 
 def nginx_targets(text: str) -> list[str]:
@@ -184,6 +201,65 @@ def _shown(path: Path, folder: Path) -> str:
         return path.relative_to(folder).as_posix()
     except ValueError:
         return str(path)
+
+
+# --- what a web server answers ---------------------------------------------------------------
+
+_LISTEN = re.compile(r"(?m)^\s*listen\s+([^;\s]+)[^;]*;")
+_BIND = re.compile(r"(?m)^\s*bind\s+([^\s]+)")
+_LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*([^\s{]+)\s*\{")
+
+
+def listens(f: Facts) -> list[tuple[int, str]]:
+    """The ports the nginx (`listen`) and haproxy (`bind`) configuration of the service listens
+    on, each with the file that says so. Nothing when a listen address is a variable the
+    entrypoint fills in (`listen ${PORT};`): then the config does not tell."""
+    out: list[tuple[int, str]] = []
+    for c in f.configs:
+        if c.kind == "nginx":
+            found = _LISTEN.findall(_COMMENT.sub("", c.text))
+        elif c.kind == "haproxy":
+            found = _BIND.findall(_COMMENT.sub("", c.text))
+        else:
+            continue
+        where = _shown(c.host, f.project.folder)
+        for addr in found:
+            addr = _unquote(addr)
+            if "$" in addr:
+                return []
+            if addr.startswith("unix:"):
+                continue
+            port = addr.rsplit(":", 1)[-1]
+            if port.isdigit():
+                out.append((int(port), f"its config {where} listens on {port}"))
+    return list(dict.fromkeys(out))
+
+
+def nginx(f: Facts) -> list[ConfigFile]:
+    """The nginx configuration files the service reads."""
+    return [c for c in f.configs if c.kind == "nginx"]
+
+
+def answers(text: str, path: str) -> bool:
+    """Whether an nginx configuration has a `location` that answers `path`: an exact or prefix
+    match, a regex that matches, or a catch-all `/` that proxies or falls back to a file."""
+    text = _COMMENT.sub("", text)
+    for m in _LOCATION.finditer(text):
+        kind, loc = m.group(1), m.group(2)
+        if kind in ("~", "~*"):
+            try:
+                if re.search(loc, path, re.IGNORECASE if kind == "~*" else 0):
+                    return True
+            except re.error:
+                continue
+        elif kind == "=":
+            if loc == path:
+                return True
+        elif loc != "/" and path.startswith(loc):
+            return True
+        elif loc == "/" and re.search(r"proxy_pass|return\s+200|try_files[^;]*(?:index\.html|@)", text[m.end():m.end() + 2000]):
+            return True
+    return False
 
 
 # --- server settings ------------------------------------------------------------------------

@@ -796,41 +796,109 @@ _WRAPPERS = re.compile(r"\b(?:debugpy|ptvsd)\b(?:\s+--?[\w-]+(?:[= ]\S+)?)*?\s+(
 
 
 def ports(f: Facts) -> list[tuple[int, str]]:
+    """Every port the service may serve, most certain first, each with why."""
     out: dict[int, str] = {}
-    words = " ".join(f.argv)
-    text = _WRAPPERS.sub(" ", words)
+    for tier in _tiers(f):
+        for port, why in tier:
+            out.setdefault(port, why)
+    return list(out.items())
+
+
+def listening(f: Facts) -> tuple[set[int], str]:
+    """The ports the service listens on by the strongest evidence there is, and that evidence
+    (empty when nothing tells, or a variable in its command moves them): the ports its command
+    names (a debugger's or inspector's own port left out), else what its proxy config listens
+    on, else the default port of the server it runs (uvicorn, gunicorn: 8000), else the image's
+    known port (unless a `*PORT*` variable of the service moves it), else the Dockerfile's
+    EXPOSE with the service's `ports` and `expose`."""
+    tiers = _tiers(f, published=True)
+    for i, tier in enumerate(tiers):
+        if not tier:
+            if i == 0 and "$" in _command_text(f):
+                return set(), ""  # a port from a variable is the variable's
+            continue
+        return {p for p, _ in tier}, "; ".join(dict.fromkeys(why for _, why in tier))
+    return set(), ""
+
+
+def command_ports(f: Facts) -> set[int]:
+    """The ports what runs serves by its own word: those its command names, else its server's
+    default (an image's EXPOSE says nothing of a command the service gives it)."""
+    tiers = _tiers(f)
+    return {p for p, _ in tiers[0] or tiers[2]}
+
+
+def _command_text(f: Facts) -> str:
+    text = _WRAPPERS.sub(" ", " ".join(f.argv))
     for s in f.scripts:
         if s.path is None:
             text += " " + _WRAPPERS.sub(" ", s.text)
-    flagged = [int(m.group(1)) for m in PORT_FLAG.finditer(text)]
-    for p in flagged:
-        out.setdefault(p, "its command names it")
+    return text
+
+
+def _tiers(f: Facts, published: bool = False) -> list[list[tuple[int, str]]]:
+    """The port evidence, strongest first: the command, the proxy config, the server's default,
+    the image's known port, EXPOSE (and, with `published`, the service's ports and expose)."""
+    from e2i_fix.facts import configs
+
+    text = _command_text(f)
+    cmd = f"its command `{' '.join(f.argv)}`" if f.argv else "its command"
+    named = [(int(m.group(1)), cmd) for m in PORT_FLAG.finditer(text)]
     m = re.search(r"\brunserver\s+(?:\S*:)?(\d{2,5})\b", text)
     if m:
-        out.setdefault(int(m.group(1)), "its command names it")
-    if not out:
+        named.append((int(m.group(1)), cmd))
+    config = [(p, why) for p, why in configs.listens(f)]
+    default: list[tuple[int, str]] = []
+    if not named:
         port_env = f.env.get("PORT")
         if port_env and port_env.isdigit() and re.search(r"\b(?:gunicorn|node|npm|next|rails|puma)\b", text):
-            out.setdefault(int(port_env), "its PORT variable")
+            default.append((int(port_env), "its PORT variable"))
         for rx, port, why in _DEFAULT_PORTS:
             hit = rx.search(text)
             if hit:
-                out.setdefault(port, why.format(hit.group(0)))
+                default.append((port, why.format(hit.group(0))))
                 break
+    image: list[tuple[int, str]] = []
     known = f.knowledge.soft("port")
-    if isinstance(known, int):
-        out.setdefault(known, f"the image's port ({f.knowledge.soft('port_source')})")
+    env = f.config.get("environment")
+    moved = isinstance(env, dict) and any("PORT" in str(k).upper() for k in env)
+    if isinstance(known, int) and not moved:
+        image.append((known, f"the image's port ({f.knowledge.soft('port_source')})"))
+    exposed: list[tuple[int, str]] = []
     for st in f.chain:
         for ins in st.instructions:
             if ins.name == "EXPOSE":
                 for w in ins.operands:
                     w = f.expand(w, st, ins).split("/", 1)[0]
                     if w.isdigit():
-                        out.setdefault(int(w), "EXPOSE in its Dockerfile")
+                        exposed.append((int(w), "EXPOSE in its Dockerfile"))
     if not f.chain and f.knowledge.inspected is not None:
         for p in f.knowledge.inspected.get("ports") or ():
-            out.setdefault(int(p), "ExposedPorts of the inspected image")
-    return list(out.items())
+            exposed.append((int(p), "ExposedPorts of the inspected image"))
+    if published and exposed:
+        # Published ports alone prove nothing (a server may listen on an admin port it does
+        # not publish); with what the image is meant to serve, they count.
+        exposed += [(p, "its ports and expose") for p in container_ports(f.config)]
+    return [named, config, default, image, exposed]
+
+
+def container_ports(config: dict[str, object]) -> list[int]:
+    """The container side of a service's `ports` and `expose`."""
+    out: list[int] = []
+    for key in ("ports", "expose"):
+        items = config.get(key)
+        for p in items if isinstance(items, list) else []:
+            if isinstance(p, dict):
+                t = p.get("target")
+                if isinstance(t, int):
+                    out.append(t)
+                elif isinstance(t, str) and t.isdigit():
+                    out.append(int(t))
+                continue
+            last = str(p).split("/", 1)[0].rsplit(":", 1)[-1]
+            if last.isdigit():
+                out.append(int(last))
+    return out
 
 
 # --- file capabilities ----------------------------------------------------------------------

@@ -5,8 +5,9 @@ Every `depends_on` entry that waits only for its target to start (the short form
 `condition: service_started`) is upgraded:
 
 - to `condition: service_healthy` when the target has a health check in every variant of the
-  stack the entry applies to: its merged `healthcheck:`, or the `HEALTHCHECK` of the Dockerfile
-  stage it builds (`FROM <stage>` and `build.target` followed). `disable: true` or
+  stack the entry applies to: its merged `healthcheck:`, the `HEALTHCHECK` of the Dockerfile
+  stage it builds (`FROM <stage>` and `build.target` followed), or the `Healthcheck` of its
+  image where `docker image inspect` output given to the tool says so. `disable: true` or
   `test: ["NONE"]`, here or in an override, means none;
 - to `condition: service_completed_successfully` when the target is a one-shot job (a migration,
   an init or setup job, by its name or command, with `restart` absent, `"no"` or `on-failure`).
@@ -14,14 +15,34 @@ Every `depends_on` entry that waits only for its target to start (the short form
 A short-form list becomes the long form, entry by entry in its order, its comments kept. An
 entry is never made to wait on a target that a default-profile service cannot count on (a
 profile-only target), and never `service_healthy` on a target without a health check: `docker
-compose up` fails with "container X has no healthcheck configured". Where the target is a known
-image with no health check at all (Redis, Postgres, MySQL, MariaDB, MongoDB, RabbitMQ, MLflow),
-a finding suggests the image's known-good probe and an unsafe fix adds it; once it is there the
-dependency waits for it. A health check only in an override: the wait goes into that override
-where it defines the service (the base alone cannot wait on it), else it is reported. Services
-and Dockerfiles of an included file count with the file that includes them. Nothing waits for a
-check that `healthcheck-probes` finds unable to pass (a worker inheriting the API image's
+compose up` fails with "container X has no healthcheck configured". Nothing waits for a check
+that `healthcheck-probes` finds unable to pass (a worker inheriting the API image's
 `HEALTHCHECK`): the dependent would never start.
+
+Left as it is:
+- a wait that nothing at run time needs: the dependent runs a static web server (nginx, httpd,
+  caddy, by its own command) whose configuration, read in full, passes no request to the
+  target, and its environment does not name it (an admin console that serves files and only
+  starts after the main site). A health check of the target would only delay it;
+- every entry of a stack that is also deployed with `docker stack deploy` (`facts.swarm`: a
+  deploy key only swarm reads, or a script in the repository that deploys the stack's folder
+  as a stack): that schema accepts only a list of names for `depends_on`, and swarm does not
+  wait on dependencies.
+
+Where the target is an image the table knows by its own name (Redis, Postgres, MySQL, MariaDB,
+MongoDB, RabbitMQ, MLflow...) and has no health check at all, a finding suggests the image's
+known-good probe and an unsafe fix adds it. MariaDB's is `healthcheck.sh --connect`: its
+`--innodb_initialized` needs the healthcheck user the entrypoint creates only for a new data
+directory (or with `MARIADB_AUTO_UPGRADE`), so it never passes on a volume from before. An
+image known only by the software it is built on (`ghcr.io/immich-app/postgres`) may ship a
+`HEALTHCHECK` of its own, which a compose probe would replace: it is reported, nothing added.
+
+An entry that waits for what an unsafe fix adds (the probe above, or a check that
+`healthcheck-probes` writes) is as unsafe as that fix: it is labelled unsafe, counted among the
+fixes `--unsafe-fixes` would apply, and comes with the probe it waits for. A health check only
+in an override: the wait goes into that override where it defines the service (the base alone
+cannot wait on it), else it is reported. Services and Dockerfiles of an included file count
+with the file that includes them.
 
 ## Why
 A started container is not a ready one: the worker connects before the API or the database
@@ -48,7 +69,8 @@ After:
 
 ## Fix safety
 Safe: the dependency only waits for a check the stack already has. Adding a health check to a
-known image is unsafe (`--unsafe-fixes`): it changes when the target counts as ready.
+known image is unsafe (`--unsafe-fixes`): it changes when the target counts as ready; so is a
+wait on such a check.
 
 ## Options
 - `interval`, `timeout`, `retries`: the timings of an added health check.
@@ -61,9 +83,13 @@ import shlex
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import health, images, render, yamledit
+from pathlib import Path
+from typing import NamedTuple
+
+from e2i_fix import facts, health, images, render, yamledit
+from e2i_fix.facts import configs
 from e2i_fix.fix import Edit, Fix, Safety
-from e2i_fix.project import Project, Service, command_text, targets
+from e2i_fix.project import Project, Service, ServiceDef, command_text, targets
 from e2i_fix.yamldoc import (
     ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position, to_value,
 )
@@ -115,6 +141,15 @@ class _Entry:
         self.key = key  # the key (long form)
 
 
+class _Probe(NamedTuple):
+    """The known-good probe a target without a health check gets, and where it goes."""
+
+    probe: images.Probe
+    edit: Edit | None  # None: the finding only (a derivative image, a mapping not editable here)
+    where: ServiceDef
+    users: list[str]
+
+
 class _Plan:
     def __init__(self, project: Project, options: dict[str, Any]) -> None:
         self.project = project
@@ -129,6 +164,10 @@ class _Plan:
         self.partial: dict[tuple[str, str], list[tuple[int, ...]]] = {}
         self.allowed: set[str] = set(project.services)
         self._broken: dict[str, bool] = {}
+        self._probes: dict[str, _Probe | None] = {}
+        # `docker stack deploy` refuses a depends_on mapping (its schema has a list of names),
+        # and swarm does not wait on dependencies at all.
+        self.swarm = facts.swarm(project)
 
     # --- decisions ---------------------------------------------------------------------------
 
@@ -166,38 +205,96 @@ class _Plan:
                     names.update(e.name for e in _entries(got[2]) or ())
         return names
 
-    def decide(self, svc: Service, target: str, k: int, required: object) -> tuple[str | None, str]:
-        """The condition the entry should have, or None with the reason it stays."""
+    def decide(self, svc: Service, target: str, k: int, required: object) -> tuple[str | None, str, Safety]:
+        """The condition the entry should have and the safety of that change, or None with the
+        reason it stays."""
         services = self.project.services
         tsvc = services.get(target)
         if tsvc is None or target == svc.name or "$" in target:
-            return None, ""
+            return None, "", SAFETY
         if required is not False and not self.project.always_with(svc, tsvc):
-            return None, f"{target!r} runs only with profile {', '.join(tsvc.profiles)}"
+            return None, f"{target!r} runs only with profile {', '.join(tsvc.profiles)}", SAFETY
         where = self.applies_in(svc, target, k)
         if not where:
-            return None, ""
+            return None, "", SAFETY
         models = [(v, (self.project.model(v).get("services") or {}).get(target) or {}) for v in where]
         if all(one_shot(cfg, target) for _, cfg in models):
-            return COMPLETED, f"{target!r} is a one-shot job"
+            return COMPLETED, f"{target!r} is a one-shot job", SAFETY
+        if self.quiet(svc, target, where):
+            return None, "", SAFETY  # nothing in it connects to the target: waiting only delays it
         healthy = [v for v in where if images.health(self.project, v, target) is not None]
         if healthy and self.broken(tsvc):
-            return None, ""  # a check that cannot pass would hold the dependent back for ever
+            return None, "", SAFETY  # a check that cannot pass would hold the dependent back for ever
         if len(healthy) == len(where):
-            return HEALTHY, f"{target!r} has a health check"
+            added = ("services", target, "healthcheck") in self.project.unsafe_changes
+            return HEALTHY, f"{target!r} has a health check", Safety.UNSAFE if added else SAFETY
         if healthy:
             self.partial[(svc.name, target)] = healthy
             missing = [v for v in where if v not in healthy]
             return None, (f"{target!r} to be healthy: it has no health check with "
-                          f"{'; '.join(images.variant_names(self.project, v) for v in missing)}")
+                          f"{'; '.join(images.variant_names(self.project, v) for v in missing)}"), SAFETY
         self.wanted_probes.setdefault(target, []).append(svc.name)
-        return None, ""
+        probe = self.probe(target)
+        if probe is not None and probe.edit is not None:
+            # It waits for the probe an unsafe fix of this run adds: as unsafe as that fix.
+            return HEALTHY, f"{target!r} gets the known-good probe", Safety.UNSAFE
+        return None, "", SAFETY
 
     def broken(self, tsvc: Service) -> bool:
         """Whether healthcheck-probes finds the target's health check unable to pass."""
         got = self._broken.get(tsvc.name)
         if got is None:
             got = self._broken[tsvc.name] = any(True for _ in health.check(self.project, tsvc, health.DEFAULTS))
+        return got
+
+    def quiet(self, svc: Service, target: str, where: list[tuple[int, ...]]) -> bool:
+        """Whether nothing in `svc` connects to `target` at run time, in every variant: it runs
+        a static web server (nginx, httpd, caddy: its own command) whose configuration, read in
+        full, passes no request to the target, and its environment does not name it. Then a
+        health check of the target does not make `svc` any more ready: it only delays it."""
+        static = images.section("static_servers")
+        tcfg = self.project.services[target].config
+        names = {target, *(str(tcfg[k]) for k in ("container_name", "hostname") if isinstance(tcfg.get(k), str))}
+        nets = tcfg.get("networks")
+        for spec in nets.values() if isinstance(nets, dict) else ():
+            names.update(str(a) for a in (spec or {}).get("aliases") or () if isinstance(spec, dict))
+        for v in where:
+            f = facts.of(self.project, svc.name, v)
+            if f is None:
+                return False
+            ref = f.base if f.built else f.image
+            if ref is None or ref.family not in static.get("images", ()):
+                return False
+            if f.argv and not any(Path(w).name in static.get("commands", ()) for w in f.argv[:2]):
+                return False
+            for m in f.mounts:
+                if m.kind == "bind" and m.target.startswith(tuple(static.get("config_paths", ()))) \
+                        and (m.host is None or not m.host.exists()):
+                    return False  # a config it reads that cannot be read here
+            if any(not u.host or u.host in names for u in configs.upstreams(f)):
+                return False
+            said = " ".join(f"{k}={val}" for k, val in f.env.items())
+            if any(re.search(rf"(?<![\w.-]){re.escape(n)}(?![\w-])", said) for n in names):
+                return False
+        return True
+
+    def probe(self, target: str) -> _Probe | None:
+        """The known-good probe `target` gets (a known image without a health check), once."""
+        if target in self._probes:
+            return self._probes[target]
+        tsvc = self.project.services[target]
+        got: _Probe | None = None
+        home = tsvc.home
+        probe = images.known_probe(tsvc.image, tsvc.config, self.project.env)
+        # A disabled check is a decision; a local build has its own Dockerfile.
+        if "healthcheck" not in tsvc.config and tsvc.build is None and probe is not None \
+                and not (home is not None and tsvc.shadows(home, "healthcheck") is not None):
+            edit = None
+            if home is not None and isinstance(home.node, MappingNode) and probe.exact:
+                edit = health.add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options)
+            where = home or tsvc.defs[0]
+            got = _Probe(probe, edit, where, self.project.with_extenders(self.project.sharers(where.node)))
+        self._probes[target] = got
         return got
 
     # --- fixes --------------------------------------------------------------------------------
@@ -224,18 +321,20 @@ class _Plan:
             if svc.shadows(d, "depends_on") is not None:
                 continue  # a later file resets or overrides it: an edit here would be lost
             changes = tuple(("services", u, "depends_on") for u in users) + _top_path(doc, holder)
-            decisions: dict[str, str] = {}
+            decisions: dict[str, tuple[str, Safety]] = {}
             notes: list[str] = []
             for e in own:
                 cond, required = _written(e)
                 if cond != STARTED:
                     continue
-                want, why = self.decide(svc, e.name, k, required)
+                want, why, safety = self.decide(svc, e.name, k, required)
                 if want is None:
                     if why:
                         notes.append(why)
                     continue
-                decisions[e.name] = want
+                decisions[e.name] = (want, safety)
+            if self.swarm:
+                continue  # no condition can be written where `docker stack deploy` reads the file
             line, col = position(key)
             for e in own:
                 healthy = self.partial.get((svc.name, e.name))
@@ -247,18 +346,39 @@ class _Plan:
                     why = next(w for w in notes if w.startswith(f"{e.name!r} to be healthy"))
                     yield Fix(ID, f"service {svc.name!r} cannot wait for {why}", doc.path, line, col,
                               safety=Safety.DISPLAY_ONLY)
-            if not decisions:
-                continue
-            what = ", ".join(f"{n} ({_short(c)})" for n, c in decisions.items())
-            message = f"service {svc.name!r} starts before its dependencies are ready; wait for {what}"
-            edits = None if doc.readonly or doc.is_alias(node, doc.key_end(key)) else _edits(doc, key, node, entries, decisions)
-            if edits is None:
-                why = ("a target named by a variable keeps the short form" if any("$" in e.name for e in entries)
-                       else "its depends_on cannot be edited here")
-                yield Fix(ID, message + f" ({why})", doc.path, line, col,
-                          safety=Safety.DISPLAY_ONLY)
-                continue
-            yield Fix(ID, message, doc.path, line, col, tuple(edits), SAFETY, changes)
+            safe = {n: c for n, (c, sf) in decisions.items() if sf is SAFETY}
+            unsafe = {n: c for n, (c, sf) in decisions.items() if sf is not SAFETY}
+            editable = not doc.readonly and not doc.is_alias(node, doc.key_end(key))
+            if safe:
+                message = f"service {svc.name!r} starts before its dependencies are ready; wait for {_listed(safe)}"
+                yield self._fix(svc, doc, key, node, entries, safe, editable, message, SAFETY, changes, [])
+            if unsafe:
+                # The entries that wait on what an unsafe fix adds, in a fix of their own: on
+                # top of the safe one where both are written in one block (the next round
+                # proposes them again once the safe one is in), with the probes they wait for.
+                both = {**safe, **unsafe} if isinstance(node, SequenceNode) else unsafe
+                probes = [pr for n in unsafe if (pr := self._probes.get(n)) is not None and pr.edit is not None
+                          and ("services", n, "healthcheck") not in self.project.unsafe_changes]
+                pending = {p.where.key.value for p in probes}
+                said = ", ".join(f"{n} ({_short(c)}{', once it has the known-good probe' if n in pending else ''})"
+                                 for n, c in unsafe.items())
+                message = f"service {svc.name!r} starts before its dependencies are ready; wait for {said}"
+                yield self._fix(svc, doc, key, node, entries, both, editable, message, Safety.UNSAFE, changes, probes)
+
+    def _fix(self, svc: Service, doc: ComposeDoc, key: ScalarNode, node: Node, entries: list[_Entry],
+             decisions: dict[str, str], editable: bool, message: str, safety: Safety,
+             changes: tuple[tuple[str, ...], ...], probes: list[_Probe]) -> Fix:
+        line, col = position(key)
+        edits = _edits(doc, key, node, entries, decisions) if editable else None
+        if edits is None:
+            why = ("a target named by a variable keeps the short form" if any("$" in e.name for e in entries)
+                   else "its depends_on cannot be edited here")
+            return Fix(ID, message + f" ({why})", doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+        for p in probes:
+            assert p.edit is not None
+            edits.append(p.edit)
+            changes += tuple(("services", u, "healthcheck") for u in p.users)
+        return Fix(ID, message, doc.path, line, col, tuple(edits), safety, tuple(dict.fromkeys(changes)))
 
     def _wait_in_overrides(self, svc: Service, e: _Entry, k: int, healthy: list[tuple[int, ...]]) -> Iterator[Fix]:
         """The health check is there only with some override files: the wait goes into each of
@@ -269,6 +389,7 @@ class _Plan:
             for kk, vv in e.node.value:
                 if isinstance(kk, ScalarNode) and kk.value in ("required", "restart") and isinstance(vv, ScalarNode):
                     extra[str(kk.value)] = to_value(vv)
+        added = ("services", e.name, "healthcheck") in self.project.unsafe_changes
         for v in healthy:
             i = v[-1]
             if i == k:
@@ -286,37 +407,44 @@ class _Plan:
             line, col = position(d.key)
             yield Fix(ID, f"service {svc.name!r} starts before {e.name!r} is ready; wait for it to be healthy "
                       f"with {images.variant_names(self.project, (i,))}, which gives it its health check",
-                      d.doc.path, line, col, tuple(edits), SAFETY,
+                      d.doc.path, line, col, tuple(edits), Safety.UNSAFE if added else SAFETY,
                       tuple(("services", u, "depends_on") for u in self.project.with_extenders([svc.name])))
 
     def probes(self) -> Iterator[Fix]:
         """A known image without a health check that a service would wait for: suggest its probe."""
         for target, waiting in self.wanted_probes.items():
-            tsvc = self.project.services[target]
-            if "healthcheck" in tsvc.config or tsvc.build is not None:
-                continue  # a disabled check is a decision; a local build has its own Dockerfile
-            probe = images.known_probe(tsvc.image, tsvc.config)
-            if probe is None:
+            got = self.probe(target)
+            if got is None:
                 continue
-            home = tsvc.home
-            if home is not None and tsvc.shadows(home, "healthcheck") is not None:
-                continue
+            probe = got.probe
             who = ", ".join(map(repr, dict.fromkeys(waiting)))
             shown = probe.test[1] if probe.test[0] == "CMD-SHELL" else " ".join(map(_shown, probe.test[1:]))
-            message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "
-                       f"add the known-good probe `{shown}`")
-            edit = None
-            if home is not None and isinstance(home.node, MappingNode):
-                edit = health.add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options)
-            where = home or tsvc.defs[0]
-            line, col = position(where.key)
+            line, col = position(got.where.key)
             provenance = (("probe", probe.source),)
-            if edit is None:
-                yield Fix(ID, message, where.doc.path, line, col, safety=Safety.DISPLAY_ONLY, provenance=provenance)
+            tsvc = self.project.services[target]
+            if not probe.exact:
+                yield Fix(ID, f"service {target!r} has no health check in the stack, so {who} cannot wait for it to be "
+                          f"ready; its image {tsvc.image} is built on {probe.family} and may ship a HEALTHCHECK of its "
+                          f"own, which a probe here would replace: if it has none, `{shown}` is the probe "
+                          "(`--inspect` with its `docker image inspect` output tells)",
+                          got.where.doc.path, line, col,
+                          safety=Safety.DISPLAY_ONLY, provenance=provenance)
                 continue
-            users = self.project.with_extenders(self.project.sharers(where.node))
-            yield Fix(ID, message, where.doc.path, line, col, (edit,), Safety.UNSAFE,
-                      tuple(("services", u, "healthcheck") for u in users), provenance=provenance)
+            if self.swarm:
+                message = (f"service {target!r} has no health check; add the known-good probe `{shown}` (nothing is "
+                           f"made to wait for it: {self.swarm}, and that schema refuses depends_on conditions)")
+            else:
+                message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "
+                           f"add the known-good probe `{shown}`")
+            if got.edit is None:
+                yield Fix(ID, message, got.where.doc.path, line, col, safety=Safety.DISPLAY_ONLY, provenance=provenance)
+                continue
+            yield Fix(ID, message, got.where.doc.path, line, col, (got.edit,), Safety.UNSAFE,
+                      tuple(("services", u, "healthcheck") for u in got.users), provenance=provenance)
+
+
+def _listed(decisions: dict[str, str]) -> str:
+    return ", ".join(f"{n} ({_short(c)})" for n, c in decisions.items())
 
 
 def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:

@@ -6,17 +6,21 @@ services it talks to (and those that talk to it); everything else keeps its netw
 
 A service is a frontend when it is named in the `frontends` option, or (with no option) when
 its environment has browser-build variables (`VITE_`, `REACT_APP_`, `NEXT_PUBLIC_`, `VUE_APP_`,
-`NUXT_PUBLIC_`), it is built from a `frontend`/`web`/`ui`/`client` folder or Dockerfile, or from
-a context whose `package.json` depends on a browser framework (React, Vue, Vite, Angular,
-Svelte, Next...), or it runs a static web server image (nginx, httpd), or a node image under a
-frontend name (`web`, `frontend`, `ui`...).
+`NUXT_PUBLIC_`), it is built from a `frontend`/`web`/`ui`/`client` folder or Dockerfile, or its
+image runs node or a static web server and its build context's `package.json` depends on a
+browser framework (React, Vue, Vite, Angular, Svelte, Next...), or it runs a static web server
+image (nginx, httpd), or a node image under a frontend name (`web`, `frontend`, `ui`...). What
+runs decides first: a service whose entrypoint or command (or the scripts they run) starts an
+application server or a worker (python, gunicorn, uwsgi, uvicorn, celery, rq, php-fpm, java...)
+is a backend, whatever browser-build variables it carries and whatever package.json its build
+context holds (a Flask API built from a repository root that also holds the browser app).
 
 What a service talks to is inferred from its `depends_on` and `links`, the service names in the
-URLs and `host:port` values of its environment, and the `proxy_pass` / `upstream` (and
-`fastcgi_pass`, `uwsgi_pass`, `grpc_pass`) targets of the nginx configuration its container
-uses: bind-mounted files or folders (`nginx.conf`, `conf.d/*.conf`, `templates/`) and the files
-its Dockerfile COPYs there. Host names are service names, `container_name`s, `hostname`s and
-network aliases.
+URLs and `host:port` values of its environment, and the proxy targets of the nginx, caddy or
+haproxy configuration its container reads (bind-mounted or copied by its Dockerfile; read once
+for every pass by `e2i_fix.facts`): `proxy_pass` and its kin, `upstream` servers, quoted or
+not, `set $var` followed, `${VAR}` of a template filled from the service's environment. Host
+names are service names, `container_name`s, `hostname`s and network aliases.
 
 Frontends linked to each other or to a common service share one new network; each other group
 gets its own (`web-frontend`, `admin-frontend`...). The new network is declared at top level in the stack's own naming (`frontend_network` where
@@ -26,11 +30,20 @@ keeps only it (its aliases carried over); each service it talks to joins it and 
 networks, in the form it writes them (list or mapping). A service on the implicit `default`
 network gets `networks: [default, frontend_network]`, so it keeps every other link.
 
-Left alone, with a finding that says why: a reverse proxy that fronts the stack (Traefik,
-Caddy, HAProxy... or a frontend that talks to three services or more), a frontend that talks to
-a `network_mode` service, one with a fixed `ipv4_address`, networks set in an override file,
-through a merge key or `extends`, or services opted out. A frontend with no link found either
-way is left alone without a word: there is nothing to go on.
+Left alone, with a finding that says why:
+- a reverse proxy that fronts the stack: a Traefik, Caddy, HAProxy... image, or a frontend that
+  talks to three services or more and passes requests to some through its proxy config;
+- a frontend that talks to three services or more otherwise (a network of its own would cut
+  it off from little; it is not called a proxy);
+- a frontend on a network with an explicit `name:` or an external one: outside stacks and
+  proxies attach to it by that name, so it is never taken off it;
+- a frontend whose proxy config names a host with a variable nothing here fills in: what it
+  talks to is not known;
+- a frontend that talks to a `network_mode` service, one with a fixed `ipv4_address`, networks
+  set in an override file, through a merge key or `extends`, or services opted out.
+
+A frontend with no link found either way is left alone without a word: there is nothing to go
+on.
 
 ## Why
 A frontend on the main network can reach the databases and queues directly; one that is
@@ -86,7 +99,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import render, yamledit
+from e2i_fix import facts, render, yamledit
+from e2i_fix.facts import configs, runs
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, image_family, opted_out
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, ScalarNode, SequenceNode, effective_entry, position
@@ -101,12 +115,6 @@ DEFAULTS: dict[str, Any] = {"frontends": None}
 _DATA = Path(__file__).resolve().parents[1] / "data" / "frontend_network.json"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/\s]*@)?([A-Za-z0-9_.-]+)")
 _HOST_PORT = re.compile(r"(?:^|[\s,;=(\"'])([A-Za-z][A-Za-z0-9_.-]*):([0-9]{2,5})\b")
-_NGINX_PASS = re.compile(r"\b(?:proxy|fastcgi|uwsgi|scgi|grpc)_pass\s+([^\s;]+)")
-_NGINX_SET = re.compile(r"\bset\s+\$\w+\s+[\"']?([A-Za-z][A-Za-z0-9+.-]*://[^\s;\"']+)")
-_UPSTREAM = re.compile(r"\bupstream\s+([\w.-]+)\s*\{([^}]*)\}")
-_SERVER = re.compile(r"\bserver\s+([^\s;]+)")
-_COMMENT = re.compile(r"#[^\n]*")
-_NGINX_FILES = (".conf", ".template", ".conf.template")
 _MAX_CONFIG = 512 * 1024
 
 
@@ -114,6 +122,12 @@ _MAX_CONFIG = 512 * 1024
 def _data() -> dict[str, Any]:
     got: dict[str, Any] = json.loads(_DATA.read_text(encoding="utf-8"))
     return got
+
+
+@lru_cache(maxsize=1)
+def _backend_rx() -> re.Pattern[str]:
+    words = "|".join(re.escape(w) for w in _data()["backends"])
+    return re.compile(rf"(?:^|[\s/\"'=;&|(])((?:{words})[0-9.]*)(?=$|[\s\"';&|)])", re.MULTILINE)
 
 
 # --- what talks to what ---------------------------------------------------------------------
@@ -166,93 +180,37 @@ def talks_to(project: Project, svc: Service, known: dict[str, str],
         if isinstance(v, str):
             for h in _hosts_in(v):
                 add(h, f"environment {k}")
-    for path, text in _nginx_configs(project, svc):
-        for h in nginx_targets(text):
-            add(h, _shown(path, project.folder))
+    for u in _upstreams(project, svc):
+        if u.host:
+            add(u.host, u.where)
     return out
+
+
+def _upstreams(project: Project, svc: Service) -> list[configs.Upstream]:
+    """Where the proxy configs the service reads (nginx, caddy, haproxy; mounted or copied,
+    quoted or not) pass requests to: the facts layer's one reading of them."""
+    f = facts.of(project, svc)
+    return configs.upstreams(f) if f is not None else []
 
 
 def _hosts_in(value: str) -> list[str]:
     return [m.group(1) for m in _URL.finditer(value)] + [m.group(1) for m in _HOST_PORT.finditer(value)]
 
 
-def nginx_targets(text: str) -> list[str]:
-    """The hosts an nginx configuration passes requests to (upstream servers expanded)."""
-    text = _COMMENT.sub("", text)
-    upstreams = {m.group(1): [_host(s) for s in _SERVER.findall(m.group(2))] for m in _UPSTREAM.finditer(text)}
-    out: list[str] = []
-    for target in [*_NGINX_PASS.findall(text), *_NGINX_SET.findall(text)]:
-        host = _host(target)
-        out += upstreams.get(host, [host])
-    for servers in upstreams.values():
-        out += servers
-    return [h for h in dict.fromkeys(out) if h and not h.startswith("$")]
-
-
-def _host(target: str) -> str:
-    rest = target.split("://", 1)[-1]
-    rest = rest.split("@", 1)[-1]
-    return re.split(r"[:/]", rest, maxsplit=1)[0]
-
-
-def _shown(path: Path, folder: Path) -> str:
-    try:
-        return str(path.relative_to(folder))
-    except ValueError:
-        return str(path)
-
-
-def _nginx_configs(project: Project, svc: Service) -> list[tuple[Path, str]]:
-    """The nginx configuration files the service's container reads: bind mounts and the files
-    its Dockerfile copies (read for the decision, never edited)."""
-    paths: list[Path] = []
-    vols = svc.config.get("volumes")
-    for v in vols if isinstance(vols, list) else ():
-        src: Any
-        dst: Any
-        if isinstance(v, str):
-            parts = v.split(":")
-            if len(parts) < 2:
-                continue
-            src, dst = parts[0], parts[1]
-        elif isinstance(v, dict) and v.get("type", "bind") == "bind":
-            src, dst = v.get("source"), v.get("target")
-        else:
-            continue
-        if not isinstance(src, str) or not isinstance(dst, str) or "$" in src:
-            continue
-        if not (src.startswith((".", "/", "~")) and (dst.startswith("/etc/nginx") or "nginx" in dst
-                                                       or src.endswith(_NGINX_FILES))):
-            continue
-        paths.append(project.folder / src if not src.startswith("/") else Path(src))
-    build = svc.build
-    stage = build.stage if build else None
-    if build is not None and stage is not None and build.context is not None:
-        for ins, sources in stage.copies():
-            dest = ins.operands[-1]
-            for s in sources:
-                if dest.startswith("/etc/nginx") or s.endswith(_NGINX_FILES) or "nginx" in s:
-                    paths.append(build.context / s)
-    out: list[tuple[Path, str]] = []
-    for p in paths:
-        for f in _config_files(p):
-            try:
-                if f.stat().st_size <= _MAX_CONFIG:
-                    out.append((f, f.read_text(encoding="utf-8", errors="replace")))
-            except OSError:
-                continue
-    return out
-
-
-def _config_files(p: Path) -> list[Path]:
-    try:
-        if p.is_file():
-            return [p]
-        if p.is_dir():
-            return sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(_NGINX_FILES))[:50]
-    except OSError:
-        pass
-    return []
+def backend(project: Project, svc: Service) -> str | None:
+    """Why what the service runs is a backend (`it runs gunicorn`), if it is: its entrypoint
+    and command, and the scripts they run, start an application server or a worker."""
+    f = facts.of(project, svc)
+    if f is None:
+        return None
+    rx = _backend_rx()
+    m = rx.search(" ".join(f.argv))
+    if m is None:
+        for script in f.scripts:
+            m = rx.search(runs._code(script.text))
+            if m is not None:
+                break
+    return f"it runs {m.group(1)}" if m else None
 
 
 def networks_of(svc: Service) -> set[str] | None:
@@ -272,11 +230,20 @@ def networks_of(svc: Service) -> set[str] | None:
 
 
 def frontend_reason(project: Project, svc: Service) -> str | None:
+    """Why the service is a frontend, if it is. What runs decides first: a service that runs an
+    application server or a worker (python, gunicorn, uwsgi, celery...) is a backend, whatever
+    browser-build variables it carries or its build context's package.json says. A package.json
+    counts only for a service whose image runs node or a static web server."""
+    if backend(project, svc):
+        return None
     data = _data()
     env = svc.config.get("environment")
     for k in env if isinstance(env, dict) else ():
         if str(k).startswith(tuple(data["env_prefixes"])):
             return f"its environment has {k}"
+    f = facts.of(project, svc)
+    ref = (f.base if f.built else f.image) if f is not None else None
+    family = ref.family if ref is not None else image_family(svc.image)
     build = svc.build
     if build is not None and build.context is not None:
         folders = set(build.context.resolve().parts[-1:]) if build.context != project.folder else set()
@@ -289,12 +256,11 @@ def frontend_reason(project: Project, svc: Service) -> str | None:
         for part in folders:
             if _named(part.lower(), data["folder_names"]):
                 return f"it is built from {part}/"
-        package = build.context / "package.json"
-        deps = _package_deps(package)
-        hit = next((p for p in data["packages"] if p in deps), None)
-        if hit:
-            return f"its package.json depends on {hit}"
-    family = image_family(svc.image) or (image_family(build.stage.root_image) if build and build.stage else None)
+        if family in (*data["node_images"], *data["static_images"]):
+            deps = _package_deps(build.context / "package.json")
+            hit = next((p for p in data["packages"] if p in deps), None)
+            if hit:
+                return f"its package.json depends on {hit}"
     if family in data["static_images"] or family in data["gateways"]:
         return f"it runs {family}"
     if family in data["node_images"] and _named(svc.name.lower(), data["service_names"]):
@@ -356,12 +322,12 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             if f in t and other != f:
                 peers.setdefault(other, []).extend(f"{other} -> {f}: {w}" for w in t[f])
         line, col = _where(svc)
-        family = image_family(svc.image)
-        if named is None and (family in data["gateways"] or len(talks[f]) >= data["gateway_targets"]):
-            what = f"runs {family}" if family in data["gateways"] else f"talks to {', '.join(sorted(talks[f]))}"
-            yield Fix(ID, f"service {f!r} {what}: a reverse proxy in front of the stack, left on its networks",
-                      svc.defs[0].doc.path, line, col, safety=Safety.DISPLAY_ONLY)
-            continue
+        where = svc.defs[0].doc.path
+        if named is None:
+            gateway = _gateway(project, svc, talks[f])
+            if gateway:
+                yield Fix(ID, f"service {f!r} {gateway}", where, line, col, safety=Safety.DISPLAY_ONLY)
+                continue
         if not peers:
             continue  # nothing seen to keep or to cut: no evidence to act on
         if any(nets[p] is None for p in peers):
@@ -370,10 +336,72 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                       svc.defs[0].doc.path, line, col, safety=Safety.DISPLAY_ONLY)
             continue
         plan[f] = peers
-    groups = [g for g in _components(plan) if not _isolated(g, plan, nets)]
+    groups = []
+    for g in _components(plan):
+        if _isolated(g, plan, nets):
+            continue
+        held = list(_held(project, g, nets))
+        yield from held
+        if not held:
+            groups.append(g)
     if not groups:
         return
     yield from _fix(project, doc, plan, groups, fronts, nets)
+
+
+def _gateway(project: Project, svc: Service, talks: dict[str, list[str]]) -> str | None:
+    """Why a frontend is left on its networks as the stack's way in, if it is: it runs a reverse
+    proxy image, or it talks to three services or more and its proxy config passes requests to
+    some; one that talks to that many services otherwise (a worker, an app with many clients)
+    is no proxy, but a network of its own would cut it off from little."""
+    data = _data()
+    f = facts.of(project, svc)
+    ref = (f.base if f.built else f.image) if f is not None else None
+    family = ref.family if ref is not None else image_family(svc.image)
+    if family in data["gateways"]:
+        return f"runs {family}: a reverse proxy in front of the stack, left on its networks"
+    if len(talks) < data["gateway_targets"]:
+        return None
+    known = hosts(project)
+    proxied = sorted({known[u.host] for u in _upstreams(project, svc) if u.host in known and known[u.host] != svc.name})
+    if proxied:
+        return f"passes requests to {', '.join(proxied)}: a reverse proxy in front of the stack, left on its networks"
+    return (f"talks to {', '.join(sorted(talks))}: three services or more, a network of its own would cut it off from "
+            "little, left on its networks")
+
+
+def _held(project: Project, group: list[str], nets: dict[str, set[str] | None]) -> Iterator[Fix]:
+    """Why a group of frontends stays on its networks: one of them is on a network others attach
+    to by name, or passes requests to a host it names with a variable."""
+    for f in group:
+        svc = project.services[f]
+        line, col = _where(svc)
+        where = svc.defs[0].doc.path
+        fixed = _fixed_networks(project, nets[f] or set())
+        if fixed:
+            yield Fix(ID, f"frontend {f!r} is on network {fixed}: left on its networks", where, line, col,
+                      safety=Safety.DISPLAY_ONLY)
+            continue
+        unknown = sorted({u.where for u in _upstreams(project, svc) if not u.host})
+        if unknown:
+            yield Fix(ID, f"frontend {f!r} passes requests to a host its proxy config names with a variable "
+                      f"({', '.join(unknown)}): what it talks to is not known, left on its networks",
+                      where, line, col, safety=Safety.DISPLAY_ONLY)
+
+
+def _fixed_networks(project: Project, names: set[str]) -> str | None:
+    """A network of `names` that outside containers may attach to by name: one with an explicit
+    `name:`, or an external one (the service must stay on it)."""
+    declared = project.model(project.widest).get("networks") or {}
+    for n in sorted(names):
+        spec = declared.get(n) if isinstance(declared, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("external"):
+            return f"`{n}`, which is external (created outside the stack, which others share)"
+        if isinstance(spec.get("name"), str):
+            return f"`{n}`, which has an explicit name (`name: {spec['name']}`: outside stacks and proxies attach to it)"
+    return None
 
 
 def _where(svc: Service) -> tuple[int, int]:
