@@ -3,13 +3,16 @@ small inline cases and the corpus, judged by bytes and by the real Compose CLI."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from e2i_fix._main import main
 from e2i_fix.passes import _hardening, registry
 
-from hardening_cases import apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, run_fixture
+from hardening_cases import (apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, passes_of,
+                             run_fixture)
 
 ID = "cap-drop"
 KEYS = {"cap_drop", "cap_add"}
@@ -24,7 +27,8 @@ def test_fixture(tmp_path: Path, case: str) -> None:
 
 @pytest.mark.parametrize("case", cases(ID))
 def test_compose_reads_only_capabilities_changed(case: str) -> None:
-    only_keys_changed(ID, case, KEYS)
+    # A case run with no-force-root also changes the user and environment it owns.
+    only_keys_changed(ID, case, KEYS if passes_of(ID, case) == ID else KEYS | {"user", "environment"})
 
 
 @pytest.mark.parametrize(
@@ -141,6 +145,63 @@ def test_corpus(tmp_path: Path) -> None:
 ])
 def test_a_bad_option_is_an_error(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert message in bad_option_is_an_error(ID, tmp_path, toml, capsys)
+
+
+@pytest.mark.parametrize(("case", "service", "cap_add", "reason"), [
+    pytest.param("file-caps", "proxy", ["DAC_OVERRIDE", "NET_BIND_SERVICE"], "/usr/bin/caddy carries file capabilities "
+                 "(NET_BIND_SERVICE): without them in the bounding set it fails to start (EPERM)", id="caddy"),
+    pytest.param("file-caps", "server", ["NET_BIND_SERVICE"], "/usr/local/bin/server carries file capabilities",
+                 id="setcap in its Dockerfile, non-root user"),
+    pytest.param("user-this-run", "api", None, "it runs as app (USER app, which non-root-user gives its stage in this "
+                 "run), and a non-root process has no capabilities to lose", id="the USER non-root-user adds"),
+    pytest.param("user-this-run", "worker", None, "it runs as celery (`user: celery`, which no-force-root sets in this "
+                 "run)", id="the user no-force-root sets"),
+    pytest.param("user-this-run", "db-tools", ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID"],
+                 "its image runs as root: it keeps root's powers", id="a stage that keeps root"),
+])
+def test_the_decision_and_its_reason(tmp_path: Path, case: str, service: str, cap_add: list[str] | None, reason: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    svc = config_json(FIXTURES / case / "expected")["services"][service]
+    assert svc["cap_drop"] == ["ALL"] and svc.get("cap_add") == cap_add
+    work = tmp_path / case
+    shutil.copytree(FIXTURES / case / "input", work)
+    out = check(passes_of(ID, case), work, capsys)
+    assert any(f"[{ID}] service {service!r}" in line and reason in line for line in out)
+
+
+def test_no_run_adds_a_user_and_keeps_root_capabilities(tmp_path: Path) -> None:
+    """The user decision is one: with non-root-user in the run, the service it gives a USER
+    loses root's capabilities; without it (not selected, or its unsafe fix not allowed), the
+    same service keeps them, and its Dockerfile keeps running as root."""
+    root = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID"]
+    for ids, unsafe, user_added, caps in [("non-root-user,cap-drop", True, True, None),
+                                          ("cap-drop", True, False, root),
+                                          ("non-root-user,cap-drop", False, False, None)]:
+        work = tmp_path / f"{ids}-{unsafe}"
+        shutil.copytree(FIXTURES / "user-this-run" / "input", work)
+        args = ["--apply", "--select", ids, *(["--unsafe-fixes"] if unsafe else []), str(work)]
+        main(args)
+        added = "USER app" in (work / "api" / "Dockerfile").read_text()
+        assert added is user_added
+        svc = config_json(work)["services"]["api"]
+        if not unsafe:
+            assert "cap_drop" not in svc  # cap-drop is unsafe: nothing of it either
+            continue
+        assert svc["cap_drop"] == ["ALL"] and svc.get("cap_add") == caps
+
+
+def test_a_process_supervisor_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An image built here whose entrypoint starts supervisord runs several programs as root,
+    each with needs of its own: no root profile is guessed for it."""
+    text = "services:\n  app:\n    build: .\n"
+    f = one(tmp_path, text)
+    (tmp_path / "Dockerfile").write_text("FROM debian:12\nCOPY start.sh /start.sh\nENTRYPOINT [\"/start.sh\"]\n")
+    (tmp_path / "start.sh").write_text("#!/bin/sh\nexec supervisord -n -c /etc/supervisor/supervisord.conf -u root\n")
+    assert apply(ID, tmp_path) == 0
+    assert f.read_text() == text
+    out = check(ID, tmp_path, capsys)
+    assert any("start.sh starts supervisord: the programs it runs as root each need capabilities of their own" in line
+               for line in out)
 
 
 def test_written_in_the_stack_s_order_and_quotes() -> None:

@@ -48,7 +48,7 @@ def test_image_unknown(written: str) -> None:
     assert images.parse(written, {}) is None
 
 
-RUNTIME = {"user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
+RUNTIME = {"user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes", "renders",
            "read_only", "internal", "gains", "notes"}
 
 
@@ -153,7 +153,9 @@ def test_step_down_in_an_entrypoint_script(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("script", "why"), [
     ("#!/bin/sh\nenvsubst < /t.conf > /etc/nginx/conf.d/default.conf\nexec nginx\n", "writes /etc/nginx/conf.d/default.conf"),
     ("#!/bin/sh\nexec supervisord -c /etc/supervisor.conf\n", "starts supervisord"),
-    ("#!/bin/sh\nusermod -u \"$PUID\" app\nexec \"$@\"\n", "runs usermod"),
+    ("#!/bin/sh\nusermod -u \"$PUID\" app\nexec \"$@\"\n", "remaps its user to the PUID/PGID"),
+    ("#!/bin/sh\nchown -R app /data\nexec \"$@\"\n", "runs chown"),
+    ("#!/bin/sh\ncrudini --set /etc/app/app.conf main debug 1\nexec \"$@\"\n", "writes /etc/app/app.conf"),
     ("#!/bin/sh\nexec su app -c \"$*\"\n", "steps down with su"),
 ])
 def test_why_an_entrypoint_starts_as_root(tmp_path: Path, script: str, why: str) -> None:
@@ -415,3 +417,127 @@ def test_a_bad_inspect_file_is_the_runs_error(tmp_path: Path, text: str, where: 
     assert main(["--check", "--inspect", str(bad), str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(str(bad) + where)
+
+
+def test_writes_through_variables_of_a_compose_command(tmp_path: Path) -> None:
+    """`$$VAR` in a compose command is the shell's variable: its value comes from the service's
+    environment; a target nothing names is an unknown write."""
+    p = index(tmp_path, {"compose.yaml": (
+        "services:\n  cache:\n    image: memcached:alpine\n    command:\n      - sh\n      - -euc\n      - |\n"
+        "        echo 'mech_list: plain' > \"$$SASL_CONF_PATH\"\n"
+        "        echo \"u:$$(cat $$PASSWORD_FILE)\" >> \"$${DB_DIR}/sasl-db\"\n"
+        "        exec memcached -S\n"
+        "    environment:\n      SASL_CONF_PATH: /home/memcache/memcached.conf\n      DB_DIR: /home/memcache\n"
+        "  other:\n    image: alpine\n    command: sh -c 'echo x > \"$$OUT\"; exec sleep 1'\n")})
+    cache, other = facts.of(p, "cache"), facts.of(p, "other")
+    assert cache is not None and other is not None
+    got = {(w.path, w.known) for w in cache.writes}
+    assert got == {("/home/memcache/memcached.conf", True), ("/home/memcache/sasl-db", True)}
+    assert "redirects into it through $SASL_CONF_PATH" in next(w.why for w in cache.writes if w.path.endswith(".conf"))
+    assert [(w.path, w.known) for w in other.writes] == [("$OUT", False)]
+
+
+def test_writes_of_config_tools_and_template_folders(tmp_path: Path) -> None:
+    p = index(tmp_path, {
+        "compose.yaml": "services:\n  app:\n    build: .\n  web:\n    image: nginx:1.27\n    volumes:\n"
+                        "      - ./templates:/etc/nginx/templates:ro\n  plain:\n    image: nginx:1.27\n",
+        "Dockerfile": "FROM debian:12\nRUN useradd app && mkdir -p /srv/logs && chmod 0777 /srv/logs\n"
+                      "COPY start.sh /start.sh\nUSER app\nCMD [\"/start.sh\"]\n",
+        "start.sh": "#!/bin/sh\nCONF=/srv/conf/app.ini\ncrudini --set \"$CONF\" main debug 1\nexec app\n",
+    })
+    app, web, plain = (facts.of(p, n) for n in ("app", "web", "plain"))
+    assert app is not None and web is not None and plain is not None
+    paths = {w.path: w.why for w in app.writes}
+    assert "/srv/conf/app.ini" in paths and "config tool" in paths["/srv/conf/app.ini"]
+    assert paths["/srv/logs"].endswith("at line 2")
+    assert "/etc/nginx/conf.d" in {w.path for w in web.writes}
+    assert "/etc/nginx/conf.d" not in {w.path for w in plain.writes}
+
+
+def test_a_script_a_build_step_runs_is_not_what_runs(tmp_path: Path) -> None:
+    p = index(tmp_path, {
+        "compose.yaml": "services:\n  app:\n    build: .\n",
+        "Dockerfile": "FROM debian:12\nCOPY install.sh /usr/local/bin/install.sh\nRUN /usr/local/bin/install.sh\n"
+                      "CMD [\"sleep\", \"infinity\"]\n",
+        "install.sh": "#!/bin/sh\napt-get update && apt-get install -y curl\n",
+    })
+    app = facts.of(p, "app")
+    assert app is not None and app.scripts == () and app.starts_as_root is None
+
+
+@pytest.mark.parametrize(("dockerfile", "user"), [
+    ("FROM node:22-alpine\nWORKDIR /app\n", ("node", "node")),
+    ("FROM node:22\nRUN groupmod --new-name dev node \\\n && usermod --login dev --home /home/dev --move-home node\n", ("dev", "dev")),
+    ("FROM python:3.12\nARG NAME=svc\nRUN groupadd -g 1001 grp && useradd -u 1001 -g 1001 ${NAME}\n", ("svc", "grp")),
+    ("FROM alpine:3.20\nRUN addgroup -S web && adduser -S -G web web\n", ("web", "web")),
+    ("FROM python:3.12\n", None),
+])
+def test_the_image_own_user(tmp_path: Path, dockerfile: str, user: tuple[str, str] | None) -> None:
+    from e2i_fix.facts import runs
+
+    p = index(tmp_path, {"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": dockerfile})
+    app = facts.of(p, "app")
+    assert app is not None
+    got = runs.own_user(app)
+    assert (got.name, got.group) == user if user is not None else got is None
+
+
+@pytest.mark.parametrize(("files", "why"), [
+    ({".github/workflows/release.yml": "jobs:\n  b:\n    steps:\n      - uses: docker/build-push-action@v6\n"
+      "        with:\n          file: ./docker/Dockerfile\n          push: true\n"}, ".github/workflows/release.yml builds docker/Dockerfile"),
+    ({".github/workflows/test.yml": "jobs:\n  b:\n    steps:\n      - run: docker build -f docker/Dockerfile .\n"}, None),
+    ({".github/workflows/release.yml": "jobs:\n  b:\n    steps:\n      - uses: docker/build-push-action@v6\n"
+      "        with:\n          file: ./other/Dockerfile\n          push: true\n"}, None),
+])
+def test_published(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
+    from e2i_fix.facts import runs
+
+    (tmp_path / ".git").mkdir()
+    p = index(tmp_path, {"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      dockerfile: docker/Dockerfile\n",
+                         "docker/Dockerfile": "FROM python:3.12\n", **files})
+    app = facts.of(p, "app")
+    assert app is not None
+    got = runs.published(app)
+    assert (got is None) if why is None else (got is not None and why in got)
+
+
+def test_published_through_a_registry_tag(tmp_path: Path) -> None:
+    from e2i_fix.facts import runs
+
+    p = index(tmp_path, {"compose.yaml": "services:\n  app:\n    image: ghcr.io/acme/app:1.0\n    build: .\n"
+                                         "  local:\n    image: localhost:5000/app\n    build: .\n",
+                         "Dockerfile": "FROM python:3.12\n"})
+    app, local = facts.of(p, "app"), facts.of(p, "local")
+    assert app is not None and local is not None
+    assert "ghcr.io" in (runs.published(app) or "") and runs.published(local) is None
+
+
+@pytest.mark.parametrize(("dockerfile", "script", "installed", "granted", "called"), [
+    ('FROM debian:12\nARG PACKAGES="curl \\\n  sudo"\nRUN apt-get install -y ${PACKAGES}\n'
+     'RUN echo "dev ALL=(ALL) NOPASSWD:ALL" >> /etc/sudoers\n', None, True, True, False),
+    ("FROM debian:12\nRUN apt-get install -y sudo curl\n", None, True, False, False),
+    ("FROM debian:12\nRUN apt-get install -y sudo && usermod -aG sudo dev\n", None, True, True, False),
+    ("FROM debian:12\nCOPY start.sh /start.sh\nCMD [\"/start.sh\"]\n", "#!/bin/sh\nsudo cron\n", False, False, True),
+])
+def test_sudo(tmp_path: Path, dockerfile: str, script: str | None, installed: bool, granted: bool, called: bool) -> None:
+    from e2i_fix.facts import runs
+
+    files = {"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": dockerfile}
+    if script is not None:
+        files["start.sh"] = script
+    p = index(tmp_path, files)
+    app = facts.of(p, "app")
+    assert app is not None
+    got = runs.sudo(app)
+    assert (got.installed is not None, got.granted is not None, got.called is not None) == (installed, granted, called)
+
+
+def test_a_script_a_build_step_only_prepares_is_still_read(tmp_path: Path) -> None:
+    p = index(tmp_path, {
+        "compose.yaml": "services:\n  app:\n    build: .\n",
+        "Dockerfile": "FROM debian:12\nCOPY start.sh /usr/local/bin/start.sh\nRUN chmod +x /usr/local/bin/start.sh\n"
+                      "CMD [\"supervisord\"]\n",
+        "start.sh": "#!/bin/sh\nchown -R app /data\n",
+    })
+    app = facts.of(p, "app")
+    assert app is not None and [s.origin for s in app.scripts] == ["start.sh"]

@@ -143,3 +143,30 @@ def test_a_shared_block_is_fixed_for_all_or_none(tmp_path: Path) -> None:
     ]
     flower = config(FIXTURES / ID / "shared-anchor" / "expected", ["compose.yaml"])["services"]["flower"]
     assert "user" not in flower and "C_FORCE_ROOT" not in flower["environment"]
+
+
+def test_the_user_non_root_user_gives_the_stage_in_the_same_run(tmp_path: Path) -> None:
+    """The stage has no user yet: with non-root-user in the run (an unsafe fix), the worker
+    drops C_FORCE_ROOT for the user that pass gives the stage, in one run and as unsafe; without
+    it, C_FORCE_ROOT stays and the finding points at non-root-user."""
+    compose = ("services:\n  worker:\n    build: .\n    command: celery -A app worker\n    environment:\n"
+               "      - BROKER_URL=redis://redis:6379/0\n      - C_FORCE_ROOT=1\n")
+    dockerfile = "FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\n"
+    for name, select, unsafe in [("both", f"{ID},non-root-user", True), ("safe", f"{ID},non-root-user", False),
+                                 ("alone", ID, True)]:
+        work = tmp_path / name
+        work.mkdir()
+        (work / "compose.yaml").write_text(compose)
+        (work / "Dockerfile").write_text(dockerfile)
+        extra = ["--unsafe-fixes"] if unsafe else []
+        said = findings(work, select, *extra)
+        main(["--apply", "--select", select, *extra, str(work)])
+        svc = config(work, ["compose.yaml"])["services"]["worker"]
+        if name == "both":
+            assert any("drop C_FORCE_ROOT and run as app:app; non-root-user gives stage 0 `USER app` in this run" in line
+                       for line in said)
+            assert svc.get("user") == "app:app" and "C_FORCE_ROOT" not in str(svc["environment"])
+            assert "USER app" in (work / "Dockerfile").read_text()
+        else:
+            assert "user" not in svc and "C_FORCE_ROOT" in svc["environment"]
+            assert any("no non-root user is known" in line and "non-root-user" in line for line in said)

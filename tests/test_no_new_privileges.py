@@ -13,6 +13,7 @@ from hardening_cases import apply, cases, check, config_json, corpus, only_keys_
 
 ID = "no-new-privileges"
 KEYS = {"security_opt"}
+FIXTURES = Path(__file__).parent / "fixtures" / ID
 
 
 @pytest.mark.parametrize("case", cases(ID))
@@ -95,8 +96,8 @@ def test_anchor_shared_by_services_is_declared_for_each(tmp_path: Path) -> None:
 def test_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = Path(__file__).parent / "fixtures" / ID / "setuid" / "input"
     out = check(ID, folder, capsys)
-    assert f"{folder}/compose.yaml:2:3: [{ID}] service 'admin' does not set no-new-privileges, and its command runs " \
-           "'sudo': it needs to gain privileges at execve, which the option blocks (no fix applied)" in out
+    assert f"{folder}/compose.yaml:2:3: [{ID}] service 'admin' does not set no-new-privileges, and its command calls " \
+           "sudo: it needs to gain privileges at execve, which the option blocks (no fix applied)" in out
     assert f"{folder}/compose.yaml:5:3: [{ID}] service 'ping' does not set no-new-privileges, and its Dockerfile " \
            "runs 'chmod u+s': it needs to gain privileges at execve, which the option blocks (no fix applied)" in out
 
@@ -145,6 +146,25 @@ def test_a_template_the_services_merge_gets_the_key_once(tmp_path: Path) -> None
     model = config_json(tmp_path)["services"]
     assert model["web"]["security_opt"] == model["worker"]["security_opt"] == ["no-new-privileges:true"]
     assert apply(ID, tmp_path) == 0
+
+
+def test_sudo_that_is_granted_and_sudo_nothing_uses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """sudo installed through an ARG list and granted in /etc/sudoers is a reason to leave the
+    service alone; sudo installed that nothing calls and nothing grants is not."""
+    model = config_json(FIXTURES / "sudo" / "expected")["services"]
+    assert "security_opt" not in model["dev"] and model["web"]["security_opt"] == ["no-new-privileges:true"]
+    out = check(ID, FIXTURES / "sudo" / "input", capsys)
+    assert any("service 'dev' does not set no-new-privileges, and its Dockerfile installs sudo (line 7) and grants "
+               "it (line 8: NOPASSWD)" in line for line in out)
+    assert not any("service 'web' does not set" in line for line in out)
+
+
+def test_swarm_ignores_security_opt(capsys: pytest.CaptureFixture[str]) -> None:
+    assert config_json(FIXTURES / "swarm" / "expected") == config_json(FIXTURES / "swarm" / "input")
+    out = check(ID, FIXTURES / "swarm" / "input", capsys)
+    assert [line.split(": [", 1)[1] for line in out] == [
+        f"{ID}] no-new-privileges is not added: the stack is also deployed with docker stack deploy (service 'api' "
+        "sets deploy.update_config, which only swarm reads), which ignores security_opt (no fix applied)"]
 
 
 def test_spelled_and_quoted_as_the_stack_writes_it() -> None:

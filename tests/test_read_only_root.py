@@ -4,16 +4,18 @@ Compose CLI."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from e2i_fix.passes import registry
 
-from hardening_cases import apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, run_fixture
+from hardening_cases import (apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, passes_of,
+                             run_fixture)
 
 ID = "read-only-root"
-KEYS = {"read_only", "tmpfs"}
+KEYS = {"read_only", "tmpfs", "volumes"}
 FIXTURES = Path(__file__).parent / "fixtures" / ID
 
 
@@ -25,6 +27,45 @@ def test_fixture(tmp_path: Path, case: str) -> None:
 @pytest.mark.parametrize("case", cases(ID))
 def test_compose_reads_only_read_only_and_tmpfs_changed(case: str) -> None:
     only_keys_changed(ID, case, KEYS)
+
+
+@pytest.mark.parametrize(("case", "service", "reason"), [
+    pytest.param("command-writes", "memcached", "it writes /home/memcache/memcached.conf (compose command redirects "
+                 "into it through $SASL_CONF_PATH); /home/memcache/sasl-db", id="redirections through variables"),
+    pytest.param("command-writes", "cache", "it writes through $REDIS_CONF (compose command redirects into it, through "
+                 "a variable the stack gives no value): what it writes there is not known", id="an unknown target"),
+    pytest.param("code-folder", "api", "/code/logs, /code lie among the image's own files, where a volume would hide "
+                 "them", id="writes in its application folder"),
+    pytest.param("celery-beat", "beat", "it writes /app/celerybeat-schedule (celery beat keeps its schedule file in "
+                 "the working folder)", id="celery beat's schedule"),
+    pytest.param("template-output", "web", "it writes /etc/nginx/conf.d (the nginx image renders the templates of "
+                 "/etc/nginx/templates into it)", id="a template output folder"),
+    pytest.param("swarm", "web", "its `tmpfs:` entry for /var/cache/nginx is ignored where the stack is deployed as a "
+                 "swarm stack", id="a tmpfs: entry swarm ignores"),
+    pytest.param("user-this-run", "api", "/app lies among the image's own files", id="the USER non-root-user adds"),
+])
+def test_not_made_read_only_and_why(tmp_path: Path, case: str, service: str, reason: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert "read_only" not in config_json(FIXTURES / case / "expected")["services"][service]
+    work = tmp_path / case
+    shutil.copytree(FIXTURES / case / "input", work)
+    out = check(passes_of(ID, case), work, capsys)
+    line = next(x for x in out if f"[{ID}] service {service!r}" in x)
+    assert "not made read-only: " in line and reason in line
+    assert "mount a volume" not in line
+
+
+def test_swarm_gets_tmpfs_volumes() -> None:
+    """docker stack deploy ignores `tmpfs:`: where the stack is also a swarm stack, the tmpfs
+    mounts are `volumes:` entries of type tmpfs, their size in bytes as its schema wants."""
+    svc = config_json(FIXTURES / "swarm" / "expected")["services"]["db"]
+    assert svc["read_only"] is True and "tmpfs" not in svc
+    assert [v for v in svc["volumes"] if v["type"] == "tmpfs"] == [
+        {"type": "tmpfs", "target": "/var/run/postgresql", "tmpfs": {"size": "67108864"}},
+        {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": "67108864"}},
+    ]
+    text = (FIXTURES / "swarm" / "expected" / "compose.yaml").read_text()
+    assert "        tmpfs:\n          size: 67108864\n" in text
 
 
 @pytest.mark.parametrize(
@@ -53,8 +94,10 @@ def test_what_is_not_known_is_left_writable() -> None:
 
 def test_messages(capsys: pytest.CaptureFixture[str]) -> None:
     out = check(ID, FIXTURES / "built" / "input", capsys)
-    assert any("service 'report' has a writable root filesystem; not made read-only: it writes /srv/reports, which "
-               "no volume holds (mount a volume there first)" in line for line in out)
+    assert any("service 'report' has a writable root filesystem; not made read-only: it writes /srv/reports (its "
+               "Dockerfile hands it over for run time: RUN mkdir at line 2), which no volume or tmpfs holds" in line
+               for line in out)
+    assert not any("mount a volume" in line for line in out)
     assert any("service 'rooted'" in line and "runs as root" in line for line in out)
 
 

@@ -20,7 +20,8 @@ answers once:
   copies and reads (`facts.configs`: nginx, caddy and haproxy upstreams, postgresql.conf,
   redis.conf), `sizes`: what it sizes itself to (`facts.sizes`), `ports`: the ports it serves.
 
-`every(project, svc)` gives the service in each variant it runs in. Facts are computed on first
+`every(project, svc)` gives the service in each variant it runs in; `reached(project, svc)` in
+each variant an edit of its home reaches. Facts are computed on first
 use and kept with the index: the engine builds a new index after each round of fixes, so a
 decision a pass applied (a new USER) is a fact the next round reads. Decisions that passes of
 one round must share (the user a service will run as once `non-root-user` is applied) are in
@@ -437,6 +438,24 @@ def every(project: Project, svc: Service | str) -> list[Facts]:
     """`svc` in each variant of the stack that has it, in `Project.variants()` order."""
     out = []
     for files in project.variants():
+        f = of(project, svc, files)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def reached(project: Project, svc: Service | str) -> list[Facts]:
+    """`svc` in each variant that an edit of its home reaches (`Project.reaching`), in
+    `Project.variants()` order: what a pass that adds a key to the service decides on. A file
+    that runs alone without the home (a dev file, its own stack) is not changed by that edit,
+    and says nothing about whether it is safe. (A Dockerfile edit reaches every variant that
+    builds the stage: `every`.)"""
+    s = project.services.get(svc) if isinstance(svc, str) else svc
+    home = s.home if s is not None else None
+    if home is None:
+        return every(project, svc)
+    out = []
+    for files in project.reaching(home.doc):
         f = of(project, svc, files)
         if f is not None:
             out.append(f)

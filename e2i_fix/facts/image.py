@@ -106,7 +106,7 @@ def parse(image: str | None, env: Mapping[str, str] | None = None) -> ImageRef |
 # --- the table ------------------------------------------------------------------------------
 
 _RUNTIME = ("user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
-            "read_only", "internal", "gains", "notes", "sources")
+            "renders", "read_only", "internal", "gains", "notes", "sources")
 _SOFTWARE = ("probe", "probe_min_major", "probe_unless_password", "probe_source", "port", "port_source", "cpus",
              "memory", "documented", "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
              "unsized", "watermark_factor", "watermark_source")

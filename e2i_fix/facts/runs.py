@@ -1,6 +1,11 @@
 """What a service runs, and what that does: the shell it runs and the entrypoint scripts in its
 build context, whether it must start as root, the paths it writes, its mounts, the ports it
-serves and the binaries that carry file capabilities. Read through `facts.Facts`."""
+serves and the binaries that carry file capabilities. Read through `facts.Facts`.
+
+Also what the image has that a user decision rests on: the users its stages create or rename
+and the one the base image ships (`own_user`), how a user is added to it (`user_tools`),
+whether a CI workflow publishes the image it builds (`published`), and what it does with sudo
+(`sudo`)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import posixpath
 import re
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from e2i_fix.facts import Mount, Script
 
@@ -22,10 +27,13 @@ _SCRIPT_LIMIT = 65536
 
 
 class Write(NamedTuple):
-    """A path the service writes at run time, with why the tool thinks so."""
+    """A path the service writes at run time, with why the tool thinks so. `known` False: a
+    write whose target is a variable the stack gives no value (`> "$CONF"`): `path` is the
+    target as written, and what it writes is not known."""
 
     path: str
     why: str  # "its entrypoint redirects into it", "the image writes it (table)"
+    known: bool = True
 
 
 # --- the shell it runs ----------------------------------------------------------------------
@@ -58,6 +66,8 @@ def scripts(f: Facts) -> tuple[Script, ...]:
             continue
         text = shell_string(words)
         if text is not None:
+            if origin is not None and origin.startswith("compose"):
+                text = compose_text(text, f.project.env)
             out.append(Script(text, origin or "its command"))
     seen: set[Path] = set()
     candidates = [w for w in f.argv if _looks_like_script(w)]
@@ -77,16 +87,40 @@ def scripts(f: Facts) -> tuple[Script, ...]:
         for m in re.finditer(r"(?:^|[\s;&|(\"'])(?:\.|source|exec|sh|bash)?\s*(/[\w./-]+\.sh|\./[\w./-]+\.sh)\b", text):
             candidates.append(m.group(1))
     # Scripts the stages copy from the context with an entrypoint-like name, named or not:
-    # an image often starts them from a path its ENTRYPOINT reaches indirectly.
-    for _, src, host in _copied(f):
+    # an image often starts them from a path its ENTRYPOINT reaches indirectly. One a RUN
+    # line runs is a build step, not what the container runs.
+    built_with = "\n".join(_run_text(ins) for st in f.chain for ins in st.instructions if ins.name == "RUN")
+    for target, src, host in _copied(f):
         if host in seen or not (src.endswith(".sh") or "entrypoint" in src.lower()):
             continue
+        if target.startswith("/tmp/") or re.search(
+                r"(?:^|[;&|(]\s*|\b(?:sh|bash|source|\.)\s+)" + re.escape(target) + r"(?![\w.-])", built_with, re.MULTILINE):
+            continue  # run by a build step (`RUN /usr/local/bin/install.sh`), not by the container
         if host.is_file():
             seen.add(host)
             text = _read(host)
             if text is not None:
                 out.append(Script(text, _shown(f, host), host))
     return tuple(out)
+
+
+_COMPOSE_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}$]*))?\}")
+
+
+def compose_text(text: str, env: dict[str, str]) -> str:
+    """A string of a compose file as the container gets it: `$$` is a `$` the shell reads, and
+    `${VAR}` (or `${VAR:-default}`) takes its value from `.env` where it has one; one `.env`
+    gives no value stays as written (Compose takes it from the shell that runs it, which the
+    tool does not see)."""
+
+    def sub(m: re.Match[str]) -> str:
+        value = env.get(m.group("name"))
+        if value:
+            return value.replace("$", "\0")
+        default = m.group("default")
+        return default if default is not None else m.group(0)
+
+    return _COMPOSE_VAR.sub(sub, text.replace("$$", "\0")).replace("\0", "$")
 
 
 def _looks_like_script(word: str) -> bool:
@@ -202,20 +236,36 @@ def step_down(f: Facts) -> str | None:
     return None
 
 
+_ETC_TOOLS = re.compile(r"(?:\bcrudini\s+--(?:set|del|merge)\s+[\"']?|(?:^|[\s;&|(])(?:ln\s+-\w+\s+\S+|mkdir\s+(?:-\w+\s+)*|rm\s+(?:-\w+\s+)*"
+                        r"|touch\s+|install\s+(?:-\w+\s+)*\S+\s+)[\"']?)(/etc/[\w./{},-]+)")
+_REMAP = re.compile(r"\b(?:usermod|groupmod)\b[^\n]*\$\{?(?:PUID|PGID|UID|GID|USER_ID|GROUP_ID|[A-Z_]*_UID|[A-Z_]*_GID)\b")
+
+
 def starts_as_root(f: Facts) -> str | None:
+    """Why what the service runs is built to start as root, if anything it runs says so: a
+    step-down (gosu, su-exec, setpriv, `su ... -c`), a PUID/PGID remap, a supervisor that runs
+    as root, a write under /etc, root's work (chown, usermod, package installs) in its command
+    or entrypoint, or the table's word for its image (`root_entrypoint`)."""
     tool = f.step_down
+    texts = [(s.origin, _code(s.text)) for s in f.scripts]
+    for origin, body in texts:
+        if _REMAP.search(body):
+            why = f"{origin} remaps its user to the PUID/PGID it is given"
+            return f"{why}, then steps down with {tool}" if tool else why
     if tool is not None:
         return f"its entrypoint starts as root and steps down with {tool}"
-    texts = [(s.origin, _code(s.text)) for s in f.scripts]
-    words = " ".join(f.argv)
-    for origin, body in [*texts, ("its command", words)]:
-        m = _SUPERVISORS.search(body)
+    sup = supervisor(f)
+    if sup is not None:
+        return f"{sup[0]} starts {sup[1]}, which runs as root"
+    first = _plain_command(f.argv)
+    if first is not None:
+        m = _ROOT_WORK.match(first)
         if m:
-            return f"{origin} starts {m.group(1).strip()}, which runs as root"
+            return f"its command runs {m.group(1)}, which needs root"
     for origin, body in texts:
-        m = _ETC_WRITE.search(body)
+        m = _ETC_WRITE.search(body) or _ETC_TOOLS.search(body)
         if m:
-            return f"{origin} writes {m.group(1)}"
+            return f"{origin} writes {m.group(m.lastindex or 1)}"
         m = _ROOT_WORK.search(body)
         if m:
             return f"{origin} runs {m.group(1)}, which needs root"
@@ -228,49 +278,344 @@ def starts_as_root(f: Facts) -> str | None:
     return None
 
 
+def supervisor(f: Facts) -> tuple[str, str] | None:
+    """What starts a process supervisor (supervisord, s6, runit, an init), and which: a
+    container of several programs, each with needs of its own."""
+    for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), ("its command", " ".join(f.argv))]:
+        m = _SUPERVISORS.search(body)
+        if m:
+            return origin, m.group(1).strip()
+    return None
+
+
+def _plain_command(argv: list[str]) -> str | None:
+    """The program a command runs when no shell reads it (`chown -R app /data`), past `exec`."""
+    words = [w for w in argv if w != "exec"]
+    if not words or shell_string(words) is not None:
+        return None
+    return " ".join([Path(words[0]).name, *words[1:]])
+
+
 def _code(text: str) -> str:
     """A script without its comment lines."""
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
+# --- the users an image has -------------------------------------------------------------------
+
+_ACCOUNT = re.compile(r"\b(useradd|adduser|groupadd|addgroup|usermod|groupmod)\b([^;&|\n]*)")
+# Flags of useradd/adduser/usermod/groupmod that take a value.
+_VALUED = {"-g", "--gid", "-G", "--ingroup", "-u", "--uid", "-d", "--home-dir", "--home", "-s", "--shell", "-c",
+           "--comment", "-h", "-k", "--groups", "-l", "--login", "-n", "--new-name", "-K", "-e", "--expiredate", "-f",
+           "--inactive", "-p", "--password", "-R", "--root", "-P", "--prefix", "-Z", "--firstuid", "--lastuid"}
+
+
+class Accounts(NamedTuple):
+    """The users RUN lines create or rename (`usermod --login`), with their primary group where
+    the line says, in the order they appear, and the groups created with a fixed gid."""
+
+    users: dict[str, str | None]
+    gids: dict[str, str]
+
+
+def accounts(texts: list[str]) -> Accounts:
+    """Users and groups the shell lines `texts` create, rename or change."""
+    users: dict[str, str | None] = {}
+    gids: dict[str, str] = {}
+    renamed_groups: dict[str, str] = {}
+    for text in texts:
+        for m in _ACCOUNT.finditer(text.replace("\\\n", " ")):
+            tool = m.group(1)
+            flags, positional = _flags(m.group(2))
+            if not positional:
+                continue
+            if tool in ("groupadd", "addgroup"):
+                gid = flags.get("-g") or flags.get("--gid")
+                if gid:
+                    gids[gid] = positional[-1]
+                continue
+            if tool == "groupmod":
+                new = flags.get("-n") or flags.get("--new-name")
+                if new:
+                    renamed_groups[positional[-1]] = new
+                continue
+            if tool == "usermod":
+                new = flags.get("-l") or flags.get("--login")
+                if new:
+                    old = positional[-1]
+                    users[new] = users.pop(old, None) or old
+                continue
+            who = positional[-1] if tool != "adduser" or "--ingroup" in flags or len(positional) == 1 else positional[0]
+            # useradd: -g is the primary group (-G the others); busybox adduser: -G is the group
+            # (-g its comment); Debian's adduser: --ingroup or --gid.
+            group: str | None = (flags.get("-g") or flags.get("--gid") if tool == "useradd"
+                                 else flags.get("--ingroup") or flags.get("--gid") or flags.get("-G"))
+            if tool == "adduser" and len(positional) == 2:
+                group = positional[1]  # `adduser user group` (Debian) adds to an existing group
+                who = positional[0]
+            users.pop(who, None)
+            users[who] = gids.get(group, group) if group else None
+    out = {u: (renamed_groups.get(g, g) if g else g) for u, g in users.items()}
+    return Accounts(out, gids)
+
+
+def _flags(args: str) -> tuple[dict[str, str], list[str]]:
+    try:
+        words = shlex.split(args.replace("\\", " "))
+    except ValueError:
+        words = args.split()
+    flags: dict[str, str] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w.startswith("-") and w != "-":
+            name, eq, val = w.partition("=")
+            # `-aG sudo`: a cluster of short flags whose last one takes the value.
+            last = name if name.startswith("--") or len(name) == 2 else "-" + name[-1]
+            if not eq and last in _VALUED:
+                val = words[i + 1] if i + 1 < len(words) else ""
+                i += 1
+            flags[last] = val
+            flags.setdefault(name, val)
+        elif w.startswith(("$", "<", ">")) or w in ("2>/dev/null", "true"):
+            break
+        else:
+            positional.append(w)
+        i += 1
+    return flags, positional
+
+
+class OwnUser(NamedTuple):
+    name: str
+    group: str | None
+    source: str
+
+
+def own_user(f: Facts) -> OwnUser | None:
+    """The non-root user the image has for its process: the last one its stages create or
+    rename (`useradd`, `adduser`, `usermod --login`), else the one its base image ships (the
+    table's `own_user`: node, postgres, nginx...)."""
+    from e2i_fix.facts import ROOT_USERS
+
+    texts: list[str] = []
+    where: list[str] = []
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name == "RUN":
+                texts.append(f.expand(_run_text(ins), st, ins))
+                where.append(f"line {ins.line}")
+    users = accounts(texts).users
+    made = [u for u in users if u not in ROOT_USERS and "$" not in u]
+    if made:
+        name = made[-1]
+        line = next((w for t, w in zip(reversed(texts), reversed(where)) if name in t), "a RUN line")
+        return OwnUser(name, users[name], f"its Dockerfile makes it ({line})")
+    k = f.base_knowledge if f.built else f.knowledge
+    own = k.runtime("own_user")
+    if isinstance(own, str):
+        return OwnUser(own, own, f"the image ships it ({k.source('own_user')})")
+    return None
+
+
+_DEBIAN = {"python", "node", "debian", "ubuntu", "golang", "ruby", "php", "openjdk", "eclipse-temurin", "rust",
+           "buildpack-deps", "perl", "elixir", "erlang", "gcc", "maven", "gradle", "pypy", "amazoncorretto"}
+_DEBIAN_TAGS = re.compile(r"bookworm|bullseye|buster|trixie|slim|jammy|noble|focal")
+_ROOT_SERVERS = {"nginx", "httpd", "openresty", "caddy", "traefik", "haproxy"}
+
+
+def user_tools(image: str | None) -> str | None:
+    """How a user is added to `image`: "debian" (groupadd/useradd), "alpine" (addgroup/adduser
+    -S), "distroless" (it ships `nonroot`), "scratch" (no user database); None: not known, or a
+    server image whose master process is built to start as root."""
+    from e2i_fix.facts import image as images
+
+    if image is None:
+        return None
+    name = image.lower()
+    if name == "scratch":
+        return "scratch"
+    if "distroless" in name:
+        return "distroless"
+    ref = images.parse(name)
+    family = ref.family if ref is not None else ""
+    tag = (ref.tag or "") if ref is not None else ""
+    if family in _ROOT_SERVERS:
+        return None
+    if "alpine" in tag or family == "alpine":
+        return "alpine"
+    if family in _DEBIAN or _DEBIAN_TAGS.search(tag):
+        return "debian"
+    return None
+
+
+# --- where the image goes ------------------------------------------------------------------------
+
+_PUSHES = re.compile(r"\bpush:\s*true\b|\bdocker\s+(?:image\s+)?push\b|build-push|--push\b|bake-action|\bpush-image\b")
+_WORKFLOWS = (".github/workflows", ".gitlab-ci.yml", ".circleci/config.yml", ".drone.yml", ".woodpecker")
+
+
+def published(f: Facts) -> str | None:
+    """Why the image the service builds also runs elsewhere, if the repository says so: the
+    stack names it in a registry (`image: ghcr.io/...` beside `build:`), or a CI workflow builds
+    its Dockerfile and pushes the result. Installs of a published image keep what its process
+    wrote in their volumes."""
+    if not f.built or f.dockerfile is None:
+        return None
+    img = f.image
+    if img is not None and img.registry is not None and not img.registry.startswith(("localhost", "127.")):
+        return f"the stack tags what it builds as {img.written}, an image in the registry {img.registry}"
+    from e2i_fix.project import boundary_of
+
+    project = f.project
+    root = project.stack.boundary or boundary_of(project.folder)
+    path = Path(str(f.dockerfile.path))
+    try:
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+    except ValueError:
+        return None
+    if rel.startswith("../"):
+        return None
+    for name, text in _workflows(project, root):
+        if not _PUSHES.search(text):
+            continue
+        if re.search(r"(?:^|[\s\"'=:])(?:\./)?" + re.escape(rel) + r"(?:$|[\s\"',])", text, re.MULTILINE):
+            return f"{name} builds {rel} and pushes the image"
+    return None
+
+
+def _workflows(project: Any, root: Path) -> list[tuple[str, str]]:
+    cache: dict[Path, list[tuple[str, str]]] = project.__dict__.setdefault("_workflows", {})
+    if root not in cache:
+        out: list[tuple[str, str]] = []
+        for entry in _WORKFLOWS:
+            p = root / entry
+            files = sorted(p.glob("*.y*ml")) if p.is_dir() else [p]
+            for file in files:
+                text = _read(file) if file.suffix in (".yml", ".yaml") else None
+                if text is not None:
+                    out.append((os.path.relpath(file, root).replace(os.sep, "/"), text))
+        cache[root] = out
+    return cache[root]
+
+
+# --- sudo ----------------------------------------------------------------------------------------
+
+_INSTALLS_SUDO = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*\s(?:sudo|doas)(?=$|[\s;&|\"'])",
+                            re.MULTILINE)
+_GRANTS = re.compile(r"(?:>>?|\btee\s+(?:-a\s+)?)\s*[\"']?/etc/(?:sudoers|doas\.conf)|\bNOPASSWD\b"
+                     r"|\b(?:usermod\s+(?:-\w+\s+)*-a?G\s*|gpasswd\s+-a\s+\S+\s+|useradd\b[^;&|\n]*\s-G\s*)[\w,]*\b(?:sudo|wheel)\b"
+                     r"|\badduser\s+[\w.-]+\s+(?:sudo|wheel)\b|\bpermit\s+(?:nopass\s+)?\w+")
+_CALLS = re.compile(r"(?:^|[\s;&|(`\"'/])(sudo|doas|pkexec)(?=$|[\s;&|)`\"'])", re.MULTILINE)
+
+
+class Sudo(NamedTuple):
+    """What the image does with sudo: where its stages install it (through ARG and ENV lists
+    too), where they grant it (a sudoers entry, the sudo or wheel group), and what calls it
+    (the command, the entrypoint or a script it runs). None: nothing says so."""
+
+    installed: str | None
+    granted: str | None
+    called: str | None
+
+
+def sudo(f: Facts) -> Sudo:
+    installed = granted = called = None
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name == "RUN":
+                text = f.expand(_run_text(ins), st, ins)
+                if installed is None and _INSTALLS_SUDO.search(text):
+                    installed = f"line {ins.line}"
+                if granted is None:
+                    m = _GRANTS.search(text)
+                    if m:
+                        granted = f"line {ins.line}: {m.group(0).strip()}"
+            elif ins.name in ("COPY", "ADD") and granted is None and ins.operands \
+                    and f.expand(ins.operands[-1], st, ins).startswith("/etc/sudoers"):
+                granted = f"line {ins.line}: a file in {f.expand(ins.operands[-1], st, ins)}"
+    for origin, text in [("its command", " ".join(f.argv)), *((s.origin, _code(s.text)) for s in f.scripts)]:
+        m = _CALLS.search(text)
+        if m:
+            called = f"{origin} calls {m.group(1)}"
+            break
+    return Sudo(installed, granted, called)
+
+
 # --- writes ---------------------------------------------------------------------------------
 
-_REDIRECT = re.compile(r"(?<![<0-9&])(?:[12]?>>?|&>>?)\s*([\"']?)(/[^\s;&|\"'<>)]+)\1")
-_TEE = re.compile(r"\btee\s+(?:-a\s+)?([\"']?)(/[^\s;&|\"']+)")
+# A target: an absolute path, or one that starts with a variable (`"$CONF"`, `${DIR}/x.log`).
+_TARGET = r"([\"']?)((?:/|\$\{?[A-Za-z_])[^\s;&|\"'<>)`]*)\1"
+_REDIRECT = re.compile(r"(?<![<0-9&])(?:[12]?>>?|&>>?)\s*" + _TARGET)
+_TEE = re.compile(r"\btee\s+(?:-a\s+)?" + _TARGET)
 _SED_I = re.compile(r"\bsed\s+(?:-\w*\s+)*-i\S*\s+[^;&|\n]*?\s(/[^\s;&|\"']+)\s*(?:$|[;&|\n])", re.MULTILINE)
-_TOUCHES = re.compile(r"(?:^|[\s;&|(])(?:mkdir(?:\s+-p)?|touch|rm\s+-\w*|ln\s+-\w*\s+\S+|cp\s+(?:-\w+\s+)*\S+|mv\s+\S+)\s+([\"']?)(/[^\s;&|\"']+)")
-_FLAG_FILES = re.compile(r"--(?:log-?file|pid-?file|pid|access-logfile|error-logfile|schedule)[= ]([\"']?)(/[^\s\"']+)")
+_TOUCHES = re.compile(r"(?:^|[\s;&|(])(?:mkdir(?:\s+-p)?|touch|rm\s+-\w*|ln\s+-\w*\s+\S+|cp\s+(?:-\w+\s+)*\S+|mv\s+\S+"
+                      r"|install\s+(?:-\w+\s+)*)\s+" + _TARGET)
+_CHANGES = re.compile(r"(?:^|[\s;&|(])(?:chown|chmod|chgrp)\s+(?:-\w+\s+)*\S+\s+" + _TARGET)
+_CONFIG_TOOLS = re.compile(r"\b(?:crudini\s+--(?:set|del|merge)|augtool\s+-f|xmlstarlet\s+ed\s+-L|yq\s+(?:-i|e\s+-i)"
+                           r"|jq\s+[^;&|\n]*>)\s*" + _TARGET)
+_FLAG_FILES = re.compile(r"--(?:log-?file|logfile|logto|pid-?file|pidfile|pid|access-logfile|error-logfile|schedule)[= ]([\"']?)(/[^\s\"']+)")
 _TEMPLATE_OUT = re.compile(r"\b(?:gomplate\b[^;&|\n]*?(?:-o|--out)\s+|dockerize\b[^;&|\n]*?-template\s+\S+?:)(/[^\s;&|\"']+)")
+_ASSIGN = re.compile(r"^[ \t]*(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_][A-Za-z0-9_]*)="
+                     r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s;&|]*)", re.MULTILINE)
+_REF = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-=])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 _NOT_FILES = ("/dev/", "/proc/", "/sys/")
+_PREPARES = re.compile(r"\b(mkdir|chown|chmod|install\s+-d)\b")
+_SYSTEM = ("/usr/", "/etc/", "/bin/", "/sbin/", "/lib", "/dev/", "/proc/", "/sys/", "/var/lib/apt", "/var/cache/apt")
 
 
 def writes(f: Facts) -> tuple[Write, ...]:
     """Paths the service writes at run time, as far as its image's facts and the shell it runs
-    tell. Incomplete by nature: a program's own writes are known only for images in the table."""
-    out: dict[str, str] = {}
+    tell: the table's paths for the image, redirections, `tee`, `sed -i`, file tools, config
+    tools (crudini, yq -i...) and template renderers in its command, entrypoint and scripts
+    (targets named through variables are read through the script's own assignments and the
+    service's environment; one with no value is an unknown write), log and pid file flags,
+    template output folders, celery beat's schedule file, caches under $HOME, a Rails server's
+    tmp/ and log/, and the folders its Dockerfile hands over for run time (RUN chown, a chmod
+    that makes them writable, a mkdir where the stage runs as a non-root user). Incomplete by
+    nature: a program's own writes are known only for images in the table."""
+    out: dict[str, Write] = {}
 
-    def add(path: str, why: str) -> None:
-        path = posixpath.normpath(path)
-        if not path.startswith(_NOT_FILES) and path not in ("/dev/null", "/dev/stdout", "/dev/stderr"):
-            out.setdefault(path, why)
+    def add(path: str, why: str, known: bool = True) -> None:
+        if known:
+            path = posixpath.normpath(path)
+            if path.startswith(_NOT_FILES) or path in ("/dev/null", "/dev/stdout", "/dev/stderr"):
+                return
+        if path not in out:
+            out[path] = Write(path, why, known)
 
     k = f.knowledge
     for p in k.runtime("writes") or ():
         add(str(p), f"the image writes it ({k.source('writes')})")
+    env = dict(f.env)
+    home = _home(f)
+    if home:
+        env.setdefault("HOME", home)
     for s in f.scripts:
         body = _code(s.text)
+        values = {**env, **_assignments(body, env)}
         for rx, what in ((_REDIRECT, "redirects into it"), (_TEE, "tees into it"), (_TOUCHES, "creates or changes it"),
-                         (_TEMPLATE_OUT, "renders a template into it")):
+                         (_CHANGES, "changes its owner or mode"), (_CONFIG_TOOLS, "edits it with a config tool")):
             for m in rx.finditer(body):
-                add(m.group(m.lastindex or 1), f"{s.origin} {what}")
+                _target(add, m.group(2), values, f"{s.origin} {what}")
+        for m in _TEMPLATE_OUT.finditer(body):
+            add(m.group(1), f"{s.origin} renders a template into it")
         for m in _SED_I.finditer(body):
             add(m.group(1), f"{s.origin} edits it in place (sed -i)")
-        for m in re.finditer(r"\benvsubst\b[^\n;&|]*>\s*(/[^\s;&|\"']+)", body):
-            add(m.group(1), f"{s.origin} renders a template into it (envsubst)")
+        for m in re.finditer(r"\benvsubst\b[^\n;&|]*>\s*" + _TARGET, body):
+            _target(add, m.group(2), values, f"{s.origin} renders a template into it (envsubst)")
     words = " ".join(f.argv)
     for m in _FLAG_FILES.finditer(words):
         add(m.group(2), "its command writes it")
-    home = _home(f)
+    for template_dir, output in (k.runtime("renders") or {}).items():
+        source = _resolve(str(template_dir), env)
+        if source is not None and _provides(f, source):
+            image = k.image.key if k.image is not None else "the image"
+            out_dir = _resolve(str(output), env)
+            if out_dir is not None:
+                add(out_dir, f"the {image} image renders the templates of {source} into it")
+            else:
+                add(str(output), f"the {image} image renders the templates of {source} into it", False)
     cmd = " ".join([words, *(s.text for s in f.scripts)])
     if re.search(r"\bcelery\b.*\bbeat\b", cmd) and not re.search(r"(?:-s|--schedule)[= ]", cmd):
         add(posixpath.join(f.workdir or "/", "celerybeat-schedule"), "celery beat keeps its schedule file in the working folder")
@@ -282,7 +627,108 @@ def writes(f: Facts) -> tuple[Write, ...]:
     if re.search(r"\b(?:rails\s+(?:s|server)|puma|unicorn)\b", cmd) and f.workdir:
         for sub in ("tmp", "log"):
             add(posixpath.join(f.workdir, sub), "a Rails server writes tmp/ and log/ in its app folder")
-    return tuple(Write(p, why) for p, why in out.items())
+    for path, how in prepared(f):
+        add(path, f"its Dockerfile hands it over for run time: {how}")
+    return tuple(out.values())
+
+
+def _target(add: Any, word: str, values: dict[str, str], why: str) -> None:
+    path = _resolve(word, values)
+    if path is None:
+        add(word, f"{why}, through a variable the stack gives no value", False)
+    elif path.startswith("/"):
+        add(path, why if path == word else f"{why} through {word}")
+
+
+def _resolve(word: str, values: dict[str, str]) -> str | None:
+    """`word` with its shell variables replaced (`$A`, `${A}`, `${A:-default}`); None when one
+    has no value."""
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        name = m.group("name") or m.group("bare")
+        value = values.get(name)
+        if m.group("op") and not value:
+            value = _resolve(m.group("arg") or "", values)
+        if value is None:
+            missing = True
+            return ""
+        return value
+
+    got = _REF.sub(sub, word)
+    return None if missing else got
+
+
+def _assignments(body: str, env: dict[str, str]) -> dict[str, str]:
+    """`NAME=value` lines of a script, resolved in order (a value from a command substitution
+    is not known)."""
+    out: dict[str, str] = {}
+    for m in _ASSIGN.finditer(body):
+        value = m.group(2)
+        if value[:1] in "\"'":
+            value = value[1:-1]
+        if "$(" in value or "`" in value:
+            out.pop(m.group(1), None)
+            continue
+        got = _resolve(value, {**env, **out}) if "$" in value and not value.startswith("'") else value
+        if got is not None:
+            out[m.group(1)] = got
+    return out
+
+
+def _provides(f: Facts, path: str) -> bool:
+    """Whether the service has something at `path`: a mount, or files its stages copy there."""
+    under = path.rstrip("/") + "/"
+    if any(m.target == path or m.target.startswith(under) for m in f.mounts):
+        return True
+    return any(t == path or t.startswith(under) for t, _, _ in _copied(f))
+
+
+def prepared(f: Facts) -> list[tuple[str, str]]:
+    """Absolute paths the Dockerfile stages hand over for run time: a RUN line chowns them or
+    chmods them writable (`.` is the working folder), or, in a stage that runs as a non-root
+    user, creates them. System folders are left out."""
+    from e2i_fix.facts import ROOT_USERS
+
+    stage_user = None
+    for st in reversed(f.chain):
+        ins = st.last("USER")
+        if ins is not None:
+            stage_user = f.expand(ins.args.strip(), st, None).split(":", 1)[0]
+            break
+    non_root = stage_user is not None and "$" not in stage_user and stage_user not in ROOT_USERS
+    out: list[tuple[str, str]] = []
+    for st in f.chain:
+        workdir: str | None = None
+        for ins in st.instructions:
+            if ins.name == "WORKDIR" and ins.operands:
+                new = f.expand(ins.operands[0], st, ins)
+                workdir = new if new.startswith("/") or not workdir else posixpath.join(workdir, new)
+            if ins.name != "RUN":
+                continue
+            for part in re.split(r"&&|\|\||;|\n", f.expand(_run_text(ins), st, ins)):
+                m = _PREPARES.search(part)
+                if not m:
+                    continue
+                tool = m.group(1).split()[0]
+                try:
+                    words = shlex.split(part[m.end():], comments=True)
+                except ValueError:
+                    continue
+                if tool == "mkdir" and not non_root:
+                    continue
+                if tool == "chmod" and not any(re.fullmatch(r"(?:[0-7]?[0-7][67][67]|[ugoa]*\+\w*w\w*)", w) for w in words):
+                    continue
+                for w in words:
+                    if w.startswith("-") or "$" in w or "*" in w or ":" in w and not w.startswith("/"):
+                        continue
+                    if w in (".", "./") and workdir and workdir.startswith("/"):
+                        out.append((workdir.rstrip("/") or "/", f"RUN {tool} at line {ins.line}"))
+                    elif w.startswith("/") and w.rstrip("/") not in ("", "/usr", "/etc", "/bin", "/usr/local", "/opt", "/var", "/root", "/home") \
+                            and not w.startswith(_SYSTEM):
+                        out.append((w.rstrip("/"), f"RUN {tool} at line {ins.line}"))
+    return list(dict.fromkeys(out))
 
 
 def _home(f: Facts) -> str | None:

@@ -1,18 +1,27 @@
 """cap-drop: drop every Linux capability, and add back only those the image needs.
 
 ## What it does
-Adds `cap_drop: [ALL]` to each service, with the `cap_add` its image needs:
+Adds `cap_drop: [ALL]` to each service, with the `cap_add` it needs in every variant of the
+stack, for the user it runs as **once this run's fixes are in** (`facts.decisions.user_after`,
+the decision `non-root-user` and `no-force-root` take):
 
 - a service that runs as a non-root user (its `user:`, the `USER` of the Dockerfile stage it
-  builds, or the user its image ships with) needs none: such a process has no effective
-  capabilities to lose;
-- a known image gets what the image table (`e2i_fix/data/hardening.toml`, each entry with its
-  sources) says: the databases whose entrypoint chowns the data directory and steps down with
-  gosu keep CHOWN, DAC_OVERRIDE, FOWNER, SETGID and SETUID; nginx keeps CHOWN, SETGID, SETUID
-  and NET_BIND_SERVICE;
+  builds, the user its image ships with, or the USER or `user:` those passes give it in this
+  same run) needs none: such a process has no effective capabilities to lose. Where they will
+  not give it one (not selected, their unsafe fix not allowed, or the stage must start as
+  root), it is still root and is treated as root;
+- a known image run as root gets what the image table (`e2i_fix/data/images.toml`, each entry
+  with its sources) says: the databases whose entrypoint chowns the data directory and steps
+  down with gosu keep CHOWN, DAC_OVERRIDE, FOWNER, SETGID and SETUID; nginx keeps CHOWN, SETGID,
+  SETUID and NET_BIND_SERVICE; caddy keeps NET_BIND_SERVICE;
 - an image built here that runs as root keeps root's powers over files and users (CHOWN,
   DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, and NET_BIND_SERVICE when it listens
   below 1024) and loses the rest: NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP.
+  One whose entrypoint starts a process supervisor (supervisord, s6, runit) is reported
+  instead: each program it runs as root has needs of its own;
+- whatever the user, the capabilities of binaries that carry file capabilities stay (caddy's
+  `/usr/bin/caddy` has cap_net_bind_service, a Dockerfile's `setcap ... /usr/local/bin/x`):
+  with them out of the bounding set, the binary fails to start with EPERM.
 
 The new keys are written as the stack writes them: in its order of `cap_drop` and
 `cap_add`, its items quoted and laid out (`[ALL]` or `- ALL`) as its other lists.
@@ -64,10 +73,12 @@ add the capability to its `cap_add` or to `add` in the options.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from e2i_fix import conventions, fileroles
+from e2i_fix import conventions, facts, fileroles
+from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, targets
@@ -119,16 +130,14 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
 
 
 def _wanted(project: Project, svc: Service, extra: list[str]) -> list[str] | None:
-    needs = _needs(svc, h.runs(project, svc))
-    return None if needs is None else sorted({*needs.caps, *(_cap(c) for c in extra)})
+    needs = _needs(project, svc)
+    return None if isinstance(needs, str) else sorted({*needs.caps, *(_cap(c) for c in extra)})
 
 
 def _fix(project: Project, svc: Service, extra: list[str], reach: h.Reach, extras: dict[str, Any]) -> Iterator[Fix]:
-    r = h.runs(project, svc)
-    needs = _needs(svc, r)
-    if needs is None:
-        what = "its Dockerfile cannot be read" if r.unreadable else "what its image needs is not known here"
-        yield h.finding(ID, svc, f"service {svc.name!r} keeps Docker's default capabilities; {what}: {RECIPE}")
+    needs = _needs(project, svc)
+    if isinstance(needs, str):
+        yield h.finding(ID, svc, f"service {svc.name!r} keeps Docker's default capabilities; {needs}: {RECIPE}")
         return
     wanted = sorted({*needs.caps, *(_cap(c) for c in extra)})
     own = _own(svc, "cap_add")
@@ -185,29 +194,75 @@ def _own(svc: Service, key: str) -> set[str] | None:
     return {_cap(c) for c in v} if isinstance(v, list) else None
 
 
-def _needs(svc: Service, r: h.Runs) -> Needs | None:
-    users = h.users(svc, r)
-    if r.unreadable:
-        return None
-    if not r.built and r.image is None and not svc.config.get("user"):
-        return None
-    if all(not h.is_root(u) for u in users):
-        who = ", ".join(sorted({str(u) for u in users}))
-        return Needs((), f"it runs as {who}, and a non-root process has no capabilities to lose",
-                     "the service's user" if svc.config.get("user") else "the image's USER")
-    img = r.image
-    if img is not None and img.user is not None and not h.is_root(img.user):
-        img = None  # the table's figures are for the image's own user, not for root
-    if img is not None and img.cap_add is not None:
-        why = f"its image needs {', '.join(img.cap_add)}" if img.cap_add else "its image needs none"
-        if img.step_down:
-            why += f" (its entrypoint runs as root and steps down with {img.step_down})"
-        return Needs(img.cap_add, why, f"{img.name} (built-in table: {'; '.join(img.sources)})")
-    if r.built:
-        caps = list(h.profiles()["root"])
-        if any(p < 1024 for p in h.port_numbers(svc, r)):
-            caps.append("NET_BIND_SERVICE")
-        return Needs(tuple(sorted(caps)), "its image runs as root: it keeps root's powers over files and users "
-                     f"({', '.join(sorted(caps))}) and loses NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP",
-                     "its Dockerfile (no non-root USER); the root profile of the built-in table")
-    return None
+def _needs(project: Project, svc: Service) -> Needs | str:
+    """What the service needs back once it drops ALL, in every variant the edit reaches, with the
+    user each variant runs as once this run's fixes are in; or why that is not known."""
+    caps: set[str] = set()
+    whys: list[str] = []
+    sources: list[str] = []
+    binaries: dict[str, tuple[str, ...]] = {}
+    every = facts.reached(project, svc.name)
+    if not every:
+        return "what its image needs is not known here"
+    from e2i_fix.images import variant_names
+
+    for f in every:
+        # With several variants that differ, each reason says which it is about.
+        label = f"with {variant_names(project, f.files)}: " if len(every) > 1 else ""
+        if f.unreadable:
+            return "its Dockerfile cannot be read"
+        binaries.update(f.file_caps)
+        user = decisions.user_after(project, f)
+        if not user.root:
+            said = f" ({user.source})" if "in this run" in user.source else ""
+            whys.append(f"{label}it runs as {user.name}{said}, and a non-root process has no capabilities to lose")
+            sources.append(user.source)
+            continue
+        k = f.knowledge
+        table_user = k.runtime("user")
+        needed = k.runtime("cap_add")
+        if needed is not None and (not isinstance(table_user, str) or table_user.split(":", 1)[0] in facts.ROOT_USERS):
+            caps.update(str(c) for c in needed)
+            why = label + (f"its image needs {', '.join(needed)}" if needed else "its image needs none")
+            if f.step_down:
+                why += f" (its entrypoint runs as root and steps down with {f.step_down})"
+            whys.append(why)
+            sources.append(k.source("cap_add"))
+            continue
+        if not f.built:
+            return "what its image needs is not known here"
+        sup = runs.supervisor(f)
+        if sup is not None:
+            return f"{sup[0]} starts {sup[1]}: the programs it runs as root each need capabilities of their own"
+        root = set(h.profiles()["root"])
+        if any(p < 1024 for p in _ports(f)):
+            root.add("NET_BIND_SERVICE")
+        caps.update(root)
+        whys.append(f"{label}its image runs as root: it keeps root's powers over files and users "
+                    f"({', '.join(sorted(root))}) and loses NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP")
+        sources.append("its Dockerfile (no non-root USER); the root profile of the built-in table")
+    bare = [w[len(_label(w)):] for w in whys]
+    if len(set(bare)) == 1:
+        whys = bare  # every variant for the same reason: said once
+    for binary, needed_by in sorted(binaries.items()):
+        caps.update(needed_by)
+        whys.append(f"{binary} carries file capabilities ({', '.join(needed_by)}): without them in the bounding "
+                    "set it fails to start (EPERM)")
+        sources.append(f"the file capabilities of {binary}")
+    return Needs(tuple(sorted(caps)), "; ".join(dict.fromkeys(whys)), "; ".join(dict.fromkeys(sources)))
+
+
+def _label(why: str) -> str:
+    m = re.match(r"with [^:]*: ", why)
+    return m.group(0) if m else ""
+
+
+def _ports(f: facts.Facts) -> list[int]:
+    """The container ports the service listens on: its `ports:` targets and what it serves."""
+    out = [port for port, _ in f.ports]
+    for p in f.config.get("ports") or ():
+        target = p.get("target") if isinstance(p, dict) else str(p).rsplit(":", 1)[-1].split("/", 1)[0]
+        for piece in str(target).split("-"):
+            if piece.isdigit():
+                out.append(int(piece))
+    return out

@@ -502,7 +502,7 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
         what = "mem_limit but no CPU limit" if "mem_limit" in legacy and "memory" not in lim else "no CPU limit"
     else:
         what = "cpus but no memory limit" if "cpus" in legacy and "cpus" not in lim else "no memory limit"
-    seen = facts.every(project, svc)
+    seen = facts.reached(project, svc)
     profile = tables.profile(svc, facts.of(project, svc) or (seen[0] if seen else None))
     cpu_fig, mem_fig = profile.cpu, profile.memory
     if observed is not None and svc.name not in tables.services:

@@ -60,7 +60,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import fileroles, render, yamledit
+from e2i_fix import facts, fileroles, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, role, targets
@@ -115,9 +115,10 @@ def _internal(project: Project, svc: Service, options: dict[str, Any]) -> str | 
         return "named in internal-services"
     if role(svc) == "api":
         return None
-    img = h.runs(project, svc).image
-    if img is not None and img.internal:
-        return f"{img.name} is an internal service (built-in table)"
+    f = facts.of(project, svc)
+    k = f.knowledge if f is not None else None
+    if k is not None and k.image is not None and k.runtime("internal"):
+        return f"{k.image.key} is an internal service (built-in table)"
     return None
 
 

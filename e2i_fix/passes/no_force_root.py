@@ -5,7 +5,10 @@ Where a service sets `C_FORCE_ROOT` (any value, list or map `environment`, in an
 of the stack), the entry is removed, with the comment lines directly above it when they speak of
 it (they mention root, Celery or `C_FORCE_ROOT`); other entries and their comments stay. An
 environment left empty goes with it. The service then gets `user:` set to the `USER` of the
-Dockerfile stage it builds, with the group its `useradd`/`adduser` gives it (`e2i:e2i`).
+Dockerfile stage it builds, with the group its `useradd`/`adduser` gives it (`e2i:e2i`). A stage
+with no USER yet, to which `non-root-user` gives one in this same run (the one decision both
+passes read: `facts.decisions.stage_user`), counts with that user: the fix is then unsafe, as
+the USER it rests on is.
 
 An environment block several services merge (`<<: *celery-env`) loses the entry once, in one fix
 that gives each of them its user; if one of them has no known user or opts out, the block is
@@ -46,8 +49,10 @@ says to give that stage the user too.
 
 ## Fix safety
 Safe where the user is the one the image already runs as in every variant of the stack. Unsafe
-where the compose file said `user: root` (or `0`), or where an override builds a stage that does
-not create that user (the fix names it: give that stage the user too).
+where the compose file said `user: root` (or `0`), where the user is the one `non-root-user`
+adds in the same run, or where an override builds a stage that does not create that user (the
+fix names it: give that stage the user too). `cap-drop` reads the user this pass sets, so the
+service does not keep root's capabilities.
 
 ## Options
 None.
@@ -56,14 +61,14 @@ None.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from e2i_fix import fileroles, images, render, yamledit
 from e2i_fix.dockerfile import Stage
+from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Edit, Fix, Safety
-from e2i_fix.project import Project, Service, targets
+from e2i_fix.project import Project, Service, opted_out, resolve_build, targets
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
 
 ID = "no-force-root"
@@ -255,77 +260,111 @@ def _comments_above(doc: ComposeDoc, line_start: int) -> int:
 
 # --- the user ---------------------------------------------------------------------------------
 
-_USERADD = re.compile(r"\b(useradd|adduser|groupadd|addgroup)\b([^;&|]*)")
-
-
 def accounts(stage: Stage) -> tuple[dict[str, str | None], dict[str, str]]:
     """Users the stage chain creates (with their primary group where said), and groups by gid."""
-    users: dict[str, str | None] = {}
-    gids: dict[str, str] = {}
     chain: list[Stage] = []
     s: Stage | None = stage
     while s is not None:
         chain.insert(0, s)
         s = s.parent
-    for st in chain:
-        for ins in st.instructions:
-            if ins.name != "RUN":
-                continue
-            for m in _USERADD.finditer(ins.args):
-                try:
-                    words = shlex.split(m.group(2).replace("\\", " "))
-                except ValueError:
-                    words = m.group(2).split()
-                flags: dict[str, str] = {}
-                positional: list[str] = []
-                i = 0
-                while i < len(words):
-                    w = words[i]
-                    if w.startswith("-"):
-                        name, eq, val = w.partition("=")
-                        if not eq and name in ("-g", "--gid", "-G", "--ingroup", "-u", "--uid", "-d", "--home-dir",
-                                               "--home", "-s", "--shell", "-c", "--comment", "-h", "-k", "--groups"):
-                            val = words[i + 1] if i + 1 < len(words) else ""
-                            i += 1
-                        flags[name] = val
-                    else:
-                        positional.append(w)
-                    i += 1
-                if not positional:
-                    continue
-                who = positional[-1] if m.group(1) != "adduser" or "--ingroup" in flags or len(positional) == 1 \
-                    else positional[0]
-                if m.group(1) in ("groupadd", "addgroup"):
-                    gid = flags.get("-g") or flags.get("--gid")
-                    if gid:
-                        gids[gid] = who
-                    continue
-                group = flags.get("-g") or flags.get("--gid") or flags.get("--ingroup") or flags.get("-G")
-                if m.group(1) == "adduser" and len(positional) == 2:
-                    group = positional[1]  # `adduser user group` (Debian) adds to an existing group
-                    who = positional[0]
-                users[who] = gids.get(group, group) if group else None
-    return users, gids
+    got = runs.accounts([ins.args for st in chain for ins in st.instructions if ins.name == "RUN"])
+    return got.users, got.gids
 
 
-def _stage_user(stage: Stage) -> str | None:
-    """The non-root user a stage runs as, with its group where the Dockerfile says (`e2i:e2i`)."""
+def _stage_user(project: Project, config: dict[str, Any], stage: Stage) -> tuple[str, bool] | None:
+    """The non-root user a stage runs as once this run's fixes are in, with its group where the
+    Dockerfile says (`e2i:e2i`), and whether it is `non-root-user`'s in this run (the shared
+    decision: `facts.decisions.stage_user`)."""
     user = stage.user
-    if user is None or user in images.ROOT_USERS or "$" in user:
+    if user is None or user in images.ROOT_USERS:
+        planned = _planned(project, config, stage)
+        if planned is None:
+            return None
+        return planned, True
+    if "$" in user:
         return None
     if ":" in user:
-        return user
+        return user, False
     group = accounts(stage)[0].get(user)
-    return f"{user}:{group}" if group else user
+    return (f"{user}:{group}" if group else user), False
 
 
-def _has_user(stage: Stage | None, user: str) -> bool:
+def _planned(project: Project, config: dict[str, Any], stage: Stage) -> str | None:
+    build = resolve_build(config.get("build"), project.folder)
+    if build is None or build.dockerfile is None:
+        return None
+    plan = decisions.stage_user(project, build.dockerfile, stage.index)
+    if plan.user is None or not decisions.applies(project, decisions.NON_ROOT_USER, Safety.UNSAFE):
+        return None
+    return f"{plan.user}:{plan.group}" if plan.group else plan.user
+
+
+def _has_user(project: Project, config: dict[str, Any], stage: Stage | None, user: str) -> bool:
+    """Whether `stage` runs as `user` once this run's fixes are in."""
     if stage is None:
         return False
-    name = user.split(":", 1)[0]
-    if stage.user is not None and stage.user.split(":", 1)[0] == name:
-        return True
-    return name in accounts(stage)[0] or name.isdigit()
+    got = _stage_user(project, config, stage)
+    return got is not None and got[0].split(":", 1)[0] == user.split(":", 1)[0]
+
+
+class Decision(NamedTuple):
+    """The user this pass gives a service (with the safety of that fix), and the override files
+    (indexes into `project.docs`) that keep the service as it ran there."""
+
+    user: str
+    safety: Safety
+    kept: frozenset[int]
+
+
+def decision(project: Project, name: str) -> Decision | None:
+    """The user this pass gives service `name` in this index where it drops C_FORCE_ROOT; None
+    where it leaves the service's user as it is. `facts.decisions.user_after` reads it, so
+    `cap-drop` knows who the service will run as."""
+    return decisions.decide(project, (ID, name), lambda: _decision(project, name))
+
+
+def _decision(project: Project, name: str) -> Decision | None:
+    svc = project.services.get(name)
+    if svc is None or svc.reset is not None or opted_out(svc, ID):
+        return None
+    ignored = project.settings.options(ID).get("_ignored_services", ()) if project.settings else ()
+    if name in ignored:
+        return None
+    places = [p for d in svc.defs if not _root_on_purpose(project, d) for p in _places(d.doc, d.node)]
+    if not places:
+        return None
+    shared = next((p[3] for p in places if p[3] is not None), None)
+    if shared is not None:
+        group = [s for s in project.services.values()
+                 if any(p[3] is shared for d in s.defs for p in _places(d.doc, d.node))]
+        where = next(p for p in places if p[3] is shared)
+        if where[2] is None or any(s.name in ignored or opted_out(s, ID) for s in group):
+            return None
+        safety = SAFETY
+        mine = None
+        for member in group:
+            user, _ = _user(project, member)
+            if user is None:
+                return None
+            safety = min(safety, user[1])
+            if member is svc:
+                mine = user
+        return None if mine is None else Decision(mine[0], safety, _kept(project, mine[3]))
+    user, _ = _user(project, svc)
+    if user is None or any(p[2] is None for p in places):
+        return None
+    kept = _kept(project, user[3])
+    owner = images.owners(project)
+    index = {id(d): owner[i] for i, d in enumerate(project.docs)}
+    if user[3] and all(index[id(doc)] != 0 and index[id(doc)] in kept for doc, _, _, _ in places):
+        return None
+    return Decision(user[0], user[1], kept)
+
+
+def _kept(project: Project, edits: list[Edit]) -> frozenset[int]:
+    """The files where the edits after the first (which sets the user) keep the service's root."""
+    paths = {e.path for e in edits[1:]}
+    return frozenset(i for i, d in enumerate(project.docs) if d.path in paths)
 
 
 def _user(project: Project, svc: Service) -> tuple[tuple[str, Safety, list[str], list[Edit]] | None, str]:
@@ -341,14 +380,21 @@ def _user(project: Project, svc: Service) -> tuple[tuple[str, Safety, list[str],
     first = stages[vs[0]] if vs else None
     if first is None:
         return None, "the stack does not build its image" if svc.build is None else "its Dockerfile is not readable"
-    user = _stage_user(first)
-    if user is None:
+    first_config = (project.model(vs[0]).get("services") or {})[svc.name]
+    got = _stage_user(project, first_config, first)
+    if got is None:
         return None, f"stage {first.name or first.index} of its Dockerfile runs as root"
+    user, planned = got
     safety = Safety.SAFE
     notes: list[str] = []
+    if planned:
+        # The stage gets its USER from non-root-user, an unsafe fix, in this same run.
+        safety = Safety.UNSAFE
+        notes.append(f"{decisions.NON_ROOT_USER} gives stage {first.name or first.index} `USER "
+                     f"{user.split(':', 1)[0]}` in this run")
     kept: list[Edit] = []
     for v, st in stages.items():
-        if _has_user(st, user) and st is not None and (st.user or "root").split(":", 1)[0] == user.split(":", 1)[0]:
+        if _has_user(project, (project.model(v).get("services") or {})[svc.name], st, user):
             continue
         stage_name = (st.name or str(st.index)) if st else "an image it does not build"
         # The file that builds another stage keeps the service as it was there: its own user,

@@ -7,14 +7,25 @@ entry appended to the service's own list):
     security_opt:
       - no-new-privileges:true
 
-A service whose command, entrypoint or Dockerfile needs to *gain* privileges when it runs a
-program is reported instead: `sudo`, `doas`, `su` run by a non-root user, `setcap` file
-capabilities, setuid or setgid bits (`chmod u+s`, `chmod 4755`...), a Dockerfile that
-installs `sudo`, or an image the table in `e2i_fix/data/hardening.toml` knows to need sudo
-(Pi-hole, Tdarr, the Gitea act runner: each with the report that shows it). The command and entrypoint are read from the service, from the Dockerfile stage
-it builds (ENTRYPOINT, CMD, RUN) and from the shell scripts that stage copies in. Entrypoints
-that *drop* privileges (`gosu`, `su-exec`, `setpriv`, `su` run by root) keep working: they
-give privileges away, which no-new-privileges allows.
+A service that needs to *gain* privileges when it runs a program is reported instead, in any
+variant of the stack:
+
+- something it runs calls `sudo`, `doas` or `pkexec`: its command, its entrypoint, or a shell
+  script they run (read from the build context or a bind mount);
+- its Dockerfile installs sudo (by name, or through an ARG or ENV list such as
+  `apt-get install ${RUNTIME_PACKAGES}`) **and** grants it: a sudoers entry (`>> /etc/sudoers`,
+  `NOPASSWD`, a file copied into /etc/sudoers.d) or the sudo or wheel group. Sudo installed
+  that nothing calls and nothing grants is no reason: the option is added;
+- `setcap` file capabilities or setuid and setgid bits (`chmod u+s`, `chmod 4755`...) in its
+  Dockerfile or what it runs; `su` run by a non-root user;
+- an image the table in `e2i_fix/data/images.toml` knows to need a gain (Pi-hole, Tdarr, the
+  Gitea act runner: each with the report that shows it).
+
+Entrypoints that *drop* privileges (`gosu`, `su-exec`, `setpriv`, `su` run by root) keep
+working: they give privileges away, which no-new-privileges allows.
+
+Where the stack is also deployed with `docker stack deploy` (`facts.swarm`), nothing is added
+and one finding says why: swarm ignores `security_opt`.
 
 A service template several services merge (`<<: *app`) gets the new `security_opt` once, for
 all of them, where they would all get the same (`placement = "per-service"` turns this off).
@@ -64,10 +75,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import conventions, fileroles, placement
+from e2i_fix import conventions, facts, fileroles, placement
+from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
-from e2i_fix.project import Project, targets
+from e2i_fix.project import Project, Service, targets
 from e2i_fix.yamldoc import effective_entry
 
 ID = "no-new-privileges"
@@ -75,21 +87,21 @@ SUMMARY = "security_opt no-new-privileges:true, unless the service gains privile
 SAFETY = Safety.SAFE
 ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"security_opt", "command", "entrypoint", "user", "privileged", "network_mode", "build",
-                   "image", "extends"})
+                   "image", "extends", "volumes"})
 DEFAULTS: dict[str, Any] = {}
 
 ENTRY = "no-new-privileges:true"
-_GAIN = re.compile(
-    r"(?:^|[\s;&|(`\"'/])(?:sudo|doas|pkexec)(?=$|[\s;&|)`\"'])"
-    r"|\bsetcap\s"
-    r"|\bchmod\s+(?:-\S+\s+)*(?:[ugoa]*\+[rwxXt]*s|[2467][0-7]{3})\b"
-)
+_SETUID = re.compile(r"\bsetcap\s|\bchmod\s+(?:-\S+\s+)*(?:[ugoa]*\+[rwxXt]*s|[2467][0-7]{3})\b")
 _SU = re.compile(r"(?:^|[\s;&|(`\"'/])su(?:\s|$)")
-_INSTALLS_SUDO = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*\s(?:sudo|doas)\b")
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     allowed = targets(project, ID, options)
+    swarm = facts.swarm(project)
+    if swarm and allowed:
+        yield h.finding(ID, allowed[0], f"no-new-privileges is not added: the stack is also deployed with docker stack "
+                        f"deploy ({swarm}), which ignores security_opt")
+        return
     reach = h.Reach(project, allowed)
     needs: dict[str, placement.Need] = {}
     ways = conventions.read(project)
@@ -106,8 +118,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges (not edited: "
                             f"its security_opt is set in {elsewhere.name})")
             continue
-        r = h.runs(project, svc)
-        why = _gains(project, svc, r)
+        why = _gains(project, svc)
         if why:
             yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges, and {why}: "
                             "it needs to gain privileges at execve, which the option blocks")
@@ -119,7 +130,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             # A new key: placement writes it once into a template the services share.
             needs[svc.name] = placement.Need(ways.items(doc, [entry]), message)
             continue
-        held = reach.held(svc, lambda o: _gains(project, o, h.runs(project, o)) is None)
+        held = reach.held(svc, lambda o: _gains(project, o) is None)
         got = None if held else h.extend_list(project, svc, "security_opt", [entry])
         if got is None:
             why = held or "its mapping or security_opt cannot be edited here"
@@ -137,27 +148,35 @@ def _names_nnp(opt: Any) -> bool:
     return isinstance(opt, str) and opt.strip().lower().startswith("no-new-privileges")
 
 
-def _gains(project: Project, svc: Any, r: h.Runs) -> str | None:
-    """Why the service needs a privilege gain at execve, if anything it runs says so."""
-    if r.image is not None and r.image.gains:
-        return f"{r.image.name} {r.image.gains} (built-in table)"
-    cmd = h.command_words(svc, r)
-    if _GAIN.search(cmd):
-        return f"its command runs {_GAIN.search(cmd).group(0).strip()!r}"  # type: ignore[union-attr]
-    non_root = any(not h.is_root(u) for u in h.users(svc, r))
-    if non_root and _SU.search(cmd):
-        return "its command runs su as a non-root user"
-    for line in h.run_lines(r):
-        if _INSTALLS_SUDO.search(line):
-            return "its Dockerfile installs sudo"
-        m = _GAIN.search(line)
-        if m and "sudo" not in m.group(0) and "doas" not in m.group(0):
-            return f"its Dockerfile runs {m.group(0).strip()!r}"
-    text = h.scripts(r)
-    if text:
-        m = _GAIN.search(text)
+def _gains(project: Project, svc: Service) -> str | None:
+    """Why the service needs a privilege gain at execve, if anything it runs says so, in any
+    variant of the stack that the edit reaches."""
+    for f in facts.reached(project, svc.name):
+        k = f.knowledge
+        gains = k.runtime("gains")
+        if gains:
+            return f"{k.image.key if k.image else 'its image'} {gains} (built-in table)"
+        sudo = runs.sudo(f)
+        if sudo.called:
+            return sudo.called
+        if sudo.installed and sudo.granted:
+            return f"its Dockerfile installs sudo ({sudo.installed}) and grants it ({sudo.granted})"
+        for st in f.chain:
+            for ins in st.instructions:
+                if ins.name == "RUN":
+                    m = _SETUID.search(f.expand(ins.command, st, ins))
+                    if m:
+                        return f"its Dockerfile runs {m.group(0).strip()!r}"
+        words = " ".join(f.argv)
+        m = _SETUID.search(words)
         if m:
-            return f"a script its image runs calls {m.group(0).strip()!r}"
-        if non_root and _SU.search(text):
-            return "a script its image runs calls su as a non-root user"
+            return f"its command runs {m.group(0).strip()!r}"
+        for s in f.scripts:
+            m = _SETUID.search(runs._code(s.text))
+            if m:
+                return f"{s.origin} runs {m.group(0).strip()!r}"
+        if not decisions.user_after(project, f).root:
+            for origin, text in [("its command", words), *((s.origin, runs._code(s.text)) for s in f.scripts)]:
+                if _SU.search(text) and not runs._SU.search(text):
+                    return f"{origin} runs su as a non-root user"
     return None

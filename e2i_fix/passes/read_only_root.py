@@ -1,30 +1,44 @@
-"""read-only-root: a read-only root filesystem, with bounded tmpfs where the image writes.
+"""read-only-root: a read-only root filesystem, where every path the service writes is a volume
+or a bounded tmpfs.
 
 ## What it does
-Adds `read_only: true` to each service whose writes are known, and a bounded tmpfs for each
-path it writes outside its volumes:
+Adds `read_only: true` to a service when every path it writes, in every variant of the stack,
+is a volume, a bind mount, an existing tmpfs or one of the image's own `VOLUME`s, or is scratch
+space a bounded tmpfs can take (`/tmp`, `/var/tmp`, `/run`, `/var/run`, caches); those get a
+tmpfs bounded as the `tmpfs-size` pass bounds them (`/tmp:size=64m`), appended to the service's
+own `tmpfs` list. What the service writes is read once, by the facts layer (`facts.writes`):
 
-- a known image: the paths the image table (`e2i_fix/data/hardening.toml`, with sources) lists
-  (`/var/run/postgresql` and `/tmp` for PostgreSQL, `/var/cache/nginx`, `/var/run` and `/tmp`
-  for nginx);
-- an image built here that runs as a non-root user: `/tmp`, and the folders its Dockerfile
-  prepares for run time (`RUN mkdir`, `chown` and `chmod` of absolute paths, the `WORKDIR` when
-  a RUN line hands it to the user).
+- for a known image, the paths the image table (`e2i_fix/data/images.toml`, with sources) lists
+  (`/var/run/postgresql` and `/tmp` for PostgreSQL; `/var/cache/nginx`, `/var/run` and `/tmp`
+  for nginx), and the folder its entrypoint renders templates into where the service gives it
+  templates (nginx's `/etc/nginx/conf.d`);
+- for an image built here that runs as a non-root user (once this run's fixes are in: a USER
+  `non-root-user` adds counts, and with it the working folder it hands the user), `/tmp` and
+  the folders its Dockerfile hands over for run time (RUN chown, a chmod that makes them
+  writable, a mkdir in a stage that runs as the user);
+- for every service: the redirections, `tee`, `sed -i`, file tools and config tools (crudini,
+  yq -i...) of its command, entrypoint and the scripts they run, with targets named through
+  variables read through the script's own assignments and the service's environment; log and
+  pid file flags; celery beat's schedule file in its working folder; caches under $HOME
+  (npm, pip at run time); a Rails server's tmp/ and log/.
+
+Reported, not changed, with the reason: a write to any other path (data a tmpfs would lose, or
+files among the image's own: the working folder, where its stages copy files; a volume there
+would hide the image's code, so the pass never advises one), a write through a variable the
+stack gives no value (what it writes is not known), an image the table does not know and that
+is not built here, an image that runs as root (it may write anywhere), an image the table says
+cannot run read-only (it writes next to its own files), a service whose `read_only` or `tmpfs`
+an override sets. Services with `read_only` already set (either way), privileged, on the host's
+network, or opted out are left alone.
 
 The new keys follow the stack's habits: `tmpfs` before `read_only` where its services write
 them so, the tmpfs items quoted and laid out as its other lists.
 
-A path that a volume, a bind mount, an existing tmpfs or one of the image's own `VOLUME`s
-already holds needs nothing. A scratch path (`/tmp`, `/var/tmp`, `/run`, `/var/run`, caches)
-gets a tmpfs bounded as the `tmpfs-size` pass bounds them (`/tmp:size=64m`); the tmpfs entries
-are appended to the service's own `tmpfs` list. Any other path the image writes is data, which a
-tmpfs would lose at every restart: the service is reported with the volume it needs.
-
-Reported, not changed: an image the table does not know and that is not built here, an image
-that runs as root (it may write anywhere), an image the table says cannot run read-only (it
-writes next to its own files), a service whose `read_only` or `tmpfs` an override sets. Services
-with `read_only` already set (either way), privileged, on the host's network, or opted out are
-left alone.
+Where the stack is also deployed with `docker stack deploy` (`facts.swarm`: a swarm-only deploy
+key, or a script that stack-deploys the file), the tmpfs mounts are written as `volumes:`
+entries of type tmpfs, their size in bytes (swarm ignores `tmpfs:`, and its schema wants an
+integer), and a `tmpfs:` entry the service already has for a path it writes is reported: swarm
+would not mount it.
 
 ## Why
 A writable root filesystem lets an attacker in the container replace binaries, plant tools
@@ -52,9 +66,9 @@ After:
           - /tmp:size=64m
 
 ## Fix safety
-Unsafe: a write the table and the Dockerfile do not show (a cache under the user's home, a file
-an admin page saves) fails with "Read-only file system". Test the service after applying; add
-the path as a volume or a tmpfs.
+Unsafe: a write neither the table nor what the service runs shows (a file an admin page
+saves, a library's cache) fails with "Read-only file system". Test the service after applying;
+add the path as a volume or a tmpfs.
 
 ## Options
 - `tmpfs-size`, `tmpfs-sizes`: the bound of the new tmpfs mounts and per-path bounds, as the
@@ -63,30 +77,32 @@ the path as a volume or a tmpfs.
 
 from __future__ import annotations
 
+import posixpath
 import re
-import shlex
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from e2i_fix import conventions, fileroles
+from e2i_fix import conventions, facts, fileroles, sizing
+from e2i_fix.facts import decisions
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h, tmpfs_size
 from e2i_fix.project import Project, Service, targets
 
 ID = "read-only-root"
-SUMMARY = "read_only: true with bounded tmpfs for the paths the image writes (known and built images)"
+SUMMARY = "read_only: true where every path the service writes is a volume or a bounded tmpfs"
 SAFETY = Safety.UNSAFE
 ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
-READS = frozenset({"read_only", "tmpfs", "volumes", "user", "command", "entrypoint", "privileged",
-                   "network_mode", "build", "image", "extends"})
+READS = frozenset({"read_only", "tmpfs", "volumes", "user", "command", "entrypoint", "environment", "privileged",
+                   "network_mode", "build", "image", "extends", "working_dir"})
 DEFAULTS: dict[str, Any] = {"tmpfs-size": tmpfs_size.DEFAULTS["size"], "tmpfs-sizes": {}}
 
 _SCRATCH = re.compile(r"/(?:tmp|var/tmp|run|var/run)(?:/.*)?|.*/(?:cache|\.cache|tmp|temp|run|pids?)(?:/.*)?")
-_PREPARES = re.compile(r"\b(mkdir|chown|chmod|install\s+-d)\b")
 
 
-class Writes(NamedTuple):
-    paths: list[str]
+class Plan(NamedTuple):
+    """What a read-only root needs: the tmpfs mounts to add, and why the writes are known."""
+
+    tmpfs: list[str]
     why: str
     source: str
 
@@ -99,142 +115,180 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         return
     allowed = targets(project, ID, options)
     reach = h.Reach(project, allowed)
+    swarm = facts.swarm(project)
     for svc in allowed:
         if reach.inherits(svc) or "read_only" in svc.config or h.blocked(svc):
             continue
-        for key in ("read_only", "tmpfs"):
+        for key in ("read_only", "tmpfs" if not swarm else "volumes"):
             elsewhere = h.set_elsewhere(svc, key)
             if elsewhere is not None:
                 yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: its "
                                 f"{key} is set in {elsewhere.name})")
                 break
         else:
-            yield from _fix(project, svc, options, reach)
+            yield from _fix(project, svc, options, reach, swarm)
 
 
-def _plan(project: Project, svc: Service) -> list[str] | str:
-    r = h.runs(project, svc)
-    got = _writes(svc, r)
-    if isinstance(got, str):
-        return got
-    held = _mounted(svc, r)
-    return [p for p in dict.fromkeys(got.paths) if not any(_under(p, m) for m in held)]
-
-
-def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach) -> Iterator[Fix]:
-    r = h.runs(project, svc)
-    got = _writes(svc, r)
-    if isinstance(got, str):
-        yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem; not made read-only: {got}")
+def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach, swarm: str | None) -> Iterator[Fix]:
+    plan = _plan(project, svc, swarm)
+    if isinstance(plan, str):
+        yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem; not made read-only: {plan}")
         return
-    held = _mounted(svc, r)
-    loose = [p for p in dict.fromkeys(got.paths) if not any(_under(p, m) for m in held)]
-    data = [p for p in loose if not _SCRATCH.fullmatch(p)]
-    if data:
-        yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem; not made read-only: it "
-                        f"writes {', '.join(data)}, which no volume holds (mount a volume there first)")
-        return
-    held_by = reach.held(svc, lambda o: _plan(project, o) == loose)
+    held_by = reach.held(svc, lambda o: _plan(project, o, swarm) == plan)
     if held_by:
         yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: {held_by})")
         return
     sizes = {"size": options.get("tmpfs-size") or tmpfs_size.DEFAULTS["size"], "sizes": options.get("tmpfs-sizes") or {}}
-    entries = [f"{p}:size={tmpfs_size._size_for(p, sizes)}" for p in loose]
+    got_ro = h.add_key(project, svc, "read_only", True)
+    if swarm:
+        # docker stack deploy ignores `tmpfs:`; a tmpfs entry of `volumes:` is what it mounts.
+        items: list[Any] = [{"type": "tmpfs", "target": p, "tmpfs": {"size": _bytes(tmpfs_size._size_for(p, sizes))}}
+                            for p in plan.tmpfs]
+        shown = [f"{p} (a tmpfs volume of {tmpfs_size._size_for(p, sizes)})" for p in plan.tmpfs]
+        got_tmpfs = h.extend_list(project, svc, "volumes", items) if items else ([], [])
+        key = "volumes"
+    else:
+        entries = [f"{p}:size={tmpfs_size._size_for(p, sizes)}" for p in plan.tmpfs]
+        shown = entries
+        got_tmpfs = h.extend_list(project, svc, "tmpfs", entries) if entries else ([], [])
+        key = "tmpfs"
     edits: list[Any] = []
     changes: list[tuple[str, ...]] = []
-    got_ro = h.add_key(project, svc, "read_only", True)
-    got_tmpfs = h.extend_list(project, svc, "tmpfs", entries) if entries else ([], [])
     if got_ro is not None and got_tmpfs is not None:
-        tmpfs_first = conventions.read(project).first(h.where_doc(svc), "read_only", "tmpfs") is False
+        tmpfs_first = key == "tmpfs" and conventions.read(project).first(h.where_doc(svc), "read_only", "tmpfs") is False
         edits = got_tmpfs[0] + got_ro[0] if tmpfs_first else got_ro[0] + got_tmpfs[0]
         changes = got_ro[1] + got_tmpfs[1]
     if got_ro is None or got_tmpfs is None:
-        recipe = "`read_only: true`" + (f" and `tmpfs: [{', '.join(entries)}]`" if entries else "")
+        recipe = "`read_only: true`" + (f" and `{key}: [{', '.join(shown)}]`" if shown else "")
         yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: its mapping "
-                        f"or tmpfs cannot be edited here); add {recipe}")
+                        f"or {key} cannot be edited here); add {recipe}")
         return
     reach.give(svc)
     path, line, col = h.where(svc)
-    extra = f" with `tmpfs: {', '.join(entries)}`" if entries else ""
-    yield Fix(ID, f"service {svc.name!r} has a writable root filesystem: add `read_only: true`{extra} ({got.why})",
-              path, line, col, tuple(edits), SAFETY, tuple(changes),
-              provenance=((f"writes {', '.join(got.paths) or 'only its volumes'}", got.source),))
+    extra = f" with `{key}: {', '.join(shown)}`" if shown else ""
+    if swarm and shown:
+        extra += f" (the stack is also deployed as a swarm stack, which ignores `tmpfs:`: {swarm})"
+    yield Fix(ID, f"service {svc.name!r} has a writable root filesystem: add `read_only: true`{extra} ({plan.why})",
+              path, line, col, tuple(edits), SAFETY, tuple(changes), provenance=((plan.why, plan.source),))
 
 
-def _writes(svc: Service, r: h.Runs) -> Writes | str:
-    """The paths the service writes outside its volumes, or why they are not known."""
-    if r.unreadable:
-        return "its Dockerfile cannot be read"
-    img = r.image
-    users = h.users(svc, r)
-    if img is not None and img.read_only is not None:
-        if not img.read_only:
-            return f"{img.name} writes next to its own files" + (f" ({img.notes})" if img.notes else "")
-        if img.writes is not None:
-            return Writes(list(img.writes), f"{img.name} writes {', '.join(img.writes) or 'only its volumes'}",
-                          f"{img.name} (built-in table: {'; '.join(img.sources)})")
-    if not r.built:
+def _bytes(size: str | int) -> int:
+    got = sizing.parse_size(size)
+    return got if got is not None else 64 * 1024 * 1024
+
+
+def _plan(project: Project, svc: Service, swarm: str | None) -> Plan | str:
+    """The tmpfs mounts a read-only root needs in every variant the edit reaches, or why it
+    cannot have one."""
+    every = facts.reached(project, svc.name)
+    if not every:
         return "what its image writes is not known here"
-    if any(h.is_root(u) for u in users):
+    loose: dict[str, str] = {}
+    whys: list[str] = []
+    sources: list[str] = []
+    targets_by_variant: list[set[str]] = []
+    for f in every:
+        got = _writes(project, f)
+        if isinstance(got, str):
+            return got
+        writes, why, source = got
+        whys.append(why)
+        sources.append(source)
+        held = _held(f, swarm)
+        targets_by_variant.append({m.target.rstrip("/") or "/" for m in f.mounts})
+        unknown = [w for w in writes if not w.known]
+        if unknown:
+            w = unknown[0]
+            return f"it writes through {w.path} ({w.why}): what it writes there is not known"
+        for w in writes:
+            if not any(_under(w.path, m) for m in held):
+                loose.setdefault(w.path, w.why)
+    data = {p: why for p, why in loose.items() if not _SCRATCH.fullmatch(p)}
+    if data:
+        code = _code_folders(every)
+        said = f"it writes {'; '.join(f'{p} ({why})' for p, why in data.items())}, which no volume or tmpfs holds"
+        inside = [p for p in data if any(_under(p, c) or _under(c, p) for c in code)]
+        if inside:
+            said += (f"; {', '.join(inside)} {'lies' if len(inside) == 1 else 'lie'} among the image's own files, "
+                     "where a volume would hide them")
+        return said
+    if swarm:
+        ignored = {str(t).split(":", 1)[0].rstrip("/") for f in every for t in _tmpfs_entries(f.config)}
+        moved = [p for p in loose if p in ignored]
+        if moved:
+            return (f"its `tmpfs:` entry for {', '.join(moved)} is ignored where the stack is deployed as a swarm "
+                    f"stack ({swarm}): it belongs in `volumes:` as a tmpfs entry")
+    for p in loose:
+        if any(p in targets for targets in targets_by_variant):
+            return f"it writes {p} in one variant of the stack, where another mounts something there"
+    return Plan(list(loose), "; ".join(dict.fromkeys(whys)), "; ".join(dict.fromkeys(sources)))
+
+
+def _writes(project: Project, f: facts.Facts) -> tuple[list[facts.runs.Write], str, str] | str:
+    """What the service writes in one variant, why that is known, and where it comes from; or
+    why it is not known."""
+    from e2i_fix.facts.runs import Write
+
+    if f.unreadable:
+        return "its Dockerfile cannot be read"
+    k = f.knowledge
+    ro = k.runtime("read_only")
+    if ro is False:
+        notes = k.runtime("notes")
+        return f"{k.image.key if k.image else 'its image'} writes next to its own files" + (f" ({notes})" if notes else "")
+    writes = list(f.writes)
+    user = decisions.user_after(project, f)
+    if ro is True and k.runtime("writes") is not None:
+        listed = [str(p) for p in k.runtime("writes")]
+        name = k.image.key if k.image is not None else "its image"
+        return writes, f"{name} writes {', '.join(listed) or 'only its volumes'}", k.source("writes")
+    if not f.built:
+        return "what its image writes is not known here"
+    if user.root:
         return "its image runs as root and may write anywhere"
-    paths = ["/tmp"]
-    for s in r.stages:
-        workdir = None
-        for st in h.chain(s):
-            for ins in st.instructions:
-                if ins.name == "WORKDIR":
-                    workdir = ins.args.strip()
-                elif ins.name == "RUN":
-                    paths += _prepared(ins.args, workdir)
-    return Writes(paths, f"it runs as {', '.join(sorted({str(u) for u in users}))} and writes {', '.join(dict.fromkeys(paths))}",
-                  "its Dockerfile (USER, RUN mkdir/chown/chmod, WORKDIR)")
+    writes.insert(0, Write("/tmp", "a program's temporary files"))
+    if f.user.root and f.workdir:
+        # The USER comes from this run: non-root-user gives it its working folder.
+        writes.append(Write(f.workdir, f"{decisions.NON_ROOT_USER} gives it its working folder in this run"))
+    shown = ", ".join(dict.fromkeys(w.path for w in writes if w.known))
+    return (writes, f"it runs as {user.name} and writes {shown}",
+            "its Dockerfile (USER, the folders it hands over) and what it runs")
 
 
-def _prepared(script: str, workdir: str | None) -> list[str]:
-    """Absolute paths a RUN line creates or hands over for run time."""
+def _held(f: facts.Facts, swarm: str | None) -> list[str]:
+    """Where the service has something writable mounted: volumes, binds, tmpfs (not `tmpfs:`
+    entries where swarm deploys it: swarm ignores them), the image's own VOLUMEs."""
     out: list[str] = []
-    for part in re.split(r"&&|\|\||;|\n", script):
-        m = _PREPARES.search(part)
-        if not m:
+    tmpfs_key = {str(t).split(":", 1)[0] for t in _tmpfs_entries(f.config)}
+    for m in f.mounts:
+        if m.kind == "tmpfs" and swarm and m.target in tmpfs_key:
             continue
-        try:
-            words = shlex.split(part[m.end():], comments=True)
-        except ValueError:
-            continue
-        for w in words:
-            if w.startswith("-") or "$" in w or "*" in w:
-                continue
-            if w in (".", "./") and workdir and workdir.startswith("/"):
-                out.append(workdir.rstrip("/") or "/")
-            elif w.startswith("/") and w.rstrip("/") not in ("", "/usr", "/etc", "/bin", "/usr/local", "/opt"):
-                if not w.startswith(("/usr/", "/etc/", "/bin/", "/sbin/", "/lib", "/dev/", "/proc/")):
-                    out.append(w.rstrip("/"))
-    return out
+        out.append(m.target)
+    out += [str(v) for v in f.knowledge.runtime("volumes") or ()]
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name == "VOLUME":
+                out += [f.expand(p, st, ins) for p in ins.operands if f.expand(p, st, ins).startswith("/")]
+    return [posixpath.normpath(p) for p in out if "$" not in p]
 
 
-def _mounted(svc: Service, r: h.Runs) -> list[str]:
-    """Where the service has something writable mounted: volumes, binds, tmpfs, the image's
-    own VOLUMEs."""
-    out: list[str] = []
-    for v in svc.config.get("volumes") or ():
-        if isinstance(v, dict):
-            t = v.get("target")
-            if isinstance(t, str):
-                out.append(t)
-        elif isinstance(v, str):
-            parts = v.split(":")
-            out.append(parts[1] if len(parts) >= 2 else parts[0])
-    tmpfs = svc.config.get("tmpfs")
-    for t in tmpfs if isinstance(tmpfs, list) else [tmpfs] if isinstance(tmpfs, str) else []:
-        out.append(str(t).split(":", 1)[0])
-    if r.image is not None:
-        out += r.image.volumes
-    for s in r.stages:
-        for st in h.chain(s):
-            for ins in st.instructions:
-                if ins.name == "VOLUME":
-                    out += [p for p in ins.operands if p.startswith("/")]
-    return [p.rstrip("/") or "/" for p in out]
+def _tmpfs_entries(config: dict[str, Any]) -> list[Any]:
+    tmpfs = config.get("tmpfs")
+    return tmpfs if isinstance(tmpfs, list) else [tmpfs] if isinstance(tmpfs, str) else []
+
+
+def _code_folders(every: list[facts.Facts]) -> set[str]:
+    """The folders that hold the image's own files: its working folder and where its stages
+    copy files to."""
+    from e2i_fix.facts import runs
+
+    out: set[str] = set()
+    for f in every:
+        if f.workdir and f.workdir != "/":
+            out.add(posixpath.normpath(f.workdir))
+        for target, _, host in runs._copied(f):
+            out.add(target if host.is_dir() else posixpath.dirname(target))
+    return {p for p in out if p not in ("/", "/usr", "/usr/local", "/usr/local/bin", "/etc")}
 
 
 def _under(path: str, mount: str) -> bool:
