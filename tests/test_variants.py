@@ -274,3 +274,17 @@ def test_a_file_left_alone_is_information(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().out == ""
     # Named on the command line, it is fixed as the file it is.
     assert main(["--check", "--select", "logging", str(tmp_path / "docker-compose-old.yml"), "--no-config"]) == 1
+
+
+def test_a_file_run_alone_does_not_decide_an_edit_it_does_not_read(tmp_path: Path) -> None:
+    """The base runs nginx as user 101; the dev file, run alone, as root. `cap_drop: [ALL]` in the
+    base reaches the base and the base with the dev file, both non-root: it needs no `cap_add`
+    for what root's nginx would do (chown, a step-down), which only the dev file run alone does,
+    and that variant never reads the base."""
+    (tmp_path / "compose.yaml").write_text('services:\n  web:\n    image: nginx:1.27\n    user: "101"\n'
+                                           '    ports:\n      - "8080:8080"\n')
+    (tmp_path / "docker-compose.dev.yml").write_text('services:\n  web:\n    image: nginx:1.27\n    ports:\n'
+                                                     '      - "8081:8080"\n')
+    assert main(["--apply", "--unsafe-fixes", "--select", "cap-drop", str(tmp_path)]) == 1
+    text = (tmp_path / "compose.yaml").read_text()
+    assert "    cap_drop:\n      - ALL\n" in text and "cap_add" not in text
