@@ -36,7 +36,9 @@ from e2i_fix.passes import registry
 # paths to bring it in. `*` matches one key; a trailing `x-*` matches top-level extensions.
 DECLARED: dict[str, list[tuple[str, ...]]] = {
     "logging": [("services", "*", "logging"), ("x-*",)],
-    "deploy-limits": [("services", "*", "deploy"), ("x-*",)],
+    # A stack that writes `mem_limit` gets its limits that way (the stack's convention).
+    "deploy-limits": [("services", "*", "deploy"), ("services", "*", "mem_limit"), ("services", "*", "cpus"),
+                      ("services", "*", "mem_reservation"), ("x-*",)],
     "tmpfs-size": [("services", "*", "tmpfs"), ("x-*",)],
 }
 # Passes whose edits only insert whole lines (tmpfs-size rewrites tmpfs entries, and the
