@@ -229,6 +229,41 @@ def test_proxy_upstreams_quoted_and_through_variables(tmp_path: Path) -> None:
     assert got == {("api", 8000), ("web", 3000), ("", 9000)}
 
 
+def test_a_mounted_folder_gives_its_first_config_files_in_path_order(tmp_path: Path) -> None:
+    files = {"compose.yaml": "services:\n  proxy:\n    image: nginx:1.27\n    volumes:\n"
+                             "      - ./nginx:/etc/nginx/conf.d:ro\n"}
+    # Names whose order as paths differs from their order as strings (`a/z` before `a-b`),
+    # a hidden file, a folder inside, and more files than are read.
+    names = ["a/z.conf", "a-b.conf", "a.conf", ".conf", "b/c/d.cfg", "notes.txt", "x.template"]
+    names += [f"many/{i:03}.conf" for i in range(60)]
+    files.update({f"nginx/{n}": "server { location / { proxy_pass http://api:8000; } }\n" for n in names})
+    proxy = facts.of(index(tmp_path, files), "proxy")
+    assert proxy is not None
+    got = [c.target for c in proxy.configs]
+    assert got[:6] == ["/etc/nginx/conf.d/a/z.conf", "/etc/nginx/conf.d/a-b.conf", "/etc/nginx/conf.d/a.conf",
+                       "/etc/nginx/conf.d/b/c/d.cfg", "/etc/nginx/conf.d/many/000.conf",
+                       "/etc/nginx/conf.d/many/001.conf"]
+    assert len(got) == 50  # the first 50 configuration files of the folder
+
+
+def test_a_bind_outside_the_project_is_not_read(tmp_path: Path) -> None:
+    """`/etc/nginx:/etc/nginx` names the host that runs the stack: what this machine holds there
+    decides nothing."""
+    outside = tmp_path / "host-etc"
+    (outside / "nginx").mkdir(parents=True)
+    (outside / "nginx" / "nginx.conf").write_text("server { location / { proxy_pass http://api:8000; } }\n")
+    stack = tmp_path / "stack"
+    p = index(stack, {"compose.yaml": "services:\n  proxy:\n    image: nginx:1.27\n    volumes:\n"
+                                      f"      - {outside}/nginx:/etc/nginx:ro\n"
+                                      f"      - {outside}/nginx/nginx.conf:/etc/nginx/nginx.conf:ro\n"
+                                      "      - ./site.conf:/etc/nginx/conf.d/site.conf:ro\n",
+                      "site.conf": "server { location / { proxy_pass http://web:3000; } }\n"})
+    proxy = facts.of(p, "proxy")
+    assert proxy is not None
+    assert [c.target for c in proxy.configs] == ["/etc/nginx/conf.d/site.conf"]
+    assert {(u.host, u.port) for u in configs.upstreams(proxy)} == {("web", 3000)}
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -5,10 +5,12 @@ database, a cache or a broker sizes itself with. Read for decisions, never edite
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.facts import Facts
@@ -54,7 +56,11 @@ def kind_of(target: str, name: str) -> str | None:
 
 
 def files(f: Facts) -> tuple[ConfigFile, ...]:
-    """The configuration files the service's container reads, bind mounts first."""
+    """The configuration files the service's container reads, bind mounts first. Only files of
+    the project are read (inside the boundary a run writes in: the repository, or the folder):
+    a bind of an absolute host path (`/tmp:/tmp`, `/etc/nginx:/etc/nginx`) names the machine
+    that runs the stack, not a file the stack's authors wrote, and what this machine holds
+    there must not decide a fix."""
     from e2i_fix.facts import runs
 
     pairs: list[tuple[str, Path]] = []
@@ -63,10 +69,13 @@ def files(f: Facts) -> tuple[ConfigFile, ...]:
             pairs.append((m.target, m.host))
     for target, _, host in runs._copied(f):
         pairs.append((target, host))
+    if not pairs:
+        return ()
+    reads = _reads(f.project)
     out: list[ConfigFile] = []
     seen: set[Path] = set()
     for target, host in pairs:
-        for t, p in _expand(target, host):
+        for t, p in _expand(target, host, reads):
             if p in seen:
                 continue
             kind = kind_of(t, p.name)
@@ -75,34 +84,103 @@ def files(f: Facts) -> tuple[ConfigFile, ...]:
             if kind is None:
                 continue
             seen.add(p)
-            try:
-                if p.stat().st_size > _MAX:
-                    continue
-                out.append(ConfigFile(kind, t, p, p.read_text("utf-8", "replace")))
-            except OSError:
-                continue
+            text = _text(p, reads)
+            if text is not None:
+                out.append(ConfigFile(kind, t, p, text))
     return tuple(out)
+
+
+class _Reads:
+    """What the run read of the project's files for context, kept with the stack for the whole
+    run: every variant, round and verification run asks again, and none of it changes (a run
+    writes compose files, Dockerfiles and `.dockerignore` files only)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip(os.sep) + os.sep
+        self.trees: dict[Path, list[tuple[str, Path]]] = {}
+        self.texts: dict[Path, str | None] = {}
+
+
+def _reads(project: Any) -> _Reads:
+    stack = project.stack
+    got: _Reads | None = stack.__dict__.get("_config_reads")
+    if got is None:
+        from e2i_fix.project import boundary_of
+
+        root = stack.boundary or boundary_of(project.folder)
+        got = stack.__dict__["_config_reads"] = _Reads(os.path.realpath(root))
+    return got
 
 
 def _is_nginx_site(p: Path, target: str) -> bool:
     return p.name.endswith((".conf", ".conf.template", ".template")) and "nginx" in (str(p) + target).lower()
 
 
-def _expand(target: str, host: Path) -> list[tuple[str, Path]]:
+def _text(p: Path, reads: _Reads) -> str | None:
+    if p not in reads.texts:
+        try:
+            reads.texts[p] = None if p.stat().st_size > _MAX else p.read_text("utf-8", "replace")
+        except OSError:
+            reads.texts[p] = None
+    return reads.texts[p]
+
+
+def _expand(target: str, host: Path, reads: _Reads) -> list[tuple[str, Path]]:
+    """The files a mount or copy of `host` at `target` brings: the file itself, or the first
+    `_MAX_FILES` configuration files of a folder, in path order."""
+    tree = reads.trees.get(host)
+    if tree is None:
+        tree = reads.trees[host] = _tree(host, reads.root)
+    return [(target if rel == "" else posixpath.join(target, rel), p) for rel, p in tree]
+
+
+def in_project(f: Facts, path: Path) -> bool:
+    """Whether `path` (followed through symlinks) is a file or folder of the project."""
+    return (os.path.realpath(path) + os.sep).startswith(_reads(f.project).root)
+
+
+def _tree(host: Path, root: str) -> list[tuple[str, Path]]:
+    if not (os.path.realpath(host) + os.sep).startswith(root):
+        return []  # outside the project
     try:
         if host.is_file():
-            return [(target, host)]
+            return [("", host)]
         if host.is_dir():
             got: list[tuple[str, Path]] = []
-            for p in sorted(host.rglob("*")):
+            for rel in _walk(str(host), ""):
                 if len(got) >= _MAX_FILES:
                     break
-                if p.is_file() and (p.suffix in (".conf", ".cfg", ".template") or p.name == "Caddyfile"):
-                    got.append((posixpath.join(target, p.relative_to(host).as_posix()), p))
+                name = rel.rpartition("/")[2]
+                dot = name.rfind(".")
+                suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+                if suffix in (".conf", ".cfg", ".template") or name == "Caddyfile":
+                    p = host / rel
+                    if p.is_file():
+                        got.append((rel, p))
             return got
     except OSError:
         pass
     return []
+
+
+def _walk(folder: str, prefix: str) -> Iterator[str]:
+    """Everything under `folder`, as paths relative to it, in the order of the sorted paths
+    (each entry, then what a folder holds, names in order); symlinked folders are not entered.
+    Lazy: a caller that has enough stops the walk."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except PermissionError:
+        return
+    for e in entries:
+        rel = prefix + e.name
+        yield rel
+        try:
+            into = e.is_dir(follow_symlinks=False)
+        except OSError:
+            into = False
+        if into:
+            yield from _walk(e.path, rel + "/")
 
 
 # --- proxies --------------------------------------------------------------------------------

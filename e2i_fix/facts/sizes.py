@@ -171,7 +171,7 @@ def _mounted_settings(f: Facts, target: str) -> dict[str, str]:
     from e2i_fix.facts import configs
 
     for m in f.mounts:
-        if m.kind == "bind" and m.target == target and m.host is not None:
+        if m.kind == "bind" and m.target == target and m.host is not None and configs.in_project(f, m.host):
             try:
                 if m.host.is_file() and m.host.stat().st_size < 512 * 1024:
                     return configs.parse_settings(m.host.read_text("utf-8", "replace"), "postgresql")
