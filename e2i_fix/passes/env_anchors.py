@@ -130,6 +130,7 @@ without it. It is proposed with `--unsafe-fixes`, for a reviewer to accept or no
 
 from __future__ import annotations
 
+import functools
 import heapq
 import marshal
 import os
@@ -547,10 +548,14 @@ def _score(cand: _Candidate, own: list[list[bytes]], users: dict[bytes, set[int]
 # --- names ----------------------------------------------------------------------------------
 
 
+_NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
+
+
 def _tokens(text: str) -> list[str]:
-    return [t for t in re.split(r"[^A-Za-z0-9]+", text.lower()) if t]
+    return [t for t in _NOT_WORD.split(text.lower()) if t]
 
 
+@functools.lru_cache(maxsize=4096)  # every candidate set asks again of the same keys
 def _stem_of(key: str, rule: str) -> str | None:
     """`POSTGRES_USER` -> `postgres` (prefix), `_APP_STORAGE_S3_KEY` -> `app-storage` (prefix2),
     `CART_ADDR` -> `addr` (suffix): a key's first word(s) or its last, where more words follow
