@@ -470,7 +470,10 @@ def _run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
     notices = [Fix("input", d.notice[0], d.path, d.notice[1], d.notice[2], safety=Safety.DISPLAY_ONLY)
                for d in project.docs if d.notice]
     disabled: set[str] = set()
-    passes = [p for p in passes if settings.selected(p.ID)]
+    # A stack that builds nothing gives the passes that read only what is built nothing to do:
+    # they are not run (nor imported). No pass adds a `build:`, so this holds for every round.
+    passes = [p for p in passes if settings.selected(p.ID)
+              and (getattr(p, "NEEDS", None) != "build" or project.builds)]
     pending = passes
     last: dict[str, list[Fix]] = {}  # what each pass proposed when it last ran
     suppressions = suppress.Suppressions(settings)

@@ -995,6 +995,16 @@ class Project:
         return out
 
     @cached_property
+    def builds(self) -> bool:
+        """Whether a service in any file of the stack has a `build:` (merge keys resolved): the
+        passes that read only Dockerfiles and build contexts (`NEEDS = "build"`) run only then."""
+        for doc in self.docs:
+            svcs = doc.value.get("services") if isinstance(doc.value, dict) else None
+            if isinstance(svcs, dict) and any(isinstance(svc, dict) and "build" in svc for svc in svcs.values()):
+                return True
+        return False
+
+    @cached_property
     def services(self) -> dict[str, Service]:
         out: dict[str, Service] = {}
         for doc, role in zip(self.docs, self.roles):

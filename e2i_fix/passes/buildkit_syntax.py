@@ -50,6 +50,7 @@ from e2i_fix.project import Project, targets
 ID = "buildkit-syntax"
 SUMMARY = "`# syntax=docker/dockerfile:1` where a Dockerfile uses BuildKit features"
 SAFETY = Safety.SAFE
+NEEDS = "build"  # reads only what services build: nothing to do on a stack that builds nothing
 DEFAULTS: dict[str, Any] = {"syntax": "docker/dockerfile:1"}
 
 _FLAGS = {"RUN": ("mount", "network", "security"), "COPY": ("link", "chmod", "parents", "exclude"),

@@ -77,6 +77,7 @@ from e2i_fix.project import Project, targets
 ID = "cache-mounts"
 SUMMARY = "RUN --mount=type=cache for pip, uv, poetry, npm, yarn, pnpm (and apt where docker-clean is removed)"
 SAFETY = Safety.SAFE
+NEEDS = "build"  # reads only what services build: nothing to do on a stack that builds nothing
 DEFAULTS: dict[str, Any] = {}
 
 _ROOT = ("root", "0", "root:root", "0:0")

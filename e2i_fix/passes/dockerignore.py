@@ -63,6 +63,7 @@ from e2i_fix.yamldoc import position
 ID = "dockerignore"
 SUMMARY = "a .dockerignore for each build context, never excluding what a COPY/ADD needs"
 SAFETY = Safety.SAFE
+NEEDS = "build"  # reads only what services build: nothing to do on a stack that builds nothing
 READS = frozenset({"build"})
 DEFAULTS: dict[str, Any] = {}
 

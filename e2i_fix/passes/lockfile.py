@@ -44,6 +44,7 @@ from e2i_fix.project import Project, targets
 ID = "lockfile"
 SUMMARY = "a COPY/ADD source missing from the build context (with the command that makes a lock file)"
 SAFETY = Safety.DISPLAY_ONLY
+NEEDS = "build"  # reads only what services build: nothing to do on a stack that builds nothing
 DEFAULTS: dict[str, Any] = {}
 
 

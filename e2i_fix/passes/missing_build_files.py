@@ -61,6 +61,7 @@ from e2i_fix.yamldoc import MappingNode, position
 ID = "missing-build-files"
 SUMMARY = "a build: whose context or Dockerfile is missing, with an official image or a frontend scaffold"
 SAFETY = Safety.UNSAFE
+NEEDS = "build"  # reads only what services build: nothing to do on a stack that builds nothing
 READS = frozenset({"build", "image", "command", "depends_on"})
 DEFAULTS: dict[str, Any] = {}
 

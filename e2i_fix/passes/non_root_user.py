@@ -88,6 +88,7 @@ from e2i_fix.project import Project, targets
 ID = "non-root-user"
 SUMMARY = "the image's own non-root USER (or one made with the base image's tools) where nothing it runs needs root"
 SAFETY = Safety.UNSAFE
+NEEDS = "build"  # reads only what services build: nothing to do on a stack that builds nothing
 ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 DEFAULTS: dict[str, Any] = {"user": "app"}
 
