@@ -14,17 +14,15 @@ if TYPE_CHECKING:
     from e2i_fix.dockerfile import DockerfileDoc, Instruction, Stage
     from e2i_fix.project import Build, Project, Service
 
-_DATA = Path(__file__).parent / "data"
 GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 @lru_cache(maxsize=None)
 def table(name: str) -> dict[str, Any]:
     """A TOML table of `e2i_fix/data/`, read once."""
-    import tomllib
+    from e2i_fix.datafiles import load_toml
 
-    with open(_DATA / name, "rb") as f:
-        return tomllib.load(f)
+    return load_toml(name)
 
 
 class Built(NamedTuple):

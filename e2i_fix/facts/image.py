@@ -141,9 +141,9 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "images.toml"
 def table() -> Table:
     """The image table, read on first use."""
     if not _TABLE:
-        import tomllib
+        from e2i_fix.datafiles import load_toml
 
-        raw = tomllib.loads(DATA.read_text("utf-8"))
+        raw = load_toml(DATA.name)
         exact: dict[str, Entry] = {}
         family: dict[str, Entry] = {}
         for key, fields in raw.get("images", {}).items():
