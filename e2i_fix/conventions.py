@@ -81,6 +81,8 @@ class Conventions:
         self._nnp: list[_Seen] = []
         self._orders: dict[tuple[str, str], list[_Seen]] = {}
         self._limits: list[tuple[_Seen, dict[str, Any]]] = []
+        # What passes asked, by question and file: every service of a file asks the same.
+        self._asked: dict[tuple[str, int], Any] = {}
         self._read()
 
     # --- what the passes ask ----------------------------------------------------------------
@@ -88,6 +90,13 @@ class Conventions:
     def rotation(self, doc: ComposeDoc) -> Rotation | None:
         """The log rotation most services of `doc` have (an alias only if they alias it); else
         the stack's, as an inline block (an alias cannot reach another file's anchor)."""
+        key = ("rotation", id(doc))
+        if key not in self._asked:
+            self._asked[key] = self._rotation(doc)
+        got: Rotation | None = self._asked[key]
+        return got
+
+    def _rotation(self, doc: ComposeDoc) -> Rotation | None:
         got = _winner([(s, r) for s, r in self._rotations if s.doc is doc])
         if got is not None:
             return got
@@ -96,6 +105,13 @@ class Conventions:
 
     def list_style(self, doc: ComposeDoc) -> ListStyle | None:
         """How `doc` (else the stack) writes short string lists; None: it writes none."""
+        key = ("list_style", id(doc))
+        if key not in self._asked:
+            self._asked[key] = self._list_style(doc)
+        got: ListStyle | None = self._asked[key]
+        return got
+
+    def _list_style(self, doc: ComposeDoc) -> ListStyle | None:
         seen = [s for s in self._lists if s.doc is doc] or self._lists
         if not seen:
             return None
@@ -106,8 +122,12 @@ class Conventions:
     def no_new_privileges(self, doc: ComposeDoc) -> str | None:
         """How `doc` (else the stack) spells the no-new-privileges option: `no-new-privileges:true`,
         `no-new-privileges=true` or `no-new-privileges`; None: nowhere yet."""
-        seen = [s for s in self._nnp if s.doc is doc] or self._nnp
-        return str(_majority(s.key for s in seen)) if seen else None
+        key = ("no_new_privileges", id(doc))
+        if key not in self._asked:
+            seen = [s for s in self._nnp if s.doc is doc] or self._nnp
+            self._asked[key] = str(_majority(s.key for s in seen)) if seen else None
+        got: str | None = self._asked[key]
+        return got
 
     def first(self, doc: ComposeDoc, a: str, b: str) -> bool | None:
         """Whether services that write both `a` and `b` write `a` first (in `doc`, else in the
@@ -119,6 +139,13 @@ class Conventions:
     def limits(self, doc: ComposeDoc) -> Limits | None:
         """How `doc` (else the stack) writes resource limits; None: fewer than two services
         write limits or reservations."""
+        key = ("limits", id(doc))
+        if key not in self._asked:
+            self._asked[key] = self._limits_of(doc)
+        got: Limits | None = self._asked[key]
+        return got
+
+    def _limits_of(self, doc: ComposeDoc) -> Limits | None:
         seen = [r for s, r in self._limits if s.doc is doc]
         if len(seen) < 2:
             seen = [r for _, r in self._limits]
@@ -235,9 +262,11 @@ def _winner(seen: list[tuple[_Seen, Rotation]]) -> Rotation | None:
 
 
 def _majority(values: Iterable[Any]) -> Any:
-    vals = list(values)
-    counts = Counter(vals)
-    return max(counts, key=lambda v: (counts[v], -vals.index(v)))
+    """The most frequent value; a tie goes to the one seen first."""
+    counts: dict[Any, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return max(counts, key=counts.__getitem__)  # max keeps the first of equal counts, in order seen
 
 
 def _free(s: str) -> bool:

@@ -69,7 +69,11 @@ class Result:
             if index is None:
                 index = indexes[(k, path)] = _back_index(spans)
             offset = _back(offset, spans, index)
-        return _line_col(self.snapshots[0][path], offset)
+        first = self.__dict__["_starts"].get((0, path))
+        if first is None:
+            first = self.__dict__["_starts"][(0, path)] = _line_starts(self.snapshots[0][path])
+        line = bisect.bisect_right(first, offset)  # the lines that start at or before it
+        return line, offset - first[line - 1] + 1
 
     def original_edits(self, fix: Fix) -> tuple[Edit, ...] | None:
         """`fix`'s edits with offsets in the files as they were read, or None when they cannot
@@ -111,11 +115,6 @@ def _offset(starts: list[int], size: int, line: int, col: int) -> int:
     if line > len(starts):
         return size
     return min(starts[line - 1] + col - 1, size)
-
-
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _compose(regions: list[tuple[int, int, int, int]], spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:

@@ -502,13 +502,14 @@ def _candidates(users: dict[bytes, set[int]], own: list[list[bytes]], keys: dict
                 if len(both) >= min_services:
                     sets.add(tuple(sorted(both)))
     out: list[_Candidate] = []
+    named: dict[str, int] = {}
     rare = _rare_stems(keys)
     for members in sorted(sets):
         need = set(members)
         shared = [keys[i] for i in own[members[0]] if need <= users[i]]
         if len(shared) < min_entries:
             continue
-        names = tuple(nm for nm in _common(who[m] for m in members) if _most(members, nm, who))
+        names = tuple(nm for nm in _common(who[m] for m in members) if _most(members, nm, who, named))
         if members == everyone and len(members) > 1:
             names = (*names, "common")
         if names:
@@ -523,13 +524,14 @@ def _candidates(users: dict[bytes, set[int]], own: list[list[bytes]], keys: dict
     return out
 
 
-def _most(members: tuple[int, ...], name: str, who: list[tuple[str, ...]]) -> bool:
+def _most(members: tuple[int, ...], name: str, who: list[tuple[str, ...]], named: dict[str, int]) -> bool:
     """Whether `members` are at least half the services that `name` names (by the stem of
     their names or the application they run): `x-worker-env` for three of fourteen workers
-    would say something the file does not."""
-    named = sum(1 for w in who if w[1] == name or w[0] == name or w[0].startswith(name + "-")
-                or w[0].endswith("-" + name))
-    return 2 * len(members) >= named
+    would say something the file does not. (`named`: those counts, by name, as worked out.)"""
+    if name not in named:
+        named[name] = sum(1 for w in who if w[1] == name or w[0] == name or w[0].startswith(name + "-")
+                          or w[0].endswith("-" + name))
+    return 2 * len(members) >= named[name]
 
 
 def _score(cand: _Candidate, own: list[list[bytes]], users: dict[bytes, set[int]], keys: dict[bytes, str],
