@@ -48,7 +48,13 @@ def verify(result: Result) -> list[Failure]:
     allowed = {p for f in result.applied for p in f.changes}
     out: list[Failure] = []
     checked = []
+    # A variant whose files (and what they include or extend from) are as they were means what
+    # it meant and is as valid as it was: it is not merged and checked again.
+    changed = {i for i, (a, b) in enumerate(zip(before.docs, after.docs)) if a.text != b.text}
+    changed |= set(range(min(len(before.docs), len(after.docs)), max(len(before.docs), len(after.docs))))
     for files in variants(before):
+        if changed.isdisjoint(_reads(before, files)):
+            continue
         name = before.variant_name(files)
         paths = tuple(before.docs[i].path for i in files)
         old, new = before.model(files), after.model(files)
@@ -63,6 +69,8 @@ def verify(result: Result) -> list[Failure]:
             rel = before.variant_name((before.docs.index(doc_before),))
             checked.append((rel, (doc_after.path,), doc_before.value, doc_after.value))
     for name, paths, old, new in checked:
+        # A service that did not change has the clashes it had: only the others are looked at.
+        old, new = _changed_services(old, new)
         before_clashes = set(_clashes(old))
         out += [Failure(name, paths, place, f"would mount {target} twice, which the engine refuses at `up`")
                 for place, target in _clashes(new) if (place, target) not in before_clashes]
@@ -78,6 +86,29 @@ def verify(result: Result) -> list[Failure]:
         out += [Failure(name, paths, e.path, f"would not be valid Compose: {e.message}")
                 for e in new_errors if e.path not in old_errors]
     return out
+
+
+def _reads(project: Project, files: tuple[int, ...]) -> set[int]:
+    """The files a variant's model is made of: its own, and those they include or extend
+    from, transitively."""
+    seen = set(files)
+    todo = list(files)
+    while todo:
+        for _, idx in project.refs.get(todo.pop(), ()):
+            for j in idx:
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+    return seen
+
+
+def _changed_services(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    a, b = old.get("services"), new.get("services")
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return old, new
+    keep = [k for k in b if not model.same(a.get(k, _MISSING), b[k])]
+    return ({"services": {k: a[k] for k in keep if k in a}},
+            {"services": {k: b[k] for k in keep}})
 
 
 def _clashes(value: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:

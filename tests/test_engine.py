@@ -12,7 +12,7 @@ import pytest
 from e2i_fix import engine, render, yamledit
 from e2i_fix.config import Settings
 from e2i_fix.fix import Edit, Fix, Safety
-from e2i_fix.project import Project, Stack
+from e2i_fix.project import Project, Stack, discover
 from e2i_fix.verify import verify
 
 
@@ -268,3 +268,35 @@ def test_verification_gives_up_after_a_few_runs_and_writes_nothing(tmp_path: Pat
     assert [x.message for x in result.findings if x.pass_id == "verify"] == [
         "verification failed: with compose.yaml, services.a.restart is wrong; nothing written"]
     assert len(runs) <= 2 * engine.MAX_RUNS  # each run of the engine runs the pass once or twice
+
+
+def test_verification_leaves_alone_the_variants_whose_files_did_not_change(tmp_path: Path) -> None:
+    # The dev file is an override that also runs alone: an edit of the base does not reach it
+    # alone, and that model is not merged again to be checked. The others are, and caught.
+    (tmp_path / "compose.yaml").write_text(BASE)
+    (tmp_path / "docker-compose.dev.yml").write_text("services:\n  dev:\n    image: z\n")
+    (stack,) = [s for s in discover([tmp_path]) if isinstance(s, Stack)]
+    liar = rewrite_image("liar", "evil", ("services", "a", "logging"))
+    merged: list[str] = []
+    real = Project.model
+
+    def model(self: Project, files: tuple[int, ...]) -> dict[str, Any]:
+        merged.append(self.variant_name(files))
+        return real(self, files)
+
+    ok = add_key("restart", "always")
+    settings = Settings({p.ID: p for p in (ok, liar)})
+    result = engine.run(stack, [ok], settings)  # the passes' own reading, before verification
+    assert [v.kind for v in result.before.variants()] == ["base", "override", "alone"]
+    merged.clear()
+    Project.model = model  # type: ignore[method-assign]
+    try:
+        failures = verify(result)
+        assert failures == []
+        assert "docker-compose.dev.yml" not in merged
+        assert merged.count("compose.yaml") == merged.count("compose.yaml + docker-compose.dev.yml") == 2
+        got = engine.run(stack, [ok, liar], settings, verify)
+    finally:
+        Project.model = real  # type: ignore[method-assign]
+    assert [f.message for f in got.findings if f.pass_id == "liar"] == [
+        "image becomes evil (not applied: with compose.yaml, services.a.image changed, which no fix declared)"]
