@@ -11,10 +11,10 @@ edited inside one. The parser is imported when the first Dockerfile is read, nev
 from __future__ import annotations
 
 import re
-import shlex
 from functools import cached_property
 from typing import NamedTuple
 
+from e2i_fix import shellwords
 from e2i_fix.errors import InputError
 from e2i_fix.source import Source
 
@@ -85,7 +85,7 @@ class Instruction:
             except ValueError:
                 pass
         try:
-            return shlex.split(rest, comments=False, posix=True)
+            return shellwords.split(rest)
         except ValueError:
             return rest.split()
 

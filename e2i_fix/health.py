@@ -13,12 +13,11 @@ asks it before it makes anything wait for a check. Its findings carry that pass'
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from e2i_fix import facts, images, render, yamledit
+from e2i_fix import facts, images, render, shellwords, yamledit
 from e2i_fix.facts import configs, runs
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef, role
@@ -81,7 +80,7 @@ def _parse(test: Any) -> _Probe | None:
 def _first_command(text: str) -> list[str]:
     first = re.split(r"\s(?:&&|\|\||;|\|)\s", text, maxsplit=1)[0]
     try:
-        return shlex.split(first)
+        return shellwords.split(first)
     except ValueError:
         return first.split()
 

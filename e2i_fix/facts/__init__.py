@@ -34,11 +34,11 @@ import functools
 import os
 import posixpath
 import re
-import shlex
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from e2i_fix import shellwords
 from e2i_fix.facts import image as images
 from e2i_fix.facts.image import ImageRef, Knowledge
 
@@ -499,19 +499,20 @@ def _has_value(text: str, env: dict[str, str]) -> bool:
     return True
 
 
-def _assignments(text: str, env: bool = False) -> list[tuple[str, str | None]]:
+@functools.lru_cache(maxsize=2048)  # each ARG and ENV line, asked again by every service that builds it
+def _assignments(text: str, env: bool = False) -> tuple[tuple[str, str | None], ...]:
     """`ARG A=1 B` / `ENV A=1 B="two words"` / the legacy `ENV A 1`: (name, value or None)."""
     try:
-        words = shlex.split(text, posix=True)
+        words = shellwords.split(text)
     except ValueError:
         words = text.split()
     if env and len(words) >= 2 and "=" not in words[0]:
-        return [(words[0], " ".join(words[1:]))]
+        return ((words[0], " ".join(words[1:])),)
     out: list[tuple[str, str | None]] = []
     for w in words:
         k, eq, v = w.partition("=")
         out.append((k, v if eq else None))
-    return out
+    return tuple(out)
 
 
 def _instruction_words(ins: Instruction) -> tuple[list[str], bool]:
@@ -527,7 +528,7 @@ def _compose_words(v: Any) -> list[str]:
     if isinstance(v, list):
         return [str(x) for x in v]
     try:
-        return shlex.split(str(v))
+        return shellwords.split(str(v))
     except ValueError:
         return str(v).split()
 

@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from e2i_fix import shellwords
 from e2i_fix.facts import Mount, Script
 
 if TYPE_CHECKING:
@@ -361,7 +362,7 @@ def accounts(texts: list[str]) -> Accounts:
 
 def _flags(args: str) -> tuple[dict[str, str], list[str]]:
     try:
-        words = shlex.split(args.replace("\\", " "))
+        words = shellwords.split(args.replace("\\", " "))
     except ValueError:
         words = args.split()
     flags: dict[str, str] = {}
@@ -928,6 +929,6 @@ def _run_text(ins: Instruction) -> str:
 
 def words_of(text: str) -> list[str]:
     try:
-        return shlex.split(text)
+        return shellwords.split(text)
     except ValueError:
         return text.split()
