@@ -480,12 +480,13 @@ def compose_file_chain(folder: Path) -> list[Path]:
 class ServiceDef:
     """One definition of a service in one compose file."""
 
-    __slots__ = ("doc", "key", "node")
+    __slots__ = ("doc", "key", "node", "_tags")
 
     def __init__(self, doc: ComposeDoc, key: ScalarNode, node: Node) -> None:
         self.doc = doc
         self.key = key
         self.node = node
+        self._tags: dict[tuple[str | int, ...], str] | None = None
 
     @property
     def editable(self) -> bool:
@@ -505,8 +506,10 @@ class ServiceDef:
         service (`()` is the service itself: `backup: !reset null`)."""
         if not self.doc.tags:
             return {}
-        name = self.key.value
-        return {p[2:]: t for p, t in self.doc.tags if len(p) >= 2 and p[0] == "services" and p[1] == name}
+        if self._tags is None:
+            name = self.key.value
+            self._tags = {p[2:]: t for p, t in self.doc.tags if len(p) >= 2 and p[0] == "services" and p[1] == name}
+        return self._tags
 
 
 class Build:
@@ -532,7 +535,8 @@ class Service:
     def __repr__(self) -> str:
         return f"Service({self.name!r})"
 
-    @property
+    # `home` and `reset` are worked out once: an index's services do not change once built.
+    @cached_property
     def home(self) -> ServiceDef | None:
         """Where new keys go: the first editable definition (the base file's), or the one that
         replaces the service as a whole (`web: !override {...}`). None for a `!reset` service."""
@@ -544,7 +548,7 @@ class Service:
                 start = i
         return next((d for d in self.defs[start:] if d.editable), None)
 
-    @property
+    @cached_property
     def reset(self) -> ServiceDef | None:
         """The definition that drops the service (`backup: !reset null`), where every variant
         that defines the service drops it: such a service is nobody's to fix (`targets` leaves it

@@ -599,7 +599,10 @@ class ComposeDoc:
                 header = text[node.start_mark.index : text.find("\n", node.start_mark.index)]
                 if "+" in header:
                     return node.end_mark.index  # keep-chomping: trailing blank lines are content
-                return len(text[: node.end_mark.index].rstrip())
+                end = node.end_mark.index  # trailing blank lines are not content (no copy of the text)
+                while end > 0 and text[end - 1].isspace():
+                    end -= 1
+                return end
             if node.value == "" and not node.style:
                 return after  # `key:` with no value: the tree puts the empty scalar later
             return node.end_mark.index
