@@ -12,9 +12,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from e2i_fix import __version__
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.config import Found, Settings

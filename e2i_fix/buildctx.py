@@ -8,13 +8,16 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from e2i_fix import lazyre
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import DockerfileDoc, Instruction, Stage
     from e2i_fix.project import Build, Project, Service
 
-GLOB_CHARS = re.compile(r"[*?\[]")
+GLOB_CHARS = lazyre.compile(r"[*?\[]")
 
 
 @lru_cache(maxsize=None)

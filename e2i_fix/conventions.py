@@ -21,10 +21,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
-from e2i_fix import render
+from e2i_fix import lazyre, render
 from e2i_fix.project import Project
+from e2i_fix.records import NamedTuple
 from e2i_fix.render import Flow, Raw
 from e2i_fix.yamldoc import (
     ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, _cached_plain, effective_entry, to_value,
@@ -421,5 +422,5 @@ def styled(value: str, quote: str, doc: ComposeDoc, like: Raw | None = None) -> 
     return Raw(render.scalar(value, doc.style))
 
 
-_FIGURE = re.compile(r"[0-9][0-9A-Za-z.]*")  # `10m`, `4`, `1.5g`: plain in every YAML
-_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a number that reads back as itself
+_FIGURE = lazyre.compile(r"[0-9][0-9A-Za-z.]*")  # `10m`, `4`, `1.5g`: plain in every YAML
+_DECIMAL = lazyre.compile(r"[0-9]+(?:\.[0-9]+)?")  # a number that reads back as itself

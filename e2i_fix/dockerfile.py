@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import NamedTuple
 
-from e2i_fix import shellwords
+from e2i_fix import lazyre, shellwords
 from e2i_fix.errors import InputError
+from e2i_fix.records import NamedTuple
 from e2i_fix.source import Source
 
-_DIRECTIVE = re.compile(r"#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
-_ERROR_LINE = re.compile(r"line (\d+)")
+_DIRECTIVE = lazyre.compile(r"#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
+_ERROR_LINE = lazyre.compile(r"line (\d+)")
 # The package managers a RUN may call, where a shell command starts (not `echo pip install`).
 _CMD = r"(?:^|[;&|(`]|\b(?:then|do|else|exec)\b)\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(?:sudo\s+(?:-\S+\s+)*)?"
 _INSTALLERS = {name: re.compile(_CMD + rx, re.MULTILINE) for name, rx in {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from e2i_fix.records import NamedTuple
+
 
 
 class Problem(NamedTuple):

@@ -32,7 +32,10 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+from e2i_fix import lazyre
+from e2i_fix.records import NamedTuple
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
@@ -58,8 +61,8 @@ _FOLDERS = {
     "test": TEST, "tests": TEST, "e2e": TEST, "ci": TEST, ".ci": TEST, ".github": TEST,
     "dev": DEVELOPMENT, ".devcontainer": DEVELOPMENT,
 }
-_SPLIT = re.compile(r"[-_.]+")
-_RELOAD = re.compile(
+_SPLIT = lazyre.compile(r"[-_.]+")
+_RELOAD = lazyre.compile(
     r"--reload\b|\bnodemon\b|manage\.py\s+runserver\b|\b(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?dev\b"
     r"|\b(?:fastapi|next|nuxt|astro|vite|remix)\s+dev\b|\bflask\b.*--debug\b|--watch\b|\bwatchfiles\b"
     r"|\bvite\b(?!\s+(?:build|preview))")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import NamedTuple
+
+from e2i_fix.records import NamedTuple
 
 # A place in the normalised Compose model, e.g. ("services", "api", "logging").
 ModelPath = tuple[str, ...]

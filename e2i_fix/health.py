@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from e2i_fix import facts, images, render, shellwords, yamledit
+from e2i_fix import facts, images, lazyre, render, shellwords, yamledit
 from e2i_fix.facts import configs, runs
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef, role
+from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
 
 ID = "healthcheck-probes"  # the pass that reports what this module finds
@@ -28,7 +29,7 @@ SAFETY = Safety.UNSAFE
 # The timings of a health check this module adds (healthcheck-probes' options override them).
 DEFAULTS: dict[str, Any] = {"interval": "30s", "timeout": "10s", "retries": 3}
 
-_URL = re.compile(r"(https?)://([A-Za-z0-9_.\-\[\]]+)(?::(\d+))?(/[^\s'\"),;]*)?")
+_URL = lazyre.compile(r"(https?)://([A-Za-z0-9_.\-\[\]]+)(?::(\d+))?(/[^\s'\"),;]*)?")
 _LOCAL = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
 _PROBE_TOOLS = ("curl", "wget", "python", "python3", "node", "nc")
 _NGINX = ("nginx", "nginx-unprivileged", "openresty")
@@ -319,7 +320,7 @@ def _is_nginx(f: facts.Facts) -> bool:
 
 # --- a health check inherited from the image ------------------------------------------------
 
-_CELERY_APP = re.compile(r"(?:-A|--app)[= ]?\s*(\S+)")
+_CELERY_APP = lazyre.compile(r"(?:-A|--app)[= ]?\s*(\S+)")
 
 
 def _inherited(svc: Service, f: facts.Facts) -> _Verdict | None:

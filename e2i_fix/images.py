@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from e2i_fix import lazyre
 from e2i_fix.facts import image as imagedata
 from e2i_fix.project import command_text, resolve_build
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import Stage
     from e2i_fix.project import Project, Variant
 
 # A port a command says it listens on: `--port 8000`, `-p 8000`, `--bind 0.0.0.0:8000`, `-b :8000`.
-PORT_FLAG = re.compile(
+PORT_FLAG = lazyre.compile(
     r"(?:--port[= ]|--http-port[= ]|(?<![\w-])-p\s+|--listen[= ](?:\S*:)?|(?:--bind|(?<![\w-])-b)[= ]?\s*(?:\S*:))(\d{2,5})\b"
 )
 
@@ -43,7 +45,7 @@ class Probe(NamedTuple):
     family: str = ""  # the table entry the probe comes from
 
 
-_PASSWORD = re.compile(r"pass", re.IGNORECASE)
+_PASSWORD = lazyre.compile(r"pass", re.IGNORECASE)
 
 
 def known_probe(image: str | None, config: dict[str, Any] | None = None,
@@ -112,7 +114,7 @@ def image_tools(image: str | None, env: dict[str, str] | None = None) -> set[str
     return set(section("tools")[kind]) | set(flavour["runtime"])
 
 
-_INSTALL = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(?:install|add)\b([^;&|]*)")
+_INSTALL = lazyre.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(?:install|add)\b([^;&|]*)")
 
 
 def installed(stage: Stage) -> set[str]:

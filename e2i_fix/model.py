@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from e2i_fix import lazyre
+
 # Keys whose sequences Compose replaces instead of appending when an override sets them.
 _REPLACE = {"command", "entrypoint", "test"}
 # Keys whose merged sequences compose-go makes unique (its `override/uniques.go`). Any other
@@ -275,7 +277,7 @@ def covered(path: tuple[str, ...], allowed: Iterable[tuple[str, ...]]) -> bool:
 # It is only for comparing: the index keeps the shapes passes and verification work with.
 
 _AS_MAP = ("environment", "labels", "annotations", "sysctls", "extra_hosts")
-_PORT = re.compile(r"^(?:(?:\[(?P<ip6>[^\]]+)\]|(?P<ip>[^:\[\]]*)):)??(?:(?P<pub>[^:]*):)?(?P<target>[^:/]+)(?:/(?P<proto>\w+))?$")
+_PORT = lazyre.compile(r"^(?:(?:\[(?P<ip6>[^\]]+)\]|(?P<ip>[^:\[\]]*)):)??(?:(?P<pub>[^:]*):)?(?P<target>[^:/]+)(?:/(?P<proto>\w+))?$")
 
 
 def canonical(model: Any) -> Any:

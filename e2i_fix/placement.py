@@ -37,11 +37,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from e2i_fix import yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, ServiceDef
+from e2i_fix.records import NamedTuple
 from e2i_fix.render import Alias, Anchored, Flow
 from e2i_fix.yamldoc import (
     _ALIAS_RE, ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, is_merge_key, merge_sources, position,

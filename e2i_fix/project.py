@@ -65,21 +65,22 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from e2i_fix import dockerfile, fileroles, model, yamldoc
+from e2i_fix import dockerfile, fileroles, lazyre, model, yamldoc
 from e2i_fix.dockerfile import DockerfileDoc, Stage
 from e2i_fix.errors import InputError
+from e2i_fix.records import NamedTuple
 from e2i_fix.source import Source
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode
 
 __all__ = ["Build", "ComposeDoc", "Project", "Ref", "Service", "ServiceDef", "Stack", "discover", "references"]
 
 BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-_OVERRIDE = re.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
+_OVERRIDE = lazyre.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
 # Compose-like names with other separators (`docker-compose-local.yml`, `compose-dev.yaml`,
 # `fleet-compose.yml`): what they are is read from what they hold.
-_LIKE = re.compile(r"(?:[^/]*[-_.])?(?:docker-)?compose(?:[-_.][^/]*)?\.ya?ml")
+_LIKE = lazyre.compile(r"(?:[^/]*[-_.])?(?:docker-)?compose(?:[-_.][^/]*)?\.ya?ml")
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
 
 
@@ -232,7 +233,7 @@ def _listing(folder: Path) -> list[Path]:
                   key=_order)
 
 
-_MAY_REFER = re.compile(r"^include\s*:|[\s{,]file\s*:", re.MULTILINE)
+_MAY_REFER = lazyre.compile(r"^include\s*:|[\s{,]file\s*:", re.MULTILINE)
 
 
 def _named_by(path: Path, folder: Path, cache: dict[Path, list[Ref]]) -> list[Ref]:
@@ -1191,7 +1192,7 @@ def env_entries(text: str) -> list[EnvEntry]:
     return out
 
 
-_VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}$]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+_VAR = lazyre.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}$]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:
@@ -1258,9 +1259,9 @@ def parse_compose(source: Source, readonly: bool = False) -> ComposeDoc:
 
 # --- roles ----------------------------------------------------------------------------------
 
-_WORKER_CMD = re.compile(r"\b(?:celery\b.*\bworker|rq\s+worker|dramatiq|sidekiq|arq|huey_consumer|worker)\b")
-_API_CMD = re.compile(r"\b(?:gunicorn|uvicorn|hypercorn|daphne|waitress-serve|node\s+\S*server\S*|manage\.py\s+runserver|flask\s+run|rails\s+s(?:erver)?|puma|fastapi\s+run)\b")
-_API_NAME = re.compile(r"(?:^|[-_])(?:api|backend|server)(?:$|[-_])")
+_WORKER_CMD = lazyre.compile(r"\b(?:celery\b.*\bworker|rq\s+worker|dramatiq|sidekiq|arq|huey_consumer|worker)\b")
+_API_CMD = lazyre.compile(r"\b(?:gunicorn|uvicorn|hypercorn|daphne|waitress-serve|node\s+\S*server\S*|manage\.py\s+runserver|flask\s+run|rails\s+s(?:erver)?|puma|fastapi\s+run)\b")
+_API_NAME = lazyre.compile(r"(?:^|[-_])(?:api|backend|server)(?:$|[-_])")
 
 
 def command_text(config: dict[str, Any]) -> str:
@@ -1297,7 +1298,7 @@ def _role(service: Service) -> str | None:
     return None
 
 
-_IGNORE_COMMENT = re.compile(r"#\s*e2i-fix:\s*ignore(?:\[([^\]]*)\])?")
+_IGNORE_COMMENT = lazyre.compile(r"#\s*e2i-fix:\s*ignore(?:\[([^\]]*)\])?")
 
 
 def opted_out(service: Service, pass_id: str) -> bool:

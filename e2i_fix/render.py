@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from e2i_fix import lazyre
 from e2i_fix.yamldoc import Style
 
 
@@ -94,10 +95,10 @@ MERGE = "<<"
 
 # Plain scalars that YAML 1.1 (PyYAML and older tools) and 1.2 (Compose) both read as the same
 # string: no indicator at the start, no `: ` or ` #`, nothing that resolves to another type.
-_PLAIN_OK = re.compile(r"[A-Za-z_./$][A-Za-z0-9_./:@${}=+-]*")
+_PLAIN_OK = lazyre.compile(r"[A-Za-z_./$][A-Za-z0-9_./:@${}=+-]*")
 # `.5` and `.5e3` are floats in both (a leading dot and a digit), `.` alone is one in YAML 1.1's
 # spec regex: none of them may go out plain.
-_OTHER_TYPE = re.compile(
+_OTHER_TYPE = lazyre.compile(
     r"(?i:y|n|yes|no|on|off|true|false|null|~)|[-+]?[0-9][0-9_:.eE+-]*|[-+]?\.(?i:inf|nan)|0[box].*"
     r"|\.|\.[0-9].*"
 )

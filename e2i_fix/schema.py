@@ -29,7 +29,10 @@ import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+from e2i_fix import lazyre
+from e2i_fix.records import NamedTuple
 
 __all__ = ["SCHEMA_FILE", "SchemaError", "format_path", "keys_judged_alone", "load_schema", "validate"]
 
@@ -46,7 +49,7 @@ class SchemaError(NamedTuple):
         return f"{format_path(self.path)}: {self.message}"
 
 
-_SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SIMPLE_KEY = lazyre.compile(r"[A-Za-z0-9_-]+")
 
 
 def format_path(path: tuple[str | int, ...]) -> str:

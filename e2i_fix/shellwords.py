@@ -11,8 +11,10 @@ import re
 import shlex
 from functools import lru_cache
 
-_SPECIAL = re.compile(r"['\"\\]")
-_SPACE = re.compile(r"[ \t\r\n]+")
+from e2i_fix import lazyre
+
+_SPECIAL = lazyre.compile(r"['\"\\]")
+_SPACE = lazyre.compile(r"[ \t\r\n]+")
 
 
 def split(text: str) -> list[str]:

@@ -14,10 +14,12 @@ import os
 import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from e2i_fix import lazyre
 from e2i_fix.errors import InputError
 from e2i_fix.project import Project, Service, command_text, role
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.facts import Facts
@@ -57,7 +59,7 @@ def heap_factor(family: str | None) -> float:
 
 # --- sizes ----------------------------------------------------------------------------------
 
-_COMPOSE_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?")
+_COMPOSE_SIZE = lazyre.compile(r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?")
 UNIT = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": 1024**4, "p": 1024**5}
 
 
@@ -115,24 +117,24 @@ def half_size(b: int) -> int | None:
 # --- what a service asks for ----------------------------------------------------------------
 
 _REDIS_UNIT = {"": 1, "k": 1000, "kb": KiB, "m": 1000**2, "mb": MiB, "g": 1000**3, "gb": GiB}
-_MAXMEMORY = re.compile(r"--maxmemory(?![\w-])(?:=|\s+)(\S+)")
-_XMX = re.compile(r"(-Xmx|-XX:MaxHeapSize=)(\S+)")
-_JVM_SIZE = re.compile(r"(\d+)([kKmMgGtT]?)")
-_OLD_SPACE = re.compile(r"--max-old-space-size(?:=|\s+)(\S+)")
-_JVM_ENV = re.compile(r"(?:^|_)(?:JAVA_OPTS|JAVA_OPTIONS|JAVA_TOOL_OPTIONS|HEAP_OPTS|JVM_OPTS|JVMFLAGS|JVM_ARGS|JAVAOPTS"
+_MAXMEMORY = lazyre.compile(r"--maxmemory(?![\w-])(?:=|\s+)(\S+)")
+_XMX = lazyre.compile(r"(-Xmx|-XX:MaxHeapSize=)(\S+)")
+_JVM_SIZE = lazyre.compile(r"(\d+)([kKmMgGtT]?)")
+_OLD_SPACE = lazyre.compile(r"--max-old-space-size(?:=|\s+)(\S+)")
+_JVM_ENV = lazyre.compile(r"(?:^|_)(?:JAVA_OPTS|JAVA_OPTIONS|JAVA_TOOL_OPTIONS|HEAP_OPTS|JVM_OPTS|JVMFLAGS|JVM_ARGS|JAVAOPTS"
                       r"|VM_PARAMS|HEAP|MEM)$")
 # A heap given as a bare size (`SOLR_HEAP=512m`, `ES_HEAP_SIZE=2g`, `*_JAVA_MEM=1g`): the launch
 # script passes it to -Xmx. A bare number has no unit the tool can tell, so it is not read.
-_HEAP_ENV = re.compile(r"(?:^|_)(?:HEAP|HEAP_SIZE|HEAPSIZE|JAVA_MEM)$")
-_DIRECT = re.compile(r"-XX:MaxDirectMemorySize=(\S+)")
+_HEAP_ENV = lazyre.compile(r"(?:^|_)(?:HEAP|HEAP_SIZE|HEAPSIZE|JAVA_MEM)$")
+_DIRECT = lazyre.compile(r"-XX:MaxDirectMemorySize=(\S+)")
 # Flink's whole-process sizes, in FLINK_PROPERTIES (appended to its configuration by the image's
 # entrypoint) or `-D key=value` on the command line.
-_FLINK = re.compile(r"\b((?:jobmanager|taskmanager)\.memory\.process\.size)\s*[:=]\s*['\"]?(\d+(?:\.\d+)?\s*[a-zA-Z]*)")
+_FLINK = lazyre.compile(r"\b((?:jobmanager|taskmanager)\.memory\.process\.size)\s*[:=]\s*['\"]?(\d+(?:\.\d+)?\s*[a-zA-Z]*)")
 _FLINK_UNIT = {"": 1, "b": 1, "bytes": 1, "k": KiB, "kb": KiB, "m": MiB, "mb": MiB, "g": GiB, "gb": GiB, "t": 1024**4,
                "tb": 1024**4}
 # memcached's item memory in MB: `-m 64`, `-m64`, `--memory-limit=64` (newer ones take k/m/g).
-_MEMCACHED = re.compile(r"(?:^|\s)(?:-m\s*|--memory-limit(?:=|\s+))(\S+)")
-_INTERP = re.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
+_MEMCACHED = lazyre.compile(r"(?:^|\s)(?:-m\s*|--memory-limit(?:=|\s+))(\S+)")
+_INTERP = lazyre.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
 
 
 class Demand(NamedTuple):
@@ -487,7 +489,7 @@ def _builtin_images(tables: Tables) -> dict[str, Entry]:
 
 # --- observed usage -------------------------------------------------------------------------
 
-_STAT_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKMGTP]?)(i?)B")
+_STAT_SIZE = lazyre.compile(r"(\d+(?:\.\d+)?)\s*([kKMGTP]?)(i?)B")
 _STAT_POWER = {"": 0, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
 _USAGE: dict[str, tuple[float, dict[str, list[tuple[int, Decimal]]]]] = {}
 

@@ -12,13 +12,14 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import NamedTuple
 
+from e2i_fix import lazyre
 from e2i_fix.errors import InputError
+from e2i_fix.records import NamedTuple
 
 BOM = "\ufeff"
 MAX_BYTES = 16 * 1024 * 1024
-_LONE_CR = re.compile(r"\r(?!\n)")
+_LONE_CR = lazyre.compile(r"\r(?!\n)")
 
 
 class Source(NamedTuple):

@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from e2i_fix.fix import Fix, Safety
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.config import Settings

@@ -14,9 +14,10 @@ that caused them and runs again (`engine.run`), so one bad fix costs that fix, n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from e2i_fix import model
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.engine import Result

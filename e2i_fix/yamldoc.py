@@ -15,12 +15,14 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, NamedTuple, Union
+from typing import Any, Union
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from e2i_fix import lazyre
 from e2i_fix.errors import InputError
+from e2i_fix.records import NamedTuple
 from e2i_fix.source import Source
 
 __all__ = ["ComposeDoc", "MappingNode", "Node", "ScalarNode", "SequenceNode", "Style", "parse"]
@@ -29,8 +31,8 @@ MAX_EXPANDED = 1_000_000  # nodes after alias expansion: beyond this it is an al
 MAX_DEPTH = 500
 
 _MERGE = "<<"
-_ALIAS_RE = re.compile(r"\*([^\s,\[\]{}]+)")
-_ANCHOR_RE = re.compile(r"&([^\s,\[\]{}]+)")
+_ALIAS_RE = lazyre.compile(r"\*([^\s,\[\]{}]+)")
+_ANCHOR_RE = lazyre.compile(r"&([^\s,\[\]{}]+)")
 
 Value = Union[None, bool, int, float, str, list["Value"], dict[str, "Value"]]
 
@@ -376,8 +378,8 @@ def _children(node: Node) -> list[Node]:
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
-_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_INT = lazyre.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = lazyre.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _STD = "tag:yaml.org,2002:"
 
 

@@ -36,11 +36,12 @@ import posixpath
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from e2i_fix import shellwords
+from e2i_fix import lazyre, shellwords
 from e2i_fix.facts import image as images
 from e2i_fix.facts.image import ImageRef, Knowledge
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import DockerfileDoc, Instruction, Stage
@@ -464,7 +465,7 @@ def reached(project: Project, svc: Service | str) -> list[Facts]:
 
 # --- helpers --------------------------------------------------------------------------------
 
-_DVAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+_DVAR = lazyre.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 def _substitute(text: str, values: dict[str, str]) -> str:

@@ -10,7 +10,10 @@ import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from e2i_fix import lazyre
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.facts import Facts
@@ -185,13 +188,13 @@ def _walk(folder: str, prefix: str) -> Iterator[str]:
 
 # --- proxies --------------------------------------------------------------------------------
 
-_COMMENT = re.compile(r"(?m)(?:^|(?<=\s))#[^\n]*")
-_NGINX_PASS = re.compile(r"\b(?:proxy|fastcgi|uwsgi|scgi|grpc)_pass\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
-_NGINX_SET = re.compile(r"\bset\s+\$(\w+)\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
-_UPSTREAM = re.compile(r"\bupstream\s+([\w.-]+)\s*\{([^}]*)\}")
-_SERVER = re.compile(r"\bserver\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
-_CADDY = re.compile(r"\breverse_proxy\s+(?:[/*][^\s{]*\s+)?([^{\n]+)")
-_HAPROXY = re.compile(r"^\s*server\s+\S+\s+(\S+)", re.MULTILINE)
+_COMMENT = lazyre.compile(r"(?m)(?:^|(?<=\s))#[^\n]*")
+_NGINX_PASS = lazyre.compile(r"\b(?:proxy|fastcgi|uwsgi|scgi|grpc)_pass\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
+_NGINX_SET = lazyre.compile(r"\bset\s+\$(\w+)\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
+_UPSTREAM = lazyre.compile(r"\bupstream\s+([\w.-]+)\s*\{([^}]*)\}")
+_SERVER = lazyre.compile(r"\bserver\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)")
+_CADDY = lazyre.compile(r"\breverse_proxy\s+(?:[/*][^\s{]*\s+)?([^{\n]+)")
+_HAPROXY = lazyre.compile(r"^\s*server\s+\S+\s+(\S+)", re.MULTILINE)
 
 
 def upstreams(f: Facts) -> list[Upstream]:
@@ -218,7 +221,7 @@ def upstreams(f: Facts) -> list[Upstream]:
     return out
 
 
-_TEMPLATE_VAR = re.compile(r"\$\{(\w+)\}|\{\$(\w+)\}|\{env\.(\w+)\}")
+_TEMPLATE_VAR = lazyre.compile(r"\$\{(\w+)\}|\{\$(\w+)\}|\{env\.(\w+)\}")
 
 
 def _filled(target: str, env: dict[str, str], c: ConfigFile) -> str:
@@ -283,9 +286,9 @@ def _shown(path: Path, folder: Path) -> str:
 
 # --- what a web server answers ---------------------------------------------------------------
 
-_LISTEN = re.compile(r"(?m)^\s*listen\s+([^;\s]+)[^;]*;")
-_BIND = re.compile(r"(?m)^\s*bind\s+([^\s]+)")
-_LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*([^\s{]+)\s*\{")
+_LISTEN = lazyre.compile(r"(?m)^\s*listen\s+([^;\s]+)[^;]*;")
+_BIND = lazyre.compile(r"(?m)^\s*bind\s+([^\s]+)")
+_LOCATION = lazyre.compile(r"\blocation\s+(=|\^~|~\*?)?\s*([^\s{]+)\s*\{")
 
 
 def listens(f: Facts) -> list[tuple[int, str]]:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import Stage

@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+from e2i_fix import lazyre
+from e2i_fix.records import NamedTuple
 
 _HUB = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
-_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}$]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
+_VAR = lazyre.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}$]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
 
 
 class ImageRef(NamedTuple):

@@ -14,10 +14,11 @@ import posixpath
 import re
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from e2i_fix import shellwords
+from e2i_fix import lazyre, shellwords
 from e2i_fix.facts import Mount, Script
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import Instruction
@@ -105,7 +106,7 @@ def scripts(f: Facts) -> tuple[Script, ...]:
     return tuple(out)
 
 
-_COMPOSE_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}$]*))?\}")
+_COMPOSE_VAR = lazyre.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}$]*))?\}")
 
 
 def compose_text(text: str, env: dict[str, str]) -> str:
@@ -205,13 +206,13 @@ def host_file(f: Facts, container_path: str) -> Path | None:
 
 # --- root -----------------------------------------------------------------------------------
 
-_STEP_DOWN = re.compile(
+_STEP_DOWN = lazyre.compile(
     r"(?:^|[\s;&|(`'\"])(?:exec\s+)?(?:/\S*/)?(gosu|su-exec|setpriv|runuser|s6-setuidgid|chpst|setuidgid|sudo\s+-u)\b")
-_SU = re.compile(r"(?:^|[\s;&|(`'\"])(?:exec\s+)?su\s+(?:-\S*\s+)*[-\w$\"{}.]+\s+(?:-\S*\s+)*-(?:c|s)\b|(?:^|[\s;&|(])su\s+-\s+\S+\s+-c\b")
-_SUPERVISORS = re.compile(r"(?:^|[\s/\"'])(supervisord|s6-svscan|runsvdir|/init|tini\s+-s|systemd)\b")
-_ROOT_WORK = re.compile(
+_SU = lazyre.compile(r"(?:^|[\s;&|(`'\"])(?:exec\s+)?su\s+(?:-\S*\s+)*[-\w$\"{}.]+\s+(?:-\S*\s+)*-(?:c|s)\b|(?:^|[\s;&|(])su\s+-\s+\S+\s+-c\b")
+_SUPERVISORS = lazyre.compile(r"(?:^|[\s/\"'])(supervisord|s6-svscan|runsvdir|/init|tini\s+-s|systemd)\b")
+_ROOT_WORK = lazyre.compile(
     r"(?:^|[\s;&|(])(chown|usermod|groupmod|useradd|adduser|addgroup|groupadd|update-ca-certificates|apt-get|apk\s+add|sysctl)\b")
-_ETC_WRITE = re.compile(r"(?:>>?\s*|\btee\s+(?:-a\s+)?|\bsed\s+-i\S*\s+.*?|\bcp\s+\S+\s+|\bmv\s+\S+\s+|-o\s+)(/etc/[\w./-]+)")
+_ETC_WRITE = lazyre.compile(r"(?:>>?\s*|\btee\s+(?:-a\s+)?|\bsed\s+-i\S*\s+.*?|\bcp\s+\S+\s+|\bmv\s+\S+\s+|-o\s+)(/etc/[\w./-]+)")
 
 
 def step_down(f: Facts) -> str | None:
@@ -237,9 +238,9 @@ def step_down(f: Facts) -> str | None:
     return None
 
 
-_ETC_TOOLS = re.compile(r"(?:\bcrudini\s+--(?:set|del|merge)\s+[\"']?|(?:^|[\s;&|(])(?:ln\s+-\w+\s+\S+|mkdir\s+(?:-\w+\s+)*|rm\s+(?:-\w+\s+)*"
+_ETC_TOOLS = lazyre.compile(r"(?:\bcrudini\s+--(?:set|del|merge)\s+[\"']?|(?:^|[\s;&|(])(?:ln\s+-\w+\s+\S+|mkdir\s+(?:-\w+\s+)*|rm\s+(?:-\w+\s+)*"
                         r"|touch\s+|install\s+(?:-\w+\s+)*\S+\s+)[\"']?)(/etc/[\w./{},-]+)")
-_REMAP = re.compile(r"\b(?:usermod|groupmod)\b[^\n]*\$\{?(?:PUID|PGID|UID|GID|USER_ID|GROUP_ID|[A-Z_]*_UID|[A-Z_]*_GID)\b")
+_REMAP = lazyre.compile(r"\b(?:usermod|groupmod)\b[^\n]*\$\{?(?:PUID|PGID|UID|GID|USER_ID|GROUP_ID|[A-Z_]*_UID|[A-Z_]*_GID)\b")
 
 
 def starts_as_root(f: Facts) -> str | None:
@@ -304,7 +305,7 @@ def _code(text: str) -> str:
 
 # --- the users an image has -------------------------------------------------------------------
 
-_ACCOUNT = re.compile(r"\b(useradd|adduser|groupadd|addgroup|usermod|groupmod)\b([^;&|\n]*)")
+_ACCOUNT = lazyre.compile(r"\b(useradd|adduser|groupadd|addgroup|usermod|groupmod)\b([^;&|\n]*)")
 # Flags of useradd/adduser/usermod/groupmod that take a value.
 _VALUED = {"-g", "--gid", "-G", "--ingroup", "-u", "--uid", "-d", "--home-dir", "--home", "-s", "--shell", "-c",
            "--comment", "-h", "-k", "--groups", "-l", "--login", "-n", "--new-name", "-K", "-e", "--expiredate", "-f",
@@ -421,7 +422,7 @@ def own_user(f: Facts) -> OwnUser | None:
 
 _DEBIAN = {"python", "node", "debian", "ubuntu", "golang", "ruby", "php", "openjdk", "eclipse-temurin", "rust",
            "buildpack-deps", "perl", "elixir", "erlang", "gcc", "maven", "gradle", "pypy", "amazoncorretto"}
-_DEBIAN_TAGS = re.compile(r"bookworm|bullseye|buster|trixie|slim|jammy|noble|focal")
+_DEBIAN_TAGS = lazyre.compile(r"bookworm|bullseye|buster|trixie|slim|jammy|noble|focal")
 _ROOT_SERVERS = {"nginx", "httpd", "openresty", "caddy", "traefik", "haproxy"}
 
 
@@ -452,7 +453,7 @@ def user_tools(image: str | None) -> str | None:
 
 # --- where the image goes ------------------------------------------------------------------------
 
-_PUSHES = re.compile(r"\bpush:\s*true\b|\bdocker\s+(?:image\s+)?push\b|build-push|--push\b|bake-action|\bpush-image\b")
+_PUSHES = lazyre.compile(r"\bpush:\s*true\b|\bdocker\s+(?:image\s+)?push\b|build-push|--push\b|bake-action|\bpush-image\b")
 _WORKFLOWS = (".github/workflows", ".gitlab-ci.yml", ".circleci/config.yml", ".drone.yml", ".woodpecker")
 
 
@@ -502,12 +503,12 @@ def _workflows(project: Any, root: Path) -> list[tuple[str, str]]:
 
 # --- sudo ----------------------------------------------------------------------------------------
 
-_INSTALLS_SUDO = re.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*\s(?:sudo|doas)(?=$|[\s;&|\"'])",
+_INSTALLS_SUDO = lazyre.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*\s(?:sudo|doas)(?=$|[\s;&|\"'])",
                             re.MULTILINE)
-_GRANTS = re.compile(r"(?:>>?|\btee\s+(?:-a\s+)?)\s*[\"']?/etc/(?:sudoers|doas\.conf)|\bNOPASSWD\b"
+_GRANTS = lazyre.compile(r"(?:>>?|\btee\s+(?:-a\s+)?)\s*[\"']?/etc/(?:sudoers|doas\.conf)|\bNOPASSWD\b"
                      r"|\b(?:usermod\s+(?:-\w+\s+)*-a?G\s*|gpasswd\s+-a\s+\S+\s+|useradd\b[^;&|\n]*\s-G\s*)[\w,]*\b(?:sudo|wheel)\b"
                      r"|\badduser\s+[\w.-]+\s+(?:sudo|wheel)\b|\bpermit\s+(?:nopass\s+)?\w+")
-_CALLS = re.compile(r"(?:^|[\s;&|(`\"'/])(sudo|doas|pkexec)(?=$|[\s;&|)`\"'])", re.MULTILINE)
+_CALLS = lazyre.compile(r"(?:^|[\s;&|(`\"'/])(sudo|doas|pkexec)(?=$|[\s;&|)`\"'])", re.MULTILINE)
 
 
 class Sudo(NamedTuple):
@@ -547,21 +548,21 @@ def sudo(f: Facts) -> Sudo:
 
 # A target: an absolute path, or one that starts with a variable (`"$CONF"`, `${DIR}/x.log`).
 _TARGET = r"([\"']?)((?:/|\$\{?[A-Za-z_])[^\s;&|\"'<>)`]*)\1"
-_REDIRECT = re.compile(r"(?<![<0-9&])(?:[12]?>>?|&>>?)\s*" + _TARGET)
-_TEE = re.compile(r"\btee\s+(?:-a\s+)?" + _TARGET)
-_SED_I = re.compile(r"\bsed\s+(?:-\w*\s+)*-i\S*\s+[^;&|\n]*?\s(/[^\s;&|\"']+)\s*(?:$|[;&|\n])", re.MULTILINE)
-_TOUCHES = re.compile(r"(?:^|[\s;&|(])(?:mkdir(?:\s+-p)?|touch|rm\s+-\w*|ln\s+-\w*\s+\S+|cp\s+(?:-\w+\s+)*\S+|mv\s+\S+"
+_REDIRECT = lazyre.compile(r"(?<![<0-9&])(?:[12]?>>?|&>>?)\s*" + _TARGET)
+_TEE = lazyre.compile(r"\btee\s+(?:-a\s+)?" + _TARGET)
+_SED_I = lazyre.compile(r"\bsed\s+(?:-\w*\s+)*-i\S*\s+[^;&|\n]*?\s(/[^\s;&|\"']+)\s*(?:$|[;&|\n])", re.MULTILINE)
+_TOUCHES = lazyre.compile(r"(?:^|[\s;&|(])(?:mkdir(?:\s+-p)?|touch|rm\s+-\w*|ln\s+-\w*\s+\S+|cp\s+(?:-\w+\s+)*\S+|mv\s+\S+"
                       r"|install\s+(?:-\w+\s+)*)\s+" + _TARGET)
-_CHANGES = re.compile(r"(?:^|[\s;&|(])(?:chown|chmod|chgrp)\s+(?:-\w+\s+)*\S+\s+" + _TARGET)
-_CONFIG_TOOLS = re.compile(r"\b(?:crudini\s+--(?:set|del|merge)|augtool\s+-f|xmlstarlet\s+ed\s+-L|yq\s+(?:-i|e\s+-i)"
+_CHANGES = lazyre.compile(r"(?:^|[\s;&|(])(?:chown|chmod|chgrp)\s+(?:-\w+\s+)*\S+\s+" + _TARGET)
+_CONFIG_TOOLS = lazyre.compile(r"\b(?:crudini\s+--(?:set|del|merge)|augtool\s+-f|xmlstarlet\s+ed\s+-L|yq\s+(?:-i|e\s+-i)"
                            r"|jq\s+[^;&|\n]*>)\s*" + _TARGET)
-_FLAG_FILES = re.compile(r"--(?:log-?file|logfile|logto|pid-?file|pidfile|pid|access-logfile|error-logfile|schedule)[= ]([\"']?)(/[^\s\"']+)")
-_TEMPLATE_OUT = re.compile(r"\b(?:gomplate\b[^;&|\n]*?(?:-o|--out)\s+|dockerize\b[^;&|\n]*?-template\s+\S+?:)(/[^\s;&|\"']+)")
-_ASSIGN = re.compile(r"^[ \t]*(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_][A-Za-z0-9_]*)="
+_FLAG_FILES = lazyre.compile(r"--(?:log-?file|logfile|logto|pid-?file|pidfile|pid|access-logfile|error-logfile|schedule)[= ]([\"']?)(/[^\s\"']+)")
+_TEMPLATE_OUT = lazyre.compile(r"\b(?:gomplate\b[^;&|\n]*?(?:-o|--out)\s+|dockerize\b[^;&|\n]*?-template\s+\S+?:)(/[^\s;&|\"']+)")
+_ASSIGN = lazyre.compile(r"^[ \t]*(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_][A-Za-z0-9_]*)="
                      r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s;&|]*)", re.MULTILINE)
-_REF = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-=])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+_REF = lazyre.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-=])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 _NOT_FILES = ("/dev/", "/proc/", "/sys/")
-_PREPARES = re.compile(r"\b(mkdir|chown|chmod|install\s+-d)\b")
+_PREPARES = lazyre.compile(r"\b(mkdir|chown|chmod|install\s+-d)\b")
 _SYSTEM = ("/usr/", "/etc/", "/bin/", "/sbin/", "/lib", "/dev/", "/proc/", "/sys/", "/var/lib/apt", "/var/cache/apt")
 
 
@@ -779,21 +780,21 @@ def mounts(f: Facts) -> tuple[Mount, ...]:
 
 # --- ports ----------------------------------------------------------------------------------
 
-PORT_FLAG = re.compile(
+PORT_FLAG = lazyre.compile(
     r"(?:--port[= ]|--http-port[= ]|(?<![\w-])-p\s+|--listen[= ](?:\S*:)?|(?:--bind|(?<![\w-])-b)[= ]?\s*(?:\S*:))(\d{2,5})\b")
 # Servers and the port they listen on when no flag says otherwise.
 _DEFAULT_PORTS = (
-    (re.compile(r"\b(?:uvicorn|hypercorn|daphne|fastapi\s+run|gunicorn)\b"), 8000, "{} listens on 8000 by default"),
-    (re.compile(r"\bmanage\.py\s+runserver\b(?!\s+\S*\d)"), 8000, "Django's runserver listens on 8000 by default"),
-    (re.compile(r"\bflask\s+run\b"), 5000, "flask run listens on 5000 by default"),
-    (re.compile(r"\b(?:rails\s+(?:s|server)|puma)\b"), 3000, "Rails listens on 3000 by default"),
-    (re.compile(r"\bnext\s+(?:start|dev)\b"), 3000, "next listens on 3000 by default"),
-    (re.compile(r"\bstreamlit\s+run\b"), 8501, "streamlit listens on 8501 by default"),
-    (re.compile(r"\bmlflow\s+(?:server|ui)\b"), 5000, "mlflow server listens on 5000 by default"),
-    (re.compile(r"\bjupyter\b"), 8888, "jupyter listens on 8888 by default"),
+    (lazyre.compile(r"\b(?:uvicorn|hypercorn|daphne|fastapi\s+run|gunicorn)\b"), 8000, "{} listens on 8000 by default"),
+    (lazyre.compile(r"\bmanage\.py\s+runserver\b(?!\s+\S*\d)"), 8000, "Django's runserver listens on 8000 by default"),
+    (lazyre.compile(r"\bflask\s+run\b"), 5000, "flask run listens on 5000 by default"),
+    (lazyre.compile(r"\b(?:rails\s+(?:s|server)|puma)\b"), 3000, "Rails listens on 3000 by default"),
+    (lazyre.compile(r"\bnext\s+(?:start|dev)\b"), 3000, "next listens on 3000 by default"),
+    (lazyre.compile(r"\bstreamlit\s+run\b"), 8501, "streamlit listens on 8501 by default"),
+    (lazyre.compile(r"\bmlflow\s+(?:server|ui)\b"), 5000, "mlflow server listens on 5000 by default"),
+    (lazyre.compile(r"\bjupyter\b"), 8888, "jupyter listens on 8888 by default"),
 )
 # Tools that take a port of their own and launch the real server after their arguments.
-_WRAPPERS = re.compile(r"\b(?:debugpy|ptvsd)\b(?:\s+--?[\w-]+(?:[= ]\S+)?)*?\s+(?=-m\b|\S+\.py\b)|--inspect(?:-brk)?=\S+")
+_WRAPPERS = lazyre.compile(r"\b(?:debugpy|ptvsd)\b(?:\s+--?[\w-]+(?:[= ]\S+)?)*?\s+(?=-m\b|\S+\.py\b)|--inspect(?:-brk)?=\S+")
 
 
 def ports(f: Facts) -> list[tuple[int, str]]:
@@ -904,7 +905,7 @@ def container_ports(config: dict[str, object]) -> list[int]:
 
 # --- file capabilities ----------------------------------------------------------------------
 
-_SETCAP = re.compile(r"\bsetcap\s+(?:-\w+\s+)*['\"]?([\w,+=]+)['\"]?\s+(/\S+)")
+_SETCAP = lazyre.compile(r"\bsetcap\s+(?:-\w+\s+)*['\"]?([\w,+=]+)['\"]?\s+(/\S+)")
 
 
 def file_caps(f: Facts) -> dict[str, tuple[str, ...]]:

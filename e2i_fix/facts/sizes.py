@@ -26,14 +26,17 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from e2i_fix import lazyre
+from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.facts import Facts
     from e2i_fix.sizing import Demand
 
 _PG_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
-_PG_FLAG = re.compile(r"(?:^|\s)(?:-c\s*|--)([a-z_]+)=(\"[^\"]*\"|'[^']*'|\S+)")
+_PG_FLAG = lazyre.compile(r"(?:^|\s)(?:-c\s*|--)([a-z_]+)=(\"[^\"]*\"|'[^']*'|\S+)")
 # The unit a PostgreSQL memory setting takes without one (postgresql.org/docs/current/config-setting.html).
 _PG_BASE = {"shared_buffers": 8192, "work_mem": 1024, "maintenance_work_mem": 1024}
 _PG_MEMORY = ("shared_buffers", "max_connections", "work_mem", "maintenance_work_mem")
@@ -182,11 +185,11 @@ def _mounted_settings(f: Facts, target: str) -> dict[str, str]:
 
 # --- RabbitMQ -------------------------------------------------------------------------------
 
-_RABBIT_SIZE = re.compile(r"\s*\"?(\d+(?:\.\d+)?)\s*([A-Za-z]*)\"?\s*")
+_RABBIT_SIZE = lazyre.compile(r"\s*\"?(\d+(?:\.\d+)?)\s*([A-Za-z]*)\"?\s*")
 _RABBIT_UNITS = {"": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4, "k": 1024, "m": 1024**2,
                  "g": 1024**3, "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3,
                  "gib": 1024**3, "ti": 1024**4, "tib": 1024**4}
-_ERL_WATERMARK = re.compile(r"vm_memory_high_watermark\s*\{\s*absolute\s*,\s*\"?([^}\"]+)\"?\s*\}")
+_ERL_WATERMARK = lazyre.compile(r"vm_memory_high_watermark\s*\{\s*absolute\s*,\s*\"?([^}\"]+)\"?\s*\}")
 
 
 def rabbit_size(value: str) -> int | None:
@@ -224,17 +227,17 @@ def _watermark(f: Facts, env: dict[str, object], family: str | None) -> tuple[st
 
 # --- workers --------------------------------------------------------------------------------
 
-_WORKER_FLAGS = re.compile(r"(?:^|\s)(?:--workers|-w|--concurrency|--processes|--num-workers)[= ]?\s*(\d+)\b")
-_CELERY_C = re.compile(r"\bcelery\b.*\s-c\s*(\d+)\b")
-_UWSGI_P = re.compile(r"\buwsgi\b.*\s-p\s*(\d+)\b")
+_WORKER_FLAGS = lazyre.compile(r"(?:^|\s)(?:--workers|-w|--concurrency|--processes|--num-workers)[= ]?\s*(\d+)\b")
+_CELERY_C = lazyre.compile(r"\bcelery\b.*\s-c\s*(\d+)\b")
+_UWSGI_P = lazyre.compile(r"\buwsgi\b.*\s-p\s*(\d+)\b")
 _WORKER_ENV = ("WEB_CONCURRENCY", "GUNICORN_WORKERS", "UVICORN_WORKERS", "CELERY_WORKER_CONCURRENCY",
                "UWSGI_PROCESSES", "WORKERS", "MAX_WORKERS")
 # A size each worker process may reach before it is replaced, as the service sets it: Celery's
 # --max-memory-per-child in KiB (docs.celeryq.dev, workers guide, "Max memory per child"),
 # uWSGI's --reload-on-rss in MB (uwsgi-docs.readthedocs.io, Options).
 _PER_CHILD = (
-    (re.compile(r"--max-memory-per-child[= ]\s*(\S+)"), None, (1024, "KiB"), "--max-memory-per-child"),
-    (re.compile(r"--reload-on-rss[= ]\s*(\S+)"), "UWSGI_RELOAD_ON_RSS", (1024**2, "MB"), "--reload-on-rss"),
+    (lazyre.compile(r"--max-memory-per-child[= ]\s*(\S+)"), None, (1024, "KiB"), "--max-memory-per-child"),
+    (lazyre.compile(r"--reload-on-rss[= ]\s*(\S+)"), "UWSGI_RELOAD_ON_RSS", (1024**2, "MB"), "--reload-on-rss"),
 )
 
 

@@ -69,7 +69,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import buildctx, facts
+from e2i_fix import buildctx, facts, lazyre
 from e2i_fix.dockerfile import DockerfileDoc, Instruction, Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
@@ -340,7 +340,7 @@ def _offline_ok(r: _Run, rx: str, target: str, name: str) -> bool:
     return True
 
 
-_YARNRC_LINE = re.compile(r"^([A-Za-z]+):\s*(.*?)\s*$", re.MULTILINE)
+_YARNRC_LINE = lazyre.compile(r"^([A-Za-z]+):\s*(.*?)\s*$", re.MULTILINE)
 
 
 def _yarnrc(r: _Run) -> dict[str, str] | None:
@@ -443,8 +443,8 @@ def _removed_before(stage: Stage, ins: Instruction, hook: str) -> bool:
     return False
 
 
-_ID_FLAG = re.compile(r"(?:-u|--uid)[ =](\d+)")
-_HOME_FLAG = re.compile(r"(?:-d|--home-dir|--home|-h)[ =](\S+)")
+_ID_FLAG = lazyre.compile(r"(?:-u|--uid)[ =](\d+)")
+_HOME_FLAG = lazyre.compile(r"(?:-d|--home-dir|--home|-h)[ =](\S+)")
 
 
 def _cache_owner(stage: Stage, ins: Instruction) -> tuple[str, int | None] | None:

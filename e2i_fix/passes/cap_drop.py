@@ -75,13 +75,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 from e2i_fix import conventions, facts, fileroles
 from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, targets
+from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import effective_entry, to_value
 
 ID = "cap-drop"

@@ -84,12 +84,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from pathlib import Path
-from typing import NamedTuple
 
-from e2i_fix import facts, health, images, render, yamledit
+from e2i_fix import facts, health, images, lazyre, render, yamledit
 from e2i_fix.facts import configs
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, ServiceDef, command_text, targets
+from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import (
     ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position, to_value,
 )
@@ -105,9 +105,9 @@ STARTED = "service_started"
 HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
 
-_ONE_SHOT_NAME = re.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
-_ONE_SHOT_CMD = re.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb)\b")
-_LONG_RUNNING = re.compile(
+_ONE_SHOT_NAME = lazyre.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
+_ONE_SHOT_CMD = lazyre.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb)\b")
+_LONG_RUNNING = lazyre.compile(
     r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
 )
 

@@ -277,10 +277,11 @@ import re
 from collections.abc import Iterator
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from e2i_fix import conventions, fileroles, model, yamledit
 from e2i_fix import facts
+from e2i_fix.records import NamedTuple
 from e2i_fix.sizing import (
     Figure, Observed, Tables, ceil_step, clean_ceil, format_cpus, format_size, from_usage, half_size, human,
     memory as memory_limit, observed as observed_usage, parse_cpus, parse_size, read_usage, tables as sizing_tables,

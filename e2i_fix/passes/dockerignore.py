@@ -53,11 +53,12 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from e2i_fix import buildctx
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service
+from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import position
 
 ID = "dockerignore"

@@ -137,12 +137,13 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
-from e2i_fix import fileroles, render, yamledit
+from e2i_fix import fileroles, lazyre, render, yamledit
 from e2i_fix.facts import image as imagedata
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
+from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, ScalarNode, SequenceNode, is_merge_key, position, scalar_value
 
 ID = "env-anchors"
@@ -155,7 +156,7 @@ DEFAULTS: dict[str, Any] = {"min-services": 2, "min-entries": 3, "min-lines": 8}
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _SCALAR_TAGS = ("?", "!")  # plain and quoted scalars with no explicit tag
-_ALIAS = re.compile(r"\*([^\s,\[\]{}]+)")
+_ALIAS = lazyre.compile(r"\*([^\s,\[\]{}]+)")
 # Pairwise intersections of sharing patterns are tried as groups while there are at most this
 # many patterns: beyond it only the patterns themselves are (the work would grow as its cube).
 _INTERSECT_MAX = 64
@@ -550,7 +551,7 @@ def _score(cand: _Candidate, own: list[list[bytes]], users: dict[bytes, set[int]
 # --- names ----------------------------------------------------------------------------------
 
 
-_NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
+_NOT_WORD = lazyre.compile(r"[^A-Za-z0-9]+")
 
 
 def _tokens(text: str) -> list[str]:

@@ -99,7 +99,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import facts, fileroles, render, yamledit
+from e2i_fix import facts, fileroles, lazyre, render, yamledit
 from e2i_fix.facts import configs, runs
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, image_family, opted_out
@@ -114,8 +114,8 @@ READS = frozenset({"networks", "network_mode", "depends_on", "links", "environme
 DEFAULTS: dict[str, Any] = {"frontends": None}
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "frontend_network.json"
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/\s]*@)?([A-Za-z0-9_.-]+)")
-_HOST_PORT = re.compile(r"(?:^|[\s,;=(\"'])([A-Za-z][A-Za-z0-9_.-]*):([0-9]{2,5})\b")
+_URL = lazyre.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/\s]*@)?([A-Za-z0-9_.-]+)")
+_HOST_PORT = lazyre.compile(r"(?:^|[\s,;=(\"'])([A-Za-z][A-Za-z0-9_.-]*):([0-9]{2,5})\b")
 _MAX_CONFIG = 512 * 1024
 
 

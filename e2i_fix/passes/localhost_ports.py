@@ -60,7 +60,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import facts, fileroles, render, yamledit
+from e2i_fix import facts, fileroles, lazyre, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.passes import _hardening as h
 from e2i_fix.project import Project, Service, role, targets
@@ -76,7 +76,7 @@ READS = frozenset({"ports", "image", "build", "command", "entrypoint", "privileg
 DEFAULTS: dict[str, Any] = {"internal-services": [], "public-services": []}
 
 LOOPBACK = "127.0.0.1"
-_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-((?:[^{}]|\{[^{}]*\})*)\}")
+_DEFAULT = lazyre.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-((?:[^{}]|\{[^{}]*\})*)\}")
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:

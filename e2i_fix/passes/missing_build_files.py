@@ -53,7 +53,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import render
+from e2i_fix import lazyre, render
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Build, Project, Service, ServiceDef, Variant, command_text, resolve_build, role, targets
 from e2i_fix.yamldoc import MappingNode, position
@@ -152,7 +152,7 @@ def _fix(project: Project, svc: Service, where: ServiceDef, what: str, scaffolde
     return Fix(ID, f"{head}{hint}", where.doc.path, line, col, safety=Safety.DISPLAY_ONLY, severe=True)
 
 
-_FRONTEND_NAME = re.compile(r"(?:^|[-_])(?:frontend|front|web|webapp|ui|client|dashboard|spa)(?:$|[-_])")
+_FRONTEND_NAME = lazyre.compile(r"(?:^|[-_])(?:frontend|front|web|webapp|ui|client|dashboard|spa)(?:$|[-_])")
 _FRONTEND_ENV = ("VITE_", "REACT_APP_", "NEXT_PUBLIC_", "VUE_APP_")
 
 
@@ -203,7 +203,7 @@ _LOCKS = (
     ("pnpm-lock.yaml", "corepack enable && pnpm install --frozen-lockfile"),
     ("yarn.lock", "yarn install --frozen-lockfile"),
 )
-_PORT = re.compile(r"(?:--port[= ]|-b\s+\S*:|--bind[= ]\S*:|-p\s+|0\.0\.0\.0:)(\d{2,5})\b")
+_PORT = lazyre.compile(r"(?:--port[= ]|-b\s+\S*:|--bind[= ]\S*:|-p\s+|0\.0\.0\.0:)(\d{2,5})\b")
 
 
 def _scaffold(project: Project, svc: Service, context: Path, dockerfile: Path) -> list[tuple[Path, str]]:

@@ -62,13 +62,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-from e2i_fix import fileroles, images, render, yamledit
+from e2i_fix import fileroles, images, lazyre, render, yamledit
 from e2i_fix.dockerfile import Stage
 from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, opted_out, resolve_build, targets
+from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
 
 ID = "no-force-root"
@@ -79,7 +80,7 @@ READS = frozenset({"environment", "env_file", "user", "build", "image", "extends
 DEFAULTS: dict[str, Any] = {}
 
 VAR = "C_FORCE_ROOT"
-_ABOUT = re.compile(r"root|celery|c_force_root", re.IGNORECASE)
+_ABOUT = lazyre.compile(r"root|celery|c_force_root", re.IGNORECASE)
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:

@@ -75,7 +75,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import conventions, facts, fileroles, placement
+from e2i_fix import conventions, facts, fileroles, lazyre, placement
 from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h
@@ -91,8 +91,8 @@ READS = frozenset({"security_opt", "command", "entrypoint", "user", "privileged"
 DEFAULTS: dict[str, Any] = {}
 
 ENTRY = "no-new-privileges:true"
-_SETUID = re.compile(r"\bsetcap\s|\bchmod\s+(?:-\S+\s+)*(?:[ugoa]*\+[rwxXt]*s|[2467][0-7]{3})\b")
-_SU = re.compile(r"(?:^|[\s;&|(`\"'/])su(?:\s|$)")
+_SETUID = lazyre.compile(r"\bsetcap\s|\bchmod\s+(?:-\S+\s+)*(?:[ugoa]*\+[rwxXt]*s|[2467][0-7]{3})\b")
+_SU = lazyre.compile(r"(?:^|[\s;&|(`\"'/])su(?:\s|$)")
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:

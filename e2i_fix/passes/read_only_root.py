@@ -80,13 +80,14 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
-from e2i_fix import conventions, facts, fileroles, sizing
+from e2i_fix import conventions, facts, fileroles, lazyre, sizing
 from e2i_fix.facts import decisions
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h, tmpfs_size
 from e2i_fix.project import Project, Service, targets
+from e2i_fix.records import NamedTuple
 
 ID = "read-only-root"
 SUMMARY = "read_only: true where every path the service writes is a volume or a bounded tmpfs"
@@ -96,7 +97,7 @@ READS = frozenset({"read_only", "tmpfs", "volumes", "user", "command", "entrypoi
                    "network_mode", "build", "image", "extends", "working_dir"})
 DEFAULTS: dict[str, Any] = {"tmpfs-size": tmpfs_size.DEFAULTS["size"], "tmpfs-sizes": {}}
 
-_SCRATCH = re.compile(r"/(?:tmp|var/tmp|run|var/run)(?:/.*)?|.*/(?:cache|\.cache|tmp|temp|run|pids?)(?:/.*)?")
+_SCRATCH = lazyre.compile(r"/(?:tmp|var/tmp|run|var/run)(?:/.*)?|.*/(?:cache|\.cache|tmp|temp|run|pids?)(?:/.*)?")
 
 
 class Plan(NamedTuple):

@@ -58,7 +58,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import fileroles, render, yamledit
+from e2i_fix import fileroles, lazyre, render, yamledit
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
 from e2i_fix.yamldoc import (
@@ -79,8 +79,8 @@ DEFAULTS: dict[str, Any] = {
 
 # What both readers of a size accept: the kernel's tmpfs `size=` (short syntax) and Compose's
 # byte-size parser (long syntax, which rejects the kernel's `%`).
-_SIZE = re.compile(r"[0-9]+[kKmMgGtT]?")
-_PROPERTY = re.compile(r"[&!]\S*\s+")  # an anchor or a tag before a scalar
+_SIZE = lazyre.compile(r"[0-9]+[kKmMgGtT]?")
+_PROPERTY = lazyre.compile(r"[&!]\S*\s+")  # an anchor or a tag before a scalar
 # Mounts that hold more than scratch files (a Docker-in-Docker image store): a scratch-sized
 # bound would break them, and only the user knows the right one.
 _BULKY = ("/var/lib/docker", "/var/lib/containerd")
