@@ -23,9 +23,9 @@ GLOB_CHARS = lazyre.compile(r"[*?\[]")
 @lru_cache(maxsize=None)
 def table(name: str) -> dict[str, Any]:
     """A TOML table of `e2i_fix/data/`, read once."""
-    from e2i_fix.datafiles import load_toml
+    from e2i_fix import datafiles
 
-    return load_toml(name)
+    return datafiles.load(name)
 
 
 class Built(NamedTuple):

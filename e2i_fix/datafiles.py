@@ -1,6 +1,7 @@
-"""The TOML tables of `e2i_fix/data/`, parsed once and kept beside the bytecode.
+"""The data tables of `e2i_fix/data/` (TOML and JSON), parsed once and kept beside the bytecode.
 
-Parsing the image table (38 KB of TOML, in pure Python) took a tenth of a small run. Its parse
+Parsing the image table (38 KB of TOML, in pure Python) took a tenth of a small run, and the
+JSON tables cost the import of `json` and the parse of the 90 KB compose-spec schema. A parse
 is kept the way Python keeps bytecode: in `data/__pycache__/`, marshalled, keyed by the file's
 size and modification time, written only where the interpreter writes bytecode (not under
 `PYTHONDONTWRITEBYTECODE`) and only where the folder is writable. A missing, stale or unreadable
@@ -18,8 +19,8 @@ from typing import Any
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def load_toml(name: str) -> dict[str, Any]:
-    """The TOML file `data/<name>`, parsed (from the kept copy where it is current)."""
+def load(name: str) -> dict[str, Any]:
+    """The TOML or JSON file `data/<name>`, parsed (from the kept copy where it is current)."""
     path = DATA / name
     st = os.stat(path)
     key = (st.st_size, st.st_mtime_ns)
@@ -32,10 +33,15 @@ def load_toml(name: str) -> dict[str, Any]:
             return table
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    import tomllib
+    if name.endswith(".json"):
+        import json
 
-    with open(path, "rb") as f:
-        table = tomllib.load(f)
+        table = json.loads(path.read_bytes())
+    else:
+        import tomllib
+
+        with open(path, "rb") as f:
+            table = tomllib.load(f)
     if not sys.dont_write_bytecode:
         _keep(kept, key, table)
     return table

@@ -8,7 +8,6 @@ The facts are in the one image table (`data/images.toml`, with their sources), r
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +67,8 @@ def known_probe(image: str | None, config: dict[str, Any] | None = None,
     if k.soft("probe_unless_password") and config is not None:
         env_cfg = config.get("environment")
         said = " ".join(map(str, env_cfg)) if isinstance(env_cfg, dict) else ""
+        import json
+
         if _PASSWORD.search(said + " " + json.dumps(config.get("command"))):
             return None  # `ping` without the password answers NOAUTH
     test = [str(x) for x in test_raw]

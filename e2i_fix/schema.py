@@ -115,10 +115,9 @@ def _document_order(instance: object, path: tuple[Any, ...]) -> list[int]:
 @cache
 def load_schema() -> dict[str, Any]:
     """The compose-spec schema as parsed JSON (read once; shared, so do not modify it)."""
-    import json  # only needed here: keeps `import e2i_fix.schema` cheap
+    from e2i_fix import datafiles
 
-    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_bytes())
-    return schema
+    return datafiles.load(SCHEMA_FILE.name)
 
 
 @cache

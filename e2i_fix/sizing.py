@@ -34,9 +34,9 @@ _DATA: dict[str, Any] = {}
 def table_data() -> dict[str, Any]:
     """The built-in table, read on first use."""
     if not _DATA:
-        import json
+        from e2i_fix import datafiles
 
-        _DATA.update(json.loads(_DATA_FILE.read_text(encoding="utf-8")))
+        _DATA.update(datafiles.load(_DATA_FILE.name))
     return _DATA
 
 

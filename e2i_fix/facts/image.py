@@ -144,9 +144,9 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "images.toml"
 def table() -> Table:
     """The image table, read on first use."""
     if not _TABLE:
-        from e2i_fix.datafiles import load_toml
+        from e2i_fix import datafiles
 
-        raw = load_toml(DATA.name)
+        raw = datafiles.load(DATA.name)
         exact: dict[str, Entry] = {}
         family: dict[str, Entry] = {}
         for key, fields in raw.get("images", {}).items():

@@ -92,7 +92,6 @@ where each came from; review them before applying.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -121,8 +120,9 @@ _MAX_CONFIG = 512 * 1024
 
 @lru_cache(maxsize=1)
 def _data() -> dict[str, Any]:
-    got: dict[str, Any] = json.loads(_DATA.read_text(encoding="utf-8"))
-    return got
+    from e2i_fix import datafiles
+
+    return datafiles.load(_DATA.name)
 
 
 @lru_cache(maxsize=1)
@@ -274,6 +274,8 @@ def _named(name: str, names: list[str]) -> bool:
 
 
 def _package_deps(path: Path) -> set[str]:
+    import json
+
     try:
         if not path.is_file() or path.stat().st_size > _MAX_CONFIG:
             return set()
