@@ -6,7 +6,6 @@ Exit codes: 0 nothing to fix, 1 fixes pending (dry-run, check) or files rewritte
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
@@ -18,6 +17,8 @@ from e2i_fix import __version__
 from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
+    import argparse
+
     from e2i_fix.config import Found, Settings
     from e2i_fix.engine import Result
     from e2i_fix.errors import InputError, Problem
@@ -26,78 +27,47 @@ if TYPE_CHECKING:
     from e2i_fix.project import Discovered
 
 
-class _Ids(argparse.Action):
-    """`--select a,b --select c`: one set of ids."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        got = getattr(namespace, self.dest) or set()
-        got.update(i.strip() for i in str(values).split(",") if i.strip())
-        setattr(namespace, self.dest, got)
-
-
-class _Help(argparse.HelpFormatter):
-    """argparse's help, without its `shutil` import on every start (2 ms): the width comes
-    from `COLUMNS` or the terminal, as shutil would find it."""
-
-    def __init__(self, prog: str) -> None:
-        cols = os.environ.get("COLUMNS", "")
-        try:
-            width = int(cols) if cols.isdigit() else os.get_terminal_size(1).columns
-        except OSError:  # not a terminal
-            width = 80
-        super().__init__(prog, width=max(width, 40) - 2)
-
-
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive number: {value!r}")
-    return int(value)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="e2i-fix", allow_abbrev=False, formatter_class=_Help,
-        description="Harden Docker Compose stacks: find the stacks under PATH (default: .) and fix them.")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="a folder to search for stacks, or a compose file (default: .)")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", dest="mode", action="store_const", const="dry-run",
-                      help="Print a unified diff of the fixes; write nothing (default).")
-    mode.add_argument("--apply", dest="mode", action="store_const", const="apply", help="Rewrite the files in place.")
-    mode.add_argument("--check", dest="mode", action="store_const", const="check",
-                      help="Print findings; write nothing; exit 1 if any.")
-    p.add_argument("--select", action=_Ids, metavar="ID[,ID...]", help="Run only these passes.")
-    p.add_argument("--ignore", action=_Ids, metavar="ID[,ID...]", help="Skip these passes.")
-    p.add_argument("--unsafe-fixes", action="store_true", help="Also apply fixes marked unsafe.")
-    p.add_argument("--format", dest="fmt", choices=["text", "json", "sarif", "github"], default="text",
-                   help="Output format: text, json, sarif (GitHub code scanning) or github (workflow annotations).")
-    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
-                   help="Colour diffs: auto (on a terminal, unless NO_COLOR; always with FORCE_COLOR).")
-    p.add_argument("--show-fixes", action="store_true", help="List the fixes by file and pass (dry-run, apply).")
-    p.add_argument("--statistics", action="store_true", help="Count the findings by pass instead of listing them.")
-    p.add_argument("--list-passes", action="store_true", help="List the passes and exit.")
-    p.add_argument("--explain", metavar="ID", help="Print a pass's documentation and exit.")
-    p.add_argument("--config", type=Path, metavar="PATH",
-                   help="Read this configuration file (a .e2i-fix.toml, or a pyproject.toml's [tool.e2i-fix]) "
-                        "for every stack instead of looking for one.")
-    p.add_argument("--no-config", action="store_true", help="Ignore .e2i-fix.toml and [tool.e2i-fix].")
-    p.add_argument("--usage", type=Path, metavar="FILE",
-                   help="deploy-limits: size services from `docker stats --no-stream --format json` output.")
-    p.add_argument("--host-memory", metavar="SIZE", help="deploy-limits: the host's memory, e.g. 16G.")
-    p.add_argument("--host-cpus", metavar="N", help="deploy-limits: the host's CPUs.")
-    p.add_argument("--inspect", type=Path, metavar="FILE", action="append",
-                   help="`docker image inspect` output for images the stacks use: what it says (user, entrypoint, "
-                        "command, environment, ports, health check, volumes) outranks the built-in image table.")
-    p.add_argument("--show-config", action="store_true",
-                   help="Print the configuration that applies to PATH (default: .), and where each value came from.")
-    p.add_argument("--jobs", "-j", type=_positive, metavar="N",
-                   help="Processes for a run over many stacks (default: one per CPU; --apply always uses one).")
-    p.add_argument("--version", action="version", version=f"e2i-fix {__version__}")
-    return p
+    from e2i_fix._args import parser
+
+    return parser()
 
 
-def _cli(args: argparse.Namespace) -> int:
+# The command lines read without argparse (its import, and building the parser, are a tenth of
+# a pre-commit run): flags that take no value, and paths. Anything else goes to argparse.
+_FLAGS = {"--dry-run": ("mode", "dry-run"), "--apply": ("mode", "apply"), "--check": ("mode", "check"),
+          "--unsafe-fixes": ("unsafe_fixes", True), "--show-fixes": ("show_fixes", True),
+          "--statistics": ("statistics", True), "--no-config": ("no_config", True)}
+# What argparse gives an option that is not given (a test holds this to the parser's own).
+DEFAULTS: dict[str, Any] = {
+    "paths": [], "mode": None, "select": None, "ignore": None, "unsafe_fixes": False, "fmt": "text", "color": "auto",
+    "show_fixes": False, "statistics": False, "list_passes": False, "explain": None, "config": None,
+    "no_config": False, "usage": None, "host_memory": None, "host_cpus": None, "inspect": None,
+    "show_config": False, "jobs": None}
+
+
+def _plain(argv: list[str]) -> Any:
+    """`argv` read as argparse would, where it holds only flags without a value (at most one
+    mode) and paths; else None."""
+    got = dict(DEFAULTS, paths=[])
+    modes = 0
+    for a in argv:
+        if a.startswith("-"):
+            flag = _FLAGS.get(a)
+            if flag is None:
+                return None
+            modes += flag[0] == "mode"
+            got[flag[0]] = flag[1]
+        else:
+            got["paths"].append(Path(a))
+    if modes > 1:
+        return None  # argparse says which modes exclude one another
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**got)
+
+
+def _cli(args: Any) -> int:  # argparse.Namespace, or `_plain`'s
     from e2i_fix.passes import registry
 
     passes = registry()
@@ -224,7 +194,7 @@ class _View(NamedTuple):
     progress: bool = False
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> _View:
+    def from_args(cls, args: Any) -> _View:
         from e2i_fix.output import use_color
 
         return cls(use_color(args.color, os.environ, _isatty(sys.stdout)), args.statistics, args.show_fixes,
@@ -421,10 +391,16 @@ def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = _parser().parse_intermixed_args(argv)
-    except SystemExit as e:  # --help, --version, or a usage error (already printed)
-        return e.code if isinstance(e.code, int) else 2
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given == ["--version"]:
+        print(f"e2i-fix {__version__}")
+        return 0
+    args = _plain(given)
+    if args is None:
+        try:
+            args = _parser().parse_intermixed_args(given)
+        except SystemExit as e:  # --help, --version, or a usage error (already printed)
+            return e.code if isinstance(e.code, int) else 2
     try:
         return _cli(args)
     except KeyboardInterrupt:  # nothing is half-written: every write is one atomic rename
@@ -433,6 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
+    # The console script: nothing of the run is garbage until it ends (`_run` collects between
+    # stacks of a long run), and the process ends without a teardown.
+    gc.disable()
     try:
         code = main()
         sys.stdout.flush()

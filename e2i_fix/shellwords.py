@@ -8,7 +8,6 @@ of characters between shlex's whitespace (space, tab, CR, LF), found in C. The r
 from __future__ import annotations
 
 import re
-import shlex
 from functools import lru_cache
 
 from e2i_fix import lazyre
@@ -26,4 +25,6 @@ def split(text: str) -> list[str]:
 
 @lru_cache(maxsize=1024)
 def _quoted(text: str) -> tuple[str, ...]:
+    import shlex  # only for text with quotes or backslashes
+
     return tuple(shlex.split(text))

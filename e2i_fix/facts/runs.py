@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -715,6 +714,8 @@ def prepared(f: Facts) -> list[tuple[str, str]]:
                     continue
                 tool = m.group(1).split()[0]
                 try:
+                    import shlex
+
                     words = shlex.split(part[m.end():], comments=True)
                 except ValueError:
                     continue
