@@ -229,6 +229,10 @@ def _run(paths: list[Path], mode: str, settings: Settings, fmt: str, use_config:
     else:
         costs = [sum(_size(p) for p in item.compose) if isinstance(item, project.Stack) else 0 for item in items]
         shares = workers.share(costs, n)
+        # What every stack needs, imported once here rather than once in each worker.
+        from e2i_fix import config, engine, verify  # noqa: F401
+        for p in settings.passes.values():
+            getattr(p, "run")
         work: Any = one
         if bar:  # the parent's own share, scaled: the shares are balanced by cost
             work = _Paced(one, out, len(shares[0]), len(items))
