@@ -424,7 +424,7 @@ def _group(envs: list[_Env], min_services: int, min_entries: int, min_lines: int
                 keys[e.ident] = e.key
     # List-form environments still to be rewritten, with how many entries each has.
     kept = {i: len(env.entries) for i, env in enumerate(envs) if env.is_list}
-    fixed = (own, keys, who, tuple(range(len(envs))), min_services, min_entries, min_lines)
+    fixed = (own, keys, who, tuple(range(len(envs))), min_services, min_entries, min_lines, _rare_stems(keys))
     plans = []
     for first in (True, False):
         plan = _Plan({k: set(v) for k, v in users.items()}, dict(kept), set(taken))
@@ -448,7 +448,7 @@ class _Plan:
         self.saved = 0
 
     def worth(self, cand: _Candidate, fixed: tuple[Any, ...]) -> tuple[int, list[bytes]] | None:
-        own, keys, _, _, _, min_entries, min_lines = fixed
+        own, keys, _, _, _, min_entries, min_lines, _ = fixed
         got = _score(cand, own, self.users, keys, min_entries)
         if got is None or got[0] < min_lines:
             return None
@@ -456,11 +456,11 @@ class _Plan:
         return got if got[0] >= cost else None
 
     def run(self, fixed: tuple[Any, ...], intersections: bool) -> None:
-        own, keys, who, everyone, min_services, min_entries, _ = fixed
+        own, keys, who, everyone, min_services, min_entries, _, rare = fixed
         while True:
             heap: list[tuple[int, int, int, _Candidate]] = []
             for n, cand in enumerate(_candidates(self.users, own, keys, who, everyone, min_services, min_entries,
-                                                 intersections)):
+                                                 intersections, rare)):
                 if all(nm in self.taken for nm in cand.names):
                     continue
                 got = self.worth(cand, fixed)
@@ -492,7 +492,7 @@ class _Plan:
 
 def _candidates(users: dict[bytes, set[int]], own: list[list[bytes]], keys: dict[bytes, str],
                 who: list[tuple[str, ...]], everyone: tuple[int, ...], min_services: int,
-                min_entries: int, intersections: bool = True) -> list[_Candidate]:
+                min_entries: int, intersections: bool = True, rare: set[str] | None = None) -> list[_Candidate]:
     patterns = sorted({tuple(sorted(u)) for u in users.values() if len(u) >= min_services})
     sets = set(patterns)
     if intersections and len(patterns) <= _INTERSECT_MAX:
@@ -504,7 +504,8 @@ def _candidates(users: dict[bytes, set[int]], own: list[list[bytes]], keys: dict
                     sets.add(tuple(sorted(both)))
     out: list[_Candidate] = []
     named: dict[str, int] = {}
-    rare = _rare_stems(keys)
+    if rare is None:
+        rare = _rare_stems(keys)
     for members in sorted(sets):
         need = set(members)
         shared = [keys[i] for i in own[members[0]] if need <= users[i]]
@@ -558,7 +559,7 @@ def _tokens(text: str) -> list[str]:
     return [t for t in _NOT_WORD.split(text.lower()) if t]
 
 
-@functools.lru_cache(maxsize=4096)  # every candidate set asks again of the same keys
+@functools.lru_cache(maxsize=1 << 16)  # every candidate set asks again of the same keys
 def _stem_of(key: str, rule: str) -> str | None:
     """`POSTGRES_USER` -> `postgres` (prefix), `_APP_STORAGE_S3_KEY` -> `app-storage` (prefix2),
     `CART_ADDR` -> `addr` (suffix): a key's first word(s) or its last, where more words follow
