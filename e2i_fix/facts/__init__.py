@@ -486,14 +486,19 @@ def _substitute(text: str, values: dict[str, str]) -> str:
 
 
 def _interpolate(text: str, env: dict[str, str]) -> str:
+    if "$" not in text:
+        return text
     from e2i_fix.project import interpolate
 
-    return interpolate(text, env) if "$" in text and _has_value(text, env) else text
+    return interpolate(text, env) if _has_value(text, env) else text
+
+
+_EVAR = lazyre.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _has_value(text: str, env: dict[str, str]) -> bool:
     """Whether every variable in `text` has a value or a default here."""
-    for m in re.finditer(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)", text.replace("$$", "")):
+    for m in _EVAR.finditer(text.replace("$$", "")):
         name = m.group(1) or m.group(3)
         if name not in env and not (m.group(2) or "").lstrip(":").startswith("-"):
             return False
