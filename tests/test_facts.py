@@ -372,6 +372,37 @@ def test_every_variant(tmp_path: Path) -> None:
     assert got == [((0,), [8000]), ((0, 1), [9000])]
 
 
+
+def test_one_reading_for_a_service_two_variants_merge_alike(tmp_path: Path) -> None:
+    # The override changes api only: db reads the same in both variants, and is worked out once.
+    p = index(tmp_path, {"compose.yaml": "services:\n  api:\n    image: python:3.12\n    command: uvicorn app:app\n"
+                                         "  db:\n    image: postgres:16\n",
+                         "compose.override.yaml": "services:\n  api:\n    command: uvicorn app:app --port 9000\n"})
+    (db0, db1), (api0, api1) = facts.every(p, "db"), facts.every(p, "api")
+    assert (db0.files, db1.files) == ((0,), (0, 1))
+    assert db0.shared is db1.shared and api0.shared is not api1.shared
+    assert db0.user is db1.user and db0.user.name == "root"
+    assert [port for port, _ in api0.ports] != [port for port, _ in api1.ports]
+
+
+def test_a_round_reads_again_only_what_changed(tmp_path: Path) -> None:
+    files = {"compose.yaml": "services:\n  api:\n    image: python:3.12\n  db:\n    image: postgres:16\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    stack = next(s for s in project.discover([tmp_path]) if isinstance(s, project.Stack))
+    ws = engine.Workspace(stack)
+    ws.load()
+    before = ws.project([])
+    old_db, old_api = facts.of(before, "db"), facts.of(before, "api")
+    assert old_db is not None and old_api is not None and old_db.user.name == "root"
+    path = tmp_path / "compose.yaml"
+    ws.texts[path] = ws.texts[path].replace("image: python:3.12", "image: python:3.12\n    user: app")
+    after = ws.project([])
+    db, api = facts.of(after, "db"), facts.of(after, "api")
+    assert db is not None and api is not None
+    assert db.shared is old_db.shared and db.user is old_db.user  # db did not change: not read again
+    assert api.shared is not old_api.shared and api.user.name == "app"
+
 @pytest.mark.parametrize(("files", "why"), [
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      placement:\n        constraints: [node.role == manager]\n"},
      "deploy.placement"),

@@ -31,12 +31,13 @@ one round must share (the user a service will run as once `non-root-user` is app
 from __future__ import annotations
 
 import functools
+import marshal
 import os
 import posixpath
 import re
-from functools import cached_property
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from e2i_fix import lazyre, shellwords
 from e2i_fix.facts import image as images
@@ -90,26 +91,59 @@ class Mount(NamedTuple):
     external: bool = False  # a named volume the stack does not create
 
 
-class Facts:
-    """One service in one variant. Attributes are worked out on first use."""
+_T = TypeVar("_T")
 
-    def __init__(self, project: Project, name: str, files: tuple[int, ...], config: dict[str, Any]) -> None:
+
+class _fact(Generic[_T]):  # noqa: N801 - used as a decorator, like cached_property
+    """`cached_property`, with the value kept in the store the Facts shares with every Facts of
+    the same reading (`of`): worked out once for them all."""
+
+    def __init__(self, func: Callable[[Facts], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _fact[_T]: ...
+
+    @overload
+    def __get__(self, obj: Facts, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: Facts | None, owner: type | None = None) -> _fact[_T] | _T:
+        if obj is None:
+            return self
+        shared = obj.shared
+        if self.name in shared:
+            value: _T = shared[self.name]
+        else:
+            value = shared[self.name] = self.func(obj)
+        obj.__dict__[self.name] = value  # later reads: a plain attribute
+        return value
+
+
+class Facts:
+    """One service in one variant. Attributes are worked out on first use, and shared with the
+    other Facts of the run that read the same (`of`): `shared` holds them."""
+
+    def __init__(self, project: Project, name: str, files: tuple[int, ...], config: dict[str, Any],
+                 shared: dict[str, Any] | None = None) -> None:
         self.project = project
         self.name = name
         self.files = files
         self.config = config
+        self.shared: dict[str, Any] = {} if shared is None else shared
 
     def __repr__(self) -> str:
         return f"Facts({self.name!r}, {self.files!r})"
 
     # --- the image --------------------------------------------------------------------------
 
-    @cached_property
+    @_fact
     def image(self) -> ImageRef | None:
         img = self.config.get("image")
         return images.parse(img, self.project.env) if isinstance(img, str) else None
 
-    @cached_property
+    @_fact
     def build(self) -> Build | None:
         from e2i_fix.project import resolve_build
 
@@ -126,7 +160,7 @@ class Facts:
     def dockerfile(self) -> DockerfileDoc | None:
         return self.build.doc if self.build is not None else None
 
-    @cached_property
+    @_fact
     def stage(self) -> Stage | None:
         doc = self.dockerfile
         return doc.stage(self.build.target) if doc is not None and self.build is not None else None
@@ -140,7 +174,7 @@ class Facts:
         """It builds, and the Dockerfile or stage it builds cannot be read."""
         return self.built and self.stage is None
 
-    @cached_property
+    @_fact
     def chain(self) -> list[Stage]:
         """The stage it builds and the stages that one builds FROM, base first."""
         out: list[Stage] = []
@@ -150,7 +184,7 @@ class Facts:
             cur = cur.parent
         return out[::-1]
 
-    @cached_property
+    @_fact
     def base(self) -> ImageRef | None:
         """The image the built stage chain starts from (its ARGs resolved), else the image."""
         if not self.chain:
@@ -158,7 +192,7 @@ class Facts:
         first = self.chain[0]
         return images.parse(self.expand(first.base, None, None), self.project.env)
 
-    @cached_property
+    @_fact
     def runs_image(self) -> ImageRef | None:
         """The image whose entrypoint runs: the image, or for a build the base image when the
         stages only add files to it (no ENTRYPOINT, CMD or USER of their own)."""
@@ -168,7 +202,7 @@ class Facts:
             return self.base
         return None
 
-    @cached_property
+    @_fact
     def knowledge(self) -> Knowledge:
         """The table's facts about the image that runs (runtime facts) and the software."""
         k = images.knowledge(self.runs_image)
@@ -178,7 +212,7 @@ class Facts:
                 return Knowledge(None, soft.software, None)
         return k
 
-    @cached_property
+    @_fact
     def base_knowledge(self) -> Knowledge:
         """What the table says of the base image the stages build on (its own user...)."""
         return images.knowledge(self.base)
@@ -232,7 +266,7 @@ class Facts:
             cur = cur.parent
         return out[::-1]
 
-    @cached_property
+    @_fact
     def build_args(self) -> dict[str, str]:
         b = self.config.get("build")
         raw = b.get("args") if isinstance(b, dict) else None
@@ -248,7 +282,7 @@ class Facts:
                     out[k] = _interpolate(v, self.project.env)
         return out
 
-    @cached_property
+    @_fact
     def env(self) -> dict[str, str]:
         """The environment the process sees: the image's ENV (the stage chain's, or an inspected
         image's), then the service's env files and `environment`, variables resolved through
@@ -263,7 +297,7 @@ class Facts:
                 out[k] = _interpolate(v, self.project.env)
         return out
 
-    @cached_property
+    @_fact
     def _arg_names(self) -> set[str]:
         names: set[str] = set()
         for st in self.chain:
@@ -276,7 +310,7 @@ class Facts:
 
     # --- who it runs as ---------------------------------------------------------------------
 
-    @cached_property
+    @_fact
     def user(self) -> User:
         """The compose `user:`, else the USER of the stage it builds (ARG and ENV resolved), else
         the image's default as the inspect file or the table tells."""
@@ -299,7 +333,7 @@ class Facts:
             return User("root", "FROM scratch")
         return User(None, "the image's default, not known here")
 
-    @cached_property
+    @_fact
     def workdir(self) -> str | None:
         path: str | None = None
         for st in self.chain:
@@ -334,7 +368,7 @@ class Facts:
                 return [str(x) for x in v], "docker image inspect", False
         return None, None, False
 
-    @cached_property
+    @_fact
     def entrypoint(self) -> tuple[list[str] | None, str | None]:
         """The entrypoint words and where they come from (None: not known, or none)."""
         v = self.config.get("entrypoint")
@@ -343,7 +377,7 @@ class Facts:
         words, origin, _ = self._image_default("ENTRYPOINT")
         return words, origin
 
-    @cached_property
+    @_fact
     def command(self) -> tuple[list[str] | None, str | None]:
         v = self.config.get("command")
         if v is not None:
@@ -353,25 +387,25 @@ class Facts:
         words, origin, _ = self._image_default("CMD")
         return words, origin
 
-    @cached_property
+    @_fact
     def argv(self) -> list[str]:
         """The words of what runs: entrypoint then command (empty when neither is known)."""
         return [*(self.entrypoint[0] or []), *(self.command[0] or [])]
 
-    @cached_property
+    @_fact
     def scripts(self) -> tuple[Script, ...]:
         from e2i_fix.facts import runs
 
         return runs.scripts(self)
 
-    @cached_property
+    @_fact
     def step_down(self) -> str | None:
         """The tool the entrypoint uses to leave root (gosu, su-exec, setpriv, su...), if any."""
         from e2i_fix.facts import runs
 
         return runs.step_down(self)
 
-    @cached_property
+    @_fact
     def starts_as_root(self) -> str | None:
         """Why what runs must start as root, if the stack tells: a step-down, supervisord, an
         entrypoint that writes under /etc or chowns, or an image built to (the table)."""
@@ -379,7 +413,7 @@ class Facts:
 
         return runs.starts_as_root(self)
 
-    @cached_property
+    @_fact
     def writes(self) -> tuple[Write, ...]:
         from e2i_fix.facts import runs
 
@@ -387,32 +421,32 @@ class Facts:
 
     # --- mounts and files --------------------------------------------------------------------
 
-    @cached_property
+    @_fact
     def mounts(self) -> tuple[Mount, ...]:
         from e2i_fix.facts import runs
 
         return runs.mounts(self)
 
-    @cached_property
+    @_fact
     def configs(self) -> tuple[ConfigFile, ...]:
         from e2i_fix.facts import configs
 
         return configs.files(self)
 
-    @cached_property
+    @_fact
     def sizes(self) -> Sizes:
         from e2i_fix.facts import sizes
 
         return sizes.read(self)
 
-    @cached_property
+    @_fact
     def ports(self) -> list[tuple[int, str]]:
         """The container ports it serves, most certain first, each with why."""
         from e2i_fix.facts import runs
 
         return runs.ports(self)
 
-    @cached_property
+    @_fact
     def file_caps(self) -> dict[str, tuple[str, ...]]:
         """Binaries that carry file capabilities (the table's, and `setcap` in its RUN lines)."""
         from e2i_fix.facts import runs
@@ -430,9 +464,31 @@ def of(project: Project, svc: Service | str, files: tuple[int, ...] | None = Non
     key = files if files is not None else project.widest
     cache: dict[tuple[str, tuple[int, ...]], Facts | None] = project.__dict__.setdefault("_facts", {})
     if (name, key) not in cache:
-        cfg = (project.model(key).get("services") or {}).get(name)
-        cache[(name, key)] = Facts(project, name, key, cfg) if isinstance(cfg, dict) else None
+        model = project.model(key)
+        cfg = (model.get("services") or {}).get(name)
+        cache[(name, key)] = Facts(project, name, key, cfg, _shared(project, name, cfg, model)) if isinstance(cfg, dict) else None
     return cache[(name, key)]
+
+
+def _shared(project: Project, name: str, cfg: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """Where a Facts keeps what it works out: shared with every Facts of the run that reads the
+    same. A Facts reads its service's merged config, the top-level volumes of its variant (a
+    named volume is external or not), the Dockerfiles, and what does not change in a run (the
+    stack's folder and `.env`, files on disk, the image table): the service in two variants
+    that merge it alike is one reading, and so is a service that a round of fixes left as it
+    was. (The store is the engine's for one run, `Workspace.facts`; else the index's own.)"""
+    store: dict[Any, dict[str, Any]] | None = project.__dict__.get("facts_store")
+    if store is None:
+        store = project.__dict__["facts_store"] = {}
+    try:
+        key = (name, marshal.dumps(cfg), marshal.dumps(model.get("volumes")),
+               tuple(id(d) for d in project.dockerfiles.values()))
+    except ValueError:  # a value marshal cannot hold: this reading is its own
+        return {}
+    got = store.get(key)
+    if got is None:
+        got = store[key] = {}
+    return got
 
 
 def every(project: Project, svc: Service | str) -> list[Facts]:

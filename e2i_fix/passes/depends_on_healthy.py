@@ -81,9 +81,8 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from e2i_fix import facts, health, images, lazyre, render, yamledit
 from e2i_fix.facts import configs
