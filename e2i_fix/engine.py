@@ -517,6 +517,7 @@ def _run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.problems.append(Problem(str(stack), f"fixes did not settle after {MAX_ROUNDS} rounds: {', '.join(ids)}"))
         ws.texts = {p: s.text for p, s in ws.originals.items()}
         result.applied = []
+    result.findings = grouped(result.findings)
     result.originals = ws.originals
     result.texts = ws.texts
     result.after = project
@@ -560,6 +561,29 @@ def _blocked(fix: Fix, blocked: dict[tuple[object, ...], str]) -> Fix:
         return fix
     return fix._replace(message=f"{fix.message} (not applied: {why})", edits=(), safety=Safety.DISPLAY_ONLY,
                         changes=())
+
+
+def grouped(findings: list[Fix]) -> list[Fix]:
+    """Findings that say the same of several services of one file as one finding, at the first
+    one's place: a stack of thirty services the tool has no facts for gets one line that names
+    them, not thirty that repeat it."""
+    buckets: dict[tuple[str, Path, str], list[Fix]] = {}
+    for f in findings:
+        if f.group is not None and not f.edits:
+            buckets.setdefault((f.pass_id, Path(f.path), f.group[0]), []).append(f)
+    if not any(len(b) > 1 for b in buckets.values()):
+        return findings
+    out: list[Fix] = []
+    for f in findings:
+        bucket = buckets.get((f.pass_id, Path(f.path), f.group[0])) if f.group is not None and not f.edits else None
+        if bucket is None or len(bucket) == 1:
+            out.append(f)
+        elif f is bucket[0]:
+            first = min(bucket, key=lambda x: (x.line, x.col))
+            names = ", ".join(repr(x.group[2]) for x in sorted(bucket, key=lambda x: (x.line, x.col)) if x.group)
+            assert f.group is not None
+            out.append(first._replace(message=f.group[1].format(count=len(bucket), services=names), group=None))
+    return out
 
 
 def _next_round(passes: Sequence[Pass], wanted: list[Fix], accepted: list[Fix], disabled: set[str]) -> list[Pass]:

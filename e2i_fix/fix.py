@@ -54,6 +54,10 @@ class Fix(NamedTuple):
     provenance: tuple[tuple[str, str], ...] = ()
     # Information, not a finding: shown by --check, never counted for the exit code.
     info: bool = False
+    # A finding that says the same of many services: (key, message for several, service). The
+    # engine makes one finding of those with the same pass, file and key, at the first one's
+    # place, its message the second item with `{count}` and `{services}` filled in.
+    group: tuple[str, str, str] | None = None
 
     @property
     def applicable(self) -> bool:

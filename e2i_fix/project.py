@@ -181,7 +181,23 @@ def discover(paths: list[Path]) -> Iterator[Discovered]:
             explicit.setdefault(p.parent, []).append(p)
         else:
             found.append((p, InputError("no such file or folder")))
+    # A folder given twice, or inside another given folder, and a file inside a given folder,
+    # are read once: the first path that reaches a stack runs it.
+    seen: set[tuple[str, ...]] = set()
+    unique: list[Discovered] = []
+    for item in found:
+        if isinstance(item, Stack):
+            key = tuple(os.path.realpath(f) for f in item.compose)
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(item)
+    found = unique
+    walked = {f for key in seen for f in key}
     for folder, files in explicit.items():
+        files = [f for f in files if os.path.realpath(f) not in walked]
+        if not files:
+            continue
         root = boundary_of(folder)
         for s in _named(folder, sorted(set(files), key=_order)):
             s.boundary = root

@@ -31,6 +31,11 @@ _DATA_FILE = Path(__file__).resolve().parent / "data" / "deploy-limits.json"
 _DATA: dict[str, Any] = {}
 
 
+
+# Why a service gets no memory figure at all when nothing about it can be read.
+NO_FIGURES = ("the tool has no figures for its image, and it has no role, no observed usage and no size it sets "
+              "itself")
+
 def table_data() -> dict[str, Any]:
     """The built-in table, read on first use."""
     if not _DATA:
@@ -719,9 +724,7 @@ def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) 
                      "so an unsafe fix")
         safe = False
     elif kind == "default" and not own:
-        return Memory(None, source, False, tuple(notes),
-                      "the tool has no figures for its image, and it has no role, no observed usage and no size it "
-                      "sets itself")
+        return Memory(None, source, False, tuple(notes), NO_FIGURES)
     elif not own:
         # A generic figure, checked against nothing the service says about itself: a limit
         # below what it needs is an OOM kill long after the diff was merged.

@@ -300,3 +300,20 @@ def test_verification_leaves_alone_the_variants_whose_files_did_not_change(tmp_p
         Project.model = real  # type: ignore[method-assign]
     assert [f.message for f in got.findings if f.pass_id == "liar"] == [
         "image becomes evil (not applied: with compose.yaml, services.a.image changed, which no fix declared)"]
+
+
+def test_one_finding_for_what_several_services_of_a_file_share(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Services the tool has no facts for: one finding per pass and file that names them, at
+    the first one; a service with a reason of its own keeps its own finding."""
+    from e2i_fix._main import main
+
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  a:\n    image: acme/a:1\n  b:\n    image: acme/b:1\n  c:\n    image: acme/c:1\n"
+        "  d:\n    image: acme/d:1\n    privileged: true\n")
+    assert main(["--check", "--no-config", "--select", "cap-drop,read-only-root", str(tmp_path)]) == 1
+    lines = [x for x in capsys.readouterr().out.splitlines() if "[cap-drop]" in x]
+    grouped = [x for x in lines if "3 services ('a', 'b', 'c') keep Docker's default capabilities; what their "
+               "images need is not known here" in x]
+    assert len(grouped) == 1 and grouped[0].startswith(f"{tmp_path / 'compose.yaml'}:2:3:")
+    assert not any("service 'a'" in x or "service 'b'" in x for x in lines)

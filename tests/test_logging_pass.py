@@ -272,3 +272,20 @@ def test_corpus(tmp_path: Path) -> None:
     assert run.verdicts_kept() >= len(changed)
     assert apply(run.root, *extra) == 0
     assert snapshot(run.root) == run.after
+
+
+def test_an_anchor_without_max_size_is_completed_and_reused(tmp_path: Path) -> None:
+    """regression: a service with no logging beside a service whose anchored logging lacks
+    max-size. The anchor gets max-size and the first service its alias; a second anchor was
+    inserted at the first one's end, and the new max-size landed inside it (duplicate key)."""
+    text = ("x-logging: &log\n  driver: json-file\n  options:\n    max-file: \"2\"\n\n    # closes the block\n"
+            "services:\n  a:\n    image: nginx:1.27\n  b:\n    image: nginx:1.27\n    logging: *log\n")
+    (tmp_path / "compose.yaml").write_text(text)
+    assert main(["--apply", "--no-config", "--select", "logging", str(tmp_path)]) == 1
+    new = (tmp_path / "compose.yaml").read_text()
+    assert new.count("max-size") == 1 and new.count("&") == 1 and "    logging: *log\n" in new.split("  b:")[0]
+    proc = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    assert services["a"]["logging"] == services["b"]["logging"]
+    assert services["a"]["logging"]["options"]["max-size"] == "10m"

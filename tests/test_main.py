@@ -212,3 +212,15 @@ def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_stack_reached_by_several_paths_runs_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder given twice, a file inside a given folder, a folder inside another: each stack
+    once, as a linter reads each file once."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    assert main(["--check", "--no-config", "--select", "logging", str(tmp_path / "app")]) == 1
+    once = capsys.readouterr().out
+    assert main(["--check", "--no-config", "--select", "logging", str(tmp_path / "app"),
+                 str(tmp_path / "app" / "compose.yaml"), str(tmp_path), str(tmp_path / "app")]) == 1
+    assert capsys.readouterr().out == once

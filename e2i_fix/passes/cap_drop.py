@@ -93,6 +93,9 @@ READS = frozenset({"cap_drop", "cap_add", "command", "entrypoint", "user", "priv
                    "build", "image", "ports", "extends"})
 DEFAULTS: dict[str, Any] = {"add": {}}
 
+# Reasons several services of one file share, said once for all of them.
+_PLURAL = {"what its image needs is not known here": "what their images need is not known here",
+           "its Dockerfile cannot be read": "their Dockerfiles cannot be read"}
 RECIPE = ("start with `cap_drop: [ALL]` and no cap_add, then add back what fails: chown -> CHOWN, "
           "a gosu/su-exec step-down -> SETUID and SETGID, a port below 1024 -> NET_BIND_SERVICE")
 
@@ -138,7 +141,12 @@ def _wanted(project: Project, svc: Service, extra: list[str]) -> list[str] | Non
 def _fix(project: Project, svc: Service, extra: list[str], reach: h.Reach, extras: dict[str, Any]) -> Iterator[Fix]:
     needs = _needs(project, svc)
     if isinstance(needs, str):
-        yield h.finding(ID, svc, f"service {svc.name!r} keeps Docker's default capabilities; {needs}: {RECIPE}")
+        finding = h.finding(ID, svc, f"service {svc.name!r} keeps Docker's default capabilities; {needs}: {RECIPE}")
+        plural = _PLURAL.get(needs)
+        if plural is not None:
+            finding = finding._replace(group=(needs, "{count} services ({services}) keep Docker's default "
+                                              f"capabilities; {plural}: {RECIPE}", svc.name))
+        yield finding
         return
     wanted = sorted({*needs.caps, *(_cap(c) for c in extra)})
     own = _own(svc, "cap_add")

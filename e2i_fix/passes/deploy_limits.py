@@ -283,6 +283,7 @@ from e2i_fix import conventions, fileroles, model, yamledit
 from e2i_fix import facts
 from e2i_fix.records import NamedTuple
 from e2i_fix.sizing import (
+    NO_FIGURES,
     Figure, Observed, Tables, ceil_step, clean_ceil, format_cpus, format_size, from_usage, half_size, human,
     memory as memory_limit, observed as observed_usage, parse_cpus, parse_size, read_usage, tables as sizing_tables,
 )
@@ -560,9 +561,16 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
         reservation = rsv.get("memory") if "memory" in rsv else legacy.get("mem_reservation")
         mem = memory_limit(profile, mem_fig, [f.sizes for f in seen], reservation)
         if mem.value is None:
-            return _Untrusted(_finding(svc, f"has {what}, and no figure can be trusted with it: {mem.unknown}; "
-                                            f"measure it (--usage, `docker stats` output) or set services.{svc.name} "
-                                            "in the configuration"))
+            untrusted = _finding(svc, f"has {what}, and no figure can be trusted with it: {mem.unknown}; "
+                                      f"measure it (--usage, `docker stats` output) or set services.{svc.name} "
+                                      "in the configuration")
+            if what == "no resource limits" and mem.unknown == NO_FIGURES:
+                untrusted = untrusted._replace(group=(
+                    NO_FIGURES, "{count} services ({services}) have no resource limits, and no figure can be trusted "
+                    "with them: the tool has no figures for their images, and they have no role, no observed usage "
+                    "and no size they set themselves; measure them (--usage, `docker stats` output) or set their "
+                    "figures under [deploy-limits.services] in the configuration", svc.name))
+            return _Untrusted(untrusted)
         final_mem = mem.value
         notes += mem.notes
         if not mem.safe:

@@ -263,11 +263,14 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _existing_anchor(doc: ComposeDoc) -> str | None:
-    """An anchored json-file logging block with max-size, already in the file, to reuse.
+    """An anchored json-file logging block, already in the file, to reuse: one with max-size,
+    else one a service uses as its logging (this pass adds its max-size in the same run, so a
+    second anchor beside it would be churn, and two insertions at its end could interleave).
 
     Only one written before `services:`: an alias must come after its anchor, and the new
     `logging: *name` lines may land in any service."""
     services = doc.get(doc.root, "services")
+    completed: str | None = None
     for name, node in doc.anchors():
         if not isinstance(node, MappingNode):
             continue
@@ -282,7 +285,9 @@ def _existing_anchor(doc: ComposeDoc) -> str | None:
             opts = cfg.get("options")
             if isinstance(opts, dict) and "max-size" in opts:
                 return name
-    return None
+            if used_as_logging and completed is None and not doc.readonly:
+                completed = name
+    return completed
 
 
 def _pairs(doc: ComposeDoc) -> Iterator[tuple[Any, Node]]:

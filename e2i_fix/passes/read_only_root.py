@@ -89,6 +89,10 @@ from e2i_fix.passes import _hardening as h, tmpfs_size
 from e2i_fix.project import Project, Service, targets
 from e2i_fix.records import NamedTuple
 
+# Reasons several services of one file share, said once for all of them.
+_PLURAL = {"what its image writes is not known here": "what their images write is not known here",
+           "its Dockerfile cannot be read": "their Dockerfiles cannot be read"}
+
 ID = "read-only-root"
 SUMMARY = "read_only: true where every path the service writes is a volume or a bounded tmpfs"
 SAFETY = Safety.UNSAFE
@@ -133,7 +137,12 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
 def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach, swarm: str | None) -> Iterator[Fix]:
     plan = _plan(project, svc, swarm)
     if isinstance(plan, str):
-        yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem; not made read-only: {plan}")
+        finding = h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem; not made read-only: {plan}")
+        plural = _PLURAL.get(plan)
+        if plural is not None:
+            finding = finding._replace(group=(plan, "{count} services ({services}) have a writable root filesystem; "
+                                              f"not made read-only: {plural}", svc.name))
+        yield finding
         return
     held_by = reach.held(svc, lambda o: _plan(project, o, swarm) == plan)
     if held_by:
