@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from e2i_fix import dockerfile, project as proj, source as src, suppress
 from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
-from e2i_fix.fix import Edit, Fix, Safety
+from e2i_fix.fix import Edit, Fix, Safety, as_path
 from e2i_fix.passes import Pass
 from e2i_fix.yamldoc import ComposeDoc
 
@@ -52,7 +52,7 @@ class Result:
         """`fix`'s line and column in the file as it was read (a later round proposed it in
         text that earlier fixes had already changed)."""
         r = self.round_of.get(id(fix), 0)
-        path = Path(fix.path)
+        path = as_path(fix.path)
         if not fix.line or r == 0 or path not in self.snapshots[r] or path not in self.snapshots[0]:
             return fix.line, fix.col  # (a file a fix created has no text as read: its own lines)
         text = self.snapshots[r][path]
@@ -532,7 +532,7 @@ def _serves(fix: Fix, roles: frozenset[str], project: proj.Project) -> bool:
     Dockerfile) has a role the pass serves (`fileroles`): a pass of limits or hardening leaves
     development files alone. Edits it makes elsewhere to keep another file's meaning (an
     override that keeps its own user) go with it."""
-    role = project.role_of(Path(fix.path))
+    role = project.role_of(as_path(fix.path))
     return role is None or role in roles
 
 
@@ -543,7 +543,7 @@ def _scoped(fix: Fix, ws: Workspace) -> Fix | None:
     only = ws.stack.only
     if only is None:
         return fix
-    places = {e.path for e in fix.edits} | {Path(fix.path)}
+    places = {e.path for e in fix.edits} | {as_path(fix.path)}
     others = sorted(p for p in places if p in ws.compose_paths and p not in only)
     if not others:
         return fix
@@ -570,12 +570,12 @@ def grouped(findings: list[Fix]) -> list[Fix]:
     buckets: dict[tuple[str, Path, str], list[Fix]] = {}
     for f in findings:
         if f.group is not None and not f.edits:
-            buckets.setdefault((f.pass_id, Path(f.path), f.group[0]), []).append(f)
+            buckets.setdefault((f.pass_id, as_path(f.path), f.group[0]), []).append(f)
     if not any(len(b) > 1 for b in buckets.values()):
         return findings
     out: list[Fix] = []
     for f in findings:
-        bucket = buckets.get((f.pass_id, Path(f.path), f.group[0])) if f.group is not None and not f.edits else None
+        bucket = buckets.get((f.pass_id, as_path(f.path), f.group[0])) if f.group is not None and not f.edits else None
         if bucket is None or len(bucket) == 1:
             out.append(f)
         elif f is bucket[0]:

@@ -65,3 +65,8 @@ class Fix(NamedTuple):
 
     def location(self) -> str:
         return f"{self.path}:{self.line}:{self.col}" if self.line else str(self.path)
+
+
+def as_path(p: Path | str) -> Path:
+    """`p` as a Path: itself when it is one (no new object to build and hash on hot paths)."""
+    return p if isinstance(p, Path) else Path(p)

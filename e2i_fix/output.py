@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from e2i_fix.errors import Problem
-from e2i_fix.fix import Fix
+from e2i_fix.fix import Fix, as_path
 from e2i_fix.source import Source
 
 if TYPE_CHECKING:
@@ -471,7 +471,7 @@ class Reporter:
         }
         end: tuple[int, int] | None = None
         mapped = self._edits(edits, sources) if edits is not None and sources is not None else None
-        pos = self._pos(Path(fix.path), sources) if sources is not None else None
+        pos = self._pos(as_path(fix.path), sources) if sources is not None else None
         if pos is not None and fix.line:
             end = self._region_end(fix, pos, edits or ())
             record["end_line"], record["end_col"] = end
@@ -509,7 +509,7 @@ class Reporter:
         location on, or else the end of its line. An end at the start of a line is pulled back
         to the end of the line before."""
         start = pos.offset(fix.line, fix.col)
-        ends = [e.end for e in edits if Path(e.path) == Path(fix.path) and e.start >= start]
+        ends = [e.end for e in edits if as_path(e.path) == as_path(fix.path) and e.start >= start]
         end = max(ends) if ends else pos.line_end(fix.line)
         line, col = pos.line_col(end)
         if col == 1 and end > start:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from e2i_fix.fix import Fix, Safety
+from e2i_fix.fix import Fix, Safety, as_path
 from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
@@ -116,14 +116,14 @@ class Suppressions:
     def _suppressed(self, fix: Fix, texts: Mapping[Path, str]) -> bool:
         hit = False
         rules = bool(self.settings.exclude or self.settings.per_file_ignores)
-        for path in {Path(fix.path), *(e.path for e in fix.edits)}:
+        for path in {as_path(fix.path), *(e.path for e in fix.edits)}:
             if rules and self.settings.file_ignored(path, fix.pass_id):
                 hit = True
             found = self._comments(path, texts)
             if not found:  # the common case: no line numbers to work out
                 continue
             lines = []
-            if fix.line and Path(fix.path) == path:
+            if fix.line and as_path(fix.path) == path:
                 lines.append(fix.line)
             text = texts[path]
             lines += [text.count("\n", 0, e.start) + 1 for e in fix.edits if e.path == path]

@@ -70,8 +70,9 @@ def verify(result: Result) -> list[Failure]:
             rel = before.variant_name((before.docs.index(doc_before),))
             checked.append((rel, (doc_after.path,), doc_before.value, doc_after.value))
     for name, paths, old, new in checked:
-        # A service that did not change has the clashes it had: only the others are looked at.
-        old, new = _changed_services(old, new)
+        # A service whose mounts did not change has the clashes it had: only the others are
+        # looked at.
+        old, new = _mounts_changed(old, new)
         before_clashes = set(_clashes(old))
         out += [Failure(name, paths, place, f"would mount {target} twice, which the engine refuses at `up`")
                 for place, target in _clashes(new) if (place, target) not in before_clashes]
@@ -103,13 +104,20 @@ def _reads(project: Project, files: tuple[int, ...]) -> set[int]:
     return seen
 
 
-def _changed_services(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _mounts_changed(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both models with only the services whose `tmpfs` or `volumes` differ."""
     a, b = old.get("services"), new.get("services")
     if not isinstance(a, dict) or not isinstance(b, dict):
         return old, new
-    keep = [k for k in b if not model.same(a.get(k, _MISSING), b[k])]
+    keep = [k for k in b if not _same_mounts(a.get(k, _MISSING), b[k])]
     return ({"services": {k: a[k] for k in keep if k in a}},
             {"services": {k: b[k] for k in keep}})
+
+
+def _same_mounts(a: Any, b: Any) -> bool:
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return model.same(a, b)
+    return all(model.same(a.get(k, _MISSING), b.get(k, _MISSING)) for k in ("tmpfs", "volumes"))
 
 
 def _clashes(value: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
