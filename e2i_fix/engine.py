@@ -12,7 +12,7 @@ import os
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from e2i_fix import dockerfile, project as proj, source as src, suppress
 from e2i_fix.config import Settings
@@ -212,9 +212,9 @@ class Workspace:
         self.settings: Settings | None = None  # given to each index: the decisions passes share read it
         self.role_globs: list[tuple[Path, str, str]] = []  # the configuration's [roles]
         self.plan: list[tuple[tuple[int, ...], str, bool]] | None = None  # the variants, from the files as read
-        # What the facts layer worked out in this run, by what it read (`facts.of`): a service
-        # that a round left as it was is not read again in the next.
-        self.facts_store: dict[object, dict[str, object]] = {}
+        # What the facts layer worked out in this run (`facts.run_cache`): a service that a
+        # round left as it was is not read again in the next, nor a file of the repository.
+        self.run_cache: dict[str, Any] = {}
 
     def docker_doc(self, path: Path) -> dockerfile.DockerfileDoc | None:
         """The parsed Dockerfile at `path` in its current text, if it has been parsed."""
@@ -303,7 +303,7 @@ class Workspace:
             dfs[path] = self._dockerfile(path, problems)
         project = proj.Project(self.stack, docs, dfs, self.env, roles, refs, self.plan, self.role_globs)
         project.settings = self.settings
-        project.__dict__["facts_store"] = self.facts_store
+        project.__dict__["run_cache"] = self.run_cache
         if self.plan is None:
             self.plan = project.plan = proj.plan_variants(project)
         project.created = frozenset(p for p, s in self.originals.items() if not s.exists and self.texts[p])

@@ -21,9 +21,12 @@ answers once:
   redis.conf), `sizes`: what it sizes itself to (`facts.sizes`), `ports`: the ports it serves.
 
 `every(project, svc)` gives the service in each variant it runs in; `reached(project, svc)` in
-each variant an edit of its home reaches. Facts are computed on first
-use and kept with the index: the engine builds a new index after each round of fixes, so a
-decision a pass applied (a new USER) is a fact the next round reads. Decisions that passes of
+each variant an edit of its home reaches. Facts are computed on first use, and kept for the
+engine's run by what they read (`run_cache`): the service's merged config, its variant's
+top-level volumes, the Dockerfiles. The service in two variants that merge it alike is read
+once; the engine builds a new index after each round of fixes, and a service the round left as
+it was is not read again, while a decision a pass applied (a new USER) is a fact the next round
+reads. Decisions that passes of
 one round must share (the user a service will run as once `non-root-user` is applied) are in
 `facts.decisions`.
 """
@@ -470,16 +473,23 @@ def of(project: Project, svc: Service | str, files: tuple[int, ...] | None = Non
     return cache[(name, key)]
 
 
+def run_cache(project: Project) -> dict[str, Any]:
+    """What the facts layer keeps for the whole run of the engine on one stack (every round's
+    index, `Workspace.run_cache`); an index built on its own keeps its own."""
+    got: dict[str, Any] | None = project.__dict__.get("run_cache")
+    if got is None:
+        got = project.__dict__["run_cache"] = {}
+    return got
+
+
 def _shared(project: Project, name: str, cfg: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     """Where a Facts keeps what it works out: shared with every Facts of the run that reads the
     same. A Facts reads its service's merged config, the top-level volumes of its variant (a
     named volume is external or not), the Dockerfiles, and what does not change in a run (the
     stack's folder and `.env`, files on disk, the image table): the service in two variants
     that merge it alike is one reading, and so is a service that a round of fixes left as it
-    was. (The store is the engine's for one run, `Workspace.facts`; else the index's own.)"""
-    store: dict[Any, dict[str, Any]] | None = project.__dict__.get("facts_store")
-    if store is None:
-        store = project.__dict__["facts_store"] = {}
+    was."""
+    store: dict[Any, dict[str, Any]] = run_cache(project).setdefault("facts", {})
     try:
         key = (name, marshal.dumps(cfg), marshal.dumps(model.get("volumes")),
                tuple(id(d) for d in project.dockerfiles.values()))
@@ -631,11 +641,22 @@ def swarm(project: Project) -> str | None:
             why = f"service {name!r} sets deploy.{key}, which only swarm reads"
             break
     if why is None:
-        names = {Path(str(d.path)).name for d in project.docs}
-        for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
-            why = _stack_script(folder, names)
-            if why:
-                break
+        # What scripts say is read once per run: every round's index asks again.
+        names = frozenset(Path(str(d.path)).name for d in project.docs)
+        scripts: dict[frozenset[str], str | None] = run_cache(project).setdefault("swarm scripts", {})
+        if names not in scripts:
+            scripts[names] = _deployed_by_script(project, names)
+        why = scripts[names]
+    cache["_swarm"] = why
+    return why
+
+
+def _deployed_by_script(project: Project, names: frozenset[str]) -> str | None:
+    why: str | None = None
+    for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
+        why = _stack_script(folder, names)
+        if why:
+            break
     if why is None and project.stack.boundary is not None:
         # A deploy script elsewhere in the repository that names the stack's folder.
         try:
@@ -649,7 +670,6 @@ def swarm(project: Project) -> str | None:
         if rel != ".":
             why = next((f"{p.relative_to(project.stack.boundary).as_posix()} deploys {rel} with `{_STACK_DEPLOY}`"
                         for p, text in _deploy_scripts(project.stack.boundary) if named in text), None)
-    cache["_swarm"] = why
     return why
 
 
@@ -675,7 +695,7 @@ def _stack_script_text(p: Path) -> str | None:
         return None
 
 
-def _stack_script(folder: Path, names: set[str]) -> str | None:
+def _stack_script(folder: Path, names: frozenset[str]) -> str | None:
     try:
         entries = sorted(folder.iterdir())
     except OSError:
