@@ -1161,7 +1161,14 @@ def _cleaned(path: Path) -> Path:
     `..` from another is one file, edited once and shown once."""
     if path.is_absolute():
         return Path(os.path.normpath(path))
-    return Path(os.path.relpath(os.path.abspath(path)))
+    key = (os.getcwd(), str(path))  # pure string work, asked again for every service and round
+    got = _CLEANED.get(key)
+    if got is None:
+        got = _CLEANED[key] = Path(os.path.relpath(os.path.abspath(path)))
+    return got
+
+
+_CLEANED: dict[tuple[str, str], Path] = {}
 
 
 def dockerfile_paths(docs: list[ComposeDoc], folders: list[Path]) -> set[Path]:
