@@ -469,7 +469,7 @@ def of(project: Project, svc: Service | str, files: tuple[int, ...] | None = Non
     if (name, key) not in cache:
         model = project.model(key)
         cfg = (model.get("services") or {}).get(name)
-        cache[(name, key)] = Facts(project, name, key, cfg, _shared(project, name, cfg, model)) if isinstance(cfg, dict) else None
+        cache[(name, key)] = Facts(project, name, key, cfg, _shared(project, name, cfg, key)) if isinstance(cfg, dict) else None
     return cache[(name, key)]
 
 
@@ -482,7 +482,7 @@ def run_cache(project: Project) -> dict[str, Any]:
     return got
 
 
-def _shared(project: Project, name: str, cfg: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+def _shared(project: Project, name: str, cfg: dict[str, Any], files: tuple[int, ...]) -> dict[str, Any]:
     """Where a Facts keeps what it works out: shared with every Facts of the run that reads the
     same. A Facts reads its service's merged config, the top-level volumes of its variant (a
     named volume is external or not), the Dockerfiles, and what does not change in a run (the
@@ -490,9 +490,12 @@ def _shared(project: Project, name: str, cfg: dict[str, Any], model: dict[str, A
     that merge it alike is one reading, and so is a service that a round of fixes left as it
     was."""
     store: dict[Any, dict[str, Any]] = run_cache(project).setdefault("facts", {})
+    around: dict[tuple[int, ...], Any] = project.__dict__.setdefault("_facts_around", {})
     try:
-        key = (name, marshal.dumps(cfg), marshal.dumps(model.get("volumes")),
-               tuple(id(d) for d in project.dockerfiles.values()))
+        if files not in around:  # what the variant's services share: its volumes, the Dockerfiles
+            around[files] = (marshal.dumps(project.model(files).get("volumes")),
+                             tuple(id(d) for d in project.dockerfiles.values()))
+        key = (name, marshal.dumps(cfg), around[files])
     except ValueError:  # a value marshal cannot hold: this reading is its own
         return {}
     got = store.get(key)
