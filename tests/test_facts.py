@@ -293,6 +293,11 @@ def test_sizes_a_service_asks_for(tmp_path: Path) -> None:
                                       "    command: [\"/usr/bin/supervisord\", \"-n\"]\n"},
                      [], [], "an all-in-one container, whose memory is every server it supervises "
                              "(`supervisord` in its command)", id="supervisord"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    build: .\n",
+                      "Dockerfile": "FROM node:22-slim\nCOPY root/ /\nENTRYPOINT [\"/init\"]\nCMD [\"node\", \"server.js\"]\n"},
+                     [], [], "an all-in-one container, whose memory is every server it supervises "
+                             "(`/init` in the ENTRYPOINT at Dockerfile:3)",
+                     id="regression: s6's /init in the image's ENTRYPOINT, said so"),
         pytest.param({"compose.yaml": "services:\n  s:\n    image: vllm/vllm-openai:v0.6.3\n"
                                       "    command: --model org/model\n"},
                      [], [], "a model server (vLLM), whose memory is the model it serves", id="a model server image"),

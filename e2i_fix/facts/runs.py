@@ -281,7 +281,7 @@ def starts_as_root(f: Facts) -> str | None:
 def supervisor(f: Facts) -> tuple[str, str] | None:
     """What starts a process supervisor (supervisord, s6, runit, an init), and which: a
     container of several programs, each with needs of its own."""
-    for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), ("its command", " ".join(f.argv))]:
+    for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), *f.launch]:
         m = _SUPERVISORS.search(body)
         if m:
             return origin, m.group(1).strip()
