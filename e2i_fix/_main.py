@@ -189,7 +189,8 @@ def _roles_shown(path: Path, settings: Settings) -> list[str]:
     from e2i_fix.errors import Problem
 
     root = path if path.is_dir() else path.parent
-    out = ["# files: role (why); roles come from [roles], then names, then contents; production by default"]
+    out = ["# files: role (why); roles come from [roles], then names, project names and folders, then contents; "
+           "production by default"]
     for item in project.discover([path]):
         if isinstance(item, project.Skipped):
             out.append(f"#   {os.path.relpath(item.path, root)}: {item.message}")

@@ -685,8 +685,9 @@ def test_corpus_inserts_lines_only_stays_valid_and_settles(tmp_path: Path, capsy
         ops = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False).get_opcodes()
         rewritten = [(tag, i1, i2) for tag, i1, i2, _, _ in ops if tag not in ("equal", "insert")]
         assert not rewritten, f"{c.id}: original lines removed or rewritten: {rewritten}"
-    # The OpenTelemetry demo limits memory only, on every service: nothing it would keep to add.
-    assert changed >= 38
+    # The OpenTelemetry demo limits memory only, on every service: nothing it would keep to add;
+    # feast's examples/podman_local/ is a local set-up (its folder says so: development).
+    assert changed >= 37
 
     def judge(variant: tuple[Path, list[str]]) -> tuple[str, Any, Any]:
         folder, names = variant

@@ -15,7 +15,7 @@ from e2i_fix._main import main
 from e2i_fix.engine import Workspace
 from e2i_fix.passes import frontend_network as fn
 
-from conftest import ROOT, compose_config, corpus_run, snapshot
+from conftest import ROOT, compose_config, corpus_run, outside_the_repository, snapshot
 
 ID = "frontend-network"
 FIXTURES = Path(__file__).parent / "fixtures" / ID
@@ -148,9 +148,12 @@ def test_nothing_changes(case: str) -> None:
 
 
 def check(folder: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What `--check` reports on `folder` as a production stack (a copy outside the repository),
+    the copy named as `folder`."""
     capsys.readouterr()
-    main(["--check", "--unsafe-fixes", "--select", ID, str(folder)])
-    return capsys.readouterr().out.splitlines()
+    with outside_the_repository(folder) as work:
+        main(["--check", "--unsafe-fixes", "--select", ID, str(work)])
+        return capsys.readouterr().out.replace(str(work), str(folder)).splitlines()
 
 
 def test_findings_name_the_links_and_their_sources(capsys: pytest.CaptureFixture[str]) -> None:
