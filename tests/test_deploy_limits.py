@@ -852,6 +852,28 @@ def test_totals_are_information_for_check(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr() == ("", "")  # the totals are the summary of --check
 
 
+def test_totals_count_only_figures_the_run_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A development file gets no limits (the pass serves production and example files): the
+    totals of its variants count none for it, as `--apply` would leave it."""
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    (tmp_path / "compose.dev.yaml").write_text("services:\n  worker:\n    image: example/app:1\n"
+                                               "    command: celery -A app worker\n")
+    main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)])
+    totals = [line.split("resource totals, ", 1)[1] for line in capsys.readouterr().out.splitlines()
+              if "resource totals" in line]
+    assert totals == [
+        "compose.yaml: default: 1 container, limits 0.5 CPU / 256M, reservations 0.25 / 128M",
+        "compose.yaml + compose.dev.yaml: default: 2 containers, limits 0.5 CPU / 256M, reservations 0.25 / 128M "
+        "(1 without a memory limit, 1 without a CPU limit)",
+        "compose.dev.yaml: default: 1 container, limits 0 CPU / 0M, reservations 0 / 0M (1 without a memory limit, "
+        "1 without a CPU limit)"]
+    # Named production, the file gets the worker's figure, and the totals count it.
+    (tmp_path / ".e2i-fix.toml").write_text('[roles]\nproduction = ["compose.dev.yaml"]\n')
+    main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "resource totals, compose.dev.yaml: default: 1 container, limits 2 CPUs / 4G" in out
+
+
 def test_a_stack_that_does_not_fit_the_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "compose.yaml").write_text(BUDGET)
     assert main(["--check", *SELECT, "--host-memory", "8G", "--host-cpus", "4", str(tmp_path)]) == 1

@@ -166,7 +166,8 @@ its line number (exit 2). A CPU limit from usage only throttles: measure under r
 
 ### The host budget
 Once the fixes are worked out, the pass totals the stack's limits and reservations (replicas and
-`scale` counted) for each variant (the base file, the base with each override) and each set of
+`scale` counted; of its own figures, those the run writes: none for a development or test file)
+for each variant (the base file, the base with each override) and each set of
 services Compose would start (the default, `--profile <name>` for each profile, and all of
 them): one line of information, printed by `--check` (never counted for the exit code). With
 `host-memory` / `host-cpus` (options, or `--host-memory` / `--host-cpus`), reservations above
@@ -927,7 +928,10 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         pairs = _shared_profiles(project, pairs, tables.min_shared)
     yield from (f for _, f in pairs)
     unsafe = bool(options.get("_unsafe"))
-    applied = {p.svc.name for p, f in pairs if f.applicable and (unsafe or f.safety >= Safety.SAFE)}
+    # What this run writes: a fix the settings allow, in a file of a role the pass serves (the
+    # engine keeps it out of a development file: its figure is no total of that variant).
+    applied = {p.svc.name for p, f in pairs if f.applicable and (unsafe or f.safety >= Safety.SAFE)
+               and project.role_of(Path(f.path)) in (None, *ROLES)}
     yield from _budget(project, tables, {n: p.final for n, p in plans.items() if n in applied
                                          or (n in inherits and inherits[n].svc.name in applied)})
 
