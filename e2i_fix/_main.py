@@ -346,10 +346,9 @@ class _Stacks:
         if isinstance(stack_settings, Problem):
             out.problem(stack_settings)
             return 2, out.captured()
-        if isinstance(item, Skipped):  # information, in every mode and format: never counted
-            if not stack_settings.excluded(item.path):
-                out.fix(Fix("input", item.message, item.path, safety=Safety.DISPLAY_ONLY, info=True), fixable=False,
-                        quiet=self.mode != "check")
+        if isinstance(item, Skipped):  # information, never counted: a note in --check and in the other formats
+            if (self.mode == "check" or self.fmt != "text") and not stack_settings.excluded(item.path):
+                out.fix(Fix("input", item.message, item.path, safety=Safety.DISPLAY_ONLY, info=True), fixable=False)
             return 0, out.captured()
         stack = item
         if stack_settings.exclude and all(stack_settings.excluded(p) for p in stack.compose):

@@ -515,12 +515,11 @@ class Reporter:
         read (`sources`), None where they cannot be applied there alone. Findings only go to
         stderr in text (`quiet`) in modes that print diffs."""
         kind = "fixed" if fixable else "hidden" if hidden else "error" if fix.error else "info" if fix.info else "finding"
-        # What names it in the run: a fix by its edits in the files as read (another stack that
-        # reads the file proposes the same, though a later round of its own may word it
-        # otherwise), anything else by its place and message.
-        what = repr(sorted((str(e.path), e.start, e.end, e.text) for e in edits)) if edits and fix.edits else (
-            f"{fix.line}\0{fix.col}\0{fix.message}")
-        self._begin("\0".join(("fix", kind, fix.pass_id, str(fix.path), what)))
+        # What names it in the run: its place, and for a fix its edits in the files as read
+        # (another stack that reads the file proposes the same, though a later round of its own
+        # may word it otherwise), for anything else its message.
+        what = repr(sorted((str(e.path), e.start, e.end, e.text) for e in edits)) if edits and fix.edits else fix.message
+        self._begin("\0".join(("fix", kind, fix.pass_id, str(fix.path), str(fix.line), str(fix.col), what)))
         self._count((kind, fix.pass_id, str(fix.path), fix.safety.label))
         if self.fmt == "text":
             if (fixable and self.mode != "check") or (self.statistics and not fix.error):

@@ -753,8 +753,8 @@ def test_a_file_left_alone_is_a_note_in_every_format(tmp_path: Path, capsys: pyt
     assert n["level"] == "note" and n["message"]["text"].startswith("[input] " + note)
     assert run["invocations"][0]["executionSuccessful"] is True
     assert all(r["ruleId"] != "input" for r in run["results"])
-    code, _, err = run_main(capsys, ["--dry-run", "--select", "logging", "."])
-    assert f"docker-compose-old.yml: [input] {note}" in err
+    code, out, _ = run_main(capsys, ["--check", "--select", "logging", "."])
+    assert f"docker-compose-old.yml: [input] {note}" in out
     code, out, _ = run_main(capsys, ["--check", "--statistics", "--select", "logging", "."])
     assert "input" not in out and out.startswith("    2\tlogging\t[*]")
 
