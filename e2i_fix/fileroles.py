@@ -97,13 +97,15 @@ def _said(words: set[str]) -> tuple[str, str] | None:
 def by_name(path: Path, root: Path | None = None) -> Role | None:
     """The role the file's name says, else the folders it is in (the nearest first, up to
     `root`, not counting `root` itself; without `root`, the folder it is in)."""
+    return _by_file_name(path) or by_folders(path, root)
+
+
+def _by_file_name(path: Path) -> Role | None:
     stem = path.name
     for suffix in (".yaml", ".yml"):
         stem = stem.removesuffix(suffix)
     said = _said({w.lower() for w in _SPLIT.split(stem) if w})
-    if said:
-        return Role(said[0], f"its name says {said[1]!r}")
-    return by_folders(path, root)
+    return Role(said[0], f"its name says {said[1]!r}") if said else None
 
 
 def by_folders(path: Path, root: Path | None = None) -> Role | None:
@@ -225,11 +227,7 @@ def said_of(path: Path, value: dict[str, Any] | None, globs: Sequence[tuple[Path
     for base, pattern, role in globs:
         if matches(path, base, pattern):
             return Role(role, f"the configuration's [roles] {role} = {pattern!r}")
-    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
-    said = _said({w.lower() for w in _SPLIT.split(stem) if w})
-    if said:
-        return Role(said[0], f"its name says {said[1]!r}")
-    return by_project_name(value) or by_folders(path, root)
+    return _by_file_name(path) or by_project_name(value) or by_folders(path, root)
 
 
 def first(roles: Iterable[str]) -> str | None:
