@@ -129,6 +129,16 @@ def test_a_memory_limit_is_said(capsys: pytest.CaptureFixture[str]) -> None:
     assert any("service 'pg'" in line and "the tmpfs mounts count against its memory limit of 1G" in line for line in out)
 
 
+def test_a_scratch_bound_for_what_is_not_known_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    """An application's /tmp gets the scratch bound, and the message says it is one: the tool
+    does not know what the application keeps there."""
+    out = check(ID, FIXTURES / "inherited-command" / "input", capsys)
+    assert any("service 'plain'" in line and "(it runs as app and writes /tmp; what it keeps in /tmp is not known here: "
+               "64m is the scratch bound, `tmpfs-sizes` sets another)" in line for line in out), out
+    out = check(ID, FIXTURES / "what-it-keeps" / "input", capsys)
+    assert not any("service 'pg'" in line and "not known here" in line for line in out)
+
+
 def test_a_configured_bound_for_nginx_is_taken(tmp_path: Path) -> None:
     """What nginx spools is more than the scratch bound; a bound the configuration sets for the
     folder is the user's figure, and the pass takes it."""

@@ -275,11 +275,14 @@ def _fits(every: list[facts.Facts], paths: list[str], sizes: dict[str, Any]) -> 
     request bodies and proxied responses, as its configuration lets it spool them) is refused
     with what to mount instead."""
     scratch = sizing.parse_size(tmpfs_size.SCRATCH) or 0
+    guessed: list[str] = []
     for p in paths:
         if tmpfs_size.configured(p, sizes) is not None:
             continue
         for f in every:
             k = runs.keeps(f, p)
+            if k.kind == "unknown" and p not in guessed:
+                guessed.append(p)
             if k.kind == "large":
                 return f"it writes {p}, and {k.why}: no tmpfs bound fits it; mount a volume at {p} first", ""
             if k.kind == "unread":
@@ -290,15 +293,17 @@ def _fits(every: list[facts.Facts], paths: list[str], sizes: dict[str, Any]) -> 
                         f"volume at {p}, or set `tmpfs-sizes` for it to what it keeps (a tmpfs counts against the "
                         "container's memory)"), ""
     note = ""
-    for f in every:
-        limit = runs.memory_limit(f)
-        if not limit or not paths:
-            continue
+    if guessed:
+        note = (f"; what it keeps in {', '.join(guessed)} is not known here: {tmpfs_size.SCRATCH} is the scratch "
+                "bound, `tmpfs-sizes` sets another")
+    limits = {limit for f in every if (limit := runs.memory_limit(f))}
+    if limits and paths:
+        limit = min(limits)
         total = sum(sizing.parse_size(tmpfs_size._size_for(p, sizes)) or 0 for p in paths)
         if total >= limit:
             return (f"its tmpfs mounts ({runs.shown_size(total)}) would take its whole memory limit of "
                     f"{runs.shown_size(limit)}: a tmpfs counts against it"), ""
-        note = f"; the tmpfs mounts count against its memory limit of {runs.shown_size(limit)}"
+        note += f"; the tmpfs mounts count against its memory limit of {runs.shown_size(limit)}"
     return None, note
 
 

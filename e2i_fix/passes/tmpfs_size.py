@@ -106,7 +106,7 @@ from e2i_fix.yamldoc import (
 )
 
 ID = "tmpfs-size"
-SUMMARY = "a size bound on every tmpfs mount"
+SUMMARY = "a size bound on tmpfs mounts whose contents it is known to hold"
 SAFETY = Safety.UNSAFE  # safe where the configuration sets the bound
 ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 # The service keys its decisions depend on: another pass changing one of them runs it again.
