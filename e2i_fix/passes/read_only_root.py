@@ -28,7 +28,9 @@ facts layer (`facts.writes`):
 
 Each new tmpfs gets the bound the configuration sets (`tmpfs-sizes` for its path, else
 `tmpfs-size`), else the scratch bound (64m), where what the service keeps there fits it
-(`facts.runs.keeps`). Where it does not, the service is reported with what to mount instead:
+(`facts.runs.keeps`: the image table's `bounded` folders of sockets and pid files) or is not
+known (an application's /tmp: the message says the bound is the scratch one, for the reviewer
+to weigh). Where it does not fit, the service is reported with what to mount instead:
 
 - a folder where the image keeps data as large as what it serves (the table's `unbounded`:
   MariaDB's and MySQL's tmpdir is `/tmp`, where sort files and on-disk temporary tables as
