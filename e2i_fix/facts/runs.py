@@ -186,7 +186,7 @@ def _glob(ctx: Path, pattern: str) -> list[Path]:
     if pattern.startswith("/") or ".." in pattern.split("/"):
         return []
     try:
-        return sorted(p for p in ctx.glob(pattern.lstrip("./") if pattern.startswith("./") else pattern) if p.is_file())[:50]
+        return sorted(p for p in ctx.glob(pattern.removeprefix("./")) if p.is_file())[:50]
     except (OSError, ValueError, NotImplementedError):
         return []
 
