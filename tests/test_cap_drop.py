@@ -107,6 +107,7 @@ def test_pam_reasons(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.param("su - app -c ./run", True, id="su - user -c"),
         pytest.param("exec runuser -u app -- ./run", True, id="runuser"),
         pytest.param("/usr/sbin/sshd -D", True, id="sshd"),
+        pytest.param("if [ -n \"$MIGRATE\" ]; then sudo -u app ./migrate; fi", True, id="sudo after then"),
         pytest.param("exec gosu app ./run", False, id="gosu"),
         pytest.param("exec su-exec app ./run", False, id="su-exec"),
         pytest.param("exec setpriv --reuid app --regid app --clear-groups ./run", False, id="setpriv"),

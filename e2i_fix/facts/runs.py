@@ -304,8 +304,8 @@ def pam(f: Facts) -> str | None:
 
     tools = [str(t) for t in images.section("profiles").get("pam", ())]
     others = [t for t in tools if t != "su"]
-    call = re.compile(r"(?:^|[;&|(`]\s*|\bexec\s+|^\s*)(?:/\S*/)?(" + "|".join(map(re.escape, others)) + r")(?=$|[\s;&|)`])",
-                      re.MULTILINE) if others else None
+    call = re.compile(r"(?:^\s*|[;&|(`]\s*|\b(?:exec|then|do|else)\s+)(?:/\S*/)?(" + "|".join(map(re.escape, others))
+                      + r")(?=$|[\s;&|)`])", re.MULTILINE) if others else None
     for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), ("its command", " ".join(f.argv))]:
         if "su" in tools and _SU.search(body):
             return f"{origin} runs su"
