@@ -16,7 +16,7 @@ from e2i_fix import project as proj
 from e2i_fix._main import main
 from e2i_fix.passes import registry
 
-from conftest import compose_config, corpus_run, snapshot
+from conftest import compose_config, corpus_run, outside_the_repository, snapshot
 
 ID = "tmpfs-size"
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,8 @@ def test_what_each_service_keeps_decides_its_bound(tmp_path: Path, service: str,
 
 def test_what_each_service_keeps_is_said(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    assert main(["--check", "--unsafe-fixes", "--select", ID, str(FIXTURES / DECIDES / "input")]) == 1
+    with outside_the_repository(FIXTURES / DECIDES / "input") as work:
+        assert main(["--check", "--unsafe-fixes", "--select", ID, str(work)]) == 1
     out = capsys.readouterr().out
     said = {line.split(": tmpfs ", 1)[0].rsplit("] ", 1)[-1] + " " + line.split(": tmpfs ", 1)[1].split()[0]: line
             for line in out.splitlines() if ": tmpfs " in line}
