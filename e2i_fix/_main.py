@@ -160,7 +160,8 @@ def _roles_shown(path: Path, settings: Settings) -> list[str]:
     from e2i_fix.errors import Problem
 
     root = path if path.is_dir() else path.parent
-    out = ["# files: role (why); roles come from [roles], then names, then contents; production by default"]
+    out = ["# files: role (why); roles come from [roles], then names, project names and folders, then contents; "
+           "production by default"]
     for item in project.discover([path]):
         if isinstance(item, project.Skipped):
             out.append(f"#   {os.path.relpath(item.path, root)}: {item.message}")
@@ -320,8 +321,8 @@ class _Stacks:
         if isinstance(stack_settings, Problem):
             out.problem(stack_settings)
             return 2, out.captured()
-        if isinstance(item, Skipped):  # information: shown by --check, never counted
-            if self.mode == "check" and not stack_settings.excluded(item.path):
+        if isinstance(item, Skipped):  # information, never counted: a note in --check and in the other formats
+            if (self.mode == "check" or self.fmt != "text") and not stack_settings.excluded(item.path):
                 out.fix(Fix("input", item.message, item.path, safety=Safety.DISPLAY_ONLY, info=True), fixable=False)
             return 0, out.captured()
         stack = item
@@ -362,8 +363,7 @@ def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None 
     findings = [f for f in result.findings if not f.error]
     changed = result.changed()
     for fix in result.applied:
-        out.fix(where(fix), fixable=True, edits=result.original_edits(fix) if located else None,
-                sources=result.originals if located else None)
+        out.fix(where(fix), fixable=True, edits=result.original_edits(fix), sources=result.originals if located else None)
     for fix in findings:
         if fix.info and mode != "check":
             continue  # information (the resource totals...) is part of what --check reports
@@ -371,7 +371,8 @@ def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None 
         out.fix(where(fix, left=True), fixable=False, edits=result.original_edits(fix) if sources else None,
                 sources=sources, quiet=mode != "check", hidden=hidden)
     if mode == "check":
-        out.changed(len(changed))
+        for path in changed:
+            out.changed(path)
         if result.applied or any(not f.info for f in findings):  # information is nothing to fix
             status = max(status, 1)
         return status
@@ -380,12 +381,12 @@ def _finish(result: Result, mode: str, out: Reporter, settings: Settings | None 
         new = result.texts[path]
         if mode == "dry-run":
             out.diff(path, orig, new, result.regions(path))
-            out.changed(1)
+            out.changed(path)
         else:
             try:
                 source.write(orig, orig.encode(new))
                 out.wrote(path)
-                out.changed(1)
+                out.changed(path)
             except InputError as e:
                 out.problem(e.problem(str(path)))
                 status = 2

@@ -1,23 +1,34 @@
-"""What each file of a stack is for: production, development, test (and CI), or example.
+"""What each file of a stack is for: production, development, test (and CI), maintenance, or
+example.
 
 A file's role decides which passes may edit it. Servers run production files: they get every
-fix. Developers' machines and CI jobs run development and test files: they get the fixes that
-make the stack start and build (health-aware start-up, health probes, build caches, lock files,
-missing build files, `.dockerignore`, the syntax line), not resource limits, log rotation or
-hardening, which reviewers reject as churn there. Example files are what users copy to run the
-stack: they get what production gets.
+fix. Developers' machines and CI jobs run development and test files, and people start the
+one-shot jobs of maintenance files by hand (`docker compose -f ... run backup`): they get the
+fixes that make the stack start and build (health-aware start-up, health probes, build caches,
+lock files, missing build files, `.dockerignore`, the syntax line), not resource limits, log
+rotation or hardening, which reviewers reject as churn there. Example files are what users
+copy to run the stack: they get what production gets.
 
 The role comes from, in order:
 
 1. the configuration: `[roles]`, a table of role = [globs] (globs as in `exclude`);
-2. the file's name: a word of it (split at `.`, `-`, `_`) or the folder it is in: `example`,
-   `sample`, `template`, `dist` (example); `test`, `tests`, `testing`, `ci`, `e2e`,
-   `integration` (test); `dev`, `develop`, `development`, `local`, `debug`, `devcontainer`
-   (development); `prod`, `production`, `staging` (production);
-3. what it holds: a service that bind-mounts a source folder and runs a reloading dev server
+2. the file's name: a word of it (split at `.`, `-`, `_`): `example`, `sample`, `template`,
+   `dist` (example); `test`, `tests`, `testing`, `ci`, `e2e`, `integration`, `benchmark`,
+   `benchmarks`, `bench` (test); `dev`, `develop`, `development`, `local`, `debug`,
+   `devcontainer` (development); `maintenance`, `tools`, `tool`, `tooling` (maintenance);
+   `prod`, `production`, `staging` (production);
+3. the compose project name (`name: documenso-development`): a word of it, as in 2;
+4. the folders it is in, the nearest first, up to the top of the project (the git work tree,
+   or the folder given on the command line, whose own name does not count): a word of a
+   folder's name, as in 2 (`docker/development/`, `packages/e2e_tests/`, `tools/seed/`), and
+   `.github/`, `.ci/`, `.devcontainer/`;
+5. what it holds: a service that bind-mounts a source folder and runs a reloading dev server
    (`--reload`, `nodemon`, `runserver`, `npm run dev`, `fastapi dev`...), or that
-   `develop.watch`es its sources (development);
-4. production.
+   `develop.watch`es its sources (development); every service it sets runs once (`restart:
+   "no"`; services of the base it disables with an entrypoint that exits, `echo disabled`, or
+   `scale: 0`, aside): one-shot jobs, a backup or an upgrade, that people `docker compose run`
+   (maintenance);
+6. production.
 
 A Dockerfile takes the roles of the compose files whose services build it: production where a
 production (or example) file builds it, else the role of the files that do.
@@ -40,32 +51,34 @@ from e2i_fix.records import NamedTuple
 PRODUCTION = "production"
 DEVELOPMENT = "development"
 TEST = "test"
+MAINTENANCE = "maintenance"
 EXAMPLE = "example"
-ROLES = (PRODUCTION, DEVELOPMENT, TEST, EXAMPLE)
+ROLES = (PRODUCTION, DEVELOPMENT, TEST, MAINTENANCE, EXAMPLE)
 EVERY_ROLE: frozenset[str] = frozenset(ROLES)
 # What passes of limits, log rotation and hardening serve: where the stack runs for real, and
 # the examples users copy to run it.
 SERVING: frozenset[str] = frozenset({PRODUCTION, EXAMPLE})
 
 # The most demanding first: a file (a Dockerfile) that several roles use takes the first.
-_RANK = {PRODUCTION: 0, EXAMPLE: 1, TEST: 2, DEVELOPMENT: 3}
+_RANK = {PRODUCTION: 0, EXAMPLE: 1, MAINTENANCE: 2, TEST: 3, DEVELOPMENT: 4}
 
 _WORDS = (
     (EXAMPLE, frozenset({"example", "examples", "sample", "samples", "template", "dist"})),
-    (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration"})),
+    (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration", "benchmark", "benchmarks", "bench"})),
     (DEVELOPMENT, frozenset({"dev", "develop", "development", "local", "debug", "devcontainer"})),
+    (MAINTENANCE, frozenset({"maintenance", "tools", "tool", "tooling"})),
     (PRODUCTION, frozenset({"prod", "production", "staging"})),
 )
-_FOLDERS = {
-    "examples": EXAMPLE, "example": EXAMPLE, "samples": EXAMPLE, "sample": EXAMPLE,
-    "test": TEST, "tests": TEST, "e2e": TEST, "ci": TEST, ".ci": TEST, ".github": TEST,
-    "dev": DEVELOPMENT, ".devcontainer": DEVELOPMENT,
-}
+# Folders whose names say a role without a word of the list (hidden tool folders).
+_FOLDERS = {".ci": TEST, ".github": TEST, ".devcontainer": DEVELOPMENT}
 _SPLIT = lazyre.compile(r"[-_.]+")
+_NAME_SPLIT = lazyre.compile(r"[^A-Za-z0-9]+")
 _RELOAD = lazyre.compile(
     r"--reload\b|\bnodemon\b|manage\.py\s+runserver\b|\b(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?dev\b"
     r"|\b(?:fastapi|next|nuxt|astro|vite|remix)\s+dev\b|\bflask\b.*--debug\b|--watch\b|\bwatchfiles\b"
     r"|\bvite\b(?!\s+(?:build|preview))")
+# An entrypoint or command that exits at once: a service switched off in a maintenance file.
+_DISABLED = lazyre.compile(r"\s*(?:/bin/|/usr/bin/)?(?:echo|true|:|exit)(?:\s.*)?", re.DOTALL)
 
 
 class Role(NamedTuple):
@@ -75,25 +88,65 @@ class Role(NamedTuple):
     why: str
 
 
-def by_name(path: Path) -> Role | None:
-    """The role the file's name or its folder says, if it says one."""
-    stem = path.name
-    for suffix in (".yaml", ".yml"):
-        stem = stem.removesuffix(suffix)
-    words = {w.lower() for w in _SPLIT.split(stem) if w}
+def _said(words: set[str]) -> tuple[str, str] | None:
+    """The role a set of words says, and the word that says it."""
     for role, names in _WORDS:
         hit = sorted(words & names)
         if hit:
-            return Role(role, f"its name says {hit[0]!r}")
-    folder = path.parent.name
-    if folder in _FOLDERS:
-        return Role(_FOLDERS[folder], f"it is in {folder}/")
+            return role, hit[0]
     return None
+
+
+def by_name(path: Path, root: Path | None = None) -> Role | None:
+    """The role the file's name says, else the folders it is in (the nearest first, up to
+    `root`, not counting `root` itself; without `root`, the folder it is in)."""
+    return _by_file_name(path) or by_folders(path, root)
+
+
+def _by_file_name(path: Path) -> Role | None:
+    stem = path.name
+    for suffix in (".yaml", ".yml"):
+        stem = stem.removesuffix(suffix)
+    said = _said({w.lower() for w in _SPLIT.split(stem) if w})
+    return Role(said[0], f"its name says {said[1]!r}") if said else None
+
+
+def by_folders(path: Path, root: Path | None = None) -> Role | None:
+    """The role the folders `path` is in say, the nearest first: a word of a folder's name, or
+    a hidden tool folder (`.github`). The walk stops below `root` (the project's top, whose own
+    name says nothing of its files); without `root`, only the folder the file is in counts."""
+    folder = path.parent
+    top = os.path.normpath(os.path.abspath(root)) if root is not None else None
+    shown: list[str] = []
+    while True:
+        here = os.path.normpath(os.path.abspath(folder))
+        if top is not None and (here == top or not here.startswith(top.rstrip(os.sep) + os.sep)):
+            return None
+        name = folder.name
+        if not name:
+            return None
+        shown.insert(0, name)
+        said = (_FOLDERS[name], name) if name in _FOLDERS else _said({w.lower() for w in _SPLIT.split(name) if w})
+        if said:
+            return Role(said[0], f"it is in {'/'.join(shown)}/")
+        if top is None:
+            return None
+        folder = folder.parent
+
+
+def by_project_name(value: dict[str, Any] | None) -> Role | None:
+    """The role the compose project name says (`name: documenso-test`)."""
+    name = value.get("name") if isinstance(value, dict) else None
+    if not isinstance(name, str):
+        return None
+    said = _said({w.lower() for w in _NAME_SPLIT.split(name) if w})
+    return Role(said[0], f"its project name, {name}, says {said[1]!r}") if said else None
 
 
 def by_content(value: dict[str, Any]) -> Role | None:
     """Development when a service runs a reloading dev server on sources it bind-mounts, or
-    watches its sources (`develop.watch`)."""
+    watches its sources (`develop.watch`); maintenance when every service the file sets runs
+    once."""
     svcs = value.get("services")
     for name, svc in (svcs.items() if isinstance(svcs, dict) else ()):
         if not isinstance(svc, dict):
@@ -103,7 +156,34 @@ def by_content(value: dict[str, Any]) -> Role | None:
             return Role(DEVELOPMENT, f"service {name!r} watches its sources (develop.watch)")
         if _reloads(svc) and _mounts_sources(svc):
             return Role(DEVELOPMENT, f"service {name!r} runs a reloading server on its bind-mounted sources")
-    return None
+    return _one_shot(svcs)
+
+
+def _one_shot(svcs: Any) -> Role | None:
+    """Maintenance: every service the file sets is a one-shot job (`restart: "no"`) or one it
+    switches off (an entrypoint or command that exits at once, `scale: 0`), and some are jobs."""
+    if not isinstance(svcs, dict) or not svcs:
+        return None
+    jobs = []
+    for name, svc in svcs.items():
+        if not isinstance(svc, dict) or svc.get("restart") not in ("no", False):
+            return None
+        if not _switched_off(svc):
+            jobs.append(str(name))
+    if not jobs:
+        return None
+    return Role(MAINTENANCE, f"every service it sets runs once (restart: \"no\"): one-shot jobs ({', '.join(jobs)}) "
+                             "started with `docker compose run`")
+
+
+def _switched_off(svc: dict[str, Any]) -> bool:
+    if svc.get("scale") == 0 or (isinstance(svc.get("deploy"), dict) and svc["deploy"].get("replicas") == 0):
+        return True
+    v = svc.get("entrypoint")
+    if v is None:
+        v = svc.get("command")
+    text = " ".join(str(x) for x in v) if isinstance(v, list) else v if isinstance(v, str) else None
+    return text is not None and bool(_DISABLED.fullmatch(text))
 
 
 def _reloads(svc: dict[str, Any]) -> bool:
@@ -128,21 +208,29 @@ def _mounts_sources(svc: dict[str, Any]) -> bool:
     return False
 
 
-def of_file(path: Path, value: dict[str, Any] | None, globs: Sequence[tuple[Path, str, str]]) -> Role:
-    """A compose file's role: configuration, then name, then content, then production.
-    `globs` are the configuration's (folder the glob is relative to, glob, role)."""
+def of_file(path: Path, value: dict[str, Any] | None, globs: Sequence[tuple[Path, str, str]],
+            root: Path | None = None) -> Role:
+    """A compose file's role: configuration, then its name, its project name, its folders (up
+    to `root`), then what it holds, then production. `globs` are the configuration's (folder
+    the glob is relative to, glob, role); `value` None: what it holds is not asked."""
+    got = said_of(path, value, globs, root)
+    if got is not None:
+        return got
+    held = by_content(value) if value is not None else None
+    if held is not None:
+        return held
+    return Role(PRODUCTION, "the default")
+
+
+def said_of(path: Path, value: dict[str, Any] | None, globs: Sequence[tuple[Path, str, str]],
+            root: Path | None = None) -> Role | None:
+    """The role the configuration, the file's name, its project name or its folders give it."""
     from e2i_fix.config import matches
 
     for base, pattern, role in globs:
         if matches(path, base, pattern):
             return Role(role, f"the configuration's [roles] {role} = {pattern!r}")
-    named = by_name(path)
-    if named is not None:
-        return named
-    held = by_content(value) if value is not None else None
-    if held is not None:
-        return held
-    return Role(PRODUCTION, "the default")
+    return _by_file_name(path) or by_project_name(value) or by_folders(path, root)
 
 
 def first(roles: Iterable[str]) -> str | None:

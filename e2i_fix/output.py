@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from e2i_fix.passes import Pass
 
 FORMATS = ("text", "json", "sarif", "github")
+INPUT = "input"  # the "pass" of what the run says of the files it read (left alone, not edited)
 
 
 def unified_diff(path: Path, before: Source, after: str,
@@ -251,7 +252,7 @@ def colored(diff: str) -> str:
 
 
 class Stats:
-    """What a run came to, added up over its stacks (plain data: workers send it back)."""
+    """What a run came to, added up over its stacks."""
 
     __slots__ = ("fixes", "files", "hidden", "findings", "errors", "by_pass", "by_file")
 
@@ -261,26 +262,42 @@ class Stats:
         self.hidden = 0  # unsafe fixes left out without --unsafe-fixes
         self.findings = 0  # reported with no fix applied
         self.errors = 0
-        self.by_pass: dict[str, list[int]] = {}  # id: [fixed, not fixed]
+        self.by_pass: dict[str, list[int]] = {}  # id: [fixed by safe fixes, fixed by unsafe ones, not fixed]
         self.by_file: dict[str, dict[str, int]] = {}  # path: {id: fixes}
 
-    def dump(self) -> list[Any]:
-        return [self.fixes, self.files, self.hidden, self.findings, self.errors, self.by_pass, self.by_file]
+    def count(self, event: Event) -> None:
+        """Add one thing the run did or found (`Event`)."""
+        kind, pass_id, path, safety = event
+        if kind == "file":
+            self.files += 1
+        elif kind == "error":
+            self.errors += 1
+        elif kind == "fixed":
+            self.fixes += 1
+            self.by_pass.setdefault(pass_id, [0, 0, 0])[0 if safety == "safe" else 1] += 1
+            per_file = self.by_file.setdefault(path, {})
+            per_file[pass_id] = per_file.get(pass_id, 0) + 1
+        elif kind in ("hidden", "finding"):
+            if kind == "hidden":
+                self.hidden += 1
+            else:
+                self.findings += 1
+            self.by_pass.setdefault(pass_id, [0, 0, 0])[2] += 1
+        # "info": information, no finding to count
 
-    def add(self, data: list[Any]) -> None:
-        self.fixes += data[0]
-        self.files += data[1]
-        self.hidden += data[2]
-        self.findings += data[3]
-        self.errors += data[4]
-        for pid, (a, b) in data[5].items():
-            got = self.by_pass.setdefault(pid, [0, 0])
-            got[0] += a
-            got[1] += b
-        for path, counts in data[6].items():
-            mine = self.by_file.setdefault(path, {})
-            for pid, n in counts.items():
-                mine[pid] = mine.get(pid, 0) + n
+
+# One thing counted: (kind, pass id, path, safety). Kinds: "fixed", "hidden" (an unsafe fix left
+# out), "finding", "error", "info", "file" (a file changed).
+Event = tuple[str, str, str, str]
+
+
+def _spliced(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
+    """`text` with each (start, end, new text) span replaced; spans ascend and do not overlap."""
+    out, pos = [], 0
+    for start, end, new in spans:
+        out += [text[pos:start], new]
+        pos = end
+    return "".join(out) + text[pos:]
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -310,9 +327,15 @@ def summary(stats: Stats, mode: str) -> str:
     return line
 
 
-# What one stack printed, kept to be printed later: (to stderr?, text) in order, its records
-# (JSON or SARIF) and its Stats.
-Captured = tuple[list[tuple[bool, str]], list[dict[str, Any]], list[Any]]
+# What one stack told its reporter, kept to be told again later (plain data: workers send it
+# back): one entry per thing told, as (key, what it printed: (to stderr?, text) in order, its
+# records (JSON, SARIF, annotations), what it counts, and for a diff, its file and the spans it
+# replaces). The key names the thing (a finding at its place, a file's diff): a run tells each
+# once, however many of its stacks read the file (a Dockerfile several stacks build).
+Entry = tuple[str, list[tuple[bool, str]], list[dict[str, Any]], list[Event], "Spans | None"]
+Captured = list[Entry]
+# A diff's file and the spans of the file as read that it replaces: (start, end, new text).
+Spans = tuple[str, list[tuple[int, int, str]]]
 
 
 class Positions:
@@ -355,14 +378,23 @@ class Reporter:
         self.statistics = statistics
         self.show_fixes = show_fixes
         self.records: list[dict[str, Any]] = []
-        self.printed: list[tuple[bool, str]] | None = [] if capture else None
+        self.entries: Captured | None = [] if capture else None
         self.stats = Stats()
         self._positions: dict[Path, Positions] = {}
         self._bar = ""  # the progress bar on stderr, when one is drawn
+        self._told: set[str] = set()  # the keys of what was told (`replay`)
+        self._shown: dict[str, list[tuple[int, int, str]]] = {}  # a file's key: the spans its diffs replaced
+
+    def _begin(self, key: str, spans: Spans | None = None) -> None:
+        """Start what one call tells (captured as one entry)."""
+        if self.entries is not None:
+            self.entries.append((key, [], [], [], spans))
 
     def _emit(self, text: str, err: bool = False) -> None:
-        if self.printed is not None:
-            self.printed.append((err, text))
+        if self.entries is not None:
+            if not self.entries:
+                self._begin("")
+            self.entries[-1][1].append((err, text))
             return
         if self._bar:
             sys.stderr.write("\r\x1b[K")
@@ -373,16 +405,60 @@ class Reporter:
         stream = sys.stderr if err else sys.stdout
         stream.write(text)
 
+    def _record(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.entries is not None:
+            self.entries[-1][2].append(record)
+
+    def _count(self, event: Event) -> None:
+        self.stats.count(event)
+        if self.entries is not None:
+            self.entries[-1][3].append(event)
+
     def captured(self) -> Captured:
-        return self.printed or [], self.records, self.stats.dump()
+        return self.entries or []
 
     def replay(self, captured: Captured) -> None:
-        """Print what another (capturing) reporter was told, as if told here."""
-        printed, records, stats = captured
-        for err, text in printed:
-            self._emit(text, err)
-        self.records.extend(records)
-        self.stats.add(stats)
+        """Print what another (capturing) reporter was told, as if told here; what an earlier
+        stack of the run already told (a finding at the same place, a file already counted) is
+        not told again. A diff of a file already shown shows only what it adds to it."""
+        for key, printed, records, events, spans in captured:
+            if key and key in self._told:
+                if spans is not None:
+                    self._more(key, spans)
+                continue
+            if key:
+                self._told.add(key)
+            if spans is not None:
+                self._shown[key] = sorted(spans[1])
+            for err, text in printed:
+                self._emit(text, err)
+            self.records.extend(records)
+            for event in events:
+                self.stats.count(event)
+
+    def _more(self, key: str, spans: Spans) -> None:
+        """A later stack's diff of a file an earlier one changed: its spans that the earlier
+        diffs do not hold and do not overlap, as a diff from the text those leave (what
+        `--apply` does, one stack after the other). An overlapping span is the earlier
+        stack's to change."""
+        from e2i_fix import source
+        from e2i_fix.errors import InputError
+
+        shown = self._shown[key]
+        new = [sp for sp in spans[1] if sp not in shown and not any(sp[0] < b and a < sp[1] or sp[0] == sp[1] == a
+                                                                   for a, b, _ in shown)]
+        if not new:
+            return
+        path = Path(spans[0])
+        try:
+            before = source.read(path)
+        except InputError:
+            return  # a file the stacks create: the first stack's is shown
+        now = sorted(shown + new)
+        self._shown[key] = now
+        text = unified_diff(path, before._replace(text=_spliced(before.text, shown)), _spliced(before.text, now))
+        self._show_diff(path, text)
 
     def progress(self, done: int, total: int) -> None:
         """A bar on stderr (the caller knows it is a terminal); redrawn after other output."""
@@ -401,14 +477,12 @@ class Reporter:
         self._bar = bar
 
     def problem(self, p: Problem) -> None:
-        self.stats.errors += 1
-        if self.fmt == "json":
-            self.records.append({"type": "error", "path": p.path, "line": p.line, "col": p.col, "message": p.message})
-        elif self.fmt == "sarif":
-            self.records.append({"type": "error", "path": p.path, "line": p.line, "col": p.col, "message": p.message})
+        self._begin(f"problem\0{p}")
+        self._count(("error", "", p.path, ""))
+        if self.fmt in ("json", "sarif"):
+            self._record({"type": "error", "path": p.path, "line": p.line, "col": p.col, "message": p.message})
         elif self.fmt == "github":
-            self.records.append(_annotation("error", _RANK_PROBLEM, None, p.path, p.line or 0, p.col or 0, None,
-                                            p.message))
+            self._record(_annotation("error", _RANK_PROBLEM, None, p.path, p.line or 0, p.col or 0, None, p.message))
         else:
             self._emit(f"{p}\n", err=True)
 
@@ -440,23 +514,13 @@ class Reporter:
         --unsafe-fixes is `hidden`) or with nothing to apply. `edits` are its edits in the files as
         read (`sources`), None where they cannot be applied there alone. Findings only go to
         stderr in text (`quiet`) in modes that print diffs."""
-        stats = self.stats
-        counts = stats.by_pass.setdefault(fix.pass_id, [0, 0])
-        if fixable:
-            stats.fixes += 1
-            counts[0] += 1
-            per_file = stats.by_file.setdefault(str(fix.path), {})
-            per_file[fix.pass_id] = per_file.get(fix.pass_id, 0) + 1
-        elif hidden:
-            stats.hidden += 1
-            counts[1] += 1
-        elif fix.error:
-            stats.errors += 1
-        elif fix.info:
-            pass  # information: no finding to count
-        else:
-            stats.findings += 1
-            counts[1] += 1
+        kind = "fixed" if fixable else "hidden" if hidden else "error" if fix.error else "info" if fix.info else "finding"
+        # What names it in the run: its place, and for a fix its edits in the files as read
+        # (another stack that reads the file proposes the same, though a later round of its own
+        # may word it otherwise), for anything else its message.
+        what = repr(sorted((str(e.path), e.start, e.end, e.text) for e in edits)) if edits and fix.edits else fix.message
+        self._begin("\0".join(("fix", kind, fix.pass_id, str(fix.path), str(fix.line), str(fix.col), what)))
+        self._count((kind, fix.pass_id, str(fix.path), fix.safety.label))
         if self.fmt == "text":
             if (fixable and self.mode != "check") or (self.statistics and not fix.error):
                 return
@@ -464,7 +528,17 @@ class Reporter:
             self._emit(f"{fix.location()}: [{fix.pass_id}] {fix.message}{mark}\n", err=quiet)
             return
         if fix.info and self.fmt != "json":
-            return  # information is no result or annotation
+            # Information is no result or annotation, but what the run did not read (a file left
+            # alone) is a note: code scanning and a workflow's page show it.
+            if fix.pass_id != INPUT:
+                return
+            if self.fmt == "sarif":
+                self._record({"type": "note", "path": str(fix.path), "line": fix.line, "col": fix.col,
+                              "message": f"[{fix.pass_id}] {fix.message}"})
+            else:
+                self._record(_annotation("notice", _RANK_NO_FIX, fix.pass_id, str(fix.path), fix.line, fix.col, None,
+                                         fix.message))
+            return
         record: dict[str, Any] = {
             "type": "finding", "pass": fix.pass_id, "path": str(fix.path), "line": fix.line or None,
             "col": fix.col or None, "message": fix.message, "fixable": fixable, "safety": fix.safety.label,
@@ -481,14 +555,14 @@ class Reporter:
             record["error"] = fix.error
             record["severe"] = fix.severe
             record["info"] = fix.info
-            self.records.append(record)
+            self._record(record)
             return
         if self.fmt == "sarif":
             record["edits"] = mapped or []
             record["provenance"] = [list(p) for p in fix.provenance]
             record["error"] = fix.error or fix.severe
             record["line_text"] = pos.text[pos.offset(fix.line, 1):pos.line_end(fix.line)].strip() if pos and fix.line else ""
-            self.records.append(record)
+            self._record(record)
             return
         # github: one workflow annotation, printed by close() (a step shows only the first ten of
         # each level: the most severe go first)
@@ -500,8 +574,7 @@ class Reporter:
         else:
             # What only a person can settle first, then a fix on offer, then a fix --apply takes.
             level, rank = "warning", _RANK_APPLIED if fixable else _RANK_OFFERED if fix.edits else _RANK_NO_FIX
-        self.records.append(_annotation(level, rank, fix.pass_id, str(fix.path), fix.line, fix.col, end,
-                                        fix.message + note))
+        self._record(_annotation(level, rank, fix.pass_id, str(fix.path), fix.line, fix.col, end, fix.message + note))
 
     @staticmethod
     def _region_end(fix: Fix, pos: Positions, edits: Sequence[Edit]) -> tuple[int, int]:
@@ -521,18 +594,27 @@ class Reporter:
 
     def diff(self, path: Path, before: Source, after: str,
              regions: Sequence[tuple[int, int, int, int]] | None = None) -> None:
-        text = unified_diff(path, before, after, regions)
+        """A file's diff. With `regions` (as `unified_diff` takes them), the run knows the spans it
+        replaces: another stack's diff of the same file shows only what it adds (`replay`)."""
+        spans = (str(path), [(a0, a1, after[b0:b1]) for a0, a1, b0, b1 in regions]) if regions is not None else None
+        self._begin(f"diff\0{os.path.normpath(path)}", spans)
+        self._show_diff(path, unified_diff(path, before, after, regions))
+
+    def _show_diff(self, path: Path, text: str) -> None:
         if self.fmt == "json":
-            self.records.append({"type": "diff", "path": str(path), "diff": text})
+            self._record({"type": "diff", "path": str(path), "diff": text})
         elif self.fmt == "text":
             self._emit(colored(text) if self.color else text)
 
-    def changed(self, n: int) -> None:
-        self.stats.files += n
+    def changed(self, path: Path) -> None:
+        """A file changed (or that would change): counted once in a run."""
+        self._begin(f"file\0{os.path.normpath(path)}")
+        self._count(("file", "", str(path), ""))
 
     def wrote(self, path: Path) -> None:
+        self._begin(f"wrote\0{os.path.normpath(path)}")
         if self.fmt == "json":
-            self.records.append({"type": "fixed", "path": str(path)})
+            self._record({"type": "fixed", "path": str(path)})
         elif self.fmt == "text":
             self._emit(f"fixed {path}\n", err=True)
 
@@ -566,14 +648,17 @@ class Reporter:
 
 
 def statistics(stats: Stats, passes: Mapping[str, Pass]) -> str:
-    """ruff's --statistics: a count per pass, most first; `[*]` marks the ones fixed."""
-    rows = sorted(stats.by_pass.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))
+    """ruff's --statistics: a count per pass, most first, marked `[*]` where every finding was
+    fixed by safe fixes, `[!]` where every one was fixed and some by unsafe fixes (taken with
+    --unsafe-fixes), `[-]` where some were fixed, `[ ]` where none was."""
+    rows = sorted(stats.by_pass.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     if not rows:
         return ""
     width = max(len(pid) for pid, _ in rows)
     out = []
-    for pid, (fixed, other) in rows:
-        mark = "[*]" if fixed and not other else "[-]" if fixed else "[ ]"
+    for pid, (safe, unsafe, other) in rows:
+        fixed = safe + unsafe
+        mark = "[ ]" if not fixed else "[-]" if other else "[!]" if unsafe else "[*]"
         summary_text = getattr(passes.get(pid), "SUMMARY", "")
         out.append(f"{fixed + other:>5}\t{pid:<{width}}\t{mark} {summary_text}".rstrip() + "\n")
     return "".join(out)
@@ -635,19 +720,21 @@ def github_annotations(records: Sequence[dict[str, Any]], root: Path, limit: int
     run's order within a rank), and a notice with how many more there are and where to see them."""
     out: list[str] = []
     left: dict[str, int] = {}
-    for level in ("error", "warning"):
+    for level in ("error", "warning", "notice"):
         mine = sorted((r for r in records if r["type"] == "annotation" and r["level"] == level),
                       key=lambda r: int(r["rank"]))
-        out += (_annotation_text(r, root) for r in mine[:limit])
-        if len(mine) > limit:
-            left[level] = len(mine) - limit
+        # The notice of what is left out is a notice too: it takes a notice's place.
+        room = limit - 1 if level == "notice" and (left or len(mine) > limit) else limit
+        out += (_annotation_text(r, root) for r in mine[:room])
+        if len(mine) > room:
+            left[level] = len(mine) - room
     if left:
         n = sum(left.values())
         counts = " and ".join(_plural(k, level) for level, k in left.items())
         out.append("::notice title=e2i-fix::" + _gh_data(
             f"{n} more {'annotation is' if n == 1 else 'annotations are'} not shown ({counts}): a step shows"
-            f" {limit} errors and {limit} warnings, the most severe are above. `e2i-fix --check --format text`"
-            " lists every finding; the SARIF report (`--format sarif`, uploaded to code scanning by the"
+            f" {limit} errors, {limit} warnings and {limit} notices, the most severe are above."
+            " `e2i-fix --check --format text` lists every finding; the SARIF report (`--format sarif`, uploaded to code scanning by the"
             " e2i-fix Action) shows each with its fix.") + "\n")
     return "".join(out)
 
@@ -661,13 +748,13 @@ def step_summary(records: Sequence[dict[str, Any]], stats: Stats, mode: str, roo
     """The markdown GitHub shows on a job's page (appended to `$GITHUB_STEP_SUMMARY`): the run's
     summary line, its counts per pass and per file."""
     out = ["## e2i-fix\n\n", (summary(stats, mode) or "Nothing to fix.") + "\n"]
-    passes = sorted(stats.by_pass.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))
+    passes = sorted(stats.by_pass.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     if passes:
         out += ["\n| pass | fixes | findings without a fix applied |\n| --- | ---: | ---: |\n"]
-        out += (f"| {_md(pid)} | {fixed} | {other} |\n" for pid, (fixed, other) in passes)
+        out += (f"| {_md(pid)} | {safe + unsafe} | {other} |\n" for pid, (safe, unsafe, other) in passes)
     files: dict[str, list[int]] = {}
     for r in records:
-        if r["type"] == "annotation":
+        if r["type"] == "annotation" and r["level"] != "notice":
             counts = files.setdefault(_display_path(r["path"], root), [0, 0])
             counts[r["level"] != "error"] += 1
     if files:
@@ -806,8 +893,8 @@ def sarif(records: list[dict[str, Any]], passes: Mapping[str, Pass]) -> dict[str
     seen: Counter[str] = Counter()
     root = source_root(r["path"] for r in records)
     for r in records:
-        if r["type"] == "error":
-            note: dict[str, Any] = {"level": "error", "message": {"text": r["message"]}}
+        if r["type"] in ("error", "note"):  # a problem of the run, or a note on what it read
+            note: dict[str, Any] = {"level": r["type"], "message": {"text": r["message"]}}
             loc: dict[str, Any] = {"artifactLocation": _uri(r["path"], root)}
             if r["line"]:
                 loc["region"] = {"startLine": r["line"], "startColumn": r["col"] or 1}
@@ -856,7 +943,8 @@ def sarif(records: list[dict[str, Any]], passes: Mapping[str, Pass]) -> dict[str
         }},
         "originalUriBaseIds": {"%SRCROOT%": {"uri": "file://" + quote(base)}},
         "columnKind": "unicodeCodePoints",
-        "invocations": [{"executionSuccessful": not notifications, "toolExecutionNotifications": notifications}],
+        "invocations": [{"executionSuccessful": not any(n["level"] == "error" for n in notifications),
+                         "toolExecutionNotifications": notifications}],
         "results": results,
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -816,21 +816,23 @@ class Project:
         return (0, *(i for i, r in enumerate(self.roles) if r == "override"))
 
     def file_role(self, i: int) -> fileroles.Role:
-        """What `docs[i]` is for (`fileroles`): production, development, test or example. An
-        included file, or one read for `extends`, has its includer's role unless its own name
-        or the configuration says otherwise."""
+        """What `docs[i]` is for (`fileroles`): production, development, test, maintenance or
+        example. An included file, or one read for `extends`, has its includer's role unless the
+        configuration, its own name or its folders say otherwise."""
         cache: dict[int, fileroles.Role] = self.__dict__.setdefault("_file_roles", {})
         got = cache.get(i)
         if got is None:
             doc = self.docs[i]
-            got = fileroles.of_file(doc.path, None, self.role_globs)
-            if got.why == "the default":
-                parent = self._referrer(i)
-                if parent is not None:
-                    up = self.file_role(parent)
-                    got = up._replace(why=f"{os.path.relpath(self.docs[parent].path, self.folder)} reads it, and {up.why}")
-                else:
-                    got = fileroles.of_file(doc.path, doc.value, ())
+            root = self.stack.boundary if self.stack.boundary is not None else boundary_of(self.folder)
+            said = fileroles.said_of(doc.path, doc.value, self.role_globs, root)
+            parent = self._referrer(i) if said is None else None
+            if said is not None:
+                got = said
+            elif parent is not None:
+                up = self.file_role(parent)
+                got = up._replace(why=f"{os.path.relpath(self.docs[parent].path, self.folder)} reads it, and {up.why}")
+            else:
+                got = fileroles.by_content(doc.value) or fileroles.Role(fileroles.PRODUCTION, "the default")
             cache[i] = got
         return got
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,17 @@ def corpus_files(kind: str | None = None) -> list[CorpusFile]:
         rows = list(csv.DictReader(f, delimiter="\t"))
     out = [CorpusFile(r["file"], r["repo"], r["path"], r["kind"]) for r in rows]
     return [c for c in out if kind is None or c.kind == kind]
+
+
+@contextlib.contextmanager
+def outside_the_repository(folder: Path) -> Iterator[Path]:
+    """A copy of `folder` outside this git work tree. The tool reads a fixture in place as what
+    it is, a file under `tests/` (a test file, `fileroles`), where the fixture stands for a
+    production stack: a test that runs the tool on one in place runs it on this copy."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / folder.name
+        shutil.copytree(folder, work, symlinks=True)
+        yield work
 
 
 def need_corpus() -> None:

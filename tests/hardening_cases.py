@@ -15,7 +15,7 @@ import pytest
 from e2i_fix import project as proj
 from e2i_fix._main import main
 
-from conftest import compose_config, corpus_run, snapshot
+from conftest import compose_config, corpus_run, outside_the_repository, snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,9 +25,12 @@ def apply(pass_id: str, *args: str | Path) -> int:
 
 
 def check(pass_id: str, folder: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What `--check` reports on `folder` as a production stack (a copy outside the repository),
+    the copy named as `folder`."""
     capsys.readouterr()
-    main(["--check", "--unsafe-fixes", "--select", pass_id, str(folder)])
-    return capsys.readouterr().out.splitlines()
+    with outside_the_repository(folder) as work:
+        main(["--check", "--unsafe-fixes", "--select", pass_id, str(work)])
+        return capsys.readouterr().out.replace(str(work), str(folder)).splitlines()
 
 
 def cases(pass_id: str) -> list[str]:

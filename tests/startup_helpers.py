@@ -12,7 +12,7 @@ from typing import Any
 from e2i_fix import project as proj
 from e2i_fix._main import main
 
-from conftest import compose_config, snapshot
+from conftest import compose_config, outside_the_repository, snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -69,6 +69,6 @@ def findings(folder: Path, pass_id: str, *extra: str) -> list[str]:
     import io
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(["--check", "--select", pass_id, *extra, str(folder)])
-    return [line.replace(str(folder), "<dir>") for line in out.getvalue().splitlines()]
+    with outside_the_repository(folder) as work, contextlib.redirect_stdout(out):  # a production stack
+        main(["--check", "--select", pass_id, *extra, str(work)])
+        return [line.replace(str(work), "<dir>") for line in out.getvalue().splitlines()]

@@ -18,6 +18,8 @@ ID = "cap-drop"
 KEYS = {"cap_drop", "cap_add"}
 FIXTURES = Path(__file__).parent / "fixtures" / ID
 STEP_DOWN = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
+REDIS_8 = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETPCAP", "SETUID"]
+ROOT = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID"]
 
 
 @pytest.mark.parametrize("case", cases(ID))
@@ -47,6 +49,13 @@ def test_compose_reads_only_capabilities_changed(case: str) -> None:
         pytest.param("built", "proxy", ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
                                         "SETGID", "SETUID"], id="built root listening on 80"),
         pytest.param("built", "db", STEP_DOWN, id="built FROM postgres"),
+        pytest.param("redis-releases", "queue", ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"], id="redis 7: gosu"),
+        # Redis 8's entrypoint empties the bounding set with setpriv: without SETPCAP it exits 127.
+        pytest.param("redis-releases", "cache", REDIS_8, id="redis 8: setpriv needs SETPCAP"),
+        pytest.param("redis-releases", "locks", REDIS_8, id="untagged redis is the newest"),
+        pytest.param("pam", "upgrade", ["AUDIT_WRITE", *ROOT], id="su as root keeps AUDIT_WRITE"),
+        pytest.param("pam", "admin", ["AUDIT_WRITE", *ROOT], id="sudo as root keeps AUDIT_WRITE"),
+        pytest.param("pam", "worker", ROOT, id="gosu needs no AUDIT_WRITE"),
     ],
 )
 def test_compose_model(case: str, service: str, cap_add: list[str] | None) -> None:
@@ -69,6 +78,66 @@ def test_messages(capsys: pytest.CaptureFixture[str]) -> None:
     assert any(f"[{ID}] service 'thing' keeps Docker's default capabilities; what its image needs is not known "
                "here: start with `cap_drop: [ALL]`" in line and line.endswith("(no fix applied)") for line in out)
     assert any("service 'db'" in line and "steps down with gosu" in line for line in out)
+
+
+def test_a_release_the_tag_does_not_tell_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    """`redis:${REDIS_TAG}` with no value: Redis 7 and 8 need different capabilities, so the
+    service is reported, not given either list."""
+    out = check(ID, FIXTURES / "redis-releases" / "input", capsys)
+    assert "cap_drop" not in config_json(FIXTURES / "redis-releases" / "expected")["services"]["sessions"]
+    assert any("service 'sessions' keeps Docker's default capabilities; what the redis image does here depends "
+               "on its release, which its tag does not tell" in line for line in out)
+    assert any("service 'cache'" in line and "steps down with setpriv" in line and "SETPCAP" in line for line in out)
+
+
+def test_pam_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    out = check(ID, FIXTURES / "pam" / "input", capsys)
+    upgrade = next(line for line in out if "service 'upgrade'" in line)
+    assert "upgrade/scripts/00-upgrade.sh runs su, which goes through PAM: its audit record needs AUDIT_WRITE" in upgrade
+    assert "loses NET_RAW, MKNOD, SYS_CHROOT, SETFCAP, SETPCAP;" in upgrade
+    assert "admin/entrypoint.sh runs sudo, which goes through PAM" in next(line for line in out if "service 'admin'" in line)
+    worker = next(line for line in out if "service 'worker'" in line)
+    assert "PAM" not in worker and "loses NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP" in worker
+
+
+@pytest.mark.parametrize(
+    ("script", "pam"),
+    [
+        pytest.param("su -m postgres -c 'initdb'", True, id="su -c"),
+        pytest.param("su - app -c ./run", True, id="su - user -c"),
+        pytest.param("exec runuser -u app -- ./run", True, id="runuser"),
+        pytest.param("/usr/sbin/sshd -D", True, id="sshd"),
+        pytest.param("if [ -n \"$MIGRATE\" ]; then sudo -u app ./migrate; fi", True, id="sudo after then"),
+        pytest.param("exec gosu app ./run", False, id="gosu"),
+        pytest.param("exec su-exec app ./run", False, id="su-exec"),
+        pytest.param("exec setpriv --reuid app --regid app --clear-groups ./run", False, id="setpriv"),
+        pytest.param("echo 'run it with sudo if you must'", False, id="a word in a message"),
+        pytest.param("npm login --registry x", False, id="login as an argument"),
+    ],
+)
+def test_what_goes_through_pam(tmp_path: Path, script: str, pam: bool) -> None:
+    one(tmp_path, "services:\n  a:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text("FROM debian:12\nCOPY entrypoint.sh /entrypoint.sh\nENTRYPOINT [\"/entrypoint.sh\"]\n")
+    (tmp_path / "entrypoint.sh").write_text(f"#!/bin/sh\nset -e\n{script}\n")
+    assert apply(ID, tmp_path) == 1
+    assert ("AUDIT_WRITE" in config_json(tmp_path)["services"]["a"]["cap_add"]) is pam
+
+
+def test_what_runs_from_a_base_the_table_does_not_know_is_reported(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Built as root on an unknown base with no ENTRYPOINT of its own: the base's entrypoint
+    runs, and what it needs is not known; with an ENTRYPOINT of its own, root's set applies."""
+    one(tmp_path, "services:\n  a:\n    build: a\n  b:\n    build: b\n")
+    for name, tail in (("a", "CMD [\"serve\"]\n"), ("b", "ENTRYPOINT [\"serve\"]\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text(f"FROM example/base:1\nCOPY . /app\n{tail}")
+    out = check(ID, tmp_path, capsys)
+    assert any("service 'a' keeps Docker's default capabilities; its Dockerfile sets no ENTRYPOINT of its own: what "
+               "runs comes from example/base:1, which the image table does not know: what it needs is not known here"
+               in line for line in out), out
+    assert apply(ID, tmp_path) == 1
+    model = config_json(tmp_path)["services"]
+    assert "cap_drop" not in model["a"] and model["b"]["cap_add"] == ROOT
 
 
 def one(tmp_path: Path, text: str) -> Path:
@@ -102,7 +171,7 @@ def test_an_override_that_sets_the_key_is_not_contradicted(tmp_path: Path) -> No
 
 
 def test_a_merged_service_inherits(tmp_path: Path) -> None:
-    text = "services:\n  a: &a\n    image: redis\n  b:\n    <<: *a\n  c:\n    <<: *a\n    user: '999'\n"
+    text = "services:\n  a: &a\n    image: redis:7\n  b:\n    <<: *a\n  c:\n    <<: *a\n    user: '999'\n"
     f = one(tmp_path, text)
     # c runs as another user and needs no capability: a's list would be wrong for it, so a is
     # reported rather than edited, and b and c get keys of their own.
@@ -111,7 +180,7 @@ def test_a_merged_service_inherits(tmp_path: Path) -> None:
     assert "cap_drop" not in model["a"]
     assert model["b"]["cap_add"] == ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"]
     assert model["c"]["cap_drop"] == ["ALL"] and "cap_add" not in model["c"]
-    text = "services:\n  a: &a\n    image: redis\n  b:\n    <<: *a\n"
+    text = "services:\n  a: &a\n    image: redis:7\n  b:\n    <<: *a\n"
     f = one(tmp_path, text)
     assert apply(ID, tmp_path) == 1
     model = config_json(tmp_path)["services"]

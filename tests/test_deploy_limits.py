@@ -685,8 +685,9 @@ def test_corpus_inserts_lines_only_stays_valid_and_settles(tmp_path: Path, capsy
         ops = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False).get_opcodes()
         rewritten = [(tag, i1, i2) for tag, i1, i2, _, _ in ops if tag not in ("equal", "insert")]
         assert not rewritten, f"{c.id}: original lines removed or rewritten: {rewritten}"
-    # The OpenTelemetry demo limits memory only, on every service: nothing it would keep to add.
-    assert changed >= 38
+    # The OpenTelemetry demo limits memory only, on every service: nothing it would keep to add;
+    # feast's examples/podman_local/ is a local set-up (its folder says so: development).
+    assert changed >= 37
 
     def judge(variant: tuple[Path, list[str]]) -> tuple[str, Any, Any]:
         folder, names = variant
@@ -849,6 +850,28 @@ def test_totals_are_information_for_check(tmp_path: Path, capsys: pytest.Capture
     ]
     assert main(["--dry-run", *SELECT, str(tmp_path)]) == 0
     assert capsys.readouterr() == ("", "")  # the totals are the summary of --check
+
+
+def test_totals_count_only_figures_the_run_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A development file gets no limits (the pass serves production and example files): the
+    totals of its variants count none for it, as `--apply` would leave it."""
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    (tmp_path / "compose.dev.yaml").write_text("services:\n  worker:\n    image: example/app:1\n"
+                                               "    command: celery -A app worker\n")
+    main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)])
+    totals = [line.split("resource totals, ", 1)[1] for line in capsys.readouterr().out.splitlines()
+              if "resource totals" in line]
+    assert totals == [
+        "compose.yaml: default: 1 container, limits 0.5 CPU / 256M, reservations 0.25 / 128M",
+        "compose.yaml + compose.dev.yaml: default: 2 containers, limits 0.5 CPU / 256M, reservations 0.25 / 128M "
+        "(1 without a memory limit, 1 without a CPU limit)",
+        "compose.dev.yaml: default: 1 container, limits 0 CPU / 0M, reservations 0 / 0M (1 without a memory limit, "
+        "1 without a CPU limit)"]
+    # Named production, the file gets the worker's figure, and the totals count it.
+    (tmp_path / ".e2i-fix.toml").write_text('[roles]\nproduction = ["compose.dev.yaml"]\n')
+    main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "resource totals, compose.dev.yaml: default: 1 container, limits 2 CPUs / 4G" in out
 
 
 def test_a_stack_that_does_not_fit_the_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,7 +49,7 @@ def test_image_unknown(written: str) -> None:
 
 
 RUNTIME = {"user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes", "renders",
-           "read_only", "internal", "gains", "notes"}
+           "read_only", "internal", "gains", "notes", "bounded", "unbounded", "spools"}
 
 
 def test_every_fact_in_the_table_has_its_source() -> None:
@@ -64,9 +64,17 @@ def test_every_fact_in_the_table_has_its_source() -> None:
         assert set(e) <= RUNTIME | {"images", "family", "sources", "probe", "probe_min_major", "probe_unless_password",
                                     "probe_source", "port", "port_source", "cpus", "memory", "documented",
                                     "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
-                                    "unsized", "watermark_factor", "watermark_source"}, key
+                                    "unsized", "watermark_factor", "watermark_source", "versions"}, key
         if RUNTIME & set(e):
             assert e.get("sources"), key
+        # What holds only for some releases: bounded by a release, how the image runs, with its
+        # own sources, and only facts the entry also has for its newest release.
+        for rule in e.get("versions", ()):
+            assert {"from", "upto"} & set(rule) and set(rule) - {"from", "upto"} <= RUNTIME | {"sources"}, key
+            assert rule.get("sources") and set(rule) - {"from", "upto", "sources"} <= set(e), key
+            assert all(str(rule[b]).replace(".", "").isdigit() for b in ("from", "upto") if b in rule), key
+        for folder in (*(e.get("bounded") or {}), *(e.get("unbounded") or {})):
+            assert folder.startswith("/"), key
         assert ("probe" in e) == ("probe_source" in e), key
         assert ("port" in e) == ("port_source" in e), key
         assert ("settings" in e) == ("settings_source" in e), key
@@ -102,8 +110,70 @@ def test_one_family_through_variable_tags(tmp_path: Path) -> None:
                          ".env": "REGISTRY=\n"})
     a, b = facts.of(p, "a"), facts.of(p, "b")
     assert a is not None and b is not None
-    assert a.knowledge.image is not None and a.knowledge.image is b.knowledge.image
-    assert a.step_down == b.step_down == "gosu"
+    assert a.knowledge.image is not None and b.knowledge.image is not None
+    assert a.knowledge.image.key == b.knowledge.image.key == "redis"
+    # Redis 7 steps down with gosu; which release a tag from a variable with no value names is
+    # not known, and Redis 8 steps down with setpriv.
+    assert b.step_down == "gosu"
+    assert a.step_down == "setpriv or gosu"
+    assert a.knowledge.runtime("cap_add") is None and a.knowledge.varies("cap_add")
+    assert a.starts_as_root and "setpriv or gosu" in a.starts_as_root
+
+
+@pytest.mark.parametrize(
+    ("written", "release"),
+    [
+        pytest.param("redis:7.4.1-alpine", (7, 4, 1), id="numbers"),
+        pytest.param("redis:8", (8,), id="a major"),
+        pytest.param("traefik:v3.1", (3, 1), id="a v before the numbers"),
+        pytest.param("redis", (), id="no tag: the newest"),
+        pytest.param("redis:latest", (), id="latest: the newest"),
+        pytest.param("redis:alpine", (), id="a tag without a number: the newest"),
+        pytest.param("redis:${TAG}", None, id="a variable with no value"),
+        pytest.param("redis@sha256:0123", None, id="a digest"),
+    ],
+)
+def test_the_release_a_tag_names(written: str, release: tuple[int, ...] | None) -> None:
+    ref = images.parse(written, {})
+    assert ref is not None and ref.release() == release
+
+
+@pytest.mark.parametrize(
+    ("written", "step_down", "volumes", "setpcap"),
+    [
+        pytest.param("redis:6.2", "gosu", ["/data"], False, id="Redis 6"),
+        pytest.param("redis:7-alpine", "gosu", ["/data"], False, id="Redis 7: gosu, VOLUME /data"),
+        pytest.param("redis:7.4.2", "gosu", ["/data"], False, id="7.4 is up to 7"),
+        pytest.param("redis:8-alpine", "setpriv", [], True, id="Redis 8: setpriv, no VOLUME"),
+        pytest.param("redis:8.2", "setpriv", [], True, id="8.2"),
+        pytest.param("redis", "setpriv", [], True, id="untagged is the newest"),
+        pytest.param("redis:alpine", "setpriv", [], True, id="alpine is the newest"),
+    ],
+)
+def test_redis_facts_by_release(written: str, step_down: str, volumes: list[str], setpcap: bool) -> None:
+    """Redis 8's entrypoint steps down with `setpriv --bounding-set=-all`, which needs SETPCAP,
+    and its Dockerfiles declare no VOLUME /data; Redis 7's steps down with gosu into VOLUME /data."""
+    k = images.knowledge(images.parse(written, {}))
+    assert k.runtime("step_down") == step_down and k.runtime("volumes") == volumes
+    assert ("SETPCAP" in k.runtime("cap_add")) is setpcap
+    assert "/data" in k.runtime("writes")
+    assert any(("8" if setpcap else "7") in s for s in k.runtime("sources"))
+
+
+def test_a_family_match_reads_no_release() -> None:
+    """`valkey:7` is matched through the redis family for its probe and limits: its 7 is not
+    Redis 7, and how the redis image runs is not valkey's."""
+    k = images.knowledge(images.parse("valkey:7"))
+    assert k.image is None and k.runtime("step_down") is None and k.soft("port") == 6379
+
+
+@pytest.mark.parametrize(
+    ("written", "user"),
+    [pytest.param("haproxy:2.2", "root", id="before 2.4"), pytest.param("haproxy:2", "haproxy", id="2 is the newest 2.x"),
+     pytest.param("haproxy:2.4", "haproxy", id="2.4"), pytest.param("haproxy:lts", "haproxy", id="lts")],
+)
+def test_a_bound_below_a_major(written: str, user: str) -> None:
+    assert images.knowledge(images.parse(written)).runtime("user") == user
 
 
 DOCKERFILE = """\
@@ -328,6 +398,11 @@ def test_sizes_a_service_asks_for(tmp_path: Path) -> None:
                                       "    command: [\"/usr/bin/supervisord\", \"-n\"]\n"},
                      [], [], "an all-in-one container, whose memory is every server it supervises "
                              "(`supervisord` in its command)", id="supervisord"),
+        pytest.param({"compose.yaml": "services:\n  s:\n    build: .\n",
+                      "Dockerfile": "FROM node:22-slim\nCOPY root/ /\nENTRYPOINT [\"/init\"]\nCMD [\"node\", \"server.js\"]\n"},
+                     [], [], "an all-in-one container, whose memory is every server it supervises "
+                             "(`/init` in the ENTRYPOINT at Dockerfile:3)",
+                     id="regression: s6's /init in the image's ENTRYPOINT, said so"),
         pytest.param({"compose.yaml": "services:\n  s:\n    image: vllm/vllm-openai:v0.6.3\n"
                                       "    command: --model org/model\n"},
                      [], [], "a model server (vLLM), whose memory is the model it serves", id="a model server image"),
@@ -607,3 +682,115 @@ def test_a_script_a_build_step_only_prepares_is_still_read(tmp_path: Path) -> No
     })
     app = facts.of(p, "app")
     assert app is not None and [s.origin for s in app.scripts] == ["start.sh"]
+
+
+def test_the_figures_deploy_limits_lists_are_the_tables() -> None:
+    """`--explain deploy-limits` names each image family with its figures: the table gives
+    those figures to that family, documented where the explanation says so and generic where
+    it says so (caddy and traefik under the reverse-proxy profile; grafana's page gives minimums,
+    which are no ceiling)."""
+    import re
+
+    from e2i_fix.passes import deploy_limits
+
+    doc = " ".join((deploy_limits.__doc__ or "").split())
+    documented, generic = doc.split("### The image table", 1)[1].split("Generic profiles", 1)
+    generic = generic.split("###", 1)[0]
+    checked: set[str] = set()
+    for text, kind in ((documented, True), (generic, False)):
+        groups = re.findall(r"((?:[\w-]+(?: [\w-]+)?(?: \([^)]*\))?, )*[\w-]+(?: [\w-]+)?(?: \([^)]*\))?) "
+                            r"(\d+(?:\.\d+)?) / (\d+[MG])", text)
+        assert groups
+        for names, cpus, memory in groups:
+            # Each name, or the image names its parentheses give (`kafka connect (cp-kafka-connect)`).
+            items = re.findall(r"([^,(]+?)(?: \(([^)]*)\))?(?:, |$)", names)
+            words = [w.strip().removeprefix("and ") for item, inside in items for w in (inside.split(", ") if inside else [item])]
+            known = [w for w in words if images.knowledge(images.parse(w)).soft("cpus") is not None]
+            assert known, names
+            checked.update(known)
+            for name in known:
+                k = images.knowledge(images.parse(name))
+                assert (k.soft("cpus"), k.soft("memory"), k.soft("documented")) == (cpus, memory, kind), name
+    assert {"mysql", "postgis/postgis", "grafana", "caddy", "traefik", "nginx", "cp-kafka-connect", "gitlab-ce"} <= checked
+
+
+NGINX_MAIN = """\
+user nginx;
+events { worker_connections 1024; }
+http {
+    include /etc/nginx/conf.d/*.conf;
+    proxy_max_temp_file_size 0;
+    client_max_body_size 20m;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("site", "kept", "whys"),
+    [
+        pytest.param("server { listen 80; location / { proxy_pass http://app:8000; } }", 20 * 2**20,
+                     ["client_max_body_size 20m in nginx/nginx.conf"], id="http-level settings of nginx.conf"),
+        pytest.param("server { client_max_body_size 0; location / { root /srv; } }", None,
+                     ["client_max_body_size 0 in nginx/conf.d/site.conf"], id="0: no bound on bodies"),
+        pytest.param("server { location /dl { proxy_max_temp_file_size 2g; proxy_pass http://files; } }",
+                     20 * 2**20 + 2 * 2**30, None, id="a location's own setting wins"),
+        pytest.param("server { location / { proxy_buffering off; proxy_max_temp_file_size 2g; proxy_pass http://x; } }",
+                     20 * 2**20, None, id="buffering off: nothing spooled"),
+        pytest.param("server { location ~ \\.php$ { fastcgi_pass app:9000; } }", 20 * 2**20 + 2**30,
+                     ["fastcgi_max_temp_file_size 1024m, nginx's default"], id="fastcgi's own settings"),
+        pytest.param("proxy_cache_path /var/cache/nginx/c keys_zone=c:10m;\nserver { location / { proxy_pass http://x; } }",
+                     None, ["proxy_cache_path /var/cache/nginx/c in nginx/conf.d/site.conf has no max_size"],
+                     id="a cache without max_size"),
+        pytest.param("proxy_cache_path /srv/cache keys_zone=c:10m max_size=1g;\nserver { location / { root /srv; } }",
+                     20 * 2**20, None, id="a cache elsewhere"),
+    ],
+)
+def test_what_nginx_spools(tmp_path: Path, site: str, kept: int | None, whys: list[str] | None) -> None:
+    """What nginx keeps under /var/cache/nginx for one request of each kind, read from the
+    configuration the service mounts: nginx.conf's http block holds for every conf.d file."""
+    from e2i_fix.facts import configs
+
+    p = index(tmp_path, {"compose.yaml": "services:\n  web:\n    image: nginx:1.27\n    volumes:\n"
+                                         "      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro\n"
+                                         "      - ./nginx/conf.d:/etc/nginx/conf.d:ro\n",
+                         "nginx/nginx.conf": NGINX_MAIN, "nginx/conf.d/site.conf": site + "\n"})
+    f = facts.of(p, "web")
+    assert f is not None
+    spools = configs.nginx_spools(f, f.knowledge.runtime("spools"))
+    assert not isinstance(spools, str)
+    size, said = configs.kept_under(spools, "/var/cache/nginx")
+    assert size == kept
+    if whys is not None:
+        assert set(whys) <= set(said), said
+
+
+def test_a_size_through_a_variable_is_not_read(tmp_path: Path) -> None:
+    from e2i_fix.facts import configs, runs
+
+    p = index(tmp_path, {"compose.yaml": "services:\n  web:\n    image: nginx:1.27\n    volumes:\n"
+                                         "      - ./site.conf.template:/etc/nginx/templates/default.conf.template:ro\n",
+                         "site.conf.template": "server { client_max_body_size ${MAX_BODY}; }\n"})
+    f = facts.of(p, "web")
+    assert f is not None
+    assert configs.nginx_spools(f, f.knowledge.runtime("spools")) == (
+        "client_max_body_size is set through a variable in site.conf.template")
+    assert runs.keeps(f, "/var/cache/nginx").kind == "unread"
+
+
+def test_a_mount_named_through_dotenv_is_the_bind_it_names(tmp_path: Path) -> None:
+    """`${NGINX_CONFIG_PATH}:/etc/nginx/conf.d` is the bind mount `.env` names: its files are the
+    configuration nginx reads; one the tool cannot read leaves what nginx keeps unknown."""
+    from e2i_fix.facts import configs, runs
+
+    p = index(tmp_path, {"compose.yaml": "services:\n  web:\n    image: nginx:1.27\n    volumes:\n"
+                                         "      - ${NGINX_CONFIG_PATH}:/etc/nginx/conf.d:ro\n"
+                                         "  other:\n    image: nginx:1.27\n    volumes:\n"
+                                         "      - ${ELSEWHERE}:/etc/nginx/conf.d:ro\n",
+                         ".env": "NGINX_CONFIG_PATH=./nginx/conf.d\n",
+                         "nginx/conf.d/default.conf": "server { client_max_body_size 50M; }\n"})
+    web, other = facts.of(p, "web"), facts.of(p, "other")
+    assert web is not None and other is not None
+    assert [(m.kind, m.host) for m in web.mounts] == [("bind", tmp_path / "nginx" / "conf.d")]
+    assert runs.keeps(web, "/var/cache/nginx") == runs.Keeps("sized", 50 * 2**20,
+                                                             "client_max_body_size 50M in nginx/conf.d/default.conf")
+    assert runs.keeps(other, "/var/cache/nginx").kind == "unread"

@@ -206,7 +206,7 @@ def test_github_error_findings_are_errors(tmp_path: Path, capsys: pytest.Capture
 def test_github_escaping(tmp_path: Path) -> None:
     out = output.Reporter("github", "check", capture=True)
     out.fix(Fix("p", "50% of a\nb, c: d", Path("a,b:c.yml"), 2, 3), fixable=True)
-    text = output.github_annotations(out.captured()[1], tmp_path)
+    text = output.github_annotations(out.records, tmp_path)
     assert text == "::warning file=a%2Cb%3Ac.yml,line=2,col=3,title=e2i-fix [p]::50%25 of a%0Ab, c: d\n"
 
 
@@ -233,7 +233,7 @@ def test_github_shows_the_most_severe_ten_of_each_level_and_a_notice_for_the_res
         out.fix(Fix("build", "b", f, i, 1, severe=True, safety=Safety.DISPLAY_ONLY), fixable=False)
     for i in range(51, 54):  # problems: a file that does not parse
         out.problem(output.Problem(f"bad{i}.yaml", "invalid YAML", i, 1))
-    errors, warnings, (notice,) = annotations_of(output.github_annotations(out.captured()[1], Path.cwd()))
+    errors, warnings, (notice,) = annotations_of(output.github_annotations(out.records, Path.cwd()))
 
     def lines(shown: list[str]) -> list[int]:
         return [int(re.search(r",line=(\d+),", a).group(1)) for a in shown]  # type: ignore[union-attr]
@@ -647,3 +647,130 @@ def test_on_a_real_terminal_the_diff_is_coloured_and_piped_it_is_not(tmp_path: P
     assert b"\x1b[" not in piped.stdout and b"+    logging: *default-logging\n" in piped.stdout
     assert re.fullmatch(r"\d+ fixes in 1 file( \(\d+ more with --unsafe-fixes\))?; --apply writes them",
                         piped.stderr.decode().splitlines()[-1])
+
+
+# --- a file several stacks read: told once in a run --------------------------------------------
+
+DOCKERFILE = ('FROM python:3.12-slim\nWORKDIR /app\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n'
+              'COPY . .\nCMD ["gunicorn", "app:app"]\n')
+
+
+def shared_dockerfile(root: Path, *stacks: str) -> Path:
+    """Stacks in folders of their own that all build `app/Dockerfile` (as karakeep's e2e,
+    benchmark and tool stacks build its docker/Dockerfile)."""
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "Dockerfile").write_text(DOCKERFILE)
+    (root / "app" / "requirements.txt").write_text("flask\n")
+    for name in stacks:
+        (root / name).mkdir()
+        (root / name / "compose.yaml").write_text("services:\n  api:\n    build: ../app\n")
+    return root
+
+
+BUILD = ["--select", "cache-mounts,buildkit-syntax"]
+
+
+def test_a_file_several_stacks_build_is_shown_and_counted_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """One diff and one count per file in a run, in every format: what --apply writes."""
+    root = shared_dockerfile(tmp_path / "w", "one", "three", "two")
+    monkeypatch.chdir(root)
+    code, out, err = run_main(capsys, ["--dry-run", *BUILD, "."])
+    assert code == 1 and out.count("--- app/Dockerfile\n") == 1
+    assert err == "2 fixes in 1 file; --apply writes them\n"
+    code, out, _ = run_main(capsys, ["--dry-run", "--format", "json", *BUILD, "."])
+    report = json.loads(out)
+    assert report["summary"]["fixes"] == 2 and report["summary"]["files"] == 1
+    assert [r["path"] for r in report["records"] if r["type"] == "diff"] == ["app/Dockerfile"]
+    assert sorted(r["pass"] for r in report["records"] if r["type"] == "finding") == ["buildkit-syntax", "cache-mounts"]
+    code, out, _ = run_main(capsys, ["--check", "--format", "sarif", *BUILD, "."])
+    assert len(valid_sarif(out)["runs"][0]["results"]) == 2
+    code, out, _ = run_main(capsys, ["--check", "--format", "github", *BUILD, "."])
+    assert len(out.splitlines()) == 2
+    code, out, err = run_main(capsys, ["--check", *BUILD, "."])
+    assert len(out.splitlines()) == 2 and err == "2 fixes in 1 file\n"
+    code, out, err = run_main(capsys, ["--apply", *BUILD, "."])
+    assert err == "fixed app/Dockerfile\n2 fixes applied in 1 file\n"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_shared_file_is_told_once_whether_the_stacks_run_in_one_process_or_three(tmp_path: Path) -> None:
+    """The parent hears each worker's stacks as it would hear its own: a fresh command line
+    (which forks before it reads a Dockerfile) prints the same with --jobs 3 as with --jobs 1."""
+    import subprocess
+    import sys
+
+    root = shared_dockerfile(tmp_path / "w", "one", "three", "two")
+    runs = [subprocess.run([sys.executable, "-m", "e2i_fix", "--dry-run", *BUILD, "--jobs", jobs, "."], cwd=root,
+                           capture_output=True, text=True, timeout=120) for jobs in ("1", "3")]
+    assert runs[0].returncode == runs[1].returncode == 1
+    assert (runs[0].stdout, runs[0].stderr) == (runs[1].stdout, runs[1].stderr)
+    assert runs[0].stdout.count("--- app/Dockerfile\n") == 1 and runs[0].stderr.startswith("2 fixes in 1 file")
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="patch(1) is not installed")
+def test_what_a_later_stack_adds_to_a_shared_file_is_a_diff_from_the_earlier_ones(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test stack gives the shared Dockerfile its build fixes, a production stack later also
+    its user: the preview, applied with patch(1), is what --apply writes, with the same counts."""
+    import subprocess
+
+    preview = shared_dockerfile(tmp_path / "preview", "e2e", "prod")
+    applied = shared_dockerfile(tmp_path / "applied", "e2e", "prod")
+    for folder in (preview, applied):
+        (folder / "prod" / "compose.yaml").write_text("name: shop-production\n"
+                                                     + (folder / "prod" / "compose.yaml").read_text())
+    argv = ["--unsafe-fixes", "--select", "cache-mounts,buildkit-syntax,non-root-user", "."]
+    monkeypatch.chdir(preview)
+    code, diff, err = run_main(capsys, ["--dry-run", *argv])
+    assert code == 1 and err.startswith("3 fixes in 1 file")
+    assert diff.count("--- app/Dockerfile\n") == 2  # the first stack's, then what the second adds to it
+    monkeypatch.chdir(applied)
+    code, _, err = run_main(capsys, ["--apply", *argv])
+    assert err.endswith("3 fixes applied in 1 file\n")
+    proc = subprocess.run(["patch", "-s", "-p0"], cwd=preview, input=diff, text=True, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (preview / "app" / "Dockerfile").read_text() == (applied / "app" / "Dockerfile").read_text()
+    assert "USER app" in (applied / "app" / "Dockerfile").read_text()
+
+
+def test_a_file_left_alone_is_a_note_in_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "compose.yaml").write_text(PLAIN)
+    (tmp_path / "docker-compose-old.yml").write_text("services:\n  worker:\n    environment: [A=1]\n")
+    monkeypatch.chdir(tmp_path)
+    note = "left alone: service 'worker' has no image, build or extends"
+    code, out, _ = run_main(capsys, ["--dry-run", "--format", "json", "--select", "logging", "."])
+    (rec,) = [r for r in json.loads(out)["records"] if r["type"] == "finding" and r["pass"] == "input"]
+    assert rec["info"] and rec["message"].startswith(note) and rec["path"] == "docker-compose-old.yml"
+    assert json.loads(out)["summary"]["findings"] == 0
+    code, out, _ = run_main(capsys, ["--check", "--format", "github", "--select", "logging", "."])
+    (notice,) = [line for line in out.splitlines() if line.startswith("::notice ")]
+    assert notice.startswith("::notice file=docker-compose-old.yml,title=e2i-fix [input]::" + note)
+    code, out, _ = run_main(capsys, ["--check", "--format", "sarif", "--select", "logging", "."])
+    run = valid_sarif(out)["runs"][0]
+    (n,) = run["invocations"][0]["toolExecutionNotifications"]
+    assert n["level"] == "note" and n["message"]["text"].startswith("[input] " + note)
+    assert run["invocations"][0]["executionSuccessful"] is True
+    assert all(r["ruleId"] != "input" for r in run["results"])
+    code, out, _ = run_main(capsys, ["--check", "--select", "logging", "."])
+    assert f"docker-compose-old.yml: [input] {note}" in out
+    code, out, _ = run_main(capsys, ["--check", "--statistics", "--select", "logging", "."])
+    assert "input" not in out and out.startswith("    2\tlogging\t[*]")
+
+
+def test_statistics_say_whether_the_fixes_were_safe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`[*]` where safe fixes settle every finding of a pass; `[!]` where unsafe ones did
+    (depends-on-healthy waiting on a health check an unsafe fix adds); `[-]` some; `[ ]` none."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: example/app:1\n    environment:\n      DATABASE_URL: postgres://u:p@db:5432/app\n"
+        "    depends_on: [db]\n  db:\n    image: postgres:16\n")
+    argv = ["--check", "--statistics", "--select", "depends-on-healthy,logging,deploy-limits", str(tmp_path)]
+
+    def marks(out: str) -> dict[str, str]:
+        return {line.split("\t")[1].strip(): line.split("\t")[2][:3] for line in out.splitlines()}
+
+    # The wait for db and db's probe are unsafe fixes; app's limits are not sourced (no fix).
+    assert marks(run_main(capsys, ["--unsafe-fixes", *argv])[1]) == {
+        "depends-on-healthy": "[!]", "logging": "[*]", "deploy-limits": "[-]"}
+    assert marks(run_main(capsys, argv)[1]) == {"depends-on-healthy": "[ ]", "logging": "[*]", "deploy-limits": "[-]"}

@@ -15,7 +15,7 @@ from e2i_fix._main import main
 from e2i_fix.engine import Workspace
 from e2i_fix.passes import frontend_network as fn
 
-from conftest import ROOT, compose_config, corpus_run, snapshot
+from conftest import ROOT, compose_config, corpus_run, outside_the_repository, snapshot
 
 ID = "frontend-network"
 FIXTURES = Path(__file__).parent / "fixtures" / ID
@@ -142,15 +142,18 @@ def test_aliases_and_addresses_are_kept() -> None:
     assert cfg["services"]["web"]["networks"]["frontend"]["aliases"] == ["www"]
 
 
-@pytest.mark.parametrize("case", ["no-frontend", "gateway"])
+@pytest.mark.parametrize("case", ["no-frontend", "gateway", "discovered-by-proxy", "gateway-network", "own-networks"])
 def test_nothing_changes(case: str) -> None:
     assert snapshot(FIXTURES / case / "input") == snapshot(FIXTURES / case / "expected")
 
 
 def check(folder: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What `--check` reports on `folder` as a production stack (a copy outside the repository),
+    the copy named as `folder`."""
     capsys.readouterr()
-    main(["--check", "--unsafe-fixes", "--select", ID, str(folder)])
-    return capsys.readouterr().out.splitlines()
+    with outside_the_repository(folder) as work:
+        main(["--check", "--unsafe-fixes", "--select", ID, str(work)])
+        return capsys.readouterr().out.replace(str(work), str(folder)).splitlines()
 
 
 def test_findings_name_the_links_and_their_sources(capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,6 +208,115 @@ def test_a_named_network_is_never_left(capsys: pytest.CaptureFixture[str]) -> No
     assert check(f.parent, capsys) == [
         f"{f}:3:3: [{ID}] frontend 'web' is on network `edge`, which has an explicit name (`name: edge`: outside stacks "
         "and proxies attach to it): left on its networks (no fix applied)"]
+
+
+def test_a_gateway_keeps_its_networks(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """nginx-proxy finds `web` by its VIRTUAL_HOST through the Docker socket and reaches it only
+    on proxy-tier; Traefik with a file provider reaches `web` on `default`: neither is taken off
+    the network its proxy uses."""
+    f = FIXTURES / "discovered-by-proxy" / "input" / "compose.yaml"
+    assert check(f.parent, capsys) == [
+        f"{f}:16:3: [{ID}] frontend 'web' carries VIRTUAL_HOST, by which nginx-proxy finds it through the Docker socket "
+        "and reaches it only on a network they share: left on its networks (no fix applied)",
+        f"{f}:29:3: [{ID}] service 'proxy' runs nginx-proxy: a reverse proxy in front of the stack, left on its networks "
+        "(no fix applied)"]
+    g = FIXTURES / "gateway-network" / "input" / "compose.yaml"
+    assert check(g.parent, capsys)[1] == (
+        f"{g}:12:3: [{ID}] frontend 'web' shares network `default` with 'traefik', which runs traefik: a reverse proxy "
+        "in front of the stack reaches it there, left on its networks (no fix applied)")
+    # Without the variables, the network it shares with the proxy still holds it.
+    work = tmp_path / "w"
+    shutil.copytree(f.parent, work)
+    text = (work / "compose.yaml").read_text()
+    (work / "compose.yaml").write_text(text.replace("      - VIRTUAL_HOST=app.example.org\n", "")
+                                       .replace("      - LETSENCRYPT_HOST=app.example.org\n", ""))
+    assert check(work, capsys)[0].endswith(
+        "frontend 'web' shares network `proxy-tier` with 'proxy', which runs nginx-proxy: a reverse proxy in front of the "
+        "stack reaches it there, left on its networks (no fix applied)")
+
+
+@pytest.mark.parametrize(
+    ("service", "why"),
+    [
+        pytest.param("  web:\n    image: nginx:1.27\n    environment:\n      VIRTUAL_HOST: a.example.org\n",
+                     "carries VIRTUAL_HOST, by which nginx-proxy finds it through the Docker socket", id="VIRTUAL_HOST"),
+        pytest.param("  web:\n    image: nginx:1.27\n    labels:\n      - traefik.http.routers.web.rule=Host(`a`)\n",
+                     "carries the label traefik.http.routers.web.rule, by which Traefik finds it through the Docker "
+                     "socket", id="traefik labels"),
+        pytest.param("  web:\n    image: nginx:1.27\n    labels:\n      traefik.enable: 'false'\n"
+                     "      traefik.http.routers.web.rule: Host(`a`)\n", None, id="traefik.enable=false"),
+        pytest.param("  web:\n    image: nginx:1.27\n    labels:\n      caddy: a.example.org\n"
+                     "      caddy.reverse_proxy: '{{upstreams 80}}'\n",
+                     "carries the label caddy, by which caddy-docker-proxy finds it through the Docker socket",
+                     id="caddy-docker-proxy labels"),
+        pytest.param("  web:\n    image: nginx:1.27\n    labels:\n      caddyfile.owner: me\n", None,
+                     id="a label that only starts like caddy"),
+    ],
+)
+def test_what_a_discovering_gateway_finds(tmp_path: Path, service: str, why: str | None) -> None:
+    (tmp_path / "compose.yaml").write_text(f"services:\n{service}")
+    project = index(tmp_path, ["compose.yaml"])
+    assert fn.discovered(project, project.services["web"]) == why
+
+
+@pytest.mark.parametrize(
+    ("service", "why"),
+    [
+        pytest.param("    image: traefik:v3.1\n", "runs traefik", id="a reverse proxy image"),
+        pytest.param("    image: nginx:1.27\n    volumes:\n      - /var/run/docker.sock:/tmp/docker.sock:ro\n",
+                     "passes requests on and mounts the Docker socket (/var/run/docker.sock), where it finds its "
+                     "backends", id="a web server with the Docker socket"),
+        pytest.param("    image: nginx:1.27\n", None, id="a web server alone"),
+        pytest.param("    image: ghcr.io/example/agent:1\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n",
+                     None, id="the socket without a proxy"),
+    ],
+)
+def test_what_is_a_gateway(tmp_path: Path, service: str, why: str | None) -> None:
+    (tmp_path / "compose.yaml").write_text(f"services:\n  edge:\n{service}")
+    project = index(tmp_path, ["compose.yaml"])
+    assert fn.gateway(project, project.services["edge"], {}, fn.hosts(project)) == why
+
+
+def test_a_stack_that_draws_its_own_networks(capsys: pytest.CaptureFixture[str]) -> None:
+    """nginx alone on webnet beside the app's network, the stores on internal ones: the pass
+    stands down rather than leave webnet unused to cut nginx off a side service."""
+    f = FIXTURES / "own-networks" / "input" / "compose.yaml"
+    assert check(f.parent, capsys) == [
+        f"{f}:4:3: [{ID}] frontend 'nginx' is on `webnet`, a network of the stack's own that it has to itself: the "
+        "stack draws its networks itself, left on them (no fix applied)"]
+
+
+def test_an_all_in_one_server_is_no_frontend(tmp_path: Path) -> None:
+    """A node image under the name `web` whose ENTRYPOINT is s6's `/init` (the app server and
+    its workers in one container) is a backend."""
+    (tmp_path / "Dockerfile").write_text('FROM node:22-slim\nCOPY . /app\nENTRYPOINT ["/init"]\n')
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
+    project = index(tmp_path, ["compose.yaml"])
+    web = project.services["web"]
+    assert fn.frontend_reason(project, web) is None
+    assert fn.backend(project, web) == ("it runs /init (the ENTRYPOINT at Dockerfile:3), a process supervisor: an "
+                                        "all-in-one container of several servers")
+    (tmp_path / "Dockerfile").write_text('FROM node:22-slim\nCOPY . /app\nCMD ["node", "server.js"]\n')
+    project = index(tmp_path, ["compose.yaml"])
+    assert fn.frontend_reason(project, project.services["web"]) == "it runs node under the name 'web'"
+
+
+@pytest.mark.parametrize(
+    ("value", "links"),
+    [
+        pytest.param("redis", {"redis"}, id="a bare host name"),
+        pytest.param("nginx, redis", {"nginx", "redis"}, id="a list of host names"),
+        pytest.param("http://api:8000/v1", {"api"}, id="a URL"),
+        pytest.param("the redis cache", set(), id="words in a sentence"),
+        pytest.param("production", set(), id="a word that names no service"),
+    ],
+)
+def test_host_names_in_the_environment(tmp_path: Path, value: str, links: set[str]) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  app:\n    image: x\n    environment:\n      HOSTS: {value}\n"
+        "  redis:\n    image: redis:7\n  nginx:\n    image: nginx\n  api:\n    image: y\n")
+    project = index(tmp_path, ["compose.yaml"])
+    assert set(fn.talks_to(project, project.services["app"], fn.hosts(project))) == links
 
 
 def test_unsafe_only(tmp_path: Path) -> None:

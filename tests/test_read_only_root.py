@@ -17,6 +17,7 @@ from hardening_cases import (apply, bad_option_is_an_error, cases, check, config
 ID = "read-only-root"
 KEYS = {"read_only", "tmpfs", "volumes"}
 FIXTURES = Path(__file__).parent / "fixtures" / ID
+NGINX = ["/var/cache/nginx:size=64m", "/var/run:size=64m", "/tmp:size=64m"]
 
 
 @pytest.mark.parametrize("case", cases(ID))
@@ -76,12 +77,77 @@ def test_swarm_gets_tmpfs_volumes() -> None:
                      id="nginx: its own tmpfs kept, the rest added"),
         pytest.param("known-and-unknown", "cache", None, id="redis writes only its volume"),
         pytest.param("built", "app", ["/tmp:size=64m", "/srv/cache:size=64m"], id="built: volume on its data dir"),
+        pytest.param("redis-releases", "queue", None, id="redis 7: VOLUME /data holds its snapshots"),
+        pytest.param("redis-releases", "locks", None, id="redis 8 with a volume at /data"),
+        pytest.param("what-it-keeps", "static", NGINX, id="nginx's own configuration: 1m bodies fit"),
+        pytest.param("what-it-keeps", "api-proxy", NGINX, id="nginx: 10m bodies, proxied responses not spooled"),
+        pytest.param("what-it-keeps", "pg", ["/var/run/postgresql:size=64m", "/tmp:size=64m"], id="under a 1g limit"),
+        pytest.param("inherited-command", "plain", ["/tmp:size=64m"], id="a known base and its own CMD"),
     ],
 )
 def test_compose_model(case: str, service: str, tmpfs: list[str] | None) -> None:
     svc = config_json(FIXTURES / case / "expected")["services"][service]
     assert svc["read_only"] is True
     assert svc.get("tmpfs") == tmpfs
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "why"),
+    [
+        # Redis 8's Dockerfiles declare no VOLUME /data: a read-only root fails BGSAVE (MISCONF).
+        pytest.param("redis-releases", "cache", "it writes /data (the redis image writes it), which no volume or tmpfs "
+                     "holds", id="redis 8 without a volume"),
+        pytest.param("redis-releases", "sessions", "what the redis image does here depends on its release, which its "
+                     "tag does not tell", id="a release the tag does not tell"),
+        # Request bodies up to 100M and proxied responses are spooled in /var/cache/nginx.
+        pytest.param("what-it-keeps", "gateway", "nginx keeps up to 1.1G for one request of each kind in "
+                     "/var/cache/nginx (client_max_body_size 100M in nginx/gateway.conf; proxy_max_temp_file_size "
+                     "1024m, nginx's default), more than a 64m tmpfs holds: mount a volume at /var/cache/nginx, or set "
+                     "`tmpfs-sizes` for it to what it keeps (a tmpfs counts against the container's memory)",
+                     id="nginx spools more than a scratch tmpfs"),
+        pytest.param("what-it-keeps", "db", "it writes /tmp, and /tmp is its tmpdir: filesort merge files, on-disk "
+                     "temporary tables and the sort files of an index build, as large as the table they sort: no tmpfs "
+                     "bound fits it; mount a volume at /tmp first", id="a database's tmpdir"),
+        pytest.param("what-it-keeps", "tiny", "its tmpfs mounts (128M) would take its whole memory limit of 100M: a "
+                     "tmpfs counts against it", id="tmpfs beyond the memory limit"),
+        pytest.param("inherited-command", "portal", "its Dockerfile sets no ENTRYPOINT or CMD of its own: what runs "
+                     "comes from example/portal-base:2.11, which the image table does not know: what it writes is not "
+                     "known here", id="a command inherited from an unknown base"),
+        pytest.param("inherited-command", "own", "it writes /srv/app/portal.ini (own/docker-entrypoint.d/10-config.sh "
+                     "edits it with a config tool), which no volume or tmpfs holds", id="a script of entrypoint.d"),
+    ],
+)
+def test_left_writable_and_why(case: str, service: str, why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "read_only" not in config_json(FIXTURES / case / "expected")["services"][service]
+    out = check(ID, FIXTURES / case / "input", capsys)
+    assert any(f"service {service!r} has a writable root filesystem; not made read-only: {why} (no fix applied)" in line
+               for line in out), out
+
+
+def test_a_memory_limit_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    out = check(ID, FIXTURES / "what-it-keeps" / "input", capsys)
+    assert any("service 'pg'" in line and "the tmpfs mounts count against its memory limit of 1G" in line for line in out)
+
+
+def test_a_scratch_bound_for_what_is_not_known_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    """An application's /tmp gets the scratch bound, and the message says it is one: the tool
+    does not know what the application keeps there."""
+    out = check(ID, FIXTURES / "inherited-command" / "input", capsys)
+    assert any("service 'plain'" in line and "(it runs as app and writes /tmp; what it keeps in /tmp is not known here: "
+               "64m is the scratch bound, `tmpfs-sizes` sets another)" in line for line in out), out
+    out = check(ID, FIXTURES / "what-it-keeps" / "input", capsys)
+    assert not any("service 'pg'" in line and "not known here" in line for line in out)
+
+
+def test_a_configured_bound_for_nginx_is_taken(tmp_path: Path) -> None:
+    """What nginx spools is more than the scratch bound; a bound the configuration sets for the
+    folder is the user's figure, and the pass takes it."""
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / "what-it-keeps" / "input", work)
+    (work / ".e2i-fix.toml").write_text(f'[{ID}]\ntmpfs-sizes = {{"/var/cache/nginx" = "2g"}}\n')
+    assert apply(ID, work) == 1
+    svc = config_json(work)["services"]["gateway"]
+    assert svc["read_only"] is True and svc["tmpfs"] == ["/var/cache/nginx:size=2g", "/var/run:size=64m", "/tmp:size=64m"]
 
 
 def test_what_is_not_known_is_left_writable() -> None:

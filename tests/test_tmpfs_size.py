@@ -16,12 +16,15 @@ from e2i_fix import project as proj
 from e2i_fix._main import main
 from e2i_fix.passes import registry
 
-from conftest import compose_config, corpus_run, snapshot
+from conftest import compose_config, corpus_run, outside_the_repository, snapshot
 
 ID = "tmpfs-size"
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / ID
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+# Cases about how an entry is edited run under a bound the configuration sets; this one is
+# about what bound each service's tmpfs gets without one, and leaves most of them for a person.
+DECIDES = "what-it-keeps"
 SIZED = re.compile(r"(?:^|[:,])size=")
 
 
@@ -67,7 +70,7 @@ def test_fixture(tmp_path: Path, case: str) -> None:
     assert snapshot(work) == expected
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [c for c in CASES if c != DECIDES])
 def test_compose_loads_each_fixture_with_every_mount_bounded(case: str) -> None:
     assert unbounded(config_json(FIXTURES / case / "input"))
     assert unbounded(config_json(FIXTURES / case / "expected")) == []
@@ -103,6 +106,65 @@ def test_compose_normalises_the_bounds(case: str, service: str, tmpfs: list[str]
         assert modes["/scratch"] == 1777 and modes["/flow-opts"] == 1770
 
 
+def test_a_bound_from_the_configuration_is_safe_and_the_only_one(tmp_path: Path) -> None:
+    """Without --unsafe-fixes only the bound the configuration sets is written."""
+    before = config_json(FIXTURES / DECIDES / "input")["services"]
+    after = config_json(FIXTURES / DECIDES / "expected")["services"]
+    assert after["worker"]["tmpfs"] == ["/scratch:size=256m"]
+    assert all(after[n]["tmpfs"] == before[n]["tmpfs"] for n in before if n != "worker")
+
+
+@pytest.mark.parametrize(
+    ("service", "tmpfs"),
+    [
+        # Folders the image table knows hold only small files: the scratch bound, unsafe.
+        pytest.param("pg", ["/var/run/postgresql:size=64m"], id="postgres socket folder"),
+        pytest.param("static", ["/var/cache/nginx", "/var/run:size=64m"], id="nginx pid folder, not its spool"),
+        pytest.param("proxy", ["/var/run:size=64m", "/var/cache", "/var/log/nginx:size=64m"],
+                     id="nginx: not the folder of its cache and temp files"),
+        pytest.param("db", ["/run/mysqld:size=64m", "/tmp"], id="mariadb: not its tmpdir"),
+        pytest.param("app", ["/tmp"], id="an image the tool does not know"),
+        pytest.param("worker", ["/scratch:size=256m"], id="configured"),
+    ],
+)
+def test_what_each_service_keeps_decides_its_bound(tmp_path: Path, service: str, tmpfs: list[str]) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / DECIDES / "input", work)
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(work)]) == 1
+    assert config_json(work)["services"][service]["tmpfs"] == tmpfs
+
+
+def test_what_each_service_keeps_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    with outside_the_repository(FIXTURES / DECIDES / "input") as work:
+        assert main(["--check", "--unsafe-fixes", "--select", ID, str(work)]) == 1
+    out = capsys.readouterr().out
+    said = {line.split(": tmpfs ", 1)[0].rsplit("] ", 1)[-1] + " " + line.split(": tmpfs ", 1)[1].split()[0]: line
+            for line in out.splitlines() if ": tmpfs " in line}
+    assert said["service 'pg' /var/run/postgresql"].endswith(
+        "add size=64m (the postgres image keeps only its unix socket and lock file in /var/run/postgresql)")
+    assert said["service 'app' /tmp"].endswith("(not edited: what it keeps there is not known here: a bound it outgrows "
+                                              "fails it with ENOSPC; choose one with the `sizes` option (64m fits "
+                                              "scratch files)) (no fix applied)")
+    # The proxy cache and the temp files of the mounted nginx configuration are on /var/cache.
+    cache = said["service 'proxy' /var/cache"]
+    assert "nginx keeps up to 4.1G there for one request of each kind" in cache
+    for why in ("client_max_body_size 50M in nginx/conf.d/default.conf", "proxy_max_temp_file_size 1024m, nginx's default",
+                "proxy_cache_path /var/cache/nginx max_size=3g in nginx/conf.d/default.conf"):
+        assert why in cache
+    assert "(no fix applied)" in cache and "a tmpfs counts against the container's memory" in cache
+    assert "/tmp is its tmpdir" in said["service 'db' /tmp"] and "mount a volume there instead" in said["service 'db' /tmp"]
+    assert "client_max_body_size 1m, nginx's default" in said["service 'static' /var/cache/nginx"]
+
+
+def test_a_memory_limit_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one(tmp_path, "services:\n  db:\n    image: postgres:16\n    mem_limit: 512m\n    tmpfs:\n      - /var/run/postgresql\n",
+        configured=False)
+    capsys.readouterr()
+    assert main(["--check", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    assert "(a tmpfs counts against its memory limit of 512M)" in capsys.readouterr().out
+
+
 def test_crlf_bom_and_missing_final_newline_survive() -> None:
     raw = (FIXTURES / "crlf-bom" / "expected" / "compose.yaml").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and not raw.endswith(b"\n")
@@ -112,9 +174,13 @@ def test_crlf_bom_and_missing_final_newline_survive() -> None:
 # --- small cases ----------------------------------------------------------------------------
 
 
-def one(tmp_path: Path, text: str) -> Path:
+def one(tmp_path: Path, text: str, configured: bool = True) -> Path:
+    """A one-file stack; `configured`: under a bound the configuration sets for every tmpfs,
+    the cases about how an entry is edited."""
     f = tmp_path / "compose.yaml"
     f.write_bytes(text.encode())
+    if configured:
+        (tmp_path / ".e2i-fix.toml").write_text(f'[{ID}]\nsize = "64m"\n')
     return f
 
 
@@ -241,9 +307,20 @@ def test_documented() -> None:
 # --- the example stack ----------------------------------------------------------------------
 
 
-def test_example_worker_scratch_gets_a_bound(tmp_path: Path) -> None:
+def test_example_worker_scratch_is_reported_until_the_configuration_sizes_it(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The worker's `/tmp/celery` holds what its tasks write: the tool cannot tell how much, so it
+    says so; with a bound in the configuration, that bound is written, as a safe fix."""
     work = tmp_path / "e2i"
     shutil.copytree(ROOT / "examples" / "e2i", work)
+    before = snapshot(work)
+    capsys.readouterr()
+    assert main(["--check", "--unsafe-fixes", "--select", ID, str(work)]) == 1
+    out = capsys.readouterr().out
+    assert "service 'worker': tmpfs /tmp/celery has no size bound (not edited: what it keeps there is not known here" in out
+    assert apply(work) == 0 and snapshot(work) == before  # a finding only: nothing to write
+    with (work / ".e2i-fix.toml").open("a") as cfg:
+        cfg.write('\n[tmpfs-size]\nsizes = {"/tmp/celery" = "256m"}\n')
     before = snapshot(work)
     assert apply(work) == 1
     after = snapshot(work)
@@ -252,17 +329,28 @@ def test_example_worker_scratch_gets_a_bound(tmp_path: Path) -> None:
     diff = [line for line in difflib.unified_diff(
         before["docker-compose.yml"].decode().splitlines(), after["docker-compose.yml"].decode().splitlines(), n=0)
         if line[:1] in "+-" and line[:3] not in ("---", "+++")]
-    assert diff == ["-      - /tmp/celery", "+      - /tmp/celery:size=64m"]
-    assert config_json(work)["services"]["worker"]["tmpfs"] == ["/tmp/celery:size=64m"]
+    assert diff == ["-      - /tmp/celery", "+      - /tmp/celery:size=256m"]
+    assert config_json(work)["services"]["worker"]["tmpfs"] == ["/tmp/celery:size=256m"]
     assert apply(work) == 0
 
 
 # --- the corpus -----------------------------------------------------------------------------
 
 
+def test_corpus_is_reported_where_nothing_sizes_a_mount(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The corpus's unbounded tmpfs mounts are an application's /tmp and Docker-in-Docker image
+    stores: what they hold is not known here, and no edit is proposed for them."""
+    run, _ = corpus_run(tmp_path, lambda *a: main(["--check", "--unsafe-fixes", "--select", ID, *map(str, a)]))
+    out = capsys.readouterr().out
+    assert run.changed == []
+    assert "has no size bound (not edited: what it keeps there is not known here" in out
+    assert "fixes" not in out.splitlines()[-1]
+
+
 def test_corpus(tmp_path: Path) -> None:
-    """Only tmpfs lines change (or lines are inserted), Compose judges every stack as before,
-    and a second run finds nothing."""
+    """Under a bound the configuration sets, only tmpfs lines change (or lines are inserted),
+    Compose judges every stack as before, and a second run finds nothing."""
+    (tmp_path / ".e2i-fix.toml").write_text(f'[{ID}]\nsize = "64m"\n')
     run, extra = corpus_run(tmp_path, apply)
     changed = run.changed
     assert changed, "the corpus has unbounded tmpfs mounts: some file must change"

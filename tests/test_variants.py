@@ -19,7 +19,8 @@ from e2i_fix import fileroles, project
 from e2i_fix._main import main
 from e2i_fix.engine import Workspace
 
-from conftest import compose_binary, compose_config, corpus_files, laid_out, layout, need_corpus, snapshot
+from conftest import (compose_binary, compose_config, corpus_files, laid_out, layout, need_corpus, outside_the_repository,
+                      snapshot)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "variants"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
@@ -114,9 +115,9 @@ def test_the_variants_of_each_fixture() -> None:
 
 
 def test_roles_of_the_files_and_the_variants(capsys: pytest.CaptureFixture[str]) -> None:
-    folder = FIXTURES / "roles" / "input"
-    assert main(["--show-config", str(folder)]) == 0
-    out = capsys.readouterr().out
+    with outside_the_repository(FIXTURES / "roles" / "input") as folder:
+        assert main(["--show-config", str(folder)]) == 0
+        out = capsys.readouterr().out
     shown = [line.strip("# ").strip() for line in out.splitlines() if line.startswith("#   ")]
     assert shown[:6] == [
         "compose.yaml: production (the default)",
@@ -129,7 +130,7 @@ def test_roles_of_the_files_and_the_variants(capsys: pytest.CaptureFixture[str])
     assert "variant override: compose.yaml + compose.dev.yaml (development)" in shown
     assert 'roles = {test = ["compose.qa.yaml"]}' in out
     assert "[logging]\n# serves: production, example\n" in out
-    assert "[depends-on-healthy]\n# serves: production, development, test, example\n" in out
+    assert "[depends-on-healthy]\n# serves: production, development, test, maintenance, example\n" in out
 
 
 @pytest.mark.parametrize(("name", "role"), [
@@ -137,9 +138,71 @@ def test_roles_of_the_files_and_the_variants(capsys: pytest.CaptureFixture[str])
     ("docker-compose-local.yml", "development"), ("compose.test.yaml", "test"), ("docker-compose.ci.yml", "test"),
     ("docker-compose.e2e.yml", "test"), ("compose.example.yaml", "example"), ("docker-compose.sample.yml", "example"),
     ("docker-compose.prod.yml", "production"), ("compose.devops.yaml", None), ("docker-compose.override.yml", None),
+    ("docker-compose.bench.yml", "test"), ("compose.tools.yaml", "maintenance"),
 ])
 def test_role_by_name(name: str, role: str | None) -> None:
     got = fileroles.by_name(Path("repo") / name)
+    assert (got.name if got else None) == role
+
+
+def test_roles_from_folders_project_names_and_one_shot_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Dev, test, benchmark and tool stacks by their folders and project names, and a file of
+    one-shot jobs by what it holds, each shown with why; only the production file gets log
+    rotation (the fixture's expected output)."""
+    with outside_the_repository(FIXTURES / "roles-by-folder" / "input") as folder:
+        assert main(["--show-config", str(folder)]) == 0
+        out = capsys.readouterr().out
+    shown = [line.strip("# ").strip() for line in out.splitlines() if line.startswith("#   ")]
+    assert [line for line in shown if not line.startswith("variant")] == [
+        "compose.yaml: production (the default)",
+        "compose.control.yaml: maintenance (every service it sets runs once (restart: \"no\"): one-shot jobs (backup) "
+        "started with `docker compose run`)",
+        "docker/development/compose.yaml: development (it is in development/)",
+        "packages/benchmarks/compose.yaml: test (it is in benchmarks/)",
+        "packages/e2e_tests/compose.yaml: test (it is in e2e_tests/)",
+        "qa/compose.yaml: test (its project name, shop-test, says 'test')",
+        "tools/seed/compose.yaml: maintenance (it is in tools/seed/)",
+    ]
+    assert "variant override: compose.yaml + compose.control.yaml (maintenance)" in shown
+
+
+@pytest.mark.parametrize(("path", "root", "role"), [
+    pytest.param("repo/docker/development/compose.yml", "repo", "development", id="the folder it is in"),
+    pytest.param("repo/tools/seed-snapshot/docker-compose.yml", "repo", "maintenance", id="a folder further up"),
+    pytest.param("repo/dev/production/compose.yml", "repo", "production", id="the nearest folder first"),
+    pytest.param("dev-env/app/compose.yml", "dev-env", None, id="not the top of the project"),
+    pytest.param("repo/.github/compose.yml", "repo", "test", id="a hidden tool folder"),
+    pytest.param("repo/services/devtools/compose.yml", "repo", None, id="a word of a name, not a part of a word"),
+    pytest.param("repo/tools/seed-snapshot/docker-compose.yml", None, None, id="without a top, the folder it is in"),
+])
+def test_role_by_folders(path: str, root: str | None, role: str | None) -> None:
+    got = fileroles.by_folders(Path("/x") / path, Path("/x") / root if root else None)
+    assert (got.name if got else None) == role
+
+
+@pytest.mark.parametrize(("value", "role"), [
+    ({"name": "documenso-development", "services": {}}, "development"),
+    ({"name": "shop_test", "services": {}}, "test"),
+    ({"name": "${PROJECT:-shop}-prod", "services": {}}, "production"),
+    ({"name": "devops-board", "services": {}}, None),
+    ({"services": {}}, None),
+])
+def test_role_by_project_name(value: dict[str, object], role: str | None) -> None:
+    got = fileroles.by_project_name(value)
+    assert (got.name if got else None) == role
+
+
+@pytest.mark.parametrize(("services", "role"), [
+    pytest.param({"backup": {"image": "pg", "restart": "no"}, "web": {"restart": "no", "entrypoint": ["echo", "off"]}},
+                 "maintenance", id="a job and a service switched off"),
+    pytest.param({"upgrade": {"build": ".", "restart": False}}, "maintenance", id="restart: no read as YAML 1.1"),
+    pytest.param({"backup": {"image": "pg", "restart": "no"}, "web": {"image": "nginx"}}, None,
+                 id="a service that keeps running"),
+    pytest.param({"web": {"restart": "no", "entrypoint": "true"}}, None, id="only services switched off"),
+    pytest.param({"web": {"image": "nginx", "restart": "unless-stopped"}}, None, id="a server"),
+])
+def test_a_file_of_one_shot_jobs(services: dict[str, object], role: str | None) -> None:
+    got = fileroles.by_content({"services": services})
     assert (got.name if got else None) == role
 
 
@@ -169,7 +232,8 @@ def test_roles_configuration_is_checked(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx\n")
     (tmp_path / ".e2i-fix.toml").write_text('[roles]\nstaging = ["compose.yaml"]\n')
     assert main([str(tmp_path)]) == 2
-    assert "unknown role 'staging' in roles (allowed: production, development, test, example)" in capsys.readouterr().err
+    assert ("unknown role 'staging' in roles (allowed: production, development, test, maintenance, example)"
+            in capsys.readouterr().err)
     (tmp_path / ".e2i-fix.toml").write_text('roles = {test = "compose.yaml"}\n')
     assert main([str(tmp_path)]) == 2
     assert "roles.test must be a list of glob patterns" in capsys.readouterr().err

@@ -396,6 +396,20 @@ class Facts:
         return [*(self.entrypoint[0] or []), *(self.command[0] or [])]
 
     @_fact
+    def launch(self) -> list[tuple[str, str]]:
+        """The entrypoint and the command apart, each as (where it is written, its words): `its
+        entrypoint` and `its command` for the compose keys, `the ENTRYPOINT at Dockerfile:12` for
+        the image's own; for a message that says where it found a program."""
+        out = []
+        for (words, origin), own in ((self.entrypoint, "its entrypoint"), (self.command, "its command")):
+            if words:
+                where = own if origin is None or origin.startswith("compose") else (
+                    f"the image's {own.split()[-1]} (docker image inspect)" if origin == "docker image inspect"
+                    else f"the {origin}")
+                out.append((where, " ".join(words)))
+        return out
+
+    @_fact
     def scripts(self) -> tuple[Script, ...]:
         from e2i_fix.facts import runs
 

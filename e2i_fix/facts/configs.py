@@ -372,3 +372,198 @@ def parse_settings(text: str, kind: str) -> dict[str, str]:
         if m:
             out[m.group(1).lower()] = m.group(2).strip().strip("'\"")
     return out
+
+
+# --- what nginx keeps on disk ---------------------------------------------------------------
+
+_NGINX_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+# The modules that pass requests on and spool what comes back to disk: the directive that
+# passes, and the prefix of its buffering, temp path and size directives.
+_PASSERS = {"proxy_pass": "proxy", "fastcgi_pass": "fastcgi", "uwsgi_pass": "uwsgi", "scgi_pass": "scgi"}
+_CACHES = {"proxy_cache_path", "fastcgi_cache_path", "uwsgi_cache_path", "scgi_cache_path"}
+
+
+class Spool(NamedTuple):
+    """What nginx writes to disk on its own: request bodies (`client`), responses of the servers
+    it passes requests to (`proxy`, `fastcgi`, `uwsgi`, `scgi`), a cache (`cache`)."""
+
+    kind: str
+    path: str  # the folder it keeps them in
+    size: int | None  # the most it keeps there for one request (a cache: in all); None: no bound
+    why: str  # what says so
+
+
+class _Node(NamedTuple):
+    name: str
+    args: tuple[str, ...]
+    children: tuple[_Node, ...] | None  # a block's directives; None for a simple directive
+
+
+def nginx_size(word: str) -> int | None:
+    """Bytes of an nginx size (`512M`, `1g`, `8k`, `1024`); None when it cannot be read."""
+    m = re.fullmatch(r"(\d+)([kKmMgG]?)", word.strip())
+    return int(m.group(1)) * _NGINX_UNITS[m.group(2).lower()] if m else None
+
+
+def _tokens(text: str) -> list[str]:
+    """nginx's words, quoted strings unquoted, with `{`, `}` and `;` as words of their own."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+        elif ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif ch in "{};":
+            out.append(ch)
+            i += 1
+        elif ch in "'\"":
+            end = text.find(ch, i + 1)
+            end = n if end < 0 else end
+            out.append(text[i + 1 : end])
+            i = end + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "{};":
+                if text.startswith("${", j) and text.find("}", j) > 0:
+                    j = text.find("}", j)  # `${var}`: its braces are not a block's
+                j += 1
+            out.append(text[i:j])
+            i = j
+    return out
+
+
+def _parse(tokens: list[str], at: int = 0) -> tuple[tuple[_Node, ...], int]:
+    nodes: list[_Node] = []
+    words: list[str] = []
+    i = at
+    while i < len(tokens):
+        t = tokens[i]
+        i += 1
+        if t == ";":
+            if words:
+                nodes.append(_Node(words[0], tuple(words[1:]), None))
+            words = []
+        elif t == "{":
+            children, i = _parse(tokens, i)
+            nodes.append(_Node(words[0] if words else "", tuple(words[1:]), children))
+            words = []
+        elif t == "}":
+            return tuple(nodes), i
+        else:
+            words.append(t)
+    return tuple(nodes), i
+
+
+def nginx_spools(f: Facts, defaults: dict[str, str]) -> list[Spool] | str:
+    """Where the service's nginx spools to disk and the most it keeps there for one request,
+    read from the nginx configuration it mounts or copies (the image's defaults where it has
+    none): request bodies up to `client_max_body_size` (default 1m) in `client_body_temp_path`;
+    for each `proxy_pass` (and `fastcgi_pass`, `uwsgi_pass`, `scgi_pass`) with buffering on,
+    responses up to `proxy_max_temp_file_size` (default 1024m) in `proxy_temp_path`; each
+    `proxy_cache_path` up to its `max_size`. Settings are inherited from the enclosing blocks,
+    a conf.d file's top level being the `http` block of nginx.conf. `defaults`: the compiled-in
+    temp folders by kind (the image table's `spools`). A string: why it is not known (a size set
+    through a variable)."""
+    for m in f.mounts:
+        # A configuration from a path the stack does not resolve, or from a volume another
+        # service fills: what it says is not known here.
+        if m.kind in ("bind", "volume") and m.target.startswith("/etc/nginx") and (m.host is None or not m.host.exists()):
+            return f"its nginx configuration is mounted from {m.source or 'a volume'}, which the tool cannot read here"
+    files = nginx(f)
+    roots: list[tuple[str, tuple[_Node, ...]]] = []
+    http_level: dict[str, tuple[str, ...]] = {}
+    for c in files:
+        text = c.text if not c.host.name.endswith(".template") else _TEMPLATE_VAR.sub(
+            lambda m: f.env.get(m.group(1) or m.group(2) or m.group(3)) or m.group(0), c.text)
+        nodes, _ = _parse(_tokens(text))
+        http = [n.children or () for n in nodes if n.name == "http" and n.children is not None]
+        if not http and not any(n.name in ("events", "stream") for n in nodes):
+            http = [nodes]  # a file nginx.conf includes in its http block (conf.d, a template)
+        where = _shown(c.host, f.project.folder)
+        for block in http:
+            roots.append((where, block))
+            http_level.update((n.name, n.args) for n in block if n.children is None)
+    out: list[Spool] = []
+
+    def value(chain: list[tuple[_Node, ...]], name: str) -> tuple[str, ...] | None:
+        for nodes in reversed(chain):
+            for n in reversed(nodes):
+                if n.name == name and n.children is None:
+                    return n.args
+        return http_level.get(name)
+
+    def size_of(args: tuple[str, ...] | None, default: str, name: str, where: str) -> tuple[int | None, str] | str:
+        word = args[0] if args else default
+        if "$" in word:
+            return f"{name} is set through a variable in {where}"
+        got = nginx_size(word)
+        if got is None:
+            return f"{name} {word} in {where} cannot be read"
+        said = f"{name} {word} in {where}" if args else f"{name} {default}, nginx's default"
+        return (None if got == 0 else got), said
+
+    def walk(where: str, chain: list[tuple[_Node, ...]]) -> str | None:
+        nodes = chain[-1]
+        body = size_of(value(chain, "client_max_body_size"), "1m", "client_max_body_size", where)
+        if isinstance(body, str):
+            return body
+        temp = value(chain, "client_body_temp_path")
+        out.append(Spool("client", temp[0] if temp else defaults.get("client", ""), body[0], body[1]))
+        for n in nodes:
+            kind = _PASSERS.get(n.name)
+            if kind is not None and n.children is None:
+                buffering = value(chain, f"{kind}_buffering")
+                if buffering and buffering[0] == "off":
+                    continue
+                got = size_of(value(chain, f"{kind}_max_temp_file_size"), "1024m", f"{kind}_max_temp_file_size", where)
+                if isinstance(got, str):
+                    return got
+                if got[0] is None and value(chain, f"{kind}_max_temp_file_size"):
+                    continue  # 0: responses are not written to temp files
+                temp = value(chain, f"{kind}_temp_path")
+                out.append(Spool(kind, temp[0] if temp else defaults.get(kind, ""), got[0], got[1]))
+            elif n.name in _CACHES and n.args:
+                m = next((a for a in n.args if a.startswith("max_size=")), None)
+                cache = size_of((m.split("=", 1)[1],), "", "max_size", where) if m else (None, "")
+                if isinstance(cache, str):
+                    return cache
+                out.append(Spool("cache", n.args[0], cache[0], f"{n.name} {n.args[0]} {m} in {where}" if m
+                                 else f"{n.name} {n.args[0]} in {where} has no max_size"))
+            elif n.children is not None and n.name in ("server", "location", "if", "limit_except"):
+                why = walk(where, [*chain, n.children])
+                if why:
+                    return why
+        return None
+
+    if not roots:
+        # The image's own configuration: a static site, bodies of nginx's default size.
+        return [Spool("client", defaults.get("client", ""), 1024**2, "client_max_body_size 1m, nginx's default")]
+    for where, nodes in roots:
+        why = walk(where, [nodes])
+        if why:
+            return why
+    return out
+
+
+def kept_under(spools: list[Spool], path: str) -> tuple[int | None, list[str]]:
+    """What the spools under `path` may take at once for one request of each kind, every cache
+    full (None: no bound), and what says so."""
+    under = path.rstrip("/") + "/"
+    most: dict[str, Spool] = {}
+    caches: list[Spool] = []
+    for s in spools:
+        if not s.path or not (s.path == path or s.path.startswith(under)):
+            continue
+        if s.kind == "cache":
+            caches.append(s)
+        else:
+            had = most.get(s.kind)
+            if had is None or had.size is not None and (s.size is None or s.size > had.size):
+                most[s.kind] = s
+    picked = [*most.values(), *caches]
+    if any(s.size is None for s in picked):
+        return None, [s.why for s in picked if s.size is None]
+    return sum(s.size or 0 for s in picked), [s.why for s in picked]

@@ -46,6 +46,18 @@ class ImageRef(NamedTuple):
         m = re.match(r"v?(\d+)", self.tag or "")
         return int(m.group(1)) if m else None
 
+    def release(self) -> tuple[int, ...] | None:
+        """The release the tag names, as numbers: `7.4-alpine` -> (7, 4), `8` -> (8,). A tag
+        names the newest release under its numbers (`7` is the latest 7.x), and one with no
+        number (none written, `latest`, `alpine`, `bookworm`) the newest of all: (). None where
+        it is not known: a tag from a variable with no value, or a digest with no tag."""
+        if self.tag is None:
+            if not self.resolved or "@" in self.written:
+                return None
+            return ()
+        m = re.match(r"v?(\d+(?:\.\d+)*)", self.tag)
+        return tuple(int(n) for n in m.group(1).split(".")) if m else ()
+
 
 def parse(image: str | None, env: Mapping[str, str] | None = None) -> ImageRef | None:
     """`image` read as Compose reads it, its variables from `env` (the stack's `.env`) or their
@@ -109,26 +121,85 @@ def parse(image: str | None, env: Mapping[str, str] | None = None) -> ImageRef |
 # --- the table ------------------------------------------------------------------------------
 
 _RUNTIME = ("user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
-            "renders", "read_only", "internal", "gains", "notes", "sources")
+            "renders", "read_only", "internal", "gains", "notes", "sources", "bounded", "unbounded", "spools",
+            "versions")
 _SOFTWARE = ("probe", "probe_min_major", "probe_unless_password", "probe_source", "port", "port_source", "cpus",
              "memory", "documented", "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
              "unsized", "watermark_factor", "watermark_source")
 
 
 class Entry:
-    """One entry of `data/images.toml` (or of an inspect file); a field is None when not known."""
+    """One entry of `data/images.toml` (or of an inspect file); a field is None when not known.
 
-    __slots__ = ("key", "fields")
+    An entry's fields describe the image's newest release; its `versions` list says what holds
+    only `from` a release on or `upto` one (`upto = "7"`: every 7.x and before). `at(release)`
+    is the entry for one release; for a release that is not known, a field the versions change
+    is not known either (`varies` names them)."""
 
-    def __init__(self, key: str, fields: dict[str, Any]) -> None:
+    __slots__ = ("key", "fields", "varies", "origin", "_at")
+
+    def __init__(self, key: str, fields: dict[str, Any], varies: tuple[str, ...] = (),
+                 origin: Entry | None = None) -> None:
         self.key = key
         self.fields = fields
+        self.varies = varies  # fields left out because they depend on a release not known here
+        self.origin = origin  # the entry of every release this one was read from
+        self._at: dict[tuple[int, ...] | None, Entry] = {}
 
     def get(self, field: str) -> Any:
         return self.fields.get(field)
 
+    def at(self, release: tuple[int, ...] | None) -> Entry:
+        """The entry for `release` (`ImageRef.release`: () the newest, None not known)."""
+        rules = self.fields.get("versions")
+        if not rules:
+            return self
+        if release not in self._at:
+            fields = {k: v for k, v in self.fields.items() if k != "versions"}
+            varies: tuple[str, ...] = ()
+            if release is None:
+                varies = tuple(sorted({k for r in rules for k in r if k not in _BOUNDS}))
+                for k in varies:
+                    fields.pop(k, None)
+            else:
+                for rule in rules:
+                    if _holds(rule, release):
+                        fields.update({k: v for k, v in rule.items() if k not in _BOUNDS})
+            self._at[release] = Entry(self.key, fields, varies, self)
+        return self._at[release]
+
+    def alternatives(self, field: str) -> list[Any]:
+        """The values `field` takes across the entry's releases, newest first."""
+        if self.origin is not None:
+            return self.origin.alternatives(field)
+        out = [self.fields.get(field)] + [r.get(field, self.fields.get(field)) for r in self.fields.get("versions") or ()]
+        return [v for i, v in enumerate(out) if v is not None and v not in out[:i]]
+
     def __repr__(self) -> str:
         return f"Entry({self.key!r})"
+
+
+_BOUNDS = ("from", "upto", "note")
+
+
+def _numbers(text: Any) -> tuple[int, ...]:
+    return tuple(int(n) for n in str(text).split("."))
+
+
+def _holds(rule: dict[str, Any], release: tuple[int, ...]) -> bool:
+    """Whether a `versions` rule holds for `release`: () is the newest release of all, and a
+    release given by fewer numbers than a bound is the newest under them (`7` is past `7.2`)."""
+    big = 1 << 30
+    low, high = rule.get("from"), rule.get("upto")
+    if low is not None and release:
+        bound = _numbers(low)
+        if tuple(release[i] if i < len(release) else big for i in range(len(bound))) < bound:
+            return False
+    if high is not None:
+        bound = _numbers(high)
+        if not release or tuple(release[i] if i < len(release) else big for i in range(len(bound))) > bound:
+            return False
+    return True
 
 
 class Table(NamedTuple):
@@ -178,6 +249,21 @@ class Knowledge(NamedTuple):
             return self.inspected.get(field)
         return self.image.get(field) if self.image is not None else None
 
+    def varies(self, field: str) -> str | None:
+        """Why a runtime fact of the image is not known here though the table has it: it
+        depends on the image's release, and the tag does not tell which runs."""
+        if self.image is None or field not in self.image.varies or (
+                self.inspected is not None and self.inspected.get(field) is not None):
+            return None
+        return f"what the {self.image.key} image does here depends on its release, which its tag does not tell"
+
+    def alternatives(self, field: str) -> list[Any]:
+        """What a runtime fact is in each release of the image (one value where it does not vary)."""
+        got = self.runtime(field)
+        if got is not None:
+            return [got]
+        return self.image.alternatives(field) if self.image is not None and field in self.image.varies else []
+
     def soft(self, field: str) -> Any:
         for e in self.software:
             v = e.get(field)
@@ -207,9 +293,13 @@ def knowledge(ref: ImageRef | None) -> Knowledge:
         return NOTHING
     t = table()
     image = t.exact.get(ref.repository) or t.exact.get(ref.path)
+    if image is not None:
+        # What holds only for some releases is read for the release the tag names; an image
+        # matched through its family has releases of its own, so the family's base entry counts.
+        image = image.at(ref.release())
     software: list[Entry] = [image] if image is not None else []
     fam = t.family.get(ref.family)
-    if fam is not None and fam is not image:
+    if fam is not None and (image is None or fam.key != image.key):
         software.append(fam)
         # An alias family points at the entry that runs the same software.
     return Knowledge(image, tuple(software), _INSPECTED.get(ref.repository) or _INSPECTED.get(ref.path))

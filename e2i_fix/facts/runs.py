@@ -92,7 +92,9 @@ def scripts(f: Facts) -> tuple[Script, ...]:
     # line runs is a build step, not what the container runs.
     built_with = "\n".join(_run_text(ins) for st in f.chain for ins in st.instructions if ins.name == "RUN")
     for target, src, host in _copied(f):
-        if host in seen or not (src.endswith(".sh") or "entrypoint" in src.lower()):
+        # A script by its name, or any `.sh` file copied into an `*entrypoint.d` folder that
+        # the image's entrypoint runs at start (nginx's /docker-entrypoint.d, and many more).
+        if host in seen or not (host.name.endswith(".sh") or "entrypoint" in host.name.lower()):
             continue
         if target.startswith("/tmp/") or re.search(
                 r"(?:^|[;&|(]\s*|\b(?:sh|bash|source|\.)\s+)" + re.escape(target) + r"(?![\w.-])", built_with, re.MULTILINE):
@@ -167,7 +169,10 @@ def _copied(f: Facts) -> list[tuple[str, str, Path]]:
                 dest = posixpath.join(workdir or "/", dest)
             into = dest.endswith("/") or len(srcs) > 1
             for src in srcs:
-                if "://" in src or "*" in src or "?" in src:
+                if "://" in src:
+                    continue
+                if "*" in src or "?" in src:
+                    out += [(posixpath.join(dest, h.name), src, h) for h in _glob(ctx, src)]
                     continue
                 host = Path(os.path.normpath(ctx / src))
                 target = posixpath.join(dest, posixpath.basename(src.rstrip("/"))) if into and src not in (".", "./") else dest
@@ -175,6 +180,16 @@ def _copied(f: Facts) -> list[tuple[str, str, Path]]:
                     target = dest
                 out.append((posixpath.normpath(target), src, host))
     return out
+
+
+def _glob(ctx: Path, pattern: str) -> list[Path]:
+    """The files of the build context a COPY source pattern names (`docker-entrypoint.d/*`)."""
+    if pattern.startswith("/") or ".." in pattern.split("/"):
+        return []
+    try:
+        return sorted(p for p in ctx.glob(pattern.removeprefix("./")) if p.is_file())[:50]
+    except (OSError, ValueError, NotImplementedError):
+        return []
 
 
 def host_file(f: Facts, container_path: str) -> Path | None:
@@ -230,6 +245,9 @@ def step_down(f: Facts) -> str | None:
     tool = k.runtime("step_down")
     if isinstance(tool, str):
         return tool
+    if k.varies("step_down"):
+        # Every release steps down, each with its tool: which one is not known here.
+        return " or ".join(str(t) for t in k.alternatives("step_down")) or None
     # A script of the build that hands over to the base image's entrypoint keeps its step-down.
     base_tool = f.base_knowledge.runtime("step_down") if f.built else None
     if isinstance(base_tool, str) and any("docker-entrypoint" in s.text for s in f.scripts):
@@ -279,10 +297,31 @@ def starts_as_root(f: Facts) -> str | None:
     return None
 
 
+def pam(f: Facts) -> str | None:
+    """What runs a tool that goes through PAM (su, sudo, runuser, login, sshd: the image
+    table's `pam` profile), if anything the service runs does: run as root, PAM's audit record
+    needs AUDIT_WRITE."""
+    from e2i_fix.facts import image as images
+
+    tools = [str(t) for t in images.section("profiles").get("pam", ())]
+    others = [t for t in tools if t != "su"]
+    call = re.compile(r"(?:^\s*|[;&|(`]\s*|\b(?:exec|then|do|else)\s+)(?:/\S*/)?(" + "|".join(map(re.escape, others))
+                      + r")(?=$|[\s;&|)`])", re.MULTILINE) if others else None
+    for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), ("its command", " ".join(f.argv))]:
+        if "su" in tools and _SU.search(body):
+            return f"{origin} runs su"
+        m = call.search(body) if call is not None else None
+        if m:
+            return f"{origin} runs {m.group(1)}"
+    if f.step_down in tools:
+        return f"its entrypoint steps down with {f.step_down}"
+    return None
+
+
 def supervisor(f: Facts) -> tuple[str, str] | None:
     """What starts a process supervisor (supervisord, s6, runit, an init), and which: a
     container of several programs, each with needs of its own."""
-    for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), ("its command", " ".join(f.argv))]:
+    for origin, body in [*((s.origin, _code(s.text)) for s in f.scripts), *f.launch]:
         m = _SUPERVISORS.search(body)
         if m:
             return origin, m.group(1).strip()
@@ -300,6 +339,28 @@ def _plain_command(argv: list[str]) -> str | None:
 def _code(text: str) -> str:
     """A script without its comment lines."""
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def inherited(f: Facts) -> str | None:
+    """Why what the service runs is not known here, if it is not: its build sets no ENTRYPOINT
+    (or no CMD, with none from compose) of its own, so the base image's runs, and the image
+    table does not know that image. Its start scripts may write anywhere in the image."""
+    if not f.built or not f.chain or f.base_knowledge.known:
+        return None
+    base = f.base
+    if base is not None and base.path == "scratch":
+        return None
+    if f.config.get("entrypoint") is not None:
+        return None  # a compose entrypoint replaces the image's, and its CMD with it
+    own = {n: any(st.last(n) is not None for st in f.chain) for n in ("ENTRYPOINT", "CMD")}
+    missing = ["ENTRYPOINT"] if not own["ENTRYPOINT"] else []
+    if not own["ENTRYPOINT"] and not own["CMD"] and f.config.get("command") is None:
+        missing.append("CMD")
+    if not missing:
+        return None
+    name = base.name if base is not None else f.chain[0].root_image
+    return (f"its Dockerfile sets no {' or '.join(missing)} of its own: what runs comes from {name}, "
+            "which the image table does not know")
 
 
 # --- the users an image has -------------------------------------------------------------------
@@ -554,7 +615,7 @@ _TOUCHES = lazyre.compile(r"(?:^|[\s;&|(])(?:mkdir(?:\s+-p)?|touch|rm\s+-\w*|ln\
                       r"|install\s+(?:-\w+\s+)*)\s+" + _TARGET)
 _CHANGES = lazyre.compile(r"(?:^|[\s;&|(])(?:chown|chmod|chgrp)\s+(?:-\w+\s+)*\S+\s+" + _TARGET)
 _CONFIG_TOOLS = lazyre.compile(r"\b(?:crudini\s+--(?:set|del|merge)|augtool\s+-f|xmlstarlet\s+ed\s+-L|yq\s+(?:-i|e\s+-i)"
-                           r"|jq\s+[^;&|\n]*>)\s*" + _TARGET)
+                           r"|jq\s+[^;&|\n]*>|ckan\s+(?:-c\s+\S+\s+)?config-tool)\s*" + _TARGET)
 _FLAG_FILES = lazyre.compile(r"--(?:log-?file|logfile|logto|pid-?file|pidfile|pid|access-logfile|error-logfile|schedule)[= ]([\"']?)(/[^\s\"']+)")
 _TEMPLATE_OUT = lazyre.compile(r"\b(?:gomplate\b[^;&|\n]*?(?:-o|--out)\s+|dockerize\b[^;&|\n]*?-template\s+\S+?:)(/[^\s;&|\"']+)")
 _ASSIGN = lazyre.compile(r"^[ \t]*(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_][A-Za-z0-9_]*)="
@@ -587,7 +648,8 @@ def writes(f: Facts) -> tuple[Write, ...]:
 
     k = f.knowledge
     for p in k.runtime("writes") or ():
-        add(str(p), f"the image writes it ({k.source('writes')})")
+        add(str(p), f"the {k.image.key} image writes it" if k.image is not None and k.inspected is None
+            else f"the image writes it ({k.source('writes')})")
     env = dict(f.env)
     home = _home(f)
     if home:
@@ -750,10 +812,16 @@ def _home(f: Facts) -> str | None:
 
 def mounts(f: Facts) -> tuple[Mount, ...]:
     from e2i_fix import model
+    from e2i_fix.facts import _interpolate
 
     top = f.project.model(f.files).get("volumes") or {}
     out: list[Mount] = []
     for v in f.config.get("volumes") or ():
+        if isinstance(v, str) and "$" in v:
+            # `${CONFIG_PATH}:/etc/nginx/conf.d`: Compose reads it with the values `.env` (or the
+            # defaults) give, a bind mount once the path is known.
+            got = _interpolate(v, f.project.env)
+            v = got if "$" not in got.replace("$$", "") else v
         long = model.long_volume(v)
         if not isinstance(long, dict) or not isinstance(long.get("target"), str):
             continue
@@ -934,3 +1002,74 @@ def words_of(text: str) -> list[str]:
         return shellwords.split(text)
     except ValueError:
         return text.split()
+
+
+# --- what a folder holds ----------------------------------------------------------------------
+
+
+class Keeps(NamedTuple):
+    """What a service keeps in a folder, as far as the tool can tell: what a tmpfs there must
+    hold. `kind`: "small" (only small files: sockets, pid and lock files, logs it can do
+    without: the image table's `bounded`), "sized" (up to `size` for one request of each kind:
+    nginx's temp folders and caches, read from its configuration), "large" (as large as the data
+    it serves: a database's temporary folder, the table's `unbounded`), "unread" (what sizes it
+    is in a configuration the tool cannot read: a size set through a variable) or "unknown"."""
+
+    kind: str
+    size: int | None  # "sized": bytes, None where nothing bounds it
+    why: str
+
+
+def _within(path: str, folder: str) -> bool:
+    folder = folder.rstrip("/") or "/"
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def keeps(f: Facts, path: str) -> Keeps:
+    """What the service keeps in the folder `path` (a tmpfs, or where it writes)."""
+    from e2i_fix.facts import configs
+
+    path = posixpath.normpath(path)
+    k = f.knowledge
+    name = k.image.key if k.image is not None else "its image"
+    for folder, why in (k.runtime("unbounded") or {}).items():
+        if _within(str(folder), path):
+            return Keeps("large", None, f"{folder} is {why}")
+    spools = k.runtime("spools")
+    if isinstance(spools, dict) and spools:
+        got = configs.nginx_spools(f, {str(a): str(b) for a, b in spools.items()})
+        if isinstance(got, str):
+            if any(_within(str(p), path) for p in spools.values()):
+                return Keeps("unread", None, f"its nginx configuration does not tell what it keeps there: {got}")
+        else:
+            size, whys = configs.kept_under(got, path)
+            if whys:
+                return Keeps("sized", size, "; ".join(dict.fromkeys(whys)))
+    for folder, why in (k.runtime("bounded") or {}).items():
+        if _within(path, str(folder)):
+            return Keeps("small", None, f"the {name} image keeps only {why} in {folder}")
+    varies = k.varies("bounded")
+    return Keeps("unknown", None, varies or "what it keeps there is not known here")
+
+
+def shown_size(b: int) -> str:
+    """A size in a message, rounded up: what a bound must reach (`4.1G`, `51M`)."""
+    gib, mib = 1024**3, 1024**2
+    if b >= gib:
+        return f"{-(-b * 10 // gib) / 10:.1f}".removesuffix(".0") + "G"
+    return f"{-(-b // mib)}M"
+
+
+def memory_limit(f: Facts) -> int | None:
+    """The service's memory limit in bytes (`deploy.resources.limits.memory`, else
+    `mem_limit`), where it sets one: a tmpfs counts against it."""
+    from e2i_fix import sizing
+
+    deploy = f.config.get("deploy")
+    resources = deploy.get("resources") if isinstance(deploy, dict) else None
+    limits = resources.get("limits") if isinstance(resources, dict) else None
+    for value in (limits.get("memory") if isinstance(limits, dict) else None, f.config.get("mem_limit")):
+        got = sizing.parse_size(value)
+        if got:
+            return got
+    return None

@@ -291,16 +291,38 @@ def _unsized(f: Facts) -> str | None:
     if isinstance(why, str):
         return why
     supervisors, models, data = _patterns()
-    texts = [("its command", " ".join(f.argv))]
+    got = _found(f, models)
+    if got is not None:
+        return f"{data['model_servers_source']} (`{got[0].group(0)}` in {got[1]})"
+    sup = all_in_one(f)
+    if sup is not None:
+        return f"{data['supervisors_source']} (`{sup[0]}` in {sup[1]})"
+    return None
+
+
+def all_in_one(f: Facts) -> tuple[str, str] | None:
+    """The process supervisor the service runs (supervisord, s6's `/init`, runit, systemd...),
+    and where it is written: an all-in-one container of several servers."""
+    got = _found(f, _patterns()[0])
+    if got is None:
+        return None
+    m, where = got
+    return (m.group(1) if m.lastindex else m.group(0)).strip().strip("\"'"), where
+
+
+def _found(f: Facts, rx: re.Pattern[str]) -> tuple[re.Match[str], str] | None:
+    """The first match of `rx` in what the service runs, and where it is written: its entrypoint
+    or its command (each named by where it comes from, `the ENTRYPOINT at Dockerfile:12`), the
+    two read as one line, then the scripts they run."""
+    parts = f.launch
+    texts = list(parts)
+    if len(parts) == 2:
+        texts.append((f"{parts[0][0]} and {parts[1][0]}", f"{parts[0][1]} {parts[1][1]}"))
     texts += [(s.origin, _code(s.text)) for s in f.scripts]
-    for origin, text in texts:
-        m = models.search(text)
+    for where, text in texts:
+        m = rx.search(text)
         if m:
-            return f"{data['model_servers_source']} (`{m.group(0)}` in {origin})"
-    for origin, text in texts:
-        m = supervisors.search(text)
-        if m:
-            return f"{data['supervisors_source']} (`{m.group(0).strip().strip(chr(34) + chr(39) + '/')}` in {origin})"
+            return m, where
     return None
 
 

@@ -11,14 +11,25 @@ the decision `non-root-user` and `no-force-root` take):
   not give it one (not selected, their unsafe fix not allowed, or the stage must start as
   root), it is still root and is treated as root;
 - a known image run as root gets what the image table (`e2i_fix/data/images.toml`, each entry
-  with its sources) says: the databases whose entrypoint chowns the data directory and steps
-  down with gosu keep CHOWN, DAC_OVERRIDE, FOWNER, SETGID and SETUID; nginx keeps CHOWN, SETGID,
-  SETUID and NET_BIND_SERVICE; caddy keeps NET_BIND_SERVICE;
+  with its sources) says for the release its tag names: the databases whose entrypoint chowns
+  the data directory and steps down with gosu keep CHOWN, DAC_OVERRIDE, FOWNER, SETGID and
+  SETUID; Redis 7 (gosu) keeps CHOWN, DAC_OVERRIDE, SETGID and SETUID, Redis 8 (and an untagged,
+  `latest` or `alpine` redis, read as the newest) also FOWNER and SETPCAP: its entrypoint steps
+  down with `setpriv --bounding-set=-all`, and emptying the bounding set needs SETPCAP (without
+  it setpriv exits 127 at every start); nginx keeps CHOWN, SETGID, SETUID and NET_BIND_SERVICE;
+  caddy keeps NET_BIND_SERVICE. Where the needs differ between releases and the tag does not
+  tell which runs (a variable with no value), the service is reported;
 - an image built here that runs as root keeps root's powers over files and users (CHOWN,
   DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, and NET_BIND_SERVICE when it listens
   below 1024) and loses the rest: NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP.
   One whose entrypoint starts a process supervisor (supervisord, s6, runit) is reported
-  instead: each program it runs as root has needs of its own;
+  instead: each program it runs as root has needs of its own; so is one whose Dockerfile sets
+  no ENTRYPOINT (or no CMD, with none from compose) of its own on a base image the table does
+  not know: what runs, and what it needs, is that base's;
+- a root process that runs a tool going through PAM (`su`, `sudo`, `runuser`, `login`, `sshd`:
+  the table's `pam` profile), in its command, entrypoint or the scripts they run, also keeps
+  AUDIT_WRITE: PAM's audit record needs it, and without it PAM fails the call ("su: System
+  error"). gosu, su-exec and setpriv change the user with plain system calls and need none;
 - whatever the user, the capabilities of binaries that carry file capabilities stay (caddy's
   `/usr/bin/caddy` has cap_net_bind_service, a Dockerfile's `setcap ... /usr/local/bin/x`):
   with them out of the bounding set, the binary fails to start with EPERM.
@@ -96,6 +107,8 @@ DEFAULTS: dict[str, Any] = {"add": {}}
 # Reasons several services of one file share, said once for all of them.
 _PLURAL = {"what its image needs is not known here": "what their images need is not known here",
            "its Dockerfile cannot be read": "their Dockerfiles cannot be read"}
+# What a root process that runs a PAM-based tool keeps (the image table's `pam` profile).
+_PAM = "{}, which goes through PAM: its audit record needs AUDIT_WRITE, without which PAM fails the call ('su: System error')"
 RECIPE = ("start with `cap_drop: [ALL]` and no cap_add, then add back what fails: chown -> CHOWN, "
           "a gosu/su-exec step-down -> SETUID and SETGID, a port below 1024 -> NET_BIND_SERVICE")
 
@@ -230,25 +243,38 @@ def _needs(project: Project, svc: Service) -> Needs | str:
         k = f.knowledge
         table_user = k.runtime("user")
         needed = k.runtime("cap_add")
+        pam = runs.pam(f)
         if needed is not None and (not isinstance(table_user, str) or table_user.split(":", 1)[0] in facts.ROOT_USERS):
-            caps.update(str(c) for c in needed)
+            kept = {str(c) for c in needed} | ({"AUDIT_WRITE"} if pam else set())
+            caps.update(kept)
             why = label + (f"its image needs {', '.join(needed)}" if needed else "its image needs none")
             if f.step_down:
                 why += f" (its entrypoint runs as root and steps down with {f.step_down})"
+            if pam:
+                why += f"; {_PAM.format(pam)}"
             whys.append(why)
             sources.append(k.source("cap_add"))
             continue
+        varies = k.varies("cap_add")
+        if varies:
+            return varies
         if not f.built:
             return "what its image needs is not known here"
+        inherited = runs.inherited(f)
+        if inherited:
+            return f"{inherited}: what it needs is not known here"
         sup = runs.supervisor(f)
         if sup is not None:
             return f"{sup[0]} starts {sup[1]}: the programs it runs as root each need capabilities of their own"
         root = set(h.profiles()["root"])
         if any(p < 1024 for p in _ports(f)):
             root.add("NET_BIND_SERVICE")
+        if pam:
+            root.add("AUDIT_WRITE")
         caps.update(root)
+        lost = [c for c in ("NET_RAW", "MKNOD", "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP", "SETPCAP") if c not in root]
         whys.append(f"{label}its image runs as root: it keeps root's powers over files and users "
-                    f"({', '.join(sorted(root))}) and loses NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP")
+                    f"({', '.join(sorted(root))}) and loses {', '.join(lost)}" + (f"; {_PAM.format(pam)}" if pam else ""))
         sources.append("its Dockerfile (no non-root USER); the root profile of the built-in table")
     bare = [w[len(_label(w)):] for w in whys]
     if len(set(bare)) == 1:

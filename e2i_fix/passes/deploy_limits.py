@@ -127,7 +127,6 @@ elasticsearch 2 / 2G and opensearch 2 / 2G: heap at most half the memory, OpenSe
 jvm.options default 1g (elastic.co/guide/en/elasticsearch/reference/current/advanced-configuration.html,
 opensearch.org/docs/latest/install-and-configure/install-opensearch/docker/); solr 1 / 1G:
 SOLR_HEAP 512m (solr.apache.org/guide/solr/latest/deployment-guide/jvm-settings.html);
-clickhouse 2 / 4G: it keeps under 0.9 of the memory it detects (clickhouse.com/docs/operations/tips);
 logstash 1 / 2G: -Xmx1g in its jvm.options (elastic.co/guide/en/logstash/current/jvm-settings.html);
 flink 1 / 2G: jobmanager.memory.process.size 1600m, taskmanager.memory.process.size 1728m
 (github.com/apache/flink, flink-dist config.yaml); kafka (cp-kafka, cp-server, bitnami/kafka,
@@ -141,16 +140,16 @@ it detects (rabbitmq.com/docs/memory); keycloak 2 / 2G: 1250 MB base, 70% of the
 heap plus 300 MB (keycloak.org/high-availability/concepts-memory-and-cpu-sizing); sonarqube
 2 / 4G: three JVMs at -Xmx512m and its search engine's cache
 (docs.sonarsource.com/sonarqube-server/latest/setup-and-upgrade/installation-requirements/server-host/);
-jenkins 2 / 4G: 4 GB+ for a small team (jenkins.io/doc/book/installing/docker/); nexus3 2 / 8G:
--Xmx2703m and 2703m of direct memory in the image (github.com/sonatype/docker-nexus3); gitlab-ce
-2 / 8G (docs.gitlab.com/install/requirements/); memcached 0.5 / 256M: 64 MB of items by
-default; grafana 0.5 / 512M: its minimum hardware
-(grafana.com/docs/grafana/latest/setup-grafana/installation/).
-Generic profiles (no vendor figure: the software grows with its load), unsafe fixes unless
-what the service sets itself checks them: redis, valkey, keydb 1 / 512M; falkordb 1 / 1G and
-mlflow 1 / 2G (the figures of the stack review this tool started from); kibana,
-opensearch-dashboards 1 / 1G; prometheus 1 / 1G; minio 1 / 1G; nginx, httpd, caddy, haproxy,
-traefik 0.5 / 256M.
+nexus3 2 / 8G: -Xmx2703m and 2703m of direct memory in the image (github.com/sonatype/docker-nexus3);
+memcached 0.5 / 256M: 64 MB of items by default.
+Generic profiles (no vendor figure: the software grows with its load, or its vendor gives
+minimums, and a minimum is not a ceiling), unsafe fixes unless what the service sets itself
+checks them: redis, valkey, keydb 1 / 512M; falkordb 1 / 1G and mlflow 1 / 2G (the figures of
+the stack review this tool started from); kibana, opensearch-dashboards 1 / 1G; prometheus
+1 / 1G; minio 1 / 1G; nginx, httpd, caddy, haproxy, traefik 0.5 / 256M; grafana 1 / 1G (its
+page asks for at least 512 MB and 1 core); jenkins 2 / 4G (4 GB+ for a small team); gitlab-ce
+2 / 16G (16 GB is a single node's baseline, 8 GB the least with tuning); clickhouse 2 / 4G (it
+keeps under 0.9 of the memory it detects, and warns of memory errors below 16 GB).
 
 ### Observed usage
 `--usage FILE` (or the option `usage`) reads what `docker stats --no-stream --format json`
@@ -166,7 +165,8 @@ its line number (exit 2). A CPU limit from usage only throttles: measure under r
 
 ### The host budget
 Once the fixes are worked out, the pass totals the stack's limits and reservations (replicas and
-`scale` counted) for each variant (the base file, the base with each override) and each set of
+`scale` counted; of its own figures, those the run writes: none for a development or test file)
+for each variant (the base file, the base with each override) and each set of
 services Compose would start (the default, `--profile <name>` for each profile, and all of
 them): one line of information, printed by `--check` (never counted for the exit code). With
 `host-memory` / `host-cpus` (options, or `--host-memory` / `--host-cpus`), reservations above
@@ -928,7 +928,10 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         pairs = _shared_profiles(project, pairs, tables.min_shared)
     yield from (f for _, f in pairs)
     unsafe = bool(options.get("_unsafe"))
-    applied = {p.svc.name for p, f in pairs if f.applicable and (unsafe or f.safety >= Safety.SAFE)}
+    # What this run writes: a fix the settings allow, in a file of a role the pass serves (the
+    # engine keeps it out of a development file: its figure is no total of that variant).
+    applied = {p.svc.name for p, f in pairs if f.applicable and (unsafe or f.safety >= Safety.SAFE)
+               and project.role_of(Path(f.path)) in (None, *ROLES)}
     yield from _budget(project, tables, {n: p.final for n, p in plans.items() if n in applied
                                          or (n in inherits and inherits[n].svc.name in applied)})
 

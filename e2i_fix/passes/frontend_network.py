@@ -11,12 +11,15 @@ image runs node or a static web server and its build context's `package.json` de
 browser framework (React, Vue, Vite, Angular, Svelte, Next...), or it runs a static web server
 image (nginx, httpd), or a node image under a frontend name (`web`, `frontend`, `ui`...). What
 runs decides first: a service whose entrypoint or command (or the scripts they run) starts an
-application server or a worker (python, gunicorn, uwsgi, uvicorn, celery, rq, php-fpm, java...)
-is a backend, whatever browser-build variables it carries and whatever package.json its build
-context holds (a Flask API built from a repository root that also holds the browser app).
+application server or a worker (python, gunicorn, uwsgi, uvicorn, celery, rq, php-fpm, java...),
+or a process supervisor (s6's `/init`, supervisord, runit: an all-in-one container of an app
+server and its workers), is a backend, whatever browser-build variables it carries and whatever
+package.json its build context holds (a Flask API built from a repository root that also holds
+the browser app).
 
 What a service talks to is inferred from its `depends_on` and `links`, the service names in the
-URLs and `host:port` values of its environment, and the proxy targets of the nginx, caddy or
+URLs and `host:port` values of its environment and in values that are nothing but host names
+(`REDIS_HOST: redis`, `ALLOWED_HOSTS: nginx,api`), and the proxy targets of the nginx, caddy or
 haproxy configuration its container reads (bind-mounted or copied by its Dockerfile; read once
 for every pass by `e2i_fix.facts`): `proxy_pass` and its kin, `upstream` servers, quoted or
 not, `set $var` followed, `${VAR}` of a template filled from the service's environment. Host
@@ -31,12 +34,24 @@ networks, in the form it writes them (list or mapping). A service on the implici
 network gets `networks: [default, frontend_network]`, so it keeps every other link.
 
 Left alone, with a finding that says why:
-- a reverse proxy that fronts the stack: a Traefik, Caddy, HAProxy... image, or a frontend that
-  talks to three services or more and passes requests to some through its proxy config;
+- a reverse proxy that fronts the stack (a gateway): a Traefik, Caddy, HAProxy, nginx-proxy,
+  docker-gen... image, a web server or proxy that mounts the Docker socket (where it finds its
+  backends), or a frontend that talks to three services or more and passes requests to some
+  through its proxy config;
+- a frontend that a gateway finds through the Docker socket: one with a `VIRTUAL_HOST`,
+  `VIRTUAL_HOST_MULTIPORTS` (nginx-proxy, docker-gen), `LETSENCRYPT_HOST` or `ACME_HOST`
+  (acme-companion) variable, `traefik.*` labels (unless `traefik.enable=false`) or a `caddy`
+  label (caddy-docker-proxy). Such a gateway reaches its backends only on a network they share,
+  and may run in another stack: the frontend is never taken off its networks;
+- a frontend that shares a network with a gateway of the stack: the proxy reaches it there, so
+  it is never taken off it;
 - a frontend that talks to three services or more otherwise (a network of its own would cut
   it off from little; it is not called a proxy);
 - a frontend on a network with an explicit `name:` or an external one: outside stacks and
   proxies attach to it by that name, so it is never taken off it;
+- a frontend on a network the stack declares that holds nothing but it, what it talks to and
+  the stack's gateways (an nginx alone on `webnet`, beside the app's network): the stack draws
+  its networks itself, and a network of the pass's would only leave its own unused;
 - a frontend whose proxy config names a host with a variable nothing here fills in: what it
   talks to is not known;
 - a frontend that talks to a `network_mode` service, one with a fixed `ipv4_address`, networks
@@ -99,7 +114,7 @@ from pathlib import Path
 from typing import Any
 
 from e2i_fix import facts, fileroles, lazyre, render, yamledit
-from e2i_fix.facts import configs, runs
+from e2i_fix.facts import configs, runs, sizes
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
 from e2i_fix.project import Project, Service, image_family, opted_out
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, ScalarNode, SequenceNode, effective_entry, position
@@ -116,6 +131,7 @@ _DATA = Path(__file__).resolve().parents[1] / "data" / "frontend_network.json"
 _URL = lazyre.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/\s]*@)?([A-Za-z0-9_.-]+)")
 _HOST_PORT = lazyre.compile(r"(?:^|[\s,;=(\"'])([A-Za-z][A-Za-z0-9_.-]*):([0-9]{2,5})\b")
 _MAX_CONFIG = 512 * 1024
+_BARE = lazyre.compile(r"\s*[A-Za-z][A-Za-z0-9_.-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_.-]*)*\s*")
 
 
 @lru_cache(maxsize=1)
@@ -195,7 +211,11 @@ def _upstreams(project: Project, svc: Service) -> list[configs.Upstream]:
 
 
 def _hosts_in(value: str) -> list[str]:
-    return [m.group(1) for m in _URL.finditer(value)] + [m.group(1) for m in _HOST_PORT.finditer(value)]
+    """Host names in an environment value: in URLs, in `host:port`, and a value that is nothing
+    but host names (`REDIS_HOST: redis`, `ALLOWED_HOSTS: web,api`); the caller keeps those that
+    name a service."""
+    bare = value.replace(",", " ").split() if _BARE.fullmatch(value) else []
+    return [m.group(1) for m in _URL.finditer(value)] + [m.group(1) for m in _HOST_PORT.finditer(value)] + bare
 
 
 def backend(project: Project, svc: Service) -> str | None:
@@ -204,6 +224,9 @@ def backend(project: Project, svc: Service) -> str | None:
     f = facts.of(project, svc)
     if f is None:
         return None
+    sup = sizes.all_in_one(f)
+    if sup is not None:
+        return f"it runs {sup[0]} ({sup[1]}), a process supervisor: an all-in-one container of several servers"
     rx = _backend_rx()
     m = rx.search(" ".join(f.argv))
     if m is None:
@@ -315,10 +338,10 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     known = hosts(project)
     talks = {name: talks_to(project, svc, known) for name, svc in services.items()}
     nets = {name: networks_of(svc) for name, svc in services.items()}
-    data = _data()
+    gates = {name: why for name, svc in services.items() if (why := gateway(project, svc, talks[name], known))}
     doc = project.docs[0]
     plan: dict[str, dict[str, list[str]]] = {}  # frontend -> neighbour -> why
-    for f, why in fronts.items():
+    for f in fronts:
         svc = services[f]
         peers: dict[str, list[str]] = {t: list(w) for t, w in talks[f].items()}
         for other, t in talks.items():
@@ -327,21 +350,35 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         line, col = _where(svc)
         where = svc.defs[0].doc.path
         if named is None:
-            gateway = _gateway(project, svc, talks[f])
-            if gateway:
-                yield Fix(ID, f"service {f!r} {gateway}", where, line, col, safety=Safety.DISPLAY_ONLY)
+            if f in gates:
+                yield Fix(ID, f"service {f!r} {gates[f]}: a reverse proxy in front of the stack, left on its networks",
+                          where, line, col, safety=Safety.DISPLAY_ONLY)
+                continue
+            if len(talks[f]) >= _data()["gateway_targets"]:
+                yield Fix(ID, f"service {f!r} talks to {', '.join(sorted(talks[f]))}: three services or more, a "
+                          "network of its own would cut it off from little, left on its networks",
+                          where, line, col, safety=Safety.DISPLAY_ONLY)
                 continue
         if not peers:
             continue  # nothing seen to keep or to cut: no evidence to act on
         if any(nets[p] is None for p in peers):
             odd = sorted(p for p in peers if nets[p] is None)
             yield Fix(ID, f"frontend {f!r} talks to {', '.join(odd)}, which use network_mode: left on its networks",
-                      svc.defs[0].doc.path, line, col, safety=Safety.DISPLAY_ONLY)
+                      where, line, col, safety=Safety.DISPLAY_ONLY)
+            continue
+        kept = _kept(project, svc, nets, gates)
+        if kept:
+            yield Fix(ID, f"frontend {f!r} {kept}", where, line, col, safety=Safety.DISPLAY_ONLY)
             continue
         plan[f] = peers
     groups = []
     for g in _components(plan):
         if _isolated(g, plan, nets):
+            continue
+        drawn = next(((f, d) for f in g if (d := _drawn(project, f, nets, gates, plan[f]))), None)
+        if drawn:
+            svc = project.services[drawn[0]]
+            yield Fix(ID, drawn[1], svc.defs[0].doc.path, *_where(svc), safety=Safety.DISPLAY_ONLY)
             continue
         held = list(_held(project, g, nets))
         yield from held
@@ -352,25 +389,92 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     yield from _fix(project, doc, plan, groups, fronts, nets)
 
 
-def _gateway(project: Project, svc: Service, talks: dict[str, list[str]]) -> str | None:
-    """Why a frontend is left on its networks as the stack's way in, if it is: it runs a reverse
-    proxy image, or it talks to three services or more and its proxy config passes requests to
-    some; one that talks to that many services otherwise (a worker, an app with many clients)
-    is no proxy, but a network of its own would cut it off from little."""
+# --- what a frontend is never taken off -----------------------------------------------------
+
+
+def gateway(project: Project, svc: Service, talks: dict[str, list[str]], known: dict[str, str]) -> str | None:
+    """Why the service is a way into the stack, if it is: it runs a reverse proxy image
+    (`runs traefik`), it is a proxy that watches the Docker socket for its backends, or its proxy
+    config passes requests to three services or more. (One that talks to that many services
+    otherwise, a worker or an app with many clients, is no proxy.)"""
     data = _data()
     f = facts.of(project, svc)
     ref = (f.base if f.built else f.image) if f is not None else None
     family = ref.family if ref is not None else image_family(svc.image)
     if family in data["gateways"]:
-        return f"runs {family}: a reverse proxy in front of the stack, left on its networks"
+        return f"runs {family}"
+    ups = _upstreams(project, svc)
+    socket = _socket(f)
+    if socket and (family in data["static_images"] or ups):
+        return f"passes requests on and mounts the Docker socket ({socket}), where it finds its backends"
     if len(talks) < data["gateway_targets"]:
         return None
-    known = hosts(project)
-    proxied = sorted({known[u.host] for u in _upstreams(project, svc) if u.host in known and known[u.host] != svc.name})
-    if proxied:
-        return f"passes requests to {', '.join(proxied)}: a reverse proxy in front of the stack, left on its networks"
-    return (f"talks to {', '.join(sorted(talks))}: three services or more, a network of its own would cut it off from "
-            "little, left on its networks")
+    proxied = sorted({known[u.host] for u in ups if u.host in known and known[u.host] != svc.name})
+    return f"passes requests to {', '.join(proxied)}" if proxied else None
+
+
+def _socket(f: facts.Facts | None) -> str | None:
+    """The Docker socket the service bind-mounts, if it does."""
+    for m in f.mounts if f is not None else ():
+        if m.kind == "bind" and m.source and m.source.rstrip("/").endswith("docker.sock"):
+            return m.source
+    return None
+
+
+def discovered(project: Project, svc: Service) -> str | None:
+    """How a gateway that watches the Docker socket finds the service, if the service marks
+    itself for one: a `VIRTUAL_HOST` variable (nginx-proxy, docker-gen), `traefik.*` labels, a
+    `caddy` label (caddy-docker-proxy). Such a gateway reaches it only on a network they share,
+    and it may run in this stack or in another."""
+    marks = _data()["discovery"]
+    f = facts.of(project, svc)
+    env = f.env if f is not None else project.environment_of(svc.config)
+    for key, who in marks["env"].items():
+        if key in env:
+            return f"carries {key}, by which {who} finds it through the Docker socket"
+    raw = svc.config.get("labels")
+    labels = {str(k): "" if v is None else str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    for prefix, who in marks["labels"].items():
+        stem = prefix.rstrip(".")
+        hit = sorted(k for k in labels if k == stem or k.startswith((f"{stem}.", f"{stem}_")))
+        off = any(k.startswith(f"{stem}.") and labels.get(k, "").strip().lower() == v for k, v in marks["off"].items())
+        if hit and not off:
+            return f"carries the label {hit[0]}, by which {who} finds it through the Docker socket"
+    return None
+
+
+def _kept(project: Project, svc: Service, nets: dict[str, set[str] | None], gates: dict[str, str]) -> str | None:
+    """Why a frontend stays on its networks whatever it talks to, if it does: a gateway finds it
+    through the Docker socket, or it shares a network with a gateway of the stack (a reverse
+    proxy reaches it there)."""
+    how = discovered(project, svc)
+    if how:
+        return f"{how} and reaches it only on a network they share: left on its networks"
+    mine = nets[svc.name] or set()
+    for g in sorted(gates):
+        shared = sorted(mine & (nets[g] or set()))
+        if g != svc.name and shared:
+            return (f"shares network `{shared[0]}` with {g!r}, which {gates[g]}: a reverse proxy in front of the "
+                    "stack reaches it there, left on its networks")
+    return None
+
+
+def _drawn(project: Project, f: str, nets: dict[str, set[str] | None], gates: dict[str, str],
+           peers: dict[str, list[str]]) -> str | None:
+    """Why the stack has drawn its networks around a frontend itself, if it has: the frontend
+    is on a network the stack declares that holds nothing but the frontend, what it talks to
+    and the stack's gateways (a `webnet` of its own beside the app's network). The authors
+    segment the stack themselves; a network of the pass's would only redraw their lines."""
+    declared = project.model(project.widest).get("networks") or {}
+    for n in sorted((nets[f] or set()) - {"default"}):
+        if not isinstance(declared, dict) or n not in declared:
+            continue
+        others = sorted(o for o, theirs in nets.items() if o != f and theirs and n in theirs)
+        if all(o in peers or o in gates for o in others):
+            company = f"shares only with {', '.join(others)}" if others else "has to itself"
+            return (f"frontend {f!r} is on `{n}`, a network of the stack's own that it {company}: the stack draws "
+                    "its networks itself, left on them")
+    return None
 
 
 def _held(project: Project, group: list[str], nets: dict[str, set[str] | None]) -> Iterator[Fix]:

@@ -5,30 +5,57 @@ or a bounded tmpfs.
 Adds `read_only: true` to a service when every path it writes, in every variant of the stack,
 is a volume, a bind mount, an existing tmpfs or one of the image's own `VOLUME`s, or is scratch
 space a bounded tmpfs can take (`/tmp`, `/var/tmp`, `/run`, `/var/run`, caches); those get a
-tmpfs bounded as the `tmpfs-size` pass bounds them (`/tmp:size=64m`), appended to the service's
-own `tmpfs` list. What the service writes is read once, by the facts layer (`facts.writes`):
+tmpfs appended to the service's own `tmpfs` list. What the service writes is read once, by the
+facts layer (`facts.writes`):
 
 - for a known image, the paths the image table (`e2i_fix/data/images.toml`, with sources) lists
-  (`/var/run/postgresql` and `/tmp` for PostgreSQL; `/var/cache/nginx`, `/var/run` and `/tmp`
-  for nginx), and the folder its entrypoint renders templates into where the service gives it
-  templates (nginx's `/etc/nginx/conf.d`);
+  for the release its tag names (`/var/run/postgresql` and `/tmp` for PostgreSQL;
+  `/var/cache/nginx`, `/var/run` and `/tmp` for nginx; `/data` for Redis, which Redis 7 declares
+  a `VOLUME` and Redis 8 does not: there, without a volume at `/data`, BGSAVE fails and Redis
+  refuses writes, MISCONF), and the folder its entrypoint renders templates into where the
+  service gives it templates (nginx's `/etc/nginx/conf.d`);
 - for an image built here that runs as a non-root user (once this run's fixes are in: a USER
   `non-root-user` adds counts, and with it the working folder it hands the user), `/tmp` and
   the folders its Dockerfile hands over for run time (RUN chown, a chmod that makes them
   writable, a mkdir in a stage that runs as the user);
 - for every service: the redirections, `tee`, `sed -i`, file tools and config tools (crudini,
-  yq -i...) of its command, entrypoint and the scripts they run, with targets named through
-  variables read through the script's own assignments and the service's environment; log and
-  pid file flags; celery beat's schedule file in its working folder; caches under $HOME
-  (npm, pip at run time); a Rails server's tmp/ and log/.
+  yq -i, `ckan config-tool`...) of its command, entrypoint and the scripts they run (and of the
+  `.sh` scripts its stages copy into an `*entrypoint.d` folder, which many images' entrypoints
+  run at start), with targets named through variables read through the script's own
+  assignments and the service's environment; log and pid file flags; celery beat's schedule
+  file in its working folder; caches under $HOME (npm, pip at run time); a Rails server's tmp/
+  and log/.
+
+Each new tmpfs gets the bound the configuration sets (`tmpfs-sizes` for its path, else
+`tmpfs-size`), else the scratch bound (64m), where what the service keeps there fits it
+(`facts.runs.keeps`: the image table's `bounded` folders of sockets and pid files) or is not
+known (an application's /tmp: the message says the bound is the scratch one, for the reviewer
+to weigh). Where it does not fit, the service is reported with what to mount instead:
+
+- a folder where the image keeps data as large as what it serves (the table's `unbounded`:
+  MariaDB's and MySQL's tmpdir is `/tmp`, where sort files and on-disk temporary tables as
+  large as a table go, so a bound aborts an index build): mount a volume there;
+- nginx's temp folder where its configuration (the files it mounts or copies, read by
+  `facts.configs`; the image's own where it has none) lets it spool more than the bound for one
+  request of each kind: request bodies up to `client_max_body_size` (default 1m), responses of
+  each `proxy_pass`, `fastcgi_pass`... with buffering on up to `*_max_temp_file_size` (default
+  1024m), a `proxy_cache_path` up to its `max_size`: mount a volume at `/var/cache/nginx`, or set
+  `tmpfs-sizes` for it to what nginx keeps there;
+- a tmpfs counts against the container's memory: where the service has a memory limit
+  (`mem_limit`, `deploy.resources.limits.memory`) the new bounds together must stay below it
+  (else reported), and the message says they count against it.
 
 Reported, not changed, with the reason: a write to any other path (data a tmpfs would lose, or
 files among the image's own: the working folder, where its stages copy files; a volume there
 would hide the image's code, so the pass never advises one), a write through a variable the
 stack gives no value (what it writes is not known), an image the table does not know and that
-is not built here, an image that runs as root (it may write anywhere), an image the table says
-cannot run read-only (it writes next to its own files), a service whose `read_only` or `tmpfs`
-an override sets. Services with `read_only` already set (either way), privileged, on the host's
+is not built here, an image built here whose Dockerfile sets no ENTRYPOINT (or no CMD, with
+none from compose) of its own on a base image the table does not know (what runs is the base's
+start script, which may rewrite files in the image: what it writes is not known), an image
+whose facts depend on its release where the tag does not tell which (a variable with no value),
+an image that runs as root (it may write anywhere), an image the table says cannot run
+read-only (it writes next to its own files), a service whose `read_only` or `tmpfs` an override
+sets. Services with `read_only` already set (either way), privileged, on the host's
 network, or opted out are left alone.
 
 The new keys follow the stack's habits: `tmpfs` before `read_only` where its services write
@@ -72,7 +99,8 @@ add the path as a volume or a tmpfs.
 
 ## Options
 - `tmpfs-size`, `tmpfs-sizes`: the bound of the new tmpfs mounts and per-path bounds, as the
-  `size` and `sizes` options of `tmpfs-size` (default `64m`).
+  `size` and `sizes` options of `tmpfs-size` (default: the scratch bound, 64m, where what the
+  service keeps there fits it). A bound set here is taken as it is.
 """
 
 from __future__ import annotations
@@ -83,7 +111,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from e2i_fix import conventions, facts, fileroles, lazyre, sizing
-from e2i_fix.facts import decisions
+from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Fix, Safety
 from e2i_fix.passes import _hardening as h, tmpfs_size
 from e2i_fix.project import Project, Service, targets
@@ -99,7 +127,7 @@ SAFETY = Safety.UNSAFE
 ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 READS = frozenset({"read_only", "tmpfs", "volumes", "user", "command", "entrypoint", "environment", "privileged",
                    "network_mode", "build", "image", "extends", "working_dir"})
-DEFAULTS: dict[str, Any] = {"tmpfs-size": tmpfs_size.DEFAULTS["size"], "tmpfs-sizes": {}}
+DEFAULTS: dict[str, Any] = {"tmpfs-size": None, "tmpfs-sizes": {}}
 
 _SCRATCH = lazyre.compile(r"/(?:tmp|var/tmp|run|var/run)(?:/.*)?|.*/(?:cache|\.cache|tmp|temp|run|pids?)(?:/.*)?")
 
@@ -134,8 +162,14 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             yield from _fix(project, svc, options, reach, swarm)
 
 
+def _sizes(options: dict[str, Any]) -> dict[str, Any]:
+    """The tmpfs bounds the configuration sets, as `tmpfs-size` reads them."""
+    return {"size": options.get("tmpfs-size"), "sizes": options.get("tmpfs-sizes") or {}}
+
+
 def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach, swarm: str | None) -> Iterator[Fix]:
-    plan = _plan(project, svc, swarm)
+    sizes = _sizes(options)
+    plan = _plan(project, svc, swarm, sizes)
     if isinstance(plan, str):
         finding = h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem; not made read-only: {plan}")
         plural = _PLURAL.get(plan)
@@ -144,11 +178,10 @@ def _fix(project: Project, svc: Service, options: dict[str, Any], reach: h.Reach
                                               f"not made read-only: {plural}", svc.name))
         yield finding
         return
-    held_by = reach.held(svc, lambda o: _plan(project, o, swarm) == plan)
+    held_by = reach.held(svc, lambda o: _plan(project, o, swarm, sizes) == plan)
     if held_by:
         yield h.finding(ID, svc, f"service {svc.name!r} has a writable root filesystem (not edited: {held_by})")
         return
-    sizes = {"size": options.get("tmpfs-size") or tmpfs_size.DEFAULTS["size"], "sizes": options.get("tmpfs-sizes") or {}}
     got_ro = h.add_key(project, svc, "read_only", True)
     if swarm:
         # docker stack deploy ignores `tmpfs:`; a tmpfs entry of `volumes:` is what it mounts.
@@ -187,7 +220,7 @@ def _bytes(size: str | int) -> int:
     return got if got is not None else 64 * 1024 * 1024
 
 
-def _plan(project: Project, svc: Service, swarm: str | None) -> Plan | str:
+def _plan(project: Project, svc: Service, swarm: str | None, sizes: dict[str, Any]) -> Plan | str:
     """The tmpfs mounts a read-only root needs in every variant the edit reaches, or why it
     cannot have one."""
     every = facts.reached(project, svc.name)
@@ -231,7 +264,50 @@ def _plan(project: Project, svc: Service, swarm: str | None) -> Plan | str:
     for p in loose:
         if any(p in targets for targets in targets_by_variant):
             return f"it writes {p} in one variant of the stack, where another mounts something there"
-    return Plan(list(loose), "; ".join(dict.fromkeys(whys)), "; ".join(dict.fromkeys(sources)))
+    refused, note = _fits(every, list(loose), sizes)
+    if refused is not None:
+        return refused
+    return Plan(list(loose), "; ".join(dict.fromkeys(whys)) + note, "; ".join(dict.fromkeys(sources)))
+
+
+def _fits(every: list[facts.Facts], paths: list[str], sizes: dict[str, Any]) -> tuple[str | None, str]:
+    """Why the tmpfs mounts for `paths` cannot hold what the service keeps there (None: they
+    can), and a note on the memory limit they count against. A bound the configuration sets is
+    taken as it is; otherwise what the service keeps in each folder decides: data as large as
+    what it serves (a database's temporary folder) or more than the scratch bound (nginx's
+    request bodies and proxied responses, as its configuration lets it spool them) is refused
+    with what to mount instead."""
+    scratch = sizing.parse_size(tmpfs_size.SCRATCH) or 0
+    guessed: list[str] = []
+    for p in paths:
+        if tmpfs_size.configured(p, sizes) is not None:
+            continue
+        for f in every:
+            k = runs.keeps(f, p)
+            if k.kind == "unknown" and p not in guessed:
+                guessed.append(p)
+            if k.kind == "large":
+                return f"it writes {p}, and {k.why}: no tmpfs bound fits it; mount a volume at {p} first", ""
+            if k.kind == "unread":
+                return f"it writes {p}, and {k.why}", ""
+            if k.kind == "sized" and (k.size is None or k.size > scratch):
+                kept = "what nothing bounds" if k.size is None else f"up to {runs.shown_size(k.size)} for one request of each kind"
+                return (f"nginx keeps {kept} in {p} ({k.why}), more than a {tmpfs_size.SCRATCH} tmpfs holds: mount a "
+                        f"volume at {p}, or set `tmpfs-sizes` for it to what it keeps (a tmpfs counts against the "
+                        "container's memory)"), ""
+    note = ""
+    if guessed:
+        note = (f"; what it keeps in {', '.join(guessed)} is not known here: {tmpfs_size.SCRATCH} is the scratch "
+                "bound, `tmpfs-sizes` sets another")
+    limits = {limit for f in every if (limit := runs.memory_limit(f))}
+    if limits and paths:
+        limit = min(limits)
+        total = sum(sizing.parse_size(tmpfs_size._size_for(p, sizes)) or 0 for p in paths)
+        if total >= limit:
+            return (f"its tmpfs mounts ({runs.shown_size(total)}) would take its whole memory limit of "
+                    f"{runs.shown_size(limit)}: a tmpfs counts against it"), ""
+        note += f"; the tmpfs mounts count against its memory limit of {runs.shown_size(limit)}"
+    return None, note
 
 
 def _writes(project: Project, f: facts.Facts) -> tuple[list[facts.runs.Write], str, str] | str:
@@ -246,6 +322,13 @@ def _writes(project: Project, f: facts.Facts) -> tuple[list[facts.runs.Write], s
     if ro is False:
         notes = k.runtime("notes")
         return f"{k.image.key if k.image else 'its image'} writes next to its own files" + (f" ({notes})" if notes else "")
+    for field in ("volumes", "writes"):
+        varies = k.varies(field)
+        if varies:
+            return varies
+    inherited = runs.inherited(f)
+    if inherited:
+        return f"{inherited}: what it writes is not known here"
     writes = list(f.writes)
     user = decisions.user_after(project, f)
     if ro is True and k.runtime("writes") is not None:

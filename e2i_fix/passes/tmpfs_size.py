@@ -1,55 +1,93 @@
-"""tmpfs-size: every tmpfs mount gets a size bound.
+"""tmpfs-size: a size bound on tmpfs mounts whose contents the bound is known to hold.
 
 ## What it does
-Adds a `size` to each tmpfs mount that has none, where the mount is written:
+Adds a `size` to a tmpfs mount that has none, where the bound is known to hold what the service
+keeps there:
 
-- `tmpfs:` entries, a single string or a list: `/tmp/celery` becomes `/tmp/celery:size=64m`,
+- the bound the configuration sets: `sizes` for the mount path, else `size` for every mount (a
+  safe fix: the user's figure);
+- the scratch bound (64m) where the image table (`e2i_fix/data/images.toml`, each fact with its
+  source) says the image keeps only small files in that folder, its `bounded` folders: the
+  database socket folders (`/var/run/postgresql`, `/run/mysqld`), nginx's pid folder and the log
+  folder it can do without (an unsafe fix: the table describes the image, not every feature a
+  configuration turns on).
+
+Everything else is reported with what the service keeps there, and no bound is guessed:
+
+- a folder the table says holds data as large as what the service serves, its `unbounded`
+  folders: MariaDB's and MySQL's tmpdir is /tmp, where filesort merge files, on-disk temporary
+  tables and an index build's sort files go, as large as the table they sort; a bound aborts the
+  query or the migration: mount a volume there instead;
+- nginx's temp and cache folders: what it keeps there is read from the nginx configuration the
+  service mounts or copies (`facts.configs`; the image's own where it has none): request bodies
+  up to `client_max_body_size` (default 1m) in `client_body_temp_path`, responses of each
+  `proxy_pass` (`fastcgi_pass`, `uwsgi_pass`, `scgi_pass`) with buffering on up to
+  `proxy_max_temp_file_size` (default 1024m) in `proxy_temp_path`, each `proxy_cache_path` up
+  to its `max_size` (none: no bound); settings inherited from the enclosing blocks. The finding
+  gives the figure for one request of each kind; several at once add up, so no figure is safe
+  and the user chooses one (or a volume);
+- a folder the tool knows nothing of (an application's /tmp: Mattermost unpacks its plugin
+  bundles there, hundreds of MB): the finding suggests the scratch figure for the user to weigh.
+
+Where the service has a memory limit (`mem_limit`, `deploy.resources.limits.memory`) the fix
+says that the tmpfs counts against it.
+
+The edit, where there is one:
+
+- `tmpfs:` entries, a single string or a list: `/run/mysqld` becomes `/run/mysqld:size=64m`,
   `/run:rw,noexec` becomes `/run:rw,noexec,size=64m`;
 - long-syntax `volumes` entries of `type: tmpfs` get `tmpfs: {size: 64m}` (or a `size` in their
   existing `tmpfs:` mapping).
 
 Each string keeps its quotes; a plain entry inside a flow list (`tmpfs: [/a, /b]`) is quoted,
 because the `,` of its options would split the item in two. An entry shared through an anchor,
-a merge key or `extends` is edited once, where it is written, for every service that uses it.
-Entries that already have a `size=`, that come from a variable (`${TMP_DIR}`), or that a service
-opted out of are left alone. A Docker-in-Docker image store (`/var/lib/docker`) is reported, not
-bounded, unless `sizes` names it; so is a mount path that another file of the same service keeps
-unbounded (Compose refuses two different mounts of one path).
+a merge key or `extends` is edited once, where it is written, for every service that uses it,
+and only where every one of them keeps what the bound holds. Entries that already have a
+`size=`, that come from a variable (`${TMP_DIR}`), or that a service opted out of are left
+alone. A Docker-in-Docker image store (`/var/lib/docker`) is reported, not bounded, unless
+`sizes` names it; so is a mount path that another file of the same service keeps unbounded
+(Compose refuses two different mounts of one path).
 
 ## Why
 A tmpfs lives in memory, and without `size` it may grow to half of the host's RAM: a runaway
-scratch directory takes the host down instead of failing with "No space left on device".
+scratch directory takes the host down instead of failing with "No space left on device". But a
+bound below what the service keeps there fails the service instead: for an application, ENOSPC
+in its temporary folder is an outage, not containment.
 
 ## Example
 Before:
 
     services:
-      worker:
+      db:
+        image: mariadb:11.4
+        read_only: true
         tmpfs:
-          - /tmp/celery
-        volumes:
-          - type: tmpfs
-            target: /cache
+          - /run/mysqld
+          - /tmp
 
-After:
+After (`--unsafe-fixes`):
 
     services:
-      worker:
+      db:
+        image: mariadb:11.4
+        read_only: true
         tmpfs:
-          - /tmp/celery:size=64m
-        volumes:
-          - type: tmpfs
-            target: /cache
-            tmpfs:
-              size: "64m"
+          - /run/mysqld:size=64m
+          - /tmp
+
+and the finding "tmpfs /tmp has no size bound (not edited: /tmp is its tmpdir: filesort merge
+files, on-disk temporary tables and the sort files of an index build, as large as the table they
+sort: a bound there fails it with ENOSPC, mount a volume there instead)".
 
 ## Fix safety
-Safe: a service that outgrows the bound gets ENOSPC in its scratch space rather than starving the
-host. Raise the bound per path with `sizes` where a service needs more.
+Safe where the configuration sets the bound. Unsafe where the image table says the folder holds
+only small files: a feature the table does not know may keep more there; the service then gets
+ENOSPC in that folder rather than starving the host. Raise the bound per path with `sizes`.
 
 ## Options
-- `size`: the bound for every tmpfs mount, like `64m`, `1g` or a number of bytes (default `64m`).
-- `sizes`: per mount path, e.g. `sizes = {"/var/lib/docker" = "1g"}`.
+- `size`: the bound for every tmpfs mount, like `64m`, `1g` or a number of bytes (default: none;
+  mounts whose contents the tool cannot tell are reported).
+- `sizes`: per mount path, e.g. `sizes = {"/var/lib/docker" = "1g", "/tmp" = "512m"}`.
 """
 
 from __future__ import annotations
@@ -58,24 +96,28 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from e2i_fix import fileroles, lazyre, render, yamledit
+from e2i_fix import facts, fileroles, lazyre, render, yamledit
+from e2i_fix.facts import runs
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
+from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import (
     RESET, ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, is_merge_key, position,
     scalar_value, to_value,
 )
 
 ID = "tmpfs-size"
-SUMMARY = "a size bound on every tmpfs mount"
-SAFETY = Safety.SAFE
+SUMMARY = "a size bound on tmpfs mounts whose contents it is known to hold"
+SAFETY = Safety.UNSAFE  # safe where the configuration sets the bound
 ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 # The service keys its decisions depend on: another pass changing one of them runs it again.
 READS = frozenset({"tmpfs", "volumes", "extends"})
 DEFAULTS: dict[str, Any] = {
-    "size": "64m",
+    "size": None,
     "sizes": {},
 }
+# The bound of a folder the image table says holds only small files (sockets, pid files).
+SCRATCH = "64m"
 
 # What both readers of a size accept: the kernel's tmpfs `size=` (short syntax) and Compose's
 # byte-size parser (long syntax, which rejects the kernel's `%`).
@@ -97,17 +139,27 @@ class _Entry:
         self.users: list[str] = []  # services whose mounts include it
 
 
+class Bound(NamedTuple):
+    """The bound a tmpfs gets, how safe it is and why; `size` None: no bound is proposed, `why`
+    says what the service keeps there instead."""
+
+    size: str | int | None
+    safety: Safety
+    why: str
+
+
 class _Plan:
     """A short-syntax entry to bound: its edit, or why it is left as it is."""
 
     def __init__(self, entry: _Entry, old: str, new: str, edit: Edit | None, why: str | None,
-                 bulky: bool = False) -> None:
+                 bulky: bool = False, bound: Bound | None = None) -> None:
         self.entry = entry
         self.old = old
         self.new = new
         self.edit = edit
         self.why = why
-        self.bulky = bulky
+        self.bulky = bulky  # no bound is proposed: the message says none
+        self.bound = bound
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
@@ -125,11 +177,12 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             continue
         old = scalar_value(e.node)  # type: ignore[arg-type]
         if isinstance(old, str) and not _sized(old):
-            plans[key] = _plan(e, old, _bounded(old, _size_for(_mount_path(old), options)), allowed, options)
+            bound = bound_for(project, e.users, _mount_path(old), options)
+            plans[key] = _plan(e, old, _bounded(old, bound.size or SCRATCH), allowed, options, bound)
     _drop_clashes(entries, plans)
     for key, e in ours.items():
         if e.long:
-            yield from _long(e, sorted(set(e.users) - allowed), options)
+            yield from _long(project, e, sorted(set(e.users) - allowed), options)
         elif key in plans:
             yield _short(plans[key])
 
@@ -138,16 +191,73 @@ def _bad_options(options: dict[str, Any]) -> str | None:
     sizes = options.get("sizes") or {}
     if not isinstance(sizes, dict):
         return "option sizes must be a table of mount path = size"
-    for where, v in [("size", options.get("size")), *((f"sizes.{k}", v) for k, v in sizes.items())]:
+    given = [("size", options.get("size"))] if options.get("size") is not None else []
+    for where, v in [*given, *((f"sizes.{k}", v) for k, v in sizes.items())]:
         if isinstance(v, bool) or not (isinstance(v, int) and v > 0 or isinstance(v, str) and _SIZE.fullmatch(v)):
             return f"option {where} = {v!r} is not a size (like 64m, 1g or a number of bytes)"
     return None
 
 
 def _size_for(path: str, options: dict[str, Any]) -> str | int:
+    """The bound the configuration gives `path`, else the scratch bound."""
+    got = configured(path, options)
+    return got if got is not None else SCRATCH
+
+
+def configured(path: str, options: dict[str, Any]) -> str | int | None:
+    """The bound the configuration sets for `path` (`sizes`, else `size`), if it sets one."""
     sizes = options.get("sizes") or {}
-    size: str | int = sizes.get(path, sizes.get(path.rstrip("/") or "/", options["size"]))
-    return size
+    got: str | int | None = sizes.get(path, sizes.get(path.rstrip("/") or "/", options.get("size")))
+    return got
+
+
+def bound_for(project: Project, users: list[str], path: str, options: dict[str, Any]) -> Bound:
+    """The bound of a tmpfs at `path` that services `users` mount: the configuration's (safe);
+    the scratch bound where every service keeps only small files there (the image table's
+    `bounded`: unsafe, the table may not know a feature that keeps more); else none, with what
+    the service keeps there: data as large as what it serves (a database's temporary folder),
+    what nginx's configuration lets it spool (request bodies, proxied responses, a cache), or
+    what is not known here."""
+    got = configured(path, options)
+    if got is not None:
+        return Bound(got, Safety.SAFE, "the bound the configuration sets")
+    target = path.rstrip("/") or "/"
+    judged: list[runs.Keeps] = []
+    limits: set[int] = set()
+    for name in sorted(set(users)):
+        for f in facts.every(project, name):
+            if any(m.kind == "tmpfs" and (m.target.rstrip("/") or "/") == target for m in f.mounts):
+                judged.append(runs.keeps(f, target))
+                limit = runs.memory_limit(f)
+                if limit:
+                    limits.add(limit)
+    if not judged:
+        judged.append(runs.Keeps("unknown", None, "what it keeps there is not known here"))
+    for kind in ("large", "sized", "unread", "unknown"):
+        k = next((k for k in judged if k.kind == kind), None)
+        if k is None:
+            continue
+        if kind == "large":
+            return Bound(None, Safety.DISPLAY_ONLY, f"{k.why}: a bound there fails it with ENOSPC, mount a volume "
+                                                    "there instead")
+        if kind == "sized" and k.size is None:
+            return Bound(None, Safety.DISPLAY_ONLY, f"nginx keeps there what nothing bounds ({k.why}): mount a volume "
+                                                    "there instead")
+        if kind == "sized":
+            return Bound(None, Safety.DISPLAY_ONLY, f"nginx keeps up to {_human(k.size or 0)} there for one request of "
+                         f"each kind ({k.why}), more for several at once: a bound below what it keeps fails requests "
+                         "with ENOSPC; choose one with the `sizes` option (a tmpfs counts against the container's "
+                         "memory), or mount a volume there")
+        return Bound(None, Safety.DISPLAY_ONLY, f"{k.why}: a bound it outgrows fails it with ENOSPC; choose one with "
+                                                f"the `sizes` option ({SCRATCH} fits scratch files)")
+    why = "; ".join(dict.fromkeys(k.why for k in judged))
+    if limits:
+        why += f" (a tmpfs counts against its memory limit of {_human(min(limits))})"
+    return Bound(SCRATCH, Safety.UNSAFE, why)
+
+
+def _human(b: int) -> str:
+    return runs.shown_size(b)
 
 
 def _sized(entry: str) -> bool:
@@ -329,17 +439,19 @@ def _changes(e: _Entry, key: str) -> tuple[tuple[str, ...], ...]:
     return tuple(out)
 
 
-def _plan(e: _Entry, old: str, new: str, allowed: set[str], options: dict[str, Any]) -> _Plan:
+def _plan(e: _Entry, old: str, new: str, allowed: set[str], options: dict[str, Any], bound: Bound) -> _Plan:
     held = sorted(set(e.users) - allowed)
     bulky = _bulky(_mount_path(old), options)
     if bulky:
-        return _Plan(e, old, new, None, bulky, bulky=True)
+        return _Plan(e, old, new, None, bulky, bulky=True, bound=bound)
     if held:
-        return _Plan(e, old, new, None, f"shared with {', '.join(map(repr, held))}, which opts out of {ID}")
+        return _Plan(e, old, new, None, f"shared with {', '.join(map(repr, held))}, which opts out of {ID}", bound=bound)
     if "$" in old:
-        return _Plan(e, old, new, None, "it comes from a variable")
+        return _Plan(e, old, new, None, "it comes from a variable", bound=bound)
+    if bound.size is None:
+        return _Plan(e, old, new, None, bound.why, bulky=True, bound=bound)
     edit = _append(e.doc, e.node, old, new, e.flow)  # type: ignore[arg-type]
-    return _Plan(e, old, new, edit, None if edit else "this scalar cannot be edited in place")
+    return _Plan(e, old, new, edit, None if edit else "this scalar cannot be edited in place", bound=bound)
 
 
 def _short(plan: _Plan) -> Fix:
@@ -351,7 +463,11 @@ def _short(plan: _Plan) -> Fix:
         msg += f": add {plan.new[len(plan.old):].lstrip(':,')}"
     if plan.edit is None:
         return Fix(ID, f"{msg} (not edited: {plan.why})", e.doc.path, line, col, safety=Safety.DISPLAY_ONLY)
-    return Fix(ID, msg, e.doc.path, line, col, (plan.edit,), SAFETY, _changes(e, "tmpfs"))
+    bound = plan.bound or Bound(SCRATCH, SAFETY, "")
+    if bound.safety is not Safety.SAFE:
+        msg += f" ({bound.why})"
+    return Fix(ID, msg, e.doc.path, line, col, (plan.edit,), bound.safety, _changes(e, "tmpfs"),
+               provenance=((f"size={bound.size}", bound.why),))
 
 
 def _append(doc: ComposeDoc, node: ScalarNode, old: str, new: str, flow: bool) -> Edit | None:
@@ -377,7 +493,7 @@ def _append(doc: ComposeDoc, node: ScalarNode, old: str, new: str, flow: bool) -
     return Edit(doc.path, start, end, render.quote(new, doc.style.quote))
 
 
-def _long(e: _Entry, held: list[str], options: dict[str, Any]) -> Iterator[Fix]:
+def _long(project: Project, e: _Entry, held: list[str], options: dict[str, Any]) -> Iterator[Fix]:
     node = e.node
     assert isinstance(node, MappingNode)
     v = to_value(node)
@@ -386,12 +502,13 @@ def _long(e: _Entry, held: list[str], options: dict[str, Any]) -> Iterator[Fix]:
     if isinstance(tmpfs, dict) and tmpfs.get("size") is not None:
         return
     target = v.get("target")
-    size = _size_for(str(target), options)
+    bound = bound_for(project, e.users, str(target), options)
+    size = bound.size or SCRATCH
     doc = e.doc
     line, col = position(node)
     msg = f"{_who(e)}: tmpfs volume {target} has no size bound"
     edits: list[Edit] | None = None
-    why = _bulky(str(target), options)
+    why = _bulky(str(target), options) or (bound.why if bound.size is None else None)
     if why is None:
         msg += f": add tmpfs.size: {size}"
         if held:
@@ -405,7 +522,10 @@ def _long(e: _Entry, held: list[str], options: dict[str, Any]) -> Iterator[Fix]:
     if not edits:
         yield Fix(ID, f"{msg} (not edited: {why})", doc.path, line, col, safety=Safety.DISPLAY_ONLY)
         return
-    yield Fix(ID, msg, doc.path, line, col, tuple(edits), SAFETY, _changes(e, "volumes"))
+    if bound.safety is not Safety.SAFE:
+        msg += f" ({bound.why})"
+    yield Fix(ID, msg, doc.path, line, col, tuple(edits), bound.safety, _changes(e, "volumes"),
+              provenance=((f"tmpfs.size {size}", bound.why),))
 
 
 def _size_edits(doc: ComposeDoc, node: MappingNode, size: str | int) -> list[Edit] | None:
