@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from e2i_fix import lazyre, render
@@ -82,19 +82,23 @@ class Conventions:
         self._nnp: list[_Seen] = []
         self._orders: dict[tuple[str, str], list[_Seen]] = {}
         self._limits: list[tuple[_Seen, dict[str, Any]]] = []
-        # What passes asked, by question and file: every service of a file asks the same.
-        self._asked: dict[tuple[str, int], Any] = {}
+        # What passes asked, by question and file: every service of a file asks the same. (The
+        # file is kept with its answer: an id is the file's only while the file lives.)
+        self._asked: dict[tuple[str, int], tuple[ComposeDoc, Any]] = {}
         self._read()
 
     # --- what the passes ask ----------------------------------------------------------------
 
+    def _answer(self, question: str, doc: ComposeDoc, work: Callable[[ComposeDoc], Any]) -> Any:
+        got = self._asked.get((question, id(doc)))
+        if got is None or got[0] is not doc:
+            got = self._asked[(question, id(doc))] = (doc, work(doc))
+        return got[1]
+
     def rotation(self, doc: ComposeDoc) -> Rotation | None:
         """The log rotation most services of `doc` have (an alias only if they alias it); else
         the stack's, as an inline block (an alias cannot reach another file's anchor)."""
-        key = ("rotation", id(doc))
-        if key not in self._asked:
-            self._asked[key] = self._rotation(doc)
-        got: Rotation | None = self._asked[key]
+        got: Rotation | None = self._answer("rotation", doc, self._rotation)
         return got
 
     def _rotation(self, doc: ComposeDoc) -> Rotation | None:
@@ -106,10 +110,7 @@ class Conventions:
 
     def list_style(self, doc: ComposeDoc) -> ListStyle | None:
         """How `doc` (else the stack) writes short string lists; None: it writes none."""
-        key = ("list_style", id(doc))
-        if key not in self._asked:
-            self._asked[key] = self._list_style(doc)
-        got: ListStyle | None = self._asked[key]
+        got: ListStyle | None = self._answer("list_style", doc, self._list_style)
         return got
 
     def _list_style(self, doc: ComposeDoc) -> ListStyle | None:
@@ -123,12 +124,12 @@ class Conventions:
     def no_new_privileges(self, doc: ComposeDoc) -> str | None:
         """How `doc` (else the stack) spells the no-new-privileges option: `no-new-privileges:true`,
         `no-new-privileges=true` or `no-new-privileges`; None: nowhere yet."""
-        key = ("no_new_privileges", id(doc))
-        if key not in self._asked:
-            seen = [s for s in self._nnp if s.doc is doc] or self._nnp
-            self._asked[key] = str(_majority(s.key for s in seen)) if seen else None
-        got: str | None = self._asked[key]
+        got: str | None = self._answer("no_new_privileges", doc, self._no_new_privileges)
         return got
+
+    def _no_new_privileges(self, doc: ComposeDoc) -> str | None:
+        seen = [s for s in self._nnp if s.doc is doc] or self._nnp
+        return str(_majority(s.key for s in seen)) if seen else None
 
     def first(self, doc: ComposeDoc, a: str, b: str) -> bool | None:
         """Whether services that write both `a` and `b` write `a` first (in `doc`, else in the
@@ -140,10 +141,7 @@ class Conventions:
     def limits(self, doc: ComposeDoc) -> Limits | None:
         """How `doc` (else the stack) writes resource limits; None: fewer than two services
         write limits or reservations."""
-        key = ("limits", id(doc))
-        if key not in self._asked:
-            self._asked[key] = self._limits_of(doc)
-        got: Limits | None = self._asked[key]
+        got: Limits | None = self._answer("limits", doc, self._limits_of)
         return got
 
     def _limits_of(self, doc: ComposeDoc) -> Limits | None:
