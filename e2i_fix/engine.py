@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from e2i_fix import dockerfile, project as proj, source as src, suppress
+from e2i_fix import project as proj, source as src, suppress
 from e2i_fix.config import Settings
 from e2i_fix.errors import InputError, Problem
 from e2i_fix.fix import Edit, Fix, Safety, as_path
@@ -22,6 +22,7 @@ from e2i_fix.passes import Pass
 from e2i_fix.yamldoc import ComposeDoc
 
 if TYPE_CHECKING:
+    from e2i_fix import dockerfile
     from e2i_fix.verify import Failure
 
 MAX_ROUNDS = 10
@@ -343,6 +344,8 @@ class Workspace:
         doc = self._docker_cache.get(key)
         if doc is None:
             try:
+                from e2i_fix import dockerfile  # a stack without Dockerfiles never loads it
+
                 doc = dockerfile.parse(self.current(path))
             except InputError as e:
                 problems.append(e.problem(str(path)))
@@ -748,6 +751,8 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
             reparse: Callable[[str], object] = _compose_parser(path)
             what = "invalid YAML"
         elif path in ws.dockerfile_paths:
+            from e2i_fix import dockerfile
+
             reparse = dockerfile.check
             what = "a Dockerfile BuildKit rejects"
         else:
@@ -756,7 +761,7 @@ def _apply(ws: Workspace, fixes: list[Fix]) -> dict[str, Problem]:
             if path in ws.compose_paths:
                 ws.compose_doc(path)
             else:
-                dockerfile.check(ws.texts[path])
+                reparse(ws.texts[path])
         except InputError as err:
             # Find the pass to blame: apply each pass's edits alone.
             for pass_id in dict.fromkeys(f.pass_id for f in fixes):

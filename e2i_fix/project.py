@@ -65,14 +65,17 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from e2i_fix import dockerfile, fileroles, lazyre, model, yamldoc
-from e2i_fix.dockerfile import DockerfileDoc, Stage
+from e2i_fix import fileroles, lazyre, model, yamldoc
 from e2i_fix.errors import InputError
 from e2i_fix.records import NamedTuple
 from e2i_fix.source import Source
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode
+
+if TYPE_CHECKING:
+    from e2i_fix import dockerfile
+    from e2i_fix.dockerfile import DockerfileDoc, Stage
 
 __all__ = ["Build", "ComposeDoc", "Project", "Ref", "Service", "ServiceDef", "Stack", "discover", "references"]
 

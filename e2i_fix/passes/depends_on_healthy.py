@@ -79,7 +79,6 @@ wait on such a check.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -462,6 +461,8 @@ def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
 
 def _shown(word: str) -> str:
     """A word of a probe as a person would type it: double quotes where a shell needs quotes."""
+    import shlex  # only for a word a health check quotes
+
     if shlex.quote(word) == word:
         return word
     return f'"{word}"' if not any(c in word for c in '"$`\\') else shlex.quote(word)

@@ -62,15 +62,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from e2i_fix import fileroles, images, lazyre, render, yamledit
-from e2i_fix.dockerfile import Stage
 from e2i_fix.facts import decisions, runs
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, opted_out, resolve_build, targets
 from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position
+
+if TYPE_CHECKING:
+    from e2i_fix.dockerfile import Stage
 
 ID = "no-force-root"
 SUMMARY = "drop C_FORCE_ROOT; run as the image's non-root user"
