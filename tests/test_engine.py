@@ -285,3 +285,20 @@ def test_one_finding_for_what_several_services_of_a_file_share(tmp_path: Path,
                "images need is not known here" in x]
     assert len(grouped) == 1 and grouped[0].startswith(f"{tmp_path / 'compose.yaml'}:2:3:")
     assert not any("service 'a'" in x or "service 'b'" in x for x in lines)
+
+
+def test_a_grouped_finding_is_placed_in_the_file_as_read(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """regression: the one finding of several services is a new value; it must still be mapped
+    back from the round that proposed it to the file as read (other fixes moved its lines)."""
+    from e2i_fix._main import main
+
+    text = ("services:\n  db:\n    image: postgres:16-alpine\n    volumes:\n      - data:/var/lib/postgresql/data\n"
+            "  a:\n    image: acme/a:1\n    depends_on:\n      - db\n  b:\n    image: acme/b:1\nvolumes:\n  data:\n")
+    (tmp_path / "compose.yaml").write_text(text)
+    # A development override that builds `a`: the passes run again in a later round.
+    (tmp_path / "compose.dev.yaml").write_text("services:\n  a:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text('FROM node:20\nCMD ["node", "server.js"]\n')
+    assert main(["--check", "--no-config", "--unsafe-fixes", str(tmp_path)]) == 1
+    lines = [x for x in capsys.readouterr().out.splitlines() if "2 services ('a', 'b')" in x]
+    assert lines and all(x.startswith(f"{tmp_path / 'compose.yaml'}:6:3:") for x in lines), lines
