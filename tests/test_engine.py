@@ -293,12 +293,15 @@ def test_a_grouped_finding_is_placed_in_the_file_as_read(tmp_path: Path,
     back from the round that proposed it to the file as read (other fixes moved its lines)."""
     from e2i_fix._main import main
 
-    text = ("services:\n  db:\n    image: postgres:16-alpine\n    volumes:\n      - data:/var/lib/postgresql/data\n"
-            "  a:\n    image: acme/a:1\n    depends_on:\n      - db\n  b:\n    image: acme/b:1\nvolumes:\n  data:\n")
-    (tmp_path / "compose.yaml").write_text(text)
-    # A development override that builds `a`: the passes run again in a later round.
-    (tmp_path / "compose.dev.yaml").write_text("services:\n  a:\n    build: .\n")
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  postgres:\n    image: postgres:16-alpine\n    restart: always\n    volumes:\n"
+        "      - ./pgdata:/var/lib/postgresql/data\n  app:\n    environment:\n"
+        "      - DATABASE_URL=postgresql://postgres:${POSTGRES_PASSWORD}@postgres:5432/postgres\n"
+        "    restart: always\n    image: ghcr.io/linkwarden/linkwarden:latest\n    ports:\n      - 3000:3000\n    volumes:\n"
+        "      - ./data:/data/data\n    depends_on:\n      - postgres\n      - search\n"
+        "  search:\n    image: getmeili/meilisearch:v1.13.3\n    restart: always\n    volumes:\n      - ./meili_data:/meili_data\n")
+    (tmp_path / "docker-compose.dev.yml").write_text("services:\n  app:\n    build: .\n")
     (tmp_path / "Dockerfile").write_text('FROM node:20\nCMD ["node", "server.js"]\n')
     assert main(["--check", "--no-config", "--unsafe-fixes", str(tmp_path)]) == 1
-    lines = [x for x in capsys.readouterr().out.splitlines() if "2 services ('a', 'b')" in x]
-    assert lines and all(x.startswith(f"{tmp_path / 'compose.yaml'}:6:3:") for x in lines), lines
+    lines = [x for x in capsys.readouterr().out.splitlines() if "2 services ('app', 'search')" in x]
+    assert lines and all(x.startswith(f"{tmp_path / 'docker-compose.yml'}:7:3:") for x in lines), lines
