@@ -520,7 +520,7 @@ def _run(stack: proj.Stack, passes: Sequence[Pass], settings: Settings,
         result.problems.append(Problem(str(stack), f"fixes did not settle after {MAX_ROUNDS} rounds: {', '.join(ids)}"))
         ws.texts = {p: s.text for p, s in ws.originals.items()}
         result.applied = []
-    result.findings = grouped(result.findings)
+    result.findings = grouped(result.findings, result.round_of)
     result.originals = ws.originals
     result.texts = ws.texts
     result.after = project
@@ -566,10 +566,11 @@ def _blocked(fix: Fix, blocked: dict[tuple[object, ...], str]) -> Fix:
                         changes=())
 
 
-def grouped(findings: list[Fix]) -> list[Fix]:
+def grouped(findings: list[Fix], round_of: dict[int, int] | None = None) -> list[Fix]:
     """Findings that say the same of several services of one file as one finding, at the first
     one's place: a stack of thirty services the tool has no facts for gets one line that names
-    them, not thirty that repeat it."""
+    them, not thirty that repeat it. `round_of` (the round that proposed each finding, by
+    identity) learns the new finding's round, so its place is found in the file as read."""
     buckets: dict[tuple[str, Path, str], list[Fix]] = {}
     for f in findings:
         if f.group is not None and not f.edits:
@@ -585,7 +586,10 @@ def grouped(findings: list[Fix]) -> list[Fix]:
             first = min(bucket, key=lambda x: (x.line, x.col))
             names = ", ".join(repr(x.group[2]) for x in sorted(bucket, key=lambda x: (x.line, x.col)) if x.group)
             assert f.group is not None
-            out.append(first._replace(message=f.group[1].format(count=len(bucket), services=names), group=None))
+            merged = first._replace(message=f.group[1].format(count=len(bucket), services=names), group=None)
+            if round_of is not None and id(first) in round_of:
+                round_of[id(merged)] = round_of[id(first)]
+            out.append(merged)
     return out
 
 

@@ -317,3 +317,23 @@ def test_one_finding_for_what_several_services_of_a_file_share(tmp_path: Path,
                "images need is not known here" in x]
     assert len(grouped) == 1 and grouped[0].startswith(f"{tmp_path / 'compose.yaml'}:2:3:")
     assert not any("service 'a'" in x or "service 'b'" in x for x in lines)
+
+
+def test_a_grouped_finding_is_placed_in_the_file_as_read(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """regression: the one finding of several services is a new value; it must still be mapped
+    back from the round that proposed it to the file as read (other fixes moved its lines)."""
+    from e2i_fix._main import main
+
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  postgres:\n    image: postgres:16-alpine\n    restart: always\n    volumes:\n"
+        "      - ./pgdata:/var/lib/postgresql/data\n  app:\n    environment:\n"
+        "      - DATABASE_URL=postgresql://postgres:${POSTGRES_PASSWORD}@postgres:5432/postgres\n"
+        "    restart: always\n    image: ghcr.io/linkwarden/linkwarden:latest\n    ports:\n      - 3000:3000\n    volumes:\n"
+        "      - ./data:/data/data\n    depends_on:\n      - postgres\n      - search\n"
+        "  search:\n    image: getmeili/meilisearch:v1.13.3\n    restart: always\n    volumes:\n      - ./meili_data:/meili_data\n")
+    (tmp_path / "docker-compose.dev.yml").write_text("services:\n  app:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text('FROM node:20\nCMD ["node", "server.js"]\n')
+    assert main(["--check", "--no-config", "--unsafe-fixes", str(tmp_path)]) == 1
+    lines = [x for x in capsys.readouterr().out.splitlines() if "2 services ('app', 'search')" in x]
+    assert lines and all(x.startswith(f"{tmp_path / 'docker-compose.yml'}:7:3:") for x in lines), lines
