@@ -1333,6 +1333,11 @@ def opted_out(service: Service, pass_id: str) -> bool:
     """`# e2i-fix: ignore[pass-id, ...]` (or bare `ignore`) on the service's key line."""
     for d in service.defs:
         text = d.doc.text
+        said = d.doc.__dict__.get("_names_tool")
+        if said is None:  # most files never name the tool: asked once per file, not per service
+            said = d.doc.__dict__["_names_tool"] = "e2i-fix" in text
+        if not said:
+            continue
         end = text.find("\n", d.key.start_mark.index)
         m = _IGNORE_COMMENT.search(text, d.key.start_mark.index, len(text) if end < 0 else end)
         if m and (m.group(1) is None or pass_id in {x.strip() for x in m.group(1).split(",")}):
