@@ -297,7 +297,7 @@ class Workspace:
             i += 1
         self.compose_paths = set(where)
         dfs: dict[Path, dockerfile.DockerfileDoc | None] = {}
-        for path in sorted(proj.dockerfile_paths(docs, folders)):
+        for path in sorted(proj.dockerfile_paths(docs, folders, self.env)):
             dfs[path] = self._dockerfile(path, problems)
         project = proj.Project(self.stack, docs, dfs, self.env, roles, refs, self.plan, self.role_globs)
         project.settings = self.settings

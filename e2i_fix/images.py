@@ -181,7 +181,7 @@ def health(project: Project, files: tuple[int, ...], name: str) -> Health | None
 
 
 def built_stage(project: Project, config: dict[str, Any]) -> Stage | None:
-    build = resolve_build(config.get("build"), project.folder)
+    build = resolve_build(config.get("build"), project.folder, project.env)
     if build is None or build.dockerfile is None:
         return None
     doc = project.dockerfiles.get(build.dockerfile)
