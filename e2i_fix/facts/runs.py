@@ -603,6 +603,55 @@ def sudo(f: Facts) -> Sudo:
     return Sudo(installed, granted, called)
 
 
+# --- s6-overlay ----------------------------------------------------------------------------------
+
+_INIT = re.compile(r"(?:^|[\s;&|(])(?:exec\s+)?/init(?=$|[\s;&|)])", re.MULTILINE)
+
+
+def s6_overlay(f: Facts) -> str | None:
+    """Where the stages install s6-overlay (the image table's `s6_overlay.installs`: its release
+    tarballs, its package), when what runs starts its `/init`; else None. Its /init runs the
+    setuid-root `s6-overlay-suexec`, which a process started as another user must gain root
+    through at execve to make /run its own."""
+    from e2i_fix.facts import image as images
+
+    pattern = images.section("s6_overlay").get("installs")
+    if not isinstance(pattern, str):
+        return None
+    rx = re.compile(pattern)
+    where = None
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name in ("RUN", "ADD", "COPY"):
+                text = _run_text(ins) if ins.name == "RUN" else " ".join(ins.operands)
+                if rx.search(f.expand(text, st, ins)):
+                    where = f"line {ins.line}"
+                    break
+        if where is not None:
+            break
+    if where is None:
+        return None
+    if "/init" in f.argv or any(_INIT.search(_code(s.text)) for s in f.scripts):
+        return f"its Dockerfile installs s6-overlay ({where}) and it runs /init"
+    return None
+
+
+def owns_run(f: Facts, user: str) -> bool:
+    """Whether a RUN line of its stages hands /run to `user` (`chown -R user:group /run`): then
+    s6-overlay's preinit needs no root to use it."""
+    name = user.split(":", 1)[0]
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name != "RUN":
+                continue
+            for part in re.split(r"&&|\|\||;|\n", f.expand(_run_text(ins), st, ins)):
+                words = words_of(part)
+                if words and words[0] == "chown" and "/run" in words[1:] and any(
+                        w.split(":", 1)[0] == name for w in words[1:] if not w.startswith("-")):
+                    return True
+    return False
+
+
 # --- writes ---------------------------------------------------------------------------------
 
 # A target: an absolute path, or one that starts with a variable (`"$CONF"`, `${DIR}/x.log`).
