@@ -280,3 +280,22 @@ def test_written_in_the_stack_s_order_and_quotes() -> None:
     assert text.endswith("  cache:\n    image: redis:7\n    cap_add:\n      - 'CHOWN'\n      - 'DAC_OVERRIDE'\n"
                          "      - 'SETGID'\n      - 'SETUID'\n    cap_drop:\n      - 'ALL'\n")
     assert config_json(folder)["services"]["cache"]["cap_drop"] == ["ALL"]
+
+
+@pytest.mark.parametrize(("service", "why"), [
+    pytest.param("web", "web/root/docker/helpers.sh runs su, which goes through PAM",
+                 id="helpers sourced through a variable the script defaults"),
+    pytest.param("cron", "cron/entrypoint.d/20-crontab.sh runs su, which goes through PAM",
+                 id="a script of the .d folder run-parts runs"),
+])
+def test_scripts_reached_through_variables_and_folders(service: str, why: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`source "${ENTRYPOINT_ROOT}/helpers.sh"` after `: "${ENTRYPOINT_ROOT:="/docker"}"`, and the
+    scripts of a `.d` folder the entrypoint runs (`find "$ENTRYPOINT_D_ROOT"`, `run-parts`), are
+    read: a root process that runs su there keeps AUDIT_WRITE ("su: System error" without it)."""
+    out = check(ID, FIXTURES / "scripts-through-variables" / "input", capsys)
+    line = next(x for x in out if f"service {service!r}" in x)
+    assert "AUDIT_WRITE, CHOWN" in line and why in line
+    assert "AUDIT_WRITE" in config_json(FIXTURES / "scripts-through-variables" / "expected")["services"][service]["cap_add"]
+    plain = next(x for x in out if "service 'plain'" in x)
+    assert "PAM" not in plain and "loses NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE" in plain

@@ -27,8 +27,9 @@ the decision `non-root-user` and `no-force-root` take):
   no ENTRYPOINT (or no CMD, with none from compose) of its own on a base image the table does
   not know: what runs, and what it needs, is that base's;
 - a root process that runs a tool going through PAM (`su`, `sudo`, `runuser`, `login`, `sshd`:
-  the table's `pam` profile), in its command, entrypoint or the scripts they run, also keeps
-  AUDIT_WRITE: PAM's audit record needs it, and without it PAM fails the call ("su: System
+  the table's `pam` profile), in its command, entrypoint or the scripts they run (followed
+  through paths written with variables, `source "${ENTRYPOINT_ROOT}/helpers.sh"`, and through
+  the `.d` folders they run every script of), also keeps AUDIT_WRITE: PAM's audit record needs it, and without it PAM fails the call ("su: System
   error"). gosu, su-exec and setpriv change the user with plain system calls and need none;
 - whatever the user, the capabilities of binaries that carry file capabilities stay (caddy's
   `/usr/bin/caddy` has cap_net_bind_service, a Dockerfile's `setcap ... /usr/local/bin/x`):
