@@ -229,8 +229,10 @@ class Workspace:
             self.texts[path] = s.text
         env_path = self.stack.folder / ".env"
         if env_path.is_file():
+            from e2i_fix.facts.image import Values  # which values are one install's (untracked)
+
             try:
-                self.env = proj.parse_env(src.read(env_path).text)
+                self.env = Values(proj.parse_env(src.read(env_path).text), env_path)
             except InputError:
                 pass  # interpolation values are a nicety; a broken .env is Compose's to report
 

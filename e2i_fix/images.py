@@ -59,8 +59,8 @@ def known_probe(image: str | None, config: dict[str, Any] | None = None,
     floor = k.soft("probe_min_major")
     if floor is not None:
         major = ref.major()
-        if major is None and ref.tag is None and not ref.resolved:
-            return None  # a variable tag: which version runs is not known here
+        if major is None and (ref.local or ref.tag is None and not ref.resolved):
+            return None  # a variable tag (or one install's value of it): which version runs is not known here
         if major is not None and major < int(floor):
             return None
     if k.soft("probe_unless_password") and config is not None:

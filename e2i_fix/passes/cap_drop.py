@@ -18,7 +18,10 @@ the decision `non-root-user` and `no-force-root` take):
   down with `setpriv --bounding-set=-all`, and emptying the bounding set needs SETPCAP (without
   it setpriv exits 127 at every start); nginx keeps CHOWN, SETGID, SETUID and NET_BIND_SERVICE;
   caddy keeps NET_BIND_SERVICE. Where the needs differ between releases and the tag does not
-  tell which runs (a variable with no value), the service is reported;
+  tell which runs, the service is reported: a variable with no value, or one whose value only a
+  `.env` git does not track gives (the file an install copies from `.env.example` and edits:
+  one install's release, not the repository's; the message names the variable). A default
+  written in the compose file (`redis:${TAG:-7}`) or a tracked `.env` is the repository's;
 - an image built here that runs as root keeps root's powers over files and users (CHOWN,
   DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, and NET_BIND_SERVICE when it listens
   below 1024) and loses the rest: NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP.
