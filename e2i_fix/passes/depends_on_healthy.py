@@ -106,7 +106,8 @@ HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
 
 _ONE_SHOT_NAME = re.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
-_ONE_SHOT_CMD = re.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb)\b")
+_ONE_SHOT_CMD = re.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb"
+                           r"|migrations\s+(?:bootstrap|up|finish|run|apply))\b")
 _LONG_RUNNING = re.compile(
     r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
 )
