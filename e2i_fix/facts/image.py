@@ -179,7 +179,7 @@ def _untracked(path: Path) -> str | None:
 # --- the table ------------------------------------------------------------------------------
 
 _RUNTIME = ("user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
-            "renders", "read_only", "internal", "gains", "notes", "sources", "bounded", "unbounded", "spools",
+            "renders", "read_only", "internal", "internal_ports", "gains", "other_user_gains", "notes", "sources", "bounded", "unbounded", "spools",
             "versions")
 _SOFTWARE = ("probe", "probe_min_major", "probe_unless_password", "probe_source", "port", "port_source", "cpus",
              "memory", "documented", "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
