@@ -41,6 +41,9 @@ class Probe(NamedTuple):
     # probe in the compose file would replace.
     exact: bool = True
     family: str = ""  # the table entry the probe comes from
+    # The start period it gets where the image's first start is long (`probe_start_period`), and why.
+    start_period: str | None = None
+    start_source: str = ""
 
 
 _PASSWORD = re.compile(r"pass", re.IGNORECASE)
@@ -75,7 +78,9 @@ def known_probe(image: str | None, config: dict[str, Any] | None = None,
         if len(ports) == 1 and f":{port}" in " ".join(test):
             test = [x.replace(f":{port}", f":{next(iter(ports))}") for x in test]
     owner = next(e for e in k.software if e.get("probe") is not None)
-    return Probe(test, str(k.soft("probe_source")), k.image is not None and k.image.get("probe") is not None, owner.key)
+    start = owner.get("probe_start_period")
+    return Probe(test, str(k.soft("probe_source")), k.image is not None and k.image.get("probe") is not None, owner.key,
+                 str(start) if start else None, str(owner.get("probe_start_source") or ""))
 
 
 def known_port(image: str | None, env: dict[str, str] | None = None) -> tuple[int, str] | None:
