@@ -232,8 +232,10 @@ class Workspace:
             self.texts[path] = s.text
         env_path = self.stack.folder / ".env"
         if env_path.is_file():
+            from e2i_fix.facts.image import Values  # which values are one install's (untracked)
+
             try:
-                self.env = proj.parse_env(src.read(env_path).text)
+                self.env = Values(proj.parse_env(src.read(env_path).text), env_path)
             except InputError:
                 pass  # interpolation values are a nicety; a broken .env is Compose's to report
 
@@ -300,7 +302,7 @@ class Workspace:
             i += 1
         self.compose_paths = set(where)
         dfs: dict[Path, dockerfile.DockerfileDoc | None] = {}
-        for path in sorted(proj.dockerfile_paths(docs, folders)):
+        for path in sorted(proj.dockerfile_paths(docs, folders, self.env)):
             dfs[path] = self._dockerfile(path, problems)
         project = proj.Project(self.stack, docs, dfs, self.env, roles, refs, self.plan, self.role_globs)
         project.settings = self.settings

@@ -404,9 +404,12 @@ def _replace_test(doc: ComposeDoc, key: ScalarNode, node: Node, test: list[str])
 
 
 def add_healthcheck(doc: ComposeDoc, mapping: MappingNode, after: int, test: list[str],
-                    options: dict[str, Any]) -> Edit | None:
-    """`healthcheck:` as the last entry of a service, its test a flow list as people write it."""
+                    options: dict[str, Any], start_period: str | None = None) -> Edit | None:
+    """`healthcheck:` as the last entry of a service, its test a flow list as people write it
+    (with `start_period` where the image's first start is long)."""
     timings = {k: options[k] for k in ("interval", "timeout", "retries") if options.get(k) is not None}
+    if start_period:
+        timings["start_period"] = start_period
     edit = yamledit.append_entry(doc, mapping, "healthcheck", {"test": "\0", **timings}, after)
     if edit is None:
         return None

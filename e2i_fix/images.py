@@ -42,6 +42,9 @@ class Probe(NamedTuple):
     # probe in the compose file would replace.
     exact: bool = True
     family: str = ""  # the table entry the probe comes from
+    # The start period it gets where the image's first start is long (`probe_start_period`), and why.
+    start_period: str | None = None
+    start_source: str = ""
 
 
 _PASSWORD = lazyre.compile(r"pass", re.IGNORECASE)
@@ -60,8 +63,8 @@ def known_probe(image: str | None, config: dict[str, Any] | None = None,
     floor = k.soft("probe_min_major")
     if floor is not None:
         major = ref.major()
-        if major is None and ref.tag is None and not ref.resolved:
-            return None  # a variable tag: which version runs is not known here
+        if major is None and (ref.local or ref.tag is None and not ref.resolved):
+            return None  # a variable tag (or one install's value of it): which version runs is not known here
         if major is not None and major < int(floor):
             return None
     if k.soft("probe_unless_password") and config is not None:
@@ -78,7 +81,9 @@ def known_probe(image: str | None, config: dict[str, Any] | None = None,
         if len(ports) == 1 and f":{port}" in " ".join(test):
             test = [x.replace(f":{port}", f":{next(iter(ports))}") for x in test]
     owner = next(e for e in k.software if e.get("probe") is not None)
-    return Probe(test, str(k.soft("probe_source")), k.image is not None and k.image.get("probe") is not None, owner.key)
+    start = owner.get("probe_start_period")
+    return Probe(test, str(k.soft("probe_source")), k.image is not None and k.image.get("probe") is not None, owner.key,
+                 str(start) if start else None, str(owner.get("probe_start_source") or ""))
 
 
 def known_port(image: str | None, env: dict[str, str] | None = None) -> tuple[int, str] | None:
@@ -184,7 +189,7 @@ def health(project: Project, files: tuple[int, ...], name: str) -> Health | None
 
 
 def built_stage(project: Project, config: dict[str, Any]) -> Stage | None:
-    build = resolve_build(config.get("build"), project.folder)
+    build = resolve_build(config.get("build"), project.folder, project.env)
     if build is None or build.dockerfile is None:
         return None
     doc = project.dockerfiles.get(build.dockerfile)

@@ -62,7 +62,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -873,13 +873,13 @@ class Project:
                 roles = set()
                 for v in self.variants():
                     for cfg in (self.model(v).get("services") or {}).values():
-                        b = resolve_build(cfg.get("build"), self.folder) if isinstance(cfg, dict) else None
+                        b = resolve_build(cfg.get("build"), self.folder, self.env) if isinstance(cfg, dict) else None
                         if b is not None and b.dockerfile == path:
                             roles.add(v.role)
                 for i, doc in enumerate(self.docs):  # a template only `extends` reaches
                     svcs = doc.value.get("services")
                     for cfg in svcs.values() if isinstance(svcs, dict) and not roles else ():
-                        b = resolve_build(cfg.get("build"), self.folder) if isinstance(cfg, dict) else None
+                        b = resolve_build(cfg.get("build"), self.folder, self.env) if isinstance(cfg, dict) else None
                         if b is not None and b.dockerfile == path:
                             roles.add(self.file_role(i).name)
                 got = fileroles.first(roles)
@@ -1116,7 +1116,7 @@ class Project:
         return self.stack.folder
 
     def _build(self, spec: Any) -> Build | None:
-        build = resolve_build(spec, self.folder)
+        build = resolve_build(spec, self.folder, self.env)
         if build is not None and build.dockerfile is not None:
             build.doc = self.dockerfiles.get(build.dockerfile)
         return build
@@ -1142,22 +1142,41 @@ def plan_variants(project: Project) -> list[tuple[tuple[int, ...], str, bool]]:
     return out
 
 
-def resolve_build(spec: Any, folder: Path) -> Build | None:
-    """Where a `build:` section points: its context and Dockerfile on disk, where they can be
-    known (a remote context, `dockerfile_inline` or a `${VAR}` leaves them None)."""
+def resolve_build(spec: Any, folder: Path, env: Mapping[str, str] | None = None) -> Build | None:
+    """Where a `build:` section points: its context and Dockerfile on disk, and the stage it
+    targets, where they can be known (a remote context or `dockerfile_inline` leaves them None).
+    `context`, `dockerfile` and `target` are read as Compose reads them, their variables from
+    `env` (the stack's `.env`) or their defaults; one with a variable that has neither stays as
+    written, which names no path or stage."""
     if isinstance(spec, str):
         spec = {"context": spec}
     if not isinstance(spec, dict):
         return None
-    ctx = str(spec.get("context") or ".")
-    target = spec.get("target") if isinstance(spec.get("target"), str) else None
+
+    def field(key: str) -> str | None:
+        value = spec.get(key)
+        if not isinstance(value, str):
+            return None
+        return interpolate(value, dict(env)) if "$" in value and env is not None and _has_values(value, env) else value
+
+    ctx = field("context") or "."
+    target = field("target")
     if "://" in ctx or ctx.startswith(("git@", "github.com/")) or "$" in ctx:
         return Build(None, None, target)
     context = _cleaned(folder / ctx)
-    name = str(spec.get("dockerfile") or "Dockerfile")
+    name = field("dockerfile") or "Dockerfile"
     if spec.get("dockerfile_inline") is not None or "$" in name:
         return Build(context, None, target)
     return Build(context, _cleaned(context / name), target)
+
+
+def _has_values(text: str, env: Mapping[str, str]) -> bool:
+    """Whether every variable in `text` has a value in `env` or a default (`${A:-x}`, `${A-x}`)."""
+    for m in _VAR.finditer(text.replace("$$", "")):
+        name = m.group("name") or m.group("bare")
+        if name not in env and not (m.group("op") or "").lstrip(":").startswith("-"):
+            return False
+    return True
 
 
 def _cleaned(path: Path) -> Path:
@@ -1176,14 +1195,15 @@ def _cleaned(path: Path) -> Path:
 _CLEANED: dict[tuple[str, str], Path] = {}
 
 
-def dockerfile_paths(docs: list[ComposeDoc], folders: list[Path]) -> set[Path]:
+def dockerfile_paths(docs: list[ComposeDoc], folders: list[Path], env: Mapping[str, str] | None = None) -> set[Path]:
     """The Dockerfiles the compose files build from (before services are merged), each file's
-    `build:` relative to its own folder (an included file's project directory)."""
+    `build:` relative to its own folder (an included file's project directory), its variables
+    from `env`."""
     out: set[Path] = set()
     for doc, folder in zip(docs, folders):
         svcs = doc.value.get("services")
         for svc in svcs.values() if isinstance(svcs, dict) else ():
-            build = resolve_build(svc.get("build") if isinstance(svc, dict) else None, folder)
+            build = resolve_build(svc.get("build") if isinstance(svc, dict) else None, folder, env)
             if build is not None and build.dockerfile is not None:
                 out.add(build.dockerfile)
     return out

@@ -123,6 +123,7 @@ def half_size(b: int) -> int | None:
 
 _REDIS_UNIT = {"": 1, "k": 1000, "kb": KiB, "m": 1000**2, "mb": MiB, "g": 1000**3, "gb": GiB}
 _MAXMEMORY = lazyre.compile(r"--maxmemory(?![\w-])(?:=|\s+)(\S+)")
+_EXTRA_FLAGS = lazyre.compile(r"(?:^|_)EXTRA_FLAGS$")
 _XMX = lazyre.compile(r"(-Xmx|-XX:MaxHeapSize=)(\S+)")
 _JVM_SIZE = lazyre.compile(r"(\d+)([kKmMgGtT]?)")
 _OLD_SPACE = lazyre.compile(r"--max-old-space-size(?:=|\s+)(\S+)")
@@ -166,7 +167,10 @@ def demands(config: dict[str, Any], family: str | None,
     env = config.get("environment") if environment is None else environment
     env = env if isinstance(env, dict) else {}
 
-    for m in _MAXMEMORY.finditer(cmd):
+    # The valkey image appends $VALKEY_EXTRA_FLAGS to the server's arguments (bitnami's images
+    # read REDIS_EXTRA_FLAGS / VALKEY_EXTRA_FLAGS alike): a --maxmemory there is the service's own.
+    flags = " ".join(str(v) for k, v in env.items() if v is not None and _EXTRA_FLAGS.search(k))
+    for m in _MAXMEMORY.finditer(f"{cmd} {flags}" if flags else cmd):
         tok = m.group(1).strip("'\"")
         if _INTERP.search(tok):
             unread.append(f"--maxmemory {tok}")

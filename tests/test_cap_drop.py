@@ -280,3 +280,58 @@ def test_written_in_the_stack_s_order_and_quotes() -> None:
     assert text.endswith("  cache:\n    image: redis:7\n    cap_add:\n      - 'CHOWN'\n      - 'DAC_OVERRIDE'\n"
                          "      - 'SETGID'\n      - 'SETUID'\n    cap_drop:\n      - 'ALL'\n")
     assert config_json(folder)["services"]["cache"]["cap_drop"] == ["ALL"]
+
+
+@pytest.mark.parametrize(("service", "why"), [
+    pytest.param("web", "web/root/docker/helpers.sh runs su, which goes through PAM",
+                 id="helpers sourced through a variable the script defaults"),
+    pytest.param("cron", "cron/entrypoint.d/20-crontab.sh runs su, which goes through PAM",
+                 id="a script of the .d folder run-parts runs"),
+])
+def test_scripts_reached_through_variables_and_folders(service: str, why: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`source "${ENTRYPOINT_ROOT}/helpers.sh"` after `: "${ENTRYPOINT_ROOT:="/docker"}"`, and the
+    scripts of a `.d` folder the entrypoint runs (`find "$ENTRYPOINT_D_ROOT"`, `run-parts`), are
+    read: a root process that runs su there keeps AUDIT_WRITE ("su: System error" without it)."""
+    out = check(ID, FIXTURES / "scripts-through-variables" / "input", capsys)
+    line = next(x for x in out if f"service {service!r}" in x)
+    assert "AUDIT_WRITE, CHOWN" in line and why in line
+    assert "AUDIT_WRITE" in config_json(FIXTURES / "scripts-through-variables" / "expected")["services"][service]["cap_add"]
+    plain = next(x for x in out if "service 'plain'" in x)
+    assert "PAM" not in plain and "loses NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE" in plain
+
+
+def _git(folder: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True,
+                   env={"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(folder), "PATH": "/usr/bin:/bin"})
+
+
+def test_a_release_only_an_untracked_env_gives_is_one_install_s(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`redis:${REDIS_VERSION}` with `REDIS_VERSION="7.2"` only in a `.env` git ignores: that is
+    one install's release, not the repository's, and an install that sets 8 would need SETPCAP
+    (setpriv exits 127 without it). The service is reported, the variable named; a default
+    written in the compose file, or a `.env` git tracks, is the repository's value. (The
+    fixture itself, in no git work tree, reads its `.env` as the stack's own: both get the
+    Redis 7 set.)"""
+    import shutil
+
+    work = tmp_path / "stack"
+    shutil.copytree(FIXTURES / "local-env" / "input", work)
+    _git(work, "init", "-q")
+    _git(work, "add", "compose.yaml", ".gitignore")
+    capsys.readouterr()
+    main(["--check", "--unsafe-fixes", "--select", ID, str(work)])
+    out = capsys.readouterr().out.splitlines()
+    cache = next(x for x in out if "service 'cache'" in x)
+    assert ("what the redis image does here depends on its release, and its tag comes from REDIS_VERSION, '7.2' "
+            "only in .env, a file git ignores (one install's value, not the repository's" in cache)
+    assert cache.endswith("(no fix applied)")
+    queue = next(x for x in out if "service 'queue'" in x)
+    assert "cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]" in queue and "gosu" in queue
+    _git(work, "add", "-f", ".env")
+    capsys.readouterr()
+    main(["--check", "--unsafe-fixes", "--select", ID, str(work)])
+    cache = next(x for x in capsys.readouterr().out.splitlines() if "service 'cache'" in x)
+    assert "cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]" in cache

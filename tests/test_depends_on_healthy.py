@@ -447,3 +447,29 @@ def test_a_derivative_image_may_have_its_own_check(tmp_path: Path) -> None:
         imagedata.use_inspect({})
     assert conditions(work, ["compose.yaml"], "server") == {"database": "service_healthy"}
     assert "healthcheck" not in (work / "compose.yaml").read_text()
+
+
+def test_a_long_first_start_gets_a_start_period() -> None:
+    """MariaDB's entrypoint initialises the data directory on a server with --skip-networking
+    (timezone tables, initdb.d) and MySQL's with no server at all, so their probes fail
+    throughout a first start that a slow disk makes longer than 10s x 5 retries: they get a
+    start period, during which failures do not count (the first pass ends it). Postgres's
+    probe passes on the server its entrypoint initialises with: none."""
+    svcs = config(FIXTURES / ID / "first-start" / "expected", ["compose.yaml"])["services"]
+    assert svcs["mariadb"]["healthcheck"]["start_period"] == "2m0s"
+    assert svcs["mysql"]["healthcheck"]["start_period"] == "2m0s"
+    assert "start_period" not in svcs["postgres"]["healthcheck"]
+    lines = findings(FIXTURES / ID / "first-start" / "input", ID, "--unsafe-fixes")
+    mariadb = next(x for x in lines if "service 'mariadb' has no health check" in x)
+    assert mariadb.endswith("add the known-good probe `healthcheck.sh --connect`, with a start period of 2m (its "
+                            "first start initialises the data directory before the probe can pass)")
+
+
+def test_the_start_period_s_source_is_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(FIXTURES / ID / "first-start" / "input", tmp_path / "stack")
+    capsys.readouterr()
+    main(["--dry-run", "--unsafe-fixes", "--format", "json", "--select", ID, str(tmp_path / "stack")])
+    records = json.loads(capsys.readouterr().out)["records"]
+    probe = next(r for r in records if r.get("message", "").startswith("service 'mariadb' has no health check"))
+    assert any(p["what"] == "start_period 2m" and "--skip-networking" in p["source"]
+               and "docs.docker.com/reference/dockerfile/#healthcheck" in p["source"] for p in probe["provenance"])

@@ -160,6 +160,25 @@ def test_redis_facts_by_release(written: str, step_down: str, volumes: list[str]
     assert any(("8" if setpcap else "7") in s for s in k.runtime("sources"))
 
 
+@pytest.mark.parametrize(
+    ("written", "step_down"),
+    [
+        pytest.param("valkey/valkey:7.2.5", "gosu", id="7.2.5 and before: gosu"),
+        pytest.param("valkey/valkey:7.2", "setpriv", id="7.2 is the newest 7.2.x"),
+        pytest.param("valkey/valkey:8.1-alpine", "setpriv", id="8.1"),
+        pytest.param("valkey/valkey", "setpriv", id="untagged is the newest"),
+    ],
+)
+def test_valkey_facts_by_release(written: str, step_down: str) -> None:
+    """No valkey image built since valkey-container#84 declares VOLUME /data, whatever its line:
+    it writes its snapshots to /data all the same, and no release keeps them in a volume of its
+    own. Its step-down leaves the bounding set alone: no SETPCAP in any release."""
+    k = images.knowledge(images.parse(written, {}))
+    assert k.runtime("step_down") == step_down
+    assert k.runtime("volumes") == [] and k.runtime("writes") == ["/data"]
+    assert "SETPCAP" not in k.runtime("cap_add")
+
+
 def test_a_family_match_reads_no_release() -> None:
     """`valkey:7` is matched through the redis family for its probe and limits: its 7 is not
     Redis 7, and how the redis image runs is not valkey's."""

@@ -142,7 +142,8 @@ def test_aliases_and_addresses_are_kept() -> None:
     assert cfg["services"]["web"]["networks"]["frontend"]["aliases"] == ["www"]
 
 
-@pytest.mark.parametrize("case", ["no-frontend", "gateway", "discovered-by-proxy", "gateway-network", "own-networks"])
+@pytest.mark.parametrize("case", ["no-frontend", "gateway", "discovered-by-proxy", "gateway-network", "own-networks",
+                                  "one-shot-jobs"])
 def test_nothing_changes(case: str) -> None:
     assert snapshot(FIXTURES / case / "input") == snapshot(FIXTURES / case / "expected")
 
@@ -365,3 +366,19 @@ def test_corpus(tmp_path: Path) -> None:
     assert run.verdicts_kept() >= len(changed)
     assert apply(run.root, *extra) == 0
     assert snapshot(run.root) == run.after
+
+
+def test_a_one_shot_job_of_a_gateway_image_is_no_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    """`kong migrations bootstrap` (named like a migration) and `kong migrations up && kong
+    migrations finish` (commanded like one), restarted only on failure, run the gateway's image
+    and exit: neither is a reverse proxy in front of the stack, nor a frontend."""
+    f = FIXTURES / "one-shot-jobs" / "input" / "compose.yaml"
+    assert check(f.parent, capsys) == [
+        f"{f}:4:3: [{ID}] service 'gateway' runs kong: a reverse proxy in front of the stack, left on its networks "
+        "(no fix applied)"]
+    project = index(f.parent, ["compose.yaml"])
+    for name in ("gateway-migrations", "schema"):
+        svc = project.services[name]
+        assert fn.gateway(project, svc, {}, fn.hosts(project)) is None
+        assert fn.frontend_reason(project, svc) is None
+    assert fn.gateway(project, project.services["gateway"], {}, fn.hosts(project)) == "runs kong"

@@ -67,6 +67,23 @@ def test_public_services_are_never_bound() -> None:
         assert all(p["host_ip"] == "127.0.0.1" for p in after[name]["ports"]), name
 
 
+def test_the_admin_ports_of_an_image_that_serves_users(capsys: pytest.CaptureFixture[str]) -> None:
+    """Kong's proxy ports serve its users and stay on every interface; its Admin API (8001,
+    8444: no authentication by default) and Manager (8002, 8445) serve its operators and are
+    bound to the loopback, as Kong's own compose README shows them. Another image's 8001 is
+    not Kong's."""
+    after = config_json(FIXTURES / "admin-ports" / "expected")["services"]
+    hosts = {s: {p["target"]: p.get("host_ip") for p in after[s]["ports"]} for s in after}
+    assert hosts["gateway"] == {8000: None, 8443: None, 8001: "127.0.0.1", 8444: "127.0.0.1", 8002: "127.0.0.1"}
+    assert hosts["enterprise"] == {8001: "127.0.0.1", 8445: "127.0.0.1"}
+    assert hosts["web"] == {8001: None}
+    out = check(ID, FIXTURES / "admin-ports" / "input", capsys)
+    assert any("service 'gateway' publishes 8001:8001/tcp on every interface: bind it to the loopback, "
+               "'127.0.0.1:8001:8001/tcp' (Kong's Admin API (HTTP): full control of the gateway, with no "
+               "authentication by default: only its operators use it (kong, built-in table))" in line for line in out)
+    assert not any("8000" in line or "8443" in line or "service 'web'" in line for line in out)
+
+
 @pytest.mark.parametrize(
     ("port", "expected"),
     [

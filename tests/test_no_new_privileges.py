@@ -175,3 +175,93 @@ def test_spelled_and_quoted_as_the_stack_writes_it() -> None:
     assert '    security_opt: ["label=disable", "no-new-privileges=true"]\n' in text
     assert text.endswith('  cache:\n    image: redis:7\n    security_opt: ["no-new-privileges=true"]\n')
     assert config_json(folder)["services"]["cache"]["security_opt"] == ["no-new-privileges=true"]
+
+
+def _records(case: str, capsys: pytest.CaptureFixture[str]) -> dict[str, tuple[str, str]]:
+    """What the pass says of each service of a fixture, run as a production stack: (safety,
+    message) by service."""
+    import json
+
+    from conftest import outside_the_repository
+    from e2i_fix._main import main
+
+    capsys.readouterr()
+    with outside_the_repository(FIXTURES / case / "input") as work:
+        main(["--dry-run", "--unsafe-fixes", "--format", "json", "--select", ID, str(work)])
+    out = json.loads(capsys.readouterr().out)
+    return {r["message"].split("'", 2)[1]: (r["safety"], r["message"]) for r in out["records"]
+            if r.get("pass") == ID and r["message"].startswith("service '")}
+
+
+_CHECK = ("an image that starts as a non-root user and gains root at execve (s6-overlay's setuid s6-overlay-suexec, "
+          "sudo, su) does not start under it: check that the service starts")
+
+
+@pytest.mark.parametrize(("service", "safety", "why"), [
+    pytest.param("db", "safe", None, id="the table knows the image"),
+    pytest.param("admin", "safe", None, id="an unknown image started as root"),
+    pytest.param("php", "safe", None, id="s6-overlay as the user /run belongs to (table)"),
+    pytest.param("app", "safe", None, id="a stage read on a known base"),
+    pytest.param("s6run", "safe", None, id="s6-overlay in a stage that hands /run to its user"),
+    pytest.param("backup", "unsafe", "neither the image table nor --inspect knows example/db-backup:4",
+                 id="an unknown image started as a user"),
+    pytest.param("runner", "unsafe", "neither the image table nor --inspect knows example/runner:1",
+                 id="an unknown image"),
+    pytest.param("portal", "unsafe", "its stages build on example/portal-base:2, which neither the image table nor "
+                 "--inspect knows", id="a stage on an unknown base"),
+    pytest.param("php-as-1000", "display-only", "it runs as 1000:1000, and serversideup/php runs s6-overlay's /init",
+                 id="s6-overlay as another user (table)"),
+    pytest.param("s6app", "display-only", "its Dockerfile installs s6-overlay (line 3) and it runs /init, whose setuid "
+                 "s6-overlay-suexec must make it root to hand /run to app", id="s6-overlay installed, /run not handed over"),
+])
+def test_safe_only_where_what_it_does_at_start_is_known(service: str, safety: str, why: str | None,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The option is safe where the tool knows what the service does at start: it starts as
+    root, or the table, `--inspect` or a stage it reads on a known base tells. Where nothing
+    does, an image that starts as a user and gains root at execve (s6-overlay, nfrastack/
+    db-backup#331; serversideup/docker-php#372) would not start: the fix is unsafe, and says so."""
+    got = _records("what-is-known", capsys)[service]
+    assert got[0] == safety
+    if safety == "unsafe":
+        assert got[1].endswith(f"; unsafe: {why}: {_CHECK}")
+    elif why is not None:
+        assert why in got[1] and "it needs to gain privileges at execve" in got[1]
+    else:
+        assert "unsafe" not in got[1]
+
+
+@pytest.mark.parametrize(("service", "safety", "why"), [
+    pytest.param("web", "safe", None, id="a target through .env: its stage is read"),
+    pytest.param("worker", "display-only", "its Dockerfile runs 'chmod u+s'", id="a target through a default"),
+    pytest.param("cron", "unsafe", "the stage it builds cannot be read (its target ${CRON_RUNTIME}-runtime has a "
+                 "variable with no value here)", id="a target with no value: never safe"),
+])
+def test_a_target_written_with_a_variable(service: str, safety: str, why: str | None,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`target: ${APP_RUNTIME}-runtime` is read through `.env` and defaults, as Compose reads
+    it, and the stage's checks run; a stage that cannot be read gets no safe decision."""
+    got = _records("build-target-variable", capsys)[service]
+    assert got[0] == safety
+    if safety == "unsafe":
+        assert got[1].endswith(f"; unsafe: {why}: {_CHECK}")
+    elif why is not None:
+        assert why in got[1]
+
+
+def test_a_template_that_reaches_an_unknown_image_is_unsafe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One template edit for a service known to start as root and one that is not: every fix
+    that carries the edit is unsafe, and a safe run leaves the template alone."""
+    import json
+
+    from e2i_fix._main import main
+
+    text = ("x-app: &app\n  image: example/runner:1\n  restart: always\n\nservices:\n  admin:\n    <<: *app\n"
+            "    user: root\n  runner:\n    <<: *app\n")
+    f = one(tmp_path, text)
+    capsys.readouterr()
+    main(["--dry-run", "--unsafe-fixes", "--format", "json", "--select", ID, str(tmp_path)])
+    fixes = [r for r in json.loads(capsys.readouterr().out)["records"] if r.get("pass") == ID]
+    assert {r["safety"] for r in fixes} == {"unsafe"} and len(fixes) == 2
+    assert any("the edit also reaches 'runner'" in r["message"] for r in fixes)
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+    assert f.read_text() == text

@@ -384,3 +384,23 @@ def test_default_profiles_come_from_dotenv(tmp_path: Path) -> None:
     p = index(tmp_path, "compose.yaml")
     assert p.default_profiles == ("gpu", "es")
     assert [s.name for s in p.running()] == ["a", "b"] and [s.name for s in p.running([])] == ["a"]
+
+
+@pytest.mark.parametrize(("spec", "context", "dockerfile", "target"), [
+    pytest.param({"context": ".", "target": "${RUNTIME}-runtime"}, ".", "Dockerfile", "apache-runtime", id="target from .env"),
+    pytest.param({"context": ".", "target": "${KIND:-fpm}-runtime"}, ".", "Dockerfile", "fpm-runtime", id="target default"),
+    pytest.param({"context": ".", "target": "${NONE}-runtime"}, ".", "Dockerfile", "${NONE}-runtime", id="no value: as written"),
+    pytest.param({"context": "${APP_DIR}", "dockerfile": "docker/${FLAVOUR:-prod}.Dockerfile"}, "app",
+                 "app/docker/prod.Dockerfile", None, id="context and dockerfile"),
+    pytest.param({"context": "${NONE}"}, None, None, None, id="a context with no value names no folder"),
+])
+def test_build_fields_are_read_as_compose_reads_them(tmp_path: Path, spec: dict[str, str], context: str | None,
+                                                     dockerfile: str | None, target: str | None) -> None:
+    env = {"RUNTIME": "apache", "APP_DIR": "app"}
+    b = project.resolve_build(spec, tmp_path, env)
+    assert b is not None
+    assert b.context == (None if context is None else project.resolve_build({"context": context}, tmp_path).context)
+    assert (b.dockerfile is None) == (dockerfile is None)
+    if dockerfile is not None:
+        assert b.dockerfile is not None and b.dockerfile.as_posix().endswith(dockerfile)
+    assert b.target == target

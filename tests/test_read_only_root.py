@@ -79,6 +79,7 @@ def test_swarm_gets_tmpfs_volumes() -> None:
         pytest.param("built", "app", ["/tmp:size=64m", "/srv/cache:size=64m"], id="built: volume on its data dir"),
         pytest.param("redis-releases", "queue", None, id="redis 7: VOLUME /data holds its snapshots"),
         pytest.param("redis-releases", "locks", None, id="redis 8 with a volume at /data"),
+        pytest.param("valkey-volume", "cache", None, id="valkey with a volume at /data"),
         pytest.param("what-it-keeps", "static", NGINX, id="nginx's own configuration: 1m bodies fit"),
         pytest.param("what-it-keeps", "api-proxy", NGINX, id="nginx: 10m bodies, proxied responses not spooled"),
         pytest.param("what-it-keeps", "pg", ["/var/run/postgresql:size=64m", "/tmp:size=64m"], id="under a 1g limit"),
@@ -99,6 +100,12 @@ def test_compose_model(case: str, service: str, tmpfs: list[str] | None) -> None
                      "holds", id="redis 8 without a volume"),
         pytest.param("redis-releases", "sessions", "what the redis image does here depends on its release, which its "
                      "tag does not tell", id="a release the tag does not tell"),
+        # valkey-container#84 took VOLUME /data out of every line's Dockerfile: the first
+        # background save on a read-only root fails, and valkey refuses writes (MISCONF).
+        pytest.param("valkey-volume", "jobs", "it writes /data (the valkey/valkey image writes it), which no volume or "
+                     "tmpfs holds", id="valkey 8.1 without a volume"),
+        pytest.param("valkey-volume", "legacy", "it writes /data (the valkey/valkey image writes it), which no volume "
+                     "or tmpfs holds", id="valkey 7.2, rebuilt without VOLUME /data"),
         # Request bodies up to 100M and proxied responses are spooled in /var/cache/nginx.
         pytest.param("what-it-keeps", "gateway", "nginx keeps up to 1.1G for one request of each kind in "
                      "/var/cache/nginx (client_max_body_size 100M in nginx/gateway.conf; proxy_max_temp_file_size "

@@ -150,7 +150,7 @@ class Facts:
     def build(self) -> Build | None:
         from e2i_fix.project import resolve_build
 
-        b = resolve_build(self.config.get("build"), self.project.folder)
+        b = resolve_build(self.config.get("build"), self.project.folder, self.project.env)
         if b is not None and b.dockerfile is not None:
             b.doc = self.project.dockerfiles.get(b.dockerfile)
         return b

@@ -30,6 +30,9 @@ class ImageRef(NamedTuple):
     path: str  # the repository without registry or `library/`: "postgres", "bitnami/redis", "mlflow/mlflow"
     tag: str | None  # None: none written (latest), or a variable with no value here
     resolved: bool  # every variable had a value (from `.env` or its default)
+    # Why the release it names is one install's, not the repository's: its tag (or the whole
+    # reference) comes from a value only an untracked `.env` gives (`Values.local`).
+    local: str | None = None
 
     @property
     def repository(self) -> str:
@@ -42,7 +45,10 @@ class ImageRef(NamedTuple):
         return self.path.rsplit("/", 1)[-1]
 
     def major(self) -> int | None:
-        """The tag's leading number (`16-alpine` -> 16), if it has one."""
+        """The tag's leading number (`16-alpine` -> 16), if it has one and it is the
+        repository's (not `local`)."""
+        if self.local:
+            return None
         m = re.match(r"v?(\d+)", self.tag or "")
         return int(m.group(1)) if m else None
 
@@ -50,7 +56,10 @@ class ImageRef(NamedTuple):
         """The release the tag names, as numbers: `7.4-alpine` -> (7, 4), `8` -> (8,). A tag
         names the newest release under its numbers (`7` is the latest 7.x), and one with no
         number (none written, `latest`, `alpine`, `bookworm`) the newest of all: (). None where
-        it is not known: a tag from a variable with no value, or a digest with no tag."""
+        it is not known: a tag from a variable with no value, one only an untracked `.env` gives
+        (`local`: one install's release), or a digest with no tag."""
+        if self.local:
+            return None
         if self.tag is None:
             if not self.resolved or "@" in self.written:
                 return None
@@ -61,15 +70,19 @@ class ImageRef(NamedTuple):
 
 def parse(image: str | None, env: Mapping[str, str] | None = None) -> ImageRef | None:
     """`image` read as Compose reads it, its variables from `env` (the stack's `.env`) or their
-    defaults; None when what names the repository is unknown (a variable with no value)."""
+    defaults; None when what names the repository is unknown (a variable with no value). Where
+    `env` is a `Values` whose value for a variable of the last part of the reference (its name
+    and tag) is one install's, the reference says so (`local`)."""
     if not isinstance(image, str) or not image.strip():
         return None
     written = image.strip()
     resolved = True
     name = written
+    used: list[str] = []  # variables of the last part that took their value from `env`
     if "$" in name:
         env = env or {}
         holes: list[int] = []
+        cut = written.rfind("/")
 
         def sub(m: re.Match[str]) -> str:
             nonlocal resolved
@@ -85,6 +98,8 @@ def parse(image: str | None, env: Mapping[str, str] | None = None) -> ImageRef |
             if not got and value is None and op not in (":+", "+"):
                 resolved = False
                 holes.append(m.start())
+            if value is not None and m.end() > cut:
+                used.append(var)
             return got
 
         name = _VAR.sub(sub, name.replace("$$", "\0")).replace("\0", "$")
@@ -115,13 +130,59 @@ def parse(image: str | None, env: Mapping[str, str] | None = None) -> ImageRef |
         return None
     if not resolved and tag is None and written.rstrip().endswith("}"):
         tag = None  # `redis:${TAG}`: the tag is not known here
-    return ImageRef(written, name, registry, path, tag, resolved)
+    local = None
+    if used and isinstance(env, Values):
+        whys = env.local
+        local = "; ".join(dict.fromkeys(whys[v] for v in used if v in whys)) or None
+    return ImageRef(written, name, registry, path, tag, resolved, local)
+
+
+class Values(dict[str, str]):
+    """The values `.env` gives the stack's variables (`Project.env`), and which are one
+    install's. A `.env` that git does not track (the file an install copies from `.env.example`
+    and edits, which `.gitignore` keeps out) gives values that are not the repository's: a fact
+    that rests on one (the release an image's tag names) is not known for the repository, and a
+    fix must hold whatever the value is. A tracked `.env`, a default written in the compose
+    file (`${TAG:-7}`), or a folder git does not manage give the repository's values."""
+
+    def __init__(self, values: Mapping[str, str] | None = None, path: Path | None = None) -> None:
+        super().__init__(values or {})
+        self.path = path  # the file they come from
+        self._local: dict[str, str] | None = None
+
+    @property
+    def local(self) -> dict[str, str]:
+        """Why each value is one install's, by variable (empty where the file is the
+        repository's): `DOCKER_REDIS_VERSION, '7.2' only in .env, a file git ignores`. Asked of
+        git once per run, when a fact first rests on one of the values."""
+        if self._local is None:
+            how = _untracked(self.path) if self.path is not None else None
+            name = self.path.name if self.path is not None else ".env"
+            self._local = {} if how is None else {k: f"{k}, {v!r} only in {name}, {how}" for k, v in self.items()}
+        return self._local
+
+
+def _untracked(path: Path) -> str | None:
+    """How git sees `path` where it does not track it ("a file git ignores", "a file git does
+    not track"); None where it does, or where no git work tree holds it (or git is missing)."""
+    import subprocess
+
+    def git(*args: str) -> int:
+        try:
+            return subprocess.run(["git", "-C", str(path.parent), *args, "--", path.name], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20).returncode
+        except (OSError, subprocess.SubprocessError):
+            return 128
+
+    if git("ls-files", "--error-unmatch") != 1:
+        return None  # tracked (0), or not a git work tree (128)
+    return "a file git ignores" if git("check-ignore", "-q") == 0 else "a file git does not track"
 
 
 # --- the table ------------------------------------------------------------------------------
 
 _RUNTIME = ("user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
-            "renders", "read_only", "internal", "gains", "notes", "sources", "bounded", "unbounded", "spools",
+            "renders", "read_only", "internal", "internal_ports", "gains", "other_user_gains", "notes", "sources", "bounded", "unbounded", "spools",
             "versions")
 _SOFTWARE = ("probe", "probe_min_major", "probe_unless_password", "probe_source", "port", "port_source", "cpus",
              "memory", "documented", "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
@@ -243,6 +304,7 @@ class Knowledge(NamedTuple):
     image: Entry | None
     software: tuple[Entry, ...]
     inspected: Entry | None = None  # `docker image inspect` output given by the user
+    local: str | None = None  # why the release is one install's (`ImageRef.local`)
 
     def runtime(self, field: str) -> Any:
         if self.inspected is not None and self.inspected.get(field) is not None:
@@ -255,6 +317,9 @@ class Knowledge(NamedTuple):
         if self.image is None or field not in self.image.varies or (
                 self.inspected is not None and self.inspected.get(field) is not None):
             return None
+        if self.local:
+            return (f"what the {self.image.key} image does here depends on its release, and its tag comes from "
+                    f"{self.local} (one install's value, not the repository's: the fix must hold for any)")
         return f"what the {self.image.key} image does here depends on its release, which its tag does not tell"
 
     def alternatives(self, field: str) -> list[Any]:
@@ -302,7 +367,7 @@ def knowledge(ref: ImageRef | None) -> Knowledge:
     if fam is not None and (image is None or fam.key != image.key):
         software.append(fam)
         # An alias family points at the entry that runs the same software.
-    return Knowledge(image, tuple(software), _INSPECTED.get(ref.repository) or _INSPECTED.get(ref.path))
+    return Knowledge(image, tuple(software), _INSPECTED.get(ref.repository) or _INSPECTED.get(ref.path), ref.local)
 
 
 def section(name: str) -> Any:

@@ -60,7 +60,11 @@ def shell_string(words: list[str]) -> str | None:
 
 def scripts(f: Facts) -> tuple[Script, ...]:
     """`sh -c` strings of the entrypoint and command, shell-form instructions, and the script
-    files they name that the build context (or a bind mount) holds, one call deep."""
+    files they name that the build context (or a bind mount) holds, followed through what they
+    source or run: paths written with variables (the image's ENV, the service's environment and
+    the script's own assignments, `: "${ROOT:=/docker}"` defaults included) and the folders
+    they run every script of (`find "$ENTRYPOINT_D" ...`, `run-parts /docker-entrypoint.d`, `for
+    f in /docker-entrypoint.d/*.sh`: a folder whose name ends in `.d`)."""
     out: list[Script] = []
     for words, origin in (f.entrypoint, f.command):
         if not words:
@@ -74,8 +78,9 @@ def scripts(f: Facts) -> tuple[Script, ...]:
     candidates = [w for w in f.argv if _looks_like_script(w)]
     if f.argv and not candidates and "/" in f.argv[0]:
         candidates.append(f.argv[0])
+    env = dict(f.env)
     i = 0
-    while i < len(candidates) and len(seen) < 8:
+    while i < len(candidates) and len(seen) < _SCRIPTS:
         host = host_file(f, candidates[i])
         i += 1
         if host is None or host in seen:
@@ -87,6 +92,7 @@ def scripts(f: Facts) -> tuple[Script, ...]:
         out.append(Script(text, _shown(f, host), host))
         for m in re.finditer(r"(?:^|[\s;&|(\"'])(?:\.|source|exec|sh|bash)?\s*(/[\w./-]+\.sh|\./[\w./-]+\.sh)\b", text):
             candidates.append(m.group(1))
+        candidates += _reached(f, _code(text), env)
     # Scripts the stages copy from the context with an entrypoint-like name, named or not:
     # an image often starts them from a path its ENTRYPOINT reaches indirectly. One a RUN
     # line runs is a build step, not what the container runs.
@@ -105,6 +111,65 @@ def scripts(f: Facts) -> tuple[Script, ...]:
             if text is not None:
                 out.append(Script(text, _shown(f, host), host))
     return tuple(out)
+
+
+_SCRIPTS = 24  # script files read for one service, at most
+# What a script sources or runs through a path written with a variable: `source
+# "${ENTRYPOINT_ROOT}/helpers.sh"`, `. "$DIR"/env.sh`, `exec "$APP_HOME/bin/start.sh"`.
+_VAR_SCRIPT = lazyre.compile(r"(?:^|[\s;&|(])(?:\.|source|exec|sh|bash)\s+([\"']?\$[^\s;&|<>)`]*?\.(?:sh|envsh)[\"']?)(?=$|[\s;&|)])",
+                         re.MULTILINE)
+# A folder a script runs every script of: `find DIR ...`, `run-parts DIR`, `for f in DIR/*`.
+_RUN_FOLDER = lazyre.compile(r"\b(?:find|run-parts)\s+(?:--?[\w-]+(?:=\S+)?\s+)*([^\s;&|<>)`]+)"
+                         r"|\bin\s+([^\s;&|<>)`*]+?)/?\*(?:\.\w+)?(?=$|[\s;])", re.MULTILINE)
+
+
+def _reached(f: Facts, body: str, env: dict[str, str]) -> list[str]:
+    """The container paths of the scripts `body` sources or runs through variables, and of the
+    scripts in the `.d` folders it runs, its variables read through `env` and its own
+    assignments."""
+    values = {**env, **_assignments(body, env)}
+    out: list[str] = []
+    for m in _VAR_SCRIPT.finditer(body):
+        path = _resolve(m.group(1).strip("\"'").replace("\"", ""), values)
+        if path is not None and path.startswith("/"):
+            out.append(posixpath.normpath(path))
+    for m in _RUN_FOLDER.finditer(body):
+        word = (m.group(1) or m.group(2) or "").strip("\"'")
+        folder = _resolve(word.replace("\"", ""), values) if word else None
+        if folder is None or not folder.startswith("/") or not folder.rstrip("/").endswith(".d"):
+            continue
+        host = host_dir(f, posixpath.normpath(folder))
+        if host is None:
+            continue
+        try:
+            names = sorted(p.name for p in host.iterdir() if p.is_file() and p.suffix in (".sh", ".envsh"))
+        except OSError:
+            continue
+        out += [posixpath.join(posixpath.normpath(folder), n) for n in names]
+    return out
+
+
+def host_dir(f: Facts, container_path: str) -> Path | None:
+    """The folder of the build context (or a bind mount) that is at `container_path` in the
+    container, where the stack tells: a folder the stages copy there, or one inside a folder
+    they copy."""
+    path = posixpath.normpath(container_path)
+    for m in f.mounts:
+        if m.kind == "bind" and m.host is not None and (path == m.target or path.startswith(m.target.rstrip("/") + "/")):
+            rel = posixpath.relpath(path, m.target)
+            got = m.host if rel == "." else m.host / rel
+            return got if got.is_dir() else None
+    best: Path | None = None
+    for target, _, host in _copied(f):
+        if not host.is_dir():
+            continue
+        if path == target:
+            best = host
+        elif path.startswith(target.rstrip("/") + "/") or target == "/":
+            cand = host / posixpath.relpath(path, target)
+            if cand.is_dir():
+                best = cand
+    return best
 
 
 _COMPOSE_VAR = lazyre.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}$]*))?\}")
@@ -211,7 +276,7 @@ def host_file(f: Facts, container_path: str) -> Path | None:
     for target, _, host in _copied(f):
         if path == target and host.is_file():
             best = host
-        elif path.startswith(target.rstrip("/") + "/") and host.is_dir():
+        elif (path.startswith(target.rstrip("/") + "/") or target == "/") and host.is_dir():
             cand = host / posixpath.relpath(path, target)
             if cand.is_file():
                 best = cand
@@ -222,7 +287,10 @@ def host_file(f: Facts, container_path: str) -> Path | None:
 
 _STEP_DOWN = lazyre.compile(
     r"(?:^|[\s;&|(`'\"])(?:exec\s+)?(?:/\S*/)?(gosu|su-exec|setpriv|runuser|s6-setuidgid|chpst|setuidgid|sudo\s+-u)\b")
-_SU = lazyre.compile(r"(?:^|[\s;&|(`'\"])(?:exec\s+)?su\s+(?:-\S*\s+)*[-\w$\"{}.]+\s+(?:-\S*\s+)*-(?:c|s)\b|(?:^|[\s;&|(])su\s+-\s+\S+\s+-c\b")
+# `su [options] user -c ...`, `su - user -c ...`, and `su` with its long options anywhere in its
+# words (`su --preserve-environment "$user" --shell /bin/bash --command "$*"`).
+_SU = lazyre.compile(r"(?:^|[\s;&|(`'\"])(?:exec\s+)?su\s+(?:-\S*\s+)*[-\w$\"{}.]+\s+(?:-\S*\s+)*-(?:c|s)\b|(?:^|[\s;&|(])su\s+-\s+\S+\s+-c\b"
+                 r"|(?:^|[\s;&|(`'\"])(?:exec\s+)?su\s+(?:[^\n;&|]*?\s)?--(?:command|shell|login|preserve-environment|session-command)\b")
 _SUPERVISORS = lazyre.compile(r"(?:^|[\s/\"'])(supervisord|s6-svscan|runsvdir|/init|tini\s+-s|systemd)\b")
 _ROOT_WORK = lazyre.compile(
     r"(?:^|[\s;&|(])(chown|usermod|groupmod|useradd|adduser|addgroup|groupadd|update-ca-certificates|apt-get|apk\s+add|sysctl)\b")
@@ -604,6 +672,55 @@ def sudo(f: Facts) -> Sudo:
     return Sudo(installed, granted, called)
 
 
+# --- s6-overlay ----------------------------------------------------------------------------------
+
+_INIT = lazyre.compile(r"(?:^|[\s;&|(])(?:exec\s+)?/init(?=$|[\s;&|)])", re.MULTILINE)
+
+
+def s6_overlay(f: Facts) -> str | None:
+    """Where the stages install s6-overlay (the image table's `s6_overlay.installs`: its release
+    tarballs, its package), when what runs starts its `/init`; else None. Its /init runs the
+    setuid-root `s6-overlay-suexec`, which a process started as another user must gain root
+    through at execve to make /run its own."""
+    from e2i_fix.facts import image as images
+
+    pattern = images.section("s6_overlay").get("installs")
+    if not isinstance(pattern, str):
+        return None
+    rx = re.compile(pattern)
+    where = None
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name in ("RUN", "ADD", "COPY"):
+                text = _run_text(ins) if ins.name == "RUN" else " ".join(ins.operands)
+                if rx.search(f.expand(text, st, ins)):
+                    where = f"line {ins.line}"
+                    break
+        if where is not None:
+            break
+    if where is None:
+        return None
+    if "/init" in f.argv or any(_INIT.search(_code(s.text)) for s in f.scripts):
+        return f"its Dockerfile installs s6-overlay ({where}) and it runs /init"
+    return None
+
+
+def owns_run(f: Facts, user: str) -> bool:
+    """Whether a RUN line of its stages hands /run to `user` (`chown -R user:group /run`): then
+    s6-overlay's preinit needs no root to use it."""
+    name = user.split(":", 1)[0]
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name != "RUN":
+                continue
+            for part in re.split(r"&&|\|\||;|\n", f.expand(_run_text(ins), st, ins)):
+                words = words_of(part)
+                if words and words[0] == "chown" and "/run" in words[1:] and any(
+                        w.split(":", 1)[0] == name for w in words[1:] if not w.startswith("-")):
+                    return True
+    return False
+
+
 # --- writes ---------------------------------------------------------------------------------
 
 # A target: an absolute path, or one that starts with a variable (`"$CONF"`, `${DIR}/x.log`).
@@ -725,7 +842,8 @@ def _resolve(word: str, values: dict[str, str]) -> str | None:
 
 def _assignments(body: str, env: dict[str, str]) -> dict[str, str]:
     """`NAME=value` lines of a script, resolved in order (a value from a command substitution
-    is not known)."""
+    is not known), and the defaults it gives with `: "${NAME:=value}"` where nothing set the
+    variable before."""
     out: dict[str, str] = {}
     for m in _ASSIGN.finditer(body):
         value = m.group(2)
@@ -737,7 +855,17 @@ def _assignments(body: str, env: dict[str, str]) -> dict[str, str]:
         got = _resolve(value, {**env, **out}) if "$" in value and not value.startswith("'") else value
         if got is not None:
             out[m.group(1)] = got
+    for m in _DEFAULTED.finditer(body):
+        name, value = m.group(1), m.group(2).replace("\"", "").replace("'", "")
+        if env.get(name) or out.get(name) or "$(" in value or "`" in value:
+            continue
+        got = _resolve(value, {**env, **out})
+        if got is not None:
+            out[name] = got
     return out
+
+
+_DEFAULTED = lazyre.compile(r"^[ \t]*:\s+[\"']?\$\{([A-Za-z_][A-Za-z0-9_]*):?=(.*)\}[\"']?[ \t]*$", re.MULTILINE)
 
 
 def _provides(f: Facts, path: str) -> bool:

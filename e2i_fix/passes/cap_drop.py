@@ -18,7 +18,10 @@ the decision `non-root-user` and `no-force-root` take):
   down with `setpriv --bounding-set=-all`, and emptying the bounding set needs SETPCAP (without
   it setpriv exits 127 at every start); nginx keeps CHOWN, SETGID, SETUID and NET_BIND_SERVICE;
   caddy keeps NET_BIND_SERVICE. Where the needs differ between releases and the tag does not
-  tell which runs (a variable with no value), the service is reported;
+  tell which runs, the service is reported: a variable with no value, or one whose value only a
+  `.env` git does not track gives (the file an install copies from `.env.example` and edits:
+  one install's release, not the repository's; the message names the variable). A default
+  written in the compose file (`redis:${TAG:-7}`) or a tracked `.env` is the repository's;
 - an image built here that runs as root keeps root's powers over files and users (CHOWN,
   DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, and NET_BIND_SERVICE when it listens
   below 1024) and loses the rest: NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP.
@@ -27,8 +30,9 @@ the decision `non-root-user` and `no-force-root` take):
   no ENTRYPOINT (or no CMD, with none from compose) of its own on a base image the table does
   not know: what runs, and what it needs, is that base's;
 - a root process that runs a tool going through PAM (`su`, `sudo`, `runuser`, `login`, `sshd`:
-  the table's `pam` profile), in its command, entrypoint or the scripts they run, also keeps
-  AUDIT_WRITE: PAM's audit record needs it, and without it PAM fails the call ("su: System
+  the table's `pam` profile), in its command, entrypoint or the scripts they run (followed
+  through paths written with variables, `source "${ENTRYPOINT_ROOT}/helpers.sh"`, and through
+  the `.d` folders they run every script of), also keeps AUDIT_WRITE: PAM's audit record needs it, and without it PAM fails the call ("su: System
   error"). gosu, su-exec and setpriv change the user with plain system calls and need none;
 - whatever the user, the capabilities of binaries that carry file capabilities stay (caddy's
   `/usr/bin/caddy` has cap_net_bind_service, a Dockerfile's `setcap ... /usr/local/bin/x`):

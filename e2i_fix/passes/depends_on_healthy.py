@@ -31,7 +31,12 @@ Left as it is:
 
 Where the target is an image the table knows by its own name (Redis, Postgres, MySQL, MariaDB,
 MongoDB, RabbitMQ, MLflow...) and has no health check at all, a finding suggests the image's
-known-good probe and an unsafe fix adds it. MariaDB's is `healthcheck.sh --connect`: its
+known-good probe and an unsafe fix adds it, with a `start_period` where the image's first
+start is long and the probe cannot pass during it (MariaDB, MySQL: 2m, each with its source in
+the table): the entrypoint initialises the data directory first, and a slow disk would take
+longer than `interval` x `retries`, so `up` would fail with "dependency failed to start".
+Failures during the start period do not count and the first passing probe ends it: a healthy
+server is ready as soon as before. MariaDB's probe is `healthcheck.sh --connect`: its
 `--innodb_initialized` needs the healthcheck user the entrypoint creates only for a new data
 directory (or with `MARIADB_AUTO_UPGRADE`), so it never passes on a volume from before. An
 image known only by the software it is built on (`ghcr.io/immich-app/postgres`) may ship a
@@ -104,7 +109,8 @@ HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
 
 _ONE_SHOT_NAME = lazyre.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
-_ONE_SHOT_CMD = lazyre.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb)\b")
+_ONE_SHOT_CMD = lazyre.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb"
+                           r"|migrations\s+(?:bootstrap|up|finish|run|apply))\b")
 _LONG_RUNNING = lazyre.compile(
     r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
 )
@@ -292,7 +298,8 @@ class _Plan:
                 and not (home is not None and tsvc.shadows(home, "healthcheck") is not None):
             edit = None
             if home is not None and isinstance(home.node, MappingNode) and probe.exact:
-                edit = health.add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options)
+                edit = health.add_healthcheck(home.doc, home.node, home.key.end_mark.index, probe.test, self.options,
+                                              probe.start_period)
             where = home or tsvc.defs[0]
             got = _Probe(probe, edit, where, self.project.with_extenders(self.project.sharers(where.node)))
         self._probes[target] = got
@@ -423,7 +430,9 @@ class _Plan:
             who = ", ".join(map(repr, dict.fromkeys(waiting)))
             shown = probe.test[1] if probe.test[0] == "CMD-SHELL" else " ".join(map(_shown, probe.test[1:]))
             line, col = position(got.where.key)
-            provenance = (("probe", probe.source),)
+            provenance: tuple[tuple[str, str], ...] = (("probe", probe.source),)
+            if probe.start_period:
+                provenance += ((f"start_period {probe.start_period}", probe.start_source),)
             tsvc = self.project.services[target]
             if not probe.exact:
                 yield Fix(ID, f"service {target!r} has no health check in the stack, so {who} cannot wait for it to be "
@@ -439,6 +448,9 @@ class _Plan:
             else:
                 message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "
                            f"add the known-good probe `{shown}`")
+            if probe.start_period:
+                message += (f", with a start period of {probe.start_period} (its first start initialises the data "
+                            "directory before the probe can pass)")
             if got.edit is None:
                 yield Fix(ID, message, got.where.doc.path, line, col, safety=Safety.DISPLAY_ONLY, provenance=provenance)
                 continue

@@ -63,7 +63,8 @@ or copies:
   (`--concurrency`, `-c`, `--processes`, `-p`, `--workers`, `-w`, `WEB_CONCURRENCY`...) and the
   main process. A worker count alone says nothing: no per-worker figure can be sourced for
   a generic gunicorn or uvicorn worker;
-- Redis `--maxmemory` (command or entrypoint, string or list form) x 1.5: fragmentation,
+- Redis `--maxmemory` (command or entrypoint, string or list form, or `*_EXTRA_FLAGS` such as
+  valkey's `VALKEY_EXTRA_FLAGS`, which the entrypoint appends) x 1.5: fragmentation,
   client buffers and the copy-on-write fork of a save need room besides the data;
 - Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
 - memcached `-m` / `--memory-limit` (MB) x 1.5.

@@ -37,7 +37,9 @@ Left alone, with a finding that says why:
 - a reverse proxy that fronts the stack (a gateway): a Traefik, Caddy, HAProxy, nginx-proxy,
   docker-gen... image, a web server or proxy that mounts the Docker socket (where it finds its
   backends), or a frontend that talks to three services or more and passes requests to some
-  through its proxy config;
+  through its proxy config. What runs decides, not the image alone: a one-shot job of such an
+  image (a migration, init or setup job by its name or command, not restarted forever: `kong
+  migrations bootstrap` with `restart: on-failure`) is neither a gateway nor a frontend;
 - a frontend that a gateway finds through the Docker socket: one with a `VIRTUAL_HOST`,
   `VIRTUAL_HOST_MULTIPORTS` (nginx-proxy, docker-gen), `LETSENCRYPT_HOST` or `ACME_HOST`
   (acme-companion) variable, `traefik.*` labels (unless `traefik.enable=false`) or a `caddy`
@@ -285,7 +287,7 @@ def frontend_reason(project: Project, svc: Service) -> str | None:
             hit = next((p for p in data["packages"] if p in deps), None)
             if hit:
                 return f"its package.json depends on {hit}"
-    if family in data["static_images"] or family in data["gateways"]:
+    if (family in data["static_images"] or family in data["gateways"]) and not _job(svc):
         return f"it runs {family}"
     if family in data["node_images"] and _named(svc.name.lower(), data["service_names"]):
         return f"it runs {family} under the name {svc.name!r}"
@@ -396,8 +398,11 @@ def gateway(project: Project, svc: Service, talks: dict[str, list[str]], known: 
     """Why the service is a way into the stack, if it is: it runs a reverse proxy image
     (`runs traefik`), it is a proxy that watches the Docker socket for its backends, or its proxy
     config passes requests to three services or more. (One that talks to that many services
-    otherwise, a worker or an app with many clients, is no proxy.)"""
+    otherwise, a worker or an app with many clients, is no proxy; nor is a one-shot job that
+    runs the proxy's image, `kong migrations bootstrap`.)"""
     data = _data()
+    if _job(svc):
+        return None  # what runs decides: a one-shot job of a proxy's image routes nothing
     f = facts.of(project, svc)
     ref = (f.base if f.built else f.image) if f is not None else None
     family = ref.family if ref is not None else image_family(svc.image)
@@ -411,6 +416,15 @@ def gateway(project: Project, svc: Service, talks: dict[str, list[str]], known: 
         return None
     proxied = sorted({known[u.host] for u in ups if u.host in known and known[u.host] != svc.name})
     return f"passes requests to {', '.join(proxied)}" if proxied else None
+
+
+def _job(svc: Service) -> bool:
+    """A one-shot job (`depends_on_healthy.one_shot`: named or commanded like a migration, an
+    init or setup job, and not restarted forever): it runs its task and exits, whatever image it
+    runs, so it serves nothing and fronts nothing."""
+    from e2i_fix.passes.depends_on_healthy import one_shot
+
+    return one_shot(svc.config, svc.name)
 
 
 def _socket(f: facts.Facts | None) -> str | None:

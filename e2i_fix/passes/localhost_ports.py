@@ -19,7 +19,11 @@ A port already bound to an address is left as it is; so is one whose address or 
 comes from a variable (`"${BIND}:5432:5432"`, `"${PG_PORTS}"`), which is reported. The services
 a user reaches are never touched: the `api` role (gunicorn, uvicorn, a name like `api`), the
 servers the table marks public (nginx, traefik, caddy, haproxy...), anything named in
-`public-services`, and every service the table does not know. Ports written in an anchor that
+`public-services`, and every service the table does not know. Except on the ports the table
+marks internal of an image that also serves users (`internal_ports`, each with its source):
+Kong's Admin API (8001, 8444) and Kong Manager (8002, 8445) serve only its operators, and the
+Admin API has no authentication by default, so those are bound while its proxy ports (8000,
+8443) are left to its users; a port published as a range is left as it is. Ports written in an anchor that
 services outside this set share are reported, not changed.
 
 ## Why
@@ -86,7 +90,10 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             yield Fix(ID, f"option {key} must be a list of service names", project.docs[0].path,
                       safety=Safety.DISPLAY_ONLY, error=True)
             return
-    internal = {s.name: why for s in targets(project, ID, options) if (why := _internal(project, s, options))}
+    allowed = targets(project, ID, options)
+    internal = {s.name: why for s in allowed if (why := _internal(project, s, options))}
+    # Services that serve users on some ports and only their operators on others (an admin API).
+    only = {s.name: own for s in allowed if s.name not in internal and (own := _internal_ports(project, s, options))}
     done: set[int] = set()
     for doc in project.docs:
         if doc.readonly:
@@ -95,7 +102,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         if not isinstance(svcs, MappingNode):
             continue
         for k, node in svcs.value:
-            if not isinstance(k, ScalarNode) or is_merge_key(k) or k.value not in internal:
+            if not isinstance(k, ScalarNode) or is_merge_key(k) or (k.value not in internal and k.value not in only):
                 continue
             got = effective_entry(node, "ports")
             if got is None or not isinstance(got[2], SequenceNode) or id(got[2]) in done:
@@ -103,9 +110,17 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             holder, _, seq = got
             done.add(id(seq))
             users = project.with_extenders(project.sharers(holder) or [k.value])
-            outside = sorted(u for u in users if u not in internal)
+            if k.value in internal:
+                outside = sorted(u for u in users if u not in internal)
+                for item in seq.value:
+                    yield from _port(doc, item, k.value, users, outside, internal[k.value])
+                continue
+            ports = only[k.value]
+            outside = sorted(u for u in users if only.get(u) != ports)
             for item in seq.value:
-                yield from _port(doc, item, k.value, users, outside, internal[k.value])
+                port = _container_port(item)
+                if port in ports:
+                    yield from _port(doc, item, k.value, users, outside, ports[port])
 
 
 def _internal(project: Project, svc: Service, options: dict[str, Any]) -> str | None:
@@ -120,6 +135,39 @@ def _internal(project: Project, svc: Service, options: dict[str, Any]) -> str | 
     if k is not None and k.image is not None and k.runtime("internal"):
         return f"{k.image.key} is an internal service (built-in table)"
     return None
+
+
+def _internal_ports(project: Project, svc: Service, options: dict[str, Any]) -> dict[int, str]:
+    """The container ports of a service that serves users on others which serve only its
+    operators, each with why (the image table's `internal_ports`: Kong's Admin API and Manager)."""
+    if h.blocked(svc) or svc.name in (options.get("public-services") or ()):
+        return {}
+    f = facts.of(project, svc)
+    k = f.knowledge if f is not None else None
+    ports = k.runtime("internal_ports") if k is not None and k.image is not None else None
+    if not isinstance(ports, dict):
+        return {}
+    key = k.image.key if k is not None and k.image is not None else "its image"
+    return {int(p): f"{what}: only its operators use it ({key}, built-in table)" for p, what in ports.items()
+            if str(p).isdigit()}
+
+
+def _container_port(item: Any) -> int | None:
+    """The container port a `ports` entry publishes (one port, not a range), where it is written
+    as a number."""
+    if isinstance(item, MappingNode):
+        for k, v in item.value:
+            if isinstance(k, ScalarNode) and k.value == "target" and isinstance(v, ScalarNode):
+                got = scalar_value(v)
+                return int(got) if isinstance(got, int) or (isinstance(got, str) and got.isdigit()) else None
+        return None
+    if not isinstance(item, ScalarNode):
+        return None
+    value = scalar_value(item)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    last = _fields(str(value))[-1].split("/", 1)[0]
+    return int(last) if last.isdigit() else None
 
 
 def _port(doc: ComposeDoc, item: Any, name: str, users: list[str], outside: list[str], why: str) -> Iterator[Fix]:

@@ -86,7 +86,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         # the first that users run and that cannot find what it builds is reported.
         for v in project.variants():
             cfg = (project.model(v).get("services") or {}).get(svc.name)
-            b = resolve_build(cfg.get("build"), project.folder) if v.likely and isinstance(cfg, dict) else None
+            b = resolve_build(cfg.get("build"), project.folder, project.env) if v.likely and isinstance(cfg, dict) else None
             if b is None or b.context is None:
                 continue
             where = _build_def(project, svc, v)

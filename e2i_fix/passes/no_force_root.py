@@ -293,7 +293,7 @@ def _stage_user(project: Project, config: dict[str, Any], stage: Stage) -> tuple
 
 
 def _planned(project: Project, config: dict[str, Any], stage: Stage) -> str | None:
-    build = resolve_build(config.get("build"), project.folder)
+    build = resolve_build(config.get("build"), project.folder, project.env)
     if build is None or build.dockerfile is None:
         return None
     plan = decisions.stage_user(project, build.dockerfile, stage.index)

@@ -19,7 +19,13 @@ variant of the stack:
 - `setcap` file capabilities or setuid and setgid bits (`chmod u+s`, `chmod 4755`...) in its
   Dockerfile or what it runs; `su` run by a non-root user;
 - an image the table in `e2i_fix/data/images.toml` knows to need a gain (Pi-hole, Tdarr, the
-  Gitea act runner: each with the report that shows it).
+  Gitea act runner: each with the report that shows it), or to need one as a user other than
+  its own (serversideup/php as anything but www-data);
+- s6-overlay's `/init`, installed by a stage it builds (the release tarballs, the alpine
+  package), started as a non-root user that no RUN line hands /run to: `/init` runs
+  `s6-overlay-suexec`, a setuid-root helper, to make /run that user's, and under the option it
+  cannot (nfrastack/db-backup#331, serversideup/docker-php#372). An image that gives /run to
+  its user (`chown -R app:app /run`) starts without it.
 
 Entrypoints that *drop* privileges (`gosu`, `su-exec`, `setpriv`, `su` run by root) keep
 working: they give privileges away, which no-new-privileges allows.
@@ -60,10 +66,22 @@ After:
           - no-new-privileges:true
 
 ## Fix safety
-Safe: it only blocks a privilege gain at execve, and a service that needs one (as far as its
-command, entrypoint and Dockerfile tell) is reported, not changed. A setuid program that the
-image runs in a way none of those show would fail with "Operation not permitted": name the
-service in `per-service-ignore` then.
+Safe where the tool knows what the service does at start, in every variant the edit reaches:
+it starts as root (a setuid binary gives a root process nothing it lacks: the compose `user:`,
+the stage's USER, or the image's default user the table knows), the image table or `--inspect`
+knows the image (who it runs as), or it builds a stage the tool reads on a base image either
+knows (or `scratch`), with none of the above in it. The option only blocks a gain at execve, and every
+gain those show is reported, not changed.
+
+Unsafe where what it does at start is not known: a pulled image that neither the table nor
+`--inspect` knows and that may start as a user (an image that starts as a non-root user and
+gains root at execve, s6-overlay's setuid `s6-overlay-suexec`, sudo or su, does not start under
+it), a stage built on such a base, or a stage the tool cannot read (a `build.target` written
+with a variable that has no value here: `.env` and defaults are read as Compose reads them).
+The message says which; check that the service starts. A template edit that reaches such a
+service is unsafe for every service it reaches. A setuid program that a known image runs in a
+way none of the above shows would still fail with "Operation not permitted": name the service
+in `per-service-ignore` then.
 
 ## Options
 None.
@@ -93,6 +111,8 @@ DEFAULTS: dict[str, Any] = {}
 ENTRY = "no-new-privileges:true"
 _SETUID = lazyre.compile(r"\bsetcap\s|\bchmod\s+(?:-\S+\s+)*(?:[ugoa]*\+[rwxXt]*s|[2467][0-7]{3})\b")
 _SU = lazyre.compile(r"(?:^|[\s;&|(`\"'/])su(?:\s|$)")
+_CHECK = ("an image that starts as a non-root user and gains root at execve (s6-overlay's setuid "
+          "s6-overlay-suexec, sudo, su) does not start under it: check that the service starts")
 
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
@@ -104,6 +124,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         return
     reach = h.Reach(project, allowed)
     needs: dict[str, placement.Need] = {}
+    unsafe: dict[str, str] = {}  # the services whose start is not known here, and why
     ways = conventions.read(project)
     for svc in allowed:
         if reach.inherits(svc):
@@ -123,14 +144,20 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
             yield h.finding(ID, svc, f"service {svc.name!r} does not set no-new-privileges, and {why}: "
                             "it needs to gain privileges at execve, which the option blocks")
             continue
+        unknown = _unknown(project, svc)
+        safety = SAFETY if unknown is None else Safety.UNSAFE
         doc = h.where_doc(svc)
         entry = ways.no_new_privileges(doc) or ENTRY  # spelled as the stack spells it
         message = f"service {svc.name!r} can gain privileges through setuid binaries: add `security_opt: {entry}`"
+        if unknown is not None:
+            message += f"; unsafe: {unknown}: {_CHECK}"
         if not any(effective_entry(d.node, "security_opt") for d in svc.defs):
             # A new key: placement writes it once into a template the services share.
             needs[svc.name] = placement.Need(ways.items(doc, [entry]), message)
+            if unknown is not None:
+                unsafe[svc.name] = unknown
             continue
-        held = reach.held(svc, lambda o: _gains(project, o) is None)
+        held = reach.held(svc, lambda o: _gains(project, o) is None and (_unknown(project, o) is None) == (unknown is None))
         got = None if held else h.extend_list(project, svc, "security_opt", [entry])
         if got is None:
             why = held or "its mapping or security_opt cannot be edited here"
@@ -140,8 +167,69 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         reach.give(svc)
         edits, changes = got
         path, line, col = h.where(svc)
-        yield Fix(ID, message, path, line, col, tuple(edits), SAFETY, tuple(changes))
-    yield from placement.add_key(project, ID, "security_opt", needs, options, SAFETY)
+        yield Fix(ID, message, path, line, col, tuple(edits), safety, tuple(changes))
+    yield from _placed(project, needs, unsafe, options)
+
+
+def _placed(project: Project, needs: dict[str, placement.Need], unsafe: dict[str, str],
+            options: dict[str, Any]) -> Iterator[Fix]:
+    """The new keys, placed once in a template the services share where they can be. A template
+    edit that reaches a service whose start is not known is as unsafe as that service's own:
+    every fix that carries the edit is."""
+    placed = placement.add_key(project, ID, "security_opt", needs, options, SAFETY)
+    tainted: dict[tuple[Any, ...], str] = {}
+    for fix in placed:
+        name = fix.message.split("'", 2)[1] if fix.message.startswith("service '") else None
+        if name in unsafe and fix.edits:
+            tainted.setdefault(fix.edits, name)
+    for fix in placed:
+        name = fix.message.split("'", 2)[1] if fix.message.startswith("service '") else None
+        other = tainted.get(fix.edits) if fix.edits else None
+        if other is not None and fix.applicable:
+            if name not in unsafe:
+                fix = fix._replace(message=f"{fix.message}; unsafe: the edit also reaches {other!r}, and "
+                                           f"{unsafe[other]}: {_CHECK}")
+            fix = fix._replace(safety=Safety.UNSAFE)
+        yield fix
+
+
+def _unknown(project: Project, svc: Service) -> str | None:
+    """Why what the service does at start is not known here, in a variant the edit reaches (the
+    fix is then unsafe), or None where it is in every one."""
+    for f in facts.reached(project, svc.name):
+        why = _not_known(project, f)
+        if why:
+            return why
+    return None
+
+
+def _not_known(project: Project, f: facts.Facts) -> str | None:
+    """Known: it starts as root (a setuid binary gives a root process nothing it lacks); the
+    image table or `--inspect` knows the image; or it builds a stage the tool reads on a base
+    either knows (or `scratch`). Else why not."""
+    if f.unreadable:
+        b = f.build
+        target = b.target if b is not None else None
+        if target and "$" in target:
+            return f"the stage it builds cannot be read (its target {target} has a variable with no value here)"
+        return "the Dockerfile stage it builds cannot be read"
+    user = decisions.user_after(project, f)
+    if user.name is not None and user.root:
+        return None
+    if f.built:
+        base = f.base
+        if base is not None and base.path == "scratch":
+            return None
+        if user.name is None and runs.s6_overlay(f):
+            return "it runs s6-overlay's /init as a user not known here"
+        if f.base_knowledge.runtime("user") is not None:
+            return None
+        name = base.name if base is not None else f.chain[0].root_image if f.chain else "its base image"
+        return f"its stages build on {name}, which neither the image table nor --inspect knows"
+    if f.knowledge.runtime("user") is not None:
+        return None
+    img = f.image.name if f.image is not None else "its image"
+    return f"neither the image table nor --inspect knows {img}"
 
 
 def _names_nnp(opt: Any) -> bool:
@@ -175,8 +263,18 @@ def _gains(project: Project, svc: Service) -> str | None:
             m = _SETUID.search(runs._code(s.text))
             if m:
                 return f"{s.origin} runs {m.group(0).strip()!r}"
-        if not decisions.user_after(project, f).root:
+        user = decisions.user_after(project, f)
+        if not user.root:
             for origin, text in [("its command", words), *((s.origin, runs._code(s.text)) for s in f.scripts)]:
                 if _SU.search(text) and not runs._SU.search(text):
                     return f"{origin} runs su as a non-root user"
+            name = str(user.name)
+            s6 = runs.s6_overlay(f)
+            if s6 and not runs.owns_run(f, name):
+                return (f"{s6}, whose setuid s6-overlay-suexec must make it root to hand /run to {name}, "
+                        "the user it starts as (no RUN line gives /run to that user)")
+            other = k.runtime("other_user_gains")
+            own = k.runtime("user")
+            if other and isinstance(own, str) and name.split(":", 1)[0] != own.split(":", 1)[0]:
+                return f"it runs as {name}, and {k.image.key if k.image else 'its image'} {other} (built-in table)"
     return None

@@ -52,8 +52,8 @@ stack gives no value (what it writes is not known), an image the table does not 
 is not built here, an image built here whose Dockerfile sets no ENTRYPOINT (or no CMD, with
 none from compose) of its own on a base image the table does not know (what runs is the base's
 start script, which may rewrite files in the image: what it writes is not known), an image
-whose facts depend on its release where the tag does not tell which (a variable with no value),
-an image that runs as root (it may write anywhere), an image the table says cannot run
+whose facts depend on its release where the tag does not tell which (a variable with no value,
+or one only a `.env` git does not track gives: one install's release), an image that runs as root (it may write anywhere), an image the table says cannot run
 read-only (it writes next to its own files), a service whose `read_only` or `tmpfs` an override
 sets. Services with `read_only` already set (either way), privileged, on the host's
 network, or opted out are left alone.
