@@ -173,10 +173,14 @@ def discover(paths: list[Path]) -> Iterator[Discovered]:
     stack that names it owns it; any other reads it for context)."""
     found: list[Discovered] = []
     explicit: dict[Path, list[Path]] = {}
+    fragments: list[_Fragment] = []
     for p in paths:
         if p.is_dir():
             root = boundary_of(p)
             for s in _walk(p):
+                if isinstance(s, _Fragment):
+                    fragments.append(s._replace(root=root))
+                    continue
                 if isinstance(s, Stack):
                     s.boundary = root
                 found.append(s)
@@ -196,24 +200,29 @@ def discover(paths: list[Path]) -> Iterator[Discovered]:
             seen.add(key)
         unique.append(item)
     found = unique
-    walked = {f for key in seen for f in key}
+    walked = {f for key in seen for f in key} | {os.path.realpath(f) for g in fragments for f in g.files}
     for folder, files in explicit.items():
         files = [f for f in files if os.path.realpath(f) not in walked]
         if not files:
             continue
         root = boundary_of(folder)
         for s in _named(folder, sorted(set(files), key=_order)):
+            if isinstance(s, _Fragment):
+                fragments.append(s._replace(root=root))
+                continue
             s.boundary = root
             found.append(s)
-    yield from _claim(found)
+    yield from _claim(_settle(found, fragments))
 
 
-def _named(folder: Path, files: list[Path]) -> list[Stack]:
+def _named(folder: Path, files: list[Path]) -> list[Stack | _Fragment]:
     """The stacks of `folder` that hold a named file, each writing only the named files; a
-    named file no stack of the folder holds is a stack of its own, as named."""
-    stacks = [s for s in _group(folder, _listing(folder)) if isinstance(s, Stack)]
+    named file no stack of the folder holds is a stack of its own, as named, unless its
+    services cannot run alone (`_settle` decides what it is then)."""
+    grouped = list(_group(folder, _listing(folder)))
+    stacks = [s for s in grouped if isinstance(s, Stack)]
     named = set(files)
-    out: list[Stack] = []
+    out: list[Stack | _Fragment] = []
     for s in _claim(list(stacks)):
         if not isinstance(s, Stack):
             continue
@@ -223,8 +232,224 @@ def _named(folder: Path, files: list[Path]) -> list[Stack]:
             s.only = mine
             out.append(s)
             named -= mine
-    out += [Stack(folder, [f]) for f in files if f in named]
+    for g in grouped:
+        if isinstance(g, _Fragment) and named & set(g.files):
+            out.append(g._replace(named=frozenset(named & set(g.files))))
+            named -= set(g.files)
+    for f in files:
+        if f in named:
+            partial = _partial(f)
+            out.append(_Fragment((f,), partial, frozenset({f})) if partial else Stack(folder, [f]))
     return out
+
+
+class _Fragment(NamedTuple):
+    """Compose files whose services cannot run alone: the first re-declares services (`partial`)
+    without an image, build or extends, which no other of them gives. Never a stack of their
+    own: `_settle` reads them as overrides of the base file that defines those services, or
+    leaves them alone."""
+
+    files: tuple[Path, ...]  # one file, or a folder's base with its overrides
+    partial: tuple[str, ...]
+    named: frozenset[Path] | None = None  # named on the command line: only these are written
+    root: Path | None = None  # how far up a base may be (the run's boundary)
+
+
+def _settle(found: list[Discovered], fragments: list[_Fragment]) -> list[Discovered]:
+    """Each fragment read as an override of its base: the nearest folder up (the fragment's
+    own first, up to the top of the project) whose base file defines, with an image, build or
+    extends, every service the fragment re-declares without one. Its files join that base's
+    stack (the base's own stack when the run has it; else one that only reads the base), so
+    the variant base + fragment is what passes decide on and verification checks: a list key
+    is not added to both. A fragment no base explains is left alone, with a note that says how
+    it is run. Files a stack already reads (a `COMPOSE_FILE` chain) are not read twice."""
+    if not fragments:
+        return found
+    held = {os.path.realpath(f) for s in found if isinstance(s, Stack) for f in s.compose}
+    by_base = {os.path.realpath(s.compose[0]): s for s in found if isinstance(s, Stack)}
+    out = list(found)
+    for g in fragments:
+        files = [f for f in g.files if os.path.realpath(f) not in held]
+        if not files:
+            continue
+        base = _base_up(g)
+        if base is None:
+            out += [Skipped(f, _fragment_note(g, f)) for f in files]
+            continue
+        stack = by_base.get(os.path.realpath(base))
+        if stack is None:
+            stack = next(s for s in _group(base.parent, _listing(base.parent))
+                         if isinstance(s, Stack) and s.compose[0] == base)
+            stack.boundary = g.root
+            stack.only = set()  # outside what the run was given: read, not written
+            by_base[os.path.realpath(base)] = stack
+            out.append(stack)
+        for f in files:
+            if os.path.realpath(f) not in {os.path.realpath(c) for c in stack.compose}:
+                stack.compose.append(f)
+        if stack.only is not None:
+            stack.only |= set(files) if g.named is None else set(g.named)
+        held.update(os.path.realpath(f) for f in files)
+    return out
+
+
+def partial_services(value: dict[str, Any]) -> tuple[str, ...]:
+    """The services a compose file's plain value re-declares without an image, build or
+    extends (or drops, `web: !reset null`): what only an override has."""
+    svcs = value.get("services")
+    return tuple(str(n) for n, svc in svcs.items() if not _runnable(svc)) if isinstance(svcs, dict) else ()
+
+
+_TOP_SERVICES = lazyre.compile(r"^services[ \t]*:[ \t]*(?:#.*)?\r?$", re.MULTILINE)
+_KEY = lazyre.compile(r"([A-Za-z0-9_.<-][^:#]*?)[ \t]*:(?:[ \t]+(.*))?")
+_RUNS = frozenset({"image", "build", "extends", "<<"})
+_ANCHOR = lazyre.compile(r"&\S+")
+
+
+def _surely_runnable(text: str) -> bool:
+    """Whether every service of a block `services:` writes an image, build, extends or merge
+    key at its own level, read from the lines without parsing; False when unsure (a flow
+    mapping, an alias, a tag): then the file is parsed."""
+    m = _TOP_SERVICES.search(text)
+    if m is None:
+        return False
+    indent = child = None
+    current = found = False
+    for line in text[m.end():].split("\n")[1:]:
+        line = line.rstrip("\r")
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        depth = len(line) - len(body)
+        if depth == 0:
+            break  # the next top-level key
+        if indent is None:
+            indent = depth
+        if depth == indent:
+            if current and not found:
+                return False
+            k = _KEY.fullmatch(body)
+            rest = (k.group(2) or "").split("#", 1)[0].strip() if k else None
+            if rest is None or rest and not _ANCHOR.fullmatch(rest):
+                return False  # a value on the key's line: parse it
+            current, found, child = True, False, None
+        elif depth > indent:
+            if child is None:
+                child = depth
+            if depth == child and not found:
+                k = _KEY.fullmatch(body)
+                found = k is not None and k.group(1) in _RUNS
+        else:
+            return False
+    return current and found
+
+
+def _partial(path: Path, others: Sequence[Path] = ()) -> tuple[str, ...]:
+    """The services `path` re-declares without an image, build or extends that none of
+    `others` (the files read with it) gives one; () for a file that cannot be read (the run
+    reports it)."""
+    from e2i_fix import source
+
+    try:
+        if _surely_runnable(source.read(path).text):
+            return ()
+    except InputError:
+        return ()
+    value, _ = _peek(path, services=False)
+    partial = partial_services(value) if value is not None else ()
+    if partial and others:
+        given: set[str] = set()
+        for o in others:
+            v, _ = _peek(o, services=False)
+            svcs = v.get("services") if v is not None else None
+            given.update(str(n) for n, svc in (svcs.items() if isinstance(svcs, dict) else ()) if _runnable(svc))
+        partial = tuple(n for n in partial if n not in given)
+    return partial
+
+
+def _defined(path: Path) -> dict[str, Any]:
+    """The services a compose file defines, with those of the files it includes."""
+    value, _ = _peek(path, services=False)
+    out: dict[str, Any] = {}
+    for part in (value, *_included(value, path.parent)) if value is not None else ():
+        svcs = part.get("services")
+        for n, svc in svcs.items() if isinstance(svcs, dict) else ():
+            out.setdefault(str(n), svc)
+    return out
+
+
+def _top(g: _Fragment) -> str:
+    """How far up a fragment's base may be: the top of its git work tree; outside git, any
+    folder up (what a base must define keeps a stranger's compose file out)."""
+    root = os.path.realpath(g.root if g.root is not None else g.files[0].parent)
+    return root if os.path.lexists(os.path.join(root, ".git")) else os.sep
+
+
+def _base_up(g: _Fragment) -> Path | None:
+    """The base file a fragment overrides: in the nearest folder, from the fragment's own up to
+    its root, whose base file (the one Compose reads there) defines every service the fragment
+    re-declares, with an image, build or extends."""
+    folder = g.files[0].parent
+    top = _top(g)
+    while True:
+        base = next((folder / n for n in BASE_NAMES if (folder / n).is_file()), None)
+        if base is not None and base not in g.files:
+            defined = _defined(base)
+            if all(_runnable(defined.get(n)) for n in g.partial):
+                return base
+        here = os.path.realpath(folder)
+        if here == top or not here.startswith(top.rstrip(os.sep) + os.sep) or os.path.dirname(here) == here:
+            return None
+        folder = Path(os.path.normpath(folder / os.pardir))
+
+
+def _fragment_note(g: _Fragment, path: Path) -> str:
+    """Why a fragment is left alone, and a chain that runs it: the nearest base file up that
+    defines some of its services, then files beside it that define the others (each after its
+    own base, where it is a fragment too)."""
+    names = ", ".join(repr(n) for n in g.partial[:3]) + (", ..." if len(g.partial) > 3 else "")
+    them = "it" if len(g.partial) == 1 else "them"
+    said = f"service {names} has" if len(g.partial) == 1 else f"services {names} have"
+    left = set(g.partial)
+    chain: list[Path] = []
+    folder = path.parent
+    top = _top(g)
+    while True:  # the nearest base that defines some of them
+        base = next((folder / n for n in BASE_NAMES if (folder / n).is_file()), None)
+        if base is not None and base not in g.files:
+            got = {n for n, svc in _defined(base).items() if n in left and _runnable(svc)}
+            if got:
+                chain, left = [base], left - got
+                break
+        here = os.path.realpath(folder)
+        if here == top or not here.startswith(top.rstrip(os.sep) + os.sep) or os.path.dirname(here) == here:
+            break
+        folder = Path(os.path.normpath(folder / os.pardir))
+    for other in _listing(path.parent):
+        if not left:
+            break
+        if other in g.files or other in chain:
+            continue
+        got = {n for n, svc in _defined(other).items() if n in left and _runnable(svc)}
+        if not got:
+            continue
+        partial = _partial(other)
+        up = _base_up(_Fragment((other,), partial, None, g.root)) if partial else None
+        if partial and up is None:
+            continue
+        if up is not None and up not in chain:
+            chain.insert(0, up)
+        chain.append(other)
+        left -= got
+    if left or not chain:
+        args = f"-f <the files that define {them}> -f {path.name}"
+    else:
+        run = chain[0].parent
+        args = " ".join(f"-f {os.path.relpath(f, run)}" for f in (*chain, path))
+    all_ = "it" if len(g.partial) == 1 else "them all"
+    return (f"left alone: {said} no image, build or extends, and no base file from its folder up defines {all_}: "
+            f"it runs only after the files that do (`docker compose {args}`); name such a chain in COMPOSE_FILE "
+            "to have it read so")
 
 
 def _reached(stack: Stack) -> set[Path]:
@@ -323,7 +548,7 @@ def _order(p: Path) -> tuple[int, str]:
     return (20, name)
 
 
-def _walk(root: Path) -> Iterator[Stack | Skipped]:
+def _walk(root: Path) -> Iterator[Stack | Skipped | _Fragment]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         # A folder named like a compose file is what Compose would try to read there: report it
@@ -334,7 +559,10 @@ def _walk(root: Path) -> Iterator[Stack | Skipped]:
             yield from _group(Path(dirpath), found)
 
 
-def _group(folder: Path, files: list[Path]) -> Iterator[Stack | Skipped]:
+def _group(folder: Path, files: list[Path]) -> Iterator[Stack | Skipped | _Fragment]:
+    """The stacks of one folder: its base with the override files beside it (and the files the
+    `.env` chain names), the compose-like files by what they hold, the other base files. Files
+    whose services cannot run alone are `_Fragment`s, which `_settle` places."""
     bases = [f for f in files if f.name in BASE_NAMES]
     overrides = [f for f in files if _OVERRIDE.fullmatch(f.name)]
     like = [f for f in files if is_compose_like(f.name)]
@@ -354,20 +582,34 @@ def _group(folder: Path, files: list[Path]) -> Iterator[Stack | Skipped]:
             if base_value is not None and _overrides(value, base_value):
                 overrides.append(f)
                 continue
+            partial = partial_services(value)
+            if partial:
+                yield _Fragment((f,), partial)
+                continue
             why = f"{why}, and it overrides no service of {bases[0].name}" if bases else f"{why}, and no base file is beside it"
         yield Skipped(f, f"left alone: {why} (name it on the command line, or in COMPOSE_FILE, to fix it)")
     if not bases and chain:
         bases = [chain[0]]
     if bases:
         extra = [f for f in chain if f not in bases[:1] and f not in overrides]
-        yield Stack(folder, [bases[0], *overrides, *extra], chain=chain)
+        group = [bases[0], *overrides, *extra]
+        # A base whose services the files beside it do not make runnable is itself a fragment
+        # (zulip's `ci/<x>/compose.yaml`, chained after the top-level one). A chain says how
+        # the folder runs: it is taken as it is.
+        partial = () if chain else _partial(bases[0], group[1:])
+        if partial:
+            yield _Fragment(tuple(group), partial)
+        else:
+            yield Stack(folder, group, chain=chain)
         # Compose reads only one base file; any other is a stack of its own.
         for other in bases[1:]:
             if other not in chain:
-                yield Stack(folder, [other])
+                partial = _partial(other)
+                yield _Fragment((other,), partial) if partial else Stack(folder, [other])
     else:
         for f in overrides:
-            yield Stack(folder, [f])
+            partial = _partial(f)
+            yield _Fragment((f,), partial) if partial else Stack(folder, [f])
     for f in [*alone, *others]:
         yield Stack(folder, [f])
 

@@ -83,8 +83,17 @@ FINDINGS = {
         "engine refuses at `up`) (no fix applied)",
     ],
     "compose-like-names": [
-        "<dir>/docker-compose-old.yml: [input] left alone: service 'worker' has no image, build or extends, and it "
-        "overrides no service of docker-compose.yml (name it on the command line, or in COMPOSE_FILE, to fix it)",
+        "<dir>/docker-compose-old.yml: [input] left alone: service 'worker' has no image, build or extends, and no "
+        "base file from its folder up defines it: it runs only after the files that do (`docker compose -f <the files "
+        "that define it> -f docker-compose-old.yml`); name such a chain in COMPOSE_FILE to have it read so",
+    ],
+    # The TLS file re-declares the proxy only compose.proxy.yaml defines: no base explains it, so
+    # it is left alone, with the chain that runs it (the base, the file beside it, then itself).
+    "fragment-left-alone": [
+        "<dir>/overrides/compose.proxy-tls.yaml: [input] left alone: services 'web', 'proxy' have no image, build or "
+        "extends, and no base file from its folder up defines them all: it runs only after the files that do (`docker "
+        "compose -f compose.yaml -f overrides/compose.proxy.yaml -f overrides/compose.proxy-tls.yaml`); name such a "
+        "chain in COMPOSE_FILE to have it read so",
     ],
 }
 
@@ -102,7 +111,7 @@ def test_findings(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_the_variants_of_each_fixture() -> None:
     got = {case: [(str(f.relative_to(FIXTURES / case / "input")), files, kind)
                   for f, files, kind in stack_variants(FIXTURES / case / "input")]
-           for case in ("standalone-dev", "env-chain", "compose-like-names")}
+           for case in ("standalone-dev", "env-chain", "compose-like-names", "fragment-of-base", "fragment-left-alone")}
     assert got == {
         "standalone-dev": [(".", ["compose.yaml"], "base"),
                            (".", ["compose.yaml", "docker-compose.dev.yml"], "override"),
@@ -111,7 +120,89 @@ def test_the_variants_of_each_fixture() -> None:
         "compose-like-names": [(".", ["docker-compose.yml"], "base"),
                                (".", ["docker-compose.yml", "compose-staging.yaml"], "override"),
                                (".", ["docker-compose-local.yml"], "base")],
+        # Files whose services cannot run alone are overrides of the base above them, wherever
+        # they are kept (`overrides/`, a base-named file in `stage/`), never stacks of their own.
+        "fragment-of-base": [(".", ["compose.yaml"], "base"),
+                             (".", ["compose.yaml", "overrides/compose.postgres.yaml"], "override"),
+                             (".", ["compose.yaml", "overrides/compose.tls.yaml"], "override"),
+                             (".", ["compose.yaml", "stage/compose.yaml"], "override")],
+        "fragment-left-alone": [(".", ["compose.yaml"], "base"),
+                                (".", ["compose.yaml", "overrides/compose.proxy.yaml"], "override")],
     }
+
+
+def test_a_fragment_named_or_walked_alone_is_read_with_its_base(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Named on the command line, or in a folder given alone, a fragment is still read after its
+    base: it gets what a run on the whole project gives it, and the base is read, not written."""
+    work = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "fragment-of-base" / "input", work)
+    expected = FIXTURES / "fragment-of-base" / "expected"
+    before = snapshot(work)
+    for given in (work / "overrides" / "compose.postgres.yaml", work / "overrides"):
+        assert main(["--apply", *args("fragment-of-base"), str(given)]) == 1
+        got = snapshot(work)
+        assert got["overrides/compose.postgres.yaml"] == snapshot(expected)["overrides/compose.postgres.yaml"]
+        assert {k for k in got if got[k] != before[k]} == {"overrides/compose.postgres.yaml"}
+        shutil.rmtree(work)
+        shutil.copytree(FIXTURES / "fragment-of-base" / "input", work)
+    capsys.readouterr()
+    # The zulip shape: a base-named file of its own folder, named alone, is no stack of its own.
+    assert main(["--dry-run", *args("fragment-of-base"), str(work / "stage" / "compose.yaml")]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_a_fragment_left_alone_is_read_in_the_chain_its_note_names(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The note's COMPOSE_FILE chain, written into `.env`, makes the run read the fragment in it:
+    no note, and the chain is a variant that verification checks."""
+    work = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "fragment-left-alone" / "input", work)
+    (work / ".env").write_text("COMPOSE_FILE=compose.yaml:overrides/compose.proxy.yaml:overrides/compose.proxy-tls.yaml\n")
+    got = [(files, kind) for _, files, kind in stack_variants(work)]
+    assert (["compose.yaml", "overrides/compose.proxy.yaml", "overrides/compose.proxy-tls.yaml"], "chain") in got
+    assert main(["--check", *args("fragment-left-alone"), str(work)]) == 1
+    assert "left alone" not in capsys.readouterr().out
+    assert main(["--apply", *args("fragment-left-alone"), str(work)]) == 1
+    assert (work / "overrides" / "compose.proxy-tls.yaml").read_text() == \
+        (FIXTURES / "fragment-left-alone" / "input" / "overrides" / "compose.proxy-tls.yaml").read_text()
+    if compose_binary() is not None:
+        assert accepted(work, ["compose.yaml", "overrides/compose.proxy.yaml", "overrides/compose.proxy-tls.yaml"])
+
+
+@pytest.mark.parametrize(("text", "sure"), [
+    pytest.param("services:\n  web:\n    image: nginx\n  db:\n    build: .\n", True, id="image and build"),
+    pytest.param("services:\n  web: &web\n    <<: *app\n  w2:\n    extends: web\n", True, id="merge key, extends"),
+    pytest.param("services:\n  web:\n    environment:\n      image: x\n", False, id="a key further down"),
+    pytest.param("services:\n  web:\n    labels: [a]\n", False, id="no image"),
+    pytest.param("services:\n  web: {image: nginx}\n", False, id="a flow mapping: parsed"),
+    pytest.param("services:\n  web: !reset null\n", False, id="a tag: parsed"),
+    pytest.param("services: {web: {image: nginx}}\n", False, id="flow services: parsed"),
+    pytest.param("x-a: 1\nservices:\n  # c\n  web:\n    image: nginx\nvolumes:\n  v:\n", True, id="comments, keys after"),
+])
+def test_a_file_surely_runnable_from_its_lines(text: str, sure: bool) -> None:
+    assert project._surely_runnable(text) is sure
+
+
+def test_the_line_reading_never_hides_a_fragment_in_the_corpus() -> None:
+    """Where the lines say every service has an image, build, extends or merge key, the parsed
+    file agrees: the shortcut only saves a parse."""
+    need_corpus()
+    from e2i_fix import source, yamldoc
+    from conftest import CORPUS
+
+    sure = 0
+    for c in corpus_files("compose"):
+        s = source.read(CORPUS / c.file)
+        if not project._surely_runnable(s.text):
+            continue
+        sure += 1
+        try:
+            value = yamldoc.to_value(yamldoc.parse(s))
+        except yamldoc.MultiDocument:
+            continue
+        assert isinstance(value, dict) and project.partial_services(value) == (), c.id
+    assert sure >= 40
 
 
 def test_roles_of_the_files_and_the_variants(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,6 +222,31 @@ def test_roles_of_the_files_and_the_variants(capsys: pytest.CaptureFixture[str])
     assert 'roles = {test = ["compose.qa.yaml"]}' in out
     assert "[logging]\n# serves: production, example\n" in out
     assert "[depends-on-healthy]\n# serves: production, development, test, maintenance, example\n" in out
+
+
+def test_show_config_lists_a_fragment_with_its_base(capsys: pytest.CaptureFixture[str]) -> None:
+    """A fragment is shown in the variant it runs in, after its base, never as a stack of its
+    own; one no base explains is shown with its note."""
+    with outside_the_repository(FIXTURES / "fragment-of-base" / "input") as folder:
+        assert main(["--show-config", str(folder)]) == 0
+        out = capsys.readouterr().out
+    variants = [line.strip("# ").strip() for line in out.splitlines() if line.startswith("#   variant ")]
+    assert variants == [
+        "variant base: compose.yaml (production)",
+        "variant override: compose.yaml + overrides/compose.postgres.yaml (production)",
+        "variant override: compose.yaml + overrides/compose.tls.yaml (production)",
+        "variant override: compose.yaml + stage/compose.yaml (production)",
+    ]
+    with outside_the_repository(FIXTURES / "fragment-left-alone" / "input") as folder:
+        assert main(["--show-config", str(folder)]) == 0
+        out = capsys.readouterr().out
+    shown = [line.strip("# ").strip() for line in out.splitlines() if line.startswith("#   ")]
+    assert [line for line in shown if line.startswith("variant ")] == [
+        "variant base: compose.yaml (production)",
+        "variant override: compose.yaml + overrides/compose.proxy.yaml (production)",
+    ]
+    assert any(line.startswith("overrides/compose.proxy-tls.yaml: left alone: services 'web', 'proxy' have no image")
+               for line in shown)
 
 
 @pytest.mark.parametrize(("name", "role"), [
@@ -329,14 +445,18 @@ def test_a_file_left_alone_is_information(tmp_path: Path, capsys: pytest.Capture
     silences it."""
     (tmp_path / "docker-compose-old.yml").write_text("services:\n  worker:\n    command: [celery, worker]\n")
     assert main(["--check", str(tmp_path)]) == 0
-    assert "[input] left alone: service 'worker' has no image, build or extends, and no base file is beside it" \
-        in capsys.readouterr().out
+    assert "[input] left alone: service 'worker' has no image, build or extends, and no base file from its folder " \
+        "up defines it" in capsys.readouterr().out
     assert main(["--dry-run", str(tmp_path)]) == 0
     assert capsys.readouterr().out == ""
     (tmp_path / ".e2i-fix.toml").write_text('exclude = ["docker-compose-old.yml"]\n')
     assert main(["--check", str(tmp_path)]) == 0
     assert capsys.readouterr().out == ""
-    # Named on the command line, it is fixed as the file it is.
+    # Named on the command line, it still cannot run alone: it is left alone, and said so.
+    assert main(["--check", "--select", "logging", str(tmp_path / "docker-compose-old.yml"), "--no-config"]) == 0
+    assert "[input] left alone: service 'worker' has no image" in capsys.readouterr().out
+    # One that can run alone is fixed as the file it is.
+    (tmp_path / "docker-compose-old.yml").write_text("services:\n  worker:\n    image: example/app:1\n")
     assert main(["--check", "--select", "logging", str(tmp_path / "docker-compose-old.yml"), "--no-config"]) == 1
 
 
