@@ -124,6 +124,7 @@ class Skipped(NamedTuple):
 
     path: Path
     message: str
+    refused: bool = False  # Compose refuses what it holds: naming it does not make it a compose file
 
 
 def is_compose_name(name: str) -> bool:
@@ -210,19 +211,25 @@ def discover(paths: list[Path]) -> Iterator[Discovered]:
             if isinstance(s, _Fragment):
                 fragments.append(s._replace(root=root))
                 continue
-            s.boundary = root
+            if isinstance(s, Stack):
+                s.boundary = root
             found.append(s)
     yield from _claim(_settle(found, fragments))
 
 
-def _named(folder: Path, files: list[Path]) -> list[Stack | _Fragment]:
+def _named(folder: Path, files: list[Path]) -> list[Stack | Skipped | _Fragment]:
     """The stacks of `folder` that hold a named file, each writing only the named files; a
     named file no stack of the folder holds is a stack of its own, as named, unless its
-    services cannot run alone (`_settle` decides what it is then)."""
+    services cannot run alone (`_settle` decides what it is then) or Compose refuses what it
+    holds (it is left alone, as in a run on the folder)."""
     grouped = list(_group(folder, _listing(folder)))
     stacks = [s for s in grouped if isinstance(s, Stack)]
     named = set(files)
-    out: list[Stack | _Fragment] = []
+    out: list[Stack | Skipped | _Fragment] = []
+    for g in grouped:
+        if isinstance(g, Skipped) and g.refused and g.path in named:
+            out.append(g)
+            named.discard(g.path)
     for s in _claim(list(stacks)):
         if not isinstance(s, Stack):
             continue
@@ -573,6 +580,10 @@ def _group(folder: Path, files: list[Path]) -> Iterator[Stack | Skipped | _Fragm
         if f in chain:
             continue  # the chain says what it is
         value, why = _peek(f)
+        refused = refused_keys(value) if value is not None and why is None else None
+        if refused is not None:
+            yield Skipped(f, f"left alone: Compose refuses it ({refused}): it is no Compose file", refused=True)
+            continue
         if value is not None and why is None:
             why = runs_alone(value, folder)
             if why is None:
@@ -639,6 +650,26 @@ def _overrides(value: dict[str, Any], base: dict[str, Any]) -> bool:
     if not any(name in known for name in svcs):
         return False
     return all(name in known or _runnable(svc) for name, svc in svcs.items())
+
+
+def refused_keys(value: dict[str, Any]) -> str | None:
+    """What Compose refuses in the structure of a file it is given (`-f FILE`: compose-go checks
+    each file against the compose-spec schema before merging it): a top-level key or a key of a
+    service the schema does not allow (Rancher 1.x's `rancher-compose.yml` gives services
+    `start_on_create`, `health_check`, `upgrade_strategy`). Only keys count: a value's type may
+    hold a variable that interpolation resolves. None when every key is one Compose knows."""
+    from e2i_fix import schema
+
+    svcs = value.get("services")
+    judged: dict[str, Any] = {k: v for k, v in value.items() if k != "services"}
+    if isinstance(svcs, dict):
+        # Each service alone, and only its keys: a value is judged by a later check.
+        judged["services"] = {n: dict.fromkeys(svc, None) for n, svc in svcs.items() if isinstance(svc, dict)}
+    for err in schema.validate(judged):
+        if err.message.startswith("additional property ") and (
+                err.path == () or len(err.path) == 2 and err.path[0] == "services"):
+            return str(err)
+    return None
 
 
 def _runnable(svc: Any) -> bool:

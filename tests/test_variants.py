@@ -95,6 +95,14 @@ FINDINGS = {
         "compose -f compose.yaml -f overrides/compose.proxy.yaml -f overrides/compose.proxy-tls.yaml`); name such a "
         "chain in COMPOSE_FILE to have it read so",
     ],
+    # Rancher 1.x's scheduling files: Compose refuses their keys, so they are no override of the
+    # base beside them, and no fragment of the one above.
+    "not-compose": [
+        "<dir>/rancher-compose.yml: [input] left alone: Compose refuses it (services.web: additional property "
+        "'start_on_create' is not allowed): it is no Compose file",
+        "<dir>/rancher/rancher-compose.yml: [input] left alone: Compose refuses it (services.web: additional "
+        "property 'upgrade_strategy' is not allowed): it is no Compose file",
+    ],
 }
 
 
@@ -111,7 +119,8 @@ def test_findings(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_the_variants_of_each_fixture() -> None:
     got = {case: [(str(f.relative_to(FIXTURES / case / "input")), files, kind)
                   for f, files, kind in stack_variants(FIXTURES / case / "input")]
-           for case in ("standalone-dev", "env-chain", "compose-like-names", "fragment-of-base", "fragment-left-alone")}
+           for case in ("standalone-dev", "env-chain", "compose-like-names", "fragment-of-base", "fragment-left-alone",
+                        "not-compose")}
     assert got == {
         "standalone-dev": [(".", ["compose.yaml"], "base"),
                            (".", ["compose.yaml", "docker-compose.dev.yml"], "override"),
@@ -128,7 +137,38 @@ def test_the_variants_of_each_fixture() -> None:
                              (".", ["compose.yaml", "stage/compose.yaml"], "override")],
         "fragment-left-alone": [(".", ["compose.yaml"], "base"),
                                 (".", ["compose.yaml", "overrides/compose.proxy.yaml"], "override")],
+        "not-compose": [(".", ["docker-compose.yml"], "base")],
     }
+
+
+def test_a_file_compose_refuses_stays_alone_when_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Named on the command line, a file Compose refuses is still no compose file: nothing of
+    the stack is written for it, and the note says why."""
+    work = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "not-compose" / "input", work)
+    before = snapshot(work)
+    for name in ("rancher-compose.yml", "rancher/rancher-compose.yml"):
+        assert main(["--check", "--select", "logging", str(work / name)]) == 0
+        out = capsys.readouterr().out
+        assert f"{work / name}: [input] left alone: Compose refuses it (services.web: additional property" in out
+        assert "[logging]" not in out
+    assert main(["--apply", "--select", "logging", str(work / "rancher-compose.yml")]) == 0
+    assert snapshot(work) == before
+
+
+@pytest.mark.parametrize(("value", "refused"), [
+    pytest.param({"services": {"web": {"scale": 2, "start_on_create": True}}},
+                 "services.web: additional property 'start_on_create' is not allowed", id="rancher keys"),
+    pytest.param({"services": {"web": {"image": "x"}}, "stacks": {}}, "<root>: additional property 'stacks' is not allowed",
+                 id="a top-level key"),
+    pytest.param({"version": "2", "x-a": 1, "services": {"web": {"x-b": 1, "scale": 2, "ports": "${PORTS}",
+                                                               "healthcheck": {"test": "${CHECK}"}}}},
+                 None, id="extension keys, and values a variable resolves"),
+    pytest.param({"services": {"web": None, "db": {"environment": {"health_check": "1"}}}}, None,
+                 id="an empty service, an unknown key further down"),
+])
+def test_the_keys_compose_refuses(value: dict[str, object], refused: str | None) -> None:
+    assert project.refused_keys(value) == refused
 
 
 def test_a_fragment_named_or_walked_alone_is_read_with_its_base(tmp_path: Path,
