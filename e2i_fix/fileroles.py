@@ -12,11 +12,13 @@ copy to run the stack: they get what production gets.
 The role comes from, in order:
 
 1. the configuration: `[roles]`, a table of role = [globs] (globs as in `exclude`);
-2. the file's name: a word of it (split at `.`, `-`, `_`): `example`, `sample`, `template`,
-   `dist` (example); `test`, `tests`, `testing`, `ci`, `e2e`, `integration`, `benchmark`,
-   `benchmarks`, `bench` (test); `dev`, `develop`, `development`, `local`, `debug`,
-   `devcontainer` (development); `maintenance`, `tools`, `tool`, `tooling` (maintenance);
-   `prod`, `production`, `staging` (production);
+2. the file's name: a word of it (split at `.`, `-`, `_`): `devcontainer` first (development:
+   a `devcontainer-example/` is a dev container's, whatever else it says); then `example`,
+   `sample`, `template`, `dist` (example); `test`, `tests`, `testing`, `ci`, `e2e`,
+   `integration`, `benchmark`, `benchmarks` (test; not `bench`: Frappe's `bench` runs its
+   production sites); `dev`, `develop`, `development`, `devenv`, `local`, `debug`
+   (development); `maintenance`, `tools`, `tool`, `tooling`, `migrate`, `migration`,
+   `migrations` (maintenance); `prod`, `production`, `staging` (production);
 3. the compose project name (`name: documenso-development`): a word of it, as in 2;
 4. the folders it is in, the nearest first, up to the top of the project (the git work tree,
    or the folder given on the command line, whose own name does not count): a word of a
@@ -27,11 +29,15 @@ The role comes from, in order:
    `develop.watch`es its sources (development); every service it sets runs once (`restart:
    "no"`; services of the base it disables with an entrypoint that exits, `echo disabled`, or
    `scale: 0`, aside): one-shot jobs, a backup or an upgrade, that people `docker compose run`
-   (maintenance);
+   (maintenance). `restart: never` is no such file: Compose passes it on, and the engine
+   refuses it (its policies are `no`, `always`, `on-failure[:n]`, `unless-stopped`);
 6. production.
 
 A Dockerfile takes the roles of the compose files whose services build it: production where a
-production (or example) file builds it, else the role of the files that do.
+production (or example) file builds it, else the role of the files that do. A development
+file that adds `build:` to a service a production file runs from a published image of its own
+(`ghcr.io/acme/shop`, not an official image such as `postgres`) builds that image: the
+Dockerfile is production's.
 
 Each pass says which roles it serves (`ROLES`, every role when it says nothing); the engine
 keeps a pass's fixes out of the files of the other roles.
@@ -63,10 +69,11 @@ SERVING: frozenset[str] = frozenset({PRODUCTION, EXAMPLE})
 _RANK = {PRODUCTION: 0, EXAMPLE: 1, MAINTENANCE: 2, TEST: 3, DEVELOPMENT: 4}
 
 _WORDS = (
+    (DEVELOPMENT, frozenset({"devcontainer"})),  # before the example words: `devcontainer-example/`
     (EXAMPLE, frozenset({"example", "examples", "sample", "samples", "template", "dist"})),
-    (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration", "benchmark", "benchmarks", "bench"})),
-    (DEVELOPMENT, frozenset({"dev", "develop", "development", "local", "debug", "devcontainer"})),
-    (MAINTENANCE, frozenset({"maintenance", "tools", "tool", "tooling"})),
+    (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration", "benchmark", "benchmarks"})),
+    (DEVELOPMENT, frozenset({"dev", "develop", "development", "devenv", "local", "debug"})),
+    (MAINTENANCE, frozenset({"maintenance", "tools", "tool", "tooling", "migrate", "migration", "migrations"})),
     (PRODUCTION, frozenset({"prod", "production", "staging"})),
 )
 # Folders whose names say a role without a word of the list (hidden tool folders).

@@ -1145,10 +1145,12 @@ class Project:
             if path in self.dockerfiles:
                 roles = set()
                 for v in self.variants():
-                    for cfg in (self.model(v).get("services") or {}).values():
+                    for name, cfg in (self.model(v).get("services") or {}).items():
                         b = resolve_build(cfg.get("build"), self.folder, self.env) if isinstance(cfg, dict) else None
                         if b is not None and b.dockerfile == path:
                             roles.add(v.role)
+                            if v.role not in fileroles.SERVING:
+                                roles.update(self._pulling(str(name), cfg.get("image")))
                 for i, doc in enumerate(self.docs):  # a template only `extends` reaches
                     svcs = doc.value.get("services")
                     for cfg in svcs.values() if isinstance(svcs, dict) and not roles else ():
@@ -1158,6 +1160,23 @@ class Project:
                 got = fileroles.first(roles)
         cache[path] = got
         return got
+
+    def _pulling(self, name: str, image: Any) -> set[str]:
+        """The roles of the variants that run service `name` from `image` without building it,
+        where `image` is the project's own published one (not an official image, nor one the
+        image table knows): a development file that adds `build:` to such a service builds
+        the image production pulls, so its Dockerfile is production's too."""
+        from e2i_fix.facts import image as imagedata
+
+        ref = imagedata.parse(image, self.env)
+        if ref is None or (ref.registry is None and "/" not in ref.path) or imagedata.knowledge(ref).image is not None:
+            return set()
+        out = set()
+        for v in self.variants():
+            cfg = (self.model(v).get("services") or {}).get(name)
+            if isinstance(cfg, dict) and cfg.get("build") is None and cfg.get("image") == image:
+                out.add(v.role)
+        return out
 
     def model(self, files: tuple[int, ...]) -> dict[str, Any]:
         """The normalised model of some of the stack's files (indexes into `docs`, base first),

@@ -294,7 +294,10 @@ def test_show_config_lists_a_fragment_with_its_base(capsys: pytest.CaptureFixtur
     ("docker-compose-local.yml", "development"), ("compose.test.yaml", "test"), ("docker-compose.ci.yml", "test"),
     ("docker-compose.e2e.yml", "test"), ("compose.example.yaml", "example"), ("docker-compose.sample.yml", "example"),
     ("docker-compose.prod.yml", "production"), ("compose.devops.yaml", None), ("docker-compose.override.yml", None),
-    ("docker-compose.bench.yml", "test"), ("compose.tools.yaml", "maintenance"),
+    ("docker-compose.bench.yml", None), ("docker-compose.benchmark.yml", "test"), ("compose.tools.yaml", "maintenance"),
+    ("compose.devenv.yaml", "development"), ("docker-compose.migrate.yml", "maintenance"),
+    ("compose.prod-migrations.yaml", "maintenance"), ("devcontainer-example.yml", "development"),
+    ("compose.devcontainer.example.yaml", "development"),
 ])
 def test_role_by_name(name: str, role: str | None) -> None:
     got = fileroles.by_name(Path("repo") / name)
@@ -303,8 +306,8 @@ def test_role_by_name(name: str, role: str | None) -> None:
 
 def test_roles_from_folders_project_names_and_one_shot_jobs(capsys: pytest.CaptureFixture[str]) -> None:
     """Dev, test, benchmark and tool stacks by their folders and project names, and a file of
-    one-shot jobs by what it holds, each shown with why; only the production file gets log
-    rotation (the fixture's expected output)."""
+    one-shot jobs by what it holds, each shown with why; only the production files (the bench's
+    too) get log rotation (the fixture's expected output)."""
     with outside_the_repository(FIXTURES / "roles-by-folder" / "input") as folder:
         assert main(["--show-config", str(folder)]) == 0
         out = capsys.readouterr().out
@@ -313,6 +316,10 @@ def test_roles_from_folders_project_names_and_one_shot_jobs(capsys: pytest.Captu
         "compose.yaml: production (the default)",
         "compose.control.yaml: maintenance (every service it sets runs once (restart: \"no\"): one-shot jobs (backup) "
         "started with `docker compose run`)",
+        "compose.migrate.yaml: maintenance (its name says 'migrate')",
+        "bench/compose.yaml: production (the default)",
+        "devcontainer-example/compose.yaml: development (it is in devcontainer-example/)",
+        "devenv/compose.yaml: development (it is in devenv/)",
         "docker/development/compose.yaml: development (it is in development/)",
         "packages/benchmarks/compose.yaml: test (it is in benchmarks/)",
         "packages/e2e_tests/compose.yaml: test (it is in e2e_tests/)",
@@ -328,6 +335,11 @@ def test_roles_from_folders_project_names_and_one_shot_jobs(capsys: pytest.Captu
     pytest.param("repo/dev/production/compose.yml", "repo", "production", id="the nearest folder first"),
     pytest.param("dev-env/app/compose.yml", "dev-env", None, id="not the top of the project"),
     pytest.param("repo/.github/compose.yml", "repo", "test", id="a hidden tool folder"),
+    pytest.param("repo/.devcontainer/compose.yml", "repo", "development", id="a dev container's folder"),
+    pytest.param("repo/devcontainer-example/compose.yml", "repo", "development", id="a dev container's example"),
+    pytest.param("repo/.devcontainer-example/compose.yml", "repo", "development", id="a hidden one"),
+    pytest.param("repo/bench/compose.yml", "repo", None, id="a Frappe bench is no benchmark"),
+    pytest.param("repo/db/migrations/compose.yml", "repo", "maintenance", id="migrations"),
     pytest.param("repo/services/devtools/compose.yml", "repo", None, id="a word of a name, not a part of a word"),
     pytest.param("repo/tools/seed-snapshot/docker-compose.yml", None, None, id="without a top, the folder it is in"),
 ])
@@ -356,6 +368,8 @@ def test_role_by_project_name(value: dict[str, object], role: str | None) -> Non
                  id="a service that keeps running"),
     pytest.param({"web": {"restart": "no", "entrypoint": "true"}}, None, id="only services switched off"),
     pytest.param({"web": {"image": "nginx", "restart": "unless-stopped"}}, None, id="a server"),
+    # Compose passes `never` on and the engine refuses it: no restart policy says the job runs once.
+    pytest.param({"backup": {"image": "pg", "restart": "never"}}, None, id="restart: never is no policy"),
 ])
 def test_a_file_of_one_shot_jobs(services: dict[str, object], role: str | None) -> None:
     got = fileroles.by_content({"services": services})
@@ -383,6 +397,23 @@ def test_a_dev_file_gets_no_hardening_until_its_role_says_so(tmp_path: Path) -> 
     # adminer:4 is no image the table knows: its fix is unsafe, and asked for.
     assert main(["--apply", "--select", "no-new-privileges", "--unsafe-fixes", str(work)]) == 1
     assert "no-new-privileges:true" in (work / "compose.dev.yaml").read_text()
+
+
+def test_a_dev_file_that_builds_the_published_image_leaves_its_dockerfile_production(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """compose.dev.yaml adds `build: .` to the service compose.yaml pulls as the project's own
+    image: the root Dockerfile builds what production runs. The Dockerfile only the dev file
+    builds for an official image (postgres) stays development's."""
+    with outside_the_repository(FIXTURES / "published-image" / "input") as folder:
+        assert main(["--show-config", str(folder)]) == 0
+        shown = [line.strip("# ").strip() for line in capsys.readouterr().out.splitlines() if line.startswith("#   ")]
+        assert "Dockerfile: production (the variants whose services build it)" in shown
+        assert "docker/db-dev/Dockerfile: development (the variants whose services build it)" in shown
+        # Production's Dockerfile gets what production gets: non-root-user decides on it.
+        main(["--check", "--select", "non-root-user", str(folder)])
+        out = capsys.readouterr().out
+    assert f"{folder / 'Dockerfile'}:1:1: [non-root-user] service 'shop' runs stage 0" in out
+    assert "db-dev" not in out
 
 
 def test_roles_configuration_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
