@@ -107,7 +107,8 @@ class _Bundle:
 
 
 def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Mapping[str, Need],
-            options: Mapping[str, Any], safety: Safety = Safety.SAFE, support: Support | None = None) -> list[Fix]:
+            options: Mapping[str, Any], safety: Safety = Safety.SAFE, support: Support | None = None,
+            indifferent: frozenset[str] = frozenset()) -> list[Fix]:
     """One `Fix` per service of `needs` (service name -> what it should get at `path`), in the
     order of `needs`, adding the key once to a service template where the services share one.
 
@@ -117,7 +118,9 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
     display-only finding, unless an edit made for another service reaches it. `options` are
     the pass's: `_placement` (from the configuration) chooses templates or per-service edits.
     Values that name an anchor already in the file are placed only after it; new anchors are the
-    `support` edits' to define, before the first place that uses them.
+    `support` edits' to define, before the first place that uses them. `indifferent` services
+    need nothing, and may take what a template they merge gets (a one-shot job's log rotation):
+    they do not keep a template from being used.
     """
     keys = (path,) if isinstance(path, str) else tuple(path)
     k0 = keys[0]
@@ -149,7 +152,7 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
     added = dict(per_service)
     bundles: list[_Bundle] = []
     if options.get("_placement", TEMPLATE) != PER_SERVICE:
-        _templates(project, k0, keys, targets, per_service, added, bundles)
+        _templates(project, k0, keys, targets, per_service, added, bundles, indifferent)
     # A service with its own edit and no template: a bundle of its own.
     for t in targets.values():
         if t.bundle is None and t.edits and t.home is not None:
@@ -236,7 +239,8 @@ class _Candidate(NamedTuple):
 
 
 def _templates(project: Project, k0: str, keys: tuple[str, ...], targets: dict[str, _Target],
-               per_service: dict[int, Token], added: dict[int, Token], bundles: list[_Bundle]) -> None:
+               per_service: dict[int, Token], added: dict[int, Token], bundles: list[_Bundle],
+               indifferent: frozenset[str] = frozenset()) -> None:
     """Choose templates, most services served first, and bundle each with the overrides of
     the services it reaches; templates that reach one service share a bundle."""
     scored = []
@@ -248,7 +252,7 @@ def _templates(project: Project, k0: str, keys: tuple[str, ...], targets: dict[s
     scored.sort(key=lambda t: t[:2])
     chosen: list[_Chosen] = []
     for _, _, cand in scored:
-        got = _try(project, cand, k0, keys, targets, per_service, added)
+        got = _try(project, cand, k0, keys, targets, per_service, added, indifferent)
         if got is not None:
             chosen.append(got)
     if not chosen:
@@ -340,9 +344,11 @@ class _Chosen(NamedTuple):
 
 
 def _try(project: Project, cand: _Candidate, k0: str, keys: tuple[str, ...], targets: dict[str, _Target],
-         per_service: dict[int, Token], added: dict[int, Token]) -> _Chosen | None:
+         per_service: dict[int, Token], added: dict[int, Token],
+         indifferent: frozenset[str] = frozenset()) -> _Chosen | None:
     """The template `cand` with the value most of the services it reaches need, if every
-    service it reaches then means what the per-service edits would make it mean."""
+    service it reaches (but the `indifferent`) then means what the per-service edits would make
+    it mean."""
     doc, node = cand.doc, cand.node
     if _holder(node, k0) is not None or not _uses_known(doc, node):
         return None
@@ -373,7 +379,7 @@ def _try(project: Project, cand: _Candidate, k0: str, keys: tuple[str, ...], tar
         trial.pop(id(t.home.node), None)
     trial[id(node)] = token
     for name in reached:
-        svc = project.services.get(name)
+        svc = project.services.get(name) if name not in indifferent else None
         if svc is not None and _service_token(project, svc, trial, k0) != _service_token(project, svc, per_service, k0):
             return None
     edits = yamledit.ensure(doc, node, keys, value, node.start_mark.index)

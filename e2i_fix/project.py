@@ -1638,6 +1638,33 @@ def _role(service: Service) -> str | None:
     return None
 
 
+_ONE_SHOT_NAME = lazyre.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
+_ONE_SHOT_CMD = lazyre.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb"
+                               r"|migrations\s+(?:bootstrap|up|finish|run|apply))\b")
+_LONG_RUNNING = lazyre.compile(
+    r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
+)
+
+
+def one_shot(config: dict[str, Any], name: str) -> bool:
+    """A job that runs to completion: named or commanded like one, and not restarted forever."""
+    restart = config.get("restart")
+    if restart is not None and not (str(restart) == "no" or str(restart).startswith("on-failure")):
+        return False
+    cmd = command_text(config)
+    if _LONG_RUNNING.search(cmd):
+        return False
+    return bool(_ONE_SHOT_NAME.search(name.lower()) or _ONE_SHOT_CMD.search(cmd))
+
+
+def runs_once(service: Service) -> bool:
+    """A one-shot job that is never restarted (`restart` absent or `"no"`, Docker's default:
+    a migration, a seed or setup job): it runs, writes a few lines and exits, so log rotation
+    and resource limits are no part of it (a limit is only a way for it to fail)."""
+    restart = service.config.get("restart")
+    return (restart is None or str(restart) == "no") and one_shot(service.config, service.name)
+
+
 _IGNORE_COMMENT = lazyre.compile(r"#\s*e2i-fix:\s*ignore(?:\[([^\]]*)\])?")
 
 

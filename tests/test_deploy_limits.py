@@ -360,6 +360,25 @@ def test_extends_follow_their_base(tmp_path: Path) -> None:
     assert figures(res["external"]) == (2, 4 * G, 1, 2 * G)  # its base, in another file, is a worker
 
 
+def test_a_one_shot_job_gets_no_limits_but_inherits_its_base_s(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A migration that runs once gets no limits of its own (nor a finding); one that extends
+    the server keeps what the server gets; one restarted on failure is no one-shot job here."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  api:\n    image: example/api:1\n    command: gunicorn app:app\n"
+        "  migrate:\n    image: example/api:1\n    restart: \"no\"\n    command: [flask, db, upgrade]\n"
+        "  seed:\n    extends: api\n    command: [flask, seed]\n"
+        "  retried-migrate:\n    image: example/api:1\n    restart: on-failure\n    command: [flask, db, upgrade]\n")
+    capsys.readouterr()
+    assert apply(str(tmp_path)) == 1
+    res = resources(tmp_path, ["compose.yaml"])
+    assert res["migrate"] is None
+    assert res["seed"] == res["api"] is not None
+    err = capsys.readouterr().err
+    assert "service 'retried-migrate' has no resource limits" in err  # decided on (no figure for its image)
+    assert "'migrate'" not in err
+
+
 def test_override_file_variants(tmp_path: Path) -> None:
     """The service defined in both files gets it in the base; the one only in the override there."""
     shutil.copytree(FIXTURES / "override" / "input", tmp_path, dirs_exist_ok=True)
@@ -385,6 +404,8 @@ def test_override_file_variants(tmp_path: Path) -> None:
                      "services:\n  a:\n    <<: *l\n    image: x\n", id="limits through a merge key"),
         pytest.param("services:\n  a:\n    image: x\n    mem_limit: 1g\n  b:\n    extends: a\n    cpus: 1\n",
                      id="extends a base with limits, and that base has mem_limit and cpus together"),
+        pytest.param("services:\n  migrate:\n    image: x\n    restart: \"no\"\n    command: [alembic, upgrade, head]\n",
+                     id="a one-shot migration job"),
     ],
 )
 def test_noop(text: str, tmp_path: Path) -> None:

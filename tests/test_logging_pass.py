@@ -240,6 +240,9 @@ def test_opted_out_service_is_not_mentioned(tmp_path: Path, capsys: pytest.Captu
         pytest.param("x-l: &l\n  driver: json-file\nservices:\n  a:  # e2i-fix: ignore[logging]\n    image: x\n"
                      "    logging: *l\n  b:\n    image: x\n    logging: *l\n", id="anchor shared with an opted-out service"),
         pytest.param("services:\n  a:  # e2i-fix: ignore\n    image: x\n", id="bare ignore"),
+        pytest.param("services:\n  migrate:\n    image: x\n    restart: \"no\"\n    command: [alembic, upgrade, head]\n",
+                     id="a one-shot migration job"),
+        pytest.param("services:\n  seed:\n    image: x\n    command: [shop, load-fixtures]\n", id="a seed job, no restart"),
     ],
 )
 def test_noop(tmp_path: Path, text: str) -> None:
@@ -247,6 +250,38 @@ def test_noop(tmp_path: Path, text: str) -> None:
     f.write_text(text)
     assert apply(tmp_path) == 0
     assert f.read_text() == text
+
+
+@pytest.mark.parametrize(("restart", "rotated"), [
+    pytest.param("", False, id="never restarted"), pytest.param('    restart: "no"\n', False, id="restart no"),
+    pytest.param("    restart: on-failure\n", True, id="restarted on failure"),
+    pytest.param("    restart: unless-stopped\n", True, id="restarted"),
+])
+def test_a_one_shot_job_gets_no_rotation_of_its_own(tmp_path: Path, restart: str, rotated: bool) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  web:\n    image: nginx:1.27\n  migrate:\n    image: example/shop:2.1\n"
+                 f"{restart}    command: [shop, migrate]\n")
+    assert apply(tmp_path) == 1
+    services = config_json(tmp_path)["services"]
+    assert services["web"]["logging"] == DEFAULT
+    assert ("logging" in services["migrate"]) is rotated
+
+
+def test_a_one_shot_job_takes_its_template_s_rotation(tmp_path: Path) -> None:
+    """Airflow's shape: the init job merges the template the servers merge. It needs no rotation,
+    and does not keep the template from getting it once (per service, it gets none)."""
+    f = tmp_path / "compose.yaml"
+    text = ("x-app: &app\n  image: example/shop:2.1\n\nservices:\n  web:\n    <<: *app\n    command: [shop, serve]\n"
+            "  jobs:\n    <<: *app\n    command: [shop, jobs]\n  shop-init:\n    <<: *app\n    command: [shop, migrate]\n")
+    f.write_text(text)
+    assert apply(tmp_path) == 1
+    assert f.read_text().count("logging: *default-logging") == 1
+    assert "x-app: &app\n  image: example/shop:2.1\n  logging: *default-logging\n" in f.read_text()
+    f.write_text(text)
+    (tmp_path / ".e2i-fix.toml").write_text('placement = "per-service"\n')
+    assert apply(tmp_path) == 1
+    assert "logging" not in config_json(tmp_path)["services"]["shop-init"]
+    assert f.read_text().count("logging: *default-logging") == 2
 
 
 def test_an_alias_of_a_service_inherits(tmp_path: Path) -> None:

@@ -307,7 +307,8 @@ def test_role_by_name(name: str, role: str | None) -> None:
 def test_roles_from_folders_project_names_and_one_shot_jobs(capsys: pytest.CaptureFixture[str]) -> None:
     """Dev, test, benchmark and tool stacks by their folders and project names, and a file of
     one-shot jobs by what it holds, each shown with why; only the production files (the bench's
-    too) get log rotation (the fixture's expected output)."""
+    too) get log rotation, and not their one-shot migration job (the fixture's expected
+    output)."""
     with outside_the_repository(FIXTURES / "roles-by-folder" / "input") as folder:
         assert main(["--show-config", str(folder)]) == 0
         out = capsys.readouterr().out

@@ -88,10 +88,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import facts, health, images, lazyre, render, yamledit
+from e2i_fix import facts, health, images, render, yamledit
 from e2i_fix.facts import configs
 from e2i_fix.fix import Edit, Fix, Safety
-from e2i_fix.project import Project, Service, ServiceDef, command_text, targets
+from e2i_fix.project import Project, Service, ServiceDef, one_shot, targets
 from e2i_fix.records import NamedTuple
 from e2i_fix.yamldoc import (
     ComposeDoc, MappingNode, Node, ScalarNode, SequenceNode, effective_entry, position, to_value,
@@ -107,25 +107,6 @@ DEFAULTS: dict[str, Any] = {"interval": "10s", "timeout": "5s", "retries": 5}
 STARTED = "service_started"
 HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
-
-_ONE_SHOT_NAME = lazyre.compile(r"(?:^|[-_])(?:migrat\w*|init|setup|seed|bootstrap|create-?buckets|provision\w*)(?:$|[-_])")
-_ONE_SHOT_CMD = lazyre.compile(r"\b(?:migrate|alembic\s+upgrade|db\s+upgrade|upgradedb|createbuckets|db-migrate|mc\s+mb"
-                           r"|migrations\s+(?:bootstrap|up|finish|run|apply))\b")
-_LONG_RUNNING = lazyre.compile(
-    r"\b(?:gunicorn|uvicorn|hypercorn|daphne|runserver|celery|serve|server|start|sleep\s+infinity|tail\s+-f|exec\s+\S+)\b"
-)
-
-
-def one_shot(config: dict[str, Any], name: str) -> bool:
-    """A job that runs to completion: named or commanded like one, and not restarted forever."""
-    restart = config.get("restart")
-    if restart is not None and not (str(restart) == "no" or str(restart).startswith("on-failure")):
-        return False
-    cmd = command_text(config)
-    if _LONG_RUNNING.search(cmd):
-        return False
-    return bool(_ONE_SHOT_NAME.search(name.lower()) or _ONE_SHOT_CMD.search(cmd))
-
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     plan = _Plan(project, options)

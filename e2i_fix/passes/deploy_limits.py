@@ -17,6 +17,9 @@ and gets `resources` next to them; existing `resources` with only reservations (
 `devices`) get `limits`; limits with only `memory` get `cpus`. Nothing that is there is ever
 changed or lowered. A service that already has both a CPU and a memory limit (in
 `deploy.resources.limits` or the legacy `cpus` / `mem_limit`) is left alone, reservations included.
+A one-shot job that is never restarted (`restart` absent or `"no"`, named or commanded like a
+migration, a seed or a setup job: `project.runs_once`) gets none: it runs and exits, and a limit
+is only a way for it to fail. It inherits what the service it extends or merges gets.
 
 Every figure says where it came from, in the finding and as `provenance` in `--format json`.
 First match wins, figure by figure (an entry may give only `cpus` or only `memory`):
@@ -290,7 +293,7 @@ from e2i_fix.sizing import (
 )
 from e2i_fix.errors import InputError
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
-from e2i_fix.project import Project, Service, ServiceDef, targets
+from e2i_fix.project import Project, Service, ServiceDef, runs_once, targets
 from e2i_fix.render import Alias, Anchored, Raw
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key, merge_sources, position, to_value
 
@@ -906,6 +909,8 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     plans: dict[str, _Plan] = {}
     wants: dict[str, tuple[Any, ...]] = {}  # what each service lacking limits should end up with
     for svc in chosen:
+        if runs_once(svc):
+            continue  # a migration or seed job: a limit is only a way for it to fail
         got = _plan(project, svc, tables, observed=observed.get(svc.name))
         if isinstance(got, _Untrusted):
             wants[svc.name] = _UNTRUSTED

@@ -419,10 +419,10 @@ def gateway(project: Project, svc: Service, talks: dict[str, list[str]], known: 
 
 
 def _job(svc: Service) -> bool:
-    """A one-shot job (`depends_on_healthy.one_shot`: named or commanded like a migration, an
+    """A one-shot job (`project.one_shot`: named or commanded like a migration, an
     init or setup job, and not restarted forever): it runs its task and exits, whatever image it
     runs, so it serves nothing and fronts nothing."""
-    from e2i_fix.passes.depends_on_healthy import one_shot
+    from e2i_fix.project import one_shot
 
     return one_shot(svc.config, svc.name)
 

@@ -22,6 +22,10 @@ second block, `&high-volume-logging`, with 50m x 5; in a stack with figures of i
 where the configuration asks for them. A file that already anchors a json-file logging block
 with `max-size` before `services:` has it reused instead of a second one.
 
+A one-shot job that is never restarted (`restart` absent or `"no"`, named or commanded like a
+migration, a seed or a setup job: `project.runs_once`) gets no new `logging`: it writes a few
+lines and exits. It inherits what the service it extends or merges gets.
+
 A json-file logging without `max-size` gets the missing options added, in place (in its
 anchor, if it is one), with the stack's figures. Services with another driver (`local`
 rotates by itself; `syslog`, `gelf`, `none`...) are left alone. A service written as a flow
@@ -93,7 +97,7 @@ from typing import Any
 
 from e2i_fix import conventions, fileroles, placement, yamledit
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
-from e2i_fix.project import Project, Service, role, targets
+from e2i_fix.project import Project, Service, role, runs_once, targets
 from e2i_fix.render import Alias, Anchored
 from e2i_fix.yamldoc import (
     ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key,
@@ -132,8 +136,11 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     names = {s.name for s in allowed}
     written = _written(project)
     ways = conventions.read(project)
+    once = frozenset(s.name for s in allowed if "logging" not in s.config and runs_once(s))
     for svc in allowed:
         logging = svc.config.get("logging")
+        if svc.name in once:
+            continue  # a migration or seed job writes a few lines and exits
         if logging is None:
             where = svc.home or next((d for d in svc.defs if not d.doc.readonly), None)
             if where is None:
@@ -159,7 +166,7 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
         plan = plans.get(id(doc))
         return plan.blocks(uses) if plan else ((), ())
 
-    yield from placement.add_key(project, ID, "logging", needs, options, SAFETY, support)
+    yield from placement.add_key(project, ID, "logging", needs, options, SAFETY, support, indifferent=once)
 
 
 class _DocPlan:
