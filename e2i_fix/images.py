@@ -14,17 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from e2i_fix import lazyre
 from e2i_fix.facts import image as imagedata
+from e2i_fix.facts.runs import PORT_FLAG  # a port a command says it listens on
 from e2i_fix.project import command_text, resolve_build
 from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
     from e2i_fix.dockerfile import Stage
     from e2i_fix.project import Project, Variant
-
-# A port a command says it listens on: `--port 8000`, `-p 8000`, `--bind 0.0.0.0:8000`, `-b :8000`.
-PORT_FLAG = lazyre.compile(
-    r"(?:--port[= ]|--http-port[= ]|(?<![\w-])-p\s+|--listen[= ](?:\S*:)?|(?:--bind|(?<![\w-])-b)[= ]?\s*(?:\S*:))(\d{2,5})\b"
-)
 
 ROOT_USERS = frozenset({"root", "0", "root:root", "0:0", "root:0", "0:root"})
 

@@ -49,7 +49,7 @@ def test_image_unknown(written: str) -> None:
 
 
 RUNTIME = {"user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes", "renders",
-           "read_only", "internal", "gains", "notes", "bounded", "unbounded", "spools"}
+           "read_only", "internal", "internal_ports", "gains", "other_user_gains", "notes", "bounded", "unbounded", "spools"}
 
 
 def test_every_fact_in_the_table_has_its_source() -> None:
@@ -62,7 +62,7 @@ def test_every_fact_in_the_table_has_its_source() -> None:
     assert raw["images"]
     for key, e in raw["images"].items():
         assert set(e) <= RUNTIME | {"images", "family", "sources", "probe", "probe_min_major", "probe_unless_password",
-                                    "probe_source", "port", "port_source", "cpus", "memory", "documented",
+                                    "probe_source", "probe_start_period", "probe_start_source", "port", "port_source", "cpus", "memory", "documented",
                                     "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
                                     "unsized", "watermark_factor", "watermark_source", "versions"}, key
         if RUNTIME & set(e):
@@ -76,6 +76,7 @@ def test_every_fact_in_the_table_has_its_source() -> None:
         for folder in (*(e.get("bounded") or {}), *(e.get("unbounded") or {})):
             assert folder.startswith("/"), key
         assert ("probe" in e) == ("probe_source" in e), key
+        assert ("probe_start_period" in e) == ("probe_start_source" in e) and ("probe" in e or "probe_start_period" not in e), key
         assert ("port" in e) == ("port_source" in e), key
         assert ("settings" in e) == ("settings_source" in e), key
         assert ("watermark_factor" in e) == ("watermark_source" in e), key

@@ -395,8 +395,8 @@ def test_a_dev_file_gets_no_hardening_until_its_role_says_so(tmp_path: Path) -> 
     assert "security_opt" not in (work / "compose.dev.yaml").read_text()
     assert "security_opt" in (work / "compose.yaml").read_text()
     (work / ".e2i-fix.toml").write_text('[roles]\nproduction = ["compose.dev.yaml"]\n')
-    # adminer:4 is no image the table knows: its fix is unsafe, and asked for.
-    assert main(["--apply", "--select", "no-new-privileges", "--unsafe-fixes", str(work)]) == 1
+    # adminer:4 is an image the table does not know: its fix is unsafe, but a dev file now gets it.
+    assert main(["--apply", "--unsafe-fixes", "--select", "no-new-privileges", str(work)]) == 1
     assert "no-new-privileges:true" in (work / "compose.dev.yaml").read_text()
 
 

@@ -184,7 +184,7 @@ def _untracked(path: Path) -> str | None:
 _RUNTIME = ("user", "own_user", "step_down", "root_entrypoint", "cap_add", "file_caps", "volumes", "writes",
             "renders", "read_only", "internal", "internal_ports", "gains", "other_user_gains", "notes", "sources", "bounded", "unbounded", "spools",
             "versions")
-_SOFTWARE = ("probe", "probe_min_major", "probe_unless_password", "probe_source", "port", "port_source", "cpus",
+_SOFTWARE = ("probe", "probe_min_major", "probe_unless_password", "probe_source", "probe_start_period", "probe_start_source", "port", "port_source", "cpus",
              "memory", "documented", "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
              "unsized", "watermark_factor", "watermark_source")
 

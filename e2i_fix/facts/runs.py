@@ -977,6 +977,7 @@ def mounts(f: Facts) -> tuple[Mount, ...]:
 
 # --- ports ----------------------------------------------------------------------------------
 
+# A port a command says it listens on: `--port 8000`, `-p 8000`, `--bind 0.0.0.0:8000`, `-b :8000`.
 PORT_FLAG = lazyre.compile(
     r"(?:--port[= ]|--http-port[= ]|(?<![\w-])-p\s+|--listen[= ](?:\S*:)?|(?:--bind|(?<![\w-])-b)[= ]?\s*(?:\S*:))(\d{2,5})\b")
 # Servers and the port they listen on when no flag says otherwise.
