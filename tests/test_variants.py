@@ -192,6 +192,23 @@ def test_a_fragment_named_or_walked_alone_is_read_with_its_base(tmp_path: Path,
     assert capsys.readouterr().out == ""
 
 
+def test_a_scenario_named_on_the_command_line_is_read_after_its_base(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`scenarios/mysql.yml`, a name no search finds, named on the command line: it re-declares
+    the base's service, so it is an override of the base above it (never a stack of its own,
+    where `web` has no image), and gets what that variant needs."""
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    scenario = tmp_path / "scenarios" / "mysql.yml"
+    scenario.write_text("services:\n  web:\n    environment:\n      DB_HOST: db\n  db:\n    image: mysql:8.4\n")
+    assert main(["--check", "--select", "logging", str(scenario)]) == 1
+    out = capsys.readouterr().out
+    assert f"{scenario}:5:3: [logging] service 'db' has no log rotation" in out
+    assert "'web'" not in out  # the base's to fix, and the base is not named
+    assert main(["--show-config", str(scenario)]) == 0
+    assert "#   variant override: compose.yaml + scenarios/mysql.yml (production)" in capsys.readouterr().out
+
+
 def test_a_fragment_left_alone_is_read_in_the_chain_its_note_names(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """The note's COMPOSE_FILE chain, written into `.env`, makes the run read the fragment in it:
