@@ -1081,3 +1081,23 @@ def test_reservations_when_the_configuration_asks(tmp_path: Path, capsys: pytest
     (tmp_path / ".e2i-fix.toml").write_text("[deploy-limits]\nreservations = \"yes\"\n")
     assert main(["--check", *SELECT, str(tmp_path)]) == 2
     assert "option reservations must be true or false" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("services", "name"),
+    [
+        pytest.param({"backend": "gunicorn app:app", "worker-1": "celery -A app worker", "worker-2": "celery -A app worker"},
+                     "resources-shared", id="regression: an api and two workers share no 'worker' block"),
+        pytest.param({"celery-default": "celery -A app worker -Q default", "celery-mail": "celery -A app worker -Q mail",
+                      "celery-web": "gunicorn app:app"}, "resources-celery", id="the start of their names"),
+        pytest.param({"mail": "celery -A app worker -Q mail", "jobs": "celery -A app worker -Q jobs",
+                      "reports": "rq worker reports"}, "resources-worker", id="every service a worker"),
+    ],
+)
+def test_a_shared_block_is_named_after_all_who_share_it(services: dict[str, str], name: str, tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n" + "".join(
+        f"  {n}:\n    image: example/app:1\n    command: {c}\n" for n, c in services.items()))
+    assert apply(str(tmp_path)) == 1
+    text = (tmp_path / "compose.yaml").read_text()
+    assert text.startswith(f"x-{name}: &{name}\n")
+    assert text.count(f"resources: *{name}\n") == 3

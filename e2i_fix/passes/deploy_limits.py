@@ -190,7 +190,10 @@ that means what the per-service edits would (`placement = "per-service"` turns i
 template's block is written out: it stands above where a new anchor goes.
 
 Then, where `min-shared` (3) or more services of one file get the same new resources (with the same
-safety), one anchored block holds them and each service refers to it:
+safety), one anchored block holds them and each service refers to it. The block is named after
+the sizing profile (`x-resources-postgres`, `x-resources-worker`) only when every service sharing
+it has that profile; else after the start of the name they all share (`x-resources-celery`), else
+`x-resources-shared`:
 
     x-resources-default: &resources-default
       limits:
@@ -1025,9 +1028,7 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
         if len(members) < least and existing is None:
             continue
         names, keys = taken.setdefault(id(doc), ({n for n, _ in doc.anchors()}, set(doc.value)))
-        profiles = [pairs[i][0].profile for i in members]
-        profile = max(dict.fromkeys(profiles), key=profiles.count)
-        name = existing or _unique(f"resources-{profile}", names)
+        name = existing or _unique(f"resources-{_block_name([pairs[i][0] for i in members])}", names)
         key = _unique(f"x-{name}", keys)
         refs: dict[int, list[Edit]] = {}
         for i in members:
@@ -1059,6 +1060,24 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
             out[i] = (p, f._replace(edits=(*edits, block), changes=(*f.changes, (key,)),
                                     message=f"{f.message}; shared block *{name}"))
     return out
+
+
+def _block_name(plans: list[_Plan]) -> str:
+    """What a shared block is named after, truthfully: the sizing profile when every service
+    sharing it has that profile (`postgres`, `worker`); else the part of the services' names
+    they all begin with (`celery` for celery-worker and celery-beat); else `shared`. A block
+    an api-sized backend shares with two workers is no `worker` block."""
+    profiles = {p.profile for p in plans}
+    if len(profiles) == 1:
+        return profiles.pop()
+    words = [re.split(r"[-_.]", p.svc.name.lower()) for p in plans]
+    common: list[str] = []
+    for parts in zip(*words):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    prefix = re.sub(r"[^a-z0-9-]+", "-", "-".join(common)).strip("-")
+    return prefix or "shared"
 
 
 def _existing_block(doc: ComposeDoc, add: dict[str, dict[str, Any]]) -> str | None:
