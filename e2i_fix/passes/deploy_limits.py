@@ -13,9 +13,9 @@ Reservations (`reservations`, half the limits) only where the stack already rese
 service of it is enough: its other services get them the same way) or the option
 `reservations = true` asks for them: a reservation is a promise to the scheduler, and one above
 a limit that another file sets makes Docker refuse the container.
-A service that another file of the stack limits (an override, a file of a `COMPOSE_FILE`
-chain or of a `-f` chain the stack holds: `deploy.resources.limits`, `mem_limit`, `cpus`) is
-left alone: the project ships its own limits where it chose to.
+A service that another file of the stack limits (an override, a file of the `COMPOSE_FILE`
+chain of `.env`: `deploy.resources.limits`, `mem_limit`, `cpus`) is left alone: the project
+ships its own limits where it chose to.
 
 Only what is missing is added: an existing `deploy:` keeps its `replicas`, `restart_policy`...
 and gets `resources` next to them; existing `resources` with only reservations (or only GPU
