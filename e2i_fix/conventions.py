@@ -159,6 +159,14 @@ class Conventions:
                       any(r["reserves_memory"] for r in seen), any(r["reserves_cpus"] for r in seen),
                       any(r["anchored"] for r in seen), _by_style(mem), _by_style(cpu))
 
+    def reserves(self, doc: ComposeDoc) -> tuple[bool, bool]:
+        """Whether `doc`'s services (else, where none of them writes limits or reservations,
+        the stack's) reserve memory, and CPUs: `deploy.resources.reservations`, or
+        `mem_reservation`. One service that does is enough: reservations are then the stack's
+        way, and its other services get them too."""
+        seen = [r for s, r in self._limits if s.doc is doc] or [r for _, r in self._limits]
+        return any(r["reserves_memory"] for r in seen), any(r["reserves_cpus"] for r in seen)
+
     def size(self, doc: ComposeDoc, value: str) -> Any:
         """A memory figure (`512M`) written as the stack writes its own (`512m`, `"512M"`,
         `512mb`); the figure itself where the stack writes none."""

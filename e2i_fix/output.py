@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from e2i_fix.errors import Problem
-from e2i_fix.fix import Fix, as_path
+from e2i_fix.fix import Fix, Safety, as_path
 from e2i_fix.source import Source
 
 if TYPE_CHECKING:
@@ -572,8 +572,10 @@ class Reporter:
         elif fix.severe:
             level, rank = "error", _RANK_SEVERE
         else:
-            # What only a person can settle first, then a fix on offer, then a fix --apply takes.
-            level, rank = "warning", _RANK_APPLIED if fixable else _RANK_OFFERED if fix.edits else _RANK_NO_FIX
+            # A fix first (safe, then unsafe), then what only reports.
+            level = "warning"
+            rank = (_RANK_NO_FIX if not fix.edits or fix.safety <= Safety.DISPLAY_ONLY
+                    else _RANK_SAFE_FIX if fix.safety >= Safety.SAFE else _RANK_UNSAFE_FIX)
         self._record(_annotation(level, rank, fix.pass_id, str(fix.path), fix.line, fix.col, end, fix.message + note))
 
     @staticmethod
@@ -689,10 +691,12 @@ def _gh_property(text: str) -> str:
 # GitHub shows ten error and ten warning annotations of a step and drops the rest without a word:
 # the most severe of each level are printed, then one notice saying what was left out.
 GITHUB_LIMIT = 10
-# Within a level, lower ranks are more severe: a problem or a wrong option (exit 2), a finding
-# about what breaks a build; a finding no fix settles, a fix on offer (unsafe, not taken), a fix
-# --apply takes.
-_RANK_PROBLEM, _RANK_SEVERE, _RANK_NO_FIX, _RANK_OFFERED, _RANK_APPLIED = 0, 1, 0, 1, 2
+# Within a level, lower ranks go first: a problem or a wrong option (exit 2), a finding about
+# what breaks a build; then the findings that come with a fix (safe, then unsafe), which a
+# reviewer can act on, ahead of those that only report (display-only): shown first, the many
+# reports would push every proposed fix into the notice of what is not shown.
+_RANK_PROBLEM, _RANK_SEVERE = 0, 1
+_RANK_SAFE_FIX, _RANK_UNSAFE_FIX, _RANK_NO_FIX = 0, 1, 2
 
 
 def _annotation(level: str, rank: int, pass_id: str | None, path: str, line: int, col: int,
@@ -716,8 +720,9 @@ def _annotation_text(r: dict[str, Any], root: Path) -> str:
 
 
 def github_annotations(records: Sequence[dict[str, Any]], root: Path, limit: int = GITHUB_LIMIT) -> str:
-    """The workflow commands of a run: the `limit` most severe errors, then warnings (in the
-    run's order within a rank), and a notice with how many more there are and where to see them."""
+    """The workflow commands of a run: the first `limit` errors, then warnings, by rank (fixes,
+    safe then unsafe, before findings with no fix; the run's order within a rank), and a
+    notice with how many more there are and where to see them."""
     out: list[str] = []
     left: dict[str, int] = {}
     for level in ("error", "warning", "notice"):

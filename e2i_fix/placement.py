@@ -7,7 +7,9 @@ template, as the stack's authors would write it:
 
 - a service template is an anchored block mapping that defines what a service runs (it has
   `image` or `build`, its own or merged) and that service definitions merge at their top level
-  (`<<: *x`, `<<: [*x, *y]`), or the definition of a service that other services `extend`.
+  (`<<: *x`, `<<: [*x, *y]`), or the definition of a service that other services `extend`. It
+  is the value of a top-level key (`x-app: &app`) or one level inside an `x-` block
+  (`x-shared: {app: &app ...}`).
   Single-purpose fragments (`x-restart-policy: &restart_policy` with only `restart:`) are not;
 - the template gets the key only when neither it nor anything it merges sets it, with the value
   most of the services it reaches need; a service needing another value gets its own key, which
@@ -307,6 +309,7 @@ def _candidates(project: Project) -> list[_Candidate]:
         if doc.readonly or role == "extends":
             continue  # an `extends: file:` source holds templates the index does not follow
         blocks = {id(v): k for k, v in _blocks(doc)}
+        blocks.update((id(v), f"{k}.{k2}") for k, k2, v in _nested(doc))
         merged = _merged_at_top(doc)
         services = _service_nodes(doc)
         for _, node in doc.anchors():
@@ -517,6 +520,18 @@ def _blocks(doc: ComposeDoc) -> list[tuple[str, Node]]:
     return got
 
 
+def _nested(doc: ComposeDoc) -> list[tuple[str, str, Node]]:
+    """The block mappings one level inside a top-level `x-` block (`x-shared: {app: &app
+    {...}}`), with their keys: a template may sit there as well as at the top level."""
+    cache = _doc_cache(doc)
+    if "nested" not in cache:
+        cache["nested"] = [(k, k2.value, v2) for k, v in _blocks(doc) if k.startswith("x-") and isinstance(v, MappingNode)
+                           for k2, v2 in v.value if isinstance(k2, ScalarNode) and not is_merge_key(k2)
+                           and isinstance(v2, MappingNode) and v2.start_mark.index > k2.start_mark.index]
+    got: list[tuple[str, str, Node]] = cache["nested"]
+    return got
+
+
 def _service_nodes(doc: ComposeDoc) -> dict[int, str]:
     """Service definition node id -> the first service defined by it (its own, not an alias)."""
     cache = _doc_cache(doc)
@@ -537,7 +552,7 @@ def _merged_at_top(doc: ComposeDoc) -> dict[int, int]:
     cache = _doc_cache(doc)
     if "merged" not in cache:
         counts: dict[int, int] = {}
-        values = [v for _, v in _blocks(doc)]
+        values = [v for _, v in _blocks(doc)] + [v for _, _, v in _nested(doc)]
         svcs = doc.node("services")
         if isinstance(svcs, MappingNode):
             values += [v for k, v in svcs.value if not is_merge_key(k)]
@@ -570,8 +585,11 @@ def _uses_known(doc: ComposeDoc, node: Node) -> bool:
 
 def top_paths(doc: ComposeDoc, node: Node) -> list[ModelPath]:
     """The top-level keys other than `services` (`x-` blocks) whose value is `node` or merges
-    it: an edit of `node` changes them in the model too."""
-    return [(key,) for key, v in _blocks(doc) if v is node or node in merge_sources(v)]
+    it, or holds such a mapping one level down (`x-shared.app`): an edit of `node` changes
+    them in the model too."""
+    out: list[ModelPath] = [(key,) for key, v in _blocks(doc) if v is node or node in merge_sources(v)]
+    out += [(key, k2) for key, k2, v in _nested(doc) if (v is node or node in merge_sources(v)) and (key,) not in out]
+    return out
 
 
 def _alias_ok(doc: ComposeDoc, value: Any, pos: int) -> bool:

@@ -325,6 +325,10 @@ class Tables:
         self.min_shared = n if isinstance(n, int) and not isinstance(n, bool) and n >= 2 else 3
         if self.min_shared != n:
             self.errors.append(f"option min-shared: {n!r} is not a whole number of 2 or more")
+        self.reservations = options.get("reservations", False)
+        if not isinstance(self.reservations, bool):
+            self.errors.append("option reservations must be true or false")
+            self.reservations = False
         u = options.get("usage")
         self.usage_path = u if isinstance(u, str) and u else None
         if u is not None and self.usage_path is None:

@@ -76,6 +76,9 @@ def verify(result: Result) -> list[Failure]:
         before_clashes = set(_clashes(old))
         out += [Failure(name, paths, place, f"would mount {target} twice, which the engine refuses at `up`")
                 for place, target in _clashes(new) if (place, target) not in before_clashes]
+    for name, paths, old, new in checked:
+        before_over = {place for place, _ in _reserved_above(old)}
+        out += [Failure(name, paths, place, what) for place, what in _reserved_above(new) if place not in before_over]
     alone = schema.keys_judged_alone()
     for name, paths, old, new in checked:
         if alone:  # what did not change keeps its verdict: check only what did
@@ -144,6 +147,50 @@ def _clashes(value: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
             if isinstance(where, str):
                 seen.add(where)
     return out
+
+
+def _reserved_above(value: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Reservations above the limit of the same resource (`deploy.resources.reservations.memory`
+    or `mem_reservation` over `limits.memory` or `mem_limit`; `reservations.cpus` over
+    `limits.cpus` or `cpus`): `config` accepts them, Docker refuses to create the container."""
+    from e2i_fix.sizing import parse_cpus, parse_size
+
+    out: list[tuple[tuple[str, ...], str]] = []
+    svcs = value.get("services")
+    for name, svc in svcs.items() if isinstance(svcs, dict) else ():
+        if not isinstance(svc, dict):
+            continue
+        dep = svc.get("deploy")
+        got = dep.get("resources") if isinstance(dep, dict) else None
+        res: dict[str, Any] = got if isinstance(got, dict) else {}
+        lim: dict[str, Any] = res["limits"] if isinstance(res.get("limits"), dict) else {}
+        rsv: dict[str, Any] = res["reservations"] if isinstance(res.get("reservations"), dict) else {}
+        for kind, parse, limits, reserved in (
+                ("memory", parse_size, (("deploy", "resources", "limits", "memory"), lim.get("memory")),
+                 [(("deploy", "resources", "reservations", "memory"), rsv.get("memory")),
+                  (("mem_reservation",), svc.get("mem_reservation"))]),
+                ("cpus", parse_cpus, (("deploy", "resources", "limits", "cpus"), lim.get("cpus")),
+                 [(("deploy", "resources", "reservations", "cpus"), rsv.get("cpus"))])):
+            limit = limits[1] if limits[1] is not None else svc.get("mem_limit" if kind == "memory" else "cpus")
+            top = _parsed(parse, limit)
+            if not top:
+                continue  # no limit, `${VAR}`, or 0 (no limit to Docker)
+            for where, got in reserved:
+                amount = _parsed(parse, got)
+                if amount is not None and amount > top:
+                    out.append((("services", str(name), *where),
+                                f"reserves {got}, above the {kind} limit {limit}: Docker refuses to create the "
+                                "container"))
+    return out
+
+
+def _parsed(parse: Any, value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return parse(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
 
 
 _MISSING = object()

@@ -49,10 +49,13 @@ def resources(folder: Path, files: list[str]) -> dict[str, Any]:
     return {name: (svc.get("deploy") or {}).get("resources") for name, svc in services.items()}
 
 
-def figures(res: dict[str, Any] | None) -> tuple[float, int, float, int]:
+def figures(res: dict[str, Any] | None) -> tuple[float, int, float | None, int | None]:
+    """Limits and reservations (None: not reserved; reservations are written only where the
+    stack writes them, or the configuration asks for them)."""
     assert res is not None
-    lim, rsv = res["limits"], res["reservations"]
-    return float(lim["cpus"]), int(lim["memory"]), float(rsv["cpus"]), int(rsv["memory"])
+    lim, rsv = res["limits"], res.get("reservations") or {}
+    return (float(lim["cpus"]), int(lim["memory"]), float(rsv["cpus"]) if "cpus" in rsv else None,
+            int(rsv["memory"]) if "memory" in rsv else None)
 
 
 def findings(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -177,15 +180,15 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'proxy' has mem_limit but no CPU limit: add deploy.resources (0.5 CPU / 512m, reservations 0.25 / 128m) with limits.pids 200; cpus from image nginx (generic profile); mem_limit, pids_limit, mem_reservation carried over (Compose refuses deploy.resources that differ from them); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="legacy keys carried into the stack's deploy.resources"),
         pytest.param("jvm-heap", [
-            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx3g in the command x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs); it covers -Xmx1G in KAFKA_HEAP_OPTS x 1.5",
-            "[deploy-limits] service 'elasticsearch' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); cpus from image elasticsearch (documented needs), memory from the service's own setting; memory raised to cover -Xmx2g in ES_JAVA_OPTS x 2",
-            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G, reservations 1 / 1G); from image opensearch (documented needs); it covers -Xmx512m in OPENSEARCH_JAVA_OPTS x 2",
+            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (1 CPU / 5G); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx3g in the command x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G); from image kafka (documented needs); it covers -Xmx1G in KAFKA_HEAP_OPTS x 1.5",
+            "[deploy-limits] service 'elasticsearch' has no resource limits: add deploy.resources (2 CPUs / 4G); cpus from image elasticsearch (documented needs), memory from the service's own setting; memory raised to cover -Xmx2g in ES_JAVA_OPTS x 2",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 2G); from image opensearch (documented needs); it covers -Xmx512m in OPENSEARCH_JAVA_OPTS x 2",
         ], id="jvm heap"),
         pytest.param("partial-resources", [
             # The stack reserves memory, never CPUs: no CPU reservation is added.
             "[deploy-limits] service 'capped' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.memory 150M; cpus from the generic default; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 3G; cpus from the generic default, memory from the service's memory reservation 3G; memory raised to the reservation 3G; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'reserved' has no resource limits: add deploy.resources (1 CPU / 3G); cpus from the generic default, memory from the service's memory reservation 3G; memory raised to the reservation 3G; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="partial resources"),
         pytest.param("anchors", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); 'cache', 'legacy', which would inherit it, get their own",
@@ -199,29 +202,27 @@ def test_fixture(case: str, tmp_path: Path) -> None:
         # The override `!override`s api's deploy and `!reset`s backup: the base run alone still
         # gets both fixed.
         pytest.param("override-tags", [
-            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
-            "1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the "
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the "
             "configuration, or measure with --usage)",
             "[deploy-limits] service 'backup' has no resource limits, and no figure can be trusted with it: the "
             "tool has no figures for its image, and it has no role, no observed usage and no size it sets itself; "
             "measure it (--usage, `docker stats` output) or set services.backup in the configuration (no fix applied)",
-            "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations "
-            "1 / 2G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the "
+            "[deploy-limits] service 'worker' has no resource limits: add deploy.resources (2 CPUs / 4G); from role worker (generic profile); a generic figure, so an unsafe fix (set it in the "
             "configuration, or measure with --usage)",
         ], id="override tags"),
         pytest.param("override", [
-            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 1g); from role api (generic profile); mem_reservation carried over (Compose refuses deploy.resources that differ from it); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from config default",
-            "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, reservations 0.5 / 256M); from image redis (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations memory 1g); from role api (generic profile); mem_reservation carried over (Compose refuses deploy.resources that differ from it); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'mailhog' has no resource limits: add deploy.resources (1 CPU / 1G, reservations memory 512M); from config default",
+            "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, reservations memory 256M); from image redis (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="override"),
         pytest.param("sources", [
-            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image kafka (documented needs)",
-            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 1gb x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'configured' has no resource limits: add deploy.resources (0.5 CPU / 768M, reservations 0.25 / 384M); from config services.configured",
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 2G); from image kafka (documented needs)",
+            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 1gb x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'configured' has no resource limits: add deploy.resources (0.5 CPU / 768M); from config services.configured",
             "[deploy-limits] service 'misc' has no resource limits, and no figure can be trusted with it: the tool has no figures for its image, and it has no role, no observed usage and no size it sets itself; measure it (--usage, `docker stats` output) or set services.misc in the configuration (no fix applied)",
-            "[deploy-limits] service 'proxy' has no resource limits: add deploy.resources (0.5 CPU / 256M, reservations 0.25 / 128M); from image nginx (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 5G, reservations 1 / 2560M); cpus from image sonarqube (documented needs), memory from the service's own setting; memory raised to cover -Xmx3g in SONAR_SEARCH_JAVAOPTS x 1.5",
+            "[deploy-limits] service 'proxy' has no resource limits: add deploy.resources (0.5 CPU / 256M); from image nginx (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 5G); cpus from image sonarqube (documented needs), memory from the service's own setting; memory raised to cover -Xmx3g in SONAR_SEARCH_JAVAOPTS x 1.5",
         ], id="sources"),
         pytest.param("usage", [
             "[deploy-limits] 1 container of usage.json matches no service of this stack: other-proxy-1",
@@ -239,14 +240,14 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'search' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); cpus from image opensearch (documented needs), memory from the service's own setting; memory raised to cover -Xmx2g in OPENSEARCH_JAVA_OPTS x 2",
         ], id="budget"),
         pytest.param("postgres-settings", [
-            "[deploy-limits] service 'conf' has no resource limits: add deploy.resources (1 CPU / 6G, reservations 0.5 / 3G); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 2GB + 200 connections x work_mem 16MB + maintenance_work_mem 512MB (postgresql.conf)",
-            "[deploy-limits] service 'connections' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 128MB + 1000 connections x work_mem 4MB + maintenance_work_mem 64MB (-c flags)",
-            "[deploy-limits] service 'flags' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 1GB + 300 connections x work_mem 4MB + maintenance_work_mem 64MB (-c flags)",
-            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from image postgres (documented needs)",
+            "[deploy-limits] service 'conf' has no resource limits: add deploy.resources (1 CPU / 6G); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 2GB + 200 connections x work_mem 16MB + maintenance_work_mem 512MB (postgresql.conf)",
+            "[deploy-limits] service 'connections' has no resource limits: add deploy.resources (1 CPU / 5G); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 128MB + 1000 connections x work_mem 4MB + maintenance_work_mem 64MB (-c flags)",
+            "[deploy-limits] service 'flags' has no resource limits: add deploy.resources (1 CPU / 3G); cpus from image postgres (documented needs), memory from the service's own setting; memory raised to cover shared_buffers 1GB + 300 connections x work_mem 4MB + maintenance_work_mem 64MB (-c flags)",
+            "[deploy-limits] service 'plain' has no resource limits: add deploy.resources (1 CPU / 1G); from image postgres (documented needs)",
         ], id="postgres: shared_buffers plus backends"),
         pytest.param("postgres-derivatives", [
             "[deploy-limits] service 'timeseries' has no resource limits, and no figure can be trusted with it: timescale/timescaledb is built on postgres, and the postgres figure (1G) documents postgres's own configuration, not one timescale/timescaledb may bake in; measure it (--usage, `docker stats` output) or set services.timeseries in the configuration (no fix applied)",
-            "[deploy-limits] service 'upgraded' has no resource limits: add deploy.resources (1 CPU / 5G, reservations 0.5 / 2560M); cpus from image postgres (documented needs of postgres itself), memory from the service's own setting; memory raised to cover shared_buffers 3GB + 200 connections x work_mem 4MB + maintenance_work_mem 768MB (postgresql.conf); pgautoupgrade/pgautoupgrade is built on postgres: what it configures beyond the settings read here is not known, so an unsafe fix",
+            "[deploy-limits] service 'upgraded' has no resource limits: add deploy.resources (1 CPU / 5G); cpus from image postgres (documented needs of postgres itself), memory from the service's own setting; memory raised to cover shared_buffers 3GB + 200 connections x work_mem 4MB + maintenance_work_mem 768MB (postgresql.conf); pgautoupgrade/pgautoupgrade is built on postgres: what it configures beyond the settings read here is not known, so an unsafe fix",
             "[deploy-limits] service 'vectors' has no resource limits, and no figure can be trusted with it: ghcr.io/example/postgres is built on postgres, and the postgres figure (1G) documents postgres's own configuration, not one ghcr.io/example/postgres may bake in; measure it (--usage, `docker stats` output) or set services.vectors in the configuration (no fix applied)",
         ], id="derivatives of postgres"),
         pytest.param("unsized", [
@@ -256,35 +257,46 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'mailer' has no resource limits, and no figure can be trusted with it: the tool has no figures for its image, and it has no role, no observed usage and no size it sets itself; measure it (--usage, `docker stats` output) or set services.mailer in the configuration (no fix applied)",
         ], id="no figure can be trusted"),
         pytest.param("swarm", [
-            "[deploy-limits] service 'api' has no resource limits: add deploy.resources.limits.cpus 2, deploy.resources.limits.memory 4G; from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); no reservations: the stack is also deployed with `docker stack deploy` (deploy.sh runs `docker stack deploy -c compose.yaml shop`), where they are scheduling constraints",
-            "[deploy-limits] service 'db' has no resource limits: add deploy.resources.limits.cpus 1, deploy.resources.limits.memory 1G; from image postgres (documented needs); no reservations: the stack is also deployed with `docker stack deploy` (deploy.sh runs `docker stack deploy -c compose.yaml shop`), where they are scheduling constraints",
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); no reservations: the stack is also deployed with `docker stack deploy` (deploy.sh runs `docker stack deploy -c compose.yaml shop`), where they are scheduling constraints",
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G); from image postgres (documented needs); no reservations: the stack is also deployed with `docker stack deploy` (deploy.sh runs `docker stack deploy -c compose.yaml shop`), where they are scheduling constraints",
         ], id="swarm: limits only"),
         pytest.param("rabbitmq-watermark", [
-            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 512M, reservations 0.5 / 256M); from image rabbitmq (documented needs); RabbitMQ may not see the container's limit: set vm_memory_high_watermark.absolute = 256M in rabbitmq.conf (rabbitmq.com/docs/memory), so an unsafe fix",
-            "[deploy-limits] service 'queue' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from image rabbitmq (documented needs), memory from the service's own setting; memory raised to cover vm_memory_high_watermark.absolute 1536MiB x 2",
+            "[deploy-limits] service 'broker' has no resource limits: add deploy.resources (1 CPU / 512M); from image rabbitmq (documented needs); RabbitMQ may not see the container's limit: set vm_memory_high_watermark.absolute = 256M in rabbitmq.conf (rabbitmq.com/docs/memory), so an unsafe fix",
+            "[deploy-limits] service 'queue' has no resource limits: add deploy.resources (1 CPU / 3G); cpus from image rabbitmq (documented needs), memory from the service's own setting; memory raised to cover vm_memory_high_watermark.absolute 1536MiB x 2",
         ], id="rabbitmq and its watermark"),
         pytest.param("generic-cpu", [
             "[deploy-limits] service 'db' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 1G; cpus from image postgres (documented needs)",
             "[deploy-limits] service 'web' has no CPU limit: add deploy.resources.limits.cpus 1, deploy.resources.reservations.cpus 0.5, deploy.resources.reservations.memory 500M; cpus from the generic default; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="a generic cpu figure is unsafe"),
         pytest.param("stream-processors", [
-            "[deploy-limits] service 'connect' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); from image cp-kafka-connect (documented needs)",
-            "[deploy-limits] service 'jobmanager' has no resource limits: add deploy.resources (1 CPU / 2G, reservations 0.5 / 1G); from image flink (documented needs)",
-            "[deploy-limits] service 'pulsar' has no resource limits: add deploy.resources (1 CPU / 7G, reservations 0.5 / 3584M); from image pulsar (documented needs)",
-            "[deploy-limits] service 'taskmanager' has no resource limits: add deploy.resources (1 CPU / 4G, reservations 0.5 / 2G); cpus from image flink (documented needs), memory from the service's own setting; memory raised to cover taskmanager.memory.process.size 4096m in FLINK_PROPERTIES",
+            "[deploy-limits] service 'connect' has no resource limits: add deploy.resources (1 CPU / 3G); from image cp-kafka-connect (documented needs)",
+            "[deploy-limits] service 'jobmanager' has no resource limits: add deploy.resources (1 CPU / 2G); from image flink (documented needs)",
+            "[deploy-limits] service 'pulsar' has no resource limits: add deploy.resources (1 CPU / 7G); from image pulsar (documented needs)",
+            "[deploy-limits] service 'taskmanager' has no resource limits: add deploy.resources (1 CPU / 4G); cpus from image flink (documented needs), memory from the service's own setting; memory raised to cover taskmanager.memory.process.size 4096m in FLINK_PROPERTIES",
         ], id="stream processors and brokers"),
         pytest.param("workers", [
-            "[deploy-limits] service 'legacy' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from the generic default, memory from the service's own setting; memory raised to cover UWSGI_RELOAD_ON_RSS=256 MB x 4 workers and the main process (`--processes 4` in its command); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); from role worker (generic profile); it covers --max-memory-per-child 400000 KiB x 4 workers and the main process (`--concurrency 4` in its command); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'legacy' has no resource limits: add deploy.resources (1 CPU / 1536M); cpus from the generic default, memory from the service's own setting; memory raised to cover UWSGI_RELOAD_ON_RSS=256 MB x 4 workers and the main process (`--processes 4` in its command); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G); from role worker (generic profile); it covers --max-memory-per-child 400000 KiB x 4 workers and the main process (`--concurrency 4` in its command); a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
         ], id="workers x a per-worker size"),
         pytest.param("heap-settings", [
-            "[deploy-limits] service 'pulsar' has no resource limits: add deploy.resources (1 CPU / 10G, reservations 0.5 / 5G); cpus from image pulsar (documented needs), memory from the service's own setting; memory raised to cover -Xmx4g x 1.5 + -XX:MaxDirectMemorySize=4g in PULSAR_MEM",
-            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx2g in JAVA_OPTS x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'solr' has no resource limits: add deploy.resources (1 CPU / 3G, reservations 0.5 / 1536M); cpus from image solr (documented needs), memory from the service's own setting; memory raised to cover SOLR_HEAP=2g x 1.5",
+            "[deploy-limits] service 'pulsar' has no resource limits: add deploy.resources (1 CPU / 10G); cpus from image pulsar (documented needs), memory from the service's own setting; memory raised to cover -Xmx4g x 1.5 + -XX:MaxDirectMemorySize=4g in PULSAR_MEM",
+            "[deploy-limits] service 'search' has no resource limits: add deploy.resources (1 CPU / 3G); cpus from the generic default, memory from the service's own setting; memory raised to cover -Xmx2g in JAVA_OPTS x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'solr' has no resource limits: add deploy.resources (1 CPU / 3G); cpus from image solr (documented needs), memory from the service's own setting; memory raised to cover SOLR_HEAP=2g x 1.5",
         ], id="heaps from the environment"),
+        pytest.param("limits-only", [
+            "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G); from image postgres (documented needs)",
+        ], id="no reservations where the stack reserves nothing"),
+        pytest.param("stack-reserves", [
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G, reservations memory 512M); from image postgres (documented needs)",
+        ], id="the stack reserves memory: so do the new resources, and no CPUs"),
+        pytest.param("opt-in-override", [
+            # db is limited by the opt-in file of the COMPOSE_FILE chain: the base leaves it alone.
+            "[deploy-limits] service 'app' has no resource limits: add deploy.resources (2 CPUs / 4G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+        ], id="a file of the stack limits db: not the base's to limit"),
         pytest.param("variable-image", [
-            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M, reservations 0.5 / 768M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 768mb x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
-            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G, reservations 0.5 / 512M); from image postgres (documented needs)",
+            "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 1536M); cpus from image redis (generic profile), memory from the service's own setting; memory raised to cover --maxmemory 768mb x 1.5; a generic CPU figure, so an unsafe fix (set it in the configuration, or measure with --usage)",
+            "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G); from image postgres (documented needs)",
         ], id="image through variables"),
     ],
 )
@@ -385,8 +397,9 @@ def test_override_file_variants(tmp_path: Path) -> None:
     apply(str(tmp_path))
     base = resources(tmp_path, ["compose.yaml"])
     both = resources(tmp_path, ["compose.yaml", "compose.override.yaml"])
-    assert figures(base["api"]) == figures(both["api"]) == (2, 4 * G, 1, G)
-    assert figures(both["mailhog"]) == (1, G, 0.5, 512 * M)
+    # The override reserves memory (`mem_reservation`), CPUs nowhere: so do the new figures.
+    assert figures(base["api"]) == figures(both["api"]) == (2, 4 * G, None, G)
+    assert figures(both["mailhog"]) == (1, G, None, 512 * M)
     assert "mailhog" not in base
 
 
@@ -466,7 +479,7 @@ def test_an_anchored_deploy_is_shared_when_the_figures_agree(tmp_path: Path) -> 
     assert apply(str(tmp_path)) == 1
     assert f.read_text().count("resources:") == 1
     res = resources(tmp_path, ["compose.yaml"])
-    assert figures(res["a"]) == figures(res["b"]) == (1, G, 0.5, 512 * M)
+    assert figures(res["a"]) == figures(res["b"]) == (1, G, None, None)
 
 
 def test_interpolated_size_is_an_unsafe_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -476,8 +489,7 @@ def test_interpolated_size_is_an_unsafe_fix(tmp_path: Path, capsys: pytest.Captu
     assert apply(str(tmp_path), unsafe=False) == 0  # safe fixes only: nothing applied
     assert f.read_text() == text
     assert findings(capsys) == [
-        "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 512M, reservations "
-        "0.5 / 256M); from image redis (generic profile); --maxmemory ${REDIS_MAXMEMORY:-2gb} cannot be read, so the "
+        "[deploy-limits] service 'cache' has no resource limits: add deploy.resources (1 CPU / 512M); from image redis (generic profile); --maxmemory ${REDIS_MAXMEMORY:-2gb} cannot be read, so the "
         "limit is not checked against it; a generic figure, so an unsafe fix (set it in the configuration, or measure "
         "with --usage) (no fix applied)"]
     assert apply(str(tmp_path)) == 1
@@ -508,8 +520,7 @@ def test_insertions_keep_crlf_and_the_missing_final_newline(tmp_path: Path) -> N
     assert apply(str(tmp_path)) == 1
     assert f.read_bytes() == (
         b"services:\r\n  web:\r\n    image: nginx:1.27\r\n    deploy:\r\n      replicas: 2\r\n"
-        b'      resources:\r\n        limits:\r\n          cpus: "0.5"\r\n          memory: "256M"\r\n'
-        b'        reservations:\r\n          cpus: "0.25"\r\n          memory: "128M"'
+        b'      resources:\r\n        limits:\r\n          cpus: "0.5"\r\n          memory: "256M"'
     )
 
 
@@ -527,14 +538,12 @@ def test_quote_style_of_the_file(tmp_path: Path) -> None:
             "services:\n  a:\n    image: nginx:1.27\n    logging:\n      driver: json-file\n",
             "services:\n  a:\n    image: nginx:1.27\n    logging:\n      driver: json-file\n"
             '      options:\n        max-size: "10m"\n        max-file: "3"\n'
-            '    deploy:\n      resources:\n        limits:\n          cpus: "0.5"\n          memory: "256M"\n'
-            '        reservations:\n          cpus: "0.25"\n          memory: "128M"\n',
+            '    deploy:\n      resources:\n        limits:\n          cpus: "0.5"\n          memory: "256M"\n',
             id="regression: logging's options and a new deploy at one point"),
         pytest.param(
             "services:\n  a:\n    image: nginx:1.27\n    deploy:\n      replicas: 2\n",
             "services:\n  a:\n    image: nginx:1.27\n    deploy:\n      replicas: 2\n"
             '      resources:\n        limits:\n          cpus: "0.5"\n          memory: "256M"\n'
-            '        reservations:\n          cpus: "0.25"\n          memory: "128M"\n'
             "    logging: *default-logging\n",
             id="regression: new resources and a logging entry at one point"),
     ],
@@ -593,12 +602,12 @@ def test_config_overrides_per_service_image_role_and_default(name: str, text: st
     (tmp_path / name).write_text(text)
     assert apply(str(tmp_path)) == 1
     res = resources(tmp_path, ["compose.yaml"])
-    assert figures(res["api"]) == (4, 8 * G, 2, 4 * G)  # per service
-    assert figures(res["redis"]) == (1, G, 0.5, 512 * M)  # per image: memory set, cpus from the built-in entry
-    assert figures(res["valkey"]) == (1, G, 0.5, 512 * M)  # valkey is a redis: the same entry
-    assert figures(res["sessions"]) == (0.5, 2 * G, 0.25, G)  # a repository beats the family
-    assert figures(res["worker"]) == (2, 6 * G, 1, 3 * G)  # role: memory set, cpus built in
-    assert figures(res["misc"]) == (0.5, G, 0.25, 512 * M)  # default: cpus set, its own mem_limit carried
+    assert figures(res["api"]) == (4, 8 * G, None, None)  # per service
+    assert figures(res["redis"]) == (1, G, None, None)  # per image: memory set, cpus from the built-in entry
+    assert figures(res["valkey"]) == (1, G, None, None)  # valkey is a redis: the same entry
+    assert figures(res["sessions"]) == (0.5, 2 * G, None, None)  # a repository beats the family
+    assert figures(res["worker"]) == (2, 6 * G, None, None)  # role: memory set, cpus built in
+    assert figures(res["misc"]) == (0.5, G, None, None)  # default: cpus set, its own mem_limit carried
 
 
 @pytest.mark.parametrize(
@@ -630,12 +639,12 @@ def test_unknown_option_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 # --- the example stack ----------------------------------------------------------------------
 
-REVIEW = {  # the review's figures: limits, reservations half
-    "api": (2, 4 * G, 1, 2 * G),
-    "worker": (2, 4 * G, 1, 2 * G),
-    "mlflow": (1, 2 * G, 0.5, G),
-    "redis": (1, 512 * M, 0.5, 256 * M),
-    "falkordb": (1, G, 0.5, 512 * M),
+REVIEW = {  # the review's figures, as limits: reservations only where the stack writes them
+    "api": (2, 4 * G, None, None),
+    "worker": (2, 4 * G, None, None),
+    "mlflow": (1, 2 * G, None, None),
+    "redis": (1, 512 * M, None, None),
+    "falkordb": (1, G, None, None),
 }
 
 
@@ -670,13 +679,13 @@ def test_the_example_stack_messages(tmp_path: Path, capsys: pytest.CaptureFixtur
     shutil.copytree(ROOT / "examples" / "e2i", tmp_path / "e2i")
     main(["--check", *SELECT, str(tmp_path / "e2i")])
     got = findings(capsys)
-    assert "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M, " \
-           "reservations 0.5 / 256M); from config services.redis; it covers --maxmemory 256mb x 1.5" in got
+    assert "[deploy-limits] service 'redis' has no resource limits: add deploy.resources (1 CPU / 512M); " \
+           "from config services.redis; it covers --maxmemory 256mb x 1.5" in got
     assert "[deploy-limits] service 'bentoml' has no resource limits, and no figure can be trusted with it: a model " \
            "server (BentoML), whose memory is the models it loads; measure it (--usage, `docker stats` output) or " \
            "set services.bentoml in the configuration (no fix applied)" in got
-    assert "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G, " \
-           "reservations 1 / 2G); from config services.api" in got
+    assert "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G); " \
+           "from config services.api" in got
     # 5 fixes (the review's figures), bentoml's own finding, and one finding for the 5 services
     # the tool has no figures for.
     assert len(got) == 7
@@ -738,9 +747,9 @@ def test_only_figures_that_rest_on_something_known_are_safe(tmp_path: Path, caps
     assert apply(str(tmp_path), unsafe=False) == 1
     res = resources(tmp_path, ["compose.yaml"])
     assert {n for n, r in res.items() if r} == {"configured", "broker", "search"}
-    assert figures(res["configured"]) == (0.5, 768 * M, 0.25, 384 * M)  # config
-    assert figures(res["broker"]) == (1, 2 * G, 0.5, G)  # Kafka's default 1G heap
-    assert figures(res["search"]) == (2, 5 * G, 1, 2560 * M)  # SONAR_SEARCH_JAVAOPTS -Xmx3g x 1.5
+    assert figures(res["configured"]) == (0.5, 768 * M, None, None)  # config
+    assert figures(res["broker"]) == (1, 2 * G, None, None)  # Kafka's default 1G heap
+    assert figures(res["search"]) == (2, 5 * G, None, None)  # SONAR_SEARCH_JAVAOPTS -Xmx3g x 1.5
     left = {f.split("'")[1]: f for f in findings(capsys)}
     assert sorted(left) == ["api", "cache", "misc", "proxy"]
     assert all("(no fix applied)" in f for f in left.values())
@@ -764,8 +773,8 @@ def test_provenance_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
          "(kafka.apache.org/documentation/#java)"}]
     assert by_service["cache"]["provenance"][1] == {
         "what": "limits.memory 1536M", "source": "the service's own setting: --maxmemory 1gb x 1.5"}
-    assert by_service["configured"]["provenance"][3] == {"what": "reservations.memory 384M",
-                                                        "source": "half the memory limit"}
+    # The stack reserves nothing: limits only, each with its source.
+    assert [p["what"] for p in by_service["configured"]["provenance"]] == ["limits.cpus 0.5", "limits.memory 768M"]
     assert by_service["api"]["safety"] == "unsafe" and by_service["broker"]["safety"] == "safe"
     assert by_service["misc"]["safety"] == "display-only" and not by_service["misc"].get("provenance")
     totals = [r for r in records if r["info"]]
@@ -792,7 +801,7 @@ def test_usage_from_the_command_line_and_a_project_run_under_another_name(
     usage.write_text(SAMPLE % ("80.00%", "600MiB", "staging-web-1") + SAMPLE % ("10.00%", "300MiB", "staging-web-1")
                      + SAMPLE % ("1.00%", "50MiB", "staging-db-1") + SAMPLE % ("1.00%", "50MiB", "blog-web-1"))
     assert main(["--apply", *SELECT, "--usage", str(usage), str(tmp_path / "compose.yaml")]) == 1
-    assert figures(resources(tmp_path, ["compose.yaml"])["web"]) == (1.25, G, 0.8, 768 * M)
+    assert figures(resources(tmp_path, ["compose.yaml"])["web"]) == (1.25, G, None, None)
     capsys.readouterr()
     # `other` has five services: staging's two are not most of them, so nothing matches.
     assert main(["--check", *SELECT, "--usage", str(usage), str(other)]) == 1
@@ -807,7 +816,7 @@ def test_usage_of_compose_v1_names(tmp_path: Path) -> None:
     usage = tmp_path / "stats.json"
     usage.write_text(SAMPLE % ("5%", "500MB", "myshop_web_1") + SAMPLE % ("5%", "400000kB", "myshop_web_2"))
     assert main(["--apply", *SELECT, "--usage", str(usage), str(stack)]) == 1
-    assert figures(resources(stack, ["compose.yaml"])["web"]) == (0.25, 768 * M, 0.05, 512 * M)
+    assert figures(resources(stack, ["compose.yaml"])["web"]) == (0.25, 768 * M, None, None)
 
 
 @pytest.mark.parametrize(
@@ -887,8 +896,8 @@ def test_totals_count_only_figures_the_run_writes(tmp_path: Path, capsys: pytest
     totals = [line.split("resource totals, ", 1)[1] for line in capsys.readouterr().out.splitlines()
               if "resource totals" in line]
     assert totals == [
-        "compose.yaml: default: 1 container, limits 0.5 CPU / 256M, reservations 0.25 / 128M",
-        "compose.yaml + compose.dev.yaml: default: 2 containers, limits 0.5 CPU / 256M, reservations 0.25 / 128M "
+        "compose.yaml: default: 1 container, limits 0.5 CPU / 256M, reservations 0 / 0M",
+        "compose.yaml + compose.dev.yaml: default: 2 containers, limits 0.5 CPU / 256M, reservations 0 / 0M "
         "(1 without a memory limit, 1 without a CPU limit)",
         "compose.dev.yaml: default: 1 container, limits 0 CPU / 0M, reservations 0 / 0M (1 without a memory limit, "
         "1 without a CPU limit)"]
@@ -947,8 +956,7 @@ def test_shared_profiles_mean_the_written_out_form(tmp_path: Path) -> None:
         proc = compose_config(folder, ["compose.yaml"], "--format", "json")
         assert proc.returncode == 0, proc.stderr
         configs.append(json.loads(proc.stdout.replace(str(folder), "STACK")))
-    assert configs[0].pop("x-resources-default") == {
-        "limits": {"cpus": "0.5", "memory": "768M"}, "reservations": {"cpus": "0.25", "memory": "384M"}}
+    assert configs[0].pop("x-resources-default") == {"limits": {"cpus": "0.5", "memory": "768M"}}
     assert configs[0] == configs[1]
 
 
@@ -987,7 +995,7 @@ def test_a_heap_set_in_an_env_file_is_covered(tmp_path: Path) -> None:
                                            "    env_file: search.env\n")
     (tmp_path / "search.env").write_text("# heap\nES_JAVA_OPTS=-Xms3g -Xmx3g\n")
     assert apply(str(tmp_path), unsafe=False) == 1
-    assert figures(resources(tmp_path, ["compose.yaml"])["search"]) == (2, 6 * G, 1, 3 * G)
+    assert figures(resources(tmp_path, ["compose.yaml"])["search"]) == (2, 6 * G, None, None)
 
 
 TEMPLATED = (
@@ -1008,12 +1016,11 @@ def test_a_service_template_and_shared_profiles(placement: str, tmp_path: Path) 
                                             'default = {cpus = "1", memory = "1G"}\n')
     assert apply(str(tmp_path)) == 1
     text = (tmp_path / "compose.yaml").read_text()
-    block = ('  deploy:\n    resources:\n      limits:\n        cpus: "1"\n        memory: "1G"\n'
-             '      reservations:\n        cpus: "0.5"\n        memory: "512M"\n')
+    block = '  deploy:\n    resources:\n      limits:\n        cpus: "1"\n        memory: "1G"\n'
     assert (("  restart: always\n" + block) in text) is (placement == "template")
     assert text.count("resources: *resources-default") == (3 if placement == "template" else 6)
     res = resources(tmp_path, ["compose.yaml"])
-    assert all(figures(res[n]) == (1, G, 0.5, 512 * M) for n in res)
+    assert all(figures(res[n]) == (1, G, None, None) for n in res)
     assert apply(str(tmp_path)) == 0
 
 
@@ -1027,7 +1034,7 @@ def test_the_role_of_what_the_image_runs(tmp_path: Path, capsys: pytest.CaptureF
     (tmp_path / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]\n')
     assert main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)]) == 1
     assert findings(capsys) == [
-        "[deploy-limits] service 'web' has no resource limits: add deploy.resources (2 CPUs / 4G, reservations 1 / 2G); "
+        "[deploy-limits] service 'web' has no resource limits: add deploy.resources (2 CPUs / 4G); "
         "from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure "
         "with --usage)"]
 
@@ -1043,5 +1050,75 @@ def test_an_image_through_variables_is_one_family_for_every_pass(tmp_path: Path)
     proc = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
     assert proc.returncode == 0, proc.stderr
     db = json.loads(proc.stdout)["services"]["db"]
-    assert figures(db["deploy"]["resources"]) == (1, G, 0.5, 512 * M)
+    assert figures(db["deploy"]["resources"]) == (1, G, None, None)
     assert db["cap_drop"] == ["ALL"] and sorted(db["cap_add"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
+
+
+# --- reservations never above a limit -------------------------------------------------------
+
+
+def test_a_reservation_above_a_limit_drops_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """compose.override.yaml reserves 2G for db; the base would get postgres's 1G limit: with
+    the override, Docker would refuse the container. Verification drops the fix and says why."""
+    shutil.copytree(FIXTURES / "reservation-above-limit" / "input", tmp_path, dirs_exist_ok=True)
+    before = snapshot(tmp_path)
+    assert main(["--apply", *SELECT, str(tmp_path)]) == 0  # nothing written: a finding
+    assert snapshot(tmp_path) == before
+    assert findings(capsys) == [
+        "[deploy-limits] service 'db' has no resource limits: add deploy.resources (1 CPU / 1G); from image "
+        "postgres (documented needs) (not applied: with compose.yaml + compose.override.yaml, "
+        "services.db.deploy.resources.reservations.memory reserves 2G, above the memory limit 1G: Docker refuses "
+        "to create the container) (no fix applied)"]
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        pytest.param({"mem_limit": "500m", "deploy": {"resources": {"reservations": {"memory": "512M"}}}},
+                     [("services", "s", "deploy", "resources", "reservations", "memory")], id="deploy over mem_limit"),
+        pytest.param({"deploy": {"resources": {"limits": {"memory": "1g"}}}, "mem_reservation": "2g"},
+                     [("services", "s", "mem_reservation")], id="mem_reservation over limits.memory"),
+        pytest.param({"deploy": {"resources": {"limits": {"cpus": "0.5"}, "reservations": {"cpus": 1}}}},
+                     [("services", "s", "deploy", "resources", "reservations", "cpus")], id="cpus"),
+        pytest.param({"cpus": 2, "deploy": {"resources": {"reservations": {"cpus": "1.5", "memory": "1G"}}}}, [],
+                     id="under the limit, and memory not limited"),
+        pytest.param({"mem_limit": "${MEM}", "mem_reservation": "2g"}, [], id="a limit that cannot be read"),
+        pytest.param({"mem_limit": "1g", "mem_reservation": "1024m"}, [], id="equal is allowed"),
+    ],
+)
+def test_reservations_above_limits_are_found(service: dict[str, Any], expected: list[tuple[str, ...]]) -> None:
+    from e2i_fix import verify
+
+    assert [place for place, _ in verify._reserved_above({"services": {"s": service}})] == expected
+
+
+def test_reservations_when_the_configuration_asks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  db:\n    image: postgres:16\n")
+    (tmp_path / ".e2i-fix.toml").write_text("[deploy-limits]\nreservations = true\n")
+    assert main(["--show-config", str(tmp_path)]) == 0
+    assert f"\nreservations = true  # {tmp_path / '.e2i-fix.toml'}\n" in capsys.readouterr().out
+    assert apply(str(tmp_path)) == 1
+    assert figures(resources(tmp_path, ["compose.yaml"])["db"]) == (1, G, 0.5, 512 * M)
+    (tmp_path / ".e2i-fix.toml").write_text("[deploy-limits]\nreservations = \"yes\"\n")
+    assert main(["--check", *SELECT, str(tmp_path)]) == 2
+    assert "option reservations must be true or false" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("services", "name"),
+    [
+        pytest.param({"backend": "gunicorn app:app", "worker-1": "celery -A app worker", "worker-2": "celery -A app worker"},
+                     "resources-shared", id="regression: an api and two workers share no 'worker' block"),
+        pytest.param({"celery-default": "celery -A app worker -Q default", "celery-mail": "celery -A app worker -Q mail",
+                      "celery-web": "gunicorn app:app"}, "resources-celery", id="the start of their names"),
+        pytest.param({"mail": "celery -A app worker -Q mail", "jobs": "celery -A app worker -Q jobs",
+                      "reports": "rq worker reports"}, "resources-worker", id="every service a worker"),
+    ],
+)
+def test_a_shared_block_is_named_after_all_who_share_it(services: dict[str, str], name: str, tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n" + "".join(
+        f"  {n}:\n    image: example/app:1\n    command: {c}\n" for n, c in services.items()))
+    assert apply(str(tmp_path)) == 1
+    text = (tmp_path / "compose.yaml").read_text()
+    assert text.startswith(f"x-{name}: &{name}\n")
+    assert text.count(f"resources: *{name}\n") == 3

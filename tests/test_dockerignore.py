@@ -137,9 +137,39 @@ def test_a_git_versioned_build_keeps_git(tmp_path: Path) -> None:
 def test_a_broad_copy_of_a_local_env_file_is_unsafe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(tmp_path, {"compose.yaml": COMPOSE, "Dockerfile": "FROM python:3.12\nCOPY . .\n", ".env": "SECRET=1\n"})
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
-    assert "unsafe: a COPY of the whole context took a local .env file" in capsys.readouterr().err
+    assert ("unsafe: `COPY . .` takes the whole context, a local .env file included, which the new file leaves out"
+            in capsys.readouterr().err)
     assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
     assert dockerignore.excluded(".env", patterns(tmp_path / ".dockerignore"))
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "note"),
+    [
+        pytest.param("FROM alpine\nARG URL=https://example.com/tool.tar.gz\nADD ${URL} /opt/\n", None,
+                     id="regression: an ADD of a URL through an ARG default takes nothing from the context"),
+        pytest.param("FROM alpine\nARG REPO=git@github.com:example/tool.git\nADD ${REPO} /src\n", None,
+                     id="a git repository through an ARG"),
+        pytest.param("FROM alpine\nARG SRC\nADD ${SRC} /opt/\n",
+                     "unsafe: `ADD ${SRC} /opt/` takes a source set through a variable (${SRC}), which may be anything "
+                     "in the context, a local .env file included, which the new file leaves out",
+                     id="a variable with no value: it may be anything"),
+    ],
+)
+def test_the_unsafe_note_says_only_what_the_dockerfile_does(
+        dockerfile: str, note: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, {"compose.yaml": COMPOSE, "Dockerfile": dockerfile, ".env": "SECRET=1\n", ".venv/pyvenv.cfg": ""})
+    main(["--check", "--select", ID, str(tmp_path)])
+    out = capsys.readouterr()
+    found = [line for line in (out.out + out.err).splitlines() if f"[{ID}]" in line]
+    assert len(found) == 1, found
+    assert "whole context" not in found[0]
+    if note is None:
+        assert "; unsafe" not in found[0] and "(no fix applied)" not in found[0]
+        assert main(["--apply", "--select", ID, str(tmp_path)]) == 1  # a safe fix: .env is no source
+        assert dockerignore.excluded(".env", patterns(tmp_path / ".dockerignore"))
+    else:
+        assert note in found[0]
 
 
 @pytest.mark.parametrize("existing", [".dockerignore", "Dockerfile.dockerignore"])

@@ -218,17 +218,16 @@ def annotations_of(out: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def test_github_shows_the_most_severe_ten_of_each_level_and_a_notice_for_the_rest() -> None:
-    """Ranks within a level: a problem or a wrong option, then what breaks a build; a finding
-    only a person can settle, then a fix on offer, then a fix --apply takes. Ties keep the
-    run's order."""
+    """Ranks within a level: a problem or a wrong option, then what breaks a build; a safe fix,
+    then an unsafe one, then a finding with no fix (display-only). Ties keep the run's order."""
     out = output.Reporter("github", "check", capture=True)
     f = Path("compose.yaml")
-    for i in range(1, 13):  # a fix --apply takes, lines 1-12
-        out.fix(Fix("safe", "s", f, i, 1, edits=(Edit(f, 0, 0, "x"),)), fixable=True)
+    for i in range(31, 34):  # findings with no fix, lines 31-33, first in the run
+        out.fix(Fix("by-hand", "h", f, i, 1, safety=Safety.DISPLAY_ONLY), fixable=False)
     for i in range(21, 26):  # an unsafe fix on offer, lines 21-25
         out.fix(Fix("offer", "o", f, i, 1, edits=(Edit(f, 0, 0, "x"),), safety=Safety.UNSAFE), fixable=False, hidden=True)
-    for i in range(31, 34):  # findings with no fix, lines 31-33
-        out.fix(Fix("by-hand", "h", f, i, 1, safety=Safety.DISPLAY_ONLY), fixable=False)
+    for i in range(1, 7):  # a safe fix --apply takes, lines 1-6
+        out.fix(Fix("safe", "s", f, i, 1, edits=(Edit(f, 0, 0, "x"),)), fixable=True)
     for i in range(41, 51):  # what breaks a build, lines 41-50
         out.fix(Fix("build", "b", f, i, 1, severe=True, safety=Safety.DISPLAY_ONLY), fixable=False)
     for i in range(51, 54):  # problems: a file that does not parse
@@ -239,9 +238,10 @@ def test_github_shows_the_most_severe_ten_of_each_level_and_a_notice_for_the_res
         return [int(re.search(r",line=(\d+),", a).group(1)) for a in shown]  # type: ignore[union-attr]
 
     assert lines(errors) == [51, 52, 53, *range(41, 48)]
-    assert lines(warnings) == [31, 32, 33, 21, 22, 23, 24, 25, 1, 2]
-    assert "(fix available with --unsafe-fixes)" in warnings[3]
-    assert notice.startswith("::notice title=e2i-fix::13 more annotations are not shown (3 errors and 10 warnings)")
+    # regression: the display-only findings came first, and every proposed fix fell into the notice
+    assert lines(warnings) == [1, 2, 3, 4, 5, 6, 21, 22, 23, 24]
+    assert "(fix available with --unsafe-fixes)" in warnings[6]
+    assert notice.startswith("::notice title=e2i-fix::7 more annotations are not shown (3 errors and 4 warnings)")
     assert "--format text" in notice and "--format sarif" in notice
 
 
@@ -262,12 +262,12 @@ def test_github_annotations_of_the_example_and_the_step_summary(
     (notice,) = notices
     hidden = len(severe) + len(other) - len(errors) - len(warnings)
     assert notice.startswith(f"::notice title=e2i-fix::{hidden} more annotations are not shown")
-    # The warnings shown are findings no fix settles, ahead of the many fixes --apply would take.
+    # The warnings shown are the fixes --apply takes (safe), ahead of the findings no fix settles.
     # (`edits: []`: none; `null`: a fix on offer whose edits only apply after another's)
-    by_hand = [(r["path"], r["line"]) for r in other if not r["fixable"] and r["edits"] == []]
-    assert len(by_hand) >= 10
+    safe = [(r["path"], r["line"]) for r in other if r["fixable"] and r["safety"] == "safe"]
+    assert len(safe) >= 10
     shown = [re.match(r"::warning file=([^,]+),line=(\d+),", a) for a in warnings]
-    assert [(m.group(1), int(m.group(2))) for m in shown if m] == by_hand[:10]
+    assert [(m.group(1), int(m.group(2))) for m in shown if m] == safe[:10]
 
     # On a runner: the job summary gets the counts per pass and the files, appended.
     target = tmp_path / "summary.md"

@@ -148,6 +148,19 @@ def test_a_template_the_services_merge_gets_the_key_once(tmp_path: Path) -> None
     assert apply(ID, tmp_path) == 0
 
 
+def test_a_template_nested_in_an_x_block_gets_the_key_once(tmp_path: Path) -> None:
+    """`x-shared: {app: &app {...}}`: the template one level down is a template too."""
+    text = ("x-shared:\n  app: &app\n    image: example/app\n    restart: always\n  env: &env\n    TZ: UTC\n\n"
+            "services:\n" + "".join(f"  {n}:\n    <<: *app\n    command: {n}\n" for n in ("web", "worker", "beat")))
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path) == 1
+    assert f.read_text() == text.replace("    restart: always\n", "    restart: always\n    security_opt:\n"
+                                         "      - no-new-privileges:true\n")
+    model = config_json(tmp_path)["services"]
+    assert all(model[n]["security_opt"] == ["no-new-privileges:true"] for n in ("web", "worker", "beat"))
+    assert apply(ID, tmp_path) == 0
+
+
 def test_sudo_that_is_granted_and_sudo_nothing_uses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """sudo installed through an ARG list and granted in /etc/sudoers is a reason to leave the
     service alone; sudo installed that nothing calls and nothing grants is not."""

@@ -1,4 +1,4 @@
-"""deploy-limits: CPU and memory limits, and reservations, for every service, each figure with its source.
+"""deploy-limits: CPU and memory limits for every service, each figure with its source.
 
 ## What it does
 Adds `deploy.resources` to each service that has no CPU or no memory limit:
@@ -8,9 +8,14 @@ Adds `deploy.resources` to each service that has no CPU or no memory limit:
         limits:
           cpus: "1"
           memory: "512M"
-        reservations:
-          cpus: "0.5"
-          memory: "256M"
+
+Reservations (`reservations`, half the limits) only where the stack already reserves (one
+service of it is enough: its other services get them the same way) or the option
+`reservations = true` asks for them: a reservation is a promise to the scheduler, and one above
+a limit that another file sets makes Docker refuse the container.
+A service that another file of the stack limits (an override, a file of the `COMPOSE_FILE`
+chain of `.env`: `deploy.resources.limits`, `mem_limit`, `cpus`) is left alone: the project
+ships its own limits where it chose to.
 
 Only what is missing is added: an existing `deploy:` keeps its `replicas`, `restart_policy`...
 and gets `resources` next to them; existing `resources` with only reservations (or only GPU
@@ -36,7 +41,10 @@ First match wins, figure by figure (an entry may give only `cpus` or only `memor
    `uvicorn`, `node server.js`: api) or else the service name: `roles`, then api 2 / 4G and
    worker 2 / 4G, generic profiles (`e2i_fix/data/deploy-limits.json`);
 5. `default`, then the generic default 1 / 1G, which is never applied on its own (below).
-Reservations are half the limits unless observed usage gives them.
+Reservations, where they are written (above), are half the limits unless observed usage gives
+them; never above the limit. Verification checks every variant: a fix after which a service
+reserves more memory or CPUs than its limit (`reservations` or `mem_reservation` above
+`limits` or `mem_limit`, in any file combination) is dropped, with a finding naming it.
 
 ### Never below what the service configures for itself
 The memory limit is raised, to the next clean size (256M, 384M, 512M, 768M, 1G, 1536M, then
@@ -82,13 +90,14 @@ written as those are (`e2i_fix/conventions.py`, the file's services first, else 
 - a stack whose limited services write `mem_limit` / `cpus` / `mem_reservation` gets those
   keys, not a `deploy` block;
 - a stack that limits memory only gets no CPU limit (unless the configuration gives CPU
-  figures), and one that reserves nothing (or no CPUs) gets no reservation (or no CPU
-  reservation): nothing a reviewer would delete;
+  figures); one that reserves memory (in one service or more) gets memory reservations, one
+  that reserves CPUs CPU reservations, one that reserves nothing none (unless `reservations =
+  true`): nothing a reviewer would delete;
 - figures take the stack's quotes and units (`300M` plain, `"1G"`, `512m`, `1gb`; `0.5` or
   `"0.5"`);
 - a stack that writes its resources out in each service gets no shared `x-resources-*`
   block.
-A stack with fewer such services gets the full set described here.
+A stack with fewer such services gets the full set described here (limits; reservations as above).
 
 ### Where no figure can be trusted: a finding, not a guess
 No fix at all, not even an unsafe one, where nothing can be trusted to cover what the service
@@ -184,15 +193,15 @@ that means what the per-service edits would (`placement = "per-service"` turns i
 template's block is written out: it stands above where a new anchor goes.
 
 Then, where `min-shared` (3) or more services of one file get the same new resources (with the same
-safety), one anchored block holds them and each service refers to it:
+safety), one anchored block holds them and each service refers to it. The block is named after
+the sizing profile (`x-resources-postgres`, `x-resources-worker`) only when every service sharing
+it has that profile; else after the start of the name they all share (`x-resources-celery`), else
+`x-resources-shared`:
 
     x-resources-default: &resources-default
       limits:
         cpus: "1"
         memory: "1G"
-      reservations:
-        cpus: "0.5"
-        memory: "512M"
 
 and `deploy:` / `  resources: *resources-default` in each service (or `resources:` added to
 its own `deploy:`). Compose reads exactly what the written-out form says. `shared-profiles =
@@ -222,8 +231,7 @@ the fix is only reported. A service that `extends` one getting the same figures 
 
 ## Why
 Without limits one container can take all the memory of the host, and the kernel's OOM killer
-then picks a victim among all of them; without reservations nothing tells the scheduler what a
-service needs. But a limit below what a service needs is an OOM kill too, long after the diff
+then picks a victim among all of them. But a limit below what a service needs is an OOM kill too, long after the diff
 was merged: so each figure says where it came from, and only figures that rest on something
 known are applied by default.
 
@@ -246,9 +254,6 @@ After:
             limits:
               cpus: "1"
               memory: "768M"
-            reservations:
-              cpus: "0.5"
-              memory: "384M"
 
 ## Fix safety
 Safe when every figure rests on something known: the configuration, observed usage, legacy
@@ -271,6 +276,8 @@ Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (
   `headroom`: 1.5.
 - `host-memory` (`"16G"`), `host-cpus` (also `--host-memory`, `--host-cpus`); `overcommit`: 2.
 - `shared-profiles`: true; `min-shared`: 3.
+- `reservations`: false; true writes reservations (half the limits, or the typical observed
+  sample) for every service, not only in a stack that already reserves.
 """
 
 from __future__ import annotations
@@ -298,7 +305,7 @@ from e2i_fix.render import Alias, Anchored, Raw
 from e2i_fix.yamldoc import ComposeDoc, MappingNode, Node, ScalarNode, effective_entry, is_merge_key, merge_sources, position, to_value
 
 ID = "deploy-limits"
-SUMMARY = "deploy.resources limits and reservations, each figure with its source, never below what a service needs"
+SUMMARY = "deploy.resources limits (reservations where the stack reserves), each figure with its source, never below what a service needs"
 SAFETY = Safety.SAFE
 ROLES = fileroles.SERVING  # not development and test files (`fileroles`)
 # The service keys its decisions depend on: another pass changing one of them runs it again.
@@ -318,6 +325,7 @@ DEFAULTS: dict[str, Any] = {
     "overcommit": 2.0,  # limits may add up to this many times the host
     "shared-profiles": True,
     "min-shared": 3,
+    "reservations": False,  # true: reservations for every service, not only where the stack writes them
 }
 _OPTIONS = tuple(DEFAULTS)
 
@@ -415,6 +423,12 @@ def _has_limit(cfg: Any) -> bool:
     return isinstance(lim, dict) and bool(lim)
 
 
+def _limited_elsewhere(svc: Service, home: ServiceDef) -> bool:
+    """Whether a definition of `svc` other than `home` (an override, a file of a chain, one
+    the stack runs alone) sets a limit: the project ships its own, in the files it chose."""
+    return any(d is not home and d.doc is not home.doc and _has_limit(_raw(d, svc.name)) for d in svc.defs)
+
+
 def _extends(project: Project, svc: Service) -> tuple[str, Any]:
     """("ok", the config to plan with) / ("base-limited", None) / ("outside", the file)."""
     cfg = svc.config
@@ -481,8 +495,12 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     ways = conventions.read(project).limits(place.doc)
     # The configuration still overrides: CPU figures in it are CPU limits wanted.
     want_cpu = ways is None or ways.cpus or _configures_cpus(tables)
-    want_rsv_cpu = ways is None or ways.reserves_cpus
-    want_rsv_mem = ways is None or ways.reserves_memory
+    # Reservations only where the stack writes them (or the configuration asks): a reservation
+    # is a scheduling promise, and one above a limit that some other file sets makes Docker
+    # refuse the container.
+    mem_rsv, cpu_rsv = conventions.read(project).reserves(place.doc)
+    want_rsv_cpu = tables.reservations or cpu_rsv
+    want_rsv_mem = tables.reservations or mem_rsv
     if (has_cpu or not want_cpu) and has_mem and not shadow:
         return None
     if shadow and not (has_cpu and has_mem and "deploy" not in cfg):
@@ -492,6 +510,8 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
                              "set deploy.resources by hand")
     if not has_mem and legacy.get("memswap_limit") not in (None, -1, "-1"):
         return _finding(svc, "has memswap_limit but no mem_limit: set mem_limit (and deploy.resources) by hand")
+    if not shadow and _limited_elsewhere(svc, place):
+        return None  # another file of the stack (an override, a file of a chain) ships its limits
     home = svc.home
     if home is None:
         if all(d.doc.readonly for d in svc.defs):
@@ -596,6 +616,8 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     typical = observed if observed is not None and svc.name not in tables.services else None
     if shadow:
         pass  # only what the legacy keys say
+    elif not (want_rsv_cpu or want_rsv_mem or "mem_reservation" in legacy):
+        pass  # the stack reserves nothing, and the configuration asks for no reservations
     elif swarm:
         # `docker stack deploy` places a task only on a node with its reservations free: a
         # generic reservation can leave most of the stack pending. Limits only.
@@ -652,6 +674,11 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
                 f"reservations {add_r['cpus']} / {add_r['memory']})")
         if "pids" in add_l:
             body += f" with limits.pids {add_l['pids']}"
+    elif {"cpus", "memory"} == set(add_l):
+        # Limits, and the reservations the stack's way asks for (memory only, say).
+        rsv_phrase = ", ".join(f"{k} {v}" for k, v in add_r.items())
+        body = (f"add deploy.resources ({_cpu_phrase(add_l['cpus'])} / {add_l['memory']}"
+                f"{', reservations ' + rsv_phrase if rsv_phrase else ''})")
     else:
         body = "add " + ", ".join(f"deploy.resources.{b}.{k} {v}" for b, kv in add.items() for k, v in kv.items())
     if carried:
@@ -1006,9 +1033,7 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
         if len(members) < least and existing is None:
             continue
         names, keys = taken.setdefault(id(doc), ({n for n, _ in doc.anchors()}, set(doc.value)))
-        profiles = [pairs[i][0].profile for i in members]
-        profile = max(dict.fromkeys(profiles), key=profiles.count)
-        name = existing or _unique(f"resources-{profile}", names)
+        name = existing or _unique(f"resources-{_block_name([pairs[i][0] for i in members])}", names)
         key = _unique(f"x-{name}", keys)
         refs: dict[int, list[Edit]] = {}
         for i in members:
@@ -1040,6 +1065,24 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
             out[i] = (p, f._replace(edits=(*edits, block), changes=(*f.changes, (key,)),
                                     message=f"{f.message}; shared block *{name}"))
     return out
+
+
+def _block_name(plans: list[_Plan]) -> str:
+    """What a shared block is named after, truthfully: the sizing profile when every service
+    sharing it has that profile (`postgres`, `worker`); else the part of the services' names
+    they all begin with (`celery` for celery-worker and celery-beat); else `shared`. A block
+    an api-sized backend shares with two workers is no `worker` block."""
+    profiles = {p.profile for p in plans}
+    if len(profiles) == 1:
+        return profiles.pop()
+    words = [re.split(r"[-_.]", p.svc.name.lower()) for p in plans]
+    common: list[str] = []
+    for parts in zip(*words):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    prefix = re.sub(r"[^a-z0-9-]+", "-", "-".join(common)).strip("-")
+    return prefix or "shared"
 
 
 def _existing_block(doc: ComposeDoc, add: dict[str, dict[str, Any]]) -> str | None:

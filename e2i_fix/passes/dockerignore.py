@@ -38,7 +38,11 @@ Before: a context with `pyproject.toml`, `src/` and `tests/`, built by
 ## Fix safety
 Safe: nothing a COPY or ADD names is left out, and only files no build reads are. Unsafe when a
 broad copy would have put an existing local `.env` file into the image: the application may
-read it there.
+read it there. A copy is broad when it takes the whole context (`COPY . .`), or a source set
+through a variable that the Dockerfile's ARG and ENV values (and the service's build args) do
+not resolve, or when the Dockerfile is not known; the message says which. An ADD of a URL or
+a git repository (`https://`, `git://`, `git@`), written or through a variable, takes nothing
+from the context.
 
 ## Options
 None.
@@ -50,12 +54,12 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import buildctx
+from e2i_fix import buildctx, facts, lazyre
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service
 from e2i_fix.records import NamedTuple
@@ -110,6 +114,7 @@ class _Needs(NamedTuple):
     files: set[str]  # the existing files the sources take
     broad: bool  # a source takes the whole context, or cannot be known
     installs: bool  # a RUN installs Node packages
+    why: tuple[str, ...] = ()  # what makes it broad, as the message says it: "`COPY . .` takes the whole context"
 
 
 def _listing(context: Path) -> list[str]:
@@ -128,23 +133,37 @@ def _listing(context: Path) -> list[str]:
     return out
 
 
-def _needs(context: Path, docs: list[Any], files: list[str]) -> _Needs:
+# A source Docker fetches rather than takes from the context: an ADD of a URL or a git repository.
+_REMOTE = lazyre.compile(r"(?:[a-zA-Z][a-zA-Z0-9+.-]*://|git@)\S*")
+
+
+def _needs(context: Path, docs: list[Any], files: list[str],
+           expanders: dict[int, Callable[[str, Any, Any], str]] | None = None) -> _Needs:
+    """What the builds of `docs` take from the context. `expanders`: per Dockerfile, how its
+    ARG and ENV values (and the service's build args) read a source set through a variable."""
     literal: list[str] = []
     taken: set[str] = set()
     broad = installs = False
+    why: dict[str, None] = {}
     install_words = table()["installs"]
     for doc in docs:
+        expand = (expanders or {}).get(id(doc))
         for stage in doc.stages:
             for ins in stage.instructions:
                 if ins.name == "RUN" and any(w in ins.args for w in install_words):
                     installs = True
-            for _, sources in stage.copies():
-                for src in sources:
-                    if "://" in src:
-                        continue  # ADD of a URL: not from the context
+            for ins, sources in stage.copies():
+                for written in sources:
+                    src = expand(written, stage, ins) if expand is not None and "$" in written else written
+                    if _REMOTE.fullmatch(src):
+                        continue  # ADD of a URL or a git repository: not from the context
                     norm = posixpath.normpath(src.lstrip("/")) if src.strip("/") else "."
                     if norm == "." or "$" in norm or norm.startswith(".."):
                         broad = True
+                        shown = f"`{ins.name} {' '.join(ins.operands)}`"
+                        why[f"{shown} takes the whole context" if norm == "." else
+                            f"{shown} takes a source set through a variable ({written}), which may be anything "
+                            "in the context" if "$" in norm else f"{shown} names a source outside the context"] = None
                         continue
                     literal.append(norm)
                     rx = pattern(norm)
@@ -152,7 +171,7 @@ def _needs(context: Path, docs: list[Any], files: list[str]) -> _Needs:
     pyproject = context / "pyproject.toml"
     if "pyproject.toml" in taken or broad:
         literal += _pyproject_files(pyproject)
-    return _Needs(literal, taken, broad, installs)
+    return _Needs(literal, taken, broad, installs, tuple(why))
 
 
 def _pyproject_files(path: Path) -> list[str]:
@@ -303,6 +322,7 @@ def _context_fix(project: Project, context: Path, services: list[Service]) -> Fi
     if not context.is_dir() or project.exists(target):
         return None
     docs = []
+    expanders: dict[int, Callable[[str, Any, Any], str]] = {}
     unknown = False  # a Dockerfile inline or still missing: what it will copy is not known
     for svc in services:
         b = svc.build
@@ -313,12 +333,16 @@ def _context_fix(project: Project, context: Path, services: list[Service]) -> Fi
             unknown = True
         else:
             docs.append(b.doc)
+            got = facts.of(project, svc)
+            if got is not None and got.dockerfile is b.doc:
+                expanders.setdefault(id(b.doc), got.expand)
     if not docs and not unknown:
         return None
     files = _listing(context)
-    needs = _needs(context, list({id(d): d for d in docs}.values()), files)
+    needs = _needs(context, list({id(d): d for d in docs}.values()), files, expanders)
     if unknown:
-        needs = needs._replace(broad=True)
+        needs = needs._replace(broad=True, why=(*needs.why, "what its Dockerfile copies is not known "
+                                                           "(inline, or not there yet)"))
     groups, secret_hit = choose(context, needs, files)
     held = worth(groups, files)
     if not held:
@@ -329,7 +353,9 @@ def _context_fix(project: Project, context: Path, services: list[Service]) -> Fi
     line, col = position(key[0] if key else where.key)
     rel = os.path.relpath(context, project.folder)
     names = ", ".join(sorted({s.name for s in services}))
-    note = "; unsafe: a COPY of the whole context took a local .env file, which it now leaves out" if secret_hit else ""
+    # Only what is true of the Dockerfile: a COPY of the whole context, or a source that may be anything.
+    note = (f"; unsafe: {'; '.join(needs.why[:2])}, a local .env file included, which the new file leaves out"
+            if secret_hit else "")
     shown = ", ".join(held[:6]) + (f" and {len(held) - 6} more" if len(held) > 6 else "")
     return Fix(ID, f"build context {rel!r} ({names}) has no .dockerignore: add one that leaves out {shown} "
                f"({', '.join(label for label, _, _ in groups)}){note}", where.doc.path, line, col,
