@@ -178,3 +178,23 @@ def top_level_gap(doc: ComposeDoc) -> bool:
                 blank += 1
             break
     return blank >= tight
+
+
+def holding_block(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
+    """The top-level key other than `services` whose value holds `node` (an `x-` block), as the
+    model path an edit of `node` also changes; () when none does."""
+    start = node.start_mark.index
+    for k, v in doc.root.value:
+        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
+            return ((k.value,),)
+    return ()
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name-2`, `name-3`... the first that `taken` does not hold."""
+    if name not in taken:
+        return name
+    i = 2
+    while f"{name}-{i}" in taken:
+        i += 1
+    return f"{name}-{i}"

@@ -311,7 +311,7 @@ class _Plan:
                 continue  # shared with a service that opts out: not this pass's to edit
             if svc.shadows(d, "depends_on") is not None:
                 continue  # a later file resets or overrides it: an edit here would be lost
-            changes = tuple(("services", u, "depends_on") for u in users) + _top_path(doc, holder)
+            changes = tuple(("services", u, "depends_on") for u in users) + yamledit.holding_block(doc, holder)
             decisions: dict[str, tuple[str, Safety]] = {}
             notes: list[str] = []
             for e in own:
@@ -441,15 +441,6 @@ class _Plan:
 
 def _listed(decisions: dict[str, str]) -> str:
     return ", ".join(f"{n} ({_short(c)})" for n, c in decisions.items())
-
-
-def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
-    """The top-level key (other than `services`) that holds `node`, if any: an `x-` block."""
-    start = node.start_mark.index
-    for k, v in doc.root.value:
-        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
-            return ((k.value,),)
-    return ()
 
 
 def _shown(word: str) -> str:

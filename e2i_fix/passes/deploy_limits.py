@@ -282,11 +282,10 @@ Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterator
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -1033,8 +1032,8 @@ def _shared_profiles(project: Project, pairs: list[tuple[_Plan, Fix]], least: in
         if len(members) < least and existing is None:
             continue
         names, keys = taken.setdefault(id(doc), ({n for n, _ in doc.anchors()}, set(doc.value)))
-        name = existing or _unique(f"resources-{_block_name([pairs[i][0] for i in members])}", names)
-        key = _unique(f"x-{name}", keys)
+        name = existing or yamledit.unique_name(f"resources-{_block_name([pairs[i][0] for i in members])}", names)
+        key = yamledit.unique_name(f"x-{name}", keys)
         refs: dict[int, list[Edit]] = {}
         for i in members:
             p = pairs[i][0]
@@ -1114,15 +1113,6 @@ def _figures_of(res: dict[str, Any]) -> tuple[Any, ...] | None:
             return None
         out += [parse_cpus(v["cpus"]), parse_size(v["memory"])]
     return tuple(out)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    i = 2
-    while f"{name}-{i}" in taken:
-        i += 1
-    return f"{name}-{i}"
 
 
 # --- the host budget ------------------------------------------------------------------------

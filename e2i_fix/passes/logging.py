@@ -194,8 +194,8 @@ class _DocPlan:
             if kind == "default" and self.existing:
                 self.names[kind] = self.existing
                 continue
-            self.names[kind] = _unique(name, taken)
-            self.keys[kind] = _unique(key, keys)
+            self.names[kind] = yamledit.unique_name(name, taken)
+            self.keys[kind] = yamledit.unique_name(key, keys)
             taken.add(self.names[kind])
             keys.add(self.keys[kind])
 
@@ -258,15 +258,6 @@ def _figures(options: dict[str, Any], rot: conventions.Rotation | None, kind: st
         else:
             out[k] = BUILT_IN[pre + k]
     return out
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    i = 2
-    while f"{name}-{i}" in taken:
-        i += 1
-    return f"{name}-{i}"
 
 
 def _existing_anchor(doc: ComposeDoc) -> str | None:
@@ -357,7 +348,7 @@ def _complete(svc: Service, logging: dict[str, Any], options: dict[str, Any],
             yield Fix(ID, f"service {svc.name!r}: json-file logging without max-size ({why})",
                       doc.path, line, col, safety=Safety.DISPLAY_ONLY)
             return
-        changes = tuple(("services", s, "logging") for s in users) + _top_path(doc, node)
+        changes = tuple(("services", s, "logging") for s in users) + yamledit.holding_block(doc, node)
         yield Fix(ID, f"service {svc.name!r}: json-file logging never rotates; add {', '.join(missing)}"
                   + (" to its anchor" if anchored else ""), doc.path, line, col, tuple(edits), SAFETY, changes)
         return
@@ -378,12 +369,3 @@ def _written(project: Project) -> dict[int, list[str]]:
                 if k.value not in users:
                     users.append(k.value)
     return {nid: project.with_extenders(users) for nid, users in out.items()}
-
-
-def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
-    """The top-level key (other than `services`) that holds `node`, if any: an `x-` block."""
-    start = node.start_mark.index
-    for k, v in doc.root.value:
-        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
-            return ((k.value,),)
-    return ()

@@ -183,18 +183,10 @@ def _shared(project: Project, svc: Service, env: Node, names: set[str], done: se
         edits.update(dict.fromkeys(user_edits))
         said.append(f"{member.name} as {name}" + "".join(f" ({n})" for n in notes))
     users = project.with_extenders([s.name for s in group])
-    changes = tuple(("services", u, k) for u in users for k in ("environment", "user")) + _top_path(where[0], env)
+    changes = tuple(("services", u, k) for u in users for k in ("environment", "user")) + yamledit.holding_block(where[0], env)
     yield Fix(ID, f"services {', '.join(repr(s.name) for s in group)} run Celery as root through {VAR} in a shared "
               f"environment block; drop it and run {', '.join(said)}", where[0].path, line, col, tuple(edits), safety,
               changes)
-
-
-def _top_path(doc: ComposeDoc, node: Node) -> tuple[tuple[str, ...], ...]:
-    start = node.start_mark.index
-    for k, v in doc.root.value:
-        if isinstance(k, ScalarNode) and k.value != "services" and v.start_mark.index <= start < v.end_mark.index:
-            return ((k.value,),)
-    return ()
 
 
 def _places(doc: ComposeDoc, node: Node) -> list[_Place]:
