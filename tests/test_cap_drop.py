@@ -335,3 +335,23 @@ def test_a_release_only_an_untracked_env_gives_is_one_install_s(tmp_path: Path, 
     main(["--check", "--unsafe-fixes", "--select", ID, str(work)])
     cache = next(x for x in capsys.readouterr().out.splitlines() if "service 'cache'" in x)
     assert "cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]" in cache
+
+
+@pytest.mark.parametrize(("volumes", "dac"), [
+    pytest.param("    volumes:\n      - ./certs:/etc/nginx/certs:ro\n", True, id="a folder of TLS keys from the host"),
+    pytest.param("    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n", False, id="the Docker socket"),
+    pytest.param("    volumes:\n      - cache:/var/cache/nginx\n", False, id="a named volume"),
+    pytest.param("", False, id="nothing from the host"),
+])
+def test_a_root_process_that_binds_host_files_keeps_dac_override(tmp_path: Path, volumes: str, dac: bool) -> None:
+    """nginx's master runs as root and reads the keys it binds from the host: a key of mode
+    0600 that a host user owns (mkcert's, a certbot copy chowned to the user) is read only
+    through DAC_OVERRIDE."""
+    text = "services:\n  web:\n    image: nginx:1.27\n    ports: ['443:443']\n" + volumes
+    if "cache:" in volumes:
+        text += "volumes:\n  cache:\n"
+    f = one(tmp_path, text)
+    assert apply(ID, tmp_path, "--unsafe-fixes") == 1
+    got = f.read_text()
+    assert ("DAC_OVERRIDE" in got) == dac, got
+    assert "NET_BIND_SERVICE" in got and "SETUID" in got

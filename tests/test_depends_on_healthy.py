@@ -473,3 +473,21 @@ def test_the_start_period_s_source_is_given(tmp_path: Path, capsys: pytest.Captu
     probe = next(r for r in records if r.get("message", "").startswith("service 'mariadb' has no health check"))
     assert any(p["what"] == "start_period 2m" and "--skip-networking" in p["source"]
                and "docs.docker.com/reference/dockerfile/#healthcheck" in p["source"] for p in probe["provenance"])
+
+
+def test_conditions_the_authors_commented_out_are_not_written_back(tmp_path: Path) -> None:
+    """A stack whose files hold a depends_on condition commented out (taken out for a runner
+    without them, such as podman-compose) gets no condition back; the same stack without that
+    comment does."""
+    text = ("services:\n"
+            "  app:\n    image: example/app:1.0\n"
+            "    # depends_on:\n    #   db:\n    #     condition: service_healthy\n"
+            "  exporter:\n    image: example/exporter:1.0\n    depends_on:\n      - db\n"
+            "  db:\n    image: postgres:16\n"
+            "    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready\"]\n")
+    (tmp_path / "compose.yaml").write_text(text)
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
+    assert (tmp_path / "compose.yaml").read_text() == text
+    (tmp_path / "compose.yaml").write_text(text.replace("    # depends_on:\n    #   db:\n    #     condition: service_healthy\n", ""))
+    assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
+    assert "condition: service_healthy" in (tmp_path / "compose.yaml").read_text()

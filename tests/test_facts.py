@@ -504,6 +504,13 @@ def test_a_round_reads_again_only_what_changed(tmp_path: Path) -> None:
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "deploy.sh": "#!/bin/sh\ndocker stack deploy -c compose.yaml app\n"},
      "deploy.sh runs `docker stack deploy -c compose.yaml app`"),
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n    deploy:\n      resources:\n        limits:\n          memory: 1G\n"}, None),
+    # The authors' own words: a comment of the file, a README's Play with Docker stack link.
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    # not supported in swarm mode\n    tmpfs: [/tmp]\n"},
+     "compose.yaml:4 speaks of swarm"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n",
+      "README.md": "[![Try in PWD](https://x/button.png)](https://labs.play-with-docker.com/?stack=https://raw.example.com/"
+                   "main/compose.yaml)\n"}, "README.md deploys compose.yaml as a stack on Play with Docker"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "README.md": "Run it with docker compose up.\n"}, None),
 ])
 def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
     got = facts.swarm(index(tmp_path, files))
@@ -795,6 +802,32 @@ def test_a_size_through_a_variable_is_not_read(tmp_path: Path) -> None:
     assert configs.nginx_spools(f, f.knowledge.runtime("spools")) == (
         "client_max_body_size is set through a variable in site.conf.template")
     assert runs.keeps(f, "/var/cache/nginx").kind == "unread"
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    pytest.param({"nginx/conf.d/.gitkeep": ""},
+                 "its proxy configuration is mounted from nginx/conf.d/, which holds no configuration file in the "
+                 "repository (something writes it at setup)", id="a folder a setup script fills"),
+    pytest.param({}, "its nginx configuration is mounted from ./nginx/conf.d, which the tool cannot read here",
+                 id="a folder that is not there"),
+    pytest.param({"nginx/conf.d/site.conf": "server { client_max_body_size 2m; }\n"}, None, id="a config it reads"),
+])
+def test_a_proxy_config_the_repository_does_not_hold_is_not_known(
+        tmp_path: Path, files: dict[str, str], expected: str | None) -> None:
+    """An empty conf.d in the repository is not a configuration with no servers: what the
+    proxy passes to and spools is not known, and read-only-root does not bound its spools."""
+    from e2i_fix.facts import configs, runs
+
+    p = index(tmp_path, {"compose.yaml": "services:\n  web:\n    image: nginx:1.27\n    volumes:\n"
+                                         "      - ./nginx/conf.d:/etc/nginx/conf.d:ro\n", **files})
+    f = facts.of(p, "web")
+    assert f is not None
+    got = configs.nginx_spools(f, f.knowledge.runtime("spools"))
+    if expected is None:
+        assert not isinstance(got, str) and configs.unread_proxy_config(f) is None
+    else:
+        assert got == expected
+        assert runs.keeps(f, "/var/cache/nginx").kind == "unread"
 
 
 def test_a_mount_named_through_dotenv_is_the_bind_it_names(tmp_path: Path) -> None:

@@ -354,8 +354,10 @@ def test_example_frontend_shares_a_network_with_the_api_only(tmp_path: Path) -> 
 
 def test_corpus(tmp_path: Path) -> None:
     """No service loses a link, Compose judges every variant as before, a second run finds
-    nothing."""
-    run, extra = corpus_run(tmp_path, apply)
+    nothing. (The corpus holds compose files and Dockerfiles, not the proxy configs they
+    mount: a proxy whose config is not there passes requests to what is not known, so the pass
+    may leave every frontend of the corpus where it is; its moves are the fixtures'.)"""
+    run, extra = corpus_run(tmp_path, apply, fixes=False)
     changed = set(run.changed)
     checked = 0
     for folder, files in run.variants:
@@ -382,3 +384,24 @@ def test_a_one_shot_job_of_a_gateway_image_is_no_gateway(capsys: pytest.CaptureF
         assert fn.gateway(project, svc, {}, fn.hosts(project)) is None
         assert fn.frontend_reason(project, svc) is None
     assert fn.gateway(project, project.services["gateway"], {}, fn.hosts(project)) == "runs kong"
+
+
+def test_a_proxy_whose_config_folder_is_empty_in_the_repository_stays(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A setup script renders the proxy's conf.d before the first `up`: the folder the stack
+    mounts holds no configuration in the repository, so where the proxy passes requests is
+    not known, and it is not taken off the network its upstreams are on."""
+    shutil.copytree(FIXTURES / "proxy-config" / "input", tmp_path / "w")
+    work = tmp_path / "w"
+    moved = check(work, capsys)
+    assert any("moves to network" in line for line in moved), moved
+    (work / "nginx" / "conf.d" / "default.conf").unlink()
+    compose = work / "compose.yaml"  # a link the config no longer gives: the proxy waits for the api
+    compose.write_text(compose.read_text().replace("      - \"80:80\"\n", "      - \"80:80\"\n    depends_on: [api]\n", 1))
+    (work / "nginx" / "conf.d" / ".gitkeep").write_text("")
+    held = check(work, capsys)
+    assert [line for line in held if "frontend 'web'" in line] == [
+        f"{work / 'compose.yaml'}:4:3: [{ID}] frontend 'web': its proxy configuration is mounted from nginx/conf.d/, "
+        "which holds no configuration file in the repository (something writes it at setup): what it passes "
+        "requests to is not known, left on its networks (no fix applied)"]
+

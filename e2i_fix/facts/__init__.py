@@ -637,8 +637,9 @@ _NOT_SCRIPTS = ("node_modules", "venv", "vendor", "__pycache__", "site-packages"
 
 def swarm(project: Project) -> str | None:
     """Why the stack's files are also deployed with `docker stack deploy`, if they are: a
-    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), or a script or
-    Makefile beside the stack (or at the project's root) that deploys it as a stack. Swarm
+    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), a script or
+    Makefile beside the stack (or at the project's root) that deploys it as a stack, a comment
+    of its files that speaks of swarm mode, or a README's Play with Docker link to a file. Swarm
     reads the same file differently: `tmpfs:`, `depends_on` and `security_opt` are ignored,
     `depends_on` conditions are refused by its schema, and reservations are scheduling
     constraints."""
@@ -664,8 +665,38 @@ def swarm(project: Project) -> str | None:
         if names not in scripts:
             scripts[names] = _deployed_by_script(project, names)
         why = scripts[names]
+    if why is None:
+        why = _swarm_said(project)
     cache["_swarm"] = why
     return why
+
+
+# A comment of a compose file that speaks of swarm mode ("not supported in swarm mode", "for
+# docker stack deploy"), and the Play with Docker link that deploys a file as a stack.
+_SWARM_COMMENT = lazyre.compile(r"(?im)^[ \t]*#.*?\b(swarm|docker stack|stack deploy|play-with-docker)\b.*$")
+_PWD_STACK = lazyre.compile(r"play-with-docker\.com/\?stack=\S*?([\w.-]+\.ya?ml)")
+
+
+def _swarm_said(project: Project) -> str | None:
+    """Why the authors run the files as a swarm stack too, by their own words: a comment of a
+    compose file that speaks of swarm mode, or a README beside it whose Play with Docker link
+    deploys the file as a stack."""
+    for d in project.docs:
+        m = _SWARM_COMMENT.search(d.text)
+        if m is not None:
+            line = d.text.count("\n", 0, m.start()) + 1
+            return f"{Path(str(d.path)).name}:{line} speaks of {m.group(1).lower()} (`{m.group(0).strip()[:80]}`)"
+    names = {Path(str(d.path)).name for d in project.docs}
+    for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
+        for readme in sorted(folder.glob("README*")):
+            try:
+                text = readme.read_text("utf-8", "replace") if readme.stat().st_size < 1 << 20 else ""
+            except OSError:
+                continue
+            for m in _PWD_STACK.finditer(text):
+                if m.group(1) in names:
+                    return f"{readme.name} deploys {m.group(1)} as a stack on Play with Docker"
+    return None
 
 
 def _deployed_by_script(project: Project, names: frozenset[str]) -> str | None:

@@ -197,6 +197,36 @@ _CADDY = lazyre.compile(r"\breverse_proxy\s+(?:[/*][^\s{]*\s+)?([^{\n]+)")
 _HAPROXY = lazyre.compile(r"^\s*server\s+\S+\s+(\S+)", re.MULTILINE)
 
 
+# Where a proxy image reads its configuration: a folder or file mounted there is its config.
+_PROXY_CONFIG = lazyre.compile(
+    r"/etc/nginx(?:/(?:conf\.d|sites-enabled|sites-available|templates|http\.d|stream\.d))?/?"
+    r"|/etc/nginx/[^/]+\.conf(?:\.template)?|/etc/nginx/(?:conf\.d|templates)/[^/]+"
+    r"|/etc/caddy(?:/Caddyfile)?/?|/config/caddy/?"
+    r"|(?:/usr/local)?/etc/haproxy(?:/haproxy\.cfg)?/?")
+
+
+def unread_proxy_config(f: Facts) -> str | None:
+    """Why the proxy configuration the service mounts is not known here, if it is not: a host
+    path the stack does not resolve or that does not exist, a volume (another service or a
+    setup step fills it), or a folder the repository holds with no configuration file in it
+    (a setup script writes it before the first `up`). Then its upstreams, its spools and
+    what it serves are not known, however complete what else it reads looks."""
+    read = {c.host for c in f.configs}
+    for m in f.mounts:
+        if m.kind not in ("bind", "volume") or not _PROXY_CONFIG.fullmatch(m.target.rstrip("/") or "/"):
+            continue
+        if m.kind == "volume":
+            return f"its proxy configuration at {m.target} is the volume {m.source or '(anonymous)'}, which the tool cannot read"
+        if m.host is None or not m.host.exists():
+            return f"its proxy configuration is mounted from {m.source or m.host}, which the tool cannot read here"
+        if m.host.is_dir() and not any(h == m.host or m.host in h.parents for h in read):
+            if not in_project(f, m.host):
+                return f"its proxy configuration is mounted from {m.host}, outside the project"
+            return (f"its proxy configuration is mounted from {_shown(m.host, f.project.folder)}/, which holds no "
+                    "configuration file in the repository (something writes it at setup)")
+    return None
+
+
 def upstreams(f: Facts) -> list[Upstream]:
     """Where the proxies of this service pass requests to (nginx `proxy_pass` and its kin,
     `upstream` blocks, `set $var` targets; caddy `reverse_proxy`; haproxy `server` lines),
@@ -472,6 +502,9 @@ def nginx_spools(f: Facts, defaults: dict[str, str]) -> list[Spool] | str:
         # service fills: what it says is not known here.
         if m.kind in ("bind", "volume") and m.target.startswith("/etc/nginx") and (m.host is None or not m.host.exists()):
             return f"its nginx configuration is mounted from {m.source or 'a volume'}, which the tool cannot read here"
+    unread = unread_proxy_config(f)
+    if unread is not None:
+        return unread
     files = nginx(f)
     roots: list[tuple[str, tuple[_Node, ...]]] = []
     http_level: dict[str, tuple[str, ...]] = {}

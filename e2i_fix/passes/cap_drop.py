@@ -17,7 +17,10 @@ the decision `non-root-user` and `no-force-root` take):
   `latest` or `alpine` redis, read as the newest) also FOWNER and SETPCAP: its entrypoint steps
   down with `setpriv --bounding-set=-all`, and emptying the bounding set needs SETPCAP (without
   it setpriv exits 127 at every start); nginx keeps CHOWN, SETGID, SETUID and NET_BIND_SERVICE;
-  caddy keeps NET_BIND_SERVICE. Where the needs differ between releases and the tag does not
+  caddy keeps NET_BIND_SERVICE. A known image whose process runs as root and binds files or
+  folders from the host (the Docker socket aside) also keeps DAC_OVERRIDE: they belong to a
+  host user, and root reads one of mode 0600 (a TLS key as mkcert or a certbot copy leaves
+  it) only through it. Where the needs differ between releases and the tag does not
   tell which runs, the service is reported: a variable with no value, or one whose value only a
   `.env` git does not track gives (the file an install copies from `.env.example` and edits:
   one install's release, not the repository's; the message names the variable). A default
@@ -250,12 +253,19 @@ def _needs(project: Project, svc: Service) -> Needs | str:
         pam = runs.pam(f)
         if needed is not None and (not isinstance(table_user, str) or table_user.split(":", 1)[0] in facts.ROOT_USERS):
             kept = {str(c) for c in needed} | ({"AUDIT_WRITE"} if pam else set())
+            binds = [] if "DAC_OVERRIDE" in kept else _host_binds(f)
+            if binds:
+                kept.add("DAC_OVERRIDE")
             caps.update(kept)
             why = label + (f"its image needs {', '.join(needed)}" if needed else "its image needs none")
             if f.step_down:
                 why += f" (its entrypoint runs as root and steps down with {f.step_down})"
             if pam:
                 why += f"; {_PAM.format(pam)}"
+            if binds:
+                why += (f"; as root it reads what it binds from the host ({', '.join(binds[:3])}"
+                        f"{', ...' if len(binds) > 3 else ''}), files a host user owns: one of mode 0600 (a TLS key "
+                        "as mkcert or a certbot copy leaves it) needs DAC_OVERRIDE")
             whys.append(why)
             sources.append(k.source("cap_add"))
             continue
@@ -289,6 +299,16 @@ def _needs(project: Project, svc: Service) -> Needs | str:
                     "set it fails to start (EPERM)")
         sources.append(f"the file capabilities of {binary}")
     return Needs(tuple(sorted(caps)), "; ".join(dict.fromkeys(whys)), "; ".join(dict.fromkeys(sources)))
+
+
+def _host_binds(f: facts.Facts) -> list[str]:
+    """The container paths the service binds from the host (the Docker socket aside: root owns
+    it): files and folders of a host user, which root reads only through DAC_OVERRIDE where
+    their mode keeps others out."""
+    return [m.target for m in f.mounts if m.kind == "bind" and m.target not in _SOCKETS]
+
+
+_SOCKETS = frozenset({"/var/run/docker.sock", "/run/docker.sock", "/tmp/docker.sock"})
 
 
 def _label(why: str) -> str:

@@ -27,7 +27,10 @@ Left as it is:
 - every entry of a stack that is also deployed with `docker stack deploy` (`facts.swarm`: a
   deploy key only swarm reads, or a script in the repository that deploys the stack's folder
   as a stack): that schema accepts only a list of names for `depends_on`, and swarm does not
-  wait on dependencies.
+  wait on dependencies;
+- every entry of a stack one of whose files holds a `condition:` commented out: its authors
+  took the conditions out (for a runner without them, such as podman-compose), so none is
+  written back; a known-good probe for a target is still suggested.
 
 Where the target is an image the table knows by its own name (Redis, Postgres, MySQL, MariaDB,
 MongoDB, RabbitMQ, MLflow...) and has no health check at all, a finding suggests the image's
@@ -88,7 +91,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from e2i_fix import facts, health, images, render, yamledit
+from e2i_fix import facts, health, images, lazyre, render, yamledit
 from e2i_fix.facts import configs
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, Service, ServiceDef, one_shot, targets
@@ -115,6 +118,23 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     for svc in allowed:
         yield from plan.service(svc)
     yield from plan.probes()
+
+
+# A `condition:` of depends_on written and commented out: `#     condition: service_healthy`.
+_COMMENTED = lazyre.compile(r"(?m)^[ \t]*#[ \t]*condition:[ \t]*['\"]?service_(?:healthy|started|completed_successfully)\b")
+
+
+def _withdrawn(project: Project) -> str | None:
+    """Why the stack's authors took depends_on conditions out, if they did: a condition of
+    theirs commented out in one of its files (for a runner that does not support them, such as
+    podman-compose). Then none is written back."""
+    for d in project.docs:
+        m = _COMMENTED.search(d.text)
+        if m is not None:
+            line = d.text.count("\n", 0, m.start()) + 1
+            return (f"{Path(str(d.path)).name}:{line} holds a depends_on condition commented out: the stack's "
+                    "authors took the conditions out")
+    return None
 
 
 class _Entry:
@@ -153,6 +173,8 @@ class _Plan:
         # `docker stack deploy` refuses a depends_on mapping (its schema has a list of names),
         # and swarm does not wait on dependencies at all.
         self.swarm = facts.swarm(project)
+        swarm = f"{self.swarm}, and that schema refuses depends_on conditions" if self.swarm else None
+        self.held = swarm or _withdrawn(project)
 
     # --- decisions ---------------------------------------------------------------------------
 
@@ -324,8 +346,8 @@ class _Plan:
                         notes.append(why)
                     continue
                 decisions[e.name] = (want, safety)
-            if self.swarm:
-                continue  # no condition can be written where `docker stack deploy` reads the file
+            if self.held:
+                continue  # no condition where `docker stack deploy` reads the file, or its authors took them out
             line, col = position(key)
             for e in own:
                 healthy = self.partial.get((svc.name, e.name))
@@ -423,9 +445,9 @@ class _Plan:
                           got.where.doc.path, line, col,
                           safety=Safety.DISPLAY_ONLY, provenance=provenance)
                 continue
-            if self.swarm:
+            if self.held:
                 message = (f"service {target!r} has no health check; add the known-good probe `{shown}` (nothing is "
-                           f"made to wait for it: {self.swarm}, and that schema refuses depends_on conditions)")
+                           f"made to wait for it: {self.held})")
             else:
                 message = (f"service {target!r} has no health check, so {who} cannot wait for it to be ready; "
                            f"add the known-good probe `{shown}`")

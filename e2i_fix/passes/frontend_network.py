@@ -493,7 +493,7 @@ def _drawn(project: Project, f: str, nets: dict[str, set[str] | None], gates: di
 
 def _held(project: Project, group: list[str], nets: dict[str, set[str] | None]) -> Iterator[Fix]:
     """Why a group of frontends stays on its networks: one of them is on a network others attach
-    to by name, or passes requests to a host it names with a variable."""
+    to by name, its proxy configuration is not known here, or it passes requests to a host it names with a variable."""
     for f in group:
         svc = project.services[f]
         line, col = _where(svc)
@@ -502,6 +502,12 @@ def _held(project: Project, group: list[str], nets: dict[str, set[str] | None]) 
         if fixed:
             yield Fix(ID, f"frontend {f!r} is on network {fixed}: left on its networks", where, line, col,
                       safety=Safety.DISPLAY_ONLY)
+            continue
+        f_ = facts.of(project, svc)
+        unread = configs.unread_proxy_config(f_) if f_ is not None else None
+        if unread is not None:
+            yield Fix(ID, f"frontend {f!r}: {unread}: what it passes requests to is not known, left on its networks",
+                      where, line, col, safety=Safety.DISPLAY_ONLY)
             continue
         unknown = sorted({u.where for u in _upstreams(project, svc) if not u.host})
         if unknown:
