@@ -443,8 +443,9 @@ def _key(fix: Fix) -> tuple[object, ...]:
 
 def _suspects(result: Result, failure: Failure) -> list[Fix]:
     """The applied fixes that may have caused `failure`, the last applied first: those that
-    declared a change at or around its place, else those that changed that service, else those
-    that edited the variant's files, else all."""
+    declared a change at or around its place (for a change none declared, those that change
+    the same key of any service), else those that changed that service, else those that
+    edited the variant's files, else all."""
     place = tuple(str(p) for p in failure.path)
 
     def near(c: tuple[str, ...]) -> bool:
@@ -452,8 +453,13 @@ def _suspects(result: Result, failure: Failure) -> list[Fix]:
         return c[:n] == place[:n]
 
     applied = result.applied
+    # A change no fix declared comes from an edit that reached further than its fix said (a
+    # block that other services merge): first the fixes that change that key of any service.
+    same_key = [f for f in applied if failure.undeclared and len(place) >= 3 and place[0] == "services"
+                and any(len(c) >= 3 and c[0] == "services" and c[2] == place[2] for c in f.changes)]
     tiers = [
         [] if failure.undeclared else [f for f in applied if any(near(c) for c in f.changes)],
+        same_key,
         [f for f in applied if len(place) >= 2 and any(c[:2] == place[:2] for c in f.changes)],
         [f for f in applied if any(e.path in failure.files for e in f.edits)],
         applied,

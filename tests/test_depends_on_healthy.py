@@ -491,3 +491,25 @@ def test_conditions_the_authors_commented_out_are_not_written_back(tmp_path: Pat
     (tmp_path / "compose.yaml").write_text(text.replace("    # depends_on:\n    #   db:\n    #     condition: service_healthy\n", ""))
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 1
     assert "condition: service_healthy" in (tmp_path / "compose.yaml").read_text()
+
+
+def test_a_service_others_merge_changes_them_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`app: &app` with its depends_on, merged by `cron` and `queue`: the condition written in
+    app reaches them, the fix says so, and verification keeps it and every other fix."""
+    text = ("services:\n"
+            "  app: &app\n    image: example/app:1.0\n    depends_on:\n      - db\n"
+            "  cron:\n    <<: *app\n    command: cron.sh\n"
+            "  queue:\n    <<: *app\n    command: queue.sh\n"
+            "  db:\n    image: postgres:16\n"
+            "    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready\"]\n")
+    (tmp_path / "compose.yaml").write_text(text)
+    assert main(["--apply", "--select", f"{ID},logging", str(tmp_path)]) == 1
+    out = capsys.readouterr()
+    assert "not applied" not in out.out + out.err
+    got = (tmp_path / "compose.yaml").read_text()
+    assert got.count("condition: service_healthy") == 1 and "logging:" in got
+    got_config = compose_config(tmp_path, ["compose.yaml"], "--format", "json")
+    assert got_config.returncode == 0, got_config.stderr
+    merged = json.loads(got_config.stdout)
+    for name in ("app", "cron", "queue"):
+        assert merged["services"][name]["depends_on"]["db"]["condition"] == "service_healthy"

@@ -152,6 +152,16 @@ def test_undeclared_change_fails_verification(tmp_path: Path) -> None:
     assert result.texts[tmp_path / "compose.yaml"].count("restart: always") == 2
 
 
+def test_an_undeclared_change_blames_the_fix_that_changes_that_key_first(tmp_path: Path) -> None:
+    """A change no fix declared (an edit of a block that other services merge reaches further
+    than its fix said) is put first on the fixes that change the same key, not on the innocent
+    fixes of the same service: those stay."""
+    result = run(tmp_path, BASE, rewrite_image("liar", "evil", ("services", "b", "image")), add_key("restart", "always"))
+    assert [f.message for f in result.findings if f.pass_id == "liar"] == [
+        "image becomes evil (not applied: with compose.yaml, services.a.image changed, which no fix declared)"]
+    assert result.texts[tmp_path / "compose.yaml"].count("restart: always") == 2
+
+
 def test_unsafe_and_display_only_fixes(tmp_path: Path) -> None:
     unsafe = add_key("restart", "always", pass_id="u", safety=Safety.UNSAFE)
     result = run(tmp_path, BASE, unsafe)

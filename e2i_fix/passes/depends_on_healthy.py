@@ -325,8 +325,9 @@ class _Plan:
             # The entries Compose uses from this file in some variant: the last file that
             # writes one, or this one where a variant reads it without that file (run alone).
             own = [e for e in entries if writers.get(e.name) == k or self.applies_in(svc, e.name, k)]
-            users = self.project.with_extenders(self.project.sharers(holder)) if holder is not d.node \
-                else self.project.with_extenders([svc.name])
+            # Everyone the edit reaches: the services whose definition merges the block that holds
+            # the key, the service's own definition included (`app: &app` merged by `cron`).
+            users = self.project.with_extenders(self.project.sharers(holder) or [svc.name])
             if holder is not d.node and svc.name != self.project.sharers(holder)[0]:
                 continue  # a shared block is decided once, by its first user
             if any(u not in self.allowed for u in users):
