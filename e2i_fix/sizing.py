@@ -726,9 +726,9 @@ def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) 
         image = profile.image or "its image"
         if not own:
             return Memory(None, source, False, tuple(notes),
-                          f"{image} is built on {entry}, and the {entry} figure ({human(int(fig.value))}) documents "
+                          f"{image} runs {entry} in an image of its own, and the {entry} figure ({human(int(fig.value))}) documents "
                           f"{entry}'s own configuration, not one {image} may bake in")
-        notes.append(f"{image} is built on {entry}: what it configures beyond the settings read here is not known, "
+        notes.append(f"{image} runs {entry} in an image of its own: what it configures beyond the settings read here is not known, "
                      "so an unsafe fix")
         safe = False
     elif kind == "default" and not own:

@@ -429,7 +429,7 @@ def test_a_derivative_image_may_have_its_own_check(tmp_path: Path) -> None:
     folder = FIXTURES / ID / "derivative-image" / "input"
     assert findings(folder, ID, "--unsafe-fixes") == [
         "<dir>/compose.yaml:2:3: [depends-on-healthy] service 'database' has no health check in the stack, so 'server' "
-        "cannot wait for it to be ready; its image ghcr.io/example/postgres:16-vectors is built on postgres and may ship "
+        "cannot wait for it to be ready; its image ghcr.io/example/postgres:16-vectors runs postgres in an image of its own and may ship "
         "a HEALTHCHECK of its own, which a probe here would replace: if it has none, "
         "`pg_isready -U \"$${POSTGRES_USER:-postgres}\"` is the probe (`--inspect` with its `docker image inspect` "
         "output tells) (no fix applied)",

@@ -847,3 +847,19 @@ def test_a_mount_named_through_dotenv_is_the_bind_it_names(tmp_path: Path) -> No
     assert runs.keeps(web, "/var/cache/nginx") == runs.Keeps("sized", 50 * 2**20,
                                                              "client_max_body_size 50M in nginx/conf.d/default.conf")
     assert runs.keeps(other, "/var/cache/nginx").kind == "unread"
+
+
+@pytest.mark.parametrize(("command", "started"), [
+    ("[/init]", "/init"),
+    ("[supervisord, -c, /etc/supervisor/supervisord.conf]", "supervisord"),
+    ("[/init.sh]", None),  # a script named init is no s6 /init
+    ("[sh, -c, 'cp supervisord.conf /etc/ && exec gunicorn app:app']", None),
+])
+def test_what_starts_a_process_supervisor(tmp_path: Path, command: str, started: str | None) -> None:
+    from e2i_fix.facts import runs
+
+    p = index(tmp_path, {"compose.yaml": f"services:\n  a:\n    image: example/a:1\n    entrypoint: {command}\n"})
+    f = facts.of(p, "a")
+    assert f is not None
+    got = runs.supervisor(f)
+    assert (got[1] if got else None) == started

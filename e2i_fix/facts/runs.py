@@ -291,7 +291,7 @@ _STEP_DOWN = lazyre.compile(
 # words (`su --preserve-environment "$user" --shell /bin/bash --command "$*"`).
 _SU = lazyre.compile(r"(?:^|[\s;&|(`'\"])(?:exec\s+)?su\s+(?:-\S*\s+)*[-\w$\"{}.]+\s+(?:-\S*\s+)*-(?:c|s)\b|(?:^|[\s;&|(])su\s+-\s+\S+\s+-c\b"
                  r"|(?:^|[\s;&|(`'\"])(?:exec\s+)?su\s+(?:[^\n;&|]*?\s)?--(?:command|shell|login|preserve-environment|session-command)\b")
-_SUPERVISORS = lazyre.compile(r"(?:^|[\s/\"'])(supervisord|s6-svscan|runsvdir|/init|tini\s+-s|systemd)\b")
+_SUPERVISORS = lazyre.compile(r"(?:^|[\s/\"'])(supervisord|s6-svscan|runsvdir|/init|tini\s+-s|systemd)(?![\w.-])")
 _ROOT_WORK = lazyre.compile(
     r"(?:^|[\s;&|(])(chown|usermod|groupmod|useradd|adduser|addgroup|groupadd|update-ca-certificates|apt-get|apk\s+add|sysctl)\b")
 _ETC_WRITE = lazyre.compile(r"(?:>>?\s*|\btee\s+(?:-a\s+)?|\bsed\s+-i\S*\s+.*?|\bcp\s+\S+\s+|\bmv\s+\S+\s+|-o\s+)(/etc/[\w./-]+)")

@@ -440,7 +440,7 @@ class _Plan:
             tsvc = self.project.services[target]
             if not probe.exact:
                 yield Fix(ID, f"service {target!r} has no health check in the stack, so {who} cannot wait for it to be "
-                          f"ready; its image {tsvc.image} is built on {probe.family} and may ship a HEALTHCHECK of its "
+                          f"ready; its image {tsvc.image} runs {probe.family} in an image of its own and may ship a HEALTHCHECK of its "
                           f"own, which a probe here would replace: if it has none, `{shown}` is the probe "
                           "(`--inspect` with its `docker image inspect` output tells)",
                           got.where.doc.path, line, col,
