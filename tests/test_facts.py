@@ -511,6 +511,9 @@ def test_a_round_reads_again_only_what_changed(tmp_path: Path) -> None:
       "README.md": "[![Try in PWD](https://x/button.png)](https://labs.play-with-docker.com/?stack=https://raw.example.com/"
                    "main/compose.yaml)\n"}, "README.md deploys compose.yaml as a stack on Play with Docker"),
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n", "README.md": "Run it with docker compose up.\n"}, None),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    secrets: [key]\nsecrets:\n  key:\n    external: true\n"},
+     "secret 'key' is external"),
+    ({"compose.yaml": "services:\n  a:\n    image: nginx\n    secrets: [key]\nsecrets:\n  key:\n    file: ./key.txt\n"}, None),
 ])
 def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
     got = facts.swarm(index(tmp_path, files))

@@ -637,7 +637,8 @@ _NOT_SCRIPTS = ("node_modules", "venv", "vendor", "__pycache__", "site-packages"
 
 def swarm(project: Project) -> str | None:
     """Why the stack's files are also deployed with `docker stack deploy`, if they are: a
-    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), a script or
+    deploy key only swarm reads (`placement`, `update_config`, `mode: global`...), an external
+    secret, a script or
     Makefile beside the stack (or at the project's root) that deploys it as a stack, a comment
     of its files that speaks of swarm mode, or a README's Play with Docker link to a file. Swarm
     reads the same file differently: `tmpfs:`, `depends_on` and `security_opt` are ignored,
@@ -659,6 +660,15 @@ def swarm(project: Project) -> str | None:
             why = f"service {name!r} sets deploy.{key}, which only swarm reads"
             break
     if why is None:
+        # `docker compose up` refuses an external secret ("unsupported external secret",
+        # docker/compose pkg/compose/create.go; docker/docs#18982): a
+        # stack with one runs on a swarm, where `docker secret create` made it.
+        tops = project.model(project.widest).get("secrets")
+        for name, spec in (tops.items() if isinstance(tops, dict) else ()):
+            if isinstance(spec, dict) and spec.get("external") not in (None, False, "false"):
+                why = f"secret {name!r} is external, which only a swarm gives (`docker compose up` refuses it)"
+                break
+    if why is None:
         # What scripts say is read once per run: every round's index asks again.
         names = frozenset(Path(str(d.path)).name for d in project.docs)
         scripts: dict[frozenset[str], str | None] = run_cache(project).setdefault("swarm scripts", {})
@@ -673,7 +683,7 @@ def swarm(project: Project) -> str | None:
 
 # A comment of a compose file that speaks of swarm mode ("not supported in swarm mode", "for
 # docker stack deploy"), and the Play with Docker link that deploys a file as a stack.
-_SWARM_COMMENT = lazyre.compile(r"(?im)^[ \t]*#.*?\b(swarm|docker stack|stack deploy|play-with-docker)\b.*$")
+_SWARM_COMMENT = lazyre.compile(r"(?im)^[ \t]*#.*?\b(swarm|docker stack|stack deploy|docker secret|play-with-docker)\b.*$")
 _PWD_STACK = lazyre.compile(r"play-with-docker\.com/\?stack=\S*?([\w.-]+\.ya?ml)")
 
 
