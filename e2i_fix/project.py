@@ -1691,7 +1691,24 @@ def runs_once(service: Service) -> bool:
     a migration, a seed or setup job): it runs, writes a few lines and exits, so log rotation
     and resource limits are no part of it (a limit is only a way for it to fail)."""
     restart = service.config.get("restart")
-    return (restart is None or str(restart) == "no") and one_shot(service.config, service.name)
+    if not (restart is None or str(restart) == "no"):
+        return False
+    return one_shot(service.config, service.name) or _awaited_to_complete(service)
+
+
+def _awaited_to_complete(service: Service) -> bool:
+    """Whether another service waits for it to exit (`condition: service_completed_successfully`):
+    its authors run it once, to completion, whatever its name says (`generate-secrets`, a login
+    step), so long as its command is no server."""
+    project = service.project
+    if project is None or _LONG_RUNNING.search(command_text(service.config)):
+        return False
+    for other in project.services.values():
+        deps = other.config.get("depends_on")
+        spec = deps.get(service.name) if isinstance(deps, dict) else None
+        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully":
+            return True
+    return False
 
 
 _IGNORE_COMMENT = lazyre.compile(r"#\s*e2i-fix:\s*ignore(?:\[([^\]]*)\])?")

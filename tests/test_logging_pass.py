@@ -267,6 +267,23 @@ def test_a_one_shot_job_gets_no_rotation_of_its_own(tmp_path: Path, restart: str
     assert ("logging" in services["migrate"]) is rotated
 
 
+@pytest.mark.parametrize(("command", "rotated"), [
+    pytest.param("[sh, /scripts/generate-secrets.sh]", False, id="a job another waits to complete"),
+    pytest.param("[gunicorn, app:app]", True, id="a server is no job, whatever waits for it"),
+])
+def test_a_job_others_wait_to_complete_gets_no_rotation(tmp_path: Path, command: str, rotated: bool) -> None:
+    """Named like nothing the tool knows (`secrets-gen`), but the stack waits for it to exit
+    with `service_completed_successfully`: a one-shot job."""
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  web:\n    image: nginx:1.27\n    depends_on:\n      secrets-gen:\n"
+                 "        condition: service_completed_successfully\n"
+                 f"  secrets-gen:\n    image: example/tools:1\n    command: {command}\n")
+    assert apply(tmp_path) == 1
+    services = config_json(tmp_path)["services"]
+    assert services["web"]["logging"] == DEFAULT
+    assert ("logging" in services["secrets-gen"]) is rotated
+
+
 def test_a_one_shot_job_takes_its_template_s_rotation(tmp_path: Path) -> None:
     """Airflow's shape: the init job merges the template the servers merge. It needs no rotation,
     and does not keep the template from getting it once (per service, it gets none)."""
