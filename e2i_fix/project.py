@@ -1701,14 +1701,16 @@ def _awaited_to_complete(service: Service) -> bool:
     its authors run it once, to completion, whatever its name says (`generate-secrets`, a login
     step), so long as its command is no server."""
     project = service.project
-    if project is None or _LONG_RUNNING.search(command_text(service.config)):
+    if project is None:
         return False
-    for other in project.services.values():
-        deps = other.config.get("depends_on")
-        spec = deps.get(service.name) if isinstance(deps, dict) else None
-        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully":
-            return True
-    return False
+    awaited: frozenset[str] | None = project.__dict__.get("_awaited_to_complete")
+    if awaited is None:  # once per index: a pass asks of every service
+        awaited = project.__dict__["_awaited_to_complete"] = frozenset(
+            name for other in project.services.values()
+            if isinstance(deps := other.config.get("depends_on"), dict)
+            for name, spec in deps.items()
+            if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully")
+    return service.name in awaited and not _LONG_RUNNING.search(command_text(service.config))
 
 
 _IGNORE_COMMENT = lazyre.compile(r"#\s*e2i-fix:\s*ignore(?:\[([^\]]*)\])?")
