@@ -15,7 +15,7 @@ The role comes from, in order:
 2. the file's name: a word of it (split at `.`, `-`, `_`): `devcontainer` first (development:
    a `devcontainer-example/` is a dev container's, whatever else it says); then `example`,
    `sample`, `template`, `dist` (example); `test`, `tests`, `testing`, `ci`, `e2e`,
-   `integration`, `benchmark`, `benchmarks` (test; not `bench`: Frappe's `bench` runs its
+   `integration`, `benchmark`, `benchmarks`, `cypress`, `playwright`, `selenium` (test; not `bench`: Frappe's `bench` runs its
    production sites); `dev`, `develop`, `development`, `devenv`, `local`, `debug`
    (development); `maintenance`, `tools`, `tool`, `tooling`, `migrate`, `migration`,
    `migrations` (maintenance); `prod`, `production`, `staging` (production);
@@ -71,7 +71,8 @@ _RANK = {PRODUCTION: 0, EXAMPLE: 1, MAINTENANCE: 2, TEST: 3, DEVELOPMENT: 4}
 _WORDS = (
     (DEVELOPMENT, frozenset({"devcontainer"})),  # before the example words: `devcontainer-example/`
     (EXAMPLE, frozenset({"example", "examples", "sample", "samples", "template", "dist"})),
-    (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration", "benchmark", "benchmarks"})),
+    (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration", "benchmark", "benchmarks", "cypress",
+                      "playwright", "selenium"})),
     (DEVELOPMENT, frozenset({"dev", "develop", "development", "devenv", "local", "debug"})),
     (MAINTENANCE, frozenset({"maintenance", "tools", "tool", "tooling", "migrate", "migration", "migrations"})),
     (PRODUCTION, frozenset({"prod", "production", "staging"})),

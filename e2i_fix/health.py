@@ -256,10 +256,16 @@ def _judge(f: facts.Facts, probe: _Probe) -> _Verdict | None:
             what = "the nginx config the service mounts or copies" if texts else "the nginx image's default config"
             return _Verdict(f"service {name!r}: the health check probes {path}, which {what} has no `location` for; "
                             f"add `location = {path} {{ return 200; }}` or probe /")
-    ports, why = runs.listening(f)
+    ports, why, tier = runs.listening_by(f)
     if ports and port not in ports:
         listed = ", ".join(map(str, sorted(ports)))
         message = f"service {name!r}: the health check probes port {port}, but the service listens on {listed} ({why})"
+        if tier >= 2 and port in runs.exposed(f):
+            # A default or a PORT variable against the port the image itself EXPOSEs: a process
+            # that starts others (a launcher, a proxy in front of the app) may serve the exposed
+            # one; reported, not moved.
+            return _Verdict(message + f"; the image EXPOSEs {port}, which may be what answers: check which port serves",
+                            provenance=(("port", why),))
         if len(ports) == 1 and url.group(3):
             new_port = next(iter(ports))
             new_url = url.group(0).replace(f":{port}", f":{new_port}", 1)

@@ -246,6 +246,16 @@ def demands(config: dict[str, Any], family: str | None,
             elif sm and int(sm.group(1)):
                 b = int(sm.group(1)) * UNIT[(sm.group(2) or "m").lower()]
                 out.append(Demand(math.ceil(b * 1.5), f"memcached -m {tok} x 1.5"))
+    # /dev/shm is a tmpfs whose pages count against the container's memory limit (Postgres's
+    # dynamic shared memory, a browser's or a trainer's shared buffers): a service that asks for
+    # a large one uses it, and needs as much again for its processes.
+    shm = config.get("shm_size")
+    if shm is not None:
+        b = parse_size(shm) if not (isinstance(shm, str) and _INTERP.search(shm)) else None
+        if b is None and isinstance(shm, str) and _INTERP.search(shm):
+            unread.append(f"shm_size {shm}")
+        elif b:
+            out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)"))
     return out, list(dict.fromkeys(unread))
 
 

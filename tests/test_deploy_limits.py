@@ -102,6 +102,9 @@ def test_clean_ceil_rounds_up_to_a_clean_size(need: int, expected: str) -> None:
                      "valkey", 768 * M, [], id="valkey's VALKEY_EXTRA_FLAGS are its arguments"),
         pytest.param({"environment": {"VALKEY_EXTRA_FLAGS": "--maxmemory ${CACHE_MAX}"}}, "valkey", None,
                      ["--maxmemory ${CACHE_MAX}"], id="an interpolated maxmemory in VALKEY_EXTRA_FLAGS"),
+        pytest.param({"shm_size": "1g"}, "postgres", 2 * G, [], id="shm_size counts against the limit"),
+        pytest.param({"shm_size": 268435456}, None, 512 * M, [], id="shm_size in bytes"),
+        pytest.param({"shm_size": "${SHM}"}, "postgres", None, ["shm_size ${SHM}"], id="shm_size through a variable"),
         pytest.param({"command": "redis-server --maxmemory-policy noeviction"}, "redis", None, [],
                      id="maxmemory-policy is not maxmemory"),
         pytest.param({"environment": {"ES_JAVA_OPTS": "-Xms512m -Xmx512m"}}, "elasticsearch", G, [],
@@ -251,6 +254,7 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'vectors' has no resource limits, and no figure can be trusted with it: ghcr.io/example/postgres runs postgres in an image of its own, and the postgres figure (1G) documents postgres's own configuration, not one ghcr.io/example/postgres may bake in; measure it (--usage, `docker stats` output) or set services.vectors in the configuration (no fix applied)",
         ], id="derivatives of postgres"),
         pytest.param("unsized", [
+            "[deploy-limits] service 'analytics' has no resource limits, and no figure can be trusted with it: an analytics database (ClickHouse), whose memory is its queries, merges and caches as its own configuration sizes them (max_memory_usage per query, the mark cache); measure it (--usage, `docker stats` output) or set services.analytics in the configuration (no fix applied)",
             "[deploy-limits] service 'app' has no resource limits, and no figure can be trusted with it: an all-in-one container, whose memory is every server it supervises (`supervisord` in app/entrypoint.sh); measure it (--usage, `docker stats` output) or set services.app in the configuration (no fix applied)",
             "[deploy-limits] service 'embeddings' has no resource limits, and no figure can be trusted with it: a model server, whose memory is the models it loads (`bentoml serve` in its command); measure it (--usage, `docker stats` output) or set services.embeddings in the configuration (no fix applied)",
             "[deploy-limits] service 'llm' has no resource limits, and no figure can be trusted with it: a model server (Ollama), whose memory is the models it pulls and runs; measure it (--usage, `docker stats` output) or set services.llm in the configuration (no fix applied)",

@@ -534,11 +534,16 @@ def test_swarm_from_a_script_elsewhere_in_the_repository(tmp_path: Path) -> None
     ws = engine.Workspace(stack)
     ws.load()
     assert facts.swarm(ws.project([])) == "deploy/swarm/swarm.sh deploys deploy/cli/prod with `docker stack deploy`"
-    (tmp_path / "deploy/swarm/swarm.sh").write_text("#!/bin/sh\ndocker stack deploy -c other/compose.yaml app\n")
-    facts._deploy_scripts.cache_clear()
-    ws = engine.Workspace(stack)
-    ws.load()
-    assert facts.swarm(ws.project([])) is None
+    # A script that runs the folder with `docker compose` and stack-deploys another whose name
+    # starts the same (`deploy/cli/prod-swarm`) does not deploy this one as a stack.
+    for script in ("#!/bin/sh\ndocker stack deploy -c other/compose.yaml app\n",
+                   "#!/bin/sh\ndocker compose -f deploy/cli/prod/compose.yaml up -d\n"
+                   "docker stack deploy -c deploy/cli/prod-swarm/compose.yaml app\n"):
+        (tmp_path / "deploy/swarm/swarm.sh").write_text(script)
+        facts._deploy_scripts.cache_clear()
+        ws = engine.Workspace(stack)
+        ws.load()
+        assert facts.swarm(ws.project([])) is None
 
 
 @pytest.mark.parametrize(("compose", "extra", "ports", "why"), [

@@ -174,3 +174,26 @@ def test_a_fix_for_one_variant_goes_to_its_file() -> None:
     assert base["test"][-1] == "http://localhost:8000/health"
     assert dev["test"][-1] == "http://localhost:5000/health"
     assert dev["interval"] == base["interval"] == "30s" and dev["retries"] == 3  # the shared timings still hold
+
+
+@pytest.mark.parametrize(("expose", "moved"), [
+    pytest.param("EXPOSE 80\n", False, id="the image exposes the probed port"),
+    pytest.param("", True, id="nothing says the probed port serves"),
+])
+def test_a_port_variable_does_not_outrank_the_port_the_image_exposes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], expose: str, moved: bool) -> None:
+    """`node` with PORT=8080 says the app listens on 8080; where the image EXPOSEs the port the
+    probe asks (a launcher that starts a proxy on 80 in front of the app), the probe stays and
+    the finding says which to check."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(f"FROM node:20-alpine\nCOPY . /app\n{expose}CMD [\"node\", \"/app/run.mjs\"]\n")
+    (tmp_path / "app" / "run.mjs").write_text("// starts the proxy and the app\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    build: ./app\n    environment:\n      PORT: \"8080\"\n"
+        "    healthcheck:\n      test: [\"CMD\", \"wget\", \"-q\", \"--spider\", \"http://localhost:80/\"]\n")
+    main(["--apply", "--unsafe-fixes", "--select", "healthcheck-probes", str(tmp_path)])
+    out = capsys.readouterr()
+    text = (tmp_path / "compose.yaml").read_text()
+    assert ("localhost:8080" in text) is moved, out
+    if not moved:
+        assert "the image EXPOSEs 80, which may be what answers" in out.out + out.err

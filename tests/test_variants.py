@@ -357,6 +357,8 @@ def test_roles_from_folders_project_names_and_one_shot_jobs(capsys: pytest.Captu
     pytest.param("repo/devcontainer-example/compose.yml", "repo", "development", id="a dev container's example"),
     pytest.param("repo/.devcontainer-example/compose.yml", "repo", "development", id="a hidden one"),
     pytest.param("repo/bench/compose.yml", "repo", None, id="a Frappe bench is no benchmark"),
+    pytest.param("repo/cypress/docker-compose.yml", "repo", "test", id="an end-to-end tool's folder"),
+    pytest.param("repo/e2e/playwright/compose.yml", "repo", "test", id="playwright"),
     pytest.param("repo/db/migrations/compose.yml", "repo", "maintenance", id="migrations"),
     pytest.param("repo/services/devtools/compose.yml", "repo", None, id="a word of a name, not a part of a word"),
     pytest.param("repo/tools/seed-snapshot/docker-compose.yml", None, None, id="without a top, the folder it is in"),

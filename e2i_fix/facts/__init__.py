@@ -727,8 +727,19 @@ def _deployed_by_script(project: Project, names: frozenset[str]) -> str | None:
         named = tail if "/" in tail else tail + "/"
         if rel != ".":
             why = next((f"{p.relative_to(project.stack.boundary).as_posix()} deploys {rel} with `{_STACK_DEPLOY}`"
-                        for p, text in _deploy_scripts(project.stack.boundary) if named in text), None)
+                        for p, text in _deploy_scripts(project.stack.boundary) if _names_for_stack(text, named)), None)
     return why
+
+
+def _names_for_stack(text: str, named: str) -> bool:
+    """Whether a deploy script names the folder for `docker stack deploy`: as a whole path
+    (`deploy/docker` is not `deploy/docker-swarm`), on the line that deploys or on one that
+    runs no `docker compose` (an assignment, a `cd`)."""
+    rx = re.compile(re.escape(named.rstrip("/")) + r"(?![\w.-])")
+    for line in text.splitlines():
+        if rx.search(line) and (_STACK_DEPLOY in line or "compose" not in line):
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=8)

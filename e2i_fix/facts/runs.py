@@ -1011,14 +1011,28 @@ def listening(f: Facts) -> tuple[set[int], str]:
     on, else the default port of the server it runs (uvicorn, gunicorn: 8000), else the image's
     known port (unless a `*PORT*` variable of the service moves it), else the Dockerfile's
     EXPOSE with the service's `ports` and `expose`."""
+    ports, why, _ = listening_by(f)
+    return ports, why
+
+
+def listening_by(f: Facts) -> tuple[set[int], str, int]:
+    """`listening`, with the tier of evidence it rests on: 0 the command names the port, 1 the
+    proxy config, 2 the server's default or a PORT variable, 3 the image's known port, 4
+    EXPOSE with the service's ports (-1: nothing tells)."""
     tiers = _tiers(f, published=True)
     for i, tier in enumerate(tiers):
         if not tier:
             if i == 0 and "$" in _command_text(f):
-                return set(), ""  # a port from a variable is the variable's
+                return set(), "", -1  # a port from a variable is the variable's
             continue
-        return {p for p, _ in tier}, "; ".join(dict.fromkeys(why for _, why in tier))
-    return set(), ""
+        return {p for p, _ in tier}, "; ".join(dict.fromkeys(why for _, why in tier)), i
+    return set(), "", -1
+
+
+def exposed(f: Facts) -> set[int]:
+    """The ports the image says it serves: EXPOSE in the stages it builds, else the inspected
+    image's ExposedPorts."""
+    return {p for p, _ in _tiers(f)[4]}
 
 
 def command_ports(f: Facts) -> set[int]:

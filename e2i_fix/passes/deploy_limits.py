@@ -78,7 +78,9 @@ or copies:
   valkey's `VALKEY_EXTRA_FLAGS`, which the entrypoint appends) x 1.5: fragmentation,
   client buffers and the copy-on-write fork of a save need room besides the data;
 - Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
-- memcached `-m` / `--memory-limit` (MB) x 1.5.
+- memcached `-m` / `--memory-limit` (MB) x 1.5;
+- `shm_size` x 2: /dev/shm is a tmpfs whose pages count against the memory limit, and the
+  processes need room besides it (a Postgres given `shm_size: 1g` gets at least 2G).
 A value set through `${VAR}` (even with a default: the shell decides at `up`), or a
 `config_file` the stack does not hold, cannot be read: the fix is marked unsafe and the
 message says so. A figure above what the service asks for is kept, and the message says what
@@ -111,6 +113,9 @@ configuration:
   machine learning (the image table), or a command that serves models (`bentoml serve`,
   `ollama serve`, `vllm serve`, `torchserve`, `tritonserver`, `tensorflow_model_server`,
   `text-generation-launcher`, `mlflow models serve`);
+- an analytics database whose memory is what its own configuration lets queries, merges and
+  caches take: ClickHouse (it keeps under 0.9 of the memory it detects, and its usage tips
+  warn of memory errors below 16 GB: a generic figure would cut queries its settings allow);
 - a derivative of an image whose figure the vendor documents: the figure is for the image's
   own configuration, and an image built on it (`ghcr.io/<org>/postgres`, `timescale/timescaledb`,
   `pgautoupgrade/pgautoupgrade`, `zulip/zulip-postgresql`, `bitnami/...`) may bake in a bigger
@@ -161,8 +166,7 @@ checks them: redis, valkey, keydb 1 / 512M; falkordb 1 / 1G and mlflow 1 / 2G (t
 the stack review this tool started from); kibana, opensearch-dashboards 1 / 1G; prometheus
 1 / 1G; minio 1 / 1G; nginx, httpd, caddy, haproxy, traefik 0.5 / 256M; grafana 1 / 1G (its
 page asks for at least 512 MB and 1 core); jenkins 2 / 4G (4 GB+ for a small team); gitlab-ce
-2 / 16G (16 GB is a single node's baseline, 8 GB the least with tuning); clickhouse 2 / 4G (it
-keeps under 0.9 of the memory it detects, and warns of memory errors below 16 GB).
+2 / 16G (16 GB is a single node's baseline, 8 GB the least with tuning).
 
 ### Observed usage
 `--usage FILE` (or the option `usage`) reads what `docker stats --no-stream --format json`
