@@ -243,8 +243,11 @@ class Workspace:
         """Why an edit of `path` cannot be written, or None. Asked once per path."""
         if path not in self._unwritable:
             why = None
+            nested = self.stack.nested_repository(path) if self.stack.writable(path) else None
             if not self.stack.writable(path):
                 why = f"{path} is outside the project"
+            elif nested is not None:
+                why = f"{path} belongs to another git repository ({nested.name}/, a submodule or a clone of its own)"
             elif path not in self.originals and os.path.lexists(path):
                 why = f"{path} already exists"  # a new file is never written over one
             self._unwritable[path] = why

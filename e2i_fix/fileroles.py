@@ -24,14 +24,17 @@ The role comes from, in order:
    or the folder given on the command line, whose own name does not count): a word of a
    folder's name, as in 2 (`docker/development/`, `packages/e2e_tests/`, `tools/seed/`), and
    `.github/`, `.ci/`, `.devcontainer/`;
-5. what it holds: a service that bind-mounts a source folder and runs a reloading dev server
+5. the comment that opens the file, in its authors' words: "made for development purposes",
+   "for local development", "not for production", "do not use in production" (development),
+   "for testing" (test);
+6. what it holds: a service that bind-mounts a source folder and runs a reloading dev server
    (`--reload`, `nodemon`, `runserver`, `npm run dev`, `fastapi dev`...), or that
    `develop.watch`es its sources (development); every service it sets runs once (`restart:
    "no"`; services of the base it disables with an entrypoint that exits, `echo disabled`, or
    `scale: 0`, aside): one-shot jobs, a backup or an upgrade, that people `docker compose run`
    (maintenance). `restart: never` is no such file: Compose passes it on, and the engine
    refuses it (its policies are `no`, `always`, `on-failure[:n]`, `unless-stopped`);
-6. production.
+7. production.
 
 A Dockerfile takes the roles of the compose files whose services build it: production where a
 production (or example) file builds it, else the role of the files that do. A development
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -224,6 +228,9 @@ def of_file(path: Path, value: dict[str, Any] | None, globs: Sequence[tuple[Path
     got = said_of(path, value, globs, root)
     if got is not None:
         return got
+    header = by_header(path)
+    if header is not None:
+        return header
     held = by_content(value) if value is not None else None
     if held is not None:
         return held
@@ -239,6 +246,40 @@ def said_of(path: Path, value: dict[str, Any] | None, globs: Sequence[tuple[Path
         if matches(path, base, pattern):
             return Role(role, f"the configuration's [roles] {role} = {pattern!r}")
     return _by_file_name(path) or by_project_name(value) or by_folders(path, root)
+
+
+_HEADER_DEV = lazyre.compile(
+    r"(?i)\b(?:made|meant|intended|designed|only)\s+for\s+(?:local\s+)?(?:development|dev)\b"
+    r"|\bfor\s+(?:local\s+)?development\s+(?:only|purposes|use)\b|\bdevelopment\s+(?:only|purposes)\b"
+    r"|\bnot\s+(?:meant\s+|intended\s+|suitable\s+)?for\s+production\b"
+    r"|\bdo\s+not\s+use\s+(?:this\s+|it\s+)?in\s+production\b")
+_HEADER_TEST = lazyre.compile(r"(?i)\b(?:made|meant|intended|designed|only)\s+for\s+(?:testing|tests|ci)\b"
+                              r"|\bfor\s+testing\s+(?:only|purposes)\b")
+
+
+def by_header(path: Path) -> Role | None:
+    """The role the comment that opens the file gives it, in its authors' words ("made for
+    development purposes", "not for production", "for testing")."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(2048).decode("utf-8", "replace")
+    except OSError:
+        return None
+    lines = []
+    for line in head.lstrip("\ufeff").splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            break
+        lines.append(line.lstrip()[1:].strip())
+    text = " ".join(lines)
+    for rx, role in ((_HEADER_TEST, TEST), (_HEADER_DEV, DEVELOPMENT)):
+        m = rx.search(text)
+        if m:
+            return Role(role, f"its opening comment says so (`{m.group(0)}`)")
+    return None
 
 
 def first(roles: Iterable[str]) -> str | None:

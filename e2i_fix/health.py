@@ -274,6 +274,43 @@ def _judge(f: facts.Facts, probe: _Probe) -> _Verdict | None:
     return None
 
 
+# What every shell has: a check written with them needs no tool of the image's.
+_BUILTINS = frozenset({"true", "exit", "test", "[", ":", "echo", "printf", "kill", "sh", "bash"})
+
+
+def unproven(project: Project, target: str, files: tuple[int, ...]) -> str | None:
+    """Why the tool cannot vouch that the target's health check can pass, if it cannot: a check
+    the stack writes that runs a program the image is not known to have (`wget` in an image the
+    tool knows nothing of). An image's own HEALTHCHECK, the image table's known-good probe, and a
+    program its stage installs or its image is known to ship are vouched for."""
+    h = images.health(project, files, target)
+    if h is None or h.source != "compose":
+        return None  # the image's author wrote it
+    probe = _parse(h.test)
+    if probe is None or probe.tool is None:
+        return None
+    tool = probe.tool
+    if tool in _BUILTINS:
+        return None
+    f = facts.of(project, target, files)
+    if f is None:
+        return None
+    known = f.knowledge.soft("probe")
+    if isinstance(known, list) and known:
+        own = _parse(known)
+        if own is not None and own.tool == tool:
+            return None  # the client the table's probe runs: the image ships it
+    tools = _tools(f)
+    if tools is not None and tool in tools:
+        return None
+    if f.built and f.stage is not None and tool in images.installed(f.stage):
+        return None
+    if any(Path(w).name == tool for w in f.argv[:3]):
+        return None  # the program the service itself runs (`celery ... inspect ping`)
+    return (f"its health check runs {tool}, which the tool does not know to be in its image: where it is "
+            "missing the check never passes, and `up` stops at the dependency")
+
+
 def _tools(f: facts.Facts) -> set[str] | None:
     """The probe tools the service's container has, where that is known."""
     if f.stage is not None:

@@ -112,6 +112,27 @@ class Stack:
         real = os.path.realpath(path)
         return real == str(root) or real.startswith(str(root).rstrip(os.sep) + os.sep)
 
+    def nested_repository(self, path: Path) -> Path | None:
+        """The folder of another git repository than the stack's own that holds `path` (a git
+        submodule, a nested clone: a `.git` file or folder between the file and the boundary),
+        if one does: its files belong to that repository, whose history a fix here cannot go
+        into."""
+        root = self.boundary if self.boundary is not None else boundary_of(self.folder)
+        top = Path(os.path.realpath(root))
+
+        def repository(p: Path) -> Path | None:
+            here = p
+            while here != top and top in here.parents:
+                if os.path.lexists(here / ".git"):
+                    return here
+                here = here.parent
+            return None
+
+        theirs = repository(Path(os.path.realpath(path)).parent)
+        if theirs is None or theirs == repository(Path(os.path.realpath(self.folder))):
+            return None
+        return theirs
+
     def __repr__(self) -> str:
         return f"Stack({self.folder!r}, {self.compose!r}, {self.context!r})"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from e2i_fix import dockerfile, source
+from e2i_fix._main import main
 from e2i_fix.passes import cache_mounts
 
 from conftest import fixture_case
@@ -137,3 +138,36 @@ def test_inline(text: str, mounted: bool) -> None:
     project.__dict__["services"] = {"app": svc}
     fixes = list(cache_mounts.run(project, {}))
     assert bool(fixes) == mounted
+
+
+def _stack(tmp: Path, dockerfile: str, files: dict[str, str]) -> None:
+    (tmp / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
+    (tmp / "Dockerfile").write_text(dockerfile)
+    for name, text in files.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_text(text)
+
+
+def test_a_yarnrc_copied_from_a_subfolder_is_yarn_berry(tmp_path: Path) -> None:
+    """`COPY app/.yarnrc.yml ./` brings Yarn 3, which caches in the project's `.yarn/cache`:
+    no Yarn 1 cache mount (it would only hide nothing, or break a build that has no BuildKit)."""
+    _stack(tmp_path, "FROM node:20\nWORKDIR /app\nCOPY app/package.json app/yarn.lock app/.yarnrc.yml ./\n"
+                     "RUN yarn install\n",
+           {"app/package.json": "{}\n", "app/yarn.lock": "", "app/.yarnrc.yml": "nodeLinker: node-modules\n"})
+    main(["--apply", "--select", "cache-mounts", str(tmp_path)])
+    assert "/usr/local/share/.cache/yarn" not in (tmp_path / "Dockerfile").read_text()
+
+
+def test_no_cache_mount_where_the_repository_builds_without_buildkit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A README that builds with `DOCKER_BUILDKIT=0`: the classic builder refuses `RUN --mount`."""
+    dockerfile = "FROM python:3.12-slim\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n"
+    _stack(tmp_path, dockerfile, {"requirements.txt": "flask\n"})
+    (tmp_path / "README.md").write_text("Build it:\n\n    DOCKER_BUILDKIT=0 docker compose build web\n")
+    capsys.readouterr()
+    assert main(["--check", "--select", "cache-mounts", str(tmp_path)]) == 1
+    assert (tmp_path / "Dockerfile").read_text() == dockerfile
+    assert "README.md builds with DOCKER_BUILDKIT=0, and the classic builder refuses `RUN --mount`" in capsys.readouterr().out
+    (tmp_path / "README.md").write_text("Build it with docker compose build.\n")
+    main(["--apply", "--select", "cache-mounts", str(tmp_path)])
+    assert "--mount=type=cache" in (tmp_path / "Dockerfile").read_text()

@@ -513,3 +513,23 @@ def test_a_service_others_merge_changes_them_too(tmp_path: Path, capsys: pytest.
     merged = json.loads(got_config.stdout)
     for name in ("app", "cron", "queue"):
         assert merged["services"][name]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize(("image", "test", "safety"), [
+    pytest.param("example/gateway:1.0", '["CMD", "wget", "-q", "--spider", "http://localhost:4000/health"]', "unsafe",
+                 id="a tool the image is not known to have"),
+    pytest.param("node:20-alpine", '["CMD", "wget", "-q", "--spider", "http://localhost:4000/health"]', "safe",
+                 id="busybox wget in an alpine image"),
+    pytest.param("postgres:16", '["CMD-SHELL", "pg_isready -U app"]', "safe", id="the image's own client"),
+    pytest.param("example/gateway:1.0", '["CMD-SHELL", "test -f /tmp/ready"]', "safe", id="a shell builtin"),
+])
+def test_a_wait_on_a_check_nothing_vouches_for_is_unsafe(tmp_path: Path, image: str, test: str, safety: str) -> None:
+    """Today an unhealthy mark is cosmetic; once a service waits for it, a check that cannot run
+    (its program missing from the image) stops `up`. Where the tool cannot vouch for the
+    program, the wait is an unsafe fix that says why."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: example/app:1.0\n    depends_on:\n      - gateway\n"
+        f"  gateway:\n    image: {image}\n    healthcheck:\n      test: {test}\n")
+    records = [(r["safety"], r["message"]) for r in _json(tmp_path) if r.get("pass") == ID]
+    assert [s for s, _ in records] == [safety], records
+    assert ("which the tool does not know to be in its image" in records[0][1]) is (safety == "unsafe")

@@ -585,3 +585,37 @@ def test_generated_files_are_left_alone_unless_named(tmp_path: Path, capsys: pyt
     assert f"{tmp_path / 'app' / 'compose.yaml'}:3:3: [logging]" in out
     assert main(["--apply", "--select", "logging", str(tmp_path / "generated" / "docker-compose.yml")]) == 1
     assert "logging" in (tmp_path / "generated" / "docker-compose.yml").read_text()
+
+
+@pytest.mark.parametrize(("header", "role"), [
+    ("# This docker-compose file is made for development purposes.\n# Use the image for production.\n", "development"),
+    ("# Not for production: a quick local stack.\n", "development"),
+    ("# Only for testing the API against a real database.\n", "test"),
+    ("# A compose file for testing the API.\n", "production"),
+    ("# Production stack. See docs/ for development.\n", "production"),
+    ("services: # development\n", "production"),  # a comment that does not open the file
+])
+def test_a_file_s_opening_comment_gives_its_role(tmp_path: Path, header: str, role: str) -> None:
+    (tmp_path / "app").mkdir()
+    f = tmp_path / "app" / "docker-compose.yml"
+    body = "services:\n  web:\n    image: nginx:1.27\n"
+    f.write_text(header + body if header.startswith("#") else header + "  web:\n    image: nginx:1.27\n")
+    assert fileroles.of_file(f, {"services": {"web": {"image": "nginx:1.27"}}}, [], tmp_path).name == role
+
+
+def test_a_file_of_a_submodule_is_not_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Dockerfile a stack builds from a git submodule belongs to that repository: its fix is
+    reported, not written (a pull request here cannot carry it). The stack's own files are."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / ".git").write_text("gitdir: ../.git/modules/app\n")
+    dockerfile = "FROM python:3.12-slim\nCOPY . /app\nCMD [\"python\", \"/app/main.py\"]\n"
+    (tmp_path / "app" / "Dockerfile").write_text(dockerfile)
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: ./app\n")
+    capsys.readouterr()
+    main(["--apply", "--unsafe-fixes", "--select", "non-root-user,logging", str(tmp_path)])
+    got = capsys.readouterr()
+    out = got.out + got.err
+    assert (tmp_path / "app" / "Dockerfile").read_text() == dockerfile
+    assert "belongs to another git repository (app/, a submodule or a clone of its own)" in out
+    assert "logging:" in (tmp_path / "compose.yaml").read_text()

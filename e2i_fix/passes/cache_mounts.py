@@ -14,8 +14,8 @@ variable (`PIP_CACHE_DIR`, `UV_CACHE_DIR`, `npm_config_cache`, `YARN_CACHE_FOLDE
   (the cache and the virtualenv are on different file systems); `--no-cache` is removed;
 - poetry `~/.cache/pypoetry`, npm `~/.npm`, pnpm `~/.local/share/pnpm/store`;
 - Yarn 1 `/usr/local/share/.cache/yarn` as root; Yarn 2+ (a `.yarnrc.yml` in the build
-  context, `packageManager: yarn@2+`, `yarn set version`, `--immutable`) keeps one global cache
-  from Yarn 4 on (`~/.yarn/berry/cache`, `YARN_GLOBAL_FOLDER`); with the cache in the project
+  context or one a COPY brings from a subfolder, `.yarn/releases`, `packageManager: yarn@2+`,
+  `yarn set version`, `--immutable`) keeps one global cache from Yarn 4 on (`~/.yarn/berry/cache`, `YARN_GLOBAL_FOLDER`); with the cache in the project
   (Yarn 2 and 3, or `enableGlobalCache: false`), often committed, nothing is mounted over it;
 - apt `/var/cache/apt` and `/var/lib/apt` with `sharing=locked`, only where the Dockerfile has
   removed the image's `docker-clean` hook first (Debian and Ubuntu images delete every
@@ -86,6 +86,16 @@ _TRUE = ("1", "true", "yes", "on")
 
 def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
     data = buildctx.table("cache_mounts.toml")
+    classic = _classic_builder(project)
+    if classic is not None:
+        # `RUN --mount` is BuildKit's: the classic builder refuses the line.
+        said: set[object] = set()
+        for b in buildctx.builds(project, targets(project, ID, options)):
+            if b.doc.path not in said and any(i.name == "RUN" for st in b.doc.stages for i in st.instructions):
+                said.add(b.doc.path)
+                yield Fix(ID, f"no cache mounts: {classic}, and the classic builder refuses `RUN --mount`",
+                          Path(str(b.doc.path)), 1, 1, safety=Safety.DISPLAY_ONLY)
+        return
     seen: set[object] = set()
     for b in buildctx.builds(project, targets(project, ID, options)):
         doc = b.doc
@@ -102,6 +112,32 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
                 if fix is not None:
                     env_added = env_added or any(e.text.lstrip().startswith("ENV UV_LINK_MODE") for e in fix.edits)
                     yield fix
+
+
+_CLASSIC = lazyre.compile(r"\bDOCKER_BUILDKIT=0\b")
+
+
+def _classic_builder(project: Project) -> str | None:
+    """Where the repository builds its images with the classic builder (`DOCKER_BUILDKIT=0` in
+    its README, Makefile or scripts, beside the stack or at the repository's top), if it does."""
+    folders = dict.fromkeys([project.folder, project.stack.boundary or project.folder])
+    for folder in folders:
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            if not (p.name.upper().startswith("README") or p.name in ("Makefile", "justfile") or p.suffix == ".sh"):
+                continue
+            try:
+                if not p.is_file() or p.stat().st_size > 1 << 20:
+                    continue
+                text = p.read_text("utf-8", "replace")
+            except OSError:
+                continue
+            if _CLASSIC.search(text):
+                return f"{p.name} builds with DOCKER_BUILDKIT=0"
+    return None
 
 
 class _Run:
@@ -146,6 +182,17 @@ class _Run:
                 if other is self.ins:
                     return out
                 if other.name == "RUN":
+                    out.append(other)
+        return out
+
+    def copies(self) -> list[Instruction]:
+        """The COPY and ADD instructions before this RUN in its stage chain, in order."""
+        out: list[Instruction] = []
+        for st in _chain(self.stage):
+            for other in st.instructions:
+                if other is self.ins:
+                    return out
+                if other.name in ("COPY", "ADD"):
                     out.append(other)
         return out
 
@@ -343,11 +390,28 @@ def _offline_ok(r: _Run, rx: str, target: str, name: str) -> bool:
 _YARNRC_LINE = lazyre.compile(r"^([A-Za-z]+):\s*(.*?)\s*$", re.MULTILINE)
 
 
+def _copied_yarn(r: _Run) -> str | None:
+    """The source of an earlier COPY or ADD that brings Yarn 2+'s files into the image (a
+    `.yarnrc.yml` from a subfolder, `.yarn/releases`), if one does."""
+    for other in r.copies():
+        for src in other.operands[:-1]:
+            if src.startswith("--"):
+                continue
+            clean = src.rstrip("/")
+            if clean.endswith((".yarnrc.yml", ".yarn/releases", ".yarn")):
+                return src
+    return None
+
+
 def _yarnrc(r: _Run) -> dict[str, str] | None:
-    """The top-level settings of the build context's `.yarnrc.yml` (None: there is none)."""
+    """The top-level settings of the `.yarnrc.yml` the RUN reads: the build context's, or one an
+    earlier COPY brings from a subfolder (None: there is none the tool can read)."""
     if r.context is None:
         return None
     p = r.context / ".yarnrc.yml"
+    copied = _copied_yarn(r)
+    if not p.is_file() and copied is not None and copied.rstrip("/").endswith(".yarnrc.yml"):
+        p = r.context / copied
     try:
         if not p.is_file() or p.stat().st_size > 65536:
             return None
@@ -386,7 +450,8 @@ def _berry(r: _Run) -> bool:
     version = _yarn_version(r)
     if version is not None:
         return version >= 2
-    return _yarnrc(r) is not None or bool(re.search(r"\byarn\b[^;&|\n]*\s--immutable\b", r.text))
+    return (_yarnrc(r) is not None or _copied_yarn(r) is not None
+            or bool(re.search(r"\byarn\b[^;&|\n]*\s--immutable\b", r.text)))
 
 
 def _berry_cache(spec: dict[str, Any], r: _Run, home: str) -> str | None:

@@ -237,6 +237,11 @@ class _Plan:
             return None, "", SAFETY  # a check that cannot pass would hold the dependent back for ever
         if len(healthy) == len(where):
             added = ("services", target, "healthcheck") in self.project.unsafe_changes
+            # A check the stack writes with a program its image is not known to have may never
+            # pass: then waiting on it stops `up`, where today the mark is only cosmetic.
+            doubt = None if added else next((d for v in where if (d := health.unproven(self.project, target, v))), None)
+            if doubt is not None:
+                return HEALTHY, f"{target!r} has a health check, but {doubt}", Safety.UNSAFE
             return HEALTHY, f"{target!r} has a health check", Safety.UNSAFE if added else SAFETY
         if healthy:
             self.partial[(svc.name, target)] = healthy
@@ -336,6 +341,7 @@ class _Plan:
                 continue  # a later file resets or overrides it: an edit here would be lost
             changes = tuple(("services", u, "depends_on") for u in users) + yamledit.holding_block(doc, holder)
             decisions: dict[str, tuple[str, Safety]] = {}
+            doubts: dict[str, str] = {}  # why a wait is unsafe, where the target's check is in doubt
             notes: list[str] = []
             for e in own:
                 cond, required = _written(e)
@@ -347,6 +353,8 @@ class _Plan:
                         notes.append(why)
                     continue
                 decisions[e.name] = (want, safety)
+                if safety is not SAFETY and ", but " in why:
+                    doubts[e.name] = why.split(", but ", 1)[1]
             if self.held:
                 continue  # no condition where `docker stack deploy` reads the file, or its authors took them out
             line, col = position(key)
@@ -377,6 +385,8 @@ class _Plan:
                 said = ", ".join(f"{n} ({_short(c)}{', once it has the known-good probe' if n in pending else ''})"
                                  for n, c in unsafe.items())
                 message = f"service {svc.name!r} starts before its dependencies are ready; wait for {said}"
+                if doubts:
+                    message += "; unsafe: " + "; ".join(f"{n!r}: {d}" for n, d in doubts.items())
                 yield self._fix(svc, doc, key, node, entries, both, editable, message, Safety.UNSAFE, changes, probes)
 
     def _fix(self, svc: Service, doc: ComposeDoc, key: ScalarNode, node: Node, entries: list[_Entry],
