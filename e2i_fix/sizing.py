@@ -123,6 +123,7 @@ def half_size(b: int) -> int | None:
 
 _REDIS_UNIT = {"": 1, "k": 1000, "kb": KiB, "m": 1000**2, "mb": MiB, "g": 1000**3, "gb": GiB}
 _MAXMEMORY = lazyre.compile(r"--maxmemory(?![\w-])(?:=|\s+)(\S+)")
+_INNODB_POOL = lazyre.compile(r"--innodb[-_]buffer[-_]pool[-_]size(?:=|\s+)(\S+)")
 _EXTRA_FLAGS = lazyre.compile(r"(?:^|_)EXTRA_FLAGS$")
 _XMX = lazyre.compile(r"(-Xmx|-XX:MaxHeapSize=)(\S+)")
 _JVM_SIZE = lazyre.compile(r"(\d+)([kKmMgGtT]?)")
@@ -246,6 +247,17 @@ def demands(config: dict[str, Any], family: str | None,
             elif sm and int(sm.group(1)):
                 b = int(sm.group(1)) * UNIT[(sm.group(2) or "m").lower()]
                 out.append(Demand(math.ceil(b * 1.5), f"memcached -m {tok} x 1.5"))
+    # MySQL and MariaDB: the InnoDB buffer pool is most of what the server takes, the rest its
+    # connections' buffers (the buffer pool is sized at 50 to 75 % of the memory given to the
+    # server: dev.mysql.com/doc/refman/8.4/en/innodb-buffer-pool-resize.html).
+    for m in _INNODB_POOL.finditer(cmd):
+        tok = m.group(1).strip("'\"")
+        if _INTERP.search(tok):
+            unread.append(f"innodb_buffer_pool_size {tok}")
+            continue
+        b = _jvm_bytes(tok)
+        if b:
+            out.append(Demand(math.ceil(b * 1.5), f"innodb_buffer_pool_size {tok} x 1.5"))
     # /dev/shm is a tmpfs whose pages count against the container's memory limit (Postgres's
     # dynamic shared memory, a browser's or a trainer's shared buffers): a service that asks for
     # a large one uses it, and needs as much again for its processes.

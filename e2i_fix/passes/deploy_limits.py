@@ -79,6 +79,7 @@ or copies:
   client buffers and the copy-on-write fork of a save need room besides the data;
 - Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
 - memcached `-m` / `--memory-limit` (MB) x 1.5;
+- MySQL and MariaDB `--innodb-buffer-pool-size` x 1.5 (the pool is most of the server);
 - `shm_size` x 2: /dev/shm is a tmpfs whose pages count against the memory limit, and the
   processes need room besides it (a Postgres given `shm_size: 1g` gets at least 2G).
 A value set through `${VAR}` (even with a default: the shell decides at `up`), or a
