@@ -119,8 +119,23 @@ def _by_file_name(path: Path) -> Role | None:
     stem = path.name
     for suffix in (".yaml", ".yml"):
         stem = stem.removesuffix(suffix)
-    said = _said({w.lower() for w in _SPLIT.split(stem) if w})
+    said = _said(_words(_SPLIT.split(stem)))
     return Role(said[0], f"its name says {said[1]!r}") if said else None
+
+
+def _words(parts: Iterable[str]) -> set[str]:
+    """The words of a name, less those a `non` negates (`docker-compose-non-dev.yml` is no
+    development file)."""
+    out: set[str] = set()
+    negated = False
+    for w in (p.lower() for p in parts if p):
+        if w == "non":
+            negated = True
+            continue
+        if not negated:
+            out.add(w)
+        negated = False
+    return out
 
 
 def by_folders(path: Path, root: Path | None = None) -> Role | None:
@@ -251,8 +266,10 @@ def said_of(path: Path, value: dict[str, Any] | None, globs: Sequence[tuple[Path
 _HEADER_DEV = lazyre.compile(
     r"(?i)\b(?:made|meant|intended|designed|only)\s+for\s+(?:local\s+)?(?:development|dev)\b"
     r"|\bfor\s+(?:local\s+)?development\s+(?:only|purposes|use)\b|\bdevelopment\s+(?:only|purposes)\b"
+    r"|\b(?:demo|demonstration|development|learning|testing)(?:,?\s+(?:and\s+)?(?:demo|demonstration|development|"
+    r"learning|testing))*\s+purposes\b"
     r"|\bnot\s+(?:meant\s+|intended\s+|suitable\s+)?for\s+production\b"
-    r"|\bdo\s+not\s+use\s+(?:this\s+|it\s+)?in\s+production\b")
+    r"|\bdo\s+not\s+use\b[^.\n]{0,40}?\b(?:in|for)\s+production\b")
 _HEADER_TEST = lazyre.compile(r"(?i)\b(?:made|meant|intended|designed|only)\s+for\s+(?:testing|tests|ci)\b"
                               r"|\bfor\s+testing\s+(?:only|purposes)\b")
 

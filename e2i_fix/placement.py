@@ -145,6 +145,11 @@ def add_key(project: Project, pass_id: str, path: str | Sequence[str], needs: Ma
             t.token = ("edit", id(own[1]), repr(need.value), t.token[2])
         if not _alias_ok(home.doc, need.value, home.node.end_mark.index):
             continue
+        if own is None and (line := yamledit.commented_key(home.doc, home.node, k0)) is not None:
+            t.need = need._replace(blocked=f"{need.message} (not added: the service holds `{k0}:` commented out at "
+                                           f"line {line}, and uncommenting it would define the key twice; add it "
+                                           "there)")
+            continue
         made = yamledit.ensure(home.doc, home.node, keys, need.value, home.key.end_mark.index)
         if made:
             t.home = home

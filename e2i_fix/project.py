@@ -85,7 +85,9 @@ _OVERRIDE = lazyre.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
 # Compose-like names with other separators (`docker-compose-local.yml`, `compose-dev.yaml`,
 # `fleet-compose.yml`): what they are is read from what they hold.
 _LIKE = lazyre.compile(r"(?:[^/]*[-_.])?(?:docker-)?compose(?:[-_.][^/]*)?\.ya?ml")
-_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
+# Folders a search never enters: tools' own trees, and vendored code (Go's `vendor/`, `third_party/`),
+# which belongs to the projects it was copied from (a check such as `go mod vendor` undoes edits there).
+_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", "vendor", "third_party"}
 
 
 class Stack:

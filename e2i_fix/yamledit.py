@@ -198,3 +198,31 @@ def unique_name(name: str, taken: set[str]) -> str:
     while f"{name}-{i}" in taken:
         i += 1
     return f"{name}-{i}"
+
+
+def commented_key(doc: ComposeDoc, mapping: MappingNode, key: str) -> int | None:
+    """The line of a `# key:` the mapping holds commented out at its own keys' indentation
+    (`# security_opt: ["label:disable"]`, which the project's docs tell some users to
+    uncomment), if it holds one: a key added beside it would make that line a second `key:`
+    once uncommented, which Compose refuses."""
+    if not mapping.value:
+        return None
+    col = mapping.value[0][0].start_mark.column
+    start = mapping.start_mark.index
+    text = doc.text[start:mapping.end_mark.index]
+    prefix = " " * col
+    for offset, line in _lines(text):
+        if line.startswith(prefix) and line[col:col + 1] == "#":
+            body = line[col + 1:].lstrip(" \t")
+            if body.startswith(key + ":") or body.startswith(f'"{key}":'):
+                return doc.text.count("\n", 0, start + offset) + 1
+    return None
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    out = []
+    at = 0
+    for line in text.split("\n"):
+        out.append((at, line.rstrip("\r")))
+        at += len(line) + 1
+    return out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from e2i_fix._main import main
 from e2i_fix.passes import registry
 
 from hardening_cases import apply, cases, check, config_json, corpus, only_keys_changed, run_fixture
@@ -278,3 +279,18 @@ def test_a_template_that_reaches_an_unknown_image_is_unsafe(tmp_path: Path, caps
     assert any("the edit also reaches 'runner'" in r["message"] for r in fixes)
     assert main(["--apply", "--select", ID, str(tmp_path)]) == 0
     assert f.read_text() == text
+
+
+def test_pgadmin_gains_at_execve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """pgAdmin's python carries cap_net_bind_service and its entrypoint sudo's postfix: under
+    no-new-privileges it moves to port 8080. Reported, never fixed; cap-drop keeps the
+    capability its python's file capability needs."""
+    (tmp_path / "compose.yaml").write_text("services:\n  pgadmin:\n    image: dpage/pgadmin4:9.16\n"
+                                           "    ports: [\"8080:80\"]\n")
+    capsys.readouterr()
+    main(["--apply", "--unsafe-fixes", "--select", "no-new-privileges,cap-drop", str(tmp_path)])
+    text = (tmp_path / "compose.yaml").read_text()
+    assert "no-new-privileges" not in text
+    assert "NET_BIND_SERVICE" in text
+    out = capsys.readouterr()
+    assert "listens on 8080 instead" in out.out + out.err

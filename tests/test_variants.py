@@ -312,7 +312,7 @@ def test_show_config_lists_a_fragment_with_its_base(capsys: pytest.CaptureFixtur
     ("docker-compose.e2e.yml", "test"), ("compose.example.yaml", "example"), ("docker-compose.sample.yml", "example"),
     ("docker-compose.prod.yml", "production"), ("compose.devops.yaml", None), ("docker-compose.override.yml", None),
     ("docker-compose.bench.yml", None), ("docker-compose.benchmark.yml", "test"), ("compose.tools.yaml", "maintenance"),
-    ("compose.devenv.yaml", "development"), ("docker-compose.migrate.yml", "maintenance"),
+    ("compose.devenv.yaml", "development"), ("docker-compose-non-dev.yml", None), ("docker-compose.migrate.yml", "maintenance"),
     ("compose.prod-migrations.yaml", "maintenance"), ("devcontainer-example.yml", "development"),
     ("compose.devcontainer.example.yaml", "development"),
 ])
@@ -592,6 +592,8 @@ def test_generated_files_are_left_alone_unless_named(tmp_path: Path, capsys: pyt
     ("# Not for production: a quick local stack.\n", "development"),
     ("# Only for testing the API against a real database.\n", "test"),
     ("# A compose file for testing the API.\n", "production"),
+    ("# Please do not use this configuration for production setups.\n# It is intended to be used for demo, "
+     "development, and learning purposes only.\n", "development"),
     ("# Production stack. See docs/ for development.\n", "production"),
     ("services: # development\n", "production"),  # a comment that does not open the file
 ])
@@ -619,3 +621,33 @@ def test_a_file_of_a_submodule_is_not_written(tmp_path: Path, capsys: pytest.Cap
     assert (tmp_path / "app" / "Dockerfile").read_text() == dockerfile
     assert "belongs to another git repository (app/, a submodule or a clone of its own)" in out
     assert "logging:" in (tmp_path / "compose.yaml").read_text()
+
+
+def test_a_key_the_service_holds_commented_out_is_not_added_beside_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The project's docs tell SELinux users to uncomment `# security_opt: ["label:disable"]`:
+    a second `security_opt:` beside it would make that a duplicate key Compose refuses. The fix
+    is reported, to be made in that line; a service without the comment gets it."""
+    text = ("services:\n"
+            "  app:\n    image: nginx:1.27\n    # security_opt: [\"label:disable\"]\n    ports: ['80:80']\n"
+            "  other:\n    image: nginx:1.27\n")
+    (tmp_path / "compose.yaml").write_text(text)
+    capsys.readouterr()
+    main(["--apply", "--unsafe-fixes", "--select", "no-new-privileges", str(tmp_path)])
+    got = capsys.readouterr()
+    out = (tmp_path / "compose.yaml").read_text()
+    assert out.count("security_opt:") == 2 and "# security_opt:" in out  # the comment, and other's own
+    assert out.index("no-new-privileges") > out.index("  other:")
+    assert "holds `security_opt:` commented out at line 4" in got.out + got.err
+
+
+def test_vendored_code_is_not_searched(tmp_path: Path) -> None:
+    """A compose file under `vendor/` is a dependency's, copied in: a folder run leaves it."""
+    body = "services:\n  web:\n    image: nginx:1.27\n"
+    for folder in ("vendor/github.com/x/y", "third_party/z", "deploy"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "docker-compose.yml").write_text(body)
+    main(["--apply", "--select", "logging", str(tmp_path)])
+    assert "logging" in (tmp_path / "deploy" / "docker-compose.yml").read_text()
+    assert (tmp_path / "vendor/github.com/x/y/docker-compose.yml").read_text() == body
+    assert (tmp_path / "third_party/z/docker-compose.yml").read_text() == body

@@ -82,6 +82,8 @@ def add_key(project: Project, svc: Service, key: str, value: Any) -> tuple[list[
     home = svc.home
     if home is None or not isinstance(home.node, MappingNode) or svc.shadows(home, key) is not None:
         return None
+    if yamledit.commented_key(home.doc, home.node, key) is not None:
+        return None  # uncommenting the project's own `# key:` would define it twice
     edit = yamledit.append_entry(home.doc, home.node, key, value, home.key.end_mark.index)
     if edit is None:
         return None
