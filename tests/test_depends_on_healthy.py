@@ -533,3 +533,21 @@ def test_a_wait_on_a_check_nothing_vouches_for_is_unsafe(tmp_path: Path, image: 
     records = [(r["safety"], r["message"]) for r in _json(tmp_path) if r.get("pass") == ID]
     assert [s for s, _ in records] == [safety], records
     assert ("which the tool does not know to be in its image" in records[0][1]) is (safety == "unsafe")
+
+
+def test_no_wait_on_a_probe_a_file_run_alone_does_not_get(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The probe for `mysql` goes into the base; `docker-compose.test.yml` also runs alone
+    (`make e2e`), where its `mysql` has no health check: a wait written there would fail `up`
+    ("has no healthcheck configured"). The base gets probe and wait; the test file is reported."""
+    mysql = "  mysql:\n    image: mysql:8.4\n    environment:\n      MYSQL_RANDOM_ROOT_PASSWORD: \"yes\"\n"
+    (tmp_path / "docker-compose.yml").write_text("services:\n  app:\n    image: example/app:1.0\n    depends_on:\n"
+                                                 "      - mysql\n" + mysql)
+    test = "services:\n  app:\n    image: example/app:test\n    depends_on:\n      - mysql\n" + mysql
+    (tmp_path / "docker-compose.test.yml").write_text(test)
+    capsys.readouterr()
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    assert (tmp_path / "docker-compose.test.yml").read_text() == test
+    base = (tmp_path / "docker-compose.yml").read_text()
+    assert "condition: service_healthy" in base and "mysqladmin" in base
+    out = capsys.readouterr()
+    assert "cannot wait for 'mysql' to be healthy" in out.out + out.err

@@ -251,7 +251,14 @@ class _Plan:
         self.wanted_probes.setdefault(target, []).append(svc.name)
         probe = self.probe(target)
         if probe is not None and probe.edit is not None:
-            # It waits for the probe an unsafe fix of this run adds: as unsafe as that fix.
+            # It waits for the probe an unsafe fix of this run adds: as unsafe as that fix, and
+            # only where every variant the wait is read in has the file the probe goes into (a
+            # test file run alone would wait on a service with no health check: `up` fails).
+            home = self.doc_index.get(id(probe.where.doc))
+            missing = [v for v in where if home not in v]
+            if missing:
+                return None, (f"{target!r} to be healthy: the probe it gets goes into a file that "
+                              f"{'; '.join(images.variant_names(self.project, v) for v in missing)} does not read"), SAFETY
             return HEALTHY, f"{target!r} gets the known-good probe", Safety.UNSAFE
         return None, "", SAFETY
 
