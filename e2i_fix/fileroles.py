@@ -284,8 +284,13 @@ def by_header(path: Path) -> Role | None:
             head = fh.read(2048).decode("utf-8", "replace")
     except OSError:
         return None
+    return header_role(head)
+
+
+def header_role(text: str) -> Role | None:
+    """The role the comment that opens `text` (a compose file's text) gives it."""
     lines = []
-    for line in head.lstrip("\ufeff").splitlines():
+    for line in text[:2048].lstrip("\ufeff").splitlines():
         if not line.strip():
             continue
         if not line.lstrip().startswith("#"):

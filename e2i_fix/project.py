@@ -1153,7 +1153,7 @@ class Project:
         if got is None:
             doc = self.docs[i]
             root = self.stack.boundary if self.stack.boundary is not None else boundary_of(self.folder)
-            said = fileroles.said_of(doc.path, doc.value, self.role_globs, root)
+            said = fileroles.said_of(doc.path, doc.value, self.role_globs, root) or fileroles.header_role(doc.text)
             parent = self._referrer(i) if said is None else None
             if said is not None:
                 got = said

@@ -654,3 +654,14 @@ def test_vendored_code_is_not_searched(tmp_path: Path) -> None:
     assert "logging" in (tmp_path / "deploy" / "docker-compose.yml").read_text()
     assert (tmp_path / "vendor/github.com/x/y/docker-compose.yml").read_text() == body
     assert (tmp_path / "third_party/z/docker-compose.yml").read_text() == body
+
+
+def test_a_sample_file_that_says_so_gets_no_hardening(tmp_path: Path) -> None:
+    """`# Sample docker compose file, not meant for production use.` opens the file: it is
+    development, so it gets start-up fixes and no log rotation or hardening (and
+    `--show-config` says why)."""
+    text = "# Sample docker compose file, not meant for production use.\n\nservices:\n  web:\n    image: nginx:1.27\n"
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "compose.yaml").write_text(text)
+    assert main(["--apply", "--select", "logging", str(tmp_path)]) == 0
+    assert (tmp_path / "app" / "compose.yaml").read_text() == text

@@ -37,6 +37,8 @@ the decision `non-root-user` and `no-force-root` take):
   through paths written with variables, `source "${ENTRYPOINT_ROOT}/helpers.sh"`, and through
   the `.d` folders they run every script of), also keeps AUDIT_WRITE: PAM's audit record needs it, and without it PAM fails the call ("su: System
   error"). gosu, su-exec and setpriv change the user with plain system calls and need none;
+- an image the table says gains root at execve (sudo in its entrypoint, a setuid binary:
+  `gains`) is reported, whatever its user: once it switches, root needs what its command does;
 - whatever the user, the capabilities of binaries that carry file capabilities stay (caddy's
   `/usr/bin/caddy` has cap_net_bind_service, a Dockerfile's `setcap ... /usr/local/bin/x`):
   with them out of the bounding set, the binary fails to start with EPERM.
@@ -241,6 +243,11 @@ def _needs(project: Project, svc: Service) -> Needs | str:
         if f.unreadable:
             return "its Dockerfile cannot be read"
         binaries.update(f.file_caps)
+        gains = f.knowledge.runtime("gains")
+        if gains:
+            # sudo or a setuid binary switches to root at execve, and root then needs what its
+            # command does (sudo itself SETUID, SETGID, AUDIT_WRITE): not known from here.
+            return f"its image {gains} (built-in table): what it needs once it gains root is not known here"
         user = decisions.user_after(project, f)
         if not user.root:
             said = f" ({user.source})" if "in this run" in user.source else ""
