@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from e2i_fix._main import main
 from e2i_fix.passes import registry
 
 from hardening_cases import (apply, bad_option_is_an_error, cases, check, config_json, corpus, only_keys_changed, passes_of,
@@ -229,3 +230,20 @@ def test_written_in_the_stack_s_order_and_layout() -> None:
     assert ('      - pg_data:/var/lib/postgresql/data\n    tmpfs: ["/var/run/postgresql:size=64m", "/tmp:size=64m"]\n'
             '    read_only: true\n\nvolumes:\n') in text
     assert config_json(folder)["services"]["db"]["read_only"] is True
+
+
+def test_a_script_a_heredoc_writes_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`COPY <<EOT /docker-entrypoint.d/40-config.sh` writes a script the nginx entrypoint runs
+    at start; it `sed -i`s the files `find` lists under /out: on a read-only root the entrypoint
+    exits. Reported, not made read-only."""
+    (tmp_path / "web" / "dist").mkdir(parents=True)
+    (tmp_path / "web" / "Dockerfile").write_text(
+        "# syntax=docker/dockerfile:1\nFROM nginx:1.27-alpine\nCOPY dist /out\n"
+        "COPY <<EOT /docker-entrypoint.d/40-config.sh\n#!/bin/sh\n"
+        "find /out -name '*.js' | xargs sed -i \"s#API_URL#\\$API#g\"\nEOT\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: ./web\n    ports: [\"3000:80\"]\n")
+    capsys.readouterr()
+    main(["--apply", "--unsafe-fixes", "--select", "read-only-root", str(tmp_path)])
+    assert "read_only" not in (tmp_path / "compose.yaml").read_text()
+    out = capsys.readouterr()
+    assert "edits the files `find` lists there in place (sed -i)" in out.out + out.err

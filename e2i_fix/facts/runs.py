@@ -110,6 +110,17 @@ def scripts(f: Facts) -> tuple[Script, ...]:
             text = _read(host)
             if text is not None:
                 out.append(Script(text, _shown(f, host), host))
+    # Scripts the Dockerfile writes itself with a heredoc (`COPY <<EOF /docker-entrypoint.d/40-x.sh`):
+    # what they run at start is as much the container's as a copied file.
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name not in ("COPY", "ADD") or not ins.operands:
+                continue
+            target = ins.operands[-1]
+            if not (target.endswith(".sh") or "entrypoint" in target.lower()) or target.startswith("/tmp/"):
+                continue
+            for body in ins.heredoc_texts():
+                out.append(Script(body, f"its Dockerfile:{ins.line} {ins.name} {target}"))
     return tuple(out)
 
 
@@ -727,6 +738,9 @@ def owns_run(f: Facts, user: str) -> bool:
 _TARGET = r"([\"']?)((?:/|\$\{?[A-Za-z_])[^\s;&|\"'<>)`]*)\1"
 _REDIRECT = lazyre.compile(r"(?<![<0-9&])(?:[12]?>>?|&>>?)\s*" + _TARGET)
 _TEE = lazyre.compile(r"\btee\s+(?:-a\s+)?" + _TARGET)
+# `find DIR ... | xargs sed -i ...` and `find DIR ... -exec sed -i ...`: the files under DIR.
+_FIND_SED_I = lazyre.compile(r"\bfind\s+(/[\w./-]+)[^\n;&]*?(?:\|\s*xargs\s+(?:-\S+\s+)*|-exec\s+)sed\s+(?:-\w*\s+)*-i",
+                             re.MULTILINE)
 _SED_I = lazyre.compile(r"\bsed\s+(?:-\w*\s+)*-i\S*\s+[^;&|\n]*?\s(/[^\s;&|\"']+)\s*(?:$|[;&|\n])", re.MULTILINE)
 _TOUCHES = lazyre.compile(r"(?:^|[\s;&|(])(?:mkdir(?:\s+-p)?|touch|rm\s+-\w*|ln\s+-\w*\s+\S+|cp\s+(?:-\w+\s+)*\S+|mv\s+\S+"
                       r"|install\s+(?:-\w+\s+)*)\s+" + _TARGET)
@@ -782,6 +796,8 @@ def writes(f: Facts) -> tuple[Write, ...]:
             add(m.group(1), f"{s.origin} renders a template into it")
         for m in _SED_I.finditer(body):
             add(m.group(1), f"{s.origin} edits it in place (sed -i)")
+        for m in _FIND_SED_I.finditer(body):
+            add(m.group(1), f"{s.origin} edits the files `find` lists there in place (sed -i)")
         for m in re.finditer(r"\benvsubst\b[^\n;&|]*>\s*" + _TARGET, body):
             _target(add, m.group(2), values, f"{s.origin} renders a template into it (envsubst)")
     words = " ".join(f.argv)
