@@ -247,3 +247,21 @@ def test_a_script_a_heredoc_writes_is_read(tmp_path: Path, capsys: pytest.Captur
     assert "read_only" not in (tmp_path / "compose.yaml").read_text()
     out = capsys.readouterr()
     assert "edits the files `find` lists there in place (sed -i)" in out.out + out.err
+
+
+def test_an_install_at_start_writes_the_system(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The project's own entrypoint for its database installs an extension at start when a
+    documented switch is on (`apt-get install`, `make install`): on a read-only root it exits."""
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "pg" / "entrypoint.sh").write_text(
+        "#!/bin/sh\nif [ \"$PG_BIGM\" = true ]; then\n  apt-get update && apt-get install -y build-essential\n"
+        "  make install\nfi\nexec docker-entrypoint.sh postgres\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  db:\n    image: postgres:16\n    entrypoint: [\"/bin/sh\", \"/docker-entrypoint-mount.sh\"]\n"
+        "    volumes:\n      - ./pg/entrypoint.sh:/docker-entrypoint-mount.sh\n      - data:/var/lib/postgresql/data\n"
+        "volumes:\n  data:\n")
+    capsys.readouterr()
+    main(["--apply", "--unsafe-fixes", "--select", "read-only-root", str(tmp_path)])
+    assert "read_only" not in (tmp_path / "compose.yaml").read_text()
+    out = capsys.readouterr()
+    assert "installs at start" in out.out + out.err

@@ -738,6 +738,9 @@ def owns_run(f: Facts, user: str) -> bool:
 _TARGET = r"([\"']?)((?:/|\$\{?[A-Za-z_])[^\s;&|\"'<>)`]*)\1"
 _REDIRECT = lazyre.compile(r"(?<![<0-9&])(?:[12]?>>?|&>>?)\s*" + _TARGET)
 _TEE = lazyre.compile(r"\btee\s+(?:-a\s+)?" + _TARGET)
+# Installs a container runs at start (an entrypoint's optional extension, a plugin step).
+_INSTALLS = lazyre.compile(r"(?m)^[^#\n]*?\b(apt-get\s+(?:-\S+\s+)*install|apt\s+install|apk\s+add|yum\s+install|"
+                           r"dnf\s+install|microdnf\s+install|make\s+install)\b")
 # `find DIR ... | xargs sed -i ...` and `find DIR ... -exec sed -i ...`: the files under DIR.
 _FIND_SED_I = lazyre.compile(r"\bfind\s+(/[\w./-]+)[^\n;&]*?(?:\|\s*xargs\s+(?:-\S+\s+)*|-exec\s+)sed\s+(?:-\w*\s+)*-i",
                              re.MULTILINE)
@@ -798,6 +801,10 @@ def writes(f: Facts) -> tuple[Write, ...]:
             add(m.group(1), f"{s.origin} edits it in place (sed -i)")
         for m in _FIND_SED_I.finditer(body):
             add(m.group(1), f"{s.origin} edits the files `find` lists there in place (sed -i)")
+        installs = _INSTALLS.search(body)
+        if installs is not None:
+            # A package manager or `make install` at start writes the system's own folders.
+            add("/usr", f"{s.origin} installs at start (`{installs.group(0).strip()}`)")
         for m in re.finditer(r"\benvsubst\b[^\n;&|]*>\s*" + _TARGET, body):
             _target(add, m.group(2), values, f"{s.origin} renders a template into it (envsubst)")
     words = " ".join(f.argv)
