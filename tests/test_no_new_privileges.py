@@ -294,3 +294,14 @@ def test_pgadmin_gains_at_execve(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr()
     assert "listens on 8080 instead" in out.out + out.err
     assert "what it needs once it gains root is not known here" in out.out + out.err
+
+
+def test_a_mail_server_s_setgid_postdrop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docker-mailserver starts as root, but its non-root daemons submit mail through Postfix's
+    setgid postdrop: the option would stop Sieve replies. Reported, not fixed."""
+    (tmp_path / "compose.yaml").write_text("services:\n  mail:\n    image: ghcr.io/docker-mailserver/docker-mailserver:15\n")
+    capsys.readouterr()
+    main(["--apply", "--unsafe-fixes", "--select", "no-new-privileges", str(tmp_path)])
+    assert "no-new-privileges" not in (tmp_path / "compose.yaml").read_text()
+    out = capsys.readouterr()
+    assert "setgid postdrop" in out.out + out.err
