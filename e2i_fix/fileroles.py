@@ -15,8 +15,8 @@ The role comes from, in order:
 2. the file's name: a word of it (split at `.`, `-`, `_`): `devcontainer` first (development:
    a `devcontainer-example/` is a dev container's, whatever else it says); then `example`,
    `sample`, `template`, `dist` (example); `test`, `tests`, `testing`, `ci`, `e2e`,
-   `integration`, `benchmark`, `benchmarks`, `cypress`, `playwright`, `selenium` (test; not `bench`: Frappe's `bench` runs its
-   production sites); `dev`, `develop`, `development`, `devenv`, `local`, `debug`
+   `integration`, `benchmark`, `benchmarks`, `cypress`, `playwright`, `selenium` (test; not
+   `bench`: Frappe's `bench` runs its production sites); `dev`, `develop`, `developer`, `development`, `devenv`, `local`, `debug`
    (development); `maintenance`, `tools`, `tool`, `tooling`, `migrate`, `migration`,
    `migrations` (maintenance); `prod`, `production`, `staging` (production);
 3. the compose project name (`name: documenso-development`): a word of it, as in 2;
@@ -77,7 +77,7 @@ _WORDS = (
     (EXAMPLE, frozenset({"example", "examples", "sample", "samples", "template", "dist"})),
     (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration", "benchmark", "benchmarks", "cypress",
                       "playwright", "selenium"})),
-    (DEVELOPMENT, frozenset({"dev", "develop", "development", "devenv", "local", "debug"})),
+    (DEVELOPMENT, frozenset({"dev", "develop", "developer", "development", "devenv", "local", "debug"})),
     (MAINTENANCE, frozenset({"maintenance", "tools", "tool", "tooling", "migrate", "migration", "migrations"})),
     (PRODUCTION, frozenset({"prod", "production", "staging"})),
 )
@@ -86,7 +86,7 @@ _FOLDERS = {".ci": TEST, ".github": TEST, ".devcontainer": DEVELOPMENT}
 _SPLIT = lazyre.compile(r"[-_.]+")
 _NAME_SPLIT = lazyre.compile(r"[^A-Za-z0-9]+")
 _RELOAD = lazyre.compile(
-    r"--reload\b|\bnodemon\b|manage\.py\s+runserver\b|\b(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?dev\b"
+    r"--reload\b|--py-autoreload\b|\bnodemon\b|manage\.py\s+runserver\b|\b(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?dev\b"
     r"|\b(?:fastapi|next|nuxt|astro|vite|remix)\s+dev\b|\bflask\b.*--debug\b|--watch\b|\bwatchfiles\b"
     r"|\bvite\b(?!\s+(?:build|preview))")
 # An entrypoint or command that exits at once: a service switched off in a maintenance file.

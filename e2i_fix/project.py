@@ -85,6 +85,7 @@ _OVERRIDE = lazyre.compile(r"(?:docker-)?compose\.[^/]+\.ya?ml")
 # Compose-like names with other separators (`docker-compose-local.yml`, `compose-dev.yaml`,
 # `fleet-compose.yml`): what they are is read from what they hold.
 _LIKE = lazyre.compile(r"(?:[^/]*[-_.])?(?:docker-)?compose(?:[-_.][^/]*)?\.ya?ml")
+_DOCKERFILE_NAME = lazyre.compile(r"(?i)(?:[\w.-]+\.)?dockerfile(?:\.[\w.-]+)?|containerfile")
 # Folders a search never enters: tools' own trees, and vendored code (Go's `vendor/`, `third_party/`),
 # which belongs to the projects it was copied from (a check such as `go mod vendor` undoes edits there).
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", "vendor", "third_party"}
@@ -209,6 +210,11 @@ def discover(paths: list[Path]) -> Iterator[Discovered]:
                 if isinstance(s, Stack):
                     s.boundary = root
                 found.append(s)
+        elif _DOCKERFILE_NAME.fullmatch(p.name) and p.is_file():
+            # A Dockerfile is fixed through the compose files that build it: name those, or
+            # the folder (a lint-staged or pre-commit hook may pass it along).
+            found.append(Skipped(p, "left alone: a Dockerfile is fixed with the stack whose compose files build it: "
+                                    "name the compose file or its folder"))
         elif p.exists() or p.is_symlink():
             explicit.setdefault(p.parent, []).append(p)
         else:

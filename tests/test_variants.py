@@ -312,7 +312,7 @@ def test_show_config_lists_a_fragment_with_its_base(capsys: pytest.CaptureFixtur
     ("docker-compose.e2e.yml", "test"), ("compose.example.yaml", "example"), ("docker-compose.sample.yml", "example"),
     ("docker-compose.prod.yml", "production"), ("compose.devops.yaml", None), ("docker-compose.override.yml", None),
     ("docker-compose.bench.yml", None), ("docker-compose.benchmark.yml", "test"), ("compose.tools.yaml", "maintenance"),
-    ("compose.devenv.yaml", "development"), ("docker-compose-non-dev.yml", None), ("docker-compose.migrate.yml", "maintenance"),
+    ("compose.devenv.yaml", "development"), ("docker-compose-non-dev.yml", None), ("docker-compose-developer.yml", "development"), ("docker-compose.migrate.yml", "maintenance"),
     ("compose.prod-migrations.yaml", "maintenance"), ("devcontainer-example.yml", "development"),
     ("compose.devcontainer.example.yaml", "development"),
 ])
@@ -665,3 +665,12 @@ def test_a_sample_file_that_says_so_gets_no_hardening(tmp_path: Path) -> None:
     (tmp_path / "app" / "compose.yaml").write_text(text)
     assert main(["--apply", "--select", "logging", str(tmp_path)]) == 0
     assert (tmp_path / "app" / "compose.yaml").read_text() == text
+
+
+def test_a_dockerfile_named_alone_is_left_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A hook that passes every staged file passes Dockerfiles too: no "invalid YAML" and no
+    exit 2, a note that names what to pass instead."""
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    capsys.readouterr()
+    assert main(["--check", str(tmp_path / "Dockerfile")]) == 0
+    assert "a Dockerfile is fixed with the stack whose compose files build it" in capsys.readouterr().out
