@@ -489,9 +489,10 @@ def _fragment_note(g: _Fragment, path: Path) -> str:
             "to have it read so")
 
 
-def _reached(stack: Stack) -> set[Path]:
-    """The files a stack's compose files include or extend from, transitively."""
-    cache: dict[Path, list[Ref]] = {}
+def _reached(stack: Stack, cache: dict[Path, list[Ref]] | None = None) -> set[Path]:
+    """The files a stack's compose files include or extend from, transitively (`cache`: what
+    each file names, shared by the callers that walk several stacks)."""
+    cache = {} if cache is None else cache
     mine: set[Path] = set()
     todo = [(p, stack.folder) for p in stack.compose]
     while todo:
@@ -537,18 +538,9 @@ def _claim(found: list[Discovered]) -> list[Discovered]:
     owner: dict[Path, int] = {}
     claims: list[set[Path]] = []
     for n, item in enumerate(found):
-        mine: set[Path] = set()
-        if isinstance(item, Stack):
-            todo = [(p, item.folder) for p in item.compose]
-            while todo:
-                path, folder = todo.pop()
-                for ref in _named_by(path, folder, cache):
-                    for f in ref.paths:
-                        if f not in mine:
-                            mine.add(f)
-                            todo.append((f, ref.project_dir))
-            for f in sorted(mine):
-                owner.setdefault(f, n)
+        mine = _reached(item, cache) if isinstance(item, Stack) else set()
+        for f in sorted(mine):
+            owner.setdefault(f, n)
         claims.append(mine)
     if not owner:
         return found
