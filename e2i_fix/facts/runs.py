@@ -160,16 +160,23 @@ def _reached(f: Facts, body: str, env: dict[str, str]) -> list[str]:
     return out
 
 
+def _bound(f: Facts, path: str) -> Path | None:
+    """The host path at the normalised container `path`, where a bind mount puts one there."""
+    for m in f.mounts:
+        if m.kind == "bind" and m.host is not None and (path == m.target or path.startswith(m.target.rstrip("/") + "/")):
+            rel = posixpath.relpath(path, m.target)
+            return m.host if rel == "." else m.host / rel
+    return None
+
+
 def host_dir(f: Facts, container_path: str) -> Path | None:
     """The folder of the build context (or a bind mount) that is at `container_path` in the
     container, where the stack tells: a folder the stages copy there, or one inside a folder
     they copy."""
     path = posixpath.normpath(container_path)
-    for m in f.mounts:
-        if m.kind == "bind" and m.host is not None and (path == m.target or path.startswith(m.target.rstrip("/") + "/")):
-            rel = posixpath.relpath(path, m.target)
-            got = m.host if rel == "." else m.host / rel
-            return got if got.is_dir() else None
+    bound = _bound(f, path)
+    if bound is not None:
+        return bound if bound.is_dir() else None
     best: Path | None = None
     for target, _, host in _copied(f):
         if not host.is_dir():
@@ -278,11 +285,9 @@ def host_file(f: Facts, container_path: str) -> Path | None:
         else:
             return None  # a command found on PATH
     path = posixpath.normpath(path)
-    for m in f.mounts:
-        if m.kind == "bind" and m.host is not None and (path == m.target or path.startswith(m.target.rstrip("/") + "/")):
-            rel = posixpath.relpath(path, m.target)
-            got = m.host if rel == "." else m.host / rel
-            return got if got.is_file() else None
+    bound = _bound(f, path)
+    if bound is not None:
+        return bound if bound.is_file() else None
     best: Path | None = None
     for target, _, host in _copied(f):
         if path == target and host.is_file():
