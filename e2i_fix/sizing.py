@@ -22,6 +22,8 @@ from e2i_fix.project import Project, Service, command_text, role
 from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from e2i_fix.facts import Facts
     from e2i_fix.facts.image import ImageRef, Knowledge
     from e2i_fix.facts.sizes import Sizes
@@ -171,14 +173,7 @@ def demands(config: dict[str, Any], family: str | None,
     # The valkey image appends $VALKEY_EXTRA_FLAGS to the server's arguments (bitnami's images
     # read REDIS_EXTRA_FLAGS / VALKEY_EXTRA_FLAGS alike): a --maxmemory there is the service's own.
     flags = " ".join(str(v) for k, v in env.items() if v is not None and _EXTRA_FLAGS.search(k))
-    for m in _MAXMEMORY.finditer(f"{cmd} {flags}" if flags else cmd):
-        tok = m.group(1).strip("'\"")
-        if _INTERP.search(tok):
-            unread.append(f"--maxmemory {tok}")
-            continue
-        b = _redis_bytes(tok)
-        if b:
-            out.append(Demand(math.ceil(b * 1.5), f"--maxmemory {tok} x 1.5"))
+    _flag_sizes(_MAXMEMORY, f"{cmd} {flags}" if flags else cmd, _redis_bytes, "--maxmemory", out, unread)
 
     jvm = [("the command", cmd)] + [(k, str(v)) for k, v in env.items() if v is not None and _JVM_ENV.search(k)]
     for where, text in jvm:
@@ -239,36 +234,40 @@ def demands(config: dict[str, Any], family: str | None,
             elif tok.isdigit() and int(tok):
                 out.append(Demand(math.ceil(int(tok) * MiB * 1.5), f"--max-old-space-size={tok} in {where} x 1.5"))
     if family and canon(family) == "memcached" or re.search(r"(?:^|[\s/])memcached(?:\s|$)", cmd):
-        for m in _MEMCACHED.finditer(cmd):
-            tok = m.group(1).strip("'\"")
-            sm = re.fullmatch(r"(\d+)([kKmMgG]?)", tok)
-            if _INTERP.search(tok):
-                unread.append(f"memcached -m {tok}")
-            elif sm and int(sm.group(1)):
-                b = int(sm.group(1)) * UNIT[(sm.group(2) or "m").lower()]
-                out.append(Demand(math.ceil(b * 1.5), f"memcached -m {tok} x 1.5"))
+        _flag_sizes(_MEMCACHED, cmd, _memcached_bytes, "memcached -m", out, unread)
     # MySQL and MariaDB: the InnoDB buffer pool is most of what the server takes, the rest its
     # connections' buffers (the buffer pool is sized at 50 to 75 % of the memory given to the
     # server: dev.mysql.com/doc/refman/8.4/en/innodb-buffer-pool-resize.html).
-    for m in _INNODB_POOL.finditer(cmd):
-        tok = m.group(1).strip("'\"")
-        if _INTERP.search(tok):
-            unread.append(f"innodb_buffer_pool_size {tok}")
-            continue
-        b = _jvm_bytes(tok)
-        if b:
-            out.append(Demand(math.ceil(b * 1.5), f"innodb_buffer_pool_size {tok} x 1.5"))
+    _flag_sizes(_INNODB_POOL, cmd, _jvm_bytes, "innodb_buffer_pool_size", out, unread)
     # /dev/shm is a tmpfs whose pages count against the container's memory limit (Postgres's
     # dynamic shared memory, a browser's or a trainer's shared buffers): a service that asks for
     # a large one uses it, and needs as much again for its processes.
     shm = config.get("shm_size")
-    if shm is not None:
-        b = parse_size(shm) if not (isinstance(shm, str) and _INTERP.search(shm)) else None
-        if b is None and isinstance(shm, str) and _INTERP.search(shm):
-            unread.append(f"shm_size {shm}")
-        elif b:
-            out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)"))
+    if isinstance(shm, str) and _INTERP.search(shm):
+        unread.append(f"shm_size {shm}")
+    elif shm is not None and (b := parse_size(shm)):
+        out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)"))
     return out, list(dict.fromkeys(unread))
+
+
+def _flag_sizes(rx: re.Pattern[str], text: str, parse: Callable[[str], int | None], name: str,
+                out: list[Demand], unread: list[str]) -> None:
+    """Each size `rx` finds in `text` (its first group), x 1.5 as a need; one written through
+    a variable is unread."""
+    for m in rx.finditer(text):
+        tok = m.group(1).strip("'\"")
+        if _INTERP.search(tok):
+            unread.append(f"{name} {tok}")
+            continue
+        b = parse(tok)
+        if b:
+            out.append(Demand(math.ceil(b * 1.5), f"{name} {tok} x 1.5"))
+
+
+def _memcached_bytes(tok: str) -> int | None:
+    """memcached's `-m`: megabytes, or a size with a unit in newer releases."""
+    sm = re.fullmatch(r"(\d+)([kKmMgG]?)", tok)
+    return int(sm.group(1)) * UNIT[(sm.group(2) or "m").lower()] if sm else None
 
 
 # --- the profile table ----------------------------------------------------------------------
