@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from e2i_fix import buildctx, facts, lazyre
+from e2i_fix.facts import run_cache
 from e2i_fix.dockerfile import DockerfileDoc, Instruction, Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
@@ -119,8 +120,16 @@ _CLASSIC = lazyre.compile(r"\bDOCKER_BUILDKIT=0\b")
 
 def _classic_builder(project: Project) -> str | None:
     """Where the repository builds its images with the classic builder (`DOCKER_BUILDKIT=0` in
-    its README, Makefile or scripts, beside the stack or at the repository's top), if it does."""
-    folders = dict.fromkeys([project.folder, project.stack.boundary or project.folder])
+    its README, Makefile or scripts, beside the stack or at the repository's top), if it does.
+    Read once per run: every round's index asks again."""
+    folders = tuple(dict.fromkeys([project.folder, project.stack.boundary or project.folder]))
+    said: dict[tuple[Path, ...], str | None] = run_cache(project).setdefault("classic builder", {})
+    if folders not in said:
+        said[folders] = _classic_in(folders)
+    return said[folders]
+
+
+def _classic_in(folders: tuple[Path, ...]) -> str | None:
     for folder in folders:
         try:
             entries = sorted(folder.iterdir())
@@ -174,25 +183,14 @@ class _Run:
         got = self.f.expand(text, self.stage, self.ins)
         return got if "$" not in got else None
 
-    def earlier(self) -> list[Instruction]:
-        """The RUNs before this one in its stage chain, in order."""
+    def earlier(self, names: tuple[str, ...] = ("RUN",)) -> list[Instruction]:
+        """The instructions named `names` (RUNs) before this one in its stage chain, in order."""
         out: list[Instruction] = []
         for st in _chain(self.stage):
             for other in st.instructions:
                 if other is self.ins:
                     return out
-                if other.name == "RUN":
-                    out.append(other)
-        return out
-
-    def copies(self) -> list[Instruction]:
-        """The COPY and ADD instructions before this RUN in its stage chain, in order."""
-        out: list[Instruction] = []
-        for st in _chain(self.stage):
-            for other in st.instructions:
-                if other is self.ins:
-                    return out
-                if other.name in ("COPY", "ADD"):
+                if other.name in names:
                     out.append(other)
         return out
 
@@ -393,7 +391,7 @@ _YARNRC_LINE = lazyre.compile(r"^([A-Za-z]+):\s*(.*?)\s*$", re.MULTILINE)
 def _copied_yarn(r: _Run) -> str | None:
     """The source of an earlier COPY or ADD that brings Yarn 2+'s files into the image (a
     `.yarnrc.yml` from a subfolder, `.yarn/releases`), if one does."""
-    for other in r.copies():
+    for other in r.earlier(("COPY", "ADD")):
         for src in other.operands[:-1]:
             if src.startswith("--"):
                 continue
