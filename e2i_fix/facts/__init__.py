@@ -698,10 +698,8 @@ def _swarm_said(project: Project) -> str | None:
             return f"{Path(str(d.path)).name}:{line} speaks of {m.group(1).lower()} (`{m.group(0).strip()[:80]}`)"
     names = {Path(str(d.path)).name for d in project.docs}
     for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
-        for readme in sorted(folder.glob("README*")):
-            try:
-                text = readme.read_text("utf-8", "replace") if readme.stat().st_size < 1 << 20 else ""
-            except OSError:
+        for readme, _, text in side_files(project, folder):
+            if not readme.name.startswith("README"):
                 continue
             for m in _PWD_STACK.finditer(text):
                 if m.group(1) in names:
@@ -709,10 +707,39 @@ def _swarm_said(project: Project) -> str | None:
     return None
 
 
+_SIDE_NAMES = ("Makefile", "justfile", "Taskfile.yml")
+
+
+def side_files(project: Project, folder: Path) -> tuple[tuple[Path, int, str], ...]:
+    """The READMEs, Makefiles, justfiles, Taskfiles and shell scripts of `folder` (up to 1 MiB
+    each), in name order, with their sizes: what the passes read of how a project builds and
+    deploys its stacks. Read once per run: every round's index, and each pass, asks again."""
+    cache: dict[Path, tuple[tuple[Path, int, str], ...]] = run_cache(project).setdefault("side files", {})
+    got = cache.get(folder)
+    if got is None:
+        out = []
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            entries = []
+        for p in entries:
+            if not (p.name.upper().startswith("README") or p.name in _SIDE_NAMES or p.suffix in (".sh", ".bash")):
+                continue
+            try:
+                size = p.stat().st_size
+                if not p.is_file() or size >= 1 << 20:
+                    continue
+                out.append((p, size, p.read_text("utf-8", "replace")))
+            except OSError:
+                continue
+        got = cache[folder] = tuple(out)
+    return got
+
+
 def _deployed_by_script(project: Project, names: frozenset[str]) -> str | None:
     why: str | None = None
     for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
-        why = _stack_script(folder, names)
+        why = _stack_script(project, folder, names)
         if why:
             break
     if why is None and project.stack.boundary is not None:
@@ -764,19 +791,9 @@ def _stack_script_text(p: Path) -> str | None:
         return None
 
 
-def _stack_script(folder: Path, names: frozenset[str]) -> str | None:
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        return None
-    for p in entries:
-        if not (p.suffix in (".sh", ".bash") or p.name in ("Makefile", "justfile", "Taskfile.yml")):
-            continue
-        try:
-            if not p.is_file() or p.stat().st_size > 262144:
-                continue
-            text = p.read_text("utf-8", "replace")
-        except OSError:
+def _stack_script(project: Project, folder: Path, names: frozenset[str]) -> str | None:
+    for p, size, text in side_files(project, folder):
+        if not (p.suffix in (".sh", ".bash") or p.name in _SIDE_NAMES) or size > 262144:
             continue
         for line in text.splitlines():
             if _STACK_DEPLOY in line and (any(n in line for n in names) or "-c" in line.split(_STACK_DEPLOY, 1)[1]):

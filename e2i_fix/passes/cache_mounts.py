@@ -70,7 +70,6 @@ from pathlib import Path
 from typing import Any
 
 from e2i_fix import buildctx, facts, lazyre
-from e2i_fix.facts import run_cache
 from e2i_fix.dockerfile import DockerfileDoc, Instruction, Stage
 from e2i_fix.fix import Edit, Fix, Safety
 from e2i_fix.project import Project, targets
@@ -120,31 +119,11 @@ _CLASSIC = lazyre.compile(r"\bDOCKER_BUILDKIT=0\b")
 
 def _classic_builder(project: Project) -> str | None:
     """Where the repository builds its images with the classic builder (`DOCKER_BUILDKIT=0` in
-    its README, Makefile or scripts, beside the stack or at the repository's top), if it does.
-    Read once per run: every round's index asks again."""
-    folders = tuple(dict.fromkeys([project.folder, project.stack.boundary or project.folder]))
-    said: dict[tuple[Path, ...], str | None] = run_cache(project).setdefault("classic builder", {})
-    if folders not in said:
-        said[folders] = _classic_in(folders)
-    return said[folders]
-
-
-def _classic_in(folders: tuple[Path, ...]) -> str | None:
-    for folder in folders:
-        try:
-            entries = sorted(folder.iterdir())
-        except OSError:
-            continue
-        for p in entries:
-            if not (p.name.upper().startswith("README") or p.name in ("Makefile", "justfile") or p.suffix == ".sh"):
-                continue
-            try:
-                if not p.is_file() or p.stat().st_size > 1 << 20:
-                    continue
-                text = p.read_text("utf-8", "replace")
-            except OSError:
-                continue
-            if _CLASSIC.search(text):
+    its README, Makefile or scripts, beside the stack or at the repository's top), if it does."""
+    for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
+        for p, _, text in facts.side_files(project, folder):
+            if (p.name.upper().startswith("README") or p.name in ("Makefile", "justfile") or p.suffix == ".sh") \
+                    and _CLASSIC.search(text):
                 return f"{p.name} builds with DOCKER_BUILDKIT=0"
     return None
 
