@@ -169,6 +169,8 @@ class _Plan:
         self.partial: dict[tuple[str, str], list[tuple[int, ...]]] = {}
         self.allowed: set[str] = set(project.services)
         self._broken: dict[str, bool] = {}
+        # (service, target) -> why the target's health check may never pass: the wait is unsafe
+        self.doubts: dict[tuple[str, str], str] = {}
         self._probes: dict[str, _Probe | None] = {}
         # `docker stack deploy` refuses a depends_on mapping (its schema has a list of names),
         # and swarm does not wait on dependencies at all.
@@ -241,6 +243,7 @@ class _Plan:
             # pass: then waiting on it stops `up`, where today the mark is only cosmetic.
             doubt = None if added else next((d for v in where if (d := health.unproven(self.project, target, v))), None)
             if doubt is not None:
+                self.doubts[(svc.name, target)] = doubt
                 return HEALTHY, f"{target!r} has a health check, but {doubt}", Safety.UNSAFE
             return HEALTHY, f"{target!r} has a health check", Safety.UNSAFE if added else SAFETY
         if healthy:
@@ -360,8 +363,8 @@ class _Plan:
                         notes.append(why)
                     continue
                 decisions[e.name] = (want, safety)
-                if safety is not SAFETY and ", but " in why:
-                    doubts[e.name] = why.split(", but ", 1)[1]
+                if (svc.name, e.name) in self.doubts:
+                    doubts[e.name] = self.doubts[(svc.name, e.name)]
             if self.held:
                 continue  # no condition where `docker stack deploy` reads the file, or its authors took them out
             line, col = position(key)
