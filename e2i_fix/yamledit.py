@@ -7,6 +7,7 @@ reports instead of fixing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -205,24 +206,9 @@ def commented_key(doc: ComposeDoc, mapping: MappingNode, key: str) -> int | None
     (`# security_opt: ["label:disable"]`, which the project's docs tell some users to
     uncomment), if it holds one: a key added beside it would make that line a second `key:`
     once uncommented, which Compose refuses."""
-    if not mapping.value:
-        return None
+    if not mapping.value or doc.text.find("#", mapping.start_mark.index, mapping.end_mark.index) < 0:
+        return None  # most services hold no comment at all
     col = mapping.value[0][0].start_mark.column
-    start = mapping.start_mark.index
-    text = doc.text[start:mapping.end_mark.index]
-    prefix = " " * col
-    for offset, line in _lines(text):
-        if line.startswith(prefix) and line[col:col + 1] == "#":
-            body = line[col + 1:].lstrip(" \t")
-            if body.startswith(key + ":") or body.startswith(f'"{key}":'):
-                return doc.text.count("\n", 0, start + offset) + 1
-    return None
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    out = []
-    at = 0
-    for line in text.split("\n"):
-        out.append((at, line.rstrip("\r")))
-        at += len(line) + 1
-    return out
+    rx = re.compile(rf'^ {{{col}}}#[ \t]*"?{re.escape(key)}"?:', re.MULTILINE)
+    m = rx.search(doc.text, mapping.start_mark.index, mapping.end_mark.index)
+    return doc.text.count("\n", 0, m.start()) + 1 if m else None
