@@ -503,8 +503,8 @@ def _held(project: Project, group: list[str], nets: dict[str, set[str] | None]) 
             yield Fix(ID, f"frontend {f!r} is on network {fixed}: left on its networks", where, line, col,
                       safety=Safety.DISPLAY_ONLY)
             continue
-        f_ = facts.of(project, svc)
-        unread = configs.unread_proxy_config(f_) if f_ is not None else None
+        reading = facts.of(project, svc)
+        unread = configs.unread_proxy_config(reading) if reading is not None else None
         if unread is not None:
             yield Fix(ID, f"frontend {f!r}: {unread}: what it passes requests to is not known, left on its networks",
                       where, line, col, safety=Safety.DISPLAY_ONLY)
