@@ -299,6 +299,9 @@ class Profile(NamedTuple):
     floor: Figure | None  # the documented memory need of its image, a floor for observed usage
     image: str | None  # the repository they were matched on: "ghcr.io/immich-app/postgres"
     family: str | None  # the table's name for its software: "postgres"
+    # The image the service pulls when it is built elsewhere and the table knows nothing of it
+    # ("flowiseai/flowise-worker:2"): a role's figure says nothing of what that image runs.
+    pulled: str | None = None
 
 
 _TABLES: dict[str, Tables] = {}
@@ -438,6 +441,10 @@ class Tables:
                 if doc is not None:
                     floor = Figure(doc.memory, doc.label, doc.source, True, "documented")
                 break
+        pulled = None
+        first = _images(svc, f)[0]
+        if first[1] and first[0] is not None and matched == (None, None):
+            pulled = first[0].path
         r = role_of(svc, f)
         if r:
             chain += [t[r] for t in (self.roles, self.builtin_roles) if r in t]
@@ -445,7 +452,7 @@ class Tables:
         c = next(e for e in chain if e.cpus is not None)
         m = next(e for e in chain if e.memory is not None)
         return Profile(Figure(c.cpus, c.label, c.source, c.safe, c.kind), Figure(m.memory, m.label, m.source, m.safe, m.kind),
-                       floor, *matched)
+                       floor, *matched, pulled)
 
 
 def image_keys(image: str | None) -> tuple[str, ...]:
@@ -687,6 +694,12 @@ def from_usage(obs: Observed, tables: Tables, floor: Figure | None) -> tuple[Fig
     return cpu_fig, mem_fig
 
 
+def pulled_reason(image: str, fig: Figure, their: bool = False) -> str:
+    """Why a role's figure is not applied to an image built elsewhere."""
+    return (f"{'their' if their else 'its'} image {image} is built elsewhere and the tool has no figures for it: the "
+            f"generic {fig.label.split()[1]} figure ({human(int(fig.value))}) says nothing of what that image runs")
+
+
 class Memory(NamedTuple):
     """The memory limit of one service, or why no figure can be trusted with it."""
 
@@ -695,6 +708,7 @@ class Memory(NamedTuple):
     safe: bool
     notes: tuple[str, ...]
     unknown: str | None = None
+    pulled: bool = False  # `unknown` is about an image built elsewhere (`pulled_reason`)
 
 
 _TRUSTED = ("config", "usage", "documented")
@@ -752,6 +766,10 @@ def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) 
         notes.append(f"{image} runs {entry} in an image of its own: what it configures beyond the settings read here is not known, "
                      "so an unsafe fix")
         safe = False
+    elif kind == "role" and not own and profile.pulled:
+        # An image built elsewhere runs what its own Dockerfile sets (a Node heap, a JVM, a
+        # pool of workers): a role's figure for it is a guess the tool cannot check.
+        return Memory(None, source, False, tuple(notes), pulled_reason(profile.pulled, fig), pulled=True)
     elif kind == "default" and not own:
         return Memory(None, source, False, tuple(notes), NO_FIGURES)
     elif not own:

@@ -263,6 +263,7 @@ def test_fixture(case: str, tmp_path: Path) -> None:
             "[deploy-limits] service 'embeddings' has no resource limits, and no figure can be trusted with it: a model server, whose memory is the models it loads (`bentoml serve` in its command); measure it (--usage, `docker stats` output) or set services.embeddings in the configuration (no fix applied)",
             "[deploy-limits] service 'llm' has no resource limits, and no figure can be trusted with it: a model server (Ollama), whose memory is the models it pulls and runs; measure it (--usage, `docker stats` output) or set services.llm in the configuration (no fix applied)",
             "[deploy-limits] service 'mailer' has no resource limits, and no figure can be trusted with it: the tool has no figures for its image, and it has no role, no observed usage and no size it sets itself; measure it (--usage, `docker stats` output) or set services.mailer in the configuration (no fix applied)",
+            "[deploy-limits] service 'worker' has no resource limits, and no figure can be trusted with it: its image example/flow-worker is built elsewhere and the tool has no figures for it: the generic worker figure (4G) says nothing of what that image runs; measure it (--usage, `docker stats` output) or set services.worker in the configuration (no fix applied)",
         ], id="no figure can be trusted"),
         pytest.param("swarm", [
             "[deploy-limits] service 'api' has no resource limits: add deploy.resources (2 CPUs / 4G); from role api (generic profile); a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage); no reservations: the stack is also deployed with `docker stack deploy` (deploy.sh runs `docker stack deploy -c compose.yaml shop`), where they are scheduling constraints",
@@ -385,10 +386,10 @@ def test_a_one_shot_job_gets_no_limits_but_inherits_its_base_s(tmp_path: Path,
     """A migration that runs once gets no limits of its own (nor a finding); one that extends
     the server keeps what the server gets; one restarted on failure is no one-shot job here."""
     (tmp_path / "compose.yaml").write_text(
-        "services:\n  api:\n    image: example/api:1\n    command: gunicorn app:app\n"
-        "  migrate:\n    image: example/api:1\n    restart: \"no\"\n    command: [flask, db, upgrade]\n"
+        "services:\n  api:\n    image: example/api:1\n    build: .\n    command: gunicorn app:app\n"
+        "  migrate:\n    image: example/api:1\n    build: .\n    restart: \"no\"\n    command: [flask, db, upgrade]\n"
         "  seed:\n    extends: api\n    command: [flask, seed]\n"
-        "  retried-migrate:\n    image: example/api:1\n    restart: on-failure\n    command: [flask, db, upgrade]\n")
+        "  retried-migrate:\n    image: example/api:1\n    build: .\n    restart: on-failure\n    command: [flask, db, upgrade]\n")
     capsys.readouterr()
     assert apply(str(tmp_path)) == 1
     res = resources(tmp_path, ["compose.yaml"])
@@ -898,7 +899,7 @@ def test_totals_count_only_figures_the_run_writes(tmp_path: Path, capsys: pytest
     """A development file gets no limits (the pass serves production and example files): the
     totals of its variants count none for it, as `--apply` would leave it."""
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
-    (tmp_path / "compose.dev.yaml").write_text("services:\n  worker:\n    image: example/app:1\n"
+    (tmp_path / "compose.dev.yaml").write_text("services:\n  worker:\n    image: example/app:1\n    build: .\n"
                                                "    command: celery -A app worker\n")
     main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)])
     totals = [line.split("resource totals, ", 1)[1] for line in capsys.readouterr().out.splitlines()
@@ -1125,8 +1126,32 @@ def test_reservations_when_the_configuration_asks(tmp_path: Path, capsys: pytest
 )
 def test_a_shared_block_is_named_after_all_who_share_it(services: dict[str, str], name: str, tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n" + "".join(
-        f"  {n}:\n    image: example/app:1\n    command: {c}\n" for n, c in services.items()))
+        f"  {n}:\n    image: example/app:1\n    build: .\n    command: {c}\n" for n, c in services.items()))
     assert apply(str(tmp_path)) == 1
     text = (tmp_path / "compose.yaml").read_text()
     assert text.startswith(f"x-{name}: &{name}\n")
     assert text.count(f"resources: *{name}\n") == 3
+
+
+def test_a_role_is_no_figure_for_an_image_built_elsewhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Workers of an image the stack pulls and the table does not know get no role figure, not
+    even an unsafe one: one finding names them all. Built here, the same worker gets the role's
+    figure (unsafe); pulled but sizing itself (a Node heap), it gets a limit above that size."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  worker-mail:\n    image: example/flow:2\n    command: celery -A flow worker -Q mail\n"
+        "  worker-jobs:\n    image: example/flow:2\n    command: celery -A flow worker -Q jobs\n"
+        "  tasks:\n    image: example/flow:2\n    build: .\n    command: celery -A flow worker\n"
+        "  sized-worker:\n    image: example/other:2\n    command: node worker.js\n"
+        "    environment:\n      NODE_OPTIONS: --max-old-space-size=6144\n")
+    assert main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)]) == 1
+    got = findings(capsys)
+    assert ("[deploy-limits] 2 services ('worker-mail', 'worker-jobs') have no resource limits, and no figure can be "
+            "trusted with them: their image example/flow is built elsewhere and the tool has no figures for it: the "
+            "generic worker figure (4G) says nothing of what that image runs; measure them (--usage, `docker stats` "
+            "output) or set their figures under [deploy-limits.services] in the configuration (no fix applied)") in got
+    assert any(m.startswith("[deploy-limits] service 'tasks' has no resource limits: add deploy.resources (2 CPUs / 4G)")
+               and "a generic figure, so an unsafe fix" in m for m in got)
+    assert any(m.startswith("[deploy-limits] service 'sized-worker' has no resource limits: add deploy.resources "
+                            "(2 CPUs / 9G)") and "--max-old-space-size" in m for m in got)
+    assert len(got) == 3

@@ -108,6 +108,10 @@ needs; the finding says why and asks for a measurement (`--usage`) or a figure i
 configuration:
 - an image the tool has no figures for, with no role, no observed usage and no size it sets
   itself (the generic default would be a guess);
+- an image built elsewhere that the image table knows nothing of, where only a role (api,
+  worker) would give a figure and nothing the service sets itself (a heap, a worker size)
+  checks it: the role's figures are a guess for the stack's own code, and a pulled image runs
+  what its own Dockerfile sets (a Node heap, a JVM, a pool of workers);
 - an all-in-one container, whose memory is every server it supervises: its command, its
   entrypoint or the scripts they run start supervisord, s6, runit, my_init or systemd;
 - a model server, whose memory is the models it loads: BentoML, Ollama, vLLM, Immich's
@@ -300,7 +304,8 @@ from e2i_fix.records import NamedTuple
 from e2i_fix.sizing import (
     NO_FIGURES,
     Figure, Observed, Tables, ceil_step, clean_ceil, format_cpus, format_size, from_usage, half_size, human,
-    memory as memory_limit, observed as observed_usage, parse_cpus, parse_size, read_usage, tables as sizing_tables,
+    memory as memory_limit, observed as observed_usage, parse_cpus, parse_size, pulled_reason, read_usage,
+    tables as sizing_tables,
 )
 from e2i_fix.errors import InputError
 from e2i_fix.fix import Edit, Fix, ModelPath, Safety
@@ -598,6 +603,12 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
                     "with them: the tool has no figures for their images, and they have no role, no observed usage "
                     "and no size they set themselves; measure them (--usage, `docker stats` output) or set their "
                     "figures under [deploy-limits.services] in the configuration", svc.name))
+            elif what == "no resource limits" and mem.pulled and profile.pulled and mem.unknown:
+                why = pulled_reason(profile.pulled, mem_fig, their=True).replace("{", "{{").replace("}", "}}")
+                untrusted = untrusted._replace(group=(
+                    mem.unknown, "{count} services ({services}) have no resource limits, and no figure can be trusted "
+                    f"with them: {why}; measure them (--usage, `docker stats` output) or set their figures under "
+                    "[deploy-limits.services] in the configuration", svc.name))
             return _Untrusted(untrusted)
         final_mem = mem.value
         notes += mem.notes
