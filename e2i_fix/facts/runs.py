@@ -688,6 +688,31 @@ def sudo(f: Facts) -> Sudo:
     return Sudo(installed, granted, called)
 
 
+# --- setuid and setgid helpers of packages --------------------------------------------------------
+
+_PACKAGE_INSTALL = lazyre.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\s+(?:-\S+\s+)*(?:install|add)\b([^;&|\n]*)")
+
+
+def setid_package(f: Facts) -> str | None:
+    """A package the stages install whose helper is setuid or setgid and which the image's
+    daemons run as another user (the image table's `setid_packages`: Postfix's postdrop...),
+    with where: `postfix (line 12): Postfix's setgid postdrop ...`; else None."""
+    from e2i_fix.facts import image as imagedata
+
+    known: dict[str, Any] = imagedata.section("setid_packages")
+    for st in f.chain:
+        for ins in st.instructions:
+            if ins.name != "RUN":
+                continue
+            for m in _PACKAGE_INSTALL.finditer(f.expand(_run_text(ins), st, ins)):
+                for word in m.group(1).split():
+                    name = word.strip("\"'").split("=", 1)[0]
+                    what = known.get(name) if name != "sources" else None
+                    if isinstance(what, str):
+                        return f"its Dockerfile installs {name} (line {ins.line}): {what}"
+    return None
+
+
 # --- s6-overlay ----------------------------------------------------------------------------------
 
 _INIT = lazyre.compile(r"(?:^|[\s;&|(])(?:exec\s+)?/init(?=$|[\s;&|)])", re.MULTILINE)

@@ -16,6 +16,10 @@ variant of the stack:
   `apt-get install ${RUNTIME_PACKAGES}`) **and** grants it: a sudoers entry (`>> /etc/sudoers`,
   `NOPASSWD`, a file copied into /etc/sudoers.d) or the sudo or wheel group. Sudo installed
   that nothing calls and nothing grants is no reason: the option is added;
+- its Dockerfile installs a package whose setuid or setgid helper the image's daemons run as
+  another user (the table's `setid_packages`, each with its source): Postfix's setgid
+  `postdrop` and `postqueue` (mail that local programs submit), Exim's and sendmail's
+  submission binaries, FUSE's setuid `fusermount`;
 - `setcap` file capabilities or setuid and setgid bits (`chmod u+s`, `chmod 4755`...) in its
   Dockerfile or what it runs; `su` run by a non-root user;
 - an image the table in `e2i_fix/data/images.toml` knows to need a gain (Pi-hole, Tdarr, the
@@ -249,6 +253,9 @@ def _gains(project: Project, svc: Service) -> str | None:
             return sudo.called
         if sudo.installed and sudo.granted:
             return f"its Dockerfile installs sudo ({sudo.installed}) and grants it ({sudo.granted})"
+        setid = runs.setid_package(f)
+        if setid:
+            return setid
         for st in f.chain:
             for ins in st.instructions:
                 if ins.name == "RUN":
