@@ -63,6 +63,7 @@ import os
 import posixpath
 import re
 import stat
+import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -578,12 +579,20 @@ def _order(p: Path) -> tuple[int, str]:
 
 
 def _walk(root: Path) -> Iterator[Stack | Skipped | _Fragment]:
+    folders: list[tuple[str, list[Path]]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         # A folder named like a compose file is what Compose would try to read there: report it
         # (reading it says "is a folder") and still search it.
         found = sorted((Path(dirpath) / f for f in (*filenames, *dirnames) if is_compose_name(f)), key=_order)
         found += [Path(dirpath) / f for f in sorted(filenames) if is_compose_like(f)]
+        if found:
+            folders.append((dirpath, found))
+    ignored = git_ignored(root, [f for _, found in folders for f in found])
+    for dirpath, found in folders:
+        # A file git ignores is no file of the repository: a local override, or one a setup
+        # script writes (and would write again). Named on the command line, it is read.
+        found = [f for f in found if f not in ignored]
         made = [(f, why) for f in found if (why := generated(f)) is not None]
         for f, why in made:
             yield Skipped(f, f"left alone: {why}: fix what it is made from (name it on the command line to fix it "
@@ -591,6 +600,29 @@ def _walk(root: Path) -> Iterator[Stack | Skipped | _Fragment]:
         found = [f for f in found if all(f != g for g, _ in made)]
         if found:
             yield from _group(Path(dirpath), found)
+
+
+def git_ignored(root: Path, paths: list[Path]) -> set[Path]:
+    """The files of `paths` that the git work tree holding `root` ignores and does not track
+    (`git check-ignore`); none outside git, where git cannot say, or where `root` itself is
+    ignored (a folder named on the command line is searched whatever git says of it)."""
+    top = boundary_of(root)
+    if not paths or not os.path.lexists(top / ".git"):
+        return set()
+    by_abs = {os.path.abspath(p): p for p in paths}
+    asked = [os.path.abspath(root), *by_abs]
+    try:
+        proc = subprocess.run(["git", "-C", str(top), "check-ignore", "-z", "--stdin"],
+                              input=b"\0".join(os.fsencode(p) for p in asked) + b"\0",
+                              capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if proc.returncode not in (0, 1):
+        return set()
+    said = {os.fsdecode(p) for p in proc.stdout.split(b"\0") if p}
+    if asked[0] in said:
+        return set()
+    return {by_abs[p] for p in said if p in by_abs}
 
 
 # A header comment that says a tool writes the file: `# Code generated ... DO NOT EDIT.`,

@@ -590,6 +590,37 @@ def test_generated_files_are_left_alone_unless_named(tmp_path: Path, capsys: pyt
     assert "logging" in (tmp_path / "generated" / "docker-compose.yml").read_text()
 
 
+def test_files_git_ignores_are_not_searched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A compose file git ignores and does not track (one a setup script writes, a local
+    override) is not found by a search, as ruff and pre-commit leave such files alone; a tracked
+    file that an ignore pattern matches is the repository's; named on the command line, or
+    under a folder named that git ignores, a file is read."""
+    body = "services:\n  web:\n    image: nginx:1.27\n"
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("proxy/docker-compose.yaml\ncompose.override.yaml\nextra/\n*.tracked.yaml\n")
+    (tmp_path / "compose.yaml").write_text(body)
+    (tmp_path / "compose.override.yaml").write_text("services:\n  web:\n    ports: ['8080:80']\n")
+    (tmp_path / "proxy").mkdir()
+    (tmp_path / "proxy" / "docker-compose.yaml").write_text(body)
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "compose.yaml").write_text(body)
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "compose.tracked.yaml").write_text(body)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-f", "kept/compose.tracked.yaml"], check=True)
+    capsys.readouterr()
+    assert main(["--check", "--select", "logging", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'compose.yaml'}:2:3: [logging]" in out
+    assert f"{tmp_path / 'kept' / 'compose.tracked.yaml'}:2:3: [logging]" in out
+    assert "proxy" not in out and "extra" not in out and "override" not in out
+    assert main(["--show-config", str(tmp_path)]) == 0
+    assert "compose.override.yaml" not in capsys.readouterr().out
+    assert main(["--check", "--select", "logging", str(tmp_path / "proxy" / "docker-compose.yaml")]) == 1
+    assert f"{tmp_path / 'proxy' / 'docker-compose.yaml'}:2:3: [logging]" in capsys.readouterr().out
+    assert main(["--check", "--select", "logging", str(tmp_path / "extra")]) == 1
+    assert f"{tmp_path / 'extra' / 'compose.yaml'}:2:3: [logging]" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("header", "role"), [
     ("# This docker-compose file is made for development purposes.\n# Use the image for production.\n", "development"),
     ("# Not for production: a quick local stack.\n", "development"),
