@@ -74,6 +74,19 @@ def test_pip_cache_where_pip_keeps_it() -> None:
     assert "RUN --mount=type=cache,target=/home/builder/.cache/pip pip install" in text  # ENV HOME
 
 
+def test_pips_short_no_cache_is_replaced_by_the_mount(tmp_path: Path) -> None:
+    """`--no-cache` is pip's (optparse) prefix of `--no-cache-dir`: the mount replaces it too."""
+    from e2i_fix._main import main
+
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nCOPY requirements.txt .\n"
+                                          "RUN pip install --no-cache -r requirements.txt\n")
+    (tmp_path / "requirements.txt").write_text("flask==3.0.3\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n")
+    assert main(["--apply", "--select", "cache-mounts", str(tmp_path)]) == 1
+    assert (tmp_path / "Dockerfile").read_text().endswith(
+        "RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt\n")
+
+
 def test_pip_upgrading_itself_is_not_worth_a_cache() -> None:
     text = dockerfile_of("pip-upgrade-only")
     assert " && pip install --no-cache-dir -U pip setuptools wheel \\\n" in text
@@ -122,6 +135,12 @@ def test_uv_link_mode_once_per_stage() -> None:
         ("FROM python:3\nENV A=1 PIP_NO_CACHE_DIR=1\nRUN pip install x\n", False),  # the cache is off
         ("FROM python:3\nENV PIP_NO_CACHE_DIR=off\nRUN pip install x\n", False),  # pip: whatever the value
         ("FROM python:3\nRUN python -m pip install --upgrade pip\n", False),
+        # Wheels already on disk: nothing to download (pip's own upgrade aside).
+        ("FROM python:3\nRUN pip install --upgrade pip && pip install --no-cache /wheels/*\n", False),
+        ("FROM python:3\nRUN pip install /tmp/dist/app-1.0-py3-none-any.whl\n", False),
+        ("FROM python:3\nRUN pip install --no-index --find-links /wheels -r requirements.txt\n", False),
+        ("FROM python:3\nRUN pip install /wheels/* && pip install -r requirements.txt\n", True),
+        ("FROM python:3\nRUN pip install .\n", True),  # the project's dependencies are downloaded
         ("FROM python:3\nRUN --mount=type=cache,target=/root/.cache pip install x\n", False),  # above it
         ("FROM node:20\nRUN --mount=type=cache,id=npm,target=/npm-cache npm ci --cache /npm-cache\n", False),
         ("FROM node:20\nRUN --mount=type=cache,target=/root/.npm npm ci && pnpm install\n", True),  # npm's only

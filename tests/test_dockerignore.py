@@ -267,3 +267,20 @@ def test_the_finding_names_what_it_leaves_out(tmp_path: Path, capsys: pytest.Cap
     assert main(["--check", "--select", ID, str(tmp_path)]) == 1
     said = capsys.readouterr().out
     assert "add one that leaves out .git, node_modules, test (" in said, said
+
+
+def test_env_files_are_left_out_wherever_they_are(tmp_path: Path) -> None:
+    """A stack kept in `docker/` with its `.env` there: the context is the repository, and its
+    `.env` patterns reach every folder (Docker matches `.env` at the context's root only); the
+    example beside it stays in."""
+    write(tmp_path, {
+        "docker/compose.yaml": "services:\n  app:\n    build:\n      context: ..\n      dockerfile: docker/Dockerfile\n",
+        "docker/Dockerfile": "FROM python:3.12-slim\nCOPY . /app\nRUN pip install /app\n",
+        "docker/.env": "SECRET_KEY=x\n", "docker/.env.example": "SECRET_KEY=\n",
+        "pyproject.toml": '[project]\nname = "x"\n', "x/__init__.py": "",
+    })
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    got = patterns(tmp_path / ".dockerignore")
+    assert dockerignore.excluded("docker/.env", got)
+    assert not dockerignore.excluded("docker/.env.example", got)
+    assert not dockerignore.excluded("x/__init__.py", got) and not dockerignore.excluded("pyproject.toml", got)

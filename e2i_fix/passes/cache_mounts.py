@@ -9,7 +9,8 @@ ARG values before the RUN, build args): a flag on the command (`--cache-dir`, `-
 variable (`PIP_CACHE_DIR`, `UV_CACHE_DIR`, `npm_config_cache`, `YARN_CACHE_FOLDER`), `PNPM_HOME`
 (pnpm's store is `$PNPM_HOME/store`), the XDG folders, else the user's HOME (`ENV HOME` first):
 
-- pip `~/.cache/pip`; a `--no-cache-dir` on that RUN defeats the mount and is removed;
+- pip `~/.cache/pip`; a `--no-cache-dir` (or its prefix `--no-cache`) on that RUN defeats the
+  mount and is removed;
 - uv `~/.cache/uv`, and `ENV UV_LINK_MODE=copy` before the RUN where the stage does not set it
   (the cache and the virtualenv are on different file systems); `--no-cache` is removed;
 - poetry `~/.cache/pypoetry`, npm `~/.npm`, pnpm `~/.local/share/pnpm/store`;
@@ -28,7 +29,8 @@ Left alone:
   that is a decision about the image too, and a mount would stay empty;
 - pnpm after a `pnpm fetch` that filled the store in the image (a mount would hide it), and an
   install from that store (`--offline`) where no earlier RUN mounted it;
-- a RUN whose only pip install upgrades pip, setuptools or wheel: not worth a cache;
+- a RUN whose pip installs only upgrade pip, setuptools or wheel, or install wheels already on
+  disk (`/wheels/*`, a `.whl` file, `--no-index`): nothing to download, not worth a cache;
 - a path that cannot be told (a variable with no value, a non-root USER whose uid or home the
   stage does not say).
 
@@ -333,14 +335,27 @@ def _covers(mount: dict[str, str], target: str, name: str) -> bool:
 
 
 def _only(text: str, name: str, noise: list[str]) -> bool:
-    """Whether every `name install` of the RUN installs only `noise` (pip upgrading itself)."""
+    """Whether every `name install` of the RUN downloads nothing worth a cache: it installs
+    only `noise` (pip upgrading itself) or wheels already on disk (`/wheels/*`, `x.whl`, or
+    anything with `--no-index`)."""
+    if re.search(r"\bpip[0-9.]*\s+(?:-\S+\s+)*(?:wheel|download)\b", text):
+        return False  # `pip wheel -r requirements.txt -w /wheels` downloads
     found = False
     for m in re.finditer(r"(?:python[0-9.]*\s+-m\s+)?\bpip[0-9.]*\s+install\b([^;&|\n]*)", text):
         found = True
-        words = [w for w in m.group(1).split() if not w.startswith("-")]
-        if not words or any(re.split(r"[=<>~!\[]", w, maxsplit=1)[0].lower() not in noise for w in words):
+        args = m.group(1).split()
+        if "--no-index" in args:
+            continue
+        words = [w.strip("\"'") for w in args if not w.startswith("-")]
+        if not words or any(not _local_wheel(w) and re.split(r"[=<>~!\[]", w, maxsplit=1)[0].lower() not in noise
+                            for w in words):
             return False
     return found
+
+
+def _local_wheel(word: str) -> bool:
+    """A wheel file, or every file of a folder of them (`/wheels/*`): nothing to download."""
+    return word.endswith((".whl", "/*"))
 
 
 def _offline_ok(r: _Run, rx: str, target: str, name: str) -> bool:

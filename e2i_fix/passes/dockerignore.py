@@ -245,7 +245,7 @@ def choose(context: Path, needs: _Needs, files: list[str]) -> tuple[list[tuple[s
             seen.add(pat)
         if any(not p.startswith("!") for p in kept):
             # An exception is written only for a file that is there.
-            kept = [p for p in kept if not p.startswith("!") or p[1:] in top]
+            kept = [p for p in kept if not p.startswith("!") or any(pattern(p[1:]).fullmatch(f) for f in files)]
             if name == "secrets" and needs.broad and any(excluded(f, kept) for f in files):
                 secret_hit = True
             groups.append((group["label"], group["comment"], kept))
