@@ -149,6 +149,27 @@ _INTERP = lazyre.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
 class Demand(NamedTuple):
     need: int  # bytes the limit must reach
     what: str  # for the message: "-Xmx512m in ES_JAVA_OPTS x 2"
+    # Set through a variable, read with the value `.env` or the written default gives it here:
+    # `${ELASTIC_MEMORY_SIZE} = 4G (.env)`. The shell decides at `up`.
+    variable: str | None = None
+
+
+def _value(tok: str, variables: dict[str, str] | None) -> tuple[str, str] | None:
+    """`tok` with its variables resolved as Compose would here: from `variables` (the stack's
+    `.env`), else the default written with them (`${POOL:-2048M}`); and what says so. None
+    where a variable has neither (its value is the shell's)."""
+    from e2i_fix.project import _VAR, interpolate
+
+    said: list[str] = []
+    for m in _VAR.finditer(tok):
+        name = m.group("name") or m.group("bare")
+        if variables is not None and name in variables:
+            said.append(f"{name} = {variables[name]} in .env")
+        elif m.group("op") in (":-", "-") and m.group("arg"):
+            said.append(f"{name} defaults to {m.group('arg')}")
+        else:
+            return None
+    return interpolate(tok, variables or {}), ", ".join(said)
 
 
 def _jvm_bytes(tok: str) -> int | None:
@@ -162,8 +183,11 @@ def _redis_bytes(tok: str) -> int | None:
 
 
 def demands(config: dict[str, Any], family: str | None,
-            environment: dict[str, Any] | None = None) -> tuple[list[Demand], list[str]]:
-    """What the service sizes itself to, and the sizes it sets through `${VAR}` (unreadable)."""
+            environment: dict[str, Any] | None = None,
+            variables: dict[str, str] | None = None) -> tuple[list[Demand], list[str]]:
+    """What the service sizes itself to, and the sizes it sets through a `${VAR}` that has no
+    value here (unreadable). A variable `.env` (`variables`) or a written default gives a value
+    to is read with it, and the demand says so."""
     out: list[Demand] = []
     unread: list[str] = []
     cmd = command_text(config)
@@ -173,26 +197,34 @@ def demands(config: dict[str, Any], family: str | None,
     # The valkey image appends $VALKEY_EXTRA_FLAGS to the server's arguments (bitnami's images
     # read REDIS_EXTRA_FLAGS / VALKEY_EXTRA_FLAGS alike): a --maxmemory there is the service's own.
     flags = " ".join(str(v) for k, v in env.items() if v is not None and _EXTRA_FLAGS.search(k))
-    _flag_sizes(_MAXMEMORY, f"{cmd} {flags}" if flags else cmd, _redis_bytes, "--maxmemory", out, unread)
+    _flag_sizes(_MAXMEMORY, f"{cmd} {flags}" if flags else cmd, _redis_bytes, "--maxmemory", out, unread, variables)
 
     jvm = [("the command", cmd)] + [(k, str(v)) for k, v in env.items() if v is not None and _JVM_ENV.search(k)]
     for where, text in jvm:
         factor = 2.0 if where in ("ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS") else heap_factor(family)
+        through: str | None = None
         if where != "the command" and text.lstrip().startswith("$") and _INTERP.match(text.lstrip()):
-            unread.append(f"{where}={text.strip()}")
-            continue
+            got = _value(text.strip(), variables)
+            if got is None:
+                unread.append(f"{where}={text.strip()}")
+                continue
+            text, through = got[0], f"{where}={text.strip()} ({got[1]})"
         # The JVM takes the last -Xmx it is given; direct memory (-XX:MaxDirectMemorySize) is
         # outside the heap and comes on top of it.
-        heap: tuple[int, str] | None = None
+        heap: tuple[int, str, str | None] | None = None
         for m in _XMX.finditer(text):
             tok = m.group(2).strip("'\"")
+            said = through
             if _INTERP.search(tok):
-                unread.append(f"{m.group(1)}{tok} in {where}")
-                heap = None
-                continue
+                got = _value(tok, variables)
+                if got is None:
+                    unread.append(f"{m.group(1)}{tok} in {where}")
+                    heap = None
+                    continue
+                tok, said = got[0], f"{m.group(1)}{tok} in {where} ({got[1]})"
             b = _jvm_bytes(tok)
             if b is not None:
-                heap = (b, f"{m.group(1)}{tok}")
+                heap = (b, f"{m.group(1)}{tok}", said)
         if heap is None:
             continue
         need, what = math.ceil(heap[0] * factor), f"{heap[1]} in {where} x {factor:g}"
@@ -201,20 +233,25 @@ def demands(config: dict[str, Any], family: str | None,
         if direct and b is not None:
             need += b
             what = f"{heap[1]} x {factor:g} + {direct.group(0)} in {where}"
-        out.append(Demand(need, what))
+        out.append(Demand(need, what, heap[2]))
 
     for k, v in env.items():
         text = str(v).strip().strip("'\"") if v is not None else ""
         if not _HEAP_ENV.search(k) or not text or "-X" in text:
             continue
+        said = None
         if _INTERP.search(text):
-            unread.append(f"{k}={text}")
-            continue
+            got = _value(text, variables)
+            if got is None:
+                unread.append(f"{k}={text}")
+                continue
+            said = f"{k}={text} ({got[1]})"
+            text = got[0]
         sm = re.fullmatch(r"(\d+)([kKmMgGtT])", text)
         if sm:
             factor = 2.0 if k.startswith(("ES_", "OPENSEARCH_")) else heap_factor(family)
             b = int(sm.group(1)) * UNIT[sm.group(2).lower()]
-            out.append(Demand(math.ceil(b * factor), f"{k}={text} x {factor:g}"))
+            out.append(Demand(math.ceil(b * factor), f"{k}={text} x {factor:g}", said))
 
     flink = [("the command", cmd)] + ([("FLINK_PROPERTIES", str(env["FLINK_PROPERTIES"]))]
                                       if env.get("FLINK_PROPERTIES") else [])
@@ -229,39 +266,54 @@ def demands(config: dict[str, Any], family: str | None,
     for where, text in node:
         for m in _OLD_SPACE.finditer(text):
             tok = m.group(1).strip("'\"")
+            said = None
             if _INTERP.search(tok):
-                unread.append(f"--max-old-space-size {tok} in {where}")
-            elif tok.isdigit() and int(tok):
-                out.append(Demand(math.ceil(int(tok) * MiB * 1.5), f"--max-old-space-size={tok} in {where} x 1.5"))
+                got = _value(tok, variables)
+                if got is None:
+                    unread.append(f"--max-old-space-size {tok} in {where}")
+                    continue
+                tok, said = got[0], f"--max-old-space-size {tok} in {where} ({got[1]})"
+            if tok.isdigit() and int(tok):
+                out.append(Demand(math.ceil(int(tok) * MiB * 1.5), f"--max-old-space-size={tok} in {where} x 1.5", said))
     if family and canon(family) == "memcached" or re.search(r"(?:^|[\s/])memcached(?:\s|$)", cmd):
-        _flag_sizes(_MEMCACHED, cmd, _memcached_bytes, "memcached -m", out, unread)
+        _flag_sizes(_MEMCACHED, cmd, _memcached_bytes, "memcached -m", out, unread, variables)
     # MySQL and MariaDB: the InnoDB buffer pool is most of what the server takes, the rest its
     # connections' buffers (the buffer pool is sized at 50 to 75 % of the memory given to the
     # server: dev.mysql.com/doc/refman/8.4/en/innodb-buffer-pool-resize.html).
-    _flag_sizes(_INNODB_POOL, cmd, _jvm_bytes, "innodb_buffer_pool_size", out, unread)
+    _flag_sizes(_INNODB_POOL, cmd, _jvm_bytes, "innodb_buffer_pool_size", out, unread, variables)
     # /dev/shm is a tmpfs whose pages count against the container's memory limit (Postgres's
     # dynamic shared memory, a browser's or a trainer's shared buffers): a service that asks for
     # a large one uses it, and needs as much again for its processes.
     shm = config.get("shm_size")
+    said = None
     if isinstance(shm, str) and _INTERP.search(shm):
-        unread.append(f"shm_size {shm}")
-    elif shm is not None and (b := parse_size(shm)):
-        out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)"))
+        got = _value(shm, variables)
+        if got is None:
+            unread.append(f"shm_size {shm}")
+            shm = None
+        else:
+            shm, said = got[0], f"shm_size {shm} ({got[1]})"
+    if shm is not None and (b := parse_size(shm)):
+        out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)", said))
     return out, list(dict.fromkeys(unread))
 
 
 def _flag_sizes(rx: re.Pattern[str], text: str, parse: Callable[[str], int | None], name: str,
-                out: list[Demand], unread: list[str]) -> None:
+                out: list[Demand], unread: list[str], variables: dict[str, str] | None = None) -> None:
     """Each size `rx` finds in `text` (its first group), x 1.5 as a need; one written through
-    a variable is unread."""
+    a variable with no value here is unread."""
     for m in rx.finditer(text):
         tok = m.group(1).strip("'\"")
+        said = None
         if _INTERP.search(tok):
-            unread.append(f"{name} {tok}")
-            continue
+            got = _value(tok, variables)
+            if got is None:
+                unread.append(f"{name} {tok}")
+                continue
+            tok, said = got[0], f"{name} {tok} ({got[1]})"
         b = parse(tok)
         if b:
-            out.append(Demand(math.ceil(b * 1.5), f"{name} {tok} x 1.5"))
+            out.append(Demand(math.ceil(b * 1.5), f"{name} {tok} x 1.5", said))
 
 
 def _memcached_bytes(tok: str) -> int | None:
@@ -449,7 +501,10 @@ class Tables:
         if r:
             chain += [t[r] for t in (self.roles, self.builtin_roles) if r in t]
         chain += [e for e in (self.default, self.builtin_default) if e is not None]
-        c = next(e for e in chain if e.cpus is not None)
+        # CPU figures only from the configuration (a built-in one is no figure known for this
+        # service: deploy-limits writes none), its first entry that has one.
+        c = next((e for e in chain if e.cpus is not None and e.kind == "config"), None) or \
+            next(e for e in chain if e.cpus is not None)
         m = next(e for e in chain if e.memory is not None)
         return Profile(Figure(c.cpus, c.label, c.source, c.safe, c.kind), Figure(m.memory, m.label, m.source, m.safe, m.kind),
                        floor, *matched, pulled)
@@ -731,14 +786,21 @@ def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) 
     final = int(fig.value)
     source = fig.source
     top = max(asked, key=lambda d: d.need, default=None)
+    if unread:
+        # A size the service sets through a variable with no value here (the shell's at `up`):
+        # any figure may be under it. A finding, not a guess.
+        return Memory(None, source, False, tuple(notes),
+                      f"it sizes itself through {unread[0]}, which has no value here (no .env entry, no default), "
+                      "so no limit can be checked against it")
     if top is not None and top.need > final:
         final = clean_ceil(top.need)
         notes.append(f"memory raised to cover {top.what}")
         source = f"the service's own setting: {top.what}"
     elif top is not None:
         notes.append(f"it covers {top.what}")
-    for u in unread:
-        notes.append(f"{u} cannot be read, so the limit is not checked against it")
+    through = [d.variable for d in asked if d.variable]
+    if through:
+        notes.append(f"read through {through[0]}: the shell may give it another value at `up`, so an unsafe fix")
         safe = False
     own = top is not None
     if reservation is not None:
@@ -777,12 +839,13 @@ def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) 
         # below what it needs is an OOM kill long after the diff was merged.
         notes.append("a generic figure, so an unsafe fix (set it in the configuration, or measure with --usage)")
         safe = False
-    if profile.family == "rabbitmq" and not any(s.watermark for s in sizes):
+    if profile.family == "rabbitmq" and not any(s.watermark for s in sizes) and kind not in ("config", "usage"):
+        # Its relative watermark is a share of the memory it detects, which may not be the
+        # container's limit: a limit alone is a broker killed before it throttles publishers.
         from e2i_fix.facts import image as imagedata
 
         factor = imagedata.table().family["rabbitmq"].get("watermark_factor") or 2
-        notes.append(f"RabbitMQ may not see the container's limit: set vm_memory_high_watermark.absolute = "
-                     f"{format_size(int(final // factor // MiB * MiB))} in rabbitmq.conf (rabbitmq.com/docs/memory), "
-                     "so an unsafe fix")
-        safe = False
+        return Memory(None, source, False, tuple(notes),
+                      f"RabbitMQ may not see the container's limit, and no absolute vm_memory_high_watermark bounds it "
+                      f"(rabbitmq.com/docs/memory): set one in rabbitmq.conf and a limit of {factor:g} times it")
     return Memory(final, source, safe, tuple(notes))

@@ -64,7 +64,9 @@ def test_every_fact_in_the_table_has_its_source() -> None:
         assert set(e) <= RUNTIME | {"images", "family", "sources", "probe", "probe_min_major", "probe_unless_password",
                                     "probe_source", "probe_start_period", "probe_start_source", "port", "port_source", "cpus", "memory", "documented",
                                     "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
-                                    "unsized", "watermark_factor", "watermark_source", "versions"}, key
+                                    "unsized", "watermark_factor", "watermark_source", "versions", "grows",
+                                    "grows_flag"}, key
+        assert ("grows" in e) == ("grows_flag" in e), key
         if RUNTIME & set(e):
             assert e.get("sources"), key
         # What holds only for some releases: bounded by a release, how the image runs, with its

@@ -60,7 +60,7 @@ def read(f: Facts) -> Sizes:
     config["command"] = f.argv or config.get("command")
     config.pop("entrypoint", None)
     env = _environment(f)
-    demands, unread = sizing.demands(config, sizing.canon(family) if family else None, env)
+    demands, unread = sizing.demands(config, sizing.canon(family) if family else None, env, f.project.env)
     pg = _postgres(f, family)
     if pg.demand is not None:
         demands.append(pg.demand)
@@ -74,8 +74,11 @@ def read(f: Facts) -> Sizes:
         demands.append(per_worker)
     elif why:
         unread.append(why)
-    return Sizes(tuple(demands), tuple(unread), pg.shared_buffers, pg.max_connections, workers, watermark,
-                 _unsized(f))
+    unsized = _unsized(f)
+    grows, flag = f.knowledge.soft("grows"), f.knowledge.soft("grows_flag")
+    if unsized is None and isinstance(grows, str) and not any(d.what.startswith(str(flag)) for d in demands):
+        unsized = f"{grows}: set {flag} and a limit above it"
+    return Sizes(tuple(demands), tuple(unread), pg.shared_buffers, pg.max_connections, workers, watermark, unsized)
 
 
 def _family(f: Facts) -> str | None:

@@ -1,13 +1,19 @@
-"""deploy-limits: CPU and memory limits for every service, each figure with its source.
+"""deploy-limits: memory limits for every service (CPU limits where a figure is known), each with its source.
 
 ## What it does
-Adds `deploy.resources` to each service that has no CPU or no memory limit:
+Adds `deploy.resources` to each service that has no memory limit, or no CPU limit where the
+configuration or observed usage gives a CPU figure:
 
     deploy:
       resources:
         limits:
-          cpus: "1"
           memory: "512M"
+
+CPU limits come only from the configuration (`services`, `images`, `roles`, `default`: the
+first of its entries with a `cpus`) and from observed usage: the built-in figures are memory
+only. A guessed CPU limit throttles a service that needs more, and one above the host's CPU
+count makes Docker refuse the container; the memory limit is what keeps one container from
+taking the host.
 
 Reservations (`reservations`, half the limits) only where the stack already reserves (one
 service of it is enough: its other services get them the same way) or the option
@@ -82,9 +88,11 @@ or copies:
 - MySQL and MariaDB `--innodb-buffer-pool-size` x 1.5 (the pool is most of the server);
 - `shm_size` x 2: /dev/shm is a tmpfs whose pages count against the memory limit, and the
   processes need room besides it (a Postgres given `shm_size: 1g` gets at least 2G).
-A value set through `${VAR}` (even with a default: the shell decides at `up`), or a
-`config_file` the stack does not hold, cannot be read: the fix is marked unsafe and the
-message says so. A figure above what the service asks for is kept, and the message says what
+A value set through `${VAR}` is read with the value the stack's `.env` or the default
+written with it gives (`${POOL:-2048M}`, `-Xmx${HEAP}` with `HEAP=4g` in `.env`): the limit
+covers it, as an unsafe fix (the shell may give it another value at `up`), and the message
+says so. One with neither, or a `config_file` the stack does not hold, cannot be read: no fix,
+a finding (any figure may be under it). A figure above what the service asks for is kept, and the message says what
 it covers.
 
 ### The stack's way
@@ -108,6 +116,9 @@ needs; the finding says why and asks for a measurement (`--usage`) or a figure i
 configuration:
 - an image the tool has no figures for, with no role, no observed usage and no size it sets
   itself (the generic default would be a guess);
+- a Redis (valkey, keydb, FalkorDB) with no `--maxmemory`: its data set is its memory;
+- RabbitMQ without an absolute `vm_memory_high_watermark` (below);
+- a size the service sets through a variable that has no value here;
 - an image built elsewhere that the image table knows nothing of, where only a role (api,
   worker) would give a figure and nothing the service sets itself (a heap, a worker size)
   checks it: the role's figures are a guess for the stack's own code, and a pulled image runs
@@ -131,8 +142,8 @@ A service no figure can be trusted with never inherits another's through a share
 ### Brokers, swarm
 RabbitMQ sets its memory watermark from the memory it detects, and in a container it may not
 see the limit (rabbitmq.com/docs/memory: an absolute threshold is highly recommended in
-containers): without an absolute `vm_memory_high_watermark` the fix is unsafe and says which
-to set (half the limit, in rabbitmq.conf).
+containers): without an absolute `vm_memory_high_watermark` no limit is added from a
+built-in figure, and a finding says to set one in rabbitmq.conf with a limit of twice it.
 A stack that `docker stack deploy` also runs (`e2i_fix.facts.swarm`: a deploy key only swarm
 reads, or a script beside the stack that deploys it) gets limits only: swarm places a task only
 on a node with its reservations free, so generic reservations can leave most of the stack
@@ -165,9 +176,11 @@ heap plus 300 MB (keycloak.org/high-availability/concepts-memory-and-cpu-sizing)
 (docs.sonarsource.com/sonarqube-server/latest/setup-and-upgrade/installation-requirements/server-host/);
 nexus3 2 / 8G: -Xmx2703m and 2703m of direct memory in the image (github.com/sonatype/docker-nexus3);
 memcached 0.5 / 256M: 64 MB of items by default.
-Generic profiles (no vendor figure: the software grows with its load, or its vendor gives
-minimums, and a minimum is not a ceiling), unsafe fixes unless what the service sets itself
-checks them: redis, valkey, keydb 1 / 512M; falkordb 1 / 1G and mlflow 1 / 2G (the figures of
+The CPU figures of the table are not written (above). Generic profiles (no vendor figure: the
+software grows with its load, or its vendor gives minimums, and a minimum is not a ceiling),
+unsafe fixes unless what the service sets itself checks them: redis, valkey, keydb 1 / 512M
+(only with a `--maxmemory` the limit covers: without one, Redis's data set is its memory and
+no figure covers it, a finding); falkordb 1 / 1G and mlflow 1 / 2G (the figures of
 the stack review this tool started from); kibana, opensearch-dashboards 1 / 1G; prometheus
 1 / 1G; minio 1 / 1G; nginx, httpd, caddy, haproxy, traefik 0.5 / 256M; grafana 1 / 1G (its
 page asks for at least 512 MB and 1 core); jenkins 2 / 4G (4 GB+ for a small team); gitlab-ce
@@ -261,7 +274,6 @@ After:
         deploy:
           resources:
             limits:
-              cpus: "1"
               memory: "768M"
 
 ## Fix safety
@@ -270,10 +282,9 @@ keys carried over, or an image whose vendor documents what its own configuration
 image itself, not a derivative); a generic memory figure is safe only where what the service
 configures for itself (`--maxmemory`, `-Xmx`, `shared_buffers`...) checks it. Unsafe
 (`--unsafe-fixes`) when a figure is generic (a generic profile of that kind of image, a role):
-nothing says the service fits in it; when a generic CPU figure completes a limit (a guessed
-CPU limit starves a service that needs more); when a size the service asks for is set through
-`${VAR}` and cannot be checked; for a derivative whose own settings are read; for RabbitMQ
-without an absolute watermark. No fix at all where no figure can be trusted (above).
+nothing says the service fits in it; when a size the service asks for is read through a
+`${VAR}` (the value here is `.env`'s or the written default); for a derivative whose own
+settings are read. No fix at all where no figure can be trusted (above).
 
 ## Options
 Entries are tables with `cpus` (a number or a string: `"0.5"`) and/or `memory` (`"512M"`, `"4G"`).
@@ -542,6 +553,13 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     cpu_fig, mem_fig = profile.cpu, profile.memory
     if observed is not None and svc.name not in tables.services:
         cpu_fig, mem_fig = from_usage(observed, tables, profile.floor)
+    if cpu_fig.kind not in ("config", "usage") and "cpus" not in lim and "cpus" not in legacy:
+        # No CPU figure is known for it (only the configuration and observed usage give one):
+        # a guessed CPU limit throttles a service that needs more, and one above the host's
+        # count makes Docker refuse the container. The memory limit is what protects the host.
+        want_cpu = want_rsv_cpu = False
+        if has_mem and not shadow:
+            return None
     swarm = facts.swarm(project)
     notes: list[str] = []
     safety = SAFETY
@@ -689,6 +707,10 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
                 f"reservations {add_r['cpus']} / {add_r['memory']})")
         if "pids" in add_l:
             body += f" with limits.pids {add_l['pids']}"
+    elif set(add_l) == {"memory"} and set(add_r) <= {"memory"} and not lim:
+        # A memory limit only: no CPU figure is known for it.
+        body = (f"add deploy.resources (memory {add_l['memory']}"
+                f"{', reservation ' + add_r['memory'] if add_r else ''})")
     elif {"cpus", "memory"} == set(add_l):
         # Limits, and the reservations the stack's way asks for (memory only, say).
         rsv_phrase = ", ".join(f"{k} {v}" for k, v in add_r.items())
@@ -723,7 +745,7 @@ def _from_phrase(prov: list[tuple[str, str]]) -> str:
              and "carried over" not in src}
     if not short:
         return ""
-    if len(set(short.values())) == 1 and {"limits.cpus", "limits.memory"} <= set(short):
+    if len(set(short.values())) == 1 and ({"limits.cpus", "limits.memory"} <= set(short) or set(short) == {"limits.memory"}):
         return f"from {next(iter(short.values()))}"
     return ", ".join(f"{k.removeprefix('limits.')} from {v}" for k, v in short.items())
 
@@ -985,11 +1007,12 @@ def run(project: Project, options: dict[str, Any]) -> Iterator[Fix]:
 
 
 def _simple(p: _Plan, f: Fix) -> bool:
-    """A plan that adds a whole `resources` (limits and reservations, CPUs and memory) to the
-    service's own mapping and reaches no other service that needs another figure."""
+    """A plan that adds a whole `resources` (limits and reservations: memory, CPUs where a figure
+    is known) to the service's own mapping and reaches no other service that needs another
+    figure."""
     return (f.applicable and f.edits == tuple(p.edits) and p.whole and len(p.targets) == 1
             and p.targets[0].level in (0, 1) and set(p.add) in ({"limits", "reservations"}, {"limits"})
-            and all(set(v) == {"cpus", "memory"} for v in p.add.values()))
+            and all("memory" in v and set(v) <= {"cpus", "memory"} for v in p.add.values()))
 
 
 def _placed(project: Project, pairs: list[tuple[_Plan, Fix]], options: dict[str, Any]) -> list[tuple[_Plan, Fix]]:
@@ -1218,8 +1241,9 @@ def _totals(services: dict[str, Any], active: set[str] | None, finals: dict[str,
 def _totals_phrase(t: _Totals) -> str:
     out = (f"{t.containers} container{'s' if t.containers != 1 else ''}, limits {_cpu_phrase(format_cpus(t.cpus))} / "
            f"{human(t.memory)}, reservations {format_cpus(t.rsv_cpus)} / {human(t.rsv_memory)}")
-    if t.no_memory or t.no_cpus:
-        out += f" ({t.no_memory} without a memory limit, {t.no_cpus} without a CPU limit)"
+    missing = [f"{n} without a {what} limit" for n, what in ((t.no_memory, "memory"), (t.no_cpus, "CPU")) if n]
+    if missing:
+        out += f" ({', '.join(missing)})"
     return out
 
 
