@@ -304,6 +304,27 @@ def header_role(text: str) -> Role | None:
     return None
 
 
+# A README that says the repository (its setup, its stack) is for development only: "this
+# repository is for local development only and is not meant to be deployed in any production
+# environment".
+_README_DEV = lazyre.compile(
+    r"(?i)\b(?:this|the)\s+(?:repository|repo|setup|stack|project|compose\s+(?:file|setup|stack)|"
+    r"docker[- ]compose\s+(?:file|setup|stack)|configuration)\b[^.!\n]{0,60}?\b(?:is|are)\s+"
+    r"(?:meant\s+|intended\s+|designed\s+)?(?:only\s+)?for\s+(?:local\s+)?development(?:\s+(?:only|purposes\s+only))?\b"
+    r"[^.!\n]{0,80}?\bnot\b[^.!\n]{0,40}?\bproduction\b")
+
+
+def readme_role(name: str, text: str) -> Role | None:
+    """The role a README beside the compose files gives them: development, where it says the
+    repository is for development and not for production."""
+    m = _README_DEV.search(text)
+    if m is None:
+        return None
+    line = text.count("\n", 0, m.start()) + 1
+    said = " ".join(m.group(0).split())
+    return Role(DEVELOPMENT, f"{name}:{line} says so (`{said[:90]}`)")
+
+
 def first(roles: Iterable[str]) -> str | None:
     """The most demanding of `roles` (production first), None if there is none."""
     return min(roles, key=lambda r: _RANK.get(r, len(_RANK)), default=None)

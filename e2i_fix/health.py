@@ -303,7 +303,7 @@ def unproven(project: Project, target: str, files: tuple[int, ...]) -> str | Non
     tools = _tools(f)
     if tools is not None and tool in tools:
         return None
-    if f.built and f.stage is not None and tool in images.installed(f.stage):
+    if f.built and f.stage is not None and tool in images.installed(f.stage, f.expand):
         return None
     if any(Path(w).name == tool for w in f.argv[:3]):
         return None  # the program the service itself runs (`celery ... inspect ping`)
@@ -314,7 +314,7 @@ def unproven(project: Project, target: str, files: tuple[int, ...]) -> str | Non
 def _tools(f: facts.Facts) -> set[str] | None:
     """The probe tools the service's container has, where that is known."""
     if f.stage is not None:
-        return images.stage_tools(f.stage)
+        return images.stage_tools(f.stage, f.expand)
     if f.built:
         return None
     img = f.config.get("image")

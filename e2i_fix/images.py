@@ -9,6 +9,7 @@ The facts are in the one image table (`data/images.toml`, with their sources), r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,8 +120,10 @@ def image_tools(image: str | None, env: dict[str, str] | None = None) -> set[str
 _INSTALL = lazyre.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(?:install|add)\b([^;&|]*)")
 
 
-def installed(stage: Stage) -> set[str]:
-    """Probe tools the RUN instructions of a stage (and the stages it builds FROM) install."""
+def installed(stage: Stage, expand: Callable[[str, Stage, Any], str] | None = None) -> set[str]:
+    """Probe tools the RUN instructions of a stage (and the stages it builds FROM) install, their
+    heredocs included; `expand` reads the ARG and ENV values a RUN names its packages through
+    (`apk add ${INSTALL_PKGS}`)."""
     packages = section("packages")
     out: set[str] = set()
     s: Stage | None = stage
@@ -128,7 +131,10 @@ def installed(stage: Stage) -> set[str]:
         for ins in s.instructions:
             if ins.name != "RUN":
                 continue
-            for m in _INSTALL.finditer(ins.args):
+            text = " ".join([ins.args, *ins.heredoc_texts()])
+            if expand is not None and "$" in text:
+                text = expand(text, s, ins)
+            for m in _INSTALL.finditer(text):
                 for word in m.group(1).split():
                     pkg = re.split(r"[=<>]", word, maxsplit=1)[0]
                     out.update(packages.get(pkg, ()))
@@ -136,11 +142,11 @@ def installed(stage: Stage) -> set[str]:
     return out
 
 
-def stage_tools(stage: Stage) -> set[str] | None:
+def stage_tools(stage: Stage, expand: Callable[[str, Stage, Any], str] | None = None) -> set[str] | None:
     base = image_tools(stage.root_image)
     if base is None:
         return None
-    return base | installed(stage)
+    return base | installed(stage, expand)
 
 
 # --- health checks in each variant ---------------------------------------------------------

@@ -587,7 +587,7 @@ def _walk(root: Path) -> Iterator[Stack | Skipped | _Fragment]:
         found = sorted((Path(dirpath) / f for f in (*filenames, *dirnames) if is_compose_name(f)), key=_order)
         found += [Path(dirpath) / f for f in sorted(filenames) if is_compose_like(f)]
         if found:
-            folders.append((dirpath, found))
+            folders.append((dirpath, _one_name_each(found)))
     ignored = git_ignored(root, [f for _, found in folders for f in found])
     for dirpath, found in folders:
         # A file git ignores is no file of the repository: a local override, or one a setup
@@ -600,6 +600,16 @@ def _walk(root: Path) -> Iterator[Stack | Skipped | _Fragment]:
         found = [f for f in found if all(f != g for g, _ in made)]
         if found:
             yield from _group(Path(dirpath), found)
+
+
+def _one_name_each(found: list[Path]) -> list[Path]:
+    """`found` without the symlinks to another of them (`compose.yaml -> docker-compose_mysql.yaml`):
+    one file read and fixed once, under the name a diff can patch. A folder with override files
+    keeps its base link, which they override."""
+    if not any(os.path.islink(f) for f in found) or any(_OVERRIDE.fullmatch(f.name) for f in found):
+        return found
+    real = {os.path.realpath(f) for f in found if not os.path.islink(f)}
+    return [f for f in found if not (os.path.islink(f) and os.path.realpath(f) in real)]
 
 
 def git_ignored(root: Path, paths: list[Path]) -> set[Path]:
@@ -1191,9 +1201,21 @@ class Project:
                 up = self.file_role(parent)
                 got = up._replace(why=f"{os.path.relpath(self.docs[parent].path, self.folder)} reads it, and {up.why}")
             else:
-                got = fileroles.by_content(doc.value) or fileroles.Role(fileroles.PRODUCTION, "the default")
+                got = fileroles.by_content(doc.value) or self._readme_role(Path(str(doc.path)).parent) or \
+                    fileroles.Role(fileroles.PRODUCTION, "the default")
             cache[i] = got
         return got
+
+    def _readme_role(self, folder: Path) -> fileroles.Role | None:
+        """The role the README of `folder` gives its compose files (`fileroles.readme_role`)."""
+        from e2i_fix import facts
+
+        for readme, _, text in facts.side_files(self, folder):
+            if readme.name.upper().startswith("README"):
+                got = fileroles.readme_role(readme.name, text)
+                if got is not None:
+                    return got
+        return None
 
     def _reader(self, i: int) -> int:
         """The base or override file that makes Compose read `docs[i]`: itself, or the file

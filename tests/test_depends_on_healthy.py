@@ -551,3 +551,20 @@ def test_no_wait_on_a_probe_a_file_run_alone_does_not_get(tmp_path: Path, capsys
     assert "condition: service_healthy" in base and "mysqladmin" in base
     out = capsys.readouterr()
     assert "cannot wait for 'mysql' to be healthy" in out.out + out.err
+
+
+@pytest.mark.parametrize("dockerfile", [
+    pytest.param('FROM alpine:3.20\nENV INSTALL_PKGS="bash curl tzdata"\nRUN apk add --no-cache ${INSTALL_PKGS}\n',
+                 id="packages named through an ENV list"),
+    pytest.param("FROM debian:bookworm-slim\nRUN <<EOF\nset -e\napt-get update\napt-get install -y --no-install-recommends curl\n"
+                 "EOF\n", id="installed in a heredoc"),
+])
+def test_a_tool_installed_through_a_variable_or_a_heredoc_is_in_the_image(tmp_path: Path, dockerfile: str) -> None:
+    (tmp_path / "gateway").mkdir()
+    (tmp_path / "gateway" / "Dockerfile").write_text(dockerfile)
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: example/app:1.0\n    depends_on:\n      - gateway\n"
+        "  gateway:\n    build: ./gateway\n    healthcheck:\n"
+        '      test: ["CMD", "curl", "-fsS", "http://localhost:4000/health"]\n')
+    records = [(r["safety"], r["message"]) for r in _json(tmp_path) if r.get("pass") == ID]
+    assert [s for s, _ in records] == ["safe"], records

@@ -516,6 +516,14 @@ def test_a_round_reads_again_only_what_changed(tmp_path: Path) -> None:
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n    secrets: [key]\nsecrets:\n  key:\n    external: true\n"},
      "secret 'key' is external"),
     ({"compose.yaml": "services:\n  a:\n    image: nginx\n    secrets: [key]\nsecrets:\n  key:\n    file: ./key.txt\n"}, None),
+    # `deploy.mode: global` in files `docker stack deploy` refuses (profiles, extends, long-form
+    # depends_on): Compose runs them, whatever the deploy keys say.
+    ({"compose.yaml": "services:\n  agent:\n    image: zabbix/zabbix-agent2\n    profiles: [full]\n"
+                      "    deploy:\n      mode: global\n"}, None),
+    ({"compose.yaml": "services:\n  agent:\n    image: zabbix/zabbix-agent2\n    deploy:\n      mode: global\n"
+                      "    depends_on:\n      db:\n        condition: service_started\n  db:\n    image: postgres\n"}, None),
+    ({"compose.yaml": "services:\n  agent:\n    image: zabbix/zabbix-agent2\n    deploy:\n      mode: global\n"},
+     "deploy.mode"),
 ])
 def test_swarm(tmp_path: Path, files: dict[str, str], why: str | None) -> None:
     got = facts.swarm(index(tmp_path, files))
@@ -613,6 +621,16 @@ def test_writes_through_variables_of_a_compose_command(tmp_path: Path) -> None:
     assert got == {("/home/memcache/memcached.conf", True), ("/home/memcache/sasl-db", True)}
     assert "redirects into it through $SASL_CONF_PATH" in next(w.why for w in cache.writes if w.path.endswith(".conf"))
     assert [(w.path, w.known) for w in other.writes] == [("$OUT", False)]
+
+
+def test_writes_through_brace_expansion(tmp_path: Path) -> None:
+    """`mkdir -p /custom/{files,img}` writes each folder the shell makes of it."""
+    p = index(tmp_path, {"compose.yaml": (
+        "services:\n  modules:\n    image: alpine\n"
+        "    command: sh -c 'mkdir -p /custom/{action,expansion} && exec run'\n")})
+    f = facts.of(p, "modules")
+    assert f is not None
+    assert {w.path for w in f.writes} == {"/custom/action", "/custom/expansion"}
 
 
 def test_writes_of_config_tools_and_template_folders(tmp_path: Path) -> None:

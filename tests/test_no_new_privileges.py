@@ -309,3 +309,26 @@ def test_a_mail_server_s_setgid_postdrop(tmp_path: Path, capsys: pytest.CaptureF
     assert "no-new-privileges" not in (tmp_path / "compose.yaml").read_text()
     out = capsys.readouterr()
     assert "setgid postdrop" in out.out + out.err
+
+
+def test_an_image_this_repository_publishes_is_read_from_its_dockerfile(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The example stack pulls the image the repository's CI builds from its root Dockerfile and
+    pushes: the file capabilities that Dockerfile sets are the image's, and the option would
+    take them away (a poller's ICMP checks fail); a repository image whose Dockerfile sets none
+    gets the option, and so does one no workflow here publishes."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "build.yml").write_text(
+        "on: push\njobs:\n  build:\n    uses: docker/github-builder/.github/workflows/bake.yml@v1\n"
+        "    with:\n      push: ${{ github.event_name != 'pull_request' }}\n      meta-images: |\n"
+        "        example/monitor\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM alpine:3.20\nRUN apk add --no-cache fping \\\n    && setcap cap_net_raw+ep /usr/sbin/fping\n"
+        "USER monitor\nCMD [\"poller\"]\n")
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "compose.yaml").write_text(
+        "services:\n  poller:\n    image: example/monitor:2\n  other:\n    image: example/monitor-ui:2\n")
+    out = check(ID, tmp_path, capsys)
+    assert any("service 'poller' does not set no-new-privileges, and its image is built from Dockerfile "
+               "(.github/workflows/build.yml publishes it), which runs 'setcap'" in line for line in out)
+    assert any("service 'other' can gain privileges" in line for line in out)

@@ -705,3 +705,35 @@ def test_a_dockerfile_named_alone_is_left_with_a_note(tmp_path: Path, capsys: py
     capsys.readouterr()
     assert main(["--check", str(tmp_path / "Dockerfile")]) == 0
     assert "a Dockerfile is fixed with the stack whose compose files build it" in capsys.readouterr().out
+
+
+def test_a_base_that_links_to_another_file_is_read_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`compose.yaml` is a symlink to `docker-compose_v3_mysql.yaml` beside it: one file, read and
+    fixed once, and the diff names the file itself (`patch` refuses to patch a symlink)."""
+    (tmp_path / "docker-compose_v3_mysql.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    (tmp_path / "compose.yaml").symlink_to("docker-compose_v3_mysql.yaml")
+    capsys.readouterr()
+    assert main(["--dry-run", "--select", "logging", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("+++ ") == 1 and f"+++ {(tmp_path / 'docker-compose_v3_mysql.yaml').as_posix()}" in out
+    patched = subprocess.run(["patch", "-p0", "--dry-run"], input=out, text=True, capture_output=True, cwd="/")
+    assert patched.returncode == 0, patched.stdout + patched.stderr
+
+
+@pytest.mark.parametrize(("readme", "role"), [
+    ("Keep in mind this repository is for local development only and is not meant to be deployed in any "
+     "production environment!\n", "development"),
+    ("This setup is for development and not for production use.\n", "development"),
+    ("This stack is what we run in production. It is not for development: use compose.dev.yaml.\n", "production"),
+    ("Contributions to the development of this project are welcome.\n", "production"),
+])
+def test_a_readme_that_says_the_stack_is_for_development(tmp_path: Path, readme: str, role: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    (tmp_path / "README.md").write_text("# Platform\n\n" + readme)
+    capsys.readouterr()
+    assert main(["--show-config", str(tmp_path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("#   compose.yaml:"))
+    assert line.startswith(f"#   compose.yaml: {role} ("), line
+    if role == "development":
+        assert "README.md:3 says so" in line

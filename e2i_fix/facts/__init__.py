@@ -643,13 +643,14 @@ def swarm(project: Project) -> str | None:
     of its files that speaks of swarm mode, or a README's Play with Docker link to a file. Swarm
     reads the same file differently: `tmpfs:`, `depends_on` and `security_opt` are ignored,
     `depends_on` conditions are refused by its schema, and reservations are scheduling
-    constraints."""
+    constraints. Deploy keys say nothing in files that swarm would refuse (`_stack_refuses`)."""
     cache = project.__dict__
     if "_swarm" in cache:
         got: str | None = cache["_swarm"]
         return got
     why: str | None = None
-    for name, svc in (project.model(project.widest).get("services") or {}).items():
+    refused = _stack_refuses(project)
+    for name, svc in (() if refused else (project.model(project.widest).get("services") or {}).items()):
         deploy = svc.get("deploy") if isinstance(svc, dict) else None
         if not isinstance(deploy, dict):
             continue
@@ -685,6 +686,26 @@ def swarm(project: Project) -> str | None:
 # docker stack deploy"), and the Play with Docker link that deploys a file as a stack.
 _SWARM_COMMENT = lazyre.compile(r"(?im)^[ \t]*#.*?\b(swarm|docker stack|stack deploy|docker secret|play-with-docker)\b.*$")
 _PWD_STACK = lazyre.compile(r"play-with-docker\.com/\?stack=\S*?([\w.-]+\.ya?ml)")
+
+
+def _stack_refuses(project: Project) -> str | None:
+    """What in the stack's files `docker stack deploy` refuses (its compose schema has no
+    `include`, `extends` nor `profiles`, and `depends_on` is a list there): files that use them
+    are run with Compose, whatever deploy keys they also carry (`deploy.mode: global`)."""
+    for d in project.docs:
+        value = d.value
+        if "include" in value:
+            return f"{Path(str(d.path)).name} includes files"
+        services = value.get("services")
+        for name, svc in (services.items() if isinstance(services, dict) else ()):
+            if not isinstance(svc, dict):
+                continue
+            key: str | None = next((k for k in ("extends", "profiles") if k in svc), None)
+            if key is None and isinstance(svc.get("depends_on"), dict):
+                key = "depends_on (its long form)"
+            if key is not None:
+                return f"service {name!r} uses {key}"
+    return None
 
 
 def _swarm_said(project: Project) -> str | None:

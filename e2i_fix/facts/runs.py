@@ -597,7 +597,10 @@ def user_tools(image: str | None) -> str | None:
 
 # --- where the image goes ------------------------------------------------------------------------
 
-_PUSHES = lazyre.compile(r"\bpush:\s*true\b|\bdocker\s+(?:image\s+)?push\b|build-push|--push\b|bake-action|\bpush-image\b")
+_PUSHES = lazyre.compile(r"\bpush:\s*(?:true\b|\$\{\{)|\bdocker\s+(?:image\s+)?push\b|build-push|--push\b|bake-action"
+                         r"|\bpush-image\b|docker/github-builder")
+# A Dockerfile a workflow names: `file: ./docker/Dockerfile`, `dockerfile: Dockerfile.prod`, `-f x/Dockerfile`.
+_NAMED_DOCKERFILE = lazyre.compile(r"(?:\b(?:file|dockerfile)\s*:\s*|\s-f\s+)[\"']?(?:\./)?([\w./-]*Dockerfile[\w.-]*)")
 _WORKFLOWS = (".github/workflows", ".gitlab-ci.yml", ".circleci/config.yml", ".drone.yml", ".woodpecker")
 
 
@@ -627,6 +630,28 @@ def published(f: Facts) -> str | None:
             continue
         if re.search(r"(?:^|[\s\"'=:])(?:\./)?" + re.escape(rel) + r"(?:$|[\s\"',])", text, re.MULTILINE):
             return f"{name} builds {rel} and pushes the image"
+    return None
+
+
+def source_dockerfile(f: Facts) -> tuple[Path, str] | None:
+    """The Dockerfile of this repository that its CI builds and pushes as the image the service
+    pulls (`librenms/librenms`, named in a workflow that pushes images), and the workflow: the
+    one the workflow names, else the repository's root Dockerfile. None for an image the stack
+    builds, an official image, or one no workflow here publishes."""
+    from e2i_fix.project import boundary_of
+
+    if f.built or f.image is None or "/" not in f.image.path:
+        return None
+    project = f.project
+    root = project.stack.boundary or boundary_of(project.folder)
+    repo = re.escape(f.image.path)
+    for name, text in _workflows(project, root):
+        if not _PUSHES.search(text) or not re.search(rf"(?<![\w./-]){repo}(?![\w/-])", text):
+            continue
+        named = [root / m.group(1) for m in _NAMED_DOCKERFILE.finditer(text)]
+        for path in (*named, root / "Dockerfile"):
+            if path.is_file():
+                return path, name
     return None
 
 
@@ -870,7 +895,20 @@ def _target(add: Any, word: str, values: dict[str, str], why: str) -> None:
     if path is None:
         add(word, f"{why}, through a variable the stack gives no value", False)
     elif path.startswith("/"):
-        add(path, why if path == word else f"{why} through {word}")
+        for one in _braces(path):
+            add(one, why if path == word and one == path else f"{why} through {word}")
+
+
+_BRACE = lazyre.compile(r"\{([^{}$]*,[^{}$]*)\}")
+
+
+def _braces(path: str) -> list[str]:
+    """The paths a shell's brace expansion makes of `path`: `/custom/{a,b}` is `/custom/a` and
+    `/custom/b`."""
+    m = _BRACE.search(path)
+    if m is None:
+        return [path]
+    return [got for alt in m.group(1).split(",") for got in _braces(path[:m.start()] + alt + path[m.end():])]
 
 
 def _resolve(word: str, values: dict[str, str]) -> str | None:

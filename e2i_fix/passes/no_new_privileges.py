@@ -21,7 +21,9 @@ variant of the stack:
   `postdrop` and `postqueue` (mail that local programs submit), Exim's and sendmail's
   submission binaries, FUSE's setuid `fusermount`;
 - `setcap` file capabilities or setuid and setgid bits (`chmod u+s`, `chmod 4755`...) in its
-  Dockerfile or what it runs; `su` run by a non-root user;
+  Dockerfile or what it runs; for an image it pulls that this repository's CI builds and
+  pushes (a workflow that pushes images names it), in the Dockerfile that workflow builds;
+  `su` run by a non-root user;
 - an image the table in `e2i_fix/data/images.toml` knows to need a gain (Pi-hole, Tdarr, the
   Gitea act runner: each with the report that shows it), or to need one as a user other than
   its own (serversideup/php as anything but www-data);
@@ -256,6 +258,15 @@ def _gains(project: Project, svc: Service) -> str | None:
         setid = runs.setid_package(f)
         if setid:
             return setid
+        source = runs.source_dockerfile(f)
+        if source is not None:
+            # The image is this repository's own, built by its CI: what its Dockerfile sets up
+            # at build time is what runs here.
+            text = runs._read(source[0]) or ""
+            m = _SETUID.search(text)
+            if m:
+                return (f"its image is built from {source[0].name} ({source[1]} publishes it), which runs "
+                        f"{m.group(0).strip()!r}")
         for st in f.chain:
             for ins in st.instructions:
                 if ins.name == "RUN":
