@@ -78,7 +78,8 @@ _WORDS = (
     (TEST, frozenset({"test", "tests", "testing", "ci", "e2e", "integration", "benchmark", "benchmarks", "cypress",
                       "playwright", "selenium"})),
     (DEVELOPMENT, frozenset({"dev", "develop", "developer", "development", "devenv", "local", "debug"})),
-    (MAINTENANCE, frozenset({"maintenance", "tools", "tool", "tooling", "migrate", "migration", "migrations"})),
+    (MAINTENANCE, frozenset({"maintenance", "tools", "tool", "tooling", "migrate", "migration", "migrations", "upgrade",
+                             "init", "backup", "restore"})),
     (PRODUCTION, frozenset({"prod", "production", "staging"})),
 )
 # Folders whose names say a role without a word of the list (hidden tool folders).

@@ -1769,7 +1769,24 @@ def runs_once(service: Service) -> bool:
     restart = service.config.get("restart")
     if not (restart is None or str(restart) == "no"):
         return False
-    return one_shot(service.config, service.name) or _awaited_to_complete(service)
+    return one_shot(service.config, service.name) or _awaited_to_complete(service) or _exits_at_once(service)
+
+
+def _exits_at_once(service: Service) -> bool:
+    """A data-only container: a bare distribution image (busybox, alpine, debian, ubuntu: their
+    CMD is a shell, which exits at once with no terminal) run with no command, entrypoint or
+    terminal, to hold volumes other services take."""
+    from e2i_fix.facts import image as imagedata
+
+    c = service.config
+    if service.build is not None or any(c.get(k) for k in ("command", "entrypoint", "tty", "stdin_open")):
+        return False
+    image = c.get("image")
+    ref = imagedata.parse(image if isinstance(image, str) else None, service.project.env if service.project else {})
+    if ref is None or not ref.resolved:
+        return False
+    flavour = imagedata.section("flavours").get(ref.family)
+    return ref.path == ref.family and isinstance(flavour, dict) and flavour.get("runtime") == []
 
 
 def _awaited_to_complete(service: Service) -> bool:

@@ -599,7 +599,7 @@ STACK = (
     "  redis:\n    image: redis:7\n"
     "  valkey:\n    image: valkey/valkey:8\n"
     "  sessions:\n    image: bitnami/redis:7\n"
-    "  misc:\n    image: busybox\n    mem_limit: 1g\n"
+    "  misc:\n    image: busybox\n    command: [sleep, infinity]\n    mem_limit: 1g\n"
 )
 TABLES = (
     'services = {api = {cpus = "4", memory = "8G"}}\n'

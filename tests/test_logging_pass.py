@@ -159,7 +159,7 @@ def test_override_blocks_land_where_each_service_is_defined() -> None:
     base = (expected / "compose.yaml").read_text()
     over = (expected / "compose.override.yaml").read_text()
     assert base.count("logging: *default-logging") == 1 and "  web:\n    image: nginx:1.27\n    logging:" in base
-    assert over.count("logging: *default-logging") == 1 and "    image: busybox:1.36\n    logging:" in over
+    assert over.count("logging: *default-logging") == 1 and "    image: busybox:1.36\n    command: [\"sleep\", \"infinity\"]\n    logging:" in over
     # The base alone still rotates the logs of the service it defines.
     assert config_json_files(expected, ["compose.yaml"])["services"]["web"]["logging"] == DEFAULT
 
@@ -282,6 +282,21 @@ def test_a_job_others_wait_to_complete_gets_no_rotation(tmp_path: Path, command:
     services = config_json(tmp_path)["services"]
     assert services["web"]["logging"] == DEFAULT
     assert ("logging" in services["secrets-gen"]) is rotated
+
+
+@pytest.mark.parametrize(("service", "rotated"), [
+    pytest.param("    image: busybox\n    volumes:\n      - ./data:/var/lib/mysql\n", False,
+                 id="a data-only container exits at once"),
+    pytest.param("    image: alpine:3.20\n", False, id="a bare alpine exits at once"),
+    pytest.param("    image: busybox\n    command: [sleep, infinity]\n", True, id="a command keeps it running"),
+    pytest.param("    image: debian:12\n    tty: true\n", True, id="a terminal keeps its shell running"),
+    pytest.param("    image: busybox\n    restart: always\n", True, id="restarted"),
+])
+def test_a_container_that_exits_at_once_gets_no_rotation(tmp_path: Path, service: str, rotated: bool) -> None:
+    f = tmp_path / "compose.yaml"
+    f.write_text(f"services:\n  web:\n    image: nginx:1.27\n  data:\n{service}")
+    assert apply(tmp_path) == 1
+    assert ("logging" in config_json(tmp_path)["services"]["data"]) is rotated
 
 
 def test_a_one_shot_job_takes_its_template_s_rotation(tmp_path: Path) -> None:

@@ -315,6 +315,8 @@ def test_show_config_lists_a_fragment_with_its_base(capsys: pytest.CaptureFixtur
     ("compose.devenv.yaml", "development"), ("docker-compose-non-dev.yml", None), ("docker-compose-developer.yml", "development"), ("docker-compose.migrate.yml", "maintenance"),
     ("compose.prod-migrations.yaml", "maintenance"), ("devcontainer-example.yml", "development"),
     ("compose.devcontainer.example.yaml", "development"),
+    ("docker-compose-upgrade-db.yml", "maintenance"), ("docker-compose-init_letsencrypt.yml", "maintenance"),
+    ("compose.backup.yaml", "maintenance"), ("docker-compose-letsencrypt.yaml", None),
 ])
 def test_role_by_name(name: str, role: str | None) -> None:
     got = fileroles.by_name(Path("repo") / name)

@@ -29,7 +29,7 @@ and gets `resources` next to them; existing `resources` with only reservations (
 changed or lowered. A service that already has both a CPU and a memory limit (in
 `deploy.resources.limits` or the legacy `cpus` / `mem_limit`) is left alone, reservations included.
 A one-shot job that is never restarted (`restart` absent or `"no"`, named or commanded like a
-migration, a seed or a setup job: `project.runs_once`) gets none: it runs and exits, and a limit
+migration, a seed or a setup job, or a data-only container: `project.runs_once`) gets none: it runs and exits, and a limit
 is only a way for it to fail. It inherits what the service it extends or merges gets.
 
 Every figure says where it came from, in the finding and as `provenance` in `--format json`.

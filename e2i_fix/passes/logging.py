@@ -23,8 +23,9 @@ where the configuration asks for them. A file that already anchors a json-file l
 with `max-size` before `services:` has it reused instead of a second one.
 
 A one-shot job that is never restarted (`restart` absent or `"no"`, named or commanded like a
-migration, a seed or a setup job: `project.runs_once`) gets no new `logging`: it writes a few
-lines and exits. It inherits what the service it extends or merges gets.
+migration, a seed or a setup job, or a bare busybox, alpine, debian or ubuntu image run with no
+command nor terminal, a data-only container whose shell exits at once: `project.runs_once`)
+gets no new `logging`: it writes a few lines and exits. It inherits what the service it extends or merges gets.
 
 A json-file logging without `max-size` gets the missing options added, in place (in its
 anchor, if it is one), with the stack's figures. Services with another driver (`local`
