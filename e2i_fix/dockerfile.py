@@ -23,7 +23,7 @@ _ERROR_LINE = lazyre.compile(r"line (\d+)")
 # The package managers a RUN may call, where a shell command starts (not `echo pip install`).
 _CMD = r"(?:^|[;&|(`]|\b(?:then|do|else|exec)\b)\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(?:sudo\s+(?:-\S+\s+)*)?"
 _INSTALLERS = {name: lazyre.compile(_CMD + rx, re.MULTILINE) for name, rx in {
-    "pip": r"(?:python[0-9.]*\s+-m\s+)?pip[0-9.]*\s+install\b",
+    "pip": r"(?:python[0-9.]*\s+-m\s+)?pip[0-9.]*\s+(?:install|wheel|download)\b",
     "uv": r"uv\s+(?:pip\s+install|sync|add|tool\s+install)\b",
     "poetry": r"poetry\s+(?:install|add|sync)\b",
     "npm": r"npm\s+(?:ci|install|i)\b",

@@ -141,6 +141,7 @@ def test_uv_link_mode_once_per_stage() -> None:
         ("FROM python:3\nRUN pip install --no-index --find-links /wheels -r requirements.txt\n", False),
         ("FROM python:3\nRUN pip install /wheels/* && pip install -r requirements.txt\n", True),
         ("FROM python:3\nRUN pip install .\n", True),  # the project's dependencies are downloaded
+        ("FROM python:3\nRUN pip wheel --wheel-dir /wheels -r requirements.txt\n", True),  # builds from downloads
         ("FROM python:3\nRUN --mount=type=cache,target=/root/.cache pip install x\n", False),  # above it
         ("FROM node:20\nRUN --mount=type=cache,id=npm,target=/npm-cache npm ci --cache /npm-cache\n", False),
         ("FROM node:20\nRUN --mount=type=cache,target=/root/.npm npm ci && pnpm install\n", True),  # npm's only

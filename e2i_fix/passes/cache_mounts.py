@@ -1,8 +1,8 @@
 """cache-mounts: BuildKit cache mounts for the package managers a RUN installs with.
 
 ## What it does
-A `RUN` that installs with pip, uv, poetry, npm, yarn or pnpm gets
-`--mount=type=cache,target=<the cache that tool really uses>` (`e2i_fix/data/cache_mounts.toml`,
+A `RUN` that installs with pip (or builds wheels: `pip wheel`, `pip download`), uv, poetry, npm,
+yarn or pnpm gets `--mount=type=cache,target=<the cache that tool really uses>` (`e2i_fix/data/cache_mounts.toml`,
 with its sources). Where that is comes from the Dockerfile as the facts layer reads it (ENV and
 ARG values before the RUN, build args): a flag on the command (`--cache-dir`, `--store-dir`,
 `--cache-folder`), a setting an earlier RUN wrote (`pnpm config set store-dir`), the tool's
