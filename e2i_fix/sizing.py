@@ -144,6 +144,7 @@ _FLINK_UNIT = {"": 1, "b": 1, "bytes": 1, "k": KiB, "kb": KiB, "m": MiB, "mb": M
 # memcached's item memory in MB: `-m 64`, `-m64`, `--memory-limit=64` (newer ones take k/m/g).
 _MEMCACHED = lazyre.compile(r"(?:^|\s)(?:-m\s*|--memory-limit(?:=|\s+))(\S+)")
 _INTERP = lazyre.compile(r"(?<!\$)\$(?:\{|[A-Za-z_])")
+_WT_CACHE = lazyre.compile(r"--wiredTigerCacheSizeGB(?:=|\s+)(\S+)")
 
 
 class Demand(NamedTuple):
@@ -152,6 +153,9 @@ class Demand(NamedTuple):
     # Set through a variable, read with the value `.env` or the written default gives it here:
     # `${ELASTIC_MEMORY_SIZE} = 4G (.env)`. The shell decides at `up`.
     variable: str | None = None
+    # A floor, not a size of the whole service (`shm_size`): it raises a limit, and vouches for
+    # no figure.
+    floor: bool = False
 
 
 def _value(tok: str, variables: dict[str, str] | None) -> tuple[str, str] | None:
@@ -277,6 +281,22 @@ def demands(config: dict[str, Any], family: str | None,
                 out.append(Demand(math.ceil(int(tok) * MiB * 1.5), f"--max-old-space-size={tok} in {where} x 1.5", said))
     if family and canon(family) == "memcached" or re.search(r"(?:^|[\s/])memcached(?:\s|$)", cmd):
         _flag_sizes(_MEMCACHED, cmd, _memcached_bytes, "memcached -m", out, unread, variables)
+    # MongoDB: a WiredTiger cache set on the command line. Its default is half of (the memory
+    # less 1 GB) (mongodb.com/docs/manual/core/wiredtiger/#memory-use): a set cache needs twice
+    # it plus 1 GB, the rest being connections, aggregations and index builds.
+    for m in _WT_CACHE.finditer(cmd):
+        tok, said = m.group(1).strip("'\""), None
+        if _INTERP.search(tok):
+            got = _value(tok, variables)
+            if got is None:
+                unread.append(f"--wiredTigerCacheSizeGB {tok}")
+                continue
+            tok, said = got[0], f"--wiredTigerCacheSizeGB {tok} ({got[1]})"
+        try:
+            gb = float(tok)
+        except ValueError:
+            continue
+        out.append(Demand(math.ceil((2 * gb + 1) * GiB), f"--wiredTigerCacheSizeGB {tok} x 2 + 1G", said))
     # MySQL and MariaDB: the InnoDB buffer pool is most of what the server takes, the rest its
     # connections' buffers (the buffer pool is sized at 50 to 75 % of the memory given to the
     # server: dev.mysql.com/doc/refman/8.4/en/innodb-buffer-pool-resize.html).
@@ -294,7 +314,8 @@ def demands(config: dict[str, Any], family: str | None,
         else:
             shm, said = got[0], f"shm_size {shm} ({got[1]})"
     if shm is not None and (b := parse_size(shm)):
-        out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)", said))
+        out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)", said,
+                          floor=True))
     return out, list(dict.fromkeys(unread))
 
 
@@ -802,7 +823,7 @@ def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) 
     if through:
         notes.append(f"read through {through[0]}: the shell may give it another value at `up`, so an unsafe fix")
         safe = False
-    own = top is not None
+    own = any(not d.floor for d in asked)
     if reservation is not None:
         b = parse_size(reservation)
         if b is None:
@@ -814,6 +835,9 @@ def memory(profile: Profile, fig: Figure, sizes: list[Sizes], reservation: Any) 
             notes.append(f"memory raised to the reservation {reservation}")
             source = f"the service's memory reservation {reservation}"
     kind = fig.kind
+    blind = next((s.blind for s in sizes if s.blind), None)
+    if blind and kind not in ("config", "usage"):
+        return Memory(None, source, False, tuple(notes), blind)
     if kind in _TRUSTED:
         pass
     elif unsized and kind in ("generic", "role", "default"):

@@ -568,3 +568,30 @@ def test_a_tool_installed_through_a_variable_or_a_heredoc_is_in_the_image(tmp_pa
         '      test: ["CMD", "curl", "-fsS", "http://localhost:4000/health"]\n')
     records = [(r["safety"], r["message"]) for r in _json(tmp_path) if r.get("pass") == ID]
     assert [s for s, _ in records] == ["safe"], records
+
+
+def test_waits_that_only_an_override_allows_go_there_in_one_block(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Two dependencies get their health checks only in the override, where the service has no
+    `depends_on`, and two files of the stack define the service's `depends_on`: one new block
+    with both waits, never two `depends_on` keys (the stack would no longer read)."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: example/app:1\n    depends_on:\n      - db\n      - cache\n"
+        "  db:\n    image: example/db:1\n  cache:\n    image: example/cache:1\n")
+    (tmp_path / "compose.prod.yaml").write_text(
+        "services:\n  app:\n    image: example/app:1\n    depends_on:\n      - db\n      - cache\n"
+        "  db:\n    image: example/db:1\n  cache:\n    image: example/cache:1\n")
+    (tmp_path / "compose.override.yaml").write_text(
+        "services:\n  app:\n    ports: ['8000:8000']\n"
+        "  db:\n    healthcheck:\n      test: [CMD-SHELL, 'true']\n"
+        "  cache:\n    healthcheck:\n      test: [CMD-SHELL, 'true']\n")
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "invalid YAML" not in err
+    text = (tmp_path / "compose.override.yaml").read_text()
+    assert text.count("depends_on:") == 1 and text.count("condition: service_healthy") == 2
+    proc = compose_config(tmp_path, ["compose.yaml", "compose.override.yaml"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    deps = json.loads(proc.stdout)["services"]["app"]["depends_on"]
+    assert deps["db"]["condition"] == deps["cache"]["condition"] == "service_healthy"
+    assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 0

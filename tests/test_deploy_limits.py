@@ -126,6 +126,10 @@ def test_clean_ceil_rounds_up_to_a_clean_size(need: int, expected: str) -> None:
         pytest.param({"environment": {"NODE_OPTIONS": "--max-old-space-size 2048"}}, None, 3 * G, [], id="NODE_OPTIONS"),
         pytest.param({"environment": {"JAVA_OPTS": "-XX:MaxRAMPercentage=80.0"}}, None, None, [],
                      id="a relative heap asks for nothing"),
+        pytest.param({"command": "mongod --wiredTigerCacheSizeGB 32"}, "mongo", 65 * G, [],
+                     id="a WiredTiger cache x 2 + 1G"),
+        pytest.param({"command": ["mongod", "--wiredTigerCacheSizeGB", "0.5"]}, "mongo", 2 * G, [],
+                     id="a WiredTiger cache in the list form"),
         pytest.param({"command": "redis-server --maxmemory ${REDIS_MAXMEMORY:-1gb}"}, "redis", math.ceil(1.5 * G),
                      [], id="a variable's written default is read"),
         pytest.param({"command": "redis-server --maxmemory ${REDIS_MAXMEMORY}"}, "redis", None,
@@ -1163,3 +1167,21 @@ def test_a_role_is_no_figure_for_an_image_built_elsewhere(tmp_path: Path, capsys
     assert any(m.startswith("[deploy-limits] service 'sized-worker' has no resource limits: add deploy.resources "
                             "(memory 9G)") and "--max-old-space-size" in m for m in got)
     assert len(got) == 3
+
+
+def test_what_a_service_sets_that_vouches_for_no_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`shm_size` raises a limit but says nothing of the rest of the service: an image the tool
+    has no figure for stays a finding. A mongod before 3.6 sizes its cache from the host, not
+    the container: no figure; a newer one with the cache set gets twice it plus 1G."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  archiver:\n    image: example/archiver:0.8\n    shm_size: 1gb\n"
+        "  old:\n    image: mongo:3.2\n  new:\n    image: mongo:7.0\n    command: --wiredTigerCacheSizeGB 1\n"
+        "  plain:\n    image: mongo:7.0\n")
+    assert main(["--check", "--unsafe-fixes", *SELECT, str(tmp_path)]) == 1
+    got = {m.split("'")[1]: m for m in findings(capsys)}
+    assert "no figure can be trusted" in got["archiver"] and "(no fix applied)" in got["archiver"]
+    assert "mongo:3.2 sizes itself from the host's memory, not the container's limit" in got["old"]
+    assert got["new"].startswith("[deploy-limits] service 'new' has no resource limits: add deploy.resources (memory 3G)")
+    assert "--wiredTigerCacheSizeGB 1 x 2 + 1G" in got["new"]
+    assert got["plain"].startswith("[deploy-limits] service 'plain' has no resource limits: add deploy.resources "
+                                   "(memory 1G); from image mongo (documented needs)")

@@ -65,7 +65,8 @@ def test_every_fact_in_the_table_has_its_source() -> None:
                                     "probe_source", "probe_start_period", "probe_start_source", "port", "port_source", "cpus", "memory", "documented",
                                     "heap_factor", "limits_source", "limits_images", "settings", "settings_source",
                                     "unsized", "watermark_factor", "watermark_source", "versions", "grows",
-                                    "grows_flag"}, key
+                                    "grows_flag", "limit_aware_from", "limit_aware_source"}, key
+        assert ("limit_aware_from" in e) == ("limit_aware_source" in e), key
         assert ("grows" in e) == ("grows_flag" in e), key
         if RUNTIME & set(e):
             assert e.get("sources"), key
@@ -621,6 +622,22 @@ def test_writes_through_variables_of_a_compose_command(tmp_path: Path) -> None:
     assert got == {("/home/memcache/memcached.conf", True), ("/home/memcache/sasl-db", True)}
     assert "redirects into it through $SASL_CONF_PATH" in next(w.why for w in cache.writes if w.path.endswith(".conf"))
     assert [(w.path, w.known) for w in other.writes] == [("$OUT", False)]
+
+
+def test_an_entrypoint_d_folder_copied_whole_is_read(tmp_path: Path) -> None:
+    """`COPY docker/entrypoint.d/ /etc/entrypoint.d/`: the image's entrypoint runs each script of
+    the folder at start, and what they write is the service's."""
+    p = index(tmp_path, {
+        "compose.yaml": "services:\n  web:\n    build: .\n",
+        "Dockerfile": "FROM debian:12\nCOPY docker/entrypoint.d/ /etc/entrypoint.d/\nCOPY . /var/www/html\n"
+                      "USER www-data\nCMD [\"/start.sh\"]\n",
+        "docker/entrypoint.d/00-setup.sh": "#!/bin/sh\nset -e\ncp /var/www/html/.env.example /var/www/html/.env\n"
+                                           "chmod +x /var/www/html/artisan\n",
+    })
+    f = facts.of(p, "web")
+    assert f is not None
+    assert any(s.origin.endswith("00-setup.sh") for s in f.scripts)
+    assert "/var/www/html/artisan" in {w.path for w in f.writes}
 
 
 def test_writes_through_brace_expansion(tmp_path: Path) -> None:

@@ -332,3 +332,16 @@ def test_an_image_this_repository_publishes_is_read_from_its_dockerfile(tmp_path
     assert any("service 'poller' does not set no-new-privileges, and its image is built from Dockerfile "
                "(.github/workflows/build.yml publishes it), which runs 'setcap'" in line for line in out)
     assert any("service 'other' can gain privileges" in line for line in out)
+
+
+def test_a_published_image_named_with_its_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The workflow pushes `ghcr.io/example/panel:latest`; the stack pulls `ghcr.io/example/panel`."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "docker.yaml").write_text(
+        "on: push\njobs:\n  push:\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n"
+        "          push: true\n          file: ./Dockerfile\n          tags: ghcr.io/example/panel:latest\n")
+    (tmp_path / "Dockerfile").write_text("FROM alpine:3.20\nRUN chmod u+s /usr/bin/helper\nCMD [\"panel\"]\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  panel:\n    image: ghcr.io/example/panel:v1\n")
+    out = check(ID, tmp_path, capsys)
+    assert any("service 'panel' does not set no-new-privileges, and its image is built from Dockerfile "
+               "(.github/workflows/docker.yaml publishes it)" in line for line in out)

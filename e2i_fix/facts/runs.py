@@ -110,6 +110,19 @@ def scripts(f: Facts) -> tuple[Script, ...]:
             text = _read(host)
             if text is not None:
                 out.append(Script(text, _shown(f, host), host))
+        elif host.is_dir() and "entrypoint" in host.name.lower():
+            # A whole folder copied as the image's `entrypoint.d` (`COPY docker/entrypoint.d/
+            # /etc/entrypoint.d/`): the entrypoint runs each of its scripts at start.
+            try:
+                scripts_in = sorted(p for p in host.iterdir() if p.suffix == ".sh" and p.is_file())[:50]
+            except OSError:
+                scripts_in = []
+            for one in scripts_in:
+                if one not in seen:
+                    seen.add(one)
+                    text = _read(one)
+                    if text is not None:
+                        out.append(Script(text, _shown(f, one), one))
     # Scripts the Dockerfile writes itself with a heredoc (`COPY <<EOF /docker-entrypoint.d/40-x.sh`):
     # what they run at start is as much the container's as a copied file.
     for st in f.chain:
@@ -644,15 +657,32 @@ def source_dockerfile(f: Facts) -> tuple[Path, str] | None:
         return None
     project = f.project
     root = project.stack.boundary or boundary_of(project.folder)
-    repo = re.escape(f.image.path)
     for name, text in _workflows(project, root):
-        if not _PUSHES.search(text) or not re.search(rf"(?<![\w./-]){repo}(?![\w/-])", text):
+        if not _PUSHES.search(text) or f.image.path not in _image_paths(text):
             continue
         named = [root / m.group(1) for m in _NAMED_DOCKERFILE.finditer(text)]
         for path in (*named, root / "Dockerfile"):
             if path.is_file():
                 return path, name
     return None
+
+
+_IMAGE_TOKEN = lazyre.compile(r"(?<![\w./:-])[\w.-]+(?::\d+)?(?:/[\w.-]+)+(?::[\w.${}-]+)?")
+
+
+def _image_paths(text: str) -> set[str]:
+    """The image repositories a workflow names, without their registry or tag
+    (`ghcr.io/pterodactyl/panel:latest`, `docker.io/matrixdotorg/synapse` -> `pterodactyl/panel`)."""
+    out: set[str] = set()
+    for m in _IMAGE_TOKEN.finditer(text):
+        parts = m.group(0).split("/")
+        if "." in parts[0] or ":" in parts[0] or parts[0] == "localhost":
+            parts = parts[1:]
+        if parts and parts[0] == "library":
+            parts = parts[1:]
+        if len(parts) >= 2:
+            out.add("/".join(parts).split(":", 1)[0])
+    return out
 
 
 def _workflows(project: Any, root: Path) -> list[tuple[str, str]]:

@@ -50,6 +50,8 @@ class Sizes(NamedTuple):
     workers: tuple[int, str] | None  # how many processes serve, and what says so
     watermark: str | None = None  # where an absolute RabbitMQ memory watermark is set
     unsized: str | None = None  # why no fixed figure covers what it needs
+    # Why even a documented figure does not hold: the release sizes itself from the host's memory.
+    blind: str | None = None
 
 
 def read(f: Facts) -> Sizes:
@@ -78,7 +80,23 @@ def read(f: Facts) -> Sizes:
     grows, flag = f.knowledge.soft("grows"), f.knowledge.soft("grows_flag")
     if unsized is None and isinstance(grows, str) and not any(d.what.startswith(str(flag)) for d in demands):
         unsized = f"{grows}: set {flag} and a limit above it"
-    return Sizes(tuple(demands), tuple(unread), pg.shared_buffers, pg.max_connections, workers, watermark, unsized)
+    return Sizes(tuple(demands), tuple(unread), pg.shared_buffers, pg.max_connections, workers, watermark, unsized,
+                 _limit_blind(f, demands))
+
+
+def _limit_blind(f: Facts, demands: list[Demand]) -> str | None:
+    """Why a release of the image sizes itself from the host's memory, not the container's limit
+    (the table's `limit_aware_from`: mongod before 3.6), where nothing it sets bounds it."""
+    since = f.knowledge.soft("limit_aware_from")
+    ref = f.image if not f.built else None
+    if not isinstance(since, str) or ref is None or demands:
+        return None
+    m = re.match(r"(\d+)\.(\d+)", ref.tag or "")
+    want = tuple(int(x) for x in since.split(".")[:2])
+    if m is None or (int(m.group(1)), int(m.group(2))) >= want:
+        return None
+    return (f"{ref.path}:{ref.tag} sizes itself from the host's memory, not the container's limit (releases before "
+            f"{since}: {f.knowledge.soft('limit_aware_source')})")
 
 
 def _family(f: Facts) -> str | None:

@@ -368,13 +368,11 @@ class _Plan:
             if self.held:
                 continue  # no condition where `docker stack deploy` reads the file, or its authors took them out
             line, col = position(key)
-            for e in own:
-                healthy = self.partial.get((svc.name, e.name))
-                if healthy is None:
-                    continue
-                waits = list(self._wait_in_overrides(svc, e, k, healthy))
-                yield from waits
-                if not waits:
+            pairs = [(e, healthy) for e in own if (healthy := self.partial.get((svc.name, e.name))) is not None]
+            waits, waited = self._wait_in_overrides(svc, pairs, k)
+            yield from waits
+            for e, _ in pairs:
+                if e.name not in waited:
                     why = next(w for w in notes if w.startswith(f"{e.name!r} to be healthy"))
                     yield Fix(ID, f"service {svc.name!r} cannot wait for {why}", doc.path, line, col,
                               safety=Safety.DISPLAY_ONLY)
@@ -414,35 +412,69 @@ class _Plan:
             changes += tuple(("services", u, "healthcheck") for u in p.users)
         return Fix(ID, message, doc.path, line, col, tuple(edits), safety, tuple(dict.fromkeys(changes)))
 
-    def _wait_in_overrides(self, svc: Service, e: _Entry, k: int, healthy: list[tuple[int, ...]]) -> Iterator[Fix]:
-        """The health check is there only with some override files: the wait goes into each of
-        them that defines the service, so the base alone stays as it was."""
-        _, required = _written(e)
-        extra: dict[str, Any] = {}
-        if isinstance(e.node, MappingNode):
-            for kk, vv in e.node.value:
-                if isinstance(kk, ScalarNode) and kk.value in ("required", "restart") and isinstance(vv, ScalarNode):
-                    extra[str(kk.value)] = to_value(vv)
-        added = ("services", e.name, "healthcheck") in self.project.unsafe_changes
-        for v in healthy:
-            i = v[-1]
-            if i == k:
-                continue
-            d = next((d for d in svc.defs if self.doc_index[id(d.doc)] == i), None)
-            if d is None or not d.editable or not isinstance(d.node, MappingNode) or svc.shadows(d, "depends_on"):
-                continue
-            own = d.get("depends_on")
-            if own is not None and not isinstance(own[1], MappingNode):
-                continue
-            edits = yamledit.ensure(d.doc, d.node, ("depends_on", e.name), {"condition": HEALTHY, **extra},
-                                    d.key.end_mark.index)
-            if not edits:
-                continue
+    def _wait_in_overrides(self, svc: Service, pairs: list[tuple[_Entry, list[tuple[int, ...]]]],
+                           k: int) -> tuple[list[Fix], set[str]]:
+        """The health checks are there only with some override files: each wait goes into each of
+        them that defines the service, so the base alone stays as it was. One fix per override
+        file where it has no `depends_on` yet (one new block, whatever the waits), else one per
+        wait; and the names of the dependencies some wait went to."""
+        per_doc: dict[int, tuple[ServiceDef, dict[str, dict[str, Any]], bool]] = {}
+        for e, healthy in pairs:
+            _, required = _written(e)
+            extra: dict[str, Any] = {}
+            if isinstance(e.node, MappingNode):
+                for kk, vv in e.node.value:
+                    if isinstance(kk, ScalarNode) and kk.value in ("required", "restart") and isinstance(vv, ScalarNode):
+                        extra[str(kk.value)] = to_value(vv)
+            added = ("services", e.name, "healthcheck") in self.project.unsafe_changes
+            for v in healthy:
+                i = v[-1]
+                if i == k:
+                    continue
+                d = next((d for d in svc.defs if self.doc_index[id(d.doc)] == i), None)
+                if d is None or not d.editable or not isinstance(d.node, MappingNode) or svc.shadows(d, "depends_on"):
+                    continue
+                own = d.get("depends_on")
+                if own is not None and not isinstance(own[1], MappingNode):
+                    continue
+                _, waits, unsafe = per_doc.setdefault(i, (d, {}, False))
+                waits[e.name] = {"condition": HEALTHY, **extra}
+                per_doc[i] = (d, waits, unsafe or added)
+        fixes: list[Fix] = []
+        waited: set[str] = set()
+        changes = tuple(("services", u, "depends_on") for u in self.project.with_extenders([svc.name]))
+        # Another definition of the service (another file of the chain) may send waits to the
+        # same override: each is written once, and a new `depends_on` block only once; what is
+        # left goes into that block in the next round.
+        written: dict[tuple[str, int], set[str]] = self.__dict__.setdefault("_override_waits", {})
+        for i, (d, waits, unsafe) in per_doc.items():
+            assert isinstance(d.node, MappingNode)
+            done = written.get((svc.name, i))
+            if done is not None:
+                waited.update(n for n in waits if n in done)
+                if d.get("depends_on") is None:
+                    continue  # this run's block is not in the text yet
+                waits = {n: w for n, w in waits.items() if n not in done}
+            written.setdefault((svc.name, i), set()).update(waits)
             line, col = position(d.key)
-            yield Fix(ID, f"service {svc.name!r} starts before {e.name!r} is ready; wait for it to be healthy "
-                      f"with {images.variant_names(self.project, (i,))}, which gives it its health check",
-                      d.doc.path, line, col, tuple(edits), Safety.UNSAFE if added else SAFETY,
-                      tuple(("services", u, "depends_on") for u in self.project.with_extenders([svc.name])))
+            safety = Safety.UNSAFE if unsafe else SAFETY
+            where = images.variant_names(self.project, (i,))
+            if d.get("depends_on") is None:
+                groups = [(list(waits), yamledit.ensure(d.doc, d.node, ("depends_on",), waits, d.key.end_mark.index))]
+            else:
+                groups = [([n], yamledit.ensure(d.doc, d.node, ("depends_on", n), w, d.key.end_mark.index))
+                          for n, w in waits.items()]
+            for names, edits in groups:
+                if not edits:
+                    continue
+                waited.update(names)
+                said = ", ".join(repr(n) for n in names)
+                fixes.append(Fix(ID, f"service {svc.name!r} starts before {said} {'is' if len(names) == 1 else 'are'} "
+                                 f"ready; wait for {'it' if len(names) == 1 else 'them'} to be healthy with {where}, "
+                                 f"which gives {'it its' if len(names) == 1 else 'them their'} health check"
+                                 f"{'' if len(names) == 1 else 's'}",
+                                 d.doc.path, line, col, tuple(edits), safety, changes))
+        return fixes, waited
 
     def probes(self) -> Iterator[Fix]:
         """A known image without a health check that a service would wait for: suggest its probe."""

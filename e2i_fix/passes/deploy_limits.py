@@ -86,8 +86,11 @@ or copies:
 - Node `--max-old-space-size` (MB), in the command or `NODE_OPTIONS`, x 1.5;
 - memcached `-m` / `--memory-limit` (MB) x 1.5;
 - MySQL and MariaDB `--innodb-buffer-pool-size` x 1.5 (the pool is most of the server);
+- MongoDB's `--wiredTigerCacheSizeGB` x 2 + 1G: its default cache is half of (the memory less
+  1 GB) (mongodb.com/docs/manual/core/wiredtiger/), the rest is connections and aggregations;
 - `shm_size` x 2: /dev/shm is a tmpfs whose pages count against the memory limit, and the
-  processes need room besides it (a Postgres given `shm_size: 1g` gets at least 2G).
+  processes need room besides it (a Postgres given `shm_size: 1g` gets at least 2G). A floor
+  only: it says nothing of the rest of the service, and vouches for no generic figure.
 A value set through `${VAR}` is read with the value the stack's `.env` or the default
 written with it gives (`${POOL:-2048M}`, `-Xmx${HEAP}` with `HEAP=4g` in `.env`): the limit
 covers it, as an unsafe fix (the shell may give it another value at `up`), and the message
@@ -117,6 +120,8 @@ configuration:
 - an image the tool has no figures for, with no role, no observed usage and no size it sets
   itself (the generic default would be a guess);
 - a Redis (valkey, keydb, FalkorDB) with no `--maxmemory`: its data set is its memory;
+- a release that sizes itself from the host's memory, not the container's limit (mongod before
+  3.6: the table's `limit_aware_from`), whatever figure the table documents;
 - RabbitMQ without an absolute `vm_memory_high_watermark` (below);
 - a size the service sets through a variable that has no value here;
 - an image built elsewhere that the image table knows nothing of, where only a role (api,
