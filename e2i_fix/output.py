@@ -63,6 +63,9 @@ def header_path(path: Path, cwd: str | None = None) -> str:
     `link/..` is not the folder `link` is in."""
     here = cwd if cwd is not None else os.getcwd()
     full = os.path.join(here, os.fspath(path))
+    if os.path.islink(full):
+        # `patch` refuses to patch a symlink: the diff names the file it points to.
+        full = os.path.realpath(full)
     folder = os.path.dirname(full)
     short = os.path.normpath(full)
     if os.path.realpath(os.path.dirname(short)) != os.path.realpath(folder):

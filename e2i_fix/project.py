@@ -587,7 +587,8 @@ def _walk(root: Path) -> Iterator[Stack | Skipped | _Fragment]:
         found = sorted((Path(dirpath) / f for f in (*filenames, *dirnames) if is_compose_name(f)), key=_order)
         found += [Path(dirpath) / f for f in sorted(filenames) if is_compose_like(f)]
         if found:
-            folders.append((dirpath, _one_name_each(found)))
+            folders.append((dirpath, found))
+    folders = _one_name_each(folders)
     ignored = git_ignored(root, [f for _, found in folders for f in found])
     for dirpath, found in folders:
         # A file git ignores is no file of the repository: a local override, or one a setup
@@ -602,14 +603,22 @@ def _walk(root: Path) -> Iterator[Stack | Skipped | _Fragment]:
             yield from _group(Path(dirpath), found)
 
 
-def _one_name_each(found: list[Path]) -> list[Path]:
-    """`found` without the symlinks to another of them (`compose.yaml -> docker-compose_mysql.yaml`):
-    one file read and fixed once, under the name a diff can patch. A folder with override files
-    keeps its base link, which they override."""
-    if not any(os.path.islink(f) for f in found) or any(_OVERRIDE.fullmatch(f.name) for f in found):
-        return found
-    real = {os.path.realpath(f) for f in found if not os.path.islink(f)}
-    return [f for f in found if not (os.path.islink(f) and os.path.realpath(f) in real)]
+def _one_name_each(folders: list[tuple[str, list[Path]]]) -> list[tuple[str, list[Path]]]:
+    """The files found, without the symlinks to another of them (`compose.yaml ->
+    docker-compose_mysql.yaml`, `compose.yml -> tools/compose/simple.yml`): one file read and
+    fixed once, under the name a diff can patch. A folder with override files keeps its base
+    link, which they override."""
+    links = [f for _, found in folders for f in found if os.path.islink(f)]
+    if not links:
+        return folders
+    real = {os.path.realpath(f) for _, found in folders for f in found if not os.path.islink(f)}
+    out = []
+    for dirpath, found in folders:
+        if not any(_OVERRIDE.fullmatch(f.name) for f in found):
+            found = [f for f in found if not (os.path.islink(f) and os.path.realpath(f) in real)]
+        if found:
+            out.append((dirpath, found))
+    return out
 
 
 def git_ignored(root: Path, paths: list[Path]) -> set[Path]:

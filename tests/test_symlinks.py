@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,14 @@ def test_two_names_for_one_file_are_fixed_once(tmp_path: Path) -> None:
     assert main(["--apply", "--select", "logging", str(tmp_path)]) == 0
 
 
-def test_dry_run_through_a_link_names_the_link(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_through_a_link_names_the_file_it_points_to(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`patch` refuses to patch a symlink ("not a regular file"): the diff names its target."""
     (tmp_path / "real.yaml").write_text(PLAIN)
     (tmp_path / "compose.yaml").symlink_to("real.yaml")
-    assert main(["--select", "logging", str(tmp_path)]) == 1
+    assert main(["--select", "logging", str(tmp_path / "compose.yaml")]) == 1
     out = capsys.readouterr().out
-    assert out.startswith(f"--- {(tmp_path / 'compose.yaml').as_posix()}\n")
+    assert out.startswith(f"--- {(tmp_path / 'real.yaml').as_posix()}\n")
     assert (tmp_path / "real.yaml").read_text() == PLAIN
+    patched = subprocess.run(["patch", "-p0"], input=out, text=True, capture_output=True, cwd="/")
+    assert patched.returncode == 0, patched.stdout + patched.stderr
+    assert (tmp_path / "compose.yaml").is_symlink() and "logging" in (tmp_path / "real.yaml").read_text()

@@ -739,3 +739,26 @@ def test_a_readme_that_says_the_stack_is_for_development(tmp_path: Path, readme:
     assert line.startswith(f"#   compose.yaml: {role} ("), line
     if role == "development":
         assert "README.md:3 says so" in line
+
+
+def test_a_base_that_links_into_another_folder_is_read_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`compose.yml -> tools/compose/simple.yml`: the file is read once, where it is."""
+    (tmp_path / "tools" / "compose").mkdir(parents=True)
+    (tmp_path / "tools" / "compose" / "simple.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    (tmp_path / "compose.yml").symlink_to("tools/compose/simple.yml")
+    capsys.readouterr()
+    assert main(["--dry-run", "--select", "logging", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("+++ ") == 1 and "simple.yml" in out.splitlines()[1]
+    patched = subprocess.run(["patch", "-p0", "--dry-run"], input=out, text=True, capture_output=True, cwd="/")
+    assert patched.returncode == 0, patched.stdout + patched.stderr
+
+
+def test_a_linked_file_named_alone_is_diffed_under_its_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    (tmp_path / "compose.yaml").symlink_to("real/compose.yaml")
+    capsys.readouterr()
+    assert main(["--dry-run", "--select", "logging", str(tmp_path / "compose.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert f"+++ {(tmp_path / 'real' / 'compose.yaml').as_posix()}" in out
