@@ -595,3 +595,16 @@ def test_waits_that_only_an_override_allows_go_there_in_one_block(tmp_path: Path
     deps = json.loads(proc.stdout)["services"]["app"]["depends_on"]
     assert deps["db"]["condition"] == deps["cache"]["condition"] == "service_healthy"
     assert main(["--apply", "--unsafe-fixes", "--select", ID, str(tmp_path)]) == 0
+
+
+def test_nodes_of_one_cluster_do_not_wait_for_each_other(tmp_path: Path) -> None:
+    """`node2` and `node3` start after `node1`, which becomes healthy only once a manager is
+    elected from two of the three: a wait for its health would never end. Numbered nodes of one
+    image are peers; the dashboard, a client, waits."""
+    node = ("    image: example/search:2.19\n    healthcheck:\n      test: [CMD-SHELL, 'curl -fs localhost:9200']\n")
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  node1:\n{node}  node2:\n{node}    depends_on:\n      - node1\n"
+        f"  node3:\n{node}    depends_on:\n      - node1\n"
+        "  dashboard:\n    image: example/dashboard:2.19\n    depends_on:\n      - node1\n")
+    records = [(r["safety"], r["message"]) for r in _json(tmp_path) if r.get("pass") == ID and r.get("edits")]
+    assert len(records) == 1 and "service 'dashboard'" in records[0][1], records

@@ -660,7 +660,9 @@ def source_dockerfile(f: Facts) -> tuple[Path, str] | None:
     for name, text in _workflows(project, root):
         if not _PUSHES.search(text) or f.image.path not in _image_paths(text):
             continue
-        named = [root / m.group(1) for m in _NAMED_DOCKERFILE.finditer(text)]
+        named = list(dict.fromkeys(root / m.group(1) for m in _NAMED_DOCKERFILE.finditer(text)))
+        if len(named) > 1:
+            continue  # several Dockerfiles, several images: which builds this one is not said
         for path in (*named, root / "Dockerfile"):
             if path.is_file():
                 return path, name

@@ -24,6 +24,10 @@ Left as it is:
   caddy, by its own command) whose configuration, read in full, passes no request to the
   target, and its environment does not name it (an admin console that serves files and only
   starts after the main site). A health check of the target would only delay it;
+- a wait between numbered nodes of one cluster (`node2` on `node1`, `wazuh2.indexer` on
+  `wazuh1.indexer`: names that differ only in their numbers, the same image or build): the
+  target may become healthy only once its peers have joined (a quorum, an elected manager),
+  so a peer waiting for it would never start;
 - every entry of a stack that is also deployed with `docker stack deploy` (`facts.swarm`: a
   deploy key only swarm reads, or a script in the repository that deploys the stack's folder
   as a stack): that schema accepts only a list of names for `depends_on`, and swarm does not
@@ -234,6 +238,12 @@ class _Plan:
             return COMPLETED, f"{target!r} is a one-shot job", SAFETY
         if self.quiet(svc, target, where):
             return None, "", SAFETY  # nothing in it connects to the target: waiting only delays it
+        peer = _peers(svc, tsvc)
+        if peer:
+            # Nodes of one cluster (OpenSearch, Cassandra, etcd...): the target may become healthy
+            # only once its peers have joined it (a quorum, an elected manager), so a peer that
+            # waits for it may never start.
+            return None, f"{target!r} runs {peer} as it does: a node of the same cluster, whose health may need it", SAFETY
         healthy = [v for v in where if images.health(self.project, v, target) is not None]
         if healthy and self.broken(tsvc):
             return None, "", SAFETY  # a check that cannot pass would hold the dependent back for ever
@@ -646,3 +656,18 @@ def _list_to_long(doc: ComposeDoc, key: ScalarNode, node: SequenceNode, entries:
         new = f"{pad}{name}:{rest}\n{pad}{' ' * style.indent}condition: {cond}"
         edits.append(Edit(doc.path, line_start, line_start + len(text[line_start:end]) + len(rest), new))
     return edits
+
+
+def _peers(svc: Service, target: Service) -> str | None:
+    """The image both run, where they are numbered nodes of one cluster (`es01` and `es02`,
+    `wazuh1.indexer` and `wazuh2.indexer`: names that differ only in their numbers) running the
+    same image, or the same build; None for a client and its server (an API and its worker)."""
+    if re.sub(r"\d+", "#", svc.name) != re.sub(r"\d+", "#", target.name):
+        return None
+    if svc.build is not None or target.build is not None:
+        a, b = svc.build, target.build
+        if a is not None and b is not None and a.dockerfile == b.dockerfile and a.target == b.target:
+            return "the image it builds"
+        return None
+    image = svc.config.get("image")
+    return image if isinstance(image, str) and image == target.config.get("image") else None
