@@ -186,6 +186,18 @@ def _redis_bytes(tok: str) -> int | None:
     return int(m.group(1)) * _REDIS_UNIT[m.group(2) or ""] if m else None
 
 
+def _read(tok: str, label: str, variables: dict[str, str] | None, unread: list[str]) -> tuple[str, str | None] | None:
+    """`tok` as the stack gives it here, and what says so where a variable gave it (`label` and
+    the value's source); None, with `label` noted unread, where a variable has no value here."""
+    if not _INTERP.search(tok):
+        return tok, None
+    got = _value(tok, variables)
+    if got is None:
+        unread.append(label)
+        return None
+    return got[0], f"{label} ({got[1]})"
+
+
 def demands(config: dict[str, Any], family: str | None,
             environment: dict[str, Any] | None = None,
             variables: dict[str, str] | None = None) -> tuple[list[Demand], list[str]]:
@@ -208,24 +220,20 @@ def demands(config: dict[str, Any], family: str | None,
         factor = 2.0 if where in ("ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS") else heap_factor(family)
         through: str | None = None
         if where != "the command" and text.lstrip().startswith("$") and _INTERP.match(text.lstrip()):
-            got = _value(text.strip(), variables)
-            if got is None:
-                unread.append(f"{where}={text.strip()}")
+            whole = _read(text.strip(), f"{where}={text.strip()}", variables, unread)
+            if whole is None:
                 continue
-            text, through = got[0], f"{where}={text.strip()} ({got[1]})"
+            text, through = whole
         # The JVM takes the last -Xmx it is given; direct memory (-XX:MaxDirectMemorySize) is
         # outside the heap and comes on top of it.
         heap: tuple[int, str, str | None] | None = None
         for m in _XMX.finditer(text):
             tok = m.group(2).strip("'\"")
-            said = through
-            if _INTERP.search(tok):
-                got = _value(tok, variables)
-                if got is None:
-                    unread.append(f"{m.group(1)}{tok} in {where}")
-                    heap = None
-                    continue
-                tok, said = got[0], f"{m.group(1)}{tok} in {where} ({got[1]})"
+            got = _read(tok, f"{m.group(1)}{tok} in {where}", variables, unread)
+            if got is None:
+                heap = None
+                continue
+            tok, said = got[0], got[1] or through
             b = _jvm_bytes(tok)
             if b is not None:
                 heap = (b, f"{m.group(1)}{tok}", said)
@@ -243,14 +251,10 @@ def demands(config: dict[str, Any], family: str | None,
         text = str(v).strip().strip("'\"") if v is not None else ""
         if not _HEAP_ENV.search(k) or not text or "-X" in text:
             continue
-        said = None
-        if _INTERP.search(text):
-            got = _value(text, variables)
-            if got is None:
-                unread.append(f"{k}={text}")
-                continue
-            said = f"{k}={text} ({got[1]})"
-            text = got[0]
+        got = _read(text, f"{k}={text}", variables, unread)
+        if got is None:
+            continue
+        text, said = got
         sm = re.fullmatch(r"(\d+)([kKmMgGtT])", text)
         if sm:
             factor = 2.0 if k.startswith(("ES_", "OPENSEARCH_")) else heap_factor(family)
@@ -269,14 +273,11 @@ def demands(config: dict[str, Any], family: str | None,
     node = [("the command", cmd)] + ([("NODE_OPTIONS", str(env["NODE_OPTIONS"]))] if env.get("NODE_OPTIONS") else [])
     for where, text in node:
         for m in _OLD_SPACE.finditer(text):
-            tok = m.group(1).strip("'\"")
-            said = None
-            if _INTERP.search(tok):
-                got = _value(tok, variables)
-                if got is None:
-                    unread.append(f"--max-old-space-size {tok} in {where}")
-                    continue
-                tok, said = got[0], f"--max-old-space-size {tok} in {where} ({got[1]})"
+            raw = m.group(1).strip("'\"")
+            got = _read(raw, f"--max-old-space-size {raw} in {where}", variables, unread)
+            if got is None:
+                continue
+            tok, said = got
             if tok.isdigit() and int(tok):
                 out.append(Demand(math.ceil(int(tok) * MiB * 1.5), f"--max-old-space-size={tok} in {where} x 1.5", said))
     if family and canon(family) == "memcached" or re.search(r"(?:^|[\s/])memcached(?:\s|$)", cmd):
@@ -285,13 +286,11 @@ def demands(config: dict[str, Any], family: str | None,
     # less 1 GB) (mongodb.com/docs/manual/core/wiredtiger/#memory-use): a set cache needs twice
     # it plus 1 GB, the rest being connections, aggregations and index builds.
     for m in _WT_CACHE.finditer(cmd):
-        tok, said = m.group(1).strip("'\""), None
-        if _INTERP.search(tok):
-            got = _value(tok, variables)
-            if got is None:
-                unread.append(f"--wiredTigerCacheSizeGB {tok}")
-                continue
-            tok, said = got[0], f"--wiredTigerCacheSizeGB {tok} ({got[1]})"
+        raw = m.group(1).strip("'\"")
+        got = _read(raw, f"--wiredTigerCacheSizeGB {raw}", variables, unread)
+        if got is None:
+            continue
+        tok, said = got
         try:
             gb = float(tok)
         except ValueError:
@@ -306,13 +305,9 @@ def demands(config: dict[str, Any], family: str | None,
     # a large one uses it, and needs as much again for its processes.
     shm = config.get("shm_size")
     said = None
-    if isinstance(shm, str) and _INTERP.search(shm):
-        got = _value(shm, variables)
-        if got is None:
-            unread.append(f"shm_size {shm}")
-            shm = None
-        else:
-            shm, said = got[0], f"shm_size {shm} ({got[1]})"
+    if isinstance(shm, str):
+        got = _read(shm, f"shm_size {shm}", variables, unread)
+        shm, said = got if got is not None else (None, None)
     if shm is not None and (b := parse_size(shm)):
         out.append(Demand(math.ceil(b * 2), f"shm_size {shm} x 2 (/dev/shm counts against the memory limit)", said,
                           floor=True))
@@ -324,14 +319,11 @@ def _flag_sizes(rx: re.Pattern[str], text: str, parse: Callable[[str], int | Non
     """Each size `rx` finds in `text` (its first group), x 1.5 as a need; one written through
     a variable with no value here is unread."""
     for m in rx.finditer(text):
-        tok = m.group(1).strip("'\"")
-        said = None
-        if _INTERP.search(tok):
-            got = _value(tok, variables)
-            if got is None:
-                unread.append(f"{name} {tok}")
-                continue
-            tok, said = got[0], f"{name} {tok} ({got[1]})"
+        raw = m.group(1).strip("'\"")
+        got = _read(raw, f"{name} {raw}", variables, unread)
+        if got is None:
+            continue
+        tok, said = got
         b = parse(tok)
         if b:
             out.append(Demand(math.ceil(b * 1.5), f"{name} {tok} x 1.5", said))
