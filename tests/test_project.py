@@ -3,12 +3,15 @@ Dockerfile stages."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from e2i_fix import dockerfile, project, source
 from e2i_fix.engine import Workspace
+
+from conftest import compose_config
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -404,3 +407,19 @@ def test_build_fields_are_read_as_compose_reads_them(tmp_path: Path, spec: dict[
     if dockerfile is not None:
         assert b.dockerfile is not None and b.dockerfile.as_posix().endswith(dockerfile)
     assert b.target == target
+
+
+@pytest.mark.parametrize("reset", ["!reset {}", "!reset null", "!reset []"])
+def test_what_a_reset_carries_is_no_value(tmp_path: Path, reset: str) -> None:
+    """`caddy: !reset {}` removes the service, as Compose does (its own value is dropped, not
+    merged back as an empty service); a reset key of a service is gone likewise."""
+    write(tmp_path, {"compose.yaml": "services:\n  web:\n    image: nginx\n    environment:\n      A: '1'\n"
+                                     "  caddy:\n    image: caddy\n",
+                     "compose.override.yaml": f"services:\n  caddy: {reset}\n  web:\n    environment: {reset}\n"})
+    p = index(tmp_path, "compose.yaml", "compose.override.yaml")
+    got = p.model((0, 1))["services"]
+    assert "caddy" not in got and "environment" not in got["web"]
+    proc = compose_config(tmp_path, ["compose.yaml", "compose.override.yaml"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    real = json.loads(proc.stdout)["services"]
+    assert "caddy" not in real and "environment" not in real["web"]
