@@ -359,7 +359,7 @@ class Figure(NamedTuple):
 class Profile(NamedTuple):
     """The figures the table gives one service, and what they were matched on."""
 
-    cpu: Figure
+    cpu: Figure | None  # None: no CPU figure is known for it (only the configuration gives one)
     memory: Figure
     floor: Figure | None  # the documented memory need of its image, a floor for observed usage
     image: str | None  # the repository they were matched on: "ghcr.io/immich-app/postgres"
@@ -514,13 +514,13 @@ class Tables:
         if r:
             chain += [t[r] for t in (self.roles, self.builtin_roles) if r in t]
         chain += [e for e in (self.default, self.builtin_default) if e is not None]
-        # CPU figures only from the configuration (a built-in one is no figure known for this
-        # service: deploy-limits writes none), its first entry that has one.
-        c = next((e for e in chain if e.cpus is not None and e.kind == "config"), None) or \
-            next(e for e in chain if e.cpus is not None)
+        # CPU figures only from the configuration, its first entry that has one: a built-in one
+        # is no figure known for this service (a guessed CPU limit throttles it, and one above
+        # the host's count makes Docker refuse the container).
+        c = next((e for e in chain if e.cpus is not None and e.kind == "config"), None)
         m = next(e for e in chain if e.memory is not None)
-        return Profile(Figure(c.cpus, c.label, c.source, c.safe, c.kind), Figure(m.memory, m.label, m.source, m.safe, m.kind),
-                       floor, *matched, pulled)
+        return Profile(Figure(c.cpus, c.label, c.source, c.safe, c.kind) if c is not None else None,
+                       Figure(m.memory, m.label, m.source, m.safe, m.kind), floor, *matched, pulled)
 
 
 def image_keys(image: str | None) -> tuple[str, ...]:

@@ -558,10 +558,9 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
     cpu_fig, mem_fig = profile.cpu, profile.memory
     if observed is not None and svc.name not in tables.services:
         cpu_fig, mem_fig = from_usage(observed, tables, profile.floor)
-    if cpu_fig.kind not in ("config", "usage") and "cpus" not in lim and "cpus" not in legacy:
+    if cpu_fig is None and "cpus" not in lim and "cpus" not in legacy:
         # No CPU figure is known for it (only the configuration and observed usage give one):
-        # a guessed CPU limit throttles a service that needs more, and one above the host's
-        # count makes Docker refuse the container. The memory limit is what protects the host.
+        # the memory limit is what protects the host.
         want_cpu = want_rsv_cpu = False
         if has_mem and not shadow:
             return None
@@ -575,7 +574,6 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
 
     # Limits: what is there stays, legacy values are carried over, the rest comes from the table.
     final_cpus: Decimal | None
-    cpu_generic = False
     if "cpus" in lim:
         final_cpus = parse_cpus(lim["cpus"])
     elif not want_cpu and "cpus" not in legacy:
@@ -586,9 +584,9 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
         carried.append("cpus")
         prov.append((f"limits.cpus {add_l['cpus']}", "the service's cpus, carried over"))
     else:
+        assert cpu_fig is not None  # wanted only where a figure is known
         final_cpus = cpu_fig.value
         source = cpu_fig.source
-        cpu_generic = not cpu_fig.safe
         if tables.host_cpus is not None and final_cpus > tables.host_cpus:
             # Docker refuses a CPU limit above the host's count: the container would not start.
             final_cpus = tables.host_cpus
@@ -602,7 +600,6 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             elif floor_c > final_cpus:
                 final_cpus = floor_c
                 source = f"the service's CPU reservation {rsv['cpus']}"
-                cpu_generic = False
         add_l["cpus"] = format_cpus(final_cpus)
         prov.append((f"limits.cpus {add_l['cpus']}", source))
     final_mem: int | None
@@ -639,12 +636,6 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
             safety = Safety.UNSAFE
         add_l["memory"] = format_size(final_mem)
         prov.append((f"limits.memory {add_l['memory']}", mem.source))
-    if cpu_generic:
-        # A CPU limit only throttles, but a guessed one can starve a service that needs more.
-        if safety >= Safety.SAFE:
-            notes.append("a generic CPU figure, so an unsafe fix (set it in the configuration, or measure "
-                         "with --usage)")
-        safety = Safety.UNSAFE
     if "pids_limit" in legacy and "pids" not in lim:
         add_l["pids"] = _carry(legacy["pids_limit"], "pids_limit")
         carried.append("pids_limit")
@@ -735,7 +726,7 @@ def _plan(project: Project, svc: Service, tables: Tables, shadow: bool = False,
         prov = [(f"{names[f.split()[0]]} {_shown(keys[names[f.split()[0]]])}", src) for f, src in prov
                 if names.get(f.split()[0]) in keys]
     plan = _Plan(svc, home, add, final, message, safety, whole=not res and not carried and keys is None,
-                 provenance=tuple(prov), profile=_profile_name(mem_fig, cpu_fig, svc))
+                 provenance=tuple(prov), profile=_profile_name(mem_fig))
     plan.keys = keys
     plan.written = _as_written(project, home.doc, add)
     reason = _locate(plan)
@@ -755,9 +746,10 @@ def _from_phrase(prov: list[tuple[str, str]]) -> str:
     return ", ".join(f"{k.removeprefix('limits.')} from {v}" for k, v in short.items())
 
 
-def _profile_name(mem: Figure, cpu: Figure, svc: Service) -> str:
-    """A name for a shared block of these figures: the role, the image family, `default`..."""
-    label = mem.label if mem.label == cpu.label else mem.label
+def _profile_name(mem: Figure) -> str:
+    """A name for a shared block of these figures, after where the memory figure comes from:
+    the role, the image family, `default`..."""
+    label = mem.label
     m = re.match(r"(?:role|image|config \w+\.)\s*([\w.-]+)", label)
     if m:
         return re.sub(r"[^a-z0-9-]+", "-", m.group(1).lower()).strip("-") or "default"
