@@ -158,24 +158,6 @@ class Demand(NamedTuple):
     floor: bool = False
 
 
-def _value(tok: str, variables: dict[str, str] | None) -> tuple[str, str] | None:
-    """`tok` with its variables resolved as Compose would here: from `variables` (the stack's
-    `.env`), else the default written with them (`${POOL:-2048M}`); and what says so. None
-    where a variable has neither (its value is the shell's)."""
-    from e2i_fix.project import _VAR, interpolate
-
-    said: list[str] = []
-    for m in _VAR.finditer(tok):
-        name = m.group("name") or m.group("bare")
-        if variables is not None and name in variables:
-            said.append(f"{name} = {variables[name]} in .env")
-        elif m.group("op") in (":-", "-") and m.group("arg"):
-            said.append(f"{name} defaults to {m.group('arg')}")
-        else:
-            return None
-    return interpolate(tok, variables or {}), ", ".join(said)
-
-
 def _jvm_bytes(tok: str) -> int | None:
     sm = _JVM_SIZE.fullmatch(tok)
     return int(sm.group(1)) * UNIT[sm.group(2).lower()] if sm else None
@@ -187,15 +169,25 @@ def _redis_bytes(tok: str) -> int | None:
 
 
 def _read(tok: str, label: str, variables: dict[str, str] | None, unread: list[str]) -> tuple[str, str | None] | None:
-    """`tok` as the stack gives it here, and what says so where a variable gave it (`label` and
-    the value's source); None, with `label` noted unread, where a variable has no value here."""
+    """`tok` as Compose gives it here, its variables from `variables` (the stack's `.env`) or the
+    defaults written with them (`${POOL:-2048M}`), and what says so where a variable gave it
+    (`label` and the value's source); None, with `label` noted unread, where a variable has
+    neither (its value is the shell's)."""
+    from e2i_fix.project import _VAR, interpolate
+
     if not _INTERP.search(tok):
         return tok, None
-    got = _value(tok, variables)
-    if got is None:
-        unread.append(label)
-        return None
-    return got[0], f"{label} ({got[1]})"
+    said: list[str] = []
+    for m in _VAR.finditer(tok):
+        name = m.group("name") or m.group("bare")
+        if variables is not None and name in variables:
+            said.append(f"{name} = {variables[name]} in .env")
+        elif m.group("op") in (":-", "-") and m.group("arg"):
+            said.append(f"{name} defaults to {m.group('arg')}")
+        else:
+            unread.append(label)
+            return None
+    return interpolate(tok, variables or {}), f"{label} ({', '.join(said)})"
 
 
 def demands(config: dict[str, Any], family: str | None,
@@ -285,17 +277,8 @@ def demands(config: dict[str, Any], family: str | None,
     # MongoDB: a WiredTiger cache set on the command line. Its default is half of (the memory
     # less 1 GB) (mongodb.com/docs/manual/core/wiredtiger/#memory-use): a set cache needs twice
     # it plus 1 GB, the rest being connections, aggregations and index builds.
-    for m in _WT_CACHE.finditer(cmd):
-        raw = m.group(1).strip("'\"")
-        got = _read(raw, f"--wiredTigerCacheSizeGB {raw}", variables, unread)
-        if got is None:
-            continue
-        tok, said = got
-        try:
-            gb = float(tok)
-        except ValueError:
-            continue
-        out.append(Demand(math.ceil((2 * gb + 1) * GiB), f"--wiredTigerCacheSizeGB {tok} x 2 + 1G", said))
+    _flag_sizes(_WT_CACHE, cmd, _gb_bytes, "--wiredTigerCacheSizeGB", out, unread, variables,
+                lambda b: 2 * b + GiB, "x 2 + 1G")
     # MySQL and MariaDB: the InnoDB buffer pool is most of what the server takes, the rest its
     # connections' buffers (the buffer pool is sized at 50 to 75 % of the memory given to the
     # server: dev.mysql.com/doc/refman/8.4/en/innodb-buffer-pool-resize.html).
@@ -315,9 +298,10 @@ def demands(config: dict[str, Any], family: str | None,
 
 
 def _flag_sizes(rx: re.Pattern[str], text: str, parse: Callable[[str], int | None], name: str,
-                out: list[Demand], unread: list[str], variables: dict[str, str] | None = None) -> None:
-    """Each size `rx` finds in `text` (its first group), x 1.5 as a need; one written through
-    a variable with no value here is unread."""
+                out: list[Demand], unread: list[str], variables: dict[str, str] | None = None,
+                need: Callable[[int], float] = lambda b: b * 1.5, how: str = "x 1.5") -> None:
+    """Each size `rx` finds in `text` (its first group), as a need (`need` of it: x 1.5 unless
+    said); one written through a variable with no value here is unread."""
     for m in rx.finditer(text):
         raw = m.group(1).strip("'\"")
         got = _read(raw, f"{name} {raw}", variables, unread)
@@ -326,7 +310,15 @@ def _flag_sizes(rx: re.Pattern[str], text: str, parse: Callable[[str], int | Non
         tok, said = got
         b = parse(tok)
         if b:
-            out.append(Demand(math.ceil(b * 1.5), f"{name} {tok} x 1.5", said))
+            out.append(Demand(math.ceil(need(b)), f"{name} {tok} {how}", said))
+
+
+def _gb_bytes(tok: str) -> int | None:
+    """A size in gigabytes, fractions too (`0.5`)."""
+    try:
+        return int(float(tok) * GiB)
+    except ValueError:
+        return None
 
 
 def _memcached_bytes(tok: str) -> int | None:
