@@ -423,22 +423,29 @@ def _top(g: _Fragment) -> str:
     return root if os.path.lexists(os.path.join(root, ".git")) else os.sep
 
 
-def _base_up(g: _Fragment) -> Path | None:
-    """The base file a fragment overrides: in the nearest folder, from the fragment's own up to
-    its root, whose base file (the one Compose reads there) defines every service the fragment
-    re-declares, with an image, build or extends."""
-    folder = g.files[0].parent
+def _bases_up(g: _Fragment, folder: Path) -> Iterator[Path]:
+    """The base files (the one Compose reads in each folder) from `folder` up to the fragment's
+    root, its own files left out, nearest first."""
     top = _top(g)
     while True:
         base = next((folder / n for n in BASE_NAMES if (folder / n).is_file()), None)
         if base is not None and base not in g.files:
-            defined = _defined(base)
-            if all(_runnable(defined.get(n)) for n in g.partial):
-                return base
+            yield base
         here = os.path.realpath(folder)
         if here == top or not here.startswith(top.rstrip(os.sep) + os.sep) or os.path.dirname(here) == here:
-            return None
+            return
         folder = Path(os.path.normpath(folder / os.pardir))
+
+
+def _base_up(g: _Fragment) -> Path | None:
+    """The base file a fragment overrides: in the nearest folder, from the fragment's own up to
+    its root, whose base file defines every service the fragment re-declares, with an image,
+    build or extends."""
+    for base in _bases_up(g, g.files[0].parent):
+        defined = _defined(base)
+        if all(_runnable(defined.get(n)) for n in g.partial):
+            return base
+    return None
 
 
 def _fragment_note(g: _Fragment, path: Path) -> str:
@@ -450,19 +457,11 @@ def _fragment_note(g: _Fragment, path: Path) -> str:
     said = f"service {names} has" if len(g.partial) == 1 else f"services {names} have"
     left = set(g.partial)
     chain: list[Path] = []
-    folder = path.parent
-    top = _top(g)
-    while True:  # the nearest base that defines some of them
-        base = next((folder / n for n in BASE_NAMES if (folder / n).is_file()), None)
-        if base is not None and base not in g.files:
-            got = {n for n, svc in _defined(base).items() if n in left and _runnable(svc)}
-            if got:
-                chain, left = [base], left - got
-                break
-        here = os.path.realpath(folder)
-        if here == top or not here.startswith(top.rstrip(os.sep) + os.sep) or os.path.dirname(here) == here:
+    for base in _bases_up(g, path.parent):  # the nearest base that defines some of them
+        got = {n for n, svc in _defined(base).items() if n in left and _runnable(svc)}
+        if got:
+            chain, left = [base], left - got
             break
-        folder = Path(os.path.normpath(folder / os.pardir))
     for other in _listing(path.parent):
         if not left:
             break
