@@ -9,7 +9,7 @@ The facts are in the one image table (`data/images.toml`, with their sources), r
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,12 +120,10 @@ def image_tools(image: str | None, env: dict[str, str] | None = None) -> set[str
 _INSTALL = lazyre.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(?:install|add)\b([^;&|]*)")
 
 
-def installed(stage: Stage, expand: Callable[[str, Stage, Any], str] | None = None) -> set[str]:
-    """Probe tools the RUN instructions of a stage (and the stages it builds FROM) install, their
-    heredocs included; `expand` reads the ARG and ENV values a RUN names its packages through
-    (`apk add ${INSTALL_PKGS}`)."""
-    packages = section("packages")
-    out: set[str] = set()
+def packages_installed(stage: Stage, expand: Callable[[str, Stage, Any], str] | None = None) -> Iterator[tuple[str, Any]]:
+    """The packages the RUN instructions of a stage (and the stages it builds FROM) install with
+    a distribution's package manager, heredocs included, each with its instruction; `expand`
+    reads the ARG and ENV values a RUN names its packages through (`apk add ${INSTALL_PKGS}`)."""
     s: Stage | None = stage
     while s is not None:
         for ins in s.instructions:
@@ -136,10 +134,14 @@ def installed(stage: Stage, expand: Callable[[str, Stage, Any], str] | None = No
                 text = expand(text, s, ins)
             for m in _INSTALL.finditer(text):
                 for word in m.group(1).split():
-                    pkg = re.split(r"[=<>]", word, maxsplit=1)[0]
-                    out.update(packages.get(pkg, ()))
+                    yield re.split(r"[=<>]", word.strip("\"'"), maxsplit=1)[0], ins
         s = s.parent
-    return out
+
+
+def installed(stage: Stage, expand: Callable[[str, Stage, Any], str] | None = None) -> set[str]:
+    """Probe tools the packages a stage (and the stages it builds FROM) installs bring."""
+    packages = section("packages")
+    return {tool for pkg, _ in packages_installed(stage, expand) for tool in packages.get(pkg, ())}
 
 
 def stage_tools(stage: Stage, expand: Callable[[str, Stage, Any], str] | None = None) -> set[str] | None:

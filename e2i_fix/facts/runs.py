@@ -20,6 +20,8 @@ from e2i_fix.facts import Mount, Script
 from e2i_fix.records import NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from e2i_fix.dockerfile import Instruction
     from e2i_fix.facts import Facts
 
@@ -173,34 +175,31 @@ def _reached(f: Facts, body: str, env: dict[str, str]) -> list[str]:
     return out
 
 
-def _bound(f: Facts, path: str) -> Path | None:
-    """The host path at the normalised container `path`, where a bind mount puts one there."""
+def _on_host(f: Facts, path: str, kind: Callable[[Path], bool]) -> Path | None:
+    """The host file or folder (`kind`: `Path.is_file`, `Path.is_dir`) at the normalised
+    container `path`: under a bind mount, else what the stages copy there from the build context
+    (the last copy wins), or what is inside a folder they copy."""
     for m in f.mounts:
         if m.kind == "bind" and m.host is not None and (path == m.target or path.startswith(m.target.rstrip("/") + "/")):
             rel = posixpath.relpath(path, m.target)
-            return m.host if rel == "." else m.host / rel
-    return None
+            got = m.host if rel == "." else m.host / rel
+            return got if kind(got) else None
+    best: Path | None = None
+    for target, _, host in _copied(f):
+        if path == target and kind(host):
+            best = host
+        elif (path.startswith(target.rstrip("/") + "/") or target == "/") and host.is_dir():
+            cand = host / posixpath.relpath(path, target)
+            if kind(cand):
+                best = cand
+    return best
 
 
 def host_dir(f: Facts, container_path: str) -> Path | None:
     """The folder of the build context (or a bind mount) that is at `container_path` in the
     container, where the stack tells: a folder the stages copy there, or one inside a folder
     they copy."""
-    path = posixpath.normpath(container_path)
-    bound = _bound(f, path)
-    if bound is not None:
-        return bound if bound.is_dir() else None
-    best: Path | None = None
-    for target, _, host in _copied(f):
-        if not host.is_dir():
-            continue
-        if path == target:
-            best = host
-        elif path.startswith(target.rstrip("/") + "/") or target == "/":
-            cand = host / posixpath.relpath(path, target)
-            if cand.is_dir():
-                best = cand
-    return best
+    return _on_host(f, posixpath.normpath(container_path), Path.is_dir)
 
 
 _COMPOSE_VAR = lazyre.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}$]*))?\}")
@@ -297,19 +296,7 @@ def host_file(f: Facts, container_path: str) -> Path | None:
             path = posixpath.join(f.workdir or "/", path)
         else:
             return None  # a command found on PATH
-    path = posixpath.normpath(path)
-    bound = _bound(f, path)
-    if bound is not None:
-        return bound if bound.is_file() else None
-    best: Path | None = None
-    for target, _, host in _copied(f):
-        if path == target and host.is_file():
-            best = host
-        elif (path.startswith(target.rstrip("/") + "/") or target == "/") and host.is_dir():
-            cand = host / posixpath.relpath(path, target)
-            if cand.is_file():
-                best = cand
-    return best
+    return _on_host(f, posixpath.normpath(path), Path.is_file)
 
 
 # --- root -----------------------------------------------------------------------------------
@@ -747,26 +734,20 @@ def sudo(f: Facts) -> Sudo:
 
 # --- setuid and setgid helpers of packages --------------------------------------------------------
 
-_PACKAGE_INSTALL = lazyre.compile(r"\b(?:apt-get|apt|apk|yum|dnf|microdnf|zypper)\s+(?:-\S+\s+)*(?:install|add)\b([^;&|\n]*)")
-
-
 def setid_package(f: Facts) -> str | None:
     """A package the stages install whose helper is setuid or setgid and which the image's
     daemons run as another user (the image table's `setid_packages`: Postfix's postdrop...),
     with where: `postfix (line 12): Postfix's setgid postdrop ...`; else None."""
+    from e2i_fix import images
     from e2i_fix.facts import image as imagedata
 
+    if f.stage is None:
+        return None
     known: dict[str, Any] = imagedata.section("setid_packages")
-    for st in f.chain:
-        for ins in st.instructions:
-            if ins.name != "RUN":
-                continue
-            for m in _PACKAGE_INSTALL.finditer(f.expand(_run_text(ins), st, ins)):
-                for word in m.group(1).split():
-                    name = word.strip("\"'").split("=", 1)[0]
-                    what = known.get(name) if name != "sources" else None
-                    if isinstance(what, str):
-                        return f"its Dockerfile installs {name} (line {ins.line}): {what}"
+    for name, ins in images.packages_installed(f.stage, f.expand):
+        what = known.get(name) if name != "sources" else None
+        if isinstance(what, str):
+            return f"its Dockerfile installs {name} (line {ins.line}): {what}"
     return None
 
 
