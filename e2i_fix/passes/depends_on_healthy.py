@@ -428,7 +428,8 @@ class _Plan:
         them that defines the service, so the base alone stays as it was. One fix per override
         file where it has no `depends_on` yet (one new block, whatever the waits), else one per
         wait; and the names of the dependencies some wait went to."""
-        per_doc: dict[int, tuple[ServiceDef, dict[str, dict[str, Any]], bool]] = {}
+        per_doc: dict[int, tuple[ServiceDef, dict[str, dict[str, Any]]]] = {}  # the waits each override gets
+        unsafe: set[int] = set()  # the overrides one of whose waits is on a probe an unsafe fix adds
         for e, healthy in pairs:
             _, required = _written(e)
             extra: dict[str, Any] = {}
@@ -447,9 +448,9 @@ class _Plan:
                 own = d.get("depends_on")
                 if own is not None and not isinstance(own[1], MappingNode):
                     continue
-                _, waits, unsafe = per_doc.setdefault(i, (d, {}, False))
-                waits[e.name] = {"condition": HEALTHY, **extra}
-                per_doc[i] = (d, waits, unsafe or added)
+                per_doc.setdefault(i, (d, {}))[1][e.name] = {"condition": HEALTHY, **extra}
+                if added:
+                    unsafe.add(i)
         fixes: list[Fix] = []
         waited: set[str] = set()
         changes = tuple(("services", u, "depends_on") for u in self.project.with_extenders([svc.name]))
@@ -457,7 +458,7 @@ class _Plan:
         # same override: each is written once, and a new `depends_on` block only once; what is
         # left goes into that block in the next round.
         written: dict[tuple[str, int], set[str]] = self.__dict__.setdefault("_override_waits", {})
-        for i, (d, waits, unsafe) in per_doc.items():
+        for i, (d, waits) in per_doc.items():
             assert isinstance(d.node, MappingNode)
             done = written.get((svc.name, i))
             if done is not None:
@@ -467,7 +468,7 @@ class _Plan:
                 waits = {n: w for n, w in waits.items() if n not in done}
             written.setdefault((svc.name, i), set()).update(waits)
             line, col = position(d.key)
-            safety = Safety.UNSAFE if unsafe else SAFETY
+            safety = Safety.UNSAFE if i in unsafe else SAFETY
             where = images.variant_names(self.project, (i,))
             if d.get("depends_on") is None:
                 groups = [(list(waits), yamledit.ensure(d.doc, d.node, ("depends_on",), waits, d.key.end_mark.index))]
@@ -479,10 +480,10 @@ class _Plan:
                     continue
                 waited.update(names)
                 said = ", ".join(repr(n) for n in names)
-                fixes.append(Fix(ID, f"service {svc.name!r} starts before {said} {'is' if len(names) == 1 else 'are'} "
-                                 f"ready; wait for {'it' if len(names) == 1 else 'them'} to be healthy with {where}, "
-                                 f"which gives {'it its' if len(names) == 1 else 'them their'} health check"
-                                 f"{'' if len(names) == 1 else 's'}",
+                one = len(names) == 1
+                fixes.append(Fix(ID, f"service {svc.name!r} starts before {said} {'is' if one else 'are'} ready; wait "
+                                 f"for {'it' if one else 'them'} to be healthy with {where}, which gives "
+                                 f"{'it its health check' if one else 'them their health checks'}",
                                  d.doc.path, line, col, tuple(edits), safety, changes))
         return fixes, waited
 
@@ -658,11 +659,14 @@ def _list_to_long(doc: ComposeDoc, key: ScalarNode, node: SequenceNode, entries:
     return edits
 
 
+_NUMBERS = lazyre.compile(r"\d+")
+
+
 def _peers(svc: Service, target: Service) -> str | None:
     """The image both run, where they are numbered nodes of one cluster (`es01` and `es02`,
     `wazuh1.indexer` and `wazuh2.indexer`: names that differ only in their numbers) running the
     same image, or the same build; None for a client and its server (an API and its worker)."""
-    if re.sub(r"\d+", "#", svc.name) != re.sub(r"\d+", "#", target.name):
+    if _NUMBERS.sub("#", svc.name) != _NUMBERS.sub("#", target.name):
         return None
     if svc.build is not None or target.build is not None:
         a, b = svc.build, target.build

@@ -182,14 +182,14 @@ def _placed(project: Project, needs: dict[str, placement.Need], unsafe: dict[str
     """The new keys, placed once in a template the services share where they can be. A template
     edit that reaches a service whose start is not known is as unsafe as that service's own:
     every fix that carries the edit is."""
-    placed = placement.add_key(project, ID, "security_opt", needs, options, SAFETY)
+    # Each fix with the service its message names (`service 'web' ...`).
+    placed = [(fix, fix.message.split("'", 2)[1] if fix.message.startswith("service '") else None)
+              for fix in placement.add_key(project, ID, "security_opt", needs, options, SAFETY)]
     tainted: dict[tuple[Any, ...], str] = {}
-    for fix in placed:
-        name = fix.message.split("'", 2)[1] if fix.message.startswith("service '") else None
+    for fix, name in placed:
         if name in unsafe and fix.edits:
             tainted.setdefault(fix.edits, name)
-    for fix in placed:
-        name = fix.message.split("'", 2)[1] if fix.message.startswith("service '") else None
+    for fix, name in placed:
         other = tainted.get(fix.edits) if fix.edits else None
         if other is not None and fix.applicable:
             if name not in unsafe:
