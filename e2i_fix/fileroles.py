@@ -275,17 +275,23 @@ _HEADER_TEST = lazyre.compile(r"(?i)\b(?:made|meant|intended|designed|only)\s+fo
                               r"|\bfor\s+testing\s+(?:only|purposes)\b")
 
 
-def by_header(path: Path) -> Role | None:
-    """The role the comment that opens the file gives it, in its authors' words ("made for
-    development purposes", "not for production", "for testing")."""
+def read_head(path: Path) -> str | None:
+    """The first 2 KiB of a regular file, as text; None for anything else (a FIFO or a device
+    would block or never end: reading it in full reports it) or a file that cannot be read."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
         with open(path, "rb") as fh:
-            head = fh.read(2048).decode("utf-8", "replace")
+            return fh.read(2048).decode("utf-8", "replace")
     except OSError:
         return None
-    return header_role(head)
+
+
+def by_header(path: Path) -> Role | None:
+    """The role the comment that opens the file gives it, in its authors' words ("made for
+    development purposes", "not for production", "for testing")."""
+    head = read_head(path)
+    return header_role(head) if head is not None else None
 
 
 def header_role(text: str) -> Role | None:
