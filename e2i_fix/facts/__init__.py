@@ -38,7 +38,7 @@ import marshal
 import os
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -718,17 +718,22 @@ def _swarm_said(project: Project) -> str | None:
             line = d.text.count("\n", 0, m.start()) + 1
             return f"{Path(str(d.path)).name}:{line} speaks of {m.group(1).lower()} (`{m.group(0).strip()[:80]}`)"
     names = {Path(str(d.path)).name for d in project.docs}
-    for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
-        for readme, _, text in side_files(project, folder):
-            if not readme.name.startswith("README"):
-                continue
-            for m in _PWD_STACK.finditer(text):
-                if m.group(1) in names:
-                    return f"{readme.name} deploys {m.group(1)} as a stack on Play with Docker"
+    for readme, _, text in side_files_near(project):
+        if not readme.name.startswith("README"):
+            continue
+        for m in _PWD_STACK.finditer(text):
+            if m.group(1) in names:
+                return f"{readme.name} deploys {m.group(1)} as a stack on Play with Docker"
     return None
 
 
 _SIDE_NAMES = ("Makefile", "justfile", "Taskfile.yml")
+
+
+def side_files_near(project: Project) -> Iterator[tuple[Path, int, str]]:
+    """The side files (`side_files`) beside the stack, then those at the repository's top."""
+    for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
+        yield from side_files(project, folder)
 
 
 def side_files(project: Project, folder: Path) -> tuple[tuple[Path, int, str], ...]:
@@ -758,11 +763,7 @@ def side_files(project: Project, folder: Path) -> tuple[tuple[Path, int, str], .
 
 
 def _deployed_by_script(project: Project, names: frozenset[str]) -> str | None:
-    why: str | None = None
-    for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
-        why = _stack_script(project, folder, names)
-        if why:
-            break
+    why = _stack_script(project, names)
     if why is None and project.stack.boundary is not None:
         # A deploy script elsewhere in the repository that names the stack's folder.
         try:
@@ -812,8 +813,8 @@ def _stack_script_text(p: Path) -> str | None:
         return None
 
 
-def _stack_script(project: Project, folder: Path, names: frozenset[str]) -> str | None:
-    for p, size, text in side_files(project, folder):
+def _stack_script(project: Project, names: frozenset[str]) -> str | None:
+    for p, size, text in side_files_near(project):
         if not (p.suffix in (".sh", ".bash") or p.name in _SIDE_NAMES) or size > 262144:
             continue
         for line in text.splitlines():

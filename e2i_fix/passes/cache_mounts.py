@@ -122,11 +122,10 @@ _CLASSIC = lazyre.compile(r"\bDOCKER_BUILDKIT=0\b")
 def _classic_builder(project: Project) -> str | None:
     """Where the repository builds its images with the classic builder (`DOCKER_BUILDKIT=0` in
     its README, Makefile or scripts, beside the stack or at the repository's top), if it does."""
-    for folder in dict.fromkeys([project.folder, project.stack.boundary or project.folder]):
-        for p, _, text in facts.side_files(project, folder):
-            if (p.name.upper().startswith("README") or p.name in ("Makefile", "justfile") or p.suffix == ".sh") \
-                    and _CLASSIC.search(text):
-                return f"{p.name} builds with DOCKER_BUILDKIT=0"
+    for p, _, text in facts.side_files_near(project):
+        if (p.name.upper().startswith("README") or p.name in ("Makefile", "justfile") or p.suffix == ".sh") \
+                and _CLASSIC.search(text):
+            return f"{p.name} builds with DOCKER_BUILDKIT=0"
     return None
 
 
